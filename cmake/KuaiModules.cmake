@@ -1,0 +1,85 @@
+# kuai_module(name DEPS ... [NATIVE] [PCH])
+#   Builds src/<name>/**/*.cpp into the static library kuai_<name>. A folder with no .cpp yet
+#   becomes an INTERFACE library so the dependency graph can be declared before the code exists.
+#   NATIVE: the folder holds kernels that dispatch on cpuid; it may compile ISA-specific files
+#   (named *_avx2.cpp, *_avx512.cpp) with the matching -m flags.
+#   PCH: precompile the folder's pch.h (Beast and Asio are expensive; see docs/ARCHITECTURE.md).
+function(kuai_module name)
+  cmake_parse_arguments(M "NATIVE;PCH" "" "DEPS" ${ARGN})
+  file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${name}/*.cpp)
+  set(target kuai_${name})
+  if(srcs)
+    add_library(${target} STATIC ${srcs})
+    target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(${target} PUBLIC ${M_DEPS})
+    if(M_NATIVE)
+      foreach(src IN LISTS srcs)
+        if(src MATCHES "_avx512\\.cpp$")
+          set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS
+            "-mavx512f;-mavx512bw;-mavx512vl;-mavx512vnni;-mavx512bf16;-mavx512dq;-mavx2;-mfma;-mf16c")
+        elseif(src MATCHES "_avx2\\.cpp$")
+          set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mavxvnni")
+        elseif(src MATCHES "_native\\.cpp$")
+          set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "-march=native")
+        endif()
+      endforeach()
+    endif()
+    if(M_PCH AND EXISTS ${PROJECT_SOURCE_DIR}/src/${name}/pch.h)
+      target_precompile_headers(${target} PRIVATE ${PROJECT_SOURCE_DIR}/src/${name}/pch.h)
+    endif()
+  else()
+    add_library(${target} INTERFACE)
+    target_include_directories(${target} INTERFACE ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(${target} INTERFACE ${M_DEPS})
+  endif()
+endfunction()
+
+# One GoogleTest executable per folder under tests/ (tests/<folder>/**/*_test.cpp → kuai_<folder>_tests),
+# linked against the library of the same name plus everything it needs. Tests find ../shared and the
+# kuai binary through the environment set here.
+function(kuai_tests)
+  file(GLOB dirs LIST_DIRECTORIES true ${PROJECT_SOURCE_DIR}/tests/*)
+  foreach(dir IN LISTS dirs)
+    if(NOT IS_DIRECTORY ${dir})
+      continue()
+    endif()
+    get_filename_component(name ${dir} NAME)
+    file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${dir}/*.cpp)
+    if(NOT srcs)
+      continue()
+    endif()
+    set(target kuai_${name}_tests)
+    add_executable(${target} ${srcs})
+    target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+    set(lib kuai_${name})
+    if(NOT TARGET ${lib})
+      set(lib kuai_server kuai_tools)
+    endif()
+    target_link_libraries(${target} PRIVATE ${lib} GTest::gtest GTest::gmock GTest::gtest_main)
+    add_dependencies(${target} kuai)
+    gtest_discover_tests(${target}
+      DISCOVERY_TIMEOUT 60
+      PROPERTIES ENVIRONMENT
+        "KUAI_BIN=$<TARGET_FILE:kuai>;KUAI_SHARED=${PROJECT_SOURCE_DIR}/../shared;KUAI_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
+        TIMEOUT 300)
+  endforeach()
+endfunction()
+
+# One Google Benchmark or plain executable per folder under bench/ (bench/<name>/*.cpp → bench_<name>).
+function(kuai_benches)
+  file(GLOB dirs LIST_DIRECTORIES true ${PROJECT_SOURCE_DIR}/bench/*)
+  foreach(dir IN LISTS dirs)
+    if(NOT IS_DIRECTORY ${dir})
+      continue()
+    endif()
+    get_filename_component(name ${dir} NAME)
+    file(GLOB srcs CONFIGURE_DEPENDS ${dir}/*.cpp)
+    if(NOT srcs)
+      continue()
+    endif()
+    add_executable(bench_${name} ${srcs})
+    target_include_directories(bench_${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/bench)
+    target_link_libraries(bench_${name} PRIVATE kuai_server kuai_tools benchmark::benchmark)
+    add_dependencies(bench_${name} kuai)
+  endforeach()
+endfunction()

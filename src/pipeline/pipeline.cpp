@@ -1,0 +1,141 @@
+#include "pipeline/pipeline.h"
+
+#include "api/error.h"
+#include "config/config.h"
+#include "obs/metrics.h"
+
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+
+namespace kuai::pipeline {
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+std::string Trace::server_timing() const {
+  std::string out;
+  for (const auto& s : stages) {
+    if (!out.empty()) out += ", ";
+    out += s.name;
+    out += ";dur=";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", s.duration_ms);
+    out += buf;
+    if (!s.outcome.empty() && s.outcome != "continue") {
+      out += ";desc=\"";
+      out += s.outcome;
+      out += '"';
+    }
+  }
+  return out;
+}
+
+Pipeline::Pipeline(std::vector<Entry> stages, obs::Metrics* metrics)
+    : stages_(std::move(stages)), metrics_(metrics) {}
+
+boost::asio::awaitable<std::optional<api::ChatResponse>> Pipeline::run_request(Context& ctx) const {
+  for (const auto& entry : stages_) {
+    if (!entry.enabled) continue;
+    const std::string name(entry.stage->name());
+    auto t0 = std::chrono::steady_clock::now();
+    Verdict verdict;
+    std::string outcome = "continue";
+    try {
+      verdict = co_await entry.stage->on_request(ctx);
+    } catch (const api::Error& e) {
+      ctx.trace.stages.push_back({name, ms_since(t0), "error"});
+      throw;
+    } catch (const std::exception& e) {
+      ctx.trace.stages.push_back({name, ms_since(t0), "error"});
+      throw api::Error(500, "server_error", "stage '" + name + "' failed: " + e.what(), "stage_error");
+    }
+    if (verdict.kind == Verdict::Kind::Answer) outcome = "answer";
+    double dur = ms_since(t0);
+    ctx.trace.stages.push_back({name, dur, outcome});
+    if (metrics_) {
+      metrics_->histogram("kuai_stage_duration_seconds", "Time spent in each pipeline stage")
+          .Add({{"stage", name}}, obs::Metrics::latency_buckets())
+          .Observe(dur / 1000.0);
+    }
+    if (verdict.kind == Verdict::Kind::Answer) {
+      if (!verdict.answer) throw api::Error::internal("stage '" + name + "' answered without a response");
+      co_return std::move(verdict.answer);
+    }
+  }
+  co_return std::nullopt;
+}
+
+void Pipeline::run_response(Context& ctx, const api::ChatResponse& response) const {
+  // Only stages that ran for this request get the hook (a stage after an answering one never ran).
+  for (auto it = stages_.rbegin(); it != stages_.rend(); ++it) {
+    if (!it->enabled) continue;
+    bool ran = false;
+    for (const auto& t : ctx.trace.stages) ran = ran || t.name == it->stage->name();
+    if (!ran) continue;
+    try {
+      it->stage->on_response(ctx, response);
+    } catch (const std::exception& e) {
+      spdlog::warn("stage {} on_response failed: {}", it->stage->name(), e.what());
+      if (metrics_) {
+        metrics_->counter("kuai_stage_errors_total", "Stage failures").Add({{"stage", std::string(it->stage->name())}}).Increment();
+      }
+    }
+  }
+}
+
+std::vector<std::string> Pipeline::stage_names() const {
+  std::vector<std::string> out;
+  for (const auto& e : stages_) out.emplace_back(e.stage->name());
+  return out;
+}
+
+Stage* Pipeline::find(std::string_view name) const {
+  for (const auto& e : stages_)
+    if (e.stage->name() == name) return e.stage.get();
+  return nullptr;
+}
+
+const StageFactory* StageRegistry::find(const std::string& name) const {
+  auto it = factories_.find(name);
+  return it == factories_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> StageRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& [n, _] : factories_) out.push_back(n);
+  return out;
+}
+
+std::variant<Pipeline, std::string> build_pipeline(const config::Config& cfg, Services& services,
+                                                   const StageRegistry& registry) {
+  std::vector<Pipeline::Entry> entries;
+  YAML::Node order = cfg.at("pipeline");
+  if (order && !order.IsNull() && !order.IsSequence()) return std::string("config key 'pipeline' must be a list of stage names");
+  if (order && order.IsSequence()) {
+    for (const auto& item : order) {
+      std::string name = item.as<std::string>("");
+      const StageFactory* factory = registry.find(name);
+      if (!factory) {
+        std::string known;
+        for (const auto& n : registry.names()) known += (known.empty() ? "" : ", ") + n;
+        return "unknown stage '" + name + "' in 'pipeline' (known: " + known + ")";
+      }
+      YAML::Node stage_cfg = cfg.at("stages." + name);
+      if (!stage_cfg) stage_cfg = YAML::Node(YAML::NodeType::Map);
+      bool enabled = cfg.get<bool>("stages." + name + ".enabled", true);
+      std::string error;
+      auto stage = (*factory)(stage_cfg, services, error);
+      if (!stage) return "stage '" + name + "': " + (error.empty() ? "could not be built" : error);
+      entries.push_back({std::move(stage), enabled});
+    }
+  }
+  return Pipeline(std::move(entries), services.metrics);
+}
+
+}  // namespace kuai::pipeline

@@ -1,0 +1,43 @@
+// What the gateway lends to stages: the I/O executor, config, metrics, a way to call any public
+// model by name (through the dispatcher, so tiers/retries/fallback apply), and token counting.
+#pragma once
+
+#include "api/chat.h"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <string_view>
+
+namespace kuai::config { class Config; }
+namespace kuai::obs { class Metrics; }
+
+namespace kuai::pipeline {
+
+// Calls a public model (config `models.<name>`) as the gateway would, without the stage pipeline.
+class ModelCaller {
+ public:
+  virtual ~ModelCaller() = default;
+  virtual boost::asio::awaitable<api::ChatResponse> complete(const api::ChatRequest& req) = 0;
+  virtual boost::asio::awaitable<api::Embeddings> embed(const api::EmbeddingRequest& req) = 0;
+  virtual bool has_model(std::string_view public_name) const = 0;
+};
+
+// Counts tokens as the model that will read them does: the engine's tokenizer for local models, a
+// tokenizer file named in config for remote ones, otherwise a documented per-script estimate.
+class TokenCounter {
+ public:
+  virtual ~TokenCounter() = default;
+  virtual int64_t count(std::string_view public_model, std::string_view text) const = 0;
+};
+
+struct Services {
+  boost::asio::any_io_executor executor;
+  const config::Config* config = nullptr;
+  obs::Metrics* metrics = nullptr;
+  ModelCaller* models = nullptr;
+  const TokenCounter* tokens = nullptr;
+};
+
+}  // namespace kuai::pipeline

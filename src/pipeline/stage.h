@@ -1,0 +1,41 @@
+// The extension point of the gateway: one latency technique = one Stage (src/stages/<name>.{h,cpp}),
+// registered in src/stages/registry.cpp with one line. Stages never time themselves: the Pipeline
+// runner does (Server-Timing header, Prometheus histogram), switches them on/off, and turns a thrown
+// error into an OpenAI error response.
+#pragma once
+
+#include "pipeline/context.h"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <optional>
+#include <string_view>
+
+namespace kuai::pipeline {
+
+// What a stage decides about a request. A closed set:
+//  - Continue: the request goes on to the next stage (the stage may have rewritten ctx.request).
+//  - Answer:   the stage answers the request itself (e.g. a cache hit); no later stage and no backend
+//              runs; on_response hooks of earlier stages still run. A streaming client gets the answer
+//              replayed as SSE chunks.
+struct Verdict {
+  enum class Kind { Continue, Answer };
+  Kind kind = Kind::Continue;
+  std::optional<api::ChatResponse> answer;
+
+  static Verdict next() { return {}; }
+  static Verdict respond(api::ChatResponse r) { return {Kind::Answer, std::move(r)}; }
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  virtual std::string_view name() const = 0;
+  // Called on an I/O thread; may co_await backends (ctx.services). Throw api::Error to fail the request.
+  virtual boost::asio::awaitable<Verdict> on_request(Context& ctx) = 0;
+  // Called after a complete answer exists (from a backend, or a completed stream): e.g. cache store,
+  // async summary. Must not block; may spawn background work on ctx.services->executor.
+  virtual void on_response(Context&, const api::ChatResponse&) {}
+};
+
+}  // namespace kuai::pipeline
