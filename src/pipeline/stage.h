@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace kuai::pipeline {
@@ -27,6 +28,12 @@ struct Verdict {
   static Verdict respond(api::ChatResponse r) { return {Kind::Answer, std::move(r)}; }
 };
 
+// A stage's answer to an admin call (e.g. DELETE a wrong cache entry): JSON body and HTTP status.
+struct AdminReply {
+  int status = 200;
+  std::string body;  // JSON text
+};
+
 class Stage {
  public:
   virtual ~Stage() = default;
@@ -36,6 +43,13 @@ class Stage {
   // Called after a complete answer exists (from a backend, or a completed stream): e.g. cache store,
   // async summary. Must not block; may spawn background work on ctx.services->executor.
   virtual void on_response(Context&, const api::ChatResponse&) {}
+  // Admin API: the server routes `METHOD /v1/admin/stages/<name>/<path>` here (admin key required).
+  // nullopt → 404. Runs on an I/O thread; must be quick.
+  virtual std::optional<AdminReply> on_admin(std::string_view method, std::string_view path,
+                                             std::string_view body) {
+    (void)method; (void)path; (void)body;
+    return std::nullopt;
+  }
 };
 
 }  // namespace kuai::pipeline
