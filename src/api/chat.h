@@ -32,7 +32,7 @@ struct ChatRequest {
   std::optional<int64_t> max_tokens;  // max_tokens or max_completion_tokens
   std::optional<int64_t> seed;
   std::vector<std::string> stop;
-  boost::json::object raw;            // the whole body as received
+  boost::json::object raw;            // the body as received, minus `messages` (moved into Message::raw)
 
   // The body to send upstream: `raw` with model/messages/stream replaced by the fields above.
   boost::json::object to_json() const;
