@@ -1,0 +1,93 @@
+// Every SIMD kernel against the plain C++ one on random data, with stated error bounds.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "engine/kernels/type_traits.h"
+
+namespace kuai::engine::kernels {
+namespace {
+
+const GgmlType kTypes[] = {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0,
+                           GgmlType::Q4_0, GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q8_K};
+
+std::vector<float> random_row(int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+std::vector<Isa> supported_simd() {
+  std::vector<Isa> out;
+  if (int(detected_isa()) >= int(Isa::kAvx2)) out.push_back(Isa::kAvx2);
+  if (int(detected_isa()) >= int(Isa::kAvx512)) out.push_back(Isa::kAvx512);
+  return out;
+}
+
+// Quantizers: SIMD output must dequantize to the same values as the plain output within 1 quantization
+// step of rounding differences (bit-identical for most inputs; a tie may round the other way).
+TEST(KernelIsa, ConversionsMatchPlain) {
+  const int n = 2048;
+  const auto x = random_row(n, 11);
+  for (Isa isa : supported_simd()) {
+    for (GgmlType t : kTypes) {
+      const KernelTraits* p = kernel_traits(t, Isa::kPlain);
+      const KernelTraits* s = kernel_traits(t, isa);
+      std::vector<uint8_t> qp(row_bytes(t, n)), qs(row_bytes(t, n));
+      p->from_float(x.data(), qp.data(), n);
+      s->from_float(x.data(), qs.data(), n);
+      std::vector<float> dp(n), ds(n), ds2(n);
+      p->to_float(qp.data(), dp.data(), n);
+      s->to_float(qs.data(), ds.data(), n);
+      s->to_float(qp.data(), ds2.data(), n);
+      for (int i = 0; i < n; ++i) {
+        EXPECT_EQ(ds2[size_t(i)], dp[size_t(i)]) << isa_name(isa) << " " << ggml_type_name(t) << " to_float @" << i;
+        EXPECT_NEAR(ds[size_t(i)], dp[size_t(i)], 0.02 * (1 + std::fabs(dp[size_t(i)])))
+            << isa_name(isa) << " " << ggml_type_name(t) << " from_float @" << i;
+      }
+    }
+  }
+}
+
+// Dot products: same quantized inputs, so only the summation order differs: |simd - plain| <= 1e-5 * sum|w*a|.
+TEST(KernelIsa, DotsMatchPlain) {
+  for (int n : {256, 512, 4096}) {
+    const auto w = random_row(n, 21), a0 = random_row(n, 22);
+    for (Isa isa : supported_simd()) {
+      for (GgmlType t : kTypes) {
+        const KernelTraits* p = kernel_traits(t, Isa::kPlain);
+        const KernelTraits* s = kernel_traits(t, isa);
+        if (!p->vec_dot) continue;
+        const KernelTraits* pa = kernel_traits(p->act_type, Isa::kPlain);
+        std::vector<uint8_t> wq(row_bytes(t, n));
+        p->from_float(w.data(), wq.data(), n);
+        const size_t astride = row_bytes(p->act_type, n);
+        std::vector<uint8_t> aq(astride * 4);
+        for (int k = 0; k < 4; ++k) {
+          const auto ak = random_row(n, 30 + k);
+          pa->from_float(ak.data(), aq.data() + k * astride, n);
+        }
+        std::vector<float> wd(n), ad(n);
+        p->to_float(wq.data(), wd.data(), n);
+        float out4[4];
+        s->vec_dot_x4(n, wq.data(), aq.data(), astride, out4);
+        for (int k = 0; k < 4; ++k) {
+          pa->to_float(aq.data() + k * astride, ad.data(), n);
+          double mag = 0;
+          for (int i = 0; i < n; ++i) mag += std::fabs(double(wd[size_t(i)]) * ad[size_t(i)]);
+          const float ref = p->vec_dot(n, wq.data(), aq.data() + k * astride);
+          const float got = s->vec_dot(n, wq.data(), aq.data() + k * astride);
+          EXPECT_NEAR(got, ref, 1e-5 * mag + 1e-6) << isa_name(isa) << " " << ggml_type_name(t) << " n=" << n;
+          EXPECT_NEAR(out4[k], ref, 1e-5 * mag + 1e-6) << isa_name(isa) << " x4 " << ggml_type_name(t);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kuai::engine::kernels
