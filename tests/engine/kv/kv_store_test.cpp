@@ -1,0 +1,138 @@
+#include "engine/kv/kv_store.h"
+
+#include "engine/kernels/fp16.h"
+#include "engine/kv/kv_convert.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace kuai::engine::kv {
+namespace {
+
+std::vector<float> random_row(std::mt19937& rng, int n, float scale) {
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+TEST(KvStore, BlockCountFollowsBudget) {
+  KvShape shape{.n_layer = 2, .kv_dim = 64, .block_tokens = 16, .type = KvType::kF16};
+  // one block = 2 layers * (K+V) * 16 tokens * 64 * 2 bytes = 8 KiB
+  std::string err;
+  auto store = KvStore::create(shape, 80 * 1024 + 100, &err);
+  ASSERT_TRUE(store) << err;
+  EXPECT_EQ(store->block_bytes(), 8192u);
+  EXPECT_EQ(store->n_blocks(), 10);
+  EXPECT_FALSE(KvStore::create(shape, 8191, &err));
+  EXPECT_NE(err.find("holds no block"), std::string::npos);
+}
+
+TEST(KvStore, Q8NeedsMultipleOf32) {
+  std::string err;
+  EXPECT_FALSE(KvStore::create({.n_layer = 1, .kv_dim = 40, .block_tokens = 16, .type = KvType::kQ8_0}, 1 << 20, &err));
+  EXPECT_NE(err.find("multiple of 32"), std::string::npos);
+  EXPECT_FALSE(KvStore::create({.n_layer = 0, .kv_dim = 32, .block_tokens = 16, .type = KvType::kF16}, 1 << 20, &err));
+}
+
+TEST(KvStore, TypeNames) {
+  EXPECT_EQ(kv_type_from_name("F16"), KvType::kF16);
+  EXPECT_EQ(kv_type_from_name("q8_0"), KvType::kQ8_0);
+  EXPECT_EQ(kv_type_from_name("f32"), KvType::kF32);
+  EXPECT_FALSE(kv_type_from_name("q4"));
+  EXPECT_EQ(kv_type_name(KvType::kQ8_0), "q8_0");
+}
+
+// Writes random rows into every slot of two blocks and two layers, reads them back through read(), and
+// checks each value within the type's bound: F32 exact; F16 relative 2^-11; Q8_0 half a step of
+// max|x| / 127 per 32 values.
+void round_trip(KvType type) {
+  const int kv_dim = 64, bs = 4, n_layer = 2;
+  std::string err;
+  auto store = KvStore::create({.n_layer = n_layer, .kv_dim = kv_dim, .block_tokens = bs, .type = type}, 1 << 20, &err);
+  ASSERT_TRUE(store) << err;
+  std::mt19937 rng(7);
+  std::vector<std::vector<float>> k, v;
+  for (BlockId b = 0; b < 2; ++b) {
+    for (int l = 0; l < n_layer; ++l) {
+      for (int s = 0; s < bs; ++s) {
+        k.push_back(random_row(rng, kv_dim, 3.0f));
+        v.push_back(random_row(rng, kv_dim, 0.5f));
+        store->write(b, s, l, k.back().data(), v.back().data());
+      }
+    }
+  }
+  size_t idx = 0;
+  std::vector<float> ko(size_t(bs * kv_dim)), vo(size_t(bs * kv_dim));
+  for (BlockId b = 0; b < 2; ++b) {
+    for (int l = 0; l < n_layer; ++l) {
+      store->read(b, l, bs, ko.data(), vo.data());
+      for (int s = 0; s < bs; ++s, ++idx) {
+        for (const auto& [want, got] : {std::pair{&k[idx], ko.data() + s * kv_dim}, std::pair{&v[idx], vo.data() + s * kv_dim}}) {
+          for (int g = 0; g < kv_dim; g += 32) {
+            float amax = 0;
+            for (int j = g; j < g + 32; ++j) amax = std::max(amax, std::fabs((*want)[size_t(j)]));
+            for (int j = g; j < g + 32; ++j) {
+              const float w = (*want)[size_t(j)];
+              float bound = 0;
+              if (type == KvType::kF16) bound = std::fabs(w) * 0x1p-11f + 1e-7f;
+              if (type == KvType::kQ8_0) bound = amax / 127.0f * 0.5f * 1.01f + amax * 1e-3f;
+              ASSERT_LE(std::fabs(got[j] - w), bound) << "type " << kv_type_name(type) << " j " << j;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(KvStore, RoundTripF32) { round_trip(KvType::kF32); }
+TEST(KvStore, RoundTripF16) { round_trip(KvType::kF16); }
+TEST(KvStore, RoundTripQ8_0) { round_trip(KvType::kQ8_0); }
+
+TEST(KvStore, CopyCopiesPrefixOfEveryLayer) {
+  std::string err;
+  auto store = KvStore::create({.n_layer = 3, .kv_dim = 32, .block_tokens = 4, .type = KvType::kF32}, 1 << 16, &err);
+  ASSERT_TRUE(store);
+  std::mt19937 rng(3);
+  std::vector<std::vector<float>> rows;
+  for (int l = 0; l < 3; ++l) {
+    for (int s = 0; s < 3; ++s) {
+      rows.push_back(random_row(rng, 32, 1.0f));
+      store->write(0, s, l, rows.back().data(), rows.back().data());
+    }
+  }
+  store->copy(1, 0, 3);
+  std::vector<float> k(3 * 32), v(3 * 32);
+  for (int l = 0; l < 3; ++l) {
+    store->read(1, l, 3, k.data(), v.data());
+    for (int s = 0; s < 3; ++s) {
+      for (int j = 0; j < 32; ++j) {
+        EXPECT_EQ(k[size_t(s * 32 + j)], rows[size_t(l * 3 + s)][size_t(j)]);
+        EXPECT_EQ(v[size_t(s * 32 + j)], rows[size_t(l * 3 + s)][size_t(j)]);
+      }
+    }
+  }
+}
+
+// The F16C path and the plain one agree bit for bit (both round to nearest even).
+TEST(KvConvert, F16PathsAgree) {
+  std::mt19937 rng(11);
+  auto x = random_row(rng, 1000, 100.0f);
+  x[0] = 1e-6f;    // subnormal half
+  x[1] = 70000.f;  // overflow to inf
+  x[2] = -0.0f;
+  std::vector<uint16_t> a(x.size()), b(x.size());
+  kv_f32_to_f16(x.data(), a.data(), int64_t(x.size()));
+  for (size_t i = 0; i < x.size(); ++i) b[i] = kernels::fp32_to_fp16(x[i]);
+  EXPECT_EQ(a, b);
+  std::vector<float> y(x.size());
+  kv_f16_to_f32(a.data(), y.data(), int64_t(x.size()));
+  for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(y[i], kernels::fp16_to_fp32(a[i]));
+}
+
+}  // namespace
+}  // namespace kuai::engine::kv
