@@ -1,0 +1,294 @@
+#include "cache/query_features.h"
+
+#include "cache/word_lists.h"
+#include "text/normalize.h"
+#include "text/script.h"
+#include "text/segment.h"
+#include "text/utf8.h"
+
+#include <unicode/uchar.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace kuai::cache {
+namespace {
+
+std::u32string to_u32(std::string_view s) {
+  std::u32string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    size_t len;
+    out.push_back(text::utf8_decode(s, i, len));
+    i += len;
+  }
+  return out;
+}
+
+std::string to_utf8(std::u32string_view s) {
+  std::string out;
+  for (char32_t c : s) text::utf8_append(out, c);
+  return out;
+}
+
+bool is_sentence_end(std::string_view punct) {
+  return punct.find_first_of(".!?") != std::string_view::npos || punct.find("。") != std::string_view::npos ||
+         punct.find("！") != std::string_view::npos || punct.find("？") != std::string_view::npos;
+}
+
+// "1,000.50" → "1000.5"; full-width digits were already folded.
+std::string canonical_number(std::string_view s) {
+  std::string out;
+  for (char c : s)
+    if (c != ',' && c != '_' && c != ' ') out += c;
+  if (out.find('.') != std::string::npos) {
+    while (!out.empty() && out.back() == '0') out.pop_back();
+    if (!out.empty() && out.back() == '.') out.pop_back();
+  }
+  size_t nz = 0;  // "007" → "7"
+  while (nz + 1 < out.size() && out[nz] == '0' && out[nz + 1] != '.') ++nz;
+  return out.substr(nz);
+}
+
+// Chinese numeral run → integer text ("二十五" → "25", "两" → "2", "三千万" → "30000000").
+std::string chinese_number(std::u32string_view run) {
+  int64_t total = 0, section = 0, digit = 0;
+  bool any = false;
+  for (char32_t c : run) {
+    int d = zh_digit(c);
+    if (d >= 0) { digit = d; any = true; continue; }
+    int64_t unit = zh_unit(c);
+    if (unit == 0) continue;
+    any = true;
+    if (unit >= 10000) {
+      section = (section + digit) * unit;
+      total += section;
+      section = 0;
+    } else {
+      section += (digit == 0 ? 1 : digit) * unit;
+    }
+    digit = 0;
+  }
+  if (!any) return {};
+  return std::to_string(total + section + digit);
+}
+
+std::string english_stem(std::string w) {
+  auto ends = [&](std::string_view suf) { return w.size() > suf.size() && w.ends_with(suf); };
+  if (w.size() > 4 && ends("ies")) return w.substr(0, w.size() - 3) + "y";
+  if (ends("sses")) return w.substr(0, w.size() - 2);
+  if (w.size() > 3 && ends("s") && !ends("ss") && !ends("us") && !ends("is")) w.pop_back();
+  if (w.size() > 5 && ends("ing")) return w.substr(0, w.size() - 3);
+  if (w.size() > 4 && ends("ed")) return w.substr(0, w.size() - 2);
+  return w;
+}
+
+bool has_digit(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+void add_digit_runs(std::string_view s, std::vector<std::string>& numbers) {
+  for (size_t i = 0; i < s.size();) {
+    if (s[i] >= '0' && s[i] <= '9') {
+      size_t j = i;
+      while (j < s.size() && ((s[j] >= '0' && s[j] <= '9') || s[j] == '.' || s[j] == ',')) ++j;
+      numbers.push_back(canonical_number(s.substr(i, j - i)));
+      i = j;
+    } else {
+      ++i;
+    }
+  }
+}
+
+struct Builder {
+  QueryFeatures f;
+  bool sentence_start = true;
+
+  void english(std::string_view original, std::string word) {
+    // Typographic apostrophes → ASCII.
+    if (word.find("\xe2\x80\x99") != std::string::npos) {
+      std::string ascii;
+      for (size_t i = 0; i < word.size(); ++i) {
+        if (word.compare(i, 3, "\xe2\x80\x99") == 0) { ascii += '\''; i += 2; } else { ascii += word[i]; }
+      }
+      word = std::move(ascii);
+    }
+    f.words.push_back(word);
+    size_t len;
+    char32_t first = text::utf8_decode(original, 0, len);
+    bool capital = u_isupper(static_cast<UChar32>(first));
+    bool at_start = sentence_start;
+    sentence_start = false;
+
+    if (has_digit(word)) {  // "5km", "gpt4", "3pm"
+      add_digit_runs(word, f.numbers);
+      f.entities.push_back(word);
+      f.content.push_back(word);
+      f.terms.push_back(word);
+      return;
+    }
+    // Contractions.
+    if (word.ends_with("n't")) {
+      ++f.negations;
+      f.terms.push_back("#not");
+      word = word == "won't" ? "will" : word == "can't" ? "can" : word.substr(0, word.size() - 3);
+    } else if (is_en_negation_contraction(word)) {
+      ++f.negations;
+      f.terms.push_back("#not");
+      return;
+    } else if (auto p = word.find('\''); p != std::string::npos) {
+      std::string tail = word.substr(p + 1);
+      word = word.substr(0, p);
+      if (tail == "ll") f.content.push_back("#future");
+    }
+    if (word.empty()) return;
+    if (is_en_negation(word)) { ++f.negations; f.terms.push_back("#not"); return; }
+    if (auto n = en_number_word(word); !n.empty()) { f.numbers.push_back(n); f.terms.push_back(n); return; }
+    if (auto t = en_temporal_word(word, capital && !at_start); !t.empty()) {
+      f.numbers.push_back(t);
+      f.terms.push_back(t);
+      return;
+    }
+    if (auto tense = en_tense_word(word); !tense.empty()) { f.content.push_back(tense); f.terms.push_back(tense); return; }
+    if (is_en_stopword(word)) { f.terms.push_back(word); return; }
+    // Acronyms and mixed case ("NASA", "iPhone"), and capitalised words not at a sentence start.
+    size_t uppers = 0;
+    for (size_t i = 0; i < original.size();) {
+      char32_t c = text::utf8_decode(original, i, len);
+      uppers += u_isupper(static_cast<UChar32>(c)) ? 1 : 0;
+      i += len;
+    }
+    bool entity = uppers >= 2 || (uppers == 1 && !capital) || (capital && (!at_start || !is_en_common_starter(word)));
+    if (word == "i") entity = false;
+    std::string stem = en_synonym(english_stem(word));
+    if (entity) f.entities.push_back(stem);
+    f.content.push_back(stem);
+    f.terms.push_back(stem);
+  }
+
+  void number(std::string_view word) {
+    sentence_start = false;
+    f.words.emplace_back(word);
+    f.numbers.push_back(canonical_number(word));
+    f.terms.push_back(f.numbers.back());
+  }
+
+  // A run of CJK text (consecutive Cjk spans), processed as one for negation/number masks.
+  void chinese(const std::vector<std::string>& tokens) {
+    sentence_start = false;
+    std::string joined;
+    for (const auto& t : tokens) joined += t;
+    std::u32string run = to_u32(joined);
+    // `excepted`: inside a word where 不/无/一… do not negate or count (非常, 未来, 一些);
+    // `consumed`: characters read as a negation or a number, left out of the content words.
+    std::vector<bool> excepted(run.size(), false), consumed(run.size(), false);
+    for (std::u32string_view w : zh_masked_words()) {
+      for (size_t p = run.find(w); p != std::u32string::npos; p = run.find(w, p + 1))
+        std::fill(excepted.begin() + p, excepted.begin() + p + w.size(), true);
+    }
+    // Negations (A-not-A questions such as 是不是, 有没有, 可不可以 ask, they do not negate).
+    for (size_t i = 0; i < run.size(); ++i) {
+      if (excepted[i] || !is_zh_negation(run[i])) continue;
+      consumed[i] = true;
+      if (i > 0 && i + 1 < run.size() && run[i - 1] == run[i + 1]) { consumed[i + 1] = true; continue; }
+      ++f.negations;
+      f.terms.push_back("#not");
+    }
+    // Numbers: numeral runs ("二十五"), with 一 before a measure word read as the article "a".
+    for (size_t i = 0; i < run.size();) {
+      if (excepted[i] || consumed[i] || !is_zh_numeral(run[i])) { ++i; continue; }
+      size_t j = i;
+      while (j < run.size() && !excepted[j] && is_zh_numeral(run[j])) ++j;
+      bool article = j == i + 1 && run[i] == U'一' && j < run.size() && is_zh_measure(run[j]);
+      bool unit_only = zh_digit(run[i]) < 0 && j == i + 1;  // a lone 十/百/千/万 inside a word
+      if (unit_only) { i = j; continue; }
+      if (!article) {
+        f.numbers.push_back(chinese_number(run.substr(i, j - i)));
+        f.terms.push_back(f.numbers.back());
+      }
+      std::fill(consumed.begin() + i, consumed.begin() + j, true);
+      i = j;
+    }
+    size_t pos = 0;
+    for (const auto& t : tokens) {
+      std::u32string u = to_u32(t);
+      f.words.push_back(t);
+      if (auto tmp = zh_temporal_word(t); !tmp.empty()) {
+        f.numbers.push_back(tmp);
+        f.terms.push_back(tmp);
+        pos += u.size();
+        continue;
+      }
+      // Drop the negation/numeral characters counted above; what is left is the content.
+      std::u32string rest;
+      for (size_t k = 0; k < u.size(); ++k)
+        if (!consumed[pos + k]) rest.push_back(u[k]);
+      pos += u.size();
+      if (rest.empty()) continue;
+      std::string word = zh_synonym(to_utf8(rest));
+      f.terms.push_back(word);
+      if (is_zh_stopword(word) || (rest.size() == 1 && is_zh_measure(rest[0]))) continue;
+      if (rest.size() >= 2 && is_zh_entity_suffix(rest.back())) f.entities.push_back(word);
+      f.content.push_back(word);
+    }
+  }
+};
+
+void sort_unique(std::vector<std::string>& v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+}  // namespace
+
+QueryFeatures query_features(std::string_view input) {
+  std::string text_in = zh_standard_forms(text::utf8_sanitize(input));
+  Builder b;
+  std::vector<std::string> cjk_run;
+  auto flush_cjk = [&] {
+    if (!cjk_run.empty()) b.chinese(cjk_run);
+    cjk_run.clear();
+  };
+  for (const auto& span : text::segment(text_in)) {
+    std::string_view piece = std::string_view(text_in).substr(span.begin, span.end - span.begin);
+    if (span.kind != text::SpanKind::Cjk) flush_cjk();
+    switch (span.kind) {
+      case text::SpanKind::Cjk: cjk_run.push_back(text::normalize(piece)); break;
+      case text::SpanKind::Word: b.english(piece, text::normalize(piece)); break;
+      case text::SpanKind::Number: b.number(text::normalize(piece)); break;
+      case text::SpanKind::Punct:
+        if (is_sentence_end(piece)) b.sentence_start = true;
+        break;
+      case text::SpanKind::Space: break;
+    }
+  }
+  flush_cjk();
+
+  // Normalised text: NFKC + fold, whitespace collapsed, trailing sentence punctuation dropped.
+  std::string norm = text::normalize(text_in);
+  std::string collapsed;
+  bool space = false;
+  for (char c : norm) {
+    bool ws = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+    if (ws) { space = !collapsed.empty(); continue; }
+    if (space) collapsed += ' ';
+    space = false;
+    collapsed += c;
+  }
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (std::string_view tail : {"?", "!", ".", "。", "？", "！", " "}) {
+      if (collapsed.size() >= tail.size() && collapsed.ends_with(tail)) {
+        collapsed.resize(collapsed.size() - tail.size());
+        changed = true;
+      }
+    }
+  }
+  b.f.normalized = std::move(collapsed);
+  std::sort(b.f.numbers.begin(), b.f.numbers.end());
+  sort_unique(b.f.entities);
+  sort_unique(b.f.content);
+  return std::move(b.f);
+}
+
+}  // namespace kuai::cache

@@ -1,0 +1,252 @@
+#include "cache/word_lists.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+namespace kuai::cache {
+namespace {
+
+using Set = std::unordered_set<std::string_view>;
+using Map = std::unordered_map<std::string_view, std::string_view>;
+
+const Set& en_stopwords() {
+  static const Set s{
+      "a", "an", "the", "is", "are", "am", "be", "been", "being", "do", "does", "doing", "done", "i", "me",
+      "my", "mine", "myself", "you", "your", "yours", "yourself", "we", "us", "our", "it", "its", "they",
+      "them", "their", "this", "that", "these", "those", "there", "here", "of", "to", "in", "on", "at", "by",
+      "for", "with", "from", "about", "into", "as", "and", "or", "but", "if", "then", "so", "too", "very",
+      "just", "really", "quite", "also", "please", "kindly", "can", "could", "would", "may", "might",
+      "shall", "let", "lets", "tell", "explain", "describe", "define", "give", "show", "know", "want",
+      "need", "like", "help", "thanks", "thank", "hi", "hello", "hey", "ok", "okay", "some", "any", "much",
+      "many", "what", "how", "whats", "hows", "way", "ways", "something", "anything", "thing", "things",
+      "say", "mean", "meaning", "means", "exactly", "actually", "basically", "simply", "briefly", "detail",
+      "details", "detailed", "info", "information", "regarding", "possible", "possibly", "someone",
+      "anyone", "somebody", "anybody", "im", "ive", "id", "youre", "get", "go", "going", "able", "should",
+      "must", "ought", "one's", "s", "t", "re", "ve", "ll", "d", "m", "quick", "quickly", "short", "tips",
+      "tip", "guide", "best", "good", "great", "nice", "which", "definition", "out", "up", "certain",
+      "sure", "question", "answer", "idea", "overview", "summary", "kind", "type", "sort", "step",
+      "steps", "example", "examples", "again", "dear", "sir", "assistant", "chatgpt", "located", "location"};
+  return s;
+}
+
+const Set& en_starters() {
+  static const Set s{
+      "tell", "explain", "give", "write", "list", "show", "translate", "summarize", "summarise", "describe",
+      "define", "compare", "recommend", "suggest", "help", "find", "calculate", "convert", "create", "make",
+      "generate", "name", "why", "when", "where", "who", "whom", "whose", "which", "should", "please",
+      "could", "would", "can", "is", "are", "do", "does", "did", "was", "were", "will", "what", "how",
+      "any", "my", "the", "a", "in", "on", "for", "if", "best", "good", "top", "fix", "get", "set", "use",
+      "check", "provide", "plan", "draft", "send", "read", "build", "install", "learn", "cook", "buy",
+      "book", "reset", "change", "update", "delete", "remove", "add", "open", "close", "turn", "stop",
+      "start", "run", "play", "go", "let", "need", "want", "looking", "hi", "hello", "hey", "thanks",
+      "difference", "differences", "rewrite", "correct", "proofread", "edit", "format", "sort", "count",
+      "solve", "simplify", "recipe", "meaning", "definition", "steps", "ways", "tips", "healthy", "easy",
+      "simple", "quick", "cheap", "cheapest", "fastest", "cost", "price", "weather", "time", "date"};
+  return s;
+}
+
+const Set& en_negations() {
+  static const Set s{"not", "no", "never", "none", "nobody", "nothing", "nowhere", "neither", "nor", "without",
+                     "cannot", "non", "nope"};
+  return s;
+}
+
+const Set& en_negation_contractions() {
+  static const Set s{"dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "cant", "wont",
+                     "shouldnt", "wouldnt", "couldnt", "havent", "hasnt", "hadnt", "aint", "mustnt", "neednt"};
+  return s;
+}
+
+const Map& en_numbers() {
+  static const Map m{
+      {"zero", "0"}, {"one", "1"}, {"two", "2"}, {"three", "3"}, {"four", "4"}, {"five", "5"}, {"six", "6"},
+      {"seven", "7"}, {"eight", "8"}, {"nine", "9"}, {"ten", "10"}, {"eleven", "11"}, {"twelve", "12"},
+      {"thirteen", "13"}, {"fourteen", "14"}, {"fifteen", "15"}, {"sixteen", "16"}, {"seventeen", "17"},
+      {"eighteen", "18"}, {"nineteen", "19"}, {"twenty", "20"}, {"thirty", "30"}, {"forty", "40"},
+      {"fifty", "50"}, {"sixty", "60"}, {"seventy", "70"}, {"eighty", "80"}, {"ninety", "90"},
+      {"hundred", "100"}, {"thousand", "1000"}, {"million", "1000000"}, {"billion", "1000000000"},
+      {"dozen", "12"}, {"half", "0.5"}, {"quarter", "0.25"}, {"first", "1"}, {"third", "3"},
+      {"fourth", "4"}, {"fifth", "5"}, {"sixth", "6"}, {"seventh", "7"}, {"eighth", "8"}, {"ninth", "9"},
+      {"tenth", "10"}, {"twice", "2"}, {"double", "2"}, {"triple", "3"}, {"single", "1"}, {"pair", "2"},
+      {"couple", "2"}, {"both", "2"}};
+  return m;
+}
+
+const Map& en_temporal() {
+  static const Map m{
+      {"today", "@today"}, {"tomorrow", "@tomorrow"}, {"yesterday", "@yesterday"}, {"tonight", "@tonight"},
+      {"monday", "@mon"}, {"tuesday", "@tue"}, {"wednesday", "@wed"}, {"thursday", "@thu"},
+      {"friday", "@fri"}, {"saturday", "@sat"}, {"sunday", "@sun"}, {"weekend", "@weekend"},
+      {"january", "@jan"}, {"february", "@feb"}, {"april", "@apr"}, {"june", "@jun"}, {"july", "@jul"},
+      {"august", "@aug"}, {"september", "@sep"}, {"october", "@oct"}, {"november", "@nov"},
+      {"december", "@dec"}, {"morning", "@morning"}, {"afternoon", "@afternoon"}, {"evening", "@evening"},
+      {"noon", "@noon"}, {"midnight", "@midnight"}, {"spring", "@spring"}, {"summer", "@summer"},
+      {"autumn", "@autumn"}, {"fall", "@autumn"}, {"winter", "@winter"}};
+  return m;
+}
+
+const Map& en_synonyms() {
+  static const Map m{
+      {"purchase", "buy"}, {"repair", "fix"}, {"large", "big"}, {"huge", "big"}, {"little", "small"},
+      {"tiny", "small"}, {"automobile", "car"}, {"photo", "picture"}, {"image", "picture"},
+      {"pic", "picture"}, {"film", "movie"}, {"kid", "child"}, {"children", "child"}, {"begin", "start"},
+      {"quick", "fast"}, {"rapid", "fast"}, {"remove", "delete"}, {"erase", "delete"},
+      {"inexpensive", "cheap"}, {"modify", "change"}, {"alter", "change"}, {"create", "make"},
+      {"build", "make"}, {"application", "app"}, {"smartphone", "phone"}, {"cellphone", "phone"},
+      {"telephone", "phone"}, {"physician", "doctor"}, {"ill", "sick"}, {"difficult", "hard"},
+      {"price", "cost"}, {"pricing", "cost"}, {"persona", "person"}, {"people", "person"},
+      {"individual", "person"}, {"cellular", "phone"}, {"vehicle", "car"}, {"assist", "help"},
+      {"locate", "find"}, {"obtain", "get"}, {"commence", "start"}, {"sofa", "couch"},
+      {"handbag", "bag"}, {"mum", "mom"}, {"mother", "mom"}, {"father", "dad"}, {"colour", "color"},
+      {"favourite", "favorite"}, {"centre", "center"}, {"organise", "organize"}, {"analyse", "analyze"},
+      {"summarise", "summarize"}, {"optimise", "optimize"}, {"travell", "travel"}, {"pc", "computer"},
+      {"laptop", "computer"}, {"recipe", "cook"}, {"prepare", "cook"}, {"utilize", "use"},
+      {"utilise", "use"}, {"usage", "use"}, {"password", "password"}, {"passcode", "password"},
+      {"login", "log"}, {"signin", "log"}, {"nation", "country"}, {"fix", "fix"}};
+  return m;
+}
+
+const Set& zh_stopwords() {
+  static const Set s{
+      "的", "了", "吗", "呢", "吧", "啊", "呀", "嘛", "哦", "么", "是", "在", "有", "我", "你", "您", "他",
+      "她", "它", "我们", "你们", "他们", "咱们", "这", "那", "这个", "那个", "这些", "那些", "个", "和", "与",
+      "及", "跟", "给", "把", "被", "让", "对", "从", "到", "也", "都", "就", "还", "又", "很", "太", "挺",
+      "真", "请", "请问", "麻烦", "帮", "帮我", "帮忙", "告诉", "知道", "想", "想要", "要", "需要", "能",
+      "能够", "可以", "会", "得", "地", "着", "过", "啦", "呗", "之", "其", "而", "并", "或", "或者", "还是",
+      "嗯", "哈", "谢谢", "你好", "您好", "些", "下", "说", "说说", "讲", "讲讲", "介绍", "解释", "里", "中",
+      "为", "用", "应该", "一下", "一些", "一点", "下吧", "简单", "详细", "具体", "到底", "究竟", "关于",
+      "有关", "方法", "办法", "问题", "一般", "通常", "吗？", "呢？", "嘛？", "哪个", "好的", "怎么办",
+      "步骤", "请教", "咨询", "问", "问一下", "是否", "能否", "可否", "上", "来", "去", "方式", "怎么", "什么",
+      "怎么办", "哪个"};
+  return s;
+}
+
+const Map& zh_synonyms() {
+  static const Map m{
+      {"如何", "怎么"}, {"怎样", "怎么"}, {"怎么样", "怎么"}, {"咋", "怎么"}, {"啥", "什么"},
+      {"为何", "为什么"}, {"为啥", "为什么"}, {"哪儿", "哪里"}, {"哪", "哪里"}, {"何时", "什么时候"},
+      {"几", "多少"}, {"计算机", "电脑"}, {"智能手机", "手机"}, {"图片", "照片"}, {"相片", "照片"},
+      {"影片", "电影"}, {"价钱", "价格"}, {"多少钱", "价格"}, {"实惠", "便宜"}, {"修复", "修理"},
+      {"维修", "修理"}, {"删掉", "删除"}, {"购买", "买"}, {"小孩", "孩子"}, {"儿童", "孩子"},
+      {"密码", "密码"}, {"口令", "密码"}, {"笔记本电脑", "电脑"}, {"身体", "身体"}, {"国家", "国家"},
+      {"首府", "首都"}, {"大小", "尺寸"}, {"重置", "重设"}, {"修改", "更改"}, {"改变", "更改"}, {"哪些", "什么"}, {"学习", "学"},
+      {"种植", "种"}, {"能吃", "吃"}, {"可以吃", "吃"}, {"制作", "做"}, {"做法", "做"}};
+  return m;
+}
+
+}  // namespace
+
+bool is_en_stopword(std::string_view w) { return en_stopwords().contains(w); }
+bool is_en_negation(std::string_view w) { return en_negations().contains(w); }
+bool is_en_negation_contraction(std::string_view w) { return en_negation_contractions().contains(w); }
+bool is_en_common_starter(std::string_view w) { return en_starters().contains(w); }
+
+std::string en_number_word(std::string_view w) {
+  auto it = en_numbers().find(w);
+  return it == en_numbers().end() ? std::string() : std::string(it->second);
+}
+
+std::string en_temporal_word(std::string_view w, bool capitalised_mid_sentence) {
+  if (capitalised_mid_sentence && w == "may") return "@may";
+  if (capitalised_mid_sentence && w == "march") return "@mar";
+  auto it = en_temporal().find(w);
+  return it == en_temporal().end() ? std::string() : std::string(it->second);
+}
+
+std::string en_tense_word(std::string_view w) {
+  if (w == "was" || w == "were" || w == "did" || w == "had") return "#past";
+  if (w == "will" || w == "shall") return "#future";
+  return {};
+}
+
+std::string en_synonym(const std::string& stem) {
+  auto it = en_synonyms().find(stem);
+  return it == en_synonyms().end() ? stem : std::string(it->second);
+}
+
+int zh_digit(char32_t c) {
+  switch (c) {
+    case U'零': case U'〇': return 0;
+    case U'一': return 1;
+    case U'二': case U'两': return 2;
+    case U'三': return 3;
+    case U'四': return 4;
+    case U'五': return 5;
+    case U'六': return 6;
+    case U'七': return 7;
+    case U'八': return 8;
+    case U'九': return 9;
+    default: return -1;
+  }
+}
+
+int64_t zh_unit(char32_t c) {
+  switch (c) {
+    case U'十': return 10;
+    case U'百': return 100;
+    case U'千': return 1000;
+    case U'万': return 10000;
+    case U'亿': return 100000000;
+    default: return 0;
+  }
+}
+
+bool is_zh_negation(char32_t c) {
+  return c == U'不' || c == U'没' || c == U'沒' || c == U'别' || c == U'非' || c == U'无' || c == U'無' ||
+         c == U'未' || c == U'莫' || c == U'勿' || c == U'否' || c == U'甭';
+}
+
+bool is_zh_measure(char32_t c) {
+  static const std::u32string_view kMeasures = U"个本家种件只位条张篇首部下点些次台辆杯碗份句段双套把支间所座门封";
+  return kMeasures.find(c) != std::u32string_view::npos;
+}
+
+bool is_zh_entity_suffix(char32_t c) {
+  static const std::u32string_view kSuffixes = U"市省县国州岛山河湖江海学司行院团站场路街镇村寺宫馆";
+  return kSuffixes.find(c) != std::u32string_view::npos;
+}
+
+const std::vector<std::u32string>& zh_masked_words() {
+  static const std::vector<std::u32string> words{
+      U"非常", U"无论", U"不过", U"不仅", U"不但", U"未来", U"别人", U"特别", U"区别", U"差别", U"分别",
+      U"类别", U"级别", U"告别", U"别的", U"无线", U"是否", U"能否", U"可否", U"否则", U"不管", U"莫非",
+      U"除非", U"不断", U"不少", U"毫无疑问", U"无数", U"没错", U"差不多", U"不然", U"要不", U"不客气",
+      U"别墅", U"非洲", U"南非", U"无锡", U"无所谓", U"不停", U"并且", U"一下", U"一些", U"一起",
+      U"一样", U"一直", U"一定", U"一般", U"一点", U"一切", U"万一", U"统一", U"唯一", U"一旦", U"一致",
+      U"同一", U"一边", U"一方面", U"十分", U"万分", U"千万", U"一会", U"一番", U"一路", U"一向",
+      U"一再", U"一并", U"三明治", U"乱七八糟", U"一模一样", U"不可思议", U"是非", U"无聊", U"一共",
+      U"逐一", U"专一", U"万能", U"千克", U"百度", U"万达", U"一体", U"一带一路", U"不好意思"};
+  return words;
+}
+
+std::string zh_temporal_word(std::string_view w) {
+  static const Map m{
+      {"今天", "@today"}, {"明天", "@tomorrow"}, {"昨天", "@yesterday"}, {"后天", "@day_after"},
+      {"前天", "@day_before"}, {"今晚", "@tonight"}, {"今年", "@this_year"}, {"明年", "@next_year"},
+      {"去年", "@last_year"}, {"上午", "@morning"}, {"早上", "@morning"}, {"下午", "@afternoon"},
+      {"晚上", "@evening"}, {"中午", "@noon"}, {"周末", "@weekend"}, {"春天", "@spring"},
+      {"夏天", "@summer"}, {"秋天", "@autumn"}, {"冬天", "@winter"}, {"上周", "@last_week"},
+      {"下周", "@next_week"}, {"本周", "@this_week"}, {"这周", "@this_week"}, {"现在", "@now"},
+      {"目前", "@now"}, {"星期天", "@sun"}, {"星期日", "@sun"}, {"周日", "@sun"}};
+  auto it = m.find(w);
+  return it == m.end() ? std::string() : std::string(it->second);
+}
+
+bool is_zh_stopword(std::string_view w) { return zh_stopwords().contains(w); }
+
+std::string zh_standard_forms(std::string s) {
+  static const std::pair<std::string_view, std::string_view> kForms[] = {
+      {"为啥", "为什么"}, {"咋样", "怎么样"}, {"咋办", "怎么办"}, {"咋", "怎么"}, {"啥", "什么"}};
+  if (s.find("\xe5\x95\xa5") == std::string::npos && s.find("\xe5\x92\x8b") == std::string::npos) return s;  // 啥, 咋
+  for (const auto& [from, to] : kForms) {
+    for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
+  }
+  return s;
+}
+
+std::string zh_synonym(const std::string& w) {
+  auto it = zh_synonyms().find(w);
+  return it == zh_synonyms().end() ? w : std::string(it->second);
+}
+
+}  // namespace kuai::cache

@@ -1,0 +1,92 @@
+#include "cache/query_features.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace kuai::cache {
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : "|") + s;
+  return out;
+}
+
+bool has(const std::vector<std::string>& v, const std::string& w) { return std::find(v.begin(), v.end(), w) != v.end(); }
+
+TEST(QueryFeaturesTest, NormalizedFoldsCaseSpacesAndTrailingPunctuation) {
+  EXPECT_EQ(query_features("  What is   the Capital of FRANCE?? ").normalized, "what is the capital of france");
+  EXPECT_EQ(query_features("北京今天天气怎么样？").normalized, "北京今天天气怎么样");
+  EXPECT_EQ(query_features("ＡＢＣ！").normalized, "abc");
+}
+
+TEST(QueryFeaturesTest, EnglishNegations) {
+  EXPECT_EQ(query_features("Is coffee bad for you").negations, 0);
+  EXPECT_EQ(query_features("Is coffee not bad for you").negations, 1);
+  EXPECT_EQ(query_features("Why doesn't my code compile").negations, 1);
+  EXPECT_EQ(query_features("why doesnt my code compile").negations, 1);
+  EXPECT_EQ(query_features("I never eat without a fork").negations, 2);
+}
+
+TEST(QueryFeaturesTest, ChineseNegationsSkipWordsThatDoNotNegate) {
+  EXPECT_EQ(query_features("这个药可以吃吗").negations, 0);
+  EXPECT_EQ(query_features("这个药不可以吃吗").negations, 1);
+  EXPECT_EQ(query_features("我没有收到邮件").negations, 1);
+  EXPECT_EQ(query_features("明天是不是会下雨").negations, 0);   // A-not-A question
+  EXPECT_EQ(query_features("非常感谢，未来会更好").negations, 0);  // 非常, 未来
+  EXPECT_EQ(query_features("别人怎么说").negations, 0);
+  EXPECT_EQ(query_features("别担心").negations, 1);
+}
+
+TEST(QueryFeaturesTest, NumbersAndDates) {
+  auto f = query_features("Convert 1,000 dollars to euros in three steps");
+  EXPECT_EQ(join(f.numbers), "1000|3");
+  EXPECT_EQ(join(query_features("what is 2.50 plus 007").numbers), "2.5|7");
+  EXPECT_EQ(join(query_features("weather tomorrow in Paris").numbers), "@tomorrow");
+  EXPECT_EQ(join(query_features("我需要三个苹果和二十五个梨").numbers), "25|3");
+  EXPECT_EQ(join(query_features("推荐一个好的餐厅").numbers), "");  // 一个 = "a"
+  EXPECT_EQ(join(query_features("一些建议").numbers), "");
+  EXPECT_EQ(join(query_features("明天北京天气").numbers), "@tomorrow");
+  EXPECT_EQ(join(query_features("Is the meeting in May").numbers), "@may");
+  EXPECT_EQ(join(query_features("May I ask a question").numbers), "");
+}
+
+TEST(QueryFeaturesTest, EntitiesEnglish) {
+  auto f = query_features("What is the population of Paris and NASA budget");
+  EXPECT_TRUE(has(f.entities, "paris")) << join(f.entities);
+  EXPECT_TRUE(has(f.entities, "nasa")) << join(f.entities);
+  EXPECT_FALSE(has(f.entities, "population")) << join(f.entities);
+  auto g = query_features("Tell me about Tokyo");
+  EXPECT_TRUE(has(g.entities, "tokyo")) << join(g.entities);
+  EXPECT_FALSE(has(g.entities, "tell"));
+}
+
+TEST(QueryFeaturesTest, EntitiesChinese) {
+  auto f = query_features("杭州市有什么好玩的");
+  EXPECT_FALSE(f.entities.empty()) << join(f.words);
+}
+
+TEST(QueryFeaturesTest, ContentWordsDropStopWordsAndStem) {
+  auto a = query_features("How do I reset my passwords?");
+  auto b = query_features("how can i reset my password");
+  EXPECT_EQ(a.content, b.content) << join(a.content) << " vs " << join(b.content);
+  auto c = query_features("如何重置密码");
+  auto d = query_features("怎么重置密码？");
+  EXPECT_EQ(c.content, d.content) << join(c.content) << " vs " << join(d.content);
+}
+
+TEST(QueryFeaturesTest, TenseMarkers) {
+  EXPECT_TRUE(has(query_features("Who was the president of France").content, "#past"));
+  EXPECT_TRUE(has(query_features("Who will be the president of France").content, "#future"));
+  EXPECT_FALSE(has(query_features("Who is the president of France").content, "#past"));
+}
+
+TEST(QueryFeaturesTest, InvalidUtf8AndEmptyInputAreSafe) {
+  EXPECT_EQ(query_features("").normalized, "");
+  auto f = query_features("bad \xff\xfe bytes 中\xe4");
+  EXPECT_FALSE(f.words.empty());
+}
+
+}  // namespace
+}  // namespace kuai::cache
