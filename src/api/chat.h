@@ -32,6 +32,9 @@ struct ChatRequest {
   std::optional<int64_t> max_tokens;  // max_tokens or max_completion_tokens
   std::optional<int64_t> seed;
   std::vector<std::string> stop;
+  // Legacy /v1/completions: the prompt exactly as sent (messages then hold it as one user turn). A local
+  // model reads it as raw text, without its chat template.
+  std::optional<std::string> raw_prompt;
   boost::json::object raw;            // the body as received, minus `messages` (moved into Message::raw)
 
   // The body to send upstream: `raw` with model/messages/stream replaced by the fields above.

@@ -253,6 +253,7 @@ ChatRequest chat_request_from_completion(const CompletionRequest& req) {
   m.content = req.prompt;
   m.raw = json::object{{"role", "user"}, {"content", req.prompt}};
   out.messages.push_back(std::move(m));
+  out.raw_prompt = req.prompt;
   out.stream = req.stream;
   out.max_tokens = req.max_tokens;
   if (const auto* so = out.raw.if_contains("stream_options"); so && so->is_object()) {
