@@ -1,0 +1,124 @@
+// The gateway's HTTP/1.1 + WebSocket server (Boost.Beast, C++20 coroutines), behind a Beast-free
+// interface: the rest of kuai sees Request, ResponseWriter and WebSocket only.
+//
+// - One io_context run by a small fixed set of I/O threads (ServerOptions::io_threads); every
+//   connection is one coroutine on its own strand. Handlers run on I/O threads and must never block.
+// - Keep-alive; a request body limit (413 with an OpenAI error body); a header timeout (a client that
+//   sends its headers too slowly is closed cleanly); an idle timeout between requests.
+// - Streaming: chunked transfer, every write() is flushed to the socket at once (TCP_NODELAY), with
+//   optional trailers (Server-Timing at the end of an SSE stream).
+// - WebSocket: upgrade requests on registered paths go to the WebSocket handler.
+// - The error wall: anything a handler throws becomes an OpenAI error body (api::Error's status, or
+//   500); the server keeps serving.
+// - Graceful stop: stop accepting, close idle connections, let in-flight requests finish within
+//   drain_timeout_ms, then run() returns.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace kuai::http {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct Request {
+  std::string method;   // as sent, e.g. "GET", "POST"
+  std::string target;   // as sent, e.g. "/v1/models?x=1"
+  Headers headers;      // names lower-cased, in arrival order
+  std::string body;
+  std::string remote;   // peer "ip:port"
+
+  std::string_view path() const;  // target without the query string
+  // The first header with this (lower-case) name, or nullptr.
+  const std::string* header(std::string_view lower_name) const;
+};
+
+// One request's response: either send() once, or begin_stream(), write()*, end_stream().
+// Only the coroutine that handles the request may call it.
+class ResponseWriter {
+ public:
+  virtual ~ResponseWriter() = default;
+  // A whole response with Content-Length.
+  virtual boost::asio::awaitable<void> send(int status, std::string_view content_type, std::string body,
+                                            const Headers& headers = {}) = 0;
+  // Sends the status line and headers of a chunked response (e.g. text/event-stream) at once.
+  // `trailer_names` announces trailers given to end_stream (e.g. "Server-Timing"). False: client gone.
+  virtual boost::asio::awaitable<bool> begin_stream(int status, std::string_view content_type,
+                                                    const Headers& headers, std::string_view trailer_names = {}) = 0;
+  // One chunk, written to the socket before returning. False when the client is gone (stop producing).
+  virtual boost::asio::awaitable<bool> write(std::string_view data) = 0;
+  // The terminating chunk with optional trailers.
+  virtual boost::asio::awaitable<void> end_stream(const Headers& trailers = {}) = 0;
+  virtual bool started() const = 0;      // status line already sent
+  virtual bool client_gone() const = 0;  // a write failed
+};
+
+// An accepted WebSocket connection (text messages). Only its handler coroutine may call it.
+class WebSocket {
+ public:
+  virtual ~WebSocket() = default;
+  // The next message, or nullopt when the peer closed (or the server is stopping).
+  virtual boost::asio::awaitable<std::optional<std::string>> read() = 0;
+  // Sends one text message; false when the peer is gone.
+  virtual boost::asio::awaitable<bool> write(std::string_view text) = 0;
+};
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;             // 0: pick a free port (see Server::port())
+  int io_threads = 0;               // 0: hardware threads, clamped to [1, 8]
+  size_t max_body_bytes = 8u << 20;  // larger bodies get 413
+  int header_timeout_ms = 10000;    // from the first byte of a request to the end of its headers
+  int idle_timeout_ms = 60000;      // a kept-alive connection with no new request is closed
+  int body_timeout_ms = 60000;      // reading a body, and each write to a slow reader
+  int drain_timeout_ms = 10000;     // graceful stop: how long in-flight requests may still run
+};
+
+using Handler = std::function<boost::asio::awaitable<void>(Request&, ResponseWriter&)>;
+using WsHandler = std::function<boost::asio::awaitable<void>(Request&, WebSocket&)>;
+
+class Server {
+ public:
+  Server(ServerOptions options, Handler handler);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Upgrade requests whose path is in `paths` go to `handler` (before listen()).
+  void set_websocket(std::vector<std::string> paths, WsHandler handler);
+  // The executor connections run on; valid from construction (for upstream clients, timers).
+  boost::asio::any_io_executor executor() const;
+  // Binds and listens. Returns an error message (e.g. port in use) instead of throwing.
+  std::optional<std::string> listen();
+  uint16_t port() const;  // the bound port (after listen)
+  const ServerOptions& options() const;
+
+  // Runs the I/O threads (the calling thread is one of them) until a graceful stop has drained.
+  void run();
+  // Graceful stop; thread-safe, returns at once (run() returns when drained).
+  void stop();
+  // Calls stop() when one of `signals` arrives (first call `on_signal(sig)` if given). Before run().
+  void stop_on_signals(std::vector<int> signals, std::function<void(int)> on_signal = {});
+  // Destroys every pending operation (suspended coroutines) while the objects they use still exist.
+  // Call after run() returned, before destroying objects that own sockets on executor().
+  void shutdown_io();
+
+  int64_t open_connections() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kuai::http
