@@ -1,0 +1,147 @@
+// `kuai bench`: llama-bench's tests (ppN: a prompt of N tokens in one batch; tgN: N tokens generated one
+// by one), options and output formats (markdown table, JSON list), so the two can be compared side by side.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include "app/verbs.h"
+#include "engine/model/llama_model.h"
+#include "engine/threads/thread_pool.h"
+#include "tools/bench.h"
+#include "tools/generate.h"
+
+namespace kuai::app {
+namespace {
+
+std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+std::string json_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) continue;
+    o += c;
+  }
+  return o;
+}
+
+struct Row {
+  std::string file, type;
+  uint64_t size = 0, params = 0;
+  int threads = 0, n_prompt = 0, n_gen = 0;
+  std::vector<double> ns;
+  std::string time;
+};
+
+VerbRegistrar reg("bench", [](CLI::App& root) {
+  struct Args {
+    std::vector<std::string> models;
+    std::vector<int> prompts{512}, gens{128}, threads{2};
+    int reps = 5;
+    std::string output = "md";
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = root.add_subcommand("bench", "Measure prompt processing (pp) and generation (tg) speed, like llama-bench.");
+  cmd->add_option("-m,--model", a->models, "GGUF model file(s)")->required()->delimiter(',');
+  cmd->add_option("-p,--n-prompt", a->prompts, "prompt sizes (comma-separated; 0 skips)")->delimiter(',')->capture_default_str();
+  cmd->add_option("-n,--n-gen", a->gens, "generation lengths (comma-separated; 0 skips)")->delimiter(',')->capture_default_str();
+  cmd->add_option("-t,--threads", a->threads, "thread counts (comma-separated)")->delimiter(',')->capture_default_str();
+  cmd->add_option("-r,--repetitions", a->reps, "repetitions of each test")->capture_default_str()->check(CLI::Range(1, 1000));
+  cmd->add_option("-o,--output", a->output, "md|json")->capture_default_str()->check(CLI::IsMember({"md", "json"}));
+  cmd->callback([a] {
+    std::vector<Row> rows;
+    for (const auto& path : a->models) {
+      auto lm = tools::load_model(path);
+      if (!lm) {
+        set_exit_code(fail("bench", lm.error(), "give llama/qwen2 GGUF files with weights"));
+        return;
+      }
+      const auto& m = *lm->model;
+      for (int nt : a->threads) {
+        engine::ThreadPool pool(std::max(1, nt));
+        (void)tools::bench_generate_seconds(m, 1, pool);  // warm-up: pages the weights in
+        auto run = [&](int n_prompt, int n_gen) -> bool {
+          Row r{path, tools::model_type_label(m), tools::model_size_bytes(m), m.n_params(), nt, n_prompt, n_gen, {}, {}};
+          const std::time_t now = std::time(nullptr);
+          char buf[32];
+          std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+          r.time = buf;
+          for (int rep = 0; rep < a->reps; ++rep) {
+            auto s = n_prompt > 0 ? tools::bench_prompt_seconds(m, n_prompt, pool) : tools::bench_generate_seconds(m, n_gen, pool);
+            if (!s) {
+              set_exit_code(fail("bench", s.error(), "the test may exceed the model's context"));
+              return false;
+            }
+            r.ns.push_back(*s * 1e9);
+          }
+          rows.push_back(std::move(r));
+          return true;
+        };
+        for (int p : a->prompts)
+          if (p > 0 && !run(p, 0)) return;
+        for (int n : a->gens)
+          if (n > 0 && !run(0, n)) return;
+      }
+    }
+    auto ts_of = [](const Row& r) {
+      std::vector<double> ts;
+      for (double ns : r.ns) ts.push_back(double(r.n_prompt + r.n_gen) * 1e9 / ns);
+      return ts;
+    };
+    if (a->output == "json") {
+      const std::string cpu = json_escape(cpu_name());
+      std::printf("[\n");
+      for (size_t i = 0; i < rows.size(); ++i) {
+        const Row& r = rows[i];
+        const auto ts = ts_of(r);
+        const auto sns = tools::mean_stddev(r.ns), sts = tools::mean_stddev(ts);
+        std::ostringstream ns_list, ts_list;
+        for (size_t k = 0; k < r.ns.size(); ++k) {
+          ns_list << (k ? ", " : "") << int64_t(r.ns[k]);
+          ts_list << (k ? ", " : "") << ts[k];
+        }
+        std::printf(
+            "  {\n    \"build_commit\": \"kuai\",\n    \"build_number\": 0,\n    \"cpu_info\": \"%s\",\n"
+            "    \"gpu_info\": \"\",\n    \"backends\": \"CPU\",\n    \"model_filename\": \"%s\",\n"
+            "    \"model_type\": \"%s\",\n    \"model_size\": %llu,\n    \"model_n_params\": %llu,\n"
+            "    \"n_batch\": %d,\n    \"n_ubatch\": %d,\n    \"n_threads\": %d,\n    \"type_k\": \"f32\",\n"
+            "    \"type_v\": \"f32\",\n    \"n_gpu_layers\": 0,\n    \"n_prompt\": %d,\n    \"n_gen\": %d,\n"
+            "    \"test_time\": \"%s\",\n    \"avg_ns\": %lld,\n    \"stddev_ns\": %lld,\n    \"avg_ts\": %.6f,\n"
+            "    \"stddev_ts\": %.6f,\n    \"samples_ns\": [ %s ],\n    \"samples_ts\": [ %s ]\n  }%s\n",
+            cpu.c_str(), json_escape(r.file).c_str(), json_escape(r.type).c_str(),
+            static_cast<unsigned long long>(r.size), static_cast<unsigned long long>(r.params), std::max(1, r.n_prompt),
+            std::max(1, r.n_prompt), r.threads, r.n_prompt, r.n_gen, r.time.c_str(), static_cast<long long>(sns.mean),
+            static_cast<long long>(sns.stddev), sts.mean, sts.stddev, ns_list.str().c_str(), ts_list.str().c_str(),
+            i + 1 < rows.size() ? "," : "");
+      }
+      std::printf("]\n");
+      return;
+    }
+    std::printf("| model                          |       size |     params | backend    | threads |          test |                  t/s |\n");
+    std::printf("| ------------------------------ | ---------: | ---------: | ---------- | ------: | ------------: | -------------------: |\n");
+    for (const Row& r : rows) {
+      const auto sts = tools::mean_stddev(ts_of(r));
+      char size[32], params[32], test[32], tps[48];
+      std::snprintf(size, sizeof size, "%.2f MiB", double(r.size) / 1048576.0);
+      if (r.size >= (1ull << 30)) std::snprintf(size, sizeof size, "%.2f GiB", double(r.size) / 1073741824.0);
+      std::snprintf(params, sizeof params, "%.2f M", double(r.params) / 1e6);
+      if (r.params >= 1000000000ull) std::snprintf(params, sizeof params, "%.2f B", double(r.params) / 1e9);
+      std::snprintf(test, sizeof test, r.n_prompt > 0 ? "pp%d" : "tg%d", r.n_prompt > 0 ? r.n_prompt : r.n_gen);
+      std::snprintf(tps, sizeof tps, "%.2f ± %.2f", sts.mean, sts.stddev);
+      std::printf("| %-30s | %10s | %10s | %-10s | %7d | %13s | %20s |\n", r.type.c_str(), size, params, "CPU", r.threads,
+                  test, tps);
+    }
+  });
+});
+
+}  // namespace
+}  // namespace kuai::app

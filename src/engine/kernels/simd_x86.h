@@ -1,0 +1,301 @@
+// x86 SIMD kernel bodies shared by kernel_avx2.cpp and kernel_avx512.cpp. Everything here has internal
+// linkage (anonymous namespace) on purpose: each including file compiles it with its own ISA flags, and
+// the two copies must never be merged by the linker. kVnni selects AVX512-VNNI (VL) dot instructions
+// over AVX2's maddubs + madd pair.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "engine/kernels/blocks.h"
+
+namespace kuai::engine::kernels {
+namespace {
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+
+// Sum of products of signed bytes x*y in groups of 4 -> 8 int32 lanes.
+template <bool kVnni>
+inline __m256i dot_i8(__m256i x, __m256i y) {
+  const __m256i ax = _mm256_sign_epi8(x, x);
+  const __m256i sy = _mm256_sign_epi8(y, x);
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  if constexpr (kVnni) return _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy);
+#endif
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
+}
+
+// unsigned bytes u (< 128) times signed bytes y in groups of 4 -> int32 lanes
+template <bool kVnni>
+inline __m256i dot_u8i8(__m256i u, __m256i y) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  if constexpr (kVnni) return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, y);
+#endif
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), _mm256_set1_epi16(1));
+}
+
+inline __m256i q4_0_bytes(const uint8_t* qs) {  // 32 values in [-8, 7], element order
+  const __m128i tmp = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i bytes = _mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp);
+  return _mm256_sub_epi8(_mm256_and_si256(bytes, _mm256_set1_epi8(0x0F)), _mm256_set1_epi8(8));
+}
+
+inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// ---- Q8_0 / Q4_0 weights x Q8_0 activations ----
+template <bool kVnni, bool kQ4>
+float dot_qx_q8_0(int n, const void* w, const void* a) {
+  const auto* y = static_cast<const BlockQ8_0*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  for (int i = 0; i < n / 32; ++i) {
+    __m256i qx;
+    float dx;
+    if constexpr (kQ4) {
+      const auto* x = static_cast<const BlockQ4_0*>(w) + i;
+      qx = q4_0_bytes(x->qs);
+      dx = h2f(x->d);
+    } else {
+      const auto* x = static_cast<const BlockQ8_0*>(w) + i;
+      qx = load256(x->qs);
+      dx = h2f(x->d);
+    }
+    const __m256 p = _mm256_cvtepi32_ps(dot_i8<kVnni>(qx, load256(y[i].qs)));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(y[i].d)), p, acc);
+  }
+  return hsum(acc);
+}
+
+template <bool kVnni, bool kQ4>
+void dot_qx_q8_0_x4(int n, const void* w, const void* a, size_t stride, float* out) {
+  const auto* y0 = static_cast<const BlockQ8_0*>(a);
+  const auto* y1 = reinterpret_cast<const BlockQ8_0*>(static_cast<const char*>(a) + stride);
+  const auto* y2 = reinterpret_cast<const BlockQ8_0*>(static_cast<const char*>(a) + 2 * stride);
+  const auto* y3 = reinterpret_cast<const BlockQ8_0*>(static_cast<const char*>(a) + 3 * stride);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+  for (int i = 0; i < n / 32; ++i) {
+    __m256i qx;
+    float dx;
+    if constexpr (kQ4) {
+      const auto* x = static_cast<const BlockQ4_0*>(w) + i;
+      qx = q4_0_bytes(x->qs);
+      dx = h2f(x->d);
+    } else {
+      const auto* x = static_cast<const BlockQ8_0*>(w) + i;
+      qx = load256(x->qs);
+      dx = h2f(x->d);
+    }
+    // |x| and sign transfer once for the 4 activation rows
+    const __m256i ax = _mm256_sign_epi8(qx, qx);
+    auto one = [&](const BlockQ8_0& yb, __m256& acc) {
+      const __m256i sy = _mm256_sign_epi8(load256(yb.qs), qx);
+      const __m256 p = _mm256_cvtepi32_ps(dot_u8i8<kVnni>(ax, sy));
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(yb.d)), p, acc);
+    };
+    one(y0[i], acc0);
+    one(y1[i], acc1);
+    one(y2[i], acc2);
+    one(y3[i], acc3);
+  }
+  out[0] = hsum(acc0);
+  out[1] = hsum(acc1);
+  out[2] = hsum(acc2);
+  out[3] = hsum(acc3);
+}
+
+// ---- float weights x F32 activations ----
+enum class FloatKind { kF32, kF16, kBF16 };
+
+template <FloatKind K>
+inline __m256 load8(const void* w, int i) {
+  if constexpr (K == FloatKind::kF32) {
+    return _mm256_loadu_ps(static_cast<const float*>(w) + i);
+  } else if constexpr (K == FloatKind::kF16) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i)));
+  } else {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(w) + i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+}
+
+template <FloatKind K>
+inline float scalar_at(const void* w, int i) {
+  if constexpr (K == FloatKind::kF32) {
+    return static_cast<const float*>(w)[i];
+  } else if constexpr (K == FloatKind::kF16) {
+    return h2f(static_cast<const uint16_t*>(w)[i]);
+  } else {
+    uint32_t b = uint32_t(static_cast<const uint16_t*>(w)[i]) << 16;
+    float f;
+    __builtin_memcpy(&f, &b, 4);
+    return f;
+  }
+}
+
+template <FloatKind K>
+float dot_float(int n, const void* w, const void* a) {
+  const float* y = static_cast<const float*>(a);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+  int i = 0;
+  for (; i + 32 <= n; i += 32) {
+    acc0 = _mm256_fmadd_ps(load8<K>(w, i), _mm256_loadu_ps(y + i), acc0);
+    acc1 = _mm256_fmadd_ps(load8<K>(w, i + 8), _mm256_loadu_ps(y + i + 8), acc1);
+    acc2 = _mm256_fmadd_ps(load8<K>(w, i + 16), _mm256_loadu_ps(y + i + 16), acc2);
+    acc3 = _mm256_fmadd_ps(load8<K>(w, i + 24), _mm256_loadu_ps(y + i + 24), acc3);
+  }
+  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load8<K>(w, i), _mm256_loadu_ps(y + i), acc0);
+  float s = hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+  for (; i < n; ++i) s += scalar_at<K>(w, i) * y[i];
+  return s;
+}
+
+template <FloatKind K>
+void dot_float_x4(int n, const void* w, const void* a, size_t stride, float* out) {
+  const float* y0 = static_cast<const float*>(a);
+  const float* y1 = reinterpret_cast<const float*>(static_cast<const char*>(a) + stride);
+  const float* y2 = reinterpret_cast<const float*>(static_cast<const char*>(a) + 2 * stride);
+  const float* y3 = reinterpret_cast<const float*>(static_cast<const char*>(a) + 3 * stride);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = load8<K>(w, i);
+    acc0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(y0 + i), acc0);
+    acc1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(y1 + i), acc1);
+    acc2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(y2 + i), acc2);
+    acc3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(y3 + i), acc3);
+  }
+  out[0] = hsum(acc0);
+  out[1] = hsum(acc1);
+  out[2] = hsum(acc2);
+  out[3] = hsum(acc3);
+  for (; i < n; ++i) {
+    const float x = scalar_at<K>(w, i);
+    out[0] += x * y0[i];
+    out[1] += x * y1[i];
+    out[2] += x * y2[i];
+    out[3] += x * y3[i];
+  }
+}
+
+// ---- Q4_K / Q6_K weights x Q8_K activations ----
+template <bool kVnni>
+float dot_q4_k_q8_k(int n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ4_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  float sum = 0;
+  for (int i = 0; i < n / kQK_K; ++i) {
+    uint8_t sc[8], m[8];
+    for (int j = 0; j < 8; ++j) q4k_scale_min(j, x[i].scales, sc[j], m[j]);
+    int sum_mins = 0;
+    for (int j = 0; j < 8; ++j) sum_mins += m[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    __m256i acc = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q = load256(x[i].qs + 32 * c);
+      const __m256i lo = _mm256_and_si256(q, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      const __m256i plo = dot_u8i8<kVnni>(lo, load256(y[i].qs + 64 * c));
+      const __m256i phi = dot_u8i8<kVnni>(hi, load256(y[i].qs + 64 * c + 32));
+      acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(plo, _mm256_set1_epi32(sc[2 * c])));
+      acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(phi, _mm256_set1_epi32(sc[2 * c + 1])));
+    }
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    s = _mm_hadd_epi32(s, s);
+    s = _mm_hadd_epi32(s, s);
+    const int sum_scaled = _mm_cvtsi128_si32(s);
+    sum += y[i].d * (h2f(x[i].d) * float(sum_scaled) - h2f(x[i].dmin) * float(sum_mins));
+  }
+  return sum;
+}
+
+template <bool kVnni>
+float dot_q6_k_q8_k(int n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ6_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+  __m256 accf = _mm256_setzero_ps();
+  for (int i = 0; i < n / kQK_K; ++i) {
+    const uint8_t* ql = x[i].ql;
+    const uint8_t* qh = x[i].qh;
+    const int8_t* sc = x[i].scales;
+    const int8_t* q8 = y[i].qs;
+    __m256i acc = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+      const __m256i l0 = load256(ql), l1 = load256(ql + 32), h = load256(qh);
+      const __m256i q1 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+      const __m256i q2 = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+      const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+      const __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+      const __m256i qs[4] = {q1, q2, q3, q4};
+      for (int k = 0; k < 4; ++k) {
+        const __m256i yk = load256(q8 + 32 * k);
+        // (q - 32) * y = q*y - 32*y ; q in [0, 63]
+        const __m256i p = _mm256_sub_epi32(dot_u8i8<kVnni>(qs[k], yk), dot_u8i8<kVnni>(_mm256_set1_epi8(32), yk));
+        // lanes 0-3 cover elements 0-15 (scale sc[2k]), lanes 4-7 elements 16-31 (sc[2k+1])
+        const __m256i scv = _mm256_set_m128i(_mm_set1_epi32(sc[2 * k + 1]), _mm_set1_epi32(sc[2 * k]));
+        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(p, scv));
+      }
+      ql += 64;
+      qh += 32;
+      sc += 8;
+      q8 += 128;
+    }
+    accf = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), _mm256_cvtepi32_ps(acc), accf);
+  }
+  return hsum(accf);
+}
+
+template <float (*Dot)(int, const void*, const void*)>
+void x4_of(int n, const void* w, const void* a, size_t stride, float* out) {
+  for (int k = 0; k < 4; ++k) out[k] = Dot(n, w, static_cast<const char*>(a) + k * stride);
+}
+
+// ---- activation quantizers (bit-identical to the reference: same scale arithmetic, same rounding) ----
+inline float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+inline void from_float_q8_0_simd(const float* src, void* dst, int64_t n) {
+  auto* b = static_cast<BlockQ8_0*>(dst);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t i = 0; i < n / 32; ++i) {
+    const float* x = src + i * 32;
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int k = 0; k < 4; ++k) {
+      v[k] = _mm256_loadu_ps(x + 8 * k);
+      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[k]));
+    }
+    const float d = hmax(amax) / 127.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    b[i].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+    const __m256 idv = _mm256_set1_ps(id);
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k)
+      q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], idv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    // pack 32 int32 -> 32 int8 in order
+    const __m256i p01 = _mm256_packs_epi32(q[0], q[1]);  // lane-interleaved
+    const __m256i p23 = _mm256_packs_epi32(q[2], q[3]);
+    __m256i p = _mm256_packs_epi16(p01, p23);
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(b[i].qs), p);
+  }
+}
+
+}  // namespace
+}  // namespace kuai::engine::kernels

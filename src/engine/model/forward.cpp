@@ -1,0 +1,178 @@
+// LlamaModel::forward: one batch of tokens through every layer (see llama_model.h).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "engine/kernels/ops.h"
+#include "engine/model/llama_model.h"
+#include "engine/threads/thread_pool.h"
+
+namespace kuai::engine::model {
+
+namespace k = kernels;
+
+Status LlamaModel::forward(std::span<const BatchToken> batch, std::span<SequenceKv* const> seqs, ForwardState& st,
+                           float* logits, float* hidden) const {
+  const Hparams& h = hp_;
+  const int n = int(batch.size());
+  if (n == 0) return Ok{};
+  int n_out = 0;
+  for (const BatchToken& b : batch) {
+    if (b.token < 0 || b.token >= h.n_vocab)
+      return make_error("token id " + std::to_string(b.token) + " out of range [0, " + std::to_string(h.n_vocab) + ")");
+    if (b.seq < 0 || size_t(b.seq) >= seqs.size() || !seqs[size_t(b.seq)])
+      return make_error("batch token names sequence " + std::to_string(b.seq) + ", which is not given");
+    if (b.pos < 0 || b.pos >= seqs[size_t(b.seq)]->capacity())
+      return make_error("position " + std::to_string(b.pos) + " outside the KV cache (capacity " +
+                        std::to_string(seqs[size_t(b.seq)]->capacity()) + ")");
+    n_out += b.output ? 1 : 0;
+  }
+  const int E = h.n_embd, Q = h.q_dim(), KV = h.kv_dim(), F = h.n_ff, HD = h.head_dim;
+  auto fit = [](std::vector<float>& v, size_t size) {
+    if (v.size() < size) v.resize(size);
+  };
+  fit(st.x, size_t(n) * E);
+  fit(st.xn, size_t(n) * E);
+  fit(st.q, size_t(n) * Q);
+  fit(st.k, size_t(n) * KV);
+  fit(st.v, size_t(n) * KV);
+  fit(st.att, size_t(n) * Q);
+  fit(st.gate, size_t(n) * F);
+  fit(st.up, size_t(n) * F);
+  fit(st.ffn, size_t(n) * E);
+  ThreadPool& pool = *st.pool;
+  float* x = st.x.data();
+  float* xn = st.xn.data();
+
+  for (int t = 0; t < n; ++t) k::weight_row_to_float(tok_embd_, batch[size_t(t)].token, x + size_t(t) * E);
+
+  for (int il = 0; il < h.n_layer; ++il) {
+    const LayerWeights& L = layers_[size_t(il)];
+    for (int t = 0; t < n; ++t) k::rms_norm(xn + size_t(t) * E, x + size_t(t) * E, L.attn_norm, E, h.rms_eps);
+    const k::MatmulOut qkv[3] = {{&L.wq, st.q.data(), size_t(Q)}, {&L.wk, st.k.data(), size_t(KV)},
+                                 {&L.wv, st.v.data(), size_t(KV)}};
+    k::matmul(pool, qkv, xn, size_t(E), n, st.mm);
+
+    // biases, RoPE, and the new K/V rows into each sequence's cache
+    pool.parallel_for(n, std::max(8, (1 << 15) / Q), [&](int64_t b, int64_t e, int) {
+      for (int64_t t = b; t < e; ++t) {
+        const BatchToken& bt = batch[size_t(t)];
+        float* q = st.q.data() + size_t(t) * Q;
+        float* kk = st.k.data() + size_t(t) * KV;
+        float* vv = st.v.data() + size_t(t) * KV;
+        if (L.bq) k::add_inplace(q, L.bq, Q);
+        if (L.bk) k::add_inplace(kk, L.bk, KV);
+        if (L.bv) k::add_inplace(vv, L.bv, KV);
+        auto rope = h.rope_style == RopeStyle::kNeox ? k::rope_neox : k::rope_normal;
+        for (int hh = 0; hh < h.n_head; ++hh) rope(q + hh * HD, h.n_rot, bt.pos, rope_inv_freq_.data());
+        for (int hh = 0; hh < h.n_head_kv; ++hh) rope(kk + hh * HD, h.n_rot, bt.pos, rope_inv_freq_.data());
+        seqs[size_t(bt.seq)]->write(il, bt.pos, kk, vv);
+      }
+    });
+
+    attention(batch, seqs, il, st);
+
+    k::matmul(pool, L.wo, st.att.data(), n, st.ffn.data(), st.mm);
+    for (int t = 0; t < n; ++t) k::add_inplace(x + size_t(t) * E, st.ffn.data() + size_t(t) * E, E);
+
+    for (int t = 0; t < n; ++t) k::rms_norm(xn + size_t(t) * E, x + size_t(t) * E, L.ffn_norm, E, h.rms_eps);
+    const k::MatmulOut gu[2] = {{&L.w_gate, st.gate.data(), size_t(F)}, {&L.w_up, st.up.data(), size_t(F)}};
+    k::matmul(pool, gu, xn, size_t(E), n, st.mm);
+    pool.parallel_for(n, std::max(4, (1 << 15) / F), [&](int64_t b, int64_t e, int) {
+      for (int64_t t = b; t < e; ++t)
+        k::swiglu(st.gate.data() + size_t(t) * F, st.gate.data() + size_t(t) * F, st.up.data() + size_t(t) * F, F);
+    });
+    k::matmul(pool, L.w_down, st.gate.data(), n, st.ffn.data(), st.mm);
+    for (int t = 0; t < n; ++t) k::add_inplace(x + size_t(t) * E, st.ffn.data() + size_t(t) * E, E);
+  }
+
+  if (n_out == 0) return Ok{};
+  fit(st.out_x, size_t(n_out) * E);
+  int o = 0;
+  for (int t = 0; t < n; ++t) {
+    if (!batch[size_t(t)].output) continue;
+    k::rms_norm(st.out_x.data() + size_t(o) * E, x + size_t(t) * E, output_norm_, E, h.rms_eps);
+    ++o;
+  }
+  if (hidden) std::memcpy(hidden, st.out_x.data(), size_t(n_out) * E * sizeof(float));
+  if (logits) k::matmul(pool, output_, st.out_x.data(), n_out, logits, st.mm);
+  return Ok{};
+}
+
+// Causal attention of every batch token over its sequence's positions [0, pos], one task per
+// (token, kv head): the q heads sharing that kv head walk the cache chunks once, with an online
+// softmax (running max and sum), so a chunk of K/V is read once per task whatever the cache layout.
+void LlamaModel::attention(std::span<const BatchToken> batch, std::span<SequenceKv* const> seqs, int il,
+                           ForwardState& st) const {
+  const Hparams& h = hp_;
+  const int n = int(batch.size());
+  const int HD = h.head_dim, KV = h.kv_dim(), Q = h.q_dim();
+  const int group = h.n_head / h.n_head_kv;
+  int32_t chunk = 1;
+  for (SequenceKv* s : seqs)
+    if (s) chunk = std::max(chunk, s->chunk_tokens());
+  chunk = std::min(chunk, 256);
+  // per thread: k_buf, v_buf (chunk, KV), scores (group, chunk), acc (group, HD), max/sum (group)
+  const size_t per_thread = size_t(chunk) * KV * 2 + size_t(group) * chunk + size_t(group) * HD + 2 * size_t(group);
+  const int nth = st.pool->size();
+  if (st.attn_scratch.size() < per_thread * size_t(nth)) st.attn_scratch.resize(per_thread * size_t(nth));
+  const float scale = 1.0f / std::sqrt(float(HD));
+
+  // tasks cost ~ (pos + 1) * group * HD * 2 flops; keep tiny batches on the caller
+  int64_t work = 0;
+  for (const BatchToken& bt : batch) work += int64_t(bt.pos + 1) * Q * 2;
+  const int64_t grain = work < (1 << 16) ? int64_t(n) * h.n_head_kv : 1;
+  st.pool->parallel_for(int64_t(n) * h.n_head_kv, grain, [&](int64_t b, int64_t e, int ith) {
+    float* base = st.attn_scratch.data() + per_thread * size_t(ith);
+    float* k_buf = base;
+    float* v_buf = k_buf + size_t(chunk) * KV;
+    float* scores = v_buf + size_t(chunk) * KV;
+    float* acc = scores + size_t(group) * chunk;
+    float* mx = acc + size_t(group) * HD;
+    float* sum = mx + group;
+    for (int64_t task = b; task < e; ++task) {
+      const int t = int(task / h.n_head_kv), kvh = int(task % h.n_head_kv);
+      const BatchToken& bt = batch[size_t(t)];
+      const SequenceKv& kv = *seqs[size_t(bt.seq)];
+      const float* q = st.q.data() + size_t(t) * Q + size_t(kvh) * group * HD;
+      std::fill(acc, acc + size_t(group) * HD, 0.0f);
+      std::fill(mx, mx + group, -INFINITY);
+      std::fill(sum, sum + group, 0.0f);
+      const int n_pos = bt.pos + 1;
+      for (int p0 = 0; p0 < n_pos;) {
+        const KvChunk c = kv.chunk(il, p0, std::min(n_pos, p0 + chunk), k_buf, v_buf);
+        const int m = std::min(c.n, std::min(n_pos, p0 + chunk) - p0);
+        for (int g = 0; g < group; ++g) {
+          const float* qg = q + size_t(g) * HD;
+          float* s = scores + size_t(g) * chunk;
+          float cmax = -INFINITY;
+          for (int j = 0; j < m; ++j) {
+            s[j] = k::dot_f32(qg, c.k + size_t(j) * KV + size_t(kvh) * HD, HD) * scale;
+            cmax = std::max(cmax, s[j]);
+          }
+          const float new_max = std::max(mx[g], cmax);
+          const float rescale = std::exp(mx[g] - new_max);  // exp(-inf) = 0 on the first chunk
+          float* a = acc + size_t(g) * HD;
+          if (rescale != 1.0f)
+            for (int d = 0; d < HD; ++d) a[d] *= rescale;
+          sum[g] *= rescale;
+          for (int j = 0; j < m; ++j) {
+            const float w = std::exp(s[j] - new_max);
+            sum[g] += w;
+            k::axpy(a, w, c.v + size_t(j) * KV + size_t(kvh) * HD, HD);
+          }
+          mx[g] = new_max;
+        }
+        p0 += m;
+        if (m <= 0) break;
+      }
+      float* out = st.att.data() + size_t(t) * Q + size_t(kvh) * group * HD;
+      for (int g = 0; g < group; ++g) {
+        const float inv = sum[g] > 0 ? 1.0f / sum[g] : 0.0f;
+        for (int d = 0; d < HD; ++d) out[size_t(g) * HD + d] = acc[size_t(g) * HD + d] * inv;
+      }
+    }
+  });
+}
+
+}  // namespace kuai::engine::model

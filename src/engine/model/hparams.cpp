@@ -1,0 +1,53 @@
+#include "engine/model/hparams.h"
+
+#include "engine/gguf/gguf_file.h"
+
+namespace kuai::engine::model {
+
+Result<Hparams> read_hparams(const GgufFile& f) {
+  Hparams h;
+  h.arch_name = f.architecture();
+  if (h.arch_name == "llama") {
+    h.arch = Arch::kLlama;
+    h.rope_style = RopeStyle::kNormal;
+  } else if (h.arch_name == "qwen2") {
+    h.arch = Arch::kQwen2;
+    h.rope_style = RopeStyle::kNeox;
+  } else if (h.arch_name.empty()) {
+    return make_error(f.path() + ": no general.architecture key (not a model file?)");
+  } else {
+    return make_error(f.path() + ": unsupported architecture '" + h.arch_name + "' (supported: llama, qwen2)");
+  }
+  const std::string a = h.arch_name + ".";
+  auto need = [&](const std::string& key, int32_t& out) -> bool {
+    auto v = f.get_u32(a + key);
+    if (!v || *v == 0 || *v > (1u << 30)) return false;
+    out = int32_t(*v);
+    return true;
+  };
+  for (auto [key, field] : {std::pair{"embedding_length", &h.n_embd}, {"block_count", &h.n_layer},
+                            {"feed_forward_length", &h.n_ff}, {"attention.head_count", &h.n_head}}) {
+    if (!need(key, *field)) return make_error(f.path() + ": missing or invalid metadata " + a + key);
+  }
+  if (!need("context_length", h.n_ctx_train)) h.n_ctx_train = 2048;
+  if (!need("attention.head_count_kv", h.n_head_kv)) h.n_head_kv = h.n_head;
+  if (h.n_embd % h.n_head != 0) return make_error(f.path() + ": embedding_length is not a multiple of head_count");
+  h.head_dim = h.n_embd / h.n_head;
+  if (!need("attention.key_length", h.head_dim)) h.head_dim = h.n_embd / h.n_head;
+  if (h.n_head % h.n_head_kv != 0) return make_error(f.path() + ": head_count is not a multiple of head_count_kv");
+  if (!need("rope.dimension_count", h.n_rot)) h.n_rot = h.head_dim;
+  if (h.n_rot > h.head_dim || h.n_rot % 2 != 0) return make_error(f.path() + ": invalid rope.dimension_count");
+  if (h.head_dim % 2 != 0) return make_error(f.path() + ": head dimension must be even");
+  if (auto eps = f.get_f32(a + "attention.layer_norm_rms_epsilon")) h.rms_eps = *eps;
+  if (auto base = f.get_f32(a + "rope.freq_base")) h.rope_base = *base;
+  const std::string scaling = f.get_string(a + "rope.scaling.type").value_or("none");
+  if (scaling == "linear") {
+    if (auto factor = f.get_f32(a + "rope.scaling.factor"); factor && *factor > 0) h.rope_linear_scale = *factor;
+  } else if (scaling != "none" && !scaling.empty()) {
+    return make_error(f.path() + ": unsupported rope scaling '" + scaling + "' (supported: none, linear)");
+  }
+  if (auto v = f.get_u32(a + "vocab_size")) h.n_vocab = int32_t(*v);
+  return h;
+}
+
+}  // namespace kuai::engine::model

@@ -1,0 +1,102 @@
+// A llama-family transformer (llama: TinyLlama, Llama 2/3 shapes with grouped-query attention; qwen2:
+// the same plus q/k/v biases and neox RoPE), loaded from a GGUF file and run on the CPU.
+//
+// Weights stay in the file's mapping (zero-copy) when their type has matmul kernels (F32, F16, BF16,
+// Q8_0, Q4_0, Q4_K, Q6_K); 1-D tensors (norms, biases) are converted to F32 copies. Without
+// output.weight the token embedding is used as the output projection (tied embeddings).
+//
+// forward() takes a batch of tokens, possibly of several sequences, each at its own position: a
+// prompt of one sequence is one call (prefill: every linear layer is a matrix-matrix product), and a
+// decode step of many sequences is one call too (engine/sched builds those batches).
+// Threads: the model is immutable after load; forward() may run from one thread per ForwardState,
+// and it uses the pool in that state for its parallel sections.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/gguf/result.h"
+#include "engine/kernels/matmul.h"
+#include "engine/model/hparams.h"
+#include "engine/model/kv_view.h"
+
+namespace kuai::engine {
+class GgufFile;
+class ThreadPool;
+}  // namespace kuai::engine
+
+namespace kuai::engine::model {
+
+struct LayerWeights {
+  const float* attn_norm = nullptr;  // (n_embd)
+  kernels::WeightView wq, wk, wv;    // (q_dim, n_embd), (kv_dim, n_embd), (kv_dim, n_embd)
+  const float* bq = nullptr;         // qwen2 biases: (q_dim), (kv_dim), (kv_dim); nullptr for llama
+  const float* bk = nullptr;
+  const float* bv = nullptr;
+  kernels::WeightView wo;            // (n_embd, q_dim)
+  const float* ffn_norm = nullptr;   // (n_embd)
+  kernels::WeightView w_gate, w_up;  // (n_ff, n_embd)
+  kernels::WeightView w_down;        // (n_embd, n_ff)
+};
+
+// One token of a batch.
+struct BatchToken {
+  int32_t token = 0;
+  int32_t pos = 0;        // position in its sequence (< that sequence's kv capacity)
+  int32_t seq = 0;        // index into the `seqs` span given to forward()
+  bool output = false;    // produce logits (and hidden state) for this token
+};
+
+// Per-caller buffers, reused between calls; holds the pool the forward pass uses.
+struct ForwardState {
+  explicit ForwardState(ThreadPool& p) : pool(&p) {}
+  ThreadPool* pool;
+  std::vector<float> x, xn, q, k, v, att, gate, up, ffn, out_x;
+  std::vector<float> attn_scratch;  // per pool thread
+  kernels::MatmulScratch mm;
+};
+
+class LlamaModel {
+ public:
+  // Loads weights from an opened GGUF file (the model keeps it alive). Errors: unsupported
+  // architecture, missing tensors or metadata, unsupported tensor types, vocab-only files, bad shapes.
+  static Result<std::unique_ptr<LlamaModel>> load(std::shared_ptr<const GgufFile> file);
+  static Result<std::unique_ptr<LlamaModel>> load(const std::string& path);
+
+  const Hparams& hparams() const { return hp_; }
+  const GgufFile& file() const { return *file_; }
+  // Bytes of weights one token's forward pass reads (all matrices once; the embedding row aside).
+  uint64_t weight_bytes_per_token() const;
+  // Total parameter count.
+  uint64_t n_params() const { return n_params_; }
+
+  std::unique_ptr<SequenceKv> make_kv_cache(int32_t capacity) const;
+
+  // Runs the batch. logits: (number of output tokens, n_vocab) floats in batch order; hidden (optional):
+  // (number of output tokens, n_embd) final-normed hidden states. Every token's K/V row is written to
+  // its sequence's cache; a token attends to positions [0, pos] of its sequence, which must all be
+  // written by now or in this batch. Errors: bad token id or position.
+  Status forward(std::span<const BatchToken> batch, std::span<SequenceKv* const> seqs, ForwardState& st,
+                 float* logits, float* hidden = nullptr) const;
+
+ private:
+  LlamaModel() = default;
+  Status load_weights();
+  void attention(std::span<const BatchToken> batch, std::span<SequenceKv* const> seqs, int layer,
+                 ForwardState& st) const;
+
+  std::shared_ptr<const GgufFile> file_;
+  Hparams hp_;
+  kernels::WeightView tok_embd_;  // (n_vocab, n_embd)
+  const float* output_norm_ = nullptr;
+  kernels::WeightView output_;    // (n_vocab, n_embd); = tok_embd_ when tied
+  std::vector<LayerWeights> layers_;
+  std::vector<float> rope_inv_freq_;  // (n_rot / 2)
+  std::vector<std::unique_ptr<float[]>> owned_;  // F32 copies of 1-D tensors not stored as F32
+  uint64_t n_params_ = 0;
+};
+
+}  // namespace kuai::engine::model

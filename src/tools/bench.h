@@ -1,0 +1,39 @@
+// Speed measurements shared by `kuai bench` (llama-bench's tests and output) and bench/engine:
+// pp<N>: a prompt of N tokens in one batch (tokens/s = N / time); tg<N>: N tokens generated one at a time
+// from position 0 (tokens/s = N / time), as llama-bench defines them. Token ids are fixed pseudo-random.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/gguf/result.h"
+
+namespace kuai::engine {
+class ThreadPool;
+}
+namespace kuai::engine::model {
+class LlamaModel;
+}
+
+namespace kuai::tools {
+
+// Seconds for one run of each test (a fresh KV cache each run).
+engine::Result<double> bench_prompt_seconds(const engine::model::LlamaModel& m, int n_prompt, engine::ThreadPool& pool);
+engine::Result<double> bench_generate_seconds(const engine::model::LlamaModel& m, int n_gen, engine::ThreadPool& pool);
+
+// "llama 1B Q8_0": architecture, size label, file type, as llama-bench prints model_type.
+std::string model_type_label(const engine::model::LlamaModel& m);
+// Bytes of all tensor data in the file.
+uint64_t model_size_bytes(const engine::model::LlamaModel& m);
+
+// Read bandwidth of this machine in bytes/s: a STREAM-like sum over a buffer much larger than the caches,
+// split across the pool's threads (best of `reps`).
+double measure_read_bandwidth(engine::ThreadPool& pool, size_t bytes = size_t(1) << 30, int reps = 3);
+
+struct Stats {
+  double mean = 0, stddev = 0;
+};
+Stats mean_stddev(const std::vector<double>& v);
+
+}  // namespace kuai::tools
