@@ -1,0 +1,30 @@
+// model::SequenceKv over the paged KV cache: the forward pass writes and reads one sequence's K/V
+// through its block table (position p → block table.blocks[p / block_tokens], slot p % block_tokens).
+// chunk() hands out one block at a time: pointers into the store for F32, rows decoded into the
+// caller's buffers for F16 / Q8_0.
+// Threads: a view is built per step on the engine thread; the forward pass may call write() for
+// distinct positions and chunk() from several pool threads at once (no mutable state here).
+#pragma once
+
+#include "engine/kv/kv_cache.h"
+#include "engine/model/kv_view.h"
+
+namespace kuai::engine::sched {
+
+class PagedSequenceKv final : public model::SequenceKv {
+ public:
+  PagedSequenceKv(kv::KvStore& store, const kv::BlockTable& table)
+      : store_(&store), table_(&table), bs_(store.shape().block_tokens) {}
+
+  int32_t capacity() const override { return table_->capacity(bs_); }
+  void write(int32_t layer, int32_t pos, const float* k, const float* v) override;
+  int32_t chunk_tokens() const override { return bs_; }
+  model::KvChunk chunk(int32_t layer, int32_t pos0, int32_t n_pos, float* k_buf, float* v_buf) const override;
+
+ private:
+  kv::KvStore* store_;
+  const kv::BlockTable* table_;
+  int32_t bs_;
+};
+
+}  // namespace kuai::engine::sched
