@@ -1,0 +1,399 @@
+#include "stages/semantic_cache.h"
+
+#include "api/error.h"
+#include "cache/redis_share.h"
+#include "obs/metrics.h"
+#include "text/estimate.h"
+
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+
+namespace kuai::stages {
+namespace json = boost::json;
+using cache::LookupResult;
+
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string hex(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64, v);
+  return buf;
+}
+
+std::optional<uint64_t> parse_hex(std::string_view s) {
+  if (s.empty() || s.size() > 16) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : s) {
+    int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+    if (d < 0) return std::nullopt;
+    v = v * 16 + uint64_t(d);
+  }
+  return v;
+}
+
+pipeline::AdminReply reply(int status, json::object body) { return {status, json::serialize(body)}; }
+pipeline::AdminReply error_reply(int status, std::string msg) {
+  return reply(status, json::object{{"error", json::object{{"message", msg}, {"type", "invalid_request_error"}}}});
+}
+
+}  // namespace
+
+SemanticCacheStage::SemanticCacheStage(CacheStageConfig cfg, std::unique_ptr<cache::Embedder> embedder,
+                                       pipeline::Services& services)
+    : cfg_(std::move(cfg)), embedder_(std::move(embedder)), services_(services), store_(cfg_.store),
+      rng_(std::random_device{}()) {}
+
+SemanticCacheStage::~SemanticCacheStage() = default;
+
+std::string SemanticCacheStage::start_share() {
+  if (cfg_.redis.empty()) return {};
+  auto r = cache::RedisShare::start(cfg_.redis, cfg_.redis_prefix, store_);
+  if (auto* err = std::get_if<std::string>(&r)) return *err;
+  share_ = std::move(std::get<std::unique_ptr<cache::RedisShare>>(r));
+  return {};
+}
+
+bool SemanticCacheStage::cacheable(const api::ChatRequest& req) {
+  if (req.messages.empty()) return false;
+  const auto& last = req.messages.back();
+  if (last.role != "user" || last.content.empty()) return false;
+  if (auto it = req.raw.find("n"); it != req.raw.end() && it->value().is_int64() && it->value().as_int64() > 1) return false;
+  if (req.raw.contains("logprobs") && req.raw.at("logprobs").is_bool() && req.raw.at("logprobs").as_bool()) return false;
+  return true;
+}
+
+std::string SemanticCacheStage::namespace_of(const pipeline::Context& ctx, double temperature) {
+  const auto& req = ctx.request;
+  std::string key;
+  auto field = [&](std::string_view name, std::string_view value) {
+    key += name;
+    key += '=';
+    key += std::to_string(value.size());  // length-prefixed: no ambiguity between fields
+    key += ':';
+    key += value;
+    key += '\n';
+  };
+  field("tenant", ctx.tenant.name);
+  field("model", req.model);
+  // Everything before the last user message (system prompt, earlier turns) changes the answer.
+  for (size_t i = 0; i + 1 < req.messages.size(); ++i) {
+    const auto& m = req.messages[i];
+    field("role", m.role);
+    field("content", m.content);
+    for (const char* extra : {"tool_calls", "tool_call_id", "name"})
+      if (auto it = m.raw.find(extra); it != m.raw.end()) field(extra, json::serialize(it->value()));
+  }
+  for (const char* name : {"tools", "tool_choice", "functions", "function_call", "response_format", "top_p",
+                           "seed", "stop", "presence_penalty", "frequency_penalty", "logit_bias", "n"})
+    if (auto it = req.raw.find(name); it != req.raw.end()) field(name, json::serialize(it->value()));
+  if (req.max_tokens) field("max_tokens", std::to_string(*req.max_tokens));
+  // Sampling bucket: greedy, then steps of 0.5 (0.1 and 0.4 share answers; 0 and 0.7 do not).
+  char bucket[32];
+  std::snprintf(bucket, sizeof bucket, "%d", temperature <= 0 ? 0 : 1 + int(std::floor(temperature * 2)));
+  field("temperature_bucket", bucket);
+  return hex(cache::hash64(key, 0x6b756169));
+}
+
+double SemanticCacheStage::threshold_for(const pipeline::Context& ctx) const {
+  if (auto it = cfg_.tenant_thresholds.find(ctx.tenant.name); it != cfg_.tenant_thresholds.end()) return it->second;
+  if (auto it = cfg_.model_thresholds.find(ctx.request.model); it != cfg_.model_thresholds.end()) return it->second;
+  return 0;
+}
+
+void SemanticCacheStage::remember(const pipeline::Context& ctx, Pending p) {
+  std::lock_guard lock(mu_);
+  p.request_id = ctx.request_id;
+  p.at = std::chrono::steady_clock::now();
+  // A request that failed never reaches on_response: drop what is older than 10 minutes.
+  if (pending_.size() > 256) {
+    auto cutoff = p.at - std::chrono::minutes(10);
+    std::erase_if(pending_, [&](const auto& kv) { return kv.second.at < cutoff; });
+  }
+  pending_[&ctx] = std::move(p);
+}
+
+std::optional<SemanticCacheStage::Pending> SemanticCacheStage::take(const pipeline::Context& ctx) {
+  std::lock_guard lock(mu_);
+  auto it = pending_.find(&ctx);
+  if (it == pending_.end()) return std::nullopt;
+  Pending p = std::move(it->second);
+  pending_.erase(it);
+  if (p.request_id != ctx.request_id) return std::nullopt;  // a reused address
+  return p;
+}
+
+void SemanticCacheStage::count(const char* result, const char* guard) {
+  if (!services_.metrics) return;
+  services_.metrics->counter("kuai_cache_lookups_total", "Semantic cache lookups by result").Add({{"result", result}}).Increment();
+  if (guard)
+    services_.metrics->counter("kuai_cache_refusals_total", "Semantic cache hits refused by a guard").Add({{"guard", guard}}).Increment();
+}
+
+api::ChatResponse SemanticCacheStage::answer_from(const pipeline::Context& ctx, const LookupResult& r) const {
+  api::ChatResponse resp;
+  resp.id = ctx.request_id.empty() ? "chatcmpl-cache-" + hex(r.entry_id) : ctx.request_id;
+  resp.model = ctx.request.model;
+  resp.created = now_ms() / 1000;
+  api::Choice c;
+  c.content = r.answer.content;
+  c.finish_reason = r.answer.finish_reason.empty() ? "stop" : r.answer.finish_reason;
+  resp.choices.push_back(std::move(c));
+  int64_t prompt = 0;
+  for (const auto& m : ctx.request.messages) {
+    prompt += services_.tokens ? services_.tokens->count(ctx.request.model, m.content) : text::estimate_tokens(m.content);
+  }
+  resp.usage = api::Usage{prompt, r.answer.completion_tokens};
+  resp.cached = true;  // usage.prompt_tokens_details.cached_tokens = prompt_tokens
+  resp.raw["system_fingerprint"] = "kuai-cache";
+  return resp;
+}
+
+boost::asio::awaitable<pipeline::Verdict> SemanticCacheStage::on_request(pipeline::Context& ctx) {
+  if (!cacheable(ctx.request)) {
+    ctx.add_header("x-kuai-cache", "miss");
+    count("miss");
+    ++misses_;
+    co_return pipeline::Verdict::next();
+  }
+  double temperature = ctx.request.temperature.value_or(cfg_.default_temperature);
+  Pending p;
+  p.ns = namespace_of(ctx, temperature);
+  p.query = ctx.request.messages.back().content;
+  p.features = cache::query_features(p.query);
+  if (!embedder_->embed_sync(p.query, p.features, p.vec)) {
+    try {
+      p.vec = co_await embedder_->embed(p.query, p.features);
+    } catch (const std::exception& e) {
+      // No vector: the exact-match path still works; the answer is stored for exact matches only.
+      spdlog::warn("cache: embedder {} failed: {}", embedder_->kind(), e.what());
+      p.vec.clear();
+    }
+  }
+  if (double t = threshold_for(ctx); t > 0) store_.set_namespace_threshold(p.ns, t);
+  double pick, coin;
+  {
+    std::lock_guard lock(mu_);
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    pick = u(rng_);
+    coin = u(rng_);
+  }
+  LookupResult r = store_.lookup(p.ns, p.features, p.vec.empty() ? nullptr : &p.vec, now_ms(), pick);
+
+  if (r.kind == LookupResult::Kind::Hit) {
+    double p_miss = std::min(cfg_.max_miss_probability, std::max(0.0, cfg_.temperature_miss_slope * temperature));
+    if (coin >= p_miss) {
+      ctx.add_header("x-kuai-cache", "hit");
+      ctx.add_header("x-kuai-cache-entry", hex(r.entry_id));
+      char sim[16];
+      std::snprintf(sim, sizeof sim, "%.4f", r.similarity);
+      ctx.add_header("x-kuai-cache-similarity", sim);
+      count("hit");
+      ++hits_;
+      double elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - ctx.trace.started).count();
+      double saved = std::max(0.0, r.cost_ms - elapsed);
+      saved_ms_.fetch_add(saved);
+      if (services_.metrics)
+        services_.metrics->counter("kuai_cache_latency_saved_seconds_total", "Upstream time saved by cache hits").Add({}).Increment(saved / 1000.0);
+      co_return pipeline::Verdict::respond(answer_from(ctx, r));
+    }
+    // Deliberate miss: the fresh answer joins this entry's answers.
+    p.add_to = r.entry_id;
+    ctx.add_header("x-kuai-cache", "miss");
+    ctx.add_header("x-kuai-cache-reason", "sampled");
+    count("miss");
+    ++misses_;
+  } else if (r.kind == LookupResult::Kind::Refused) {
+    std::string guard(cache::guard_name(r.guard));
+    ctx.add_header("x-kuai-cache", "refused");
+    ctx.add_header("x-kuai-cache-guard", guard);
+    ctx.add_header("x-kuai-cache-entry", hex(r.entry_id));
+    count("refused", guard.c_str());
+    ++refused_;
+    ++refused_by_[static_cast<int>(r.guard)];
+  } else {
+    ctx.add_header("x-kuai-cache", "miss");
+    count("miss");
+    ++misses_;
+  }
+  remember(ctx, std::move(p));
+  co_return pipeline::Verdict::next();
+}
+
+void SemanticCacheStage::on_response(pipeline::Context& ctx, const api::ChatResponse& response) {
+  if (response.cached) return;  // our own hit
+  auto p = take(ctx);
+  if (!p) return;
+  if (response.choices.size() != 1) return;
+  const auto& c = response.choices.front();
+  if (c.finish_reason != "stop" || c.content.empty() || c.message_raw.contains("tool_calls")) return;
+  cache::Answer a;
+  a.content = c.content;
+  a.finish_reason = c.finish_reason;
+  a.completion_tokens = response.usage ? response.usage->completion_tokens : text::estimate_tokens(c.content);
+  double cost_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - ctx.trace.started).count();
+  auto stored = store_.insert(p->ns, p->query, p->features, std::move(p->vec), std::move(a), cost_ms, now_ms(), p->add_to);
+  if (!stored) return;
+  ++stores_;
+  if (services_.metrics) {
+    services_.metrics->counter("kuai_cache_stores_total", "Answers stored in the semantic cache").Add({}).Increment();
+    services_.metrics->gauge("kuai_cache_entries", "Entries in the semantic cache").Add({}).Set(double(store_.stats().entries));
+  }
+  if (share_) share_->put(*stored);
+}
+
+std::optional<pipeline::AdminReply> SemanticCacheStage::on_admin(std::string_view method, std::string_view path,
+                                                                 std::string_view body) {
+  while (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  if (auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+
+  if (method == "GET" && path == "stats") {
+    auto s = store_.stats();
+    json::object refused;
+    for (auto g : {cache::Guard::Negation, cache::Guard::Number, cache::Guard::Entity, cache::Guard::Content})
+      refused[cache::guard_name(g)] = refused_by_[static_cast<int>(g)].load();
+    json::object out{{"entries", s.entries}, {"namespaces", s.namespaces}, {"vectors", s.vectors},
+                     {"index_bytes", s.index_bytes}, {"evictions", s.evictions}, {"expirations", s.expirations},
+                     {"hits", hits_.load()}, {"misses", misses_.load()}, {"refused", refused_.load()},
+                     {"refused_by_guard", std::move(refused)}, {"stores", stores_.load()},
+                     {"latency_saved_ms", saved_ms_.load()}, {"embedder", embedder_->kind()},
+                     {"threshold", cfg_.store.threshold}};
+    if (share_) {
+      auto rs = share_->stats();
+      out["redis"] = json::object{{"connected", rs.connected}, {"loaded", rs.loaded}, {"applied", rs.applied},
+                                  {"published", rs.published}, {"errors", rs.errors}};
+    }
+    return reply(200, std::move(out));
+  }
+  if (path == "entries" && method == "DELETE") {
+    size_t n = store_.flush_all();
+    if (share_) share_->flush("");
+    return reply(200, json::object{{"flushed", n}});
+  }
+  if (path.starts_with("entries/")) {
+    auto id = parse_hex(path.substr(8));
+    if (!id) return error_reply(400, "entry id must be hex, as in x-kuai-cache-entry");
+    if (method == "GET") {
+      auto e = store_.get(*id);
+      if (!e) return error_reply(404, "no such entry");
+      json::array answers;
+      for (const auto& a : e->answers) answers.push_back(json::object{{"content", a.content}, {"finish_reason", a.finish_reason}});
+      return reply(200, json::object{{"id", hex(e->id)}, {"namespace", e->ns}, {"query", e->query},
+                                     {"answers", std::move(answers)}, {"threshold", e->threshold},
+                                     {"expires_ms", e->expires_ms}});
+    }
+    if (method == "DELETE") {
+      auto e = store_.mark_wrong(*id);
+      if (!e) return error_reply(404, "no such entry");
+      if (share_) share_->put(*e);
+      return reply(200, json::object{{"deleted", hex(*id)}, {"threshold", e->threshold}});
+    }
+  }
+  if (path.starts_with("namespaces/")) {
+    std::string_view rest = path.substr(11);
+    if (method == "DELETE" && rest.find('/') == std::string_view::npos && !rest.empty()) {
+      size_t n = store_.flush_namespace(std::string(rest));
+      if (share_) share_->flush(std::string(rest));
+      return reply(200, json::object{{"flushed", n}, {"namespace", std::string(rest)}});
+    }
+    if (method == "PUT" && rest.ends_with("/threshold")) {
+      std::string ns(rest.substr(0, rest.size() - 10));
+      json::error_code ec;
+      json::value v = json::parse(body, ec);
+      if (ec || !v.is_object() || !v.as_object().contains("threshold") || !v.as_object().at("threshold").is_number())
+        return error_reply(400, "body must be {\"threshold\": number}");
+      double t = v.as_object().at("threshold").to_number<double>();
+      if (!(t > 0 && t <= 1)) return error_reply(400, "threshold must be in (0, 1]");
+      store_.set_namespace_threshold(ns, t);
+      return reply(200, json::object{{"namespace", ns}, {"threshold", t}});
+    }
+  }
+  return std::nullopt;
+}
+
+// ---- factory -------------------------------------------------------------------------------------
+
+namespace {
+
+template <typename T>
+bool read(const YAML::Node& cfg, const char* key, T& out, std::string& error) {
+  if (!cfg[key] || cfg[key].IsNull()) return true;
+  try {
+    out = cfg[key].as<T>();
+    return true;
+  } catch (const YAML::Exception&) {
+    error = std::string("stages.cache.") + key + " has the wrong type";
+    return false;
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<pipeline::Stage> make_cache_stage(const YAML::Node& cfg, pipeline::Services& services, std::string& error) {
+  CacheStageConfig c;
+  double ttl_s = double(c.store.ttl_ms) / 1000.0;
+  bool ok = read(cfg, "embedder", c.embedder, error) && read(cfg, "embedder_model", c.embedder_model, error) &&
+            read(cfg, "hash_dim", c.hash_dim, error) && read(cfg, "threshold", c.store.threshold, error) &&
+            read(cfg, "ttl_s", ttl_s, error) && read(cfg, "max_entries", c.store.max_entries, error) &&
+            read(cfg, "answers_per_entry", c.store.answers_per_entry, error) &&
+            read(cfg, "candidates", c.store.candidates, error) &&
+            read(cfg, "temperature_miss_slope", c.temperature_miss_slope, error) &&
+            read(cfg, "max_miss_probability", c.max_miss_probability, error) &&
+            read(cfg, "default_temperature", c.default_temperature, error) && read(cfg, "redis", c.redis, error) &&
+            read(cfg, "redis_prefix", c.redis_prefix, error) &&
+            read(cfg, "model_thresholds", c.model_thresholds, error) &&
+            read(cfg, "tenant_thresholds", c.tenant_thresholds, error);
+  if (ok && cfg["guards"] && cfg["guards"].IsMap()) {
+    const YAML::Node g = cfg["guards"];
+    ok = read(g, "negation", c.store.guards.negation, error) && read(g, "number", c.store.guards.number, error) &&
+         read(g, "entity", c.store.guards.entity, error) && read(g, "content", c.store.guards.content, error) &&
+         read(g, "content_max_diff", c.store.guards.content_max_diff, error);
+  }
+  if (ok && cfg["index"] && cfg["index"].IsMap()) {
+    const YAML::Node i = cfg["index"];
+    ok = read(i, "m", c.store.index.m, error) && read(i, "ef_construction", c.store.index.ef_construction, error) &&
+         read(i, "ef_search", c.store.index.ef_search, error);
+  }
+  if (!ok) return nullptr;
+  if (!(c.store.threshold > 0 && c.store.threshold <= 1)) { error = "stages.cache.threshold must be in (0, 1]"; return nullptr; }
+  if (ttl_s < 0) { error = "stages.cache.ttl_s must be >= 0 (0: never expire)"; return nullptr; }
+  if (c.store.max_entries == 0) { error = "stages.cache.max_entries must be > 0"; return nullptr; }
+  if (c.hash_dim < 16 || c.hash_dim > 8192) { error = "stages.cache.hash_dim must be in 16..8192"; return nullptr; }
+  c.store.ttl_ms = static_cast<int64_t>(ttl_s * 1000.0);
+
+  std::unique_ptr<cache::Embedder> embedder;
+  if (c.embedder == "hash") {
+    embedder = std::make_unique<cache::HashEmbedder>(c.hash_dim);
+  } else if (c.embedder == "remote" || c.embedder == "local") {
+    if (c.embedder_model.empty()) {
+      error = "stages.cache.embedder '" + c.embedder + "' needs stages.cache.embedder_model (a model in `models`)";
+      return nullptr;
+    }
+    if (services.models && !services.models->has_model(c.embedder_model)) {
+      error = "stages.cache.embedder_model '" + c.embedder_model + "' is not a configured model";
+      return nullptr;
+    }
+    embedder = std::make_unique<cache::ModelEmbedder>(services.models, c.embedder_model, c.embedder);
+  } else {
+    error = "stages.cache.embedder must be hash, remote or local (got '" + c.embedder + "')";
+    return nullptr;
+  }
+  auto stage = std::make_unique<SemanticCacheStage>(std::move(c), std::move(embedder), services);
+  if (std::string err = stage->start_share(); !err.empty()) {
+    error = "stages.cache.redis: " + err;
+    return nullptr;
+  }
+  return stage;
+}
+
+}  // namespace kuai::stages

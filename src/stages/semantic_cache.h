@@ -1,0 +1,108 @@
+// Stage `cache`: the semantic cache. Never serves a wrong answer it could have caught.
+//   on_request   exact match (hash of the normalised query in its namespace) → HNSW neighbours in the
+//                namespace above the threshold → guards (negation, numbers, entities, key words);
+//                a hit answers now (ChatResponse.cached = true; usage counts the prompt as cached
+//                tokens); the server replays it as SSE chunks to a streaming client.
+//                Probabilistic miss: with probability min(max_miss, slope × temperature) a hit is
+//                skipped on purpose and the fresh answer is added to that entry (up to K answers).
+//   on_response  stores a complete answer (finish_reason "stop", text only; the server never calls
+//                it for a cut stream) for the query that missed.
+//   headers      x-kuai-cache: hit | miss | refused; x-kuai-cache-guard: <guard> when refused;
+//                x-kuai-cache-entry / x-kuai-cache-similarity on a hit or refusal.
+//   metrics      kuai_cache_lookups_total{result}, kuai_cache_refusals_total{guard},
+//                kuai_cache_latency_saved_seconds_total, kuai_cache_stores_total, kuai_cache_entries.
+//   admin        GET stats | GET entries/<id> | DELETE entries/<id> (wrong answer: drops it and
+//                tightens that entry's threshold) | DELETE entries (all) | DELETE namespaces/<ns> |
+//                PUT namespaces/<ns>/threshold {"threshold": x}.
+// Namespace = hash of tenant, model, system prompt and earlier turns, tools/tool_choice,
+// response_format, sampling (temperature bucket, top_p, max_tokens, seed, stop, penalties, n).
+// Thread-safety: all hooks from any I/O thread; state is in cache::Store (locked) and a small
+// pending map (locked). Redis I/O (when configured) runs on the share's own threads, never here.
+#pragma once
+
+#include "cache/embedder.h"
+#include "cache/store.h"
+#include "pipeline/pipeline.h"
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <unordered_map>
+
+namespace kuai::cache { class RedisShare; }
+namespace prometheus { class Counter; class Gauge; }
+
+namespace kuai::stages {
+
+struct CacheStageConfig {
+  std::string embedder = "hash";        // hash | remote | local
+  std::string embedder_model;           // public model for remote/local (models.<name>)
+  size_t hash_dim = 512;
+  cache::StoreConfig store;
+  double temperature_miss_slope = 0.2;  // P(deliberate miss) = slope × temperature …
+  double max_miss_probability = 0.8;    // … capped here
+  double default_temperature = 0.0;     // used when a request sends none
+  std::map<std::string, double> model_thresholds;   // public model → threshold
+  std::map<std::string, double> tenant_thresholds;  // tenant name → threshold
+  std::string redis;                    // redis://host:port[/db]; empty: in-process only
+  std::string redis_prefix = "kuai:cache:";
+};
+
+class SemanticCacheStage : public pipeline::Stage {
+ public:
+  SemanticCacheStage(CacheStageConfig cfg, std::unique_ptr<cache::Embedder> embedder, pipeline::Services& services);
+  ~SemanticCacheStage() override;
+
+  std::string_view name() const override { return "cache"; }
+  boost::asio::awaitable<pipeline::Verdict> on_request(pipeline::Context& ctx) override;
+  void on_response(pipeline::Context& ctx, const api::ChatResponse& response) override;
+  std::optional<pipeline::AdminReply> on_admin(std::string_view method, std::string_view path,
+                                               std::string_view body) override;
+
+  // Connects the Redis share (loads entries, subscribes). Empty string on success.
+  std::string start_share();
+  cache::Store& store() { return store_; }
+
+  // The namespace id of a request (hex), and whether the request can be cached at all.
+  static std::string namespace_of(const pipeline::Context& ctx, double temperature);
+  static bool cacheable(const api::ChatRequest& req);
+
+ private:
+  struct Pending {
+    std::string ns, query;
+    cache::QueryFeatures features;
+    std::vector<float> vec;
+    std::optional<uint64_t> add_to;
+    std::string request_id;
+    std::chrono::steady_clock::time_point at;
+  };
+
+  double threshold_for(const pipeline::Context& ctx) const;
+  void remember(const pipeline::Context& ctx, Pending p);
+  std::optional<Pending> take(const pipeline::Context& ctx);
+  api::ChatResponse answer_from(const pipeline::Context& ctx, const cache::LookupResult& r) const;
+  void count(const char* result, const char* guard = nullptr);
+
+  CacheStageConfig cfg_;
+  std::unique_ptr<cache::Embedder> embedder_;
+  pipeline::Services& services_;
+  cache::Store store_;
+  std::unique_ptr<cache::RedisShare> share_;
+
+  std::mutex mu_;  // pending_, rng_
+  std::unordered_map<const pipeline::Context*, Pending> pending_;
+  std::mt19937_64 rng_;
+
+  std::atomic<uint64_t> hits_{0}, misses_{0}, refused_{0}, stores_{0};
+  std::atomic<uint64_t> refused_by_[5] = {};
+  std::atomic<double> saved_ms_{0};
+};
+
+// Factory for the registry: `stages.cache` → stage (see docs/CONFIG.md, "Semantic cache").
+std::unique_ptr<pipeline::Stage> make_cache_stage(const YAML::Node& cfg, pipeline::Services& services, std::string& error);
+
+}  // namespace kuai::stages

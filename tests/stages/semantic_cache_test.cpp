@@ -1,0 +1,244 @@
+// Stage `cache` on its own (no server): lookup → answer/continue, store on a complete answer, headers,
+// guards, namespaces, probabilistic miss with several answers, admin API, config errors.
+#include "obs/metrics.h"
+#include "stages/semantic_cache.h"
+#include "stage_harness.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+namespace kuai::stages {
+namespace {
+
+using testing::header;
+using testing::msg;
+using testing::request;
+
+struct Harness {
+  obs::Metrics metrics;
+  pipeline::Services services;
+  std::unique_ptr<pipeline::Stage> stage;
+  boost::asio::io_context io;
+
+  explicit Harness(const std::string& yaml = "{}") {
+    services.metrics = &metrics;
+    services.executor = io.get_executor();
+    std::string error;
+    stage = make_cache_stage(YAML::Load(yaml), services, error);
+    if (!stage) throw std::runtime_error(error);
+  }
+  SemanticCacheStage& cache() { return static_cast<SemanticCacheStage&>(*stage); }
+
+  // Runs on_request; returns the verdict. `ctx` must outlive a later respond().
+  pipeline::Verdict ask(pipeline::Context& ctx) {
+    ctx.services = &services;
+    if (ctx.request_id.empty()) ctx.request_id = "chatcmpl-" + std::to_string(++n_);
+    auto fut = boost::asio::co_spawn(io, stage->on_request(ctx), boost::asio::use_future);
+    io.restart();
+    io.run();
+    return fut.get();
+  }
+  // The upstream's answer arriving for ctx.
+  void respond(pipeline::Context& ctx, std::string text, std::string finish = "stop") {
+    api::ChatResponse r;
+    r.id = ctx.request_id;
+    r.model = ctx.request.model;
+    api::Choice c;
+    c.content = std::move(text);
+    c.finish_reason = std::move(finish);
+    r.choices.push_back(std::move(c));
+    r.usage = api::Usage{10, 7};
+    stage->on_response(ctx, r);
+  }
+  int n_ = 0;
+};
+
+pipeline::Context user(const std::string& text, std::vector<api::Message> before = {}) {
+  pipeline::Context ctx;
+  before.push_back(msg("user", text));
+  ctx.request = request(std::move(before));
+  return ctx;
+}
+
+TEST(SemanticCacheStageTest, MissStoresThenParaphraseHits) {
+  Harness h;
+  auto first = user("How do I reset my password?");
+  auto v = h.ask(first);
+  EXPECT_EQ(v.kind, pipeline::Verdict::Kind::Continue);
+  EXPECT_EQ(header(first, "x-kuai-cache"), "miss");
+  h.respond(first, "Use the 'forgot password' link.");
+
+  auto second = user("how can I reset my passwords");
+  v = h.ask(second);
+  ASSERT_EQ(v.kind, pipeline::Verdict::Kind::Answer);
+  EXPECT_EQ(header(second, "x-kuai-cache"), "hit");
+  EXPECT_FALSE(header(second, "x-kuai-cache-entry").empty());
+  ASSERT_TRUE(v.answer);
+  EXPECT_TRUE(v.answer->cached);
+  EXPECT_EQ(v.answer->text(), "Use the 'forgot password' link.");
+  EXPECT_EQ(v.answer->id, second.request_id);
+  ASSERT_TRUE(v.answer->usage);
+  EXPECT_EQ(v.answer->usage->completion_tokens, 7);
+  auto body = v.answer->to_json();
+  EXPECT_EQ(body.at("usage").at("prompt_tokens_details").at("cached_tokens"), body.at("usage").at("prompt_tokens"));
+  // The hit's own on_response call (the runner calls every stage that ran) stores nothing new.
+  h.stage->on_response(second, *v.answer);
+  EXPECT_EQ(h.cache().store().stats().entries, 1u);
+  EXPECT_NE(h.metrics.serialize().find("kuai_cache_lookups_total{result=\"hit\"} 1"), std::string::npos);
+}
+
+TEST(SemanticCacheStageTest, GuardRefusalIsReportedInHeaders) {
+  Harness h("{threshold: 0.3}");  // let the embedding propose them; the guards must say no
+  auto a = user("Can dogs eat chocolate?");
+  h.ask(a);
+  h.respond(a, "No, chocolate is toxic to dogs.");
+  auto b = user("Can dogs not eat chocolate?");
+  auto v = h.ask(b);
+  EXPECT_EQ(v.kind, pipeline::Verdict::Kind::Continue);
+  EXPECT_EQ(header(b, "x-kuai-cache"), "refused");
+  EXPECT_EQ(header(b, "x-kuai-cache-guard"), "negation");
+  auto c = user("Best restaurants in Tokyo");
+  h.ask(c);
+  h.respond(c, "Sushi places.");
+  auto d = user("Best restaurants in Osaka");
+  h.ask(d);
+  EXPECT_EQ(header(d, "x-kuai-cache"), "refused");
+  EXPECT_EQ(header(d, "x-kuai-cache-guard"), "entity");
+  auto stats = boost::json::parse(h.stage->on_admin("GET", "stats", "")->body).as_object();
+  EXPECT_EQ(stats.at("refused").to_number<uint64_t>(), 2u);
+  EXPECT_EQ(stats.at("refused_by_guard").at("negation").to_number<uint64_t>(), 1u);
+}
+
+TEST(SemanticCacheStageTest, NamespaceSeparatesSystemPromptModelAndTemperature) {
+  Harness h;
+  auto a = user("Write a haiku about autumn", {msg("system", "You are a poet.")});
+  h.ask(a);
+  h.respond(a, "leaves fall");
+  auto same = user("Write a haiku about autumn", {msg("system", "You are a poet.")});
+  EXPECT_EQ(h.ask(same).kind, pipeline::Verdict::Kind::Answer);
+  auto other_system = user("Write a haiku about autumn", {msg("system", "You are a lawyer.")});
+  EXPECT_EQ(h.ask(other_system).kind, pipeline::Verdict::Kind::Continue);
+  auto other_model = user("Write a haiku about autumn", {msg("system", "You are a poet.")});
+  other_model.request.model = "other-model";
+  EXPECT_EQ(h.ask(other_model).kind, pipeline::Verdict::Kind::Continue);
+  auto hot = user("Write a haiku about autumn", {msg("system", "You are a poet.")});
+  hot.request.temperature = 1.5;
+  EXPECT_EQ(h.ask(hot).kind, pipeline::Verdict::Kind::Continue);
+  auto other_tenant = user("Write a haiku about autumn", {msg("system", "You are a poet.")});
+  other_tenant.tenant.name = "bob";
+  EXPECT_EQ(h.ask(other_tenant).kind, pipeline::Verdict::Kind::Continue);
+}
+
+TEST(SemanticCacheStageTest, OnlyCompleteTextAnswersAreStored) {
+  Harness h;
+  auto a = user("Summarize the plot of Hamlet");
+  h.ask(a);
+  h.respond(a, "The prince hesit", "length");  // cut by max_tokens: not stored
+  auto b = user("Summarize the plot of Hamlet");
+  EXPECT_EQ(h.ask(b).kind, pipeline::Verdict::Kind::Continue);
+  h.respond(b, "");  // empty: not stored
+  EXPECT_EQ(h.cache().store().stats().entries, 0u);
+  // Not cacheable at all: the last message is not the user's, or n > 1.
+  auto tool = user("x");
+  tool.request.messages.back().role = "tool";
+  EXPECT_EQ(h.ask(tool).kind, pipeline::Verdict::Kind::Continue);
+  EXPECT_EQ(header(tool, "x-kuai-cache"), "miss");
+  h.respond(tool, "whatever");
+  EXPECT_EQ(h.cache().store().stats().entries, 0u);
+}
+
+TEST(SemanticCacheStageTest, HighTemperatureMissesOnPurposeAndCollectsAnswers) {
+  Harness h("{answers_per_entry: 3, temperature_miss_slope: 1.0, max_miss_probability: 1.0}");
+  auto a = user("Tell me a joke about cats");
+  a.request.temperature = 1.2;
+  h.ask(a);
+  h.respond(a, "joke A");
+  for (const char* joke : {"joke B", "joke C"}) {
+    auto again = user("Tell me a joke about cats");
+    again.request.temperature = 1.2;  // P(miss) = min(1, 1.0 × 1.2) = 1
+    EXPECT_EQ(h.ask(again).kind, pipeline::Verdict::Kind::Continue);
+    EXPECT_EQ(header(again, "x-kuai-cache-reason"), "sampled");
+    h.respond(again, joke);
+  }
+  auto ids = h.cache().store().ids();
+  ASSERT_EQ(ids.size(), 1u);
+  EXPECT_EQ(h.cache().store().get(ids[0])->answers.size(), 3u);
+  // Greedy requests (temperature 0 by default) in the same bucket would hit; here the bucket differs,
+  // so check with the stage's own store: each answer is reachable.
+  std::set<std::string> seen;
+  auto f = cache::query_features("Tell me a joke about cats");
+  for (double r : {0.1, 0.5, 0.9}) {
+    auto ns = h.cache().store().get(ids[0])->ns;
+    seen.insert(h.cache().store().lookup(ns, f, nullptr, 0, r).answer.content);
+  }
+  EXPECT_EQ(seen.size(), 3u);
+}
+
+TEST(SemanticCacheStageTest, AdminDeleteMarksWrongAndTightens) {
+  Harness h;
+  auto a = user("What is the capital of Australia?");
+  h.ask(a);
+  h.respond(a, "Sydney");  // wrong
+  auto b = user("What is the capital of Australia");
+  ASSERT_EQ(h.ask(b).kind, pipeline::Verdict::Kind::Answer);
+  std::string id = header(b, "x-kuai-cache-entry");
+  auto got = h.stage->on_admin("GET", "entries/" + id, "");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status, 200);
+  EXPECT_NE(got->body.find("Sydney"), std::string::npos);
+  auto del = h.stage->on_admin("DELETE", "/entries/" + id, "");
+  ASSERT_TRUE(del);
+  EXPECT_EQ(del->status, 200);
+  auto c = user("What is the capital of Australia?");
+  EXPECT_EQ(h.ask(c).kind, pipeline::Verdict::Kind::Continue);
+  h.respond(c, "Canberra");
+  auto d = user("what is the capital of australia");
+  auto v = h.ask(d);
+  ASSERT_EQ(v.kind, pipeline::Verdict::Kind::Answer);
+  EXPECT_EQ(v.answer->text(), "Canberra");
+
+  EXPECT_EQ(h.stage->on_admin("DELETE", "entries/zzz", "")->status, 400);
+  EXPECT_EQ(h.stage->on_admin("DELETE", "entries/12345", "")->status, 404);
+  EXPECT_FALSE(h.stage->on_admin("GET", "nothing-here", ""));
+  EXPECT_EQ(h.stage->on_admin("PUT", "namespaces/abc/threshold", "{\"threshold\": 2}")->status, 400);
+  EXPECT_EQ(h.stage->on_admin("PUT", "namespaces/abc/threshold", "{\"threshold\": 0.97}")->status, 200);
+  EXPECT_EQ(h.stage->on_admin("DELETE", "entries", "")->status, 200);
+  EXPECT_EQ(h.cache().store().stats().entries, 0u);
+}
+
+TEST(SemanticCacheStageTest, FlushNamespace) {
+  Harness h;
+  auto a = user("Who painted the Mona Lisa?");
+  h.ask(a);
+  h.respond(a, "Leonardo da Vinci");
+  auto b = user("Who painted the Mona Lisa?");
+  ASSERT_EQ(h.ask(b).kind, pipeline::Verdict::Kind::Answer);
+  auto ns = h.cache().store().get(h.cache().store().ids()[0])->ns;
+  auto r = h.stage->on_admin("DELETE", "namespaces/" + ns, "");
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->body.find("\"flushed\":1"), std::string::npos);
+  auto c = user("Who painted the Mona Lisa?");
+  EXPECT_EQ(h.ask(c).kind, pipeline::Verdict::Kind::Continue);
+}
+
+TEST(SemanticCacheStageTest, ConfigErrors) {
+  pipeline::Services services;
+  std::string error;
+  EXPECT_FALSE(make_cache_stage(YAML::Load("{threshold: 1.5}"), services, error));
+  EXPECT_NE(error.find("threshold"), std::string::npos);
+  EXPECT_FALSE(make_cache_stage(YAML::Load("{embedder: magic}"), services, error));
+  EXPECT_NE(error.find("embedder"), std::string::npos);
+  EXPECT_FALSE(make_cache_stage(YAML::Load("{embedder: remote}"), services, error));
+  EXPECT_NE(error.find("embedder_model"), std::string::npos);
+  EXPECT_FALSE(make_cache_stage(YAML::Load("{ttl_s: [1]}"), services, error));
+  EXPECT_FALSE(make_cache_stage(YAML::Load("{redis: 'http://nope'}"), services, error));
+  EXPECT_NE(error.find("redis"), std::string::npos);
+  EXPECT_TRUE(make_cache_stage(YAML::Load("{threshold: 0.9, ttl_s: 60, max_entries: 10, guards: {number: false}}"), services, error)) << error;
+}
+
+}  // namespace
+}  // namespace kuai::stages
