@@ -1,0 +1,338 @@
+#include "upstream/local_backend.h"
+
+#include "api/error.h"
+#include "api/stream.h"
+#include "config/config.h"
+#include "engine/kv/byte_size.h"
+#include "engine/model/llama_model.h"
+#include "engine/sched/engine.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "upstream/dispatcher.h"
+#include "upstream/local_text.h"
+
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+// GCC 12 reports asio's awaitable frame operator new/delete pair as mismatched in coroutines that
+// co_await inside a loop (a known false positive of its coroutine lowering); the pair is asio's own.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+#include <filesystem>
+#include <map>
+#include <random>
+
+namespace kuai::upstream {
+
+namespace net = boost::asio;
+namespace sched = engine::sched;
+using Channel = net::experimental::concurrent_channel<void(boost::system::error_code, sched::Event)>;
+
+namespace {
+
+std::string random_id(std::string_view prefix) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* hex = "0123456789abcdef";
+  std::string out(prefix);
+  for (int i = 0; i < 24; ++i) out.push_back(hex[rng() & 15]);
+  return out;
+}
+
+std::optional<double> raw_number(const boost::json::object& raw, std::string_view key) {
+  const auto* v = raw.if_contains(key);
+  if (!v || !v->is_number()) return std::nullopt;
+  return v->to_number<double>();
+}
+
+// One request in flight: its channel and, until its final event, a cancel on destruction (client gone,
+// coroutine destroyed) so its KV blocks are freed at once.
+struct InFlight {
+  sched::Engine* engine = nullptr;
+  std::vector<sched::RequestId> ids;
+  std::shared_ptr<Channel> channel;
+  size_t open = 0;
+  ~InFlight() {
+    if (open == 0) return;
+    for (auto id : ids) engine->cancel(id);
+  }
+};
+
+// Submits `reqs` (ids set here) with events going to one channel. Throws api::Error 400 on a request
+// the engine refuses.
+net::awaitable<void> submit_all(sched::Engine& engine, std::vector<sched::Request>& reqs, InFlight& fl) {
+  auto ex = co_await net::this_coro::executor;
+  size_t capacity = 8;
+  for (const auto& r : reqs) capacity += size_t(r.embed ? 1 : r.max_tokens) + 2;
+  fl.engine = &engine;
+  fl.channel = std::make_shared<Channel>(ex, capacity);
+  for (auto& r : reqs) {
+    r.id = engine.next_id();
+    std::weak_ptr<Channel> weak = fl.channel;
+    auto err = engine.submit(r, [weak](const sched::Event& ev) {
+      if (auto ch = weak.lock()) ch->try_send(boost::system::error_code{}, ev);
+    });
+    if (err) throw api::Error::bad_request("local model: " + *err);
+    fl.ids.push_back(r.id);
+    ++fl.open;
+  }
+}
+
+net::awaitable<sched::Event> next_event(InFlight& fl) {
+  sched::Event ev = co_await fl.channel->async_receive(net::use_awaitable);
+  if (ev.finish != sched::FinishReason::kNone && fl.open > 0) --fl.open;
+  co_return ev;
+}
+
+std::string finish_name(sched::FinishReason f) {
+  switch (f) {
+    case sched::FinishReason::kLength: return "length";
+    default: return "stop";
+  }
+}
+
+void throw_if_failed(const sched::Event& ev) {
+  if (ev.finish == sched::FinishReason::kError) throw api::Error::internal("local model failed: " + ev.error);
+  if (ev.finish == sched::FinishReason::kCancelled) throw api::Error::unavailable("local model: the engine is stopping");
+}
+
+}  // namespace
+
+struct LocalBackend::Impl {
+  // The engine request for a chat/completion request; throws api::Error 400.
+  static sched::Request make_request(const LocalBackend& b, const api::ChatRequest& req) {
+    const auto& tok = *b.tokenizer_;
+    const std::string prompt = b.render_prompt(req);
+    const bool raw = req.raw_prompt.has_value();
+    const std::string bos_text = tok.bos() != engine::kNoToken ? tok.token_to_piece(tok.bos(), true) : std::string();
+    const bool has_bos = !bos_text.empty() && prompt.rfind(bos_text, 0) == 0 && !raw;
+    sched::Request r;
+    r.prompt = tok.encode(prompt, /*add_special=*/!has_bos, /*parse_special=*/!raw);
+    if (r.prompt.empty()) throw api::Error::bad_request("the prompt is empty", raw ? "prompt" : "messages");
+    const int64_t ctx = b.engine_->max_context();
+    const int64_t n = int64_t(r.prompt.size());
+    if (n >= ctx) {
+      throw api::Error(400, "invalid_request_error",
+                       "This model's maximum context length is " + std::to_string(ctx) + " tokens. However, your " +
+                           (raw ? "prompt" : "messages") + " resulted in " + std::to_string(n) +
+                           " tokens (one more token is needed for the answer).",
+                       "context_length_exceeded", raw ? "prompt" : "messages");
+    }
+    if (req.max_tokens && *req.max_tokens < 1) {
+      throw api::Error::bad_request("max_tokens must be at least 1, got " + std::to_string(*req.max_tokens), "max_tokens");
+    }
+    r.max_tokens = int32_t(std::min<int64_t>(req.max_tokens.value_or(ctx - n), ctx - n));
+    r.stop_tokens = tok.eog_ids();
+    if (const auto* ie = req.raw.if_contains("ignore_eos"); ie && ie->is_bool() && ie->as_bool()) r.stop_tokens.clear();
+    auto& s = r.sampling;
+    s.temperature = float(req.temperature.value_or(b.opts_.default_temperature));
+    s.top_p = float(req.top_p.value_or(1.0));
+    s.top_k = 0;
+    s.min_p = 0;
+    if (auto v = raw_number(req.raw, "top_k")) s.top_k = int32_t(*v);
+    if (auto v = raw_number(req.raw, "min_p")) s.min_p = float(*v);
+    if (auto v = raw_number(req.raw, "repetition_penalty")) s.repeat_penalty = float(*v);
+    if (auto v = raw_number(req.raw, "repeat_penalty")) s.repeat_penalty = float(*v);
+    if (auto v = raw_number(req.raw, "frequency_penalty")) s.frequency_penalty = float(*v);
+    if (auto v = raw_number(req.raw, "presence_penalty")) s.presence_penalty = float(*v);
+    if (req.seed) s.seed = uint64_t(*req.seed);
+    else s.seed = std::random_device{}();
+    return r;
+  }
+};
+
+std::variant<std::shared_ptr<LocalBackend>, std::string> LocalBackend::load(const LocalModelOptions& opts,
+                                                                            const sched::EngineOptions& eng) {
+  auto model = engine::model::LlamaModel::load(opts.path);
+  if (!model) return "model '" + opts.name + "': " + model.error();
+  std::shared_ptr<const engine::model::LlamaModel> shared(std::move(model).value());
+  auto tok = engine::Tokenizer::from_gguf(shared->file());
+  if (!tok) return "model '" + opts.name + "': tokenizer: " + tok.error();
+  sched::EngineOptions eo = eng;
+  if (eo.metrics_model.empty()) eo.metrics_model = opts.name;
+  auto e = sched::Engine::create(shared, eo);
+  if (!e) return "model '" + opts.name + "': " + e.error();
+  std::shared_ptr<LocalBackend> b(new LocalBackend());
+  b->opts_ = opts;
+  b->tokenizer_ = std::move(tok).value();
+  b->engine_ = std::move(e).value();
+  return b;
+}
+
+LocalBackend::~LocalBackend() = default;
+
+std::string LocalBackend::describe() const { return "local:" + opts_.path + " (" + opts_.name + ")"; }
+
+std::string LocalBackend::render_prompt(const api::ChatRequest& req) const {
+  if (req.raw_prompt) return *req.raw_prompt;
+  return render_chat(*tokenizer_, req.messages, opts_.chat_template);
+}
+
+net::awaitable<api::ChatResponse> LocalBackend::complete(const api::ChatRequest& req) {
+  std::vector<sched::Request> reqs{Impl::make_request(*this, req)};
+  InFlight fl;
+  co_await submit_all(*engine_, reqs, fl);
+  TextAssembler text(*tokenizer_, req.stop);
+  sched::Event last;
+  for (;;) {
+    sched::Event ev = co_await next_event(fl);
+    if (ev.token >= 0) text.add(ev.token);
+    if (ev.finish != sched::FinishReason::kNone) {
+      last = std::move(ev);
+      break;
+    }
+    if (text.stopped()) {  // a stop string: end the sequence now
+      engine_->cancel(reqs[0].id);
+    }
+  }
+  if (!text.stopped()) throw_if_failed(last);
+  api::ChatResponse resp;
+  resp.id = random_id("chatcmpl-");
+  resp.model = req.model;
+  resp.created = api::unix_now();
+  api::Choice choice;
+  choice.content = text.take_all();
+  choice.finish_reason = text.stopped() ? "stop" : finish_name(last.finish);
+  resp.choices.push_back(std::move(choice));
+  resp.usage = api::Usage{last.n_prompt, text.n_tokens()};
+  co_return resp;
+}
+
+net::awaitable<void> LocalBackend::stream(const api::ChatRequest& req, ChunkSink& sink) {
+  std::vector<sched::Request> reqs{Impl::make_request(*this, req)};
+  InFlight fl;
+  co_await submit_all(*engine_, reqs, fl);
+  const std::string id = random_id("chatcmpl-");
+  const int64_t created = api::unix_now();
+  TextAssembler text(*tokenizer_, req.stop);
+  bool sent_role = false;
+  // Not a coroutine lambda: GCC 12 mishandles by-value parameters of those.
+  auto chunk = [&](std::string delta, std::optional<std::string> finish) {
+    api::ChatChunk c;
+    c.json = api::chunk_json(id, req.model, created, sent_role ? "" : "assistant", delta,
+                             finish ? std::optional<std::string_view>(*finish) : std::nullopt);
+    sent_role = true;
+    c.delta = std::move(delta);
+    c.finish_reason = std::move(finish);
+    return c;
+  };
+  sched::Event last;
+  for (;;) {
+    sched::Event ev = co_await next_event(fl);
+    if (ev.token >= 0) {
+      text.add(ev.token);
+      std::string delta = text.take_ready();
+      if (!delta.empty()) {
+        const api::ChatChunk c = chunk(std::move(delta), std::nullopt);
+        if (!co_await sink.on_chunk(c)) co_return;  // client gone: ~InFlight cancels the sequence
+      }
+    }
+    if (ev.finish != sched::FinishReason::kNone) {
+      last = std::move(ev);
+      break;
+    }
+    if (text.stopped()) engine_->cancel(reqs[0].id);
+  }
+  if (!text.stopped()) throw_if_failed(last);
+  std::string rest = text.take_all();
+  if (!rest.empty()) {
+    const api::ChatChunk c = chunk(std::move(rest), std::nullopt);
+    if (!co_await sink.on_chunk(c)) co_return;
+  }
+  const api::ChatChunk fin = chunk("", text.stopped() ? "stop" : finish_name(last.finish));
+  if (!co_await sink.on_chunk(fin)) co_return;
+  if (req.include_usage) {
+    api::Usage u{last.n_prompt, text.n_tokens()};
+    api::ChatChunk c;
+    c.json = api::usage_chunk_json(id, req.model, created, u);
+    c.usage = u;
+    co_await sink.on_chunk(c);
+  }
+}
+
+net::awaitable<api::Embeddings> LocalBackend::embed(const api::EmbeddingRequest& req) {
+  if (req.input.empty()) throw api::Error::bad_request("input must not be empty", "input");
+  std::vector<sched::Request> reqs;
+  api::Embeddings out;
+  out.model = req.model;
+  for (size_t i = 0; i < req.input.size(); ++i) {
+    sched::Request r;
+    r.prompt = tokenizer_->encode(req.input[i], true, false);
+    r.embed = true;
+    if (r.prompt.empty()) throw api::Error::bad_request("input[" + std::to_string(i) + "] is empty", "input");
+    if (int64_t(r.prompt.size()) > engine_->max_context()) {
+      throw api::Error(400, "invalid_request_error",
+                       "input[" + std::to_string(i) + "] has " + std::to_string(r.prompt.size()) +
+                           " tokens; this model's maximum context length is " + std::to_string(engine_->max_context()),
+                       "context_length_exceeded", "input");
+    }
+    out.usage.prompt_tokens += int64_t(r.prompt.size());
+    reqs.push_back(std::move(r));
+  }
+  InFlight fl;
+  co_await submit_all(*engine_, reqs, fl);
+  std::map<sched::RequestId, size_t> index;
+  for (size_t i = 0; i < reqs.size(); ++i) index[reqs[i].id] = i;
+  out.data.resize(reqs.size());
+  while (fl.open > 0) {
+    sched::Event ev = co_await next_event(fl);
+    if (ev.finish == sched::FinishReason::kNone) continue;
+    throw_if_failed(ev);
+    out.data[index[ev.id]] = std::move(ev.embedding);
+  }
+  co_return out;
+}
+
+std::variant<sched::EngineOptions, std::string> engine_options_from_config(const config::Config& cfg) {
+  sched::EngineOptions o;
+  const YAML::Node mem = cfg.at("engine.kv_memory");
+  if (mem && !mem.IsNull()) {
+    std::string err;
+    auto bytes = engine::kv::parse_byte_size(mem.as<std::string>(""), &err);
+    if (!bytes) return "config 'engine.kv_memory': " + err;
+    o.kv_memory_bytes = *bytes;
+  }
+  const std::string type = cfg.get<std::string>("engine.kv_type", "f16");
+  auto kt = engine::kv::kv_type_from_name(type);
+  if (!kt) return "config 'engine.kv_type': '" + type + "' is not one of f16, q8_0, f32";
+  o.kv_type = *kt;
+  o.block_tokens = cfg.get<int>("engine.block_tokens", o.block_tokens);
+  o.threads = cfg.get<int>("engine.threads", o.threads);
+  o.max_batch_tokens = cfg.get<int>("engine.max_batch_tokens", o.max_batch_tokens);
+  o.max_seqs = cfg.get<int>("engine.max_seqs", o.max_seqs);
+  o.max_context = cfg.get<int>("engine.max_context", o.max_context);
+  if (o.block_tokens < 1 || o.block_tokens > 1024) return std::string("config 'engine.block_tokens' must be in [1, 1024]");
+  if (o.max_batch_tokens < 1) return std::string("config 'engine.max_batch_tokens' must be at least 1");
+  if (o.max_seqs < 1) return std::string("config 'engine.max_seqs' must be at least 1");
+  if (o.threads < 0 || o.max_context < 0) return std::string("config 'engine.threads' / 'engine.max_context' must be >= 0");
+  return o;
+}
+
+std::optional<std::string> add_local_models(const config::Config& cfg, Dispatcher& dispatcher, obs::Metrics* metrics) {
+  const YAML::Node models = cfg.at("engine.models");
+  if (!models || models.IsNull()) return std::nullopt;
+  if (!models.IsMap()) return std::string("config 'engine.models' must be a map of name: path.gguf");
+  auto eo = engine_options_from_config(cfg);
+  if (auto* err = std::get_if<std::string>(&eo)) return *err;
+  for (const auto& kv : models) {
+    LocalModelOptions lo;
+    lo.name = kv.first.as<std::string>("");
+    lo.path = kv.second.as<std::string>("");
+    if (lo.name.empty() || lo.path.empty()) return std::string("config 'engine.models': empty name or path");
+    lo.chat_template = cfg.get<std::string>("engine.chat_template", "");
+    lo.default_temperature = cfg.get<double>("engine.default_temperature", 1.0);
+    auto opts = std::get<sched::EngineOptions>(eo);
+    opts.metrics = metrics;
+    opts.metrics_model = lo.name;
+    auto b = LocalBackend::load(lo, opts);
+    if (auto* err = std::get_if<std::string>(&b)) return *err;
+    dispatcher.add_backend(lo.name, std::get<std::shared_ptr<LocalBackend>>(b));
+  }
+  return std::nullopt;
+}
+
+}  // namespace kuai::upstream

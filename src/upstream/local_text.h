@@ -1,0 +1,42 @@
+// Text side of the LocalBackend: generated token ids → the text a client sees (whole UTF-8 characters
+// only, stop strings cut out), and chat messages → the prompt text (the model's chat template).
+// Threads: a TextAssembler belongs to one request.
+#pragma once
+
+#include "api/chat.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kuai::engine { class Tokenizer; }
+
+namespace kuai::upstream {
+
+class TextAssembler {
+ public:
+  TextAssembler(const engine::Tokenizer& tok, std::vector<std::string> stop);
+  void add(int32_t token);
+  // Text that is now safe to show: complete UTF-8 characters that cannot be the start of a stop string.
+  std::string take_ready();
+  // Everything not yet taken (at the end of generation), up to a stop string if one was seen.
+  std::string take_all();
+  bool stopped() const { return stopped_; }  // a stop string appeared: the rest is dropped
+  int64_t n_tokens() const { return n_tokens_; }
+
+ private:
+  const engine::Tokenizer& tok_;
+  std::vector<std::string> stop_;
+  size_t hold_ = 0;      // longest stop string - 1: bytes kept back in case a stop string is forming
+  std::string text_;     // generated text so far
+  size_t taken_ = 0;     // bytes of text_ already handed out
+  bool stopped_ = false;
+  int64_t n_tokens_ = 0;
+};
+
+// The prompt for chat messages: `template_override` (a family name or template text) when set, else the
+// model's own tokenizer.chat_template; a model with neither gets the messages' contents one per line.
+std::string render_chat(const engine::Tokenizer& tok, const std::vector<api::Message>& messages,
+                        const std::string& template_override);
+
+}  // namespace kuai::upstream
