@@ -1,0 +1,100 @@
+// The small endpoints (embeddings, models, admin) and helpers shared by the request handlers.
+#include "api/error.h"
+#include "api/parse.h"
+#include "server/gateway_state.h"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <random>
+
+namespace kuai::server {
+namespace net = boost::asio;
+
+void require_json(const http::Request& req) {
+  const std::string* ct = req.header("content-type");
+  if (!ct || ct->empty()) return;
+  std::string_view v(*ct);
+  auto semi = v.find(';');
+  if (semi != std::string_view::npos) v = v.substr(0, semi);
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  std::string lower(v);
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "application/json" || (lower.size() > 5 && lower.compare(lower.size() - 5, 5, "+json") == 0)) return;
+  throw api::Error(415, "invalid_request_error",
+                   "Unsupported Content-Type '" + *ct + "': send the body as JSON with 'Content-Type: application/json'.",
+                   "unsupported_media_type");
+}
+
+void require_method(const http::Request& req, std::string_view method) {
+  if (req.method != method) {
+    throw api::Error(405, "invalid_request_error",
+                     "Method " + req.method + " is not allowed on " + std::string(req.path()) + " (use " +
+                         std::string(method) + ").",
+                     "method_not_allowed");
+  }
+}
+
+std::string new_request_id(std::string_view prefix) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id(prefix);
+  id.reserve(prefix.size() + 24);
+  uint64_t a = rng(), b = rng();
+  for (int i = 0; i < 16; ++i) id += kHex[(a >> (i * 4)) & 15];
+  for (int i = 0; i < 8; ++i) id += kHex[(b >> (i * 4)) & 15];
+  return id;
+}
+
+const std::string& dispatch_model(const State& s, const std::string& model) {
+  if (s.fallback_model.empty()) return model;
+  if (s.known_models.count(model)) return model;
+  return s.fallback_model;
+}
+
+net::awaitable<int> handle_embeddings(State& s, const pipeline::Tenant&, http::Request& req,
+                                     http::ResponseWriter& w) {
+  require_method(req, "POST");
+  require_json(req);
+  api::EmbeddingRequest er = api::parse_embedding_request(req.body);
+  er.model = dispatch_model(s, er.model);
+  api::Embeddings out = co_await s.dispatcher->embed(er);
+  std::string text = boost::json::serialize(out.to_json());
+  co_await w.send(200, "application/json", std::move(text), http::Headers{});
+  co_return 200;
+}
+
+net::awaitable<int> handle_models(State& s, const pipeline::Tenant&, http::Request& req,
+                                     http::ResponseWriter& w) {
+  require_method(req, "GET");
+  boost::json::array data;
+  for (const auto& name : s.dispatcher->model_names()) {
+    data.push_back(boost::json::object{{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", "kuai"}});
+  }
+  boost::json::object body{{"object", "list"}, {"data", std::move(data)}};
+  std::string text = boost::json::serialize(body);
+  co_await w.send(200, "application/json", std::move(text), http::Headers{});
+  co_return 200;
+}
+
+// METHOD /v1/admin/stages/<name>/<path> → Stage::on_admin(method, "/<path>", body).
+net::awaitable<int> handle_admin(State& s, http::Request& req, http::ResponseWriter& w) {
+  s.tenants.check_admin(req.header("authorization"));
+  constexpr std::string_view kPrefix = "/v1/admin/stages/";
+  std::string_view rest = req.path().substr(kPrefix.size());
+  auto slash = rest.find('/');
+  std::string_view name = rest.substr(0, slash);
+  std::string_view sub = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+  pipeline::Stage* stage = s.pipeline->find(name);
+  if (!stage) throw api::Error::not_found("No stage named '" + std::string(name) + "' in the pipeline.", "stage_not_found");
+  auto reply = stage->on_admin(req.method, sub, req.body);
+  if (!reply) {
+    throw api::Error::not_found("Stage '" + std::string(name) + "' has no admin endpoint " + req.method + " " +
+                                    std::string(sub) + ".",
+                                "not_found");
+  }
+  co_await w.send(reply->status, "application/json", std::move(reply->body), http::Headers{});
+  co_return reply->status;
+}
+
+}  // namespace kuai::server

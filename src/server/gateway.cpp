@@ -1,0 +1,225 @@
+// Gateway construction from config, the route table, and the outer error wall: every request gets a
+// status, a Server-Timing header, a metrics sample and one access-log line.
+#include "server/gateway.h"
+
+#include "api/error.h"
+#include "server/gateway_state.h"
+#include "upstream/local_backend.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+
+namespace kuai::server {
+namespace net = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Records the status and adds `Server-Timing: total;dur=…` to responses whose handler set none.
+class RecordingWriter final : public http::ResponseWriter {
+ public:
+  RecordingWriter(http::ResponseWriter& inner, Clock::time_point t0) : inner_(inner), t0_(t0) {}
+
+  net::awaitable<void> send(int status, std::string_view content_type, std::string body,
+                            const http::Headers& headers) override {
+    status_ = status;
+    if (has_timing(headers)) {
+      co_await inner_.send(status, content_type, std::move(body), headers);
+    } else {
+      http::Headers h = headers;
+      h.emplace_back("Server-Timing", total_timing());
+      co_await inner_.send(status, content_type, std::move(body), h);
+    }
+  }
+  net::awaitable<bool> begin_stream(int status, std::string_view content_type, const http::Headers& headers,
+                                    std::string_view trailer_names) override {
+    status_ = status;
+    if (has_timing(headers)) co_return co_await inner_.begin_stream(status, content_type, headers, trailer_names);
+    http::Headers h = headers;
+    h.emplace_back("Server-Timing", total_timing());
+    co_return co_await inner_.begin_stream(status, content_type, h, trailer_names);
+  }
+  net::awaitable<bool> write(std::string_view data) override { return inner_.write(data); }
+  net::awaitable<void> end_stream(const http::Headers& trailers) override { return inner_.end_stream(trailers); }
+  bool started() const override { return inner_.started(); }
+  bool client_gone() const override { return inner_.client_gone(); }
+  int status() const { return status_; }
+
+ private:
+  static bool has_timing(const http::Headers& h) {
+    for (const auto& [k, v] : h)
+      if (k == "Server-Timing") return true;
+    return false;
+  }
+  std::string total_timing() const {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "total;dur=%.3f",
+                  std::chrono::duration<double, std::milli>(Clock::now() - t0_).count());
+    return buf;
+  }
+  http::ResponseWriter& inner_;
+  Clock::time_point t0_;
+  int status_ = 0;
+};
+
+Route route_of(std::string_view path) {
+  if (path == "/v1/chat/completions") return Route::chat;
+  if (path == "/v1/completions") return Route::completions;
+  if (path == "/v1/embeddings") return Route::embeddings;
+  if (path == "/v1/models") return Route::models;
+  if (path == "/healthz") return Route::healthz;
+  if (path == "/metrics") return Route::metrics;
+  if (path.substr(0, 17) == "/v1/admin/stages/") return Route::admin;
+  return Route::other;
+}
+
+net::awaitable<int> dispatch(State& s, Route route, const pipeline::Tenant*& tenant, http::Request& req,
+                             http::ResponseWriter& w) {
+  if (route == Route::chat || route == Route::completions || route == Route::embeddings || route == Route::models)
+    tenant = &s.tenants.authenticate(req.header("authorization"));
+  switch (route) {
+    case Route::chat: co_return co_await handle_chat(s, *tenant, req, w);
+    case Route::completions: co_return co_await handle_completions(s, *tenant, req, w);
+    case Route::embeddings: co_return co_await handle_embeddings(s, *tenant, req, w);
+    case Route::models: co_return co_await handle_models(s, *tenant, req, w);
+    case Route::admin: co_return co_await handle_admin(s, req, w);
+    case Route::healthz:
+      co_await w.send(200, "application/json", std::string(R"({"status":"ok"})"), http::Headers{});
+      co_return 200;
+    case Route::metrics: {
+      std::string text = s.metrics.serialize();
+      co_await w.send(200, "text/plain; version=0.0.4; charset=utf-8", std::move(text), http::Headers{});
+      co_return 200;
+    }
+    case Route::websocket:
+      throw api::Error::bad_request("This endpoint expects a WebSocket upgrade request.");
+    case Route::other:
+    case Route::count_:
+      break;
+  }
+  throw api::Error::not_found("Unknown request URL: " + req.method + " " + std::string(req.path()) +
+                                  ". Please check the URL for typos.",
+                              "unknown_url");
+}
+
+net::awaitable<void> handle(State& s, http::Request& req, http::ResponseWriter& inner) {
+  auto t0 = Clock::now();
+  Route route = route_of(req.path());
+  if (route == Route::other && req.path() == "/v1/chat/ws") route = Route::websocket;
+  s.request_metrics->started();
+  RecordingWriter w(inner, t0);
+  std::optional<api::Error> failure;
+  int status = 0;
+  const pipeline::Tenant* tenant = nullptr;
+  try {
+    status = co_await dispatch(s, route, tenant, req, w);
+  } catch (const api::Error& e) {
+    failure = e;
+  } catch (const std::exception& e) {
+    spdlog::error("{} {}: {}", req.method, req.target, e.what());
+    failure = api::Error::internal(std::string("internal error: ") + e.what());
+  }
+  if (failure) {
+    status = failure->status();
+    if (!w.started()) {
+      std::string body = failure->body();
+      co_await w.send(status, "application/json", std::move(body), http::Headers{});
+    }
+  }
+  if (status == 0) status = w.status();
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  s.request_metrics->finished(route, status, secs);
+  if (s.access_log) {
+    std::string_view who = tenant ? std::string_view(tenant->name) : std::string_view("-");
+    if (failure) {
+      spdlog::info("{} {} {} {:.3f}ms tenant={} error=\"{}\"", req.method, req.path(), status, secs * 1000, who,
+                   failure->what());
+    } else {
+      spdlog::info("{} {} {} {:.3f}ms tenant={}", req.method, req.path(), status, secs * 1000, who);
+    }
+  }
+}
+
+}  // namespace
+
+Gateway::Gateway() : state_(std::make_unique<State>()) {}
+
+Gateway::~Gateway() {
+  if (!state_) return;
+  // Pending coroutines (a request cut by the drain timeout) are destroyed while the pipeline and the
+  // dispatcher they use still exist; then the objects owning sockets go before the io_context.
+  if (state_->server) state_->server->shutdown_io();
+  state_->pipeline.reset();
+  state_->dispatcher.reset();
+  state_->server.reset();
+}
+
+std::variant<std::unique_ptr<Gateway>, std::string> Gateway::create(const config::Config& cfg,
+                                                                    const pipeline::StageRegistry& stages) {
+  std::unique_ptr<Gateway> gw(new Gateway());
+  State& s = *gw->state_;
+  s.config = cfg;
+  http::ServerOptions opts;
+  opts.host = cfg.get<std::string>("server.host", opts.host);
+  int port = cfg.get<int>("server.port", opts.port);
+  if (port < 0 || port > 65535) return std::string("config 'server.port' must be 0..65535");
+  opts.port = static_cast<uint16_t>(port);
+  opts.io_threads = cfg.get<int>("server.io_threads", opts.io_threads);
+  int64_t max_body = cfg.get<int64_t>("server.max_body_bytes", static_cast<int64_t>(opts.max_body_bytes));
+  if (max_body <= 0) return std::string("config 'server.max_body_bytes' must be positive");
+  opts.max_body_bytes = static_cast<size_t>(max_body);
+  opts.header_timeout_ms = cfg.get<int>("server.header_timeout_ms", opts.header_timeout_ms);
+  opts.idle_timeout_ms = cfg.get<int>("server.idle_timeout_ms", opts.idle_timeout_ms);
+  opts.body_timeout_ms = cfg.get<int>("server.body_timeout_ms", opts.body_timeout_ms);
+  opts.drain_timeout_ms = cfg.get<int>("server.drain_timeout_ms", opts.drain_timeout_ms);
+  if (opts.header_timeout_ms <= 0 || opts.idle_timeout_ms <= 0 || opts.body_timeout_ms <= 0 || opts.drain_timeout_ms < 0)
+    return std::string("config 'server.*_timeout_ms' must be positive");
+  s.fallback_model = cfg.get<std::string>("server.fallback_model", "");
+  s.access_log = cfg.get<bool>("server.access_log", true);
+
+  if (auto err = TenantTable::from_config(cfg, s.tenants)) return *err;
+
+  State* sp = &s;
+  s.server = std::make_unique<http::Server>(opts, [sp](http::Request& req, http::ResponseWriter& w) {
+    return handle(*sp, req, w);
+  });
+  s.server->set_websocket({"/v1/chat/ws"}, [sp](http::Request& req, http::WebSocket& ws) {
+    return handle_chat_websocket(*sp, req, ws);
+  });
+
+  auto disp = upstream::Dispatcher::from_config(s.config, s.server->executor(), &s.metrics);
+  if (auto* err = std::get_if<std::string>(&disp)) return *err;
+  s.dispatcher = std::move(std::get<std::unique_ptr<upstream::Dispatcher>>(disp));
+  // Embedded-engine models (engine.models, `kuai serve --model`): LocalBackends in the same dispatcher.
+  if (auto err = upstream::add_local_models(s.config, *s.dispatcher, &s.metrics)) return *err;
+  for (auto& name : s.dispatcher->model_names()) s.known_models.insert(name);
+  if (!s.fallback_model.empty() && !s.known_models.count(s.fallback_model))
+    return "config 'server.fallback_model' names '" + s.fallback_model + "', which is not in 'models'";
+
+  s.services.executor = s.server->executor();
+  s.services.config = &s.config;
+  s.services.metrics = &s.metrics;
+  s.services.models = s.dispatcher.get();
+  auto built = pipeline::build_pipeline(s.config, s.services, stages);
+  if (auto* err = std::get_if<std::string>(&built)) return *err;
+  s.pipeline = std::make_unique<pipeline::Pipeline>(std::move(std::get<pipeline::Pipeline>(built)));
+  s.request_metrics = std::make_unique<RequestMetrics>(s.metrics);
+  return gw;
+}
+
+std::optional<std::string> Gateway::listen() { return state_->server->listen(); }
+uint16_t Gateway::port() const { return state_->server->port(); }
+std::string Gateway::host() const { return state_->server->options().host; }
+void Gateway::run() { state_->server->run(); }
+void Gateway::stop() { state_->server->stop(); }
+
+void Gateway::stop_on_signals() {
+  state_->server->stop_on_signals({SIGINT, SIGTERM}, [](int sig) {
+    spdlog::info("signal {}: stopping (finishing in-flight requests)", sig);
+  });
+}
+
+}  // namespace kuai::server

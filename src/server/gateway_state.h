@@ -1,0 +1,61 @@
+// Internal to src/server: what the gateway's request handlers share. Built once by Gateway::create;
+// read-only afterwards (the objects inside are thread-safe where noted in their headers).
+#pragma once
+
+#include "config/config.h"
+#include "http/server.h"
+#include "obs/metrics.h"
+#include "pipeline/pipeline.h"
+#include "server/gateway.h"
+#include "server/request_metrics.h"
+#include "server/tenants.h"
+#include "upstream/dispatcher.h"
+
+#include <memory>
+#include <unordered_set>
+#include <string>
+
+namespace kuai::server {
+
+struct Gateway::State {
+  config::Config config;
+  obs::Metrics metrics;
+  std::unique_ptr<http::Server> server;  // first built, last destroyed: owns the io_context
+  std::unique_ptr<upstream::Dispatcher> dispatcher;
+  std::unique_ptr<pipeline::Pipeline> pipeline;
+  pipeline::Services services;
+  TenantTable tenants;
+  std::unique_ptr<RequestMetrics> request_metrics;
+  std::string fallback_model;  // server.fallback_model: serves requests naming an unknown model
+  std::unordered_set<std::string> known_models;  // the dispatcher's public models (start-up)
+  bool access_log = true;
+};
+
+using State = Gateway::State;
+
+// chat_flow.cpp
+boost::asio::awaitable<int> handle_chat(State& s, const pipeline::Tenant& tenant, http::Request& req,
+                                        http::ResponseWriter& w);
+boost::asio::awaitable<int> handle_completions(State& s, const pipeline::Tenant& tenant, http::Request& req,
+                                        http::ResponseWriter& w);
+boost::asio::awaitable<void> handle_chat_websocket(State& s, http::Request& req, http::WebSocket& ws);
+
+// endpoints.cpp
+boost::asio::awaitable<int> handle_embeddings(State& s, const pipeline::Tenant& tenant, http::Request& req,
+                                        http::ResponseWriter& w);
+boost::asio::awaitable<int> handle_models(State& s, const pipeline::Tenant& tenant, http::Request& req,
+                                        http::ResponseWriter& w);
+boost::asio::awaitable<int> handle_admin(State& s, http::Request& req, http::ResponseWriter& w);
+
+// Helpers shared by the handlers (endpoints.cpp).
+// Throws 415 unless the Content-Type is JSON (a missing Content-Type is accepted).
+void require_json(const http::Request& req);
+// Throws 405 unless the method is `method`.
+void require_method(const http::Request& req, std::string_view method);
+// "chatcmpl-" + 24 random hex digits (fast, per-thread generator).
+std::string new_request_id(std::string_view prefix);
+// The model to dispatch: `model` when known, else server.fallback_model when set, else `model`
+// (the dispatcher then answers 404).
+const std::string& dispatch_model(const State& s, const std::string& model);
+
+}  // namespace kuai::server
