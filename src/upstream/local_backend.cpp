@@ -318,6 +318,8 @@ std::optional<std::string> add_local_models(const config::Config& cfg, Dispatche
   if (!models.IsMap()) return std::string("config 'engine.models' must be a map of name: path.gguf");
   auto eo = engine_options_from_config(cfg);
   if (auto* err = std::get_if<std::string>(&eo)) return *err;
+  const auto existing = dispatcher.model_names();
+  bool default_taken = std::find(existing.begin(), existing.end(), "default") != existing.end();
   for (const auto& kv : models) {
     LocalModelOptions lo;
     lo.name = kv.first.as<std::string>("");
@@ -330,7 +332,13 @@ std::optional<std::string> add_local_models(const config::Config& cfg, Dispatche
     opts.metrics_model = lo.name;
     auto b = LocalBackend::load(lo, opts);
     if (auto* err = std::get_if<std::string>(&b)) return *err;
-    dispatcher.add_backend(lo.name, std::get<std::shared_ptr<LocalBackend>>(b));
+    auto backend = std::get<std::shared_ptr<LocalBackend>>(b);
+    dispatcher.add_backend(lo.name, backend);
+    // The first local model is also "default" unless config already has one (e.g. --upstream).
+    if (!default_taken && lo.name != "default") {
+      dispatcher.add_backend("default", backend);
+      default_taken = true;
+    }
   }
   return std::nullopt;
 }
