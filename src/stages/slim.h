@@ -1,0 +1,50 @@
+// Stage `slim`: prompt slimming (rules in slim_rules.h). Rewrites the text of messages whose role is
+// listed (default system and user; assistant turns and tool results are left alone), adds the input
+// tokens it removed to ctx.tokens_saved, and reports
+//   header  x-kuai-slim: removed=N; tokens_saved=M[; dry_run]
+//   metrics kuai_slim_spans_total{kind}, kuai_slim_tokens_saved_total
+//   admin   GET /v1/admin/stages/slim/last → the removed spans of the last slimmed request (JSON)
+// `dry_run: true` reports the same figures but sends the request unchanged (tokens_saved not added).
+// Messages whose content holds non-text parts (images, audio) are never rewritten.
+// Thread-safety: on_request from any I/O thread; the phrase set is immutable after construction.
+#pragma once
+
+#include "pipeline/pipeline.h"
+#include "stages/slim_rules.h"
+
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+namespace kuai::stages {
+
+struct SlimConfig {
+  bool dry_run = false;
+  SlimOptions options;
+  std::set<std::string, std::less<>> roles{"system", "user"};
+};
+
+class SlimStage : public pipeline::Stage {
+ public:
+  SlimStage(SlimConfig config, PhraseSet phrases, pipeline::Services& services);
+  std::string_view name() const override { return "slim"; }
+  boost::asio::awaitable<pipeline::Verdict> on_request(pipeline::Context& ctx) override;
+  std::optional<pipeline::AdminReply> on_admin(std::string_view method, std::string_view path,
+                                               std::string_view body) override;
+
+  // The synchronous body of on_request (also used by benchmarks).
+  void slim_request(pipeline::Context& ctx);
+
+ private:
+  SlimConfig config_;
+  PhraseSet phrases_;
+  pipeline::Services& services_;
+  std::mutex last_mu_;
+  std::string last_report_;  // JSON of the last request that had removals
+};
+
+// Factory for the registry: `stages.slim` → stage (built-in lists + extra_phrases + phrase_files).
+std::unique_ptr<pipeline::Stage> make_slim_stage(const YAML::Node& cfg, pipeline::Services& services, std::string& error);
+
+}  // namespace kuai::stages

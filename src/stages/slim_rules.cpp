@@ -1,0 +1,432 @@
+#include "stages/slim_rules.h"
+
+#include "text/utf8.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <unordered_set>
+
+namespace kuai::stages {
+namespace {
+
+#include "stages/slim_phrases.inc"
+
+constexpr size_t npos = std::string_view::npos;
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
+bool is_hspace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_space(char c) { return is_hspace(c) || c == '\n'; }
+bool starts_with_at(std::string_view s, size_t i, std::string_view what) {
+  return s.size() - i >= what.size() && s.compare(i, what.size(), what) == 0;
+}
+
+char32_t cp_at(std::string_view s, size_t i, size_t& len) { return text::utf8_decode(s, i, len); }
+
+// Punctuation after which a new clause starts.
+bool opens_clause(char32_t cp) {
+  switch (cp) {
+    case '.': case '!': case '?': case ',': case ';': case ':': case '(':
+    case U'。': case U'！': case U'？': case U'，': case U'；': case U'：': case U'、': case U'（': case U'…':
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Punctuation that may end a removed phrase (and is removed with it).
+bool trails_phrase(char32_t cp) {
+  switch (cp) {
+    case '.': case '!': case '?': case ',': case ';': case ':': case '~':
+    case U'。': case U'！': case U'？': case U'，': case U'；': case U'：': case U'、': case U'～': case U'…':
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool is_decoration(char32_t cp) {
+  switch (cp) {
+    case '-': case '=': case '*': case '_': case '~': case '#': case '+':
+    case U'·': case U'•': case U'★': case U'☆': case U'━': case U'─': case U'═': case U'—': case U'–':
+    case U'＝': case U'－': case U'＊': case U'～': case U'◆': case U'◇': case U'■': case U'□': case U'●':
+    case U'○': case U'▪': case U'❤': case U'♥':
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string normalise_phrase(std::string_view p) {
+  std::string out;
+  bool space = false;
+  for (size_t i = 0; i < p.size(); ++i) {
+    char c = p[i];
+    if (is_space(c)) { space = !out.empty(); continue; }
+    if (space) { out += ' '; space = false; }
+    if (starts_with_at(p, i, "\xE2\x80\x99")) { out += '\''; i += 2; continue; }
+    out += lower(c);
+  }
+  return out;
+}
+
+size_t match_one(std::string_view s, size_t i, std::string_view p) {
+  for (size_t k = 0; k < p.size(); ++k) {
+    char pc = p[k];
+    if (pc == ' ') {
+      if (i >= s.size() || !is_hspace(s[i])) return npos;
+      while (i < s.size() && is_hspace(s[i])) ++i;
+      continue;
+    }
+    if (i >= s.size()) return npos;
+    if (pc == '\'' && starts_with_at(s, i, "\xE2\x80\x99")) { i += 3; continue; }
+    if (lower(s[i]) != pc) return npos;
+    ++i;
+  }
+  return i;
+}
+
+// A phrase may end here: end of text or line, clause punctuation, or spaces up to the end of the line.
+bool clause_ends_at(std::string_view s, size_t e) {
+  size_t j = e;
+  while (j < s.size() && is_hspace(s[j])) ++j;
+  if (j >= s.size() || s[j] == '\n') return true;
+  if (j != e) return false;  // "hello there How are you": a word follows
+  size_t len;
+  return trails_phrase(cp_at(s, e, len)) || s[e] == ')' || starts_with_at(s, e, "）");
+}
+
+struct Line {
+  size_t begin, end, next;  // end: before '\n'; next: after it
+};
+
+std::vector<Line> split_lines(std::string_view s) {
+  std::vector<Line> lines;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t eol = s.find('\n', i);
+    if (eol == npos) { lines.push_back({i, s.size(), s.size()}); break; }
+    lines.push_back({i, eol, eol + 1});
+    i = eol + 1;
+  }
+  return lines;
+}
+
+bool blank(std::string_view s, const Line& l) {
+  for (size_t i = l.begin; i < l.end; ++i)
+    if (!is_space(s[i])) return false;
+  return true;
+}
+
+std::string_view trimmed(std::string_view s, const Line& l) {
+  size_t b = l.begin, e = l.end;
+  while (b < e && is_space(s[b])) ++b;
+  while (e > b && is_space(s[e - 1])) --e;
+  return s.substr(b, e - b);
+}
+
+void mark(std::vector<uint8_t>& v, size_t b, size_t e) {
+  std::fill(v.begin() + static_cast<std::ptrdiff_t>(b), v.begin() + static_cast<std::ptrdiff_t>(e), 1);
+}
+
+bool any(const std::vector<uint8_t>& v, size_t b, size_t e) {
+  return std::find(v.begin() + static_cast<std::ptrdiff_t>(b), v.begin() + static_cast<std::ptrdiff_t>(e), 1) !=
+         v.begin() + static_cast<std::ptrdiff_t>(e);
+}
+
+size_t paragraph_end(std::string_view s, size_t from) {
+  size_t p = s.find("\n\n", from);
+  return p == npos ? s.size() : p;
+}
+
+// Bytes no rule may touch: code (fenced, indented, inline), quotes, block quotes, URLs.
+std::vector<uint8_t> protected_bytes(std::string_view s, const std::vector<Line>& lines) {
+  std::vector<uint8_t> prot(s.size(), 0);
+  bool in_fence = false;
+  char fence_ch = 0;
+  size_t fence_len = 0;
+  for (const Line& l : lines) {
+    size_t k = l.begin;
+    int indent = 0;
+    while (k < l.end && s[k] == ' ' && indent < 4) { ++k; ++indent; }
+    size_t run = 0;
+    if (indent <= 3 && k < l.end && (s[k] == '`' || s[k] == '~'))
+      while (k + run < l.end && s[k + run] == s[k]) ++run;
+    if (in_fence) {
+      mark(prot, l.begin, l.next);
+      if (run >= fence_len && s[k] == fence_ch) in_fence = false;
+    } else if (run >= 3) {
+      in_fence = true;
+      fence_ch = s[k];
+      fence_len = run;
+      mark(prot, l.begin, l.next);
+    } else if ((indent >= 4 || (k < l.end && s[k] == '\t')) && !blank(s, l)) {
+      mark(prot, l.begin, l.next);  // indented code (conservatively: any indented line)
+    } else if (k < l.end && (s[k] == '>' || starts_with_at(s, k, "＞"))) {
+      mark(prot, l.begin, l.next);  // block quote
+    }
+  }
+  struct Pair { std::string_view open, close; };
+  static constexpr Pair kQuotes[] = {{"\"", "\""}, {"“", "”"}, {"‘", "’"}, {"「", "」"},
+                                     {"『", "』"}, {"«", "»"},  {"《", "》"}};
+  for (size_t i = 0; i < s.size();) {
+    if (prot[i]) { ++i; continue; }
+    const char c = s[i];
+    if (c == '`') {
+      size_t run = 0;
+      while (i + run < s.size() && s[i + run] == '`') ++run;
+      size_t eol = s.find('\n', i);
+      size_t stop = paragraph_end(s, i);
+      std::string ticks(run, '`');
+      size_t close = s.find(ticks, i + run);
+      size_t end = (close != npos && close < stop) ? close + run : (eol == npos ? s.size() : eol);
+      mark(prot, i, end);
+      i = end;
+      continue;
+    }
+    bool quoted = false;
+    for (const Pair& q : kQuotes) {
+      if (!starts_with_at(s, i, q.open)) continue;
+      size_t stop = paragraph_end(s, i);
+      size_t close = s.find(q.close, i + q.open.size());
+      size_t end = (close != npos && close < stop) ? close + q.close.size() : stop;
+      mark(prot, i, end);
+      i = end;
+      quoted = true;
+      break;
+    }
+    if (quoted) continue;
+    auto url_at = [&](size_t p) {
+      for (std::string_view scheme : {"http://", "https://", "ftp://", "www.", "file://"}) {
+        if (s.size() - p < scheme.size()) continue;
+        bool eq = true;
+        for (size_t k = 0; k < scheme.size() && eq; ++k) eq = lower(s[p + k]) == scheme[k];
+        if (eq) return true;
+      }
+      return false;
+    };
+    if ((c == 'h' || c == 'H' || c == 'f' || c == 'F' || c == 'w' || c == 'W') && url_at(i) &&
+        (i == 0 || !std::isalnum(static_cast<unsigned char>(s[i - 1])))) {
+      size_t j = i;
+      while (j < s.size() && !is_space(s[j]) && s[j] != '<' && s[j] != '>' && s[j] != '"') {
+        size_t len;
+        char32_t cp = cp_at(s, j, len);
+        if (cp >= 0x3000 && (trails_phrase(cp) || cp == U'）' || cp == U'」')) break;
+        j += len;
+      }
+      mark(prot, i, j);
+      i = j;
+      continue;
+    }
+    ++i;
+  }
+  return prot;
+}
+
+bool decoration_line(std::string_view s, const Line& l) {
+  int marks = 0;
+  for (size_t i = l.begin; i < l.end;) {
+    if (is_space(s[i])) { ++i; continue; }
+    size_t len;
+    if (!is_decoration(cp_at(s, i, len))) return false;
+    ++marks;
+    i += len;
+  }
+  return marks >= 3;
+}
+
+std::string collapse_ws(std::string_view t) {
+  std::string out;
+  bool space = false;
+  for (char c : t) {
+    if (is_space(c)) { space = !out.empty(); continue; }
+    if (space) { out += ' '; space = false; }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+void PhraseSet::add_list(std::string_view list) {
+  size_t i = 0;
+  while (i <= list.size()) {
+    size_t eol = list.find('\n', i);
+    if (eol == npos) eol = list.size();
+    std::string_view line = list.substr(i, eol - i);
+    size_t b = 0;
+    while (b < line.size() && is_space(line[b])) ++b;
+    if (b < line.size() && line[b] != '#') add(line);
+    i = eol + 1;
+  }
+}
+
+void PhraseSet::add(std::string_view phrase) {
+  std::string p = normalise_phrase(phrase);
+  if (p.empty()) return;
+  auto& bucket = buckets_[static_cast<unsigned char>(p[0])];
+  if (std::find(bucket.begin(), bucket.end(), p) != bucket.end()) return;
+  bucket.push_back(std::move(p));
+  std::stable_sort(bucket.begin(), bucket.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  ++count_;
+}
+
+size_t PhraseSet::match(std::string_view text, size_t pos) const {
+  if (pos >= text.size()) return npos;
+  char c0 = starts_with_at(text, pos, "\xE2\x80\x99") ? '\'' : lower(text[pos]);
+  for (const auto& p : buckets_[static_cast<unsigned char>(c0)]) {
+    size_t e = match_one(text, pos, p);
+    if (e != npos && clause_ends_at(text, e)) return e;
+  }
+  return npos;
+}
+
+std::string_view builtin_phrases_en() { return kSlimPhrasesEn; }
+std::string_view builtin_phrases_zh() { return kSlimPhrasesZh; }
+
+const char* removed_kind_name(RemovedSpan::Kind k) {
+  switch (k) {
+    case RemovedSpan::Kind::Phrase: return "phrase";
+    case RemovedSpan::Kind::Repeat: return "repeat";
+    case RemovedSpan::Kind::Decoration: return "decoration";
+    case RemovedSpan::Kind::Whitespace: return "whitespace";
+  }
+  return "unknown";
+}
+
+SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOptions& opt) {
+  SlimResult result;
+  const size_t n = s.size();
+  const std::vector<Line> lines = split_lines(s);
+  const std::vector<uint8_t> prot = protected_bytes(s, lines);
+  std::vector<uint8_t> drop(n, 0);
+  auto remove = [&](RemovedSpan::Kind kind, size_t b, size_t e) {
+    if (e <= b) return;
+    mark(drop, b, e);
+    result.removed.push_back({kind, b, e - b});
+  };
+
+  // Whole lines: decoration, consecutive repeats, repeated paragraphs.
+  if (opt.decoration || opt.repeats) {
+    const Line* prev = nullptr;
+    for (const Line& l : lines) {
+      if (any(prot, l.begin, l.next) || blank(s, l)) { prev = &l; continue; }
+      if (opt.decoration && decoration_line(s, l)) { remove(RemovedSpan::Kind::Decoration, l.begin, l.next); continue; }
+      if (opt.repeats && prev && !blank(s, *prev) && trimmed(s, *prev) == trimmed(s, l)) {
+        remove(RemovedSpan::Kind::Repeat, l.begin, l.next);
+        continue;
+      }
+      prev = &l;
+    }
+  }
+  if (opt.repeats) {
+    std::unordered_set<std::string> seen;
+    for (size_t k = 0; k < lines.size();) {
+      if (blank(s, lines[k])) { ++k; continue; }
+      size_t first = k;
+      while (k < lines.size() && !blank(s, lines[k])) ++k;
+      size_t b = lines[first].begin, e = lines[k - 1].next;
+      size_t after = e;  // swallow the blank lines after a removed paragraph
+      for (size_t j = k; j < lines.size() && blank(s, lines[j]); ++j) after = lines[j].next;
+      if (any(prot, b, e) || any(drop, b, e)) continue;
+      std::string key = collapse_ws(s.substr(b, e - b));
+      if (key.size() < 20) continue;
+      if (!seen.insert(key).second) remove(RemovedSpan::Kind::Repeat, b, after);
+    }
+  }
+
+  // Listed phrases, only where a clause starts.
+  if (opt.phrases && phrases.size() > 0) {
+    bool clause_start = true;
+    for (size_t i = 0; i < n;) {
+      if (drop[i]) { clause_start = true; ++i; continue; }
+      const char c = s[i];
+      if (c == '\n') { clause_start = true; ++i; continue; }
+      if (is_hspace(c)) { ++i; continue; }
+      if (clause_start && !prot[i]) {
+        size_t end = phrases.match(s, i);
+        if (end != npos && !any(prot, i, end) && !any(drop, i, end)) {
+          size_t e = end;
+          while (e < n && !prot[e] && !drop[e]) {
+            size_t len;
+            if (!trails_phrase(cp_at(s, e, len))) break;
+            e += len;
+          }
+          while (e < n && !prot[e] && is_hspace(s[e])) ++e;
+          size_t b = i;
+          if (e >= n || s[e] == '\n') {
+            // "…, thanks!" at the end of a line: the comma before it goes too.
+            size_t j = b;
+            while (j > 0 && is_hspace(s[j - 1]) && !prot[j - 1]) --j;
+            if (j > 0 && s[j - 1] == ',' && !prot[j - 1] && !drop[j - 1]) b = j - 1;
+            else if (j >= 3 && starts_with_at(s, j - 3, "，") && !any(prot, j - 3, j) && !any(drop, j - 3, j)) b = j - 3;
+          }
+          remove(RemovedSpan::Kind::Phrase, b, e);
+          i = e;
+          clause_start = true;
+          continue;
+        }
+      }
+      size_t len;
+      clause_start = opens_clause(cp_at(s, i, len));
+      i += len;
+    }
+  }
+
+  // Emit the kept bytes; collapse whitespace outside protected bytes.
+  std::string& out = result.text;
+  out.reserve(n);
+  std::vector<RemovedSpan> ws_spans;
+  size_t run_begin = npos, run_bytes = 0, newlines = 0;
+  std::string indent;  // the run's bytes after its last newline
+  std::string run_text;
+  auto flush = [&](bool at_end) {
+    if (run_begin == npos) return;
+    std::string emit;
+    if (at_end) {
+      emit.clear();
+    } else if (out.empty()) {
+      emit = newlines ? indent : run_text;
+    } else if (newlines) {
+      emit.assign(std::min<size_t>(newlines, 2), '\n');
+      emit += indent;
+    } else {
+      emit = run_text.size() == 1 ? run_text : std::string(" ");
+    }
+    out += emit;
+    if (emit.size() < run_bytes) ws_spans.push_back({RemovedSpan::Kind::Whitespace, run_begin, run_bytes - emit.size()});
+    run_begin = npos;
+    run_bytes = newlines = 0;
+    indent.clear();
+    run_text.clear();
+  };
+  for (size_t i = 0; i < n; ++i) {
+    if (drop[i]) continue;
+    const char c = s[i];
+    if (opt.whitespace && !prot[i] && is_space(c)) {
+      if (run_begin == npos) run_begin = i;
+      ++run_bytes;
+      run_text += c;
+      if (c == '\n') { ++newlines; indent.clear(); }
+      else if (c != '\r') indent += c;
+      continue;
+    }
+    flush(false);
+    out += c;
+  }
+  flush(true);
+
+  // A message that would become empty (a lone "Thanks!") is kept as it was.
+  bool has_text = false;
+  for (char c : out) has_text = has_text || !is_space(c);
+  bool had_text = false;
+  for (char c : s) had_text = had_text || !is_space(c);
+  if (had_text && !has_text) return SlimResult{std::string(s), {}};
+
+  result.removed.insert(result.removed.end(), ws_spans.begin(), ws_spans.end());
+  std::sort(result.removed.begin(), result.removed.end(),
+            [](const RemovedSpan& a, const RemovedSpan& b) { return a.offset < b.offset; });
+  return result;
+}
+
+}  // namespace kuai::stages

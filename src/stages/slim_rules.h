@@ -1,0 +1,61 @@
+// The text rules of the `slim` stage (pure, no gateway types): remove listed courtesy/filler phrases
+// (English and Chinese), repeated lines and paragraphs, decorative rule lines, and runs of whitespace.
+// What is never touched: fenced (``` / ~~~) and indented (4 spaces / tab) code, inline `code`, quoted
+// text ("…", “…”, ‘…’, 「…」, 『…』, «…», > block quotes), URLs, and every byte a rule does not name.
+// A phrase is removed only when it stands as its own clause: it starts at the start of a line or after
+// clause punctuation (. ! ? , ; : and their CJK forms) and ends at the end of a line or before such
+// punctuation, so "say good morning in French" keeps its words while "Good morning! What is …" loses
+// the greeting. Thread-safety: a PhraseSet is immutable after build; slim_text is pure.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kuai::stages {
+
+// Phrases normalised for matching (ASCII lower case, whitespace runs → one space, ’ → '), bucketed
+// by first byte, longest first.
+class PhraseSet {
+ public:
+  // Adds every non-empty line of `list` that does not start with '#'.
+  void add_list(std::string_view list);
+  void add(std::string_view phrase);
+  size_t size() const { return count_; }
+  // Longest listed phrase matching at `pos`: its end offset in `text`, or npos.
+  size_t match(std::string_view text, size_t pos) const;
+
+ private:
+  std::vector<std::string> buckets_[256];
+  size_t count_ = 0;
+};
+
+// The built-in lists (data/slim/en.txt and zh.txt, compiled into the binary).
+std::string_view builtin_phrases_en();
+std::string_view builtin_phrases_zh();
+
+struct SlimOptions {
+  bool phrases = true;     // remove listed phrases
+  bool whitespace = true;  // collapse whitespace runs, trim line ends, at most one blank line
+  bool repeats = true;     // drop consecutive repeated lines and repeated paragraphs
+  bool decoration = true;  // drop lines made only of decoration (=====, ----, ****, ★★★)
+};
+
+struct RemovedSpan {
+  enum class Kind { Phrase, Repeat, Decoration, Whitespace };
+  Kind kind = Kind::Phrase;
+  size_t offset = 0;  // byte offset in the original text
+  size_t length = 0;  // bytes
+};
+const char* removed_kind_name(RemovedSpan::Kind k);
+
+struct SlimResult {
+  std::string text;                  // the slimmed text (== input when nothing matched)
+  std::vector<RemovedSpan> removed;  // in order of offset; whitespace spans are merged per run
+  bool changed() const { return !removed.empty(); }
+};
+
+SlimResult slim_text(std::string_view text, const PhraseSet& phrases, const SlimOptions& options = {});
+
+}  // namespace kuai::stages

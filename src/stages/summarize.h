@@ -1,0 +1,69 @@
+// Stage `summarize`: older turns beyond the window are replaced by one short summary message.
+//
+// How it works with `window` (it must come BEFORE `window` in `pipeline`, the factory checks):
+//   1. It plans the window with the window stage's own policy (`stages.window`, window_plan.h), taking
+//      `max_tokens` of this stage (+ message overhead) off the token budget as room for the summary.
+//   2. The messages that plan drops (always a prefix of the non-system messages) are the "dropped
+//      prefix". Its key: SHA-256 over tenant, mode, model, and each message (role, content, tool calls).
+//   3. Memo (summary_memo.h): the longest dropped prefix that already has a summary is looked up, by the
+//      key of every prefix length (one MGET on Redis).
+//   4. Hit on the whole prefix: the dropped messages are removed and one message (role `summary_role`,
+//      default system, so the window keeps it) is put where they were. The window stage then finds
+//      the rest within its budget and drops nothing more.
+//      Miss, `async: false`: the summary is computed now (keywords: TextRank over the dropped turns; model:
+//      one call to `stages.summarize.model` through Services::models, incremental from the longest
+//      memoised shorter prefix), stored, and used.
+//      Miss, `async: true`: nobody waits. The longest memoised shorter prefix's summary is used if there
+//      is one (the messages dropped since then are lost for this turn), otherwise the plain window
+//      applies. After the answer (on_response), the summaries of this turn's dropped prefix and of the
+//      prefix the NEXT turn will drop (this conversation + the answer + a user turn as long as this
+//      one) are computed on Services::executor, so the next turn is a hit.
+//   A failing model call falls back to the keywords summary (logged, counted).
+// Reports: header x-kuai-summary: hit|computed|partial|pending; dropped=D[; tokens_saved=S]
+//          metrics kuai_summarize_total{outcome}, kuai_summarize_tokens_saved_total
+// Thread-safety: on_request/on_response from any I/O thread; memo and pending table are locked.
+#pragma once
+
+#include "pipeline/pipeline.h"
+#include "stages/summary_memo.h"
+#include "stages/token_counter.h"
+#include "stages/window_plan.h"
+
+#include <memory>
+#include <string>
+
+namespace kuai::stages {
+
+struct SummarizeConfig {
+  enum class Mode { Keywords, Model };
+  Mode mode = Mode::Keywords;
+  std::string model;               // public model name for mode `model`
+  bool async = false;
+  int64_t max_tokens = 120;        // summary length bound (tokens of its content)
+  size_t max_phrases = 12;         // keywords mode
+  std::string summary_role = "system";
+  WindowPolicy policy;             // from stages.window
+};
+
+class SummarizeStage : public pipeline::Stage {
+ public:
+  SummarizeStage(SummarizeConfig config, std::unique_ptr<SummaryMemo> memo,
+                 std::unique_ptr<DefaultTokenCounter> own_counter, pipeline::Services& services);
+  ~SummarizeStage() override;
+  std::string_view name() const override { return "summarize"; }
+  boost::asio::awaitable<pipeline::Verdict> on_request(pipeline::Context& ctx) override;
+  void on_response(pipeline::Context& ctx, const api::ChatResponse& response) override;
+
+  // How many summaries this stage computed (memo hits not counted): tests check "summarised once".
+  int64_t computed() const;
+
+  // State shared with background summaries (they hold it, so the stage may go first).
+  struct Core;
+
+ private:
+  std::shared_ptr<Core> core_;
+};
+
+std::unique_ptr<pipeline::Stage> make_summarize_stage(const YAML::Node& cfg, pipeline::Services& services, std::string& error);
+
+}  // namespace kuai::stages

@@ -1,0 +1,134 @@
+#include "stages/summary_memo.h"
+
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
+namespace kuai::stages {
+
+std::optional<std::string> SummaryLru::get(const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto it = index_.find(key);
+  if (it == index_.end()) return std::nullopt;
+  items_.splice(items_.begin(), items_, it->second);
+  return it->second->second;
+}
+
+void SummaryLru::put(const std::string& key, std::string value) {
+  std::lock_guard lock(mu_);
+  if (auto it = index_.find(key); it != index_.end()) {
+    it->second->second = std::move(value);
+    items_.splice(items_.begin(), items_, it->second);
+    return;
+  }
+  items_.emplace_front(key, std::move(value));
+  index_[key] = items_.begin();
+  while (items_.size() > capacity_ && !items_.empty()) {
+    index_.erase(items_.back().first);
+    items_.pop_back();
+  }
+}
+
+size_t SummaryLru::size() const {
+  std::lock_guard lock(mu_);
+  return items_.size();
+}
+
+RedisSummaries::RedisSummaries(std::string url, std::chrono::milliseconds timeout, int64_t ttl_s)
+    : timeout_(timeout), ttl_s_(ttl_s) {
+  std::string_view u = url;
+  if (u.starts_with("redis://")) u.remove_prefix(8);
+  if (auto slash = u.find('/'); slash != std::string_view::npos) u = u.substr(0, slash);
+  if (auto colon = u.rfind(':'); colon != std::string_view::npos) {
+    host_ = std::string(u.substr(0, colon));
+    try { port_ = std::stoi(std::string(u.substr(colon + 1))); } catch (...) { port_ = 6379; }
+  } else {
+    host_ = std::string(u);
+  }
+  if (host_.empty()) host_ = "127.0.0.1";
+}
+
+RedisSummaries::~RedisSummaries() {
+  if (ctx_) redisFree(ctx_);
+}
+
+bool RedisSummaries::connect_locked() {
+  if (ctx_ && !ctx_->err) return true;
+  auto now = std::chrono::steady_clock::now();
+  if (ctx_ == nullptr && last_try_.time_since_epoch().count() != 0 && now - last_try_ < std::chrono::seconds(1)) return false;
+  if (ctx_ && now - last_try_ < std::chrono::seconds(1)) return false;
+  last_try_ = now;
+  if (ctx_) { redisFree(ctx_); ctx_ = nullptr; }
+  timeval tv{static_cast<time_t>(timeout_.count() / 1000), static_cast<suseconds_t>((timeout_.count() % 1000) * 1000)};
+  ctx_ = redisConnectWithTimeout(host_.c_str(), port_, tv);
+  if (!ctx_ || ctx_->err) {
+    spdlog::warn("summarize: redis {}:{} unreachable: {}", host_, port_, ctx_ ? ctx_->errstr : "no memory");
+    if (ctx_) { redisFree(ctx_); ctx_ = nullptr; }
+    return false;
+  }
+  redisSetTimeout(ctx_, tv);
+  return true;
+}
+
+bool RedisSummaries::reachable() {
+  std::lock_guard lock(mu_);
+  return connect_locked();
+}
+
+std::vector<std::optional<std::string>> RedisSummaries::get_many(const std::vector<std::string>& keys) {
+  std::vector<std::optional<std::string>> out(keys.size());
+  if (keys.empty()) return out;
+  std::vector<const char*> argv{"MGET"};
+  std::vector<size_t> lens{4};
+  for (const auto& k : keys) { argv.push_back(k.data()); lens.push_back(k.size()); }
+  std::lock_guard lock(mu_);
+  if (!connect_locked()) return out;
+  auto* reply = static_cast<redisReply*>(redisCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data()));
+  if (!reply) return out;  // ctx_->err is set: reconnect next time
+  if (reply->type == REDIS_REPLY_ARRAY && reply->elements == keys.size()) {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const redisReply* e = reply->element[i];
+      if (e->type == REDIS_REPLY_STRING) out[i] = std::string(e->str, e->len);
+    }
+  }
+  freeReplyObject(reply);
+  return out;
+}
+
+void RedisSummaries::put(const std::string& key, const std::string& value) {
+  std::string ttl = std::to_string(ttl_s_);
+  const char* argv[] = {"SET", key.data(), value.data(), "EX", ttl.data()};
+  size_t lens[] = {3, key.size(), value.size(), 2, ttl.size()};
+  std::lock_guard lock(mu_);
+  if (!connect_locked()) return;
+  auto* reply = static_cast<redisReply*>(redisCommandArgv(ctx_, 5, argv, lens));
+  if (reply) freeReplyObject(reply);
+}
+
+std::optional<std::pair<size_t, std::string>> SummaryMemo::longest(const std::vector<std::string>& keys) {
+  std::optional<std::pair<size_t, std::string>> best;
+  for (size_t i = keys.size(); i-- > 0;) {
+    if (auto v = lru_.get(keys[i])) {
+      best = std::make_pair(i, std::move(*v));
+      break;
+    }
+  }
+  const size_t from = best ? best->first + 1 : 0;
+  if (!redis_ || from >= keys.size()) return best;
+  // Only longer prefixes than the local best are worth a round trip.
+  std::vector<std::string> longer(keys.begin() + static_cast<std::ptrdiff_t>(from), keys.end());
+  auto values = redis_->get_many(longer);
+  for (size_t i = values.size(); i-- > 0;) {
+    if (values[i]) {
+      lru_.put(longer[i], *values[i]);
+      return std::make_pair(from + i, std::move(*values[i]));
+    }
+  }
+  return best;
+}
+
+void SummaryMemo::put(const std::string& key, const std::string& summary) {
+  lru_.put(key, summary);
+  if (redis_) redis_->put(key, summary);
+}
+
+}  // namespace kuai::stages

@@ -1,0 +1,44 @@
+// The default pipeline::TokenCounter: per public model, the engine's tokenizer loaded from a GGUF file
+// named in config (`stages.window.tokenizers.<model>: path`, vocab-only GGUF files work), otherwise
+// the documented per-script estimate (text/estimate.h). The gateway lends one instance to every stage
+// through Services::tokens; stages fall back to their own instance when none is lent.
+// Thread-safety: built once, then count() from any thread (tokenizers are read-only after load).
+#pragma once
+
+#include "pipeline/services.h"
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace YAML { class Node; }
+
+namespace kuai::stages {
+
+// Counts one model's tokens; implemented over the engine's tokenizer.
+class ModelTokenizer {
+ public:
+  virtual ~ModelTokenizer() = default;
+  virtual int64_t count(std::string_view text) const = 0;
+};
+
+// Loads a tokenizer from a GGUF file; nullptr with `error` set when the file cannot be used.
+std::unique_ptr<ModelTokenizer> load_gguf_tokenizer(const std::string& path, std::string& error);
+
+class DefaultTokenCounter : public pipeline::TokenCounter {
+ public:
+  DefaultTokenCounter() = default;
+  // `tokenizers`: a map public model name → GGUF path (may be undefined). Returns nullptr and sets
+  // `error` when a named file cannot be loaded (a config error is better than silent estimates).
+  static std::unique_ptr<DefaultTokenCounter> from_config(const YAML::Node& tokenizers, std::string& error);
+
+  void set_tokenizer(std::string public_model, std::unique_ptr<ModelTokenizer> tokenizer);
+  int64_t count(std::string_view public_model, std::string_view text) const override;
+  // True when `public_model` is counted by a real tokenizer, not the estimate.
+  bool exact(std::string_view public_model) const;
+
+ private:
+  std::map<std::string, std::unique_ptr<ModelTokenizer>, std::less<>> tokenizers_;
+};
+
+}  // namespace kuai::stages
