@@ -191,7 +191,7 @@ net::awaitable<api::ChatResponse> LocalBackend::complete(const api::ChatRequest&
   }
   if (!text.stopped()) throw_if_failed(last);
   api::ChatResponse resp;
-  resp.id = random_id("chatcmpl-");
+  resp.id = random_id(req.raw_prompt ? "cmpl-" : "chatcmpl-");
   resp.model = req.model;
   resp.created = api::unix_now();
   api::Choice choice;
