@@ -19,6 +19,7 @@ const std::vector<SynthPreset>& synth_presets() {
       {"qwen2.5-0.5b", "qwen2", 151936, 32768, 896, 24, 14, 2, 4864, 1000000.0f, 1e-6f, true},
       {"stories110m", "llama", 32000, 1024, 768, 12, 12, 12, 2048, 10000.0f, 1e-5f, false},
       {"tiny", "llama", 512, 512, 256, 2, 8, 4, 512, 10000.0f, 1e-5f, false},
+      {"tiny-qwen2", "qwen2", 1024, 512, 256, 2, 8, 2, 512, 1000000.0f, 1e-6f, true},
   };
   return presets;
 }
@@ -100,9 +101,9 @@ engine::Status synth_model(const std::string& out_path, const SynthOptions& opt)
     specs.push_back({b + "attn_k.weight", E, KV, 0});
     specs.push_back({b + "attn_v.weight", E, KV, 0});
     if (p->arch == "qwen2") {
-      specs.push_back({b + "attn_q.bias", Q, 0, 0.0f});
-      specs.push_back({b + "attn_k.bias", KV, 0, 0.0f});
-      specs.push_back({b + "attn_v.bias", KV, 0, 0.0f});
+      specs.push_back({b + "attn_q.bias", Q, 0, 0.01f});
+      specs.push_back({b + "attn_k.bias", KV, 0, 0.01f});
+      specs.push_back({b + "attn_v.bias", KV, 0, 0.01f});
     }
     specs.push_back({b + "attn_output.weight", Q, E, 0});
     specs.push_back({b + "ffn_norm.weight", E, 0, 1.0f});

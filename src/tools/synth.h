@@ -21,7 +21,7 @@ struct SynthPreset {
   bool tied_embeddings;
 };
 
-// tinyllama-1.1b, qwen2.5-0.5b, stories110m, and tiny (a 2-layer model of width 256 for tests).
+// tinyllama-1.1b, qwen2.5-0.5b, stories110m, and tiny / tiny-qwen2 (2 layers of width 256, for tests).
 const std::vector<SynthPreset>& synth_presets();
 const SynthPreset* find_synth_preset(const std::string& name);
 

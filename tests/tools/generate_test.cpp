@@ -8,6 +8,10 @@
 
 #include "engine/model/llama_model.h"
 #include "engine/threads/thread_pool.h"
+#include "tools/convert_llama2c.h"
+
+#include <filesystem>
+#include <unistd.h>
 
 namespace kuai::tools {
 namespace {
@@ -24,8 +28,8 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-TEST(Generate, Stories260KGreedyTextEqualsReference) {
-  auto lm = load_model(shared_dir() + "/models/stories260K/stories260K.gguf");
+void expect_reference_texts(const std::string& model_path) {
+  auto lm = load_model(model_path);
   ASSERT_TRUE(lm.ok()) << lm.error();
   engine::ThreadPool pool(2);
   for (auto [prompt, stem] : {std::pair{"Once upon a time", "greedy_once_upon_a_time"}, {"Lily and Tom", "greedy_lily_and_tom"}}) {
@@ -40,8 +44,26 @@ TEST(Generate, Stories260KGreedyTextEqualsReference) {
     EXPECT_EQ(r->prompt_ids.size(), 5u);
     EXPECT_EQ(streamed, r->text);
     const std::string expect = read_file(shared_dir() + "/models/stories260K/reference/" + stem + ".txt");
-    EXPECT_EQ(std::string(prompt) + r->text + "\n", expect) << stem;
+    EXPECT_EQ(std::string(prompt) + r->text + "\n", expect) << stem << " from " << model_path;
   }
+}
+
+TEST(Generate, Stories260KGreedyTextEqualsReference) {
+  expect_reference_texts(shared_dir() + "/models/stories260K/stories260K.gguf");
+}
+
+// The same from our own conversion of the llama2.c checkpoint (kuai convert llama2c).
+TEST(Generate, ConvertedStories260KGreedyTextEqualsReference) {
+  const auto dir = std::filesystem::temp_directory_path() / ("kuai_gen_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  Llama2cConvertOptions opt;
+  opt.checkpoint_path = shared_dir() + "/models/stories260K/stories260K.bin";
+  opt.tokenizer_path = shared_dir() + "/models/stories260K/tok512.bin";
+  opt.output_path = (dir / "converted.gguf").string();
+  const auto st = convert_llama2c(opt);
+  ASSERT_TRUE(st.ok()) << st.error();
+  expect_reference_texts(opt.output_path);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Generate, SameSeedSameTextAndErrors) {

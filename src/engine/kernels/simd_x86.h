@@ -53,26 +53,43 @@ inline __m256i q4_0_bytes(const uint8_t* qs) {  // 32 values in [-8, 7], element
 inline __m256i load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
 // ---- Q8_0 / Q4_0 weights x Q8_0 activations ----
+template <bool kQ4>
+inline __m256i qx_bytes(const void* w, int i, float& dx) {
+  if constexpr (kQ4) {
+    const auto* x = static_cast<const BlockQ4_0*>(w) + i;
+    dx = h2f(x->d);
+    return q4_0_bytes(x->qs);
+  } else {
+    const auto* x = static_cast<const BlockQ8_0*>(w) + i;
+    dx = h2f(x->d);
+    return load256(x->qs);
+  }
+}
+
+// Two independent accumulators so consecutive blocks do not wait on one FMA chain (decode streams
+// weights at memory speed only if the core keeps up).
 template <bool kVnni, bool kQ4>
 float dot_qx_q8_0(int n, const void* w, const void* a) {
   const auto* y = static_cast<const BlockQ8_0*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  for (int i = 0; i < n / 32; ++i) {
-    __m256i qx;
-    float dx;
-    if constexpr (kQ4) {
-      const auto* x = static_cast<const BlockQ4_0*>(w) + i;
-      qx = q4_0_bytes(x->qs);
-      dx = h2f(x->d);
-    } else {
-      const auto* x = static_cast<const BlockQ8_0*>(w) + i;
-      qx = load256(x->qs);
-      dx = h2f(x->d);
-    }
-    const __m256 p = _mm256_cvtepi32_ps(dot_i8<kVnni>(qx, load256(y[i].qs)));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * h2f(y[i].d)), p, acc);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  const int nb = n / 32;
+  int i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    float d0, d1;
+    const __m256i q0 = qx_bytes<kQ4>(w, i, d0);
+    const __m256i q1 = qx_bytes<kQ4>(w, i + 1, d1);
+    const __m256 p0 = _mm256_cvtepi32_ps(dot_i8<kVnni>(q0, load256(y[i].qs)));
+    const __m256 p1 = _mm256_cvtepi32_ps(dot_i8<kVnni>(q1, load256(y[i + 1].qs)));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * h2f(y[i].d)), p0, acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1 * h2f(y[i + 1].d)), p1, acc1);
   }
-  return hsum(acc);
+  for (; i < nb; ++i) {
+    float d0;
+    const __m256i q0 = qx_bytes<kQ4>(w, i, d0);
+    const __m256 p0 = _mm256_cvtepi32_ps(dot_i8<kVnni>(q0, load256(y[i].qs)));
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * h2f(y[i].d)), p0, acc0);
+  }
+  return hsum(_mm256_add_ps(acc0, acc1));
 }
 
 template <bool kVnni, bool kQ4>
@@ -294,6 +311,67 @@ inline void from_float_q8_0_simd(const float* src, void* dst, int64_t n) {
     __m256i p = _mm256_packs_epi16(p01, p23);
     p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(b[i].qs), p);
+  }
+}
+
+inline float hmin(__m256 v) {
+  __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_min_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+inline int hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_hadd_epi32(s, s);
+  s = _mm_hadd_epi32(s, s);
+  return _mm_cvtsi128_si32(s);
+}
+
+// Q8_K activations, bit-identical to ref::from_float_q8_k (the signed value of largest magnitude sets
+// the scale; on a +a / -a tie the first one in the row wins, found by a scalar scan).
+inline void from_float_q8_k_simd(const float* src, void* dst, int64_t n) {
+  auto* b = static_cast<BlockQ8_K*>(dst);
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const float* x = src + i * kQK_K;
+    __m256 vmax = _mm256_loadu_ps(x), vmin = vmax;
+    for (int k = 8; k < kQK_K; k += 8) {
+      const __m256 v = _mm256_loadu_ps(x + k);
+      vmax = _mm256_max_ps(vmax, v);
+      vmin = _mm256_min_ps(vmin, v);
+    }
+    const float hi = hmax(vmax), lo = hmin(vmin);
+    float max;
+    if (hi > -lo) {
+      max = hi;
+    } else if (-lo > hi) {
+      max = lo;
+    } else {
+      max = 0;
+      for (int k = 0; k < kQK_K; ++k)
+        if (std::fabs(x[k]) == hi) {
+          max = x[k];
+          break;
+        }
+    }
+    if (max == 0) {
+      __builtin_memset(&b[i], 0, sizeof(BlockQ8_K));
+      continue;
+    }
+    const float iscale = -127.0f / max;
+    const __m256 is = _mm256_set1_ps(iscale);
+    for (int k = 0; k < kQK_K; k += 32) {
+      __m256i q[4];
+      for (int j = 0; j < 4; ++j)
+        q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + k + 8 * j), is),
+                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      b[i].bsums[k / 16] = int16_t(hsum_i32(_mm256_add_epi32(q[0], q[1])));
+      b[i].bsums[k / 16 + 1] = int16_t(hsum_i32(_mm256_add_epi32(q[2], q[3])));
+      __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+      p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(b[i].qs + k), p);
+    }
+    b[i].d = 1.0f / iscale;
   }
 }
 
