@@ -7,6 +7,8 @@
 
 #include <hnswlib/hnswlib.h>
 
+#include <atomic>
+#include <thread>
 #include <unordered_set>
 
 namespace kuai::cache {
@@ -68,6 +70,21 @@ void VectorIndex::add(uint64_t label, const float* v) {
   if (!impl_->live.contains(label)) impl_->make_room();
   impl_->hnsw->addPoint(v, label);  // an existing (even deleted) label is updated and undeleted
   impl_->live.insert(label);
+}
+
+void VectorIndex::add_batch(const std::vector<uint64_t>& labels, const float* vectors, unsigned threads) {
+  auto& h = *impl_->hnsw;
+  size_t need = h.cur_element_count + labels.size();
+  if (need > h.max_elements_) h.resizeIndex(need);
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < labels.size();) h.addPoint(vectors + i * dim(), labels[i]);
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < std::max(1u, threads); ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  impl_->live.insert(labels.begin(), labels.end());
 }
 
 void VectorIndex::remove(uint64_t label) {

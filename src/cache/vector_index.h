@@ -33,6 +33,9 @@ class VectorIndex {
   // `v` has dim() floats. Adding an existing label replaces its vector.
   void add(uint64_t label, const float* v);
   void remove(uint64_t label);  // no-op for an unknown label
+  // Adds many new labels at once on `threads` threads (hnswlib's concurrent insert); `vectors` holds
+  // labels.size() × dim() floats. For bulk loads and benchmarks; labels must not be present yet.
+  void add_batch(const std::vector<uint64_t>& labels, const float* vectors, unsigned threads);
   // Up to k (label, cosine similarity) pairs, most similar first.
   std::vector<std::pair<uint64_t, float>> search(const float* q, size_t k) const;
 
