@@ -1,0 +1,290 @@
+// bench_engine_serving: the embedded engine through the gateway (`kuai serve --model`), over real HTTP
+// and SSE. On a synthetic model of a real shape (default: TinyLlama-1.1B, Q4_0, made here with
+// tools::synth_model in a temp dir):
+//   1. 1, 4, 16, 32 concurrent streams: aggregate generated tokens/s, as a ratio of one stream;
+//   2. time to first token of a request whose ~1,000-token system prompt is cached vs not;
+//   3. KV waste (kuai_kv_waste_ratio sampled from /metrics while 32 streams run).
+// Targets (issue 5): >= 4x aggregate throughput at 16 streams; cached TTFT <= 10% of uncached; waste < 4%.
+// Usage: bench_engine_serving [--preset tinyllama-1.1b|stories110m|tiny] [--type q4_0] [--tokens N]
+//        [--streams 1,4,16,32] [--system-words N] [--threads T] [--kuai PATH] [--model FILE]
+#include "tools/synth.h"
+
+#include "../../tests/support/process.h"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using kuai::test::Ms;
+
+double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+struct StreamResult {
+  bool ok = false;
+  std::string error;
+  Clock::time_point start, first, last;
+  int64_t completion_tokens = 0;
+  int64_t prompt_tokens = 0;
+};
+
+// One streamed /v1/chat/completions request (the prompt as one user message; a synthetic model has no
+// chat template, so it reads the text as is) over its own connection; timestamps the first content event.
+StreamResult stream_completion(uint16_t port, const std::string& prompt, int max_tokens) {
+  StreamResult r;
+  boost::json::array messages{boost::json::object{{"role", "user"}, {"content", prompt}}};
+  boost::json::object body{{"model", "bench"},           {"messages", messages},   {"max_tokens", max_tokens},
+                           {"temperature", 0},           {"stream", true},         {"ignore_eos", true},
+                           {"stream_options", boost::json::object{{"include_usage", true}}}};
+  const std::string payload = boost::json::serialize(body);
+  std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    "Content-Length: " + std::to_string(payload.size()) + "\r\n\r\n" + payload;
+  kuai::test::RawConnection conn;
+  r.start = Clock::now();
+  if (!conn.connect(port) || !conn.send_all(req)) {
+    r.error = "connect/send failed";
+    return r;
+  }
+  std::string raw;  // bytes as received (chunked transfer encoding)
+  size_t pos = 0;
+  bool headers_done = false;
+  std::string sse;  // de-chunked body
+  bool done = false;
+  auto now_ok = [&] {
+    // Parse whatever complete SSE events we have.
+    for (;;) {
+      size_t end = sse.find("\n\n");
+      if (end == std::string::npos) return;
+      std::string ev = sse.substr(0, end);
+      sse.erase(0, end + 2);
+      if (ev.rfind("data: ", 0) != 0) continue;
+      std::string data = ev.substr(6);
+      if (data == "[DONE]") {
+        done = true;
+        return;
+      }
+      boost::system::error_code ec;
+      auto v = boost::json::parse(data, ec);
+      if (ec || !v.is_object()) continue;
+      const auto& o = v.as_object();
+      if (o.contains("error")) {
+        r.error = data;
+        done = true;
+        return;
+      }
+      if (const auto* u = o.if_contains("usage"); u && u->is_object()) {
+        r.completion_tokens = u->as_object().at("completion_tokens").to_number<int64_t>();
+        r.prompt_tokens = u->as_object().at("prompt_tokens").to_number<int64_t>();
+      }
+      if (const auto* ch = o.if_contains("choices"); ch && ch->is_array() && !ch->as_array().empty()) {
+        const auto& c0 = ch->as_array()[0].as_object();
+        const auto* delta = c0.if_contains("delta");
+        const auto* text = delta && delta->is_object() ? delta->as_object().if_contains("content") : nullptr;
+        if (text && text->is_string() && !text->as_string().empty()) {
+          if (r.first == Clock::time_point{}) r.first = Clock::now();
+          r.last = Clock::now();
+        }
+      }
+    }
+  };
+  while (!done) {
+    if (conn.recv_some(raw, Ms(600000)) <= 0) break;
+    if (!headers_done) {
+      size_t h = raw.find("\r\n\r\n");
+      if (h == std::string::npos) continue;
+      if (raw.compare(0, 12, "HTTP/1.1 200") != 0) {
+        r.error = raw.substr(0, std::min<size_t>(raw.size(), 400));
+        return r;
+      }
+      headers_done = true;
+      pos = h + 4;
+    }
+    // De-chunk.
+    for (;;) {
+      size_t eol = raw.find("\r\n", pos);
+      if (eol == std::string::npos) break;
+      const size_t n = std::strtoul(raw.c_str() + pos, nullptr, 16);
+      if (n == 0) {
+        done = true;
+        break;
+      }
+      if (raw.size() < eol + 2 + n + 2) break;
+      sse.append(raw, eol + 2, n);
+      pos = eol + 2 + n + 2;
+    }
+    now_ok();
+  }
+  r.ok = r.error.empty() && r.completion_tokens > 0;
+  if (!r.ok && r.error.empty()) r.error = "no usage in the stream";
+  return r;
+}
+
+double metric_value(uint16_t port, const std::string& name) {
+  kuai::test::HttpClient http(port);
+  auto resp = http.get("/metrics");
+  std::istringstream in(resp.body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name, 0) == 0 && (line.size() > name.size() && (line[name.size()] == '{' || line[name.size()] == ' '))) {
+      return std::atof(line.substr(line.rfind(' ') + 1).c_str());
+    }
+  }
+  return -1;
+}
+
+std::string words(int n, unsigned seed) {
+  static const char* kWords[] = {"the", "cat", "sat", "on", "a", "mat", "and", "looked", "at", "bright", "moon",
+                                 "while", "rain", "fell", "over", "quiet", "town", "where", "children", "played"};
+  std::string s;
+  for (int i = 0; i < n; ++i) {
+    seed = seed * 1103515245u + 12345u;
+    if (i) s += ' ';
+    s += kWords[(seed >> 16) % 20];
+  }
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string preset = "tinyllama-1.1b", type = "q4_0", kuai_path, model_file;
+  int tokens = 32, system_words = 190, threads = 2;
+  std::vector<int> streams{1, 4, 16, 32};
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--preset") preset = v;
+    else if (k == "--type") type = v;
+    else if (k == "--tokens") tokens = std::atoi(v.c_str());
+    else if (k == "--system-words") system_words = std::atoi(v.c_str());
+    else if (k == "--threads") threads = std::atoi(v.c_str());
+    else if (k == "--kuai") kuai_path = v;
+    else if (k == "--model") model_file = v;
+    else if (k == "--streams") {
+      streams.clear();
+      std::stringstream ss(v);
+      std::string x;
+      while (std::getline(ss, x, ',')) streams.push_back(std::atoi(x.c_str()));
+    } else {
+      std::fprintf(stderr, "unknown option %s\n", k.c_str());
+      return 2;
+    }
+  }
+  if (kuai_path.empty()) {
+    const char* env = std::getenv("KUAI_BIN");
+    kuai_path = env ? env : (std::filesystem::path(argv[0]).parent_path().parent_path() / "kuai").string();
+    if (!std::filesystem::exists(kuai_path)) kuai_path = (std::filesystem::path(argv[0]).parent_path() / "kuai").string();
+  }
+  ::setenv("KUAI_BIN", kuai_path.c_str(), 1);  // KuaiProcess starts $KUAI_BIN
+  char tmpl[] = "/tmp/kuai-bench-serving-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  if (model_file.empty()) {
+    model_file = dir + "/" + preset + "-" + type + ".gguf";
+    kuai::tools::SynthOptions so;
+    so.preset = preset;
+    so.type = type;
+    so.seed = 1;
+    so.n_threads = threads;
+    const auto t0 = Clock::now();
+    auto st = kuai::tools::synth_model(model_file, so);
+    if (!st.ok()) {
+      std::fprintf(stderr, "synth failed: %s\n", st.error().c_str());
+      return 1;
+    }
+    std::fprintf(stderr, "synthesised %s %s in %.1f s\n", preset.c_str(), type.c_str(), secs(t0, Clock::now()));
+  }
+  const int max_streams = *std::max_element(streams.begin(), streams.end());
+  std::vector<std::string> args{"serve", "--port", "0", "--model", "bench=" + model_file, "--kv-memory", "2GiB",
+                                "--threads", std::to_string(threads), "--max-seqs", std::to_string(std::max(32, max_streams)),
+                                "--max-batch-tokens", "512", "--log-level", "warn", "--set", "server.access_log=false"};
+  int rc = 0;
+  try {
+    kuai::test::KuaiProcess kuai(args, Ms(600000));
+    const uint16_t port = kuai.port;
+    // Warm up (page the weights in).
+    stream_completion(port, "warm up", 4);
+
+    std::printf("\n## Engine serving: %s %s, %d compute threads, %d tokens per stream\n\n", preset.c_str(),
+                type.c_str(), threads, tokens);
+    std::printf("| streams | generated tokens | wall s | aggregate tok/s | ratio vs 1 stream | mean TTFT s |\n");
+    std::printf("|---:|---:|---:|---:|---:|---:|\n");
+    double base = 0;
+    double waste_sum = 0;
+    int waste_n = 0;
+    for (int n : streams) {
+      std::vector<StreamResult> res(static_cast<size_t>(n));
+      std::atomic<bool> running{true};
+      std::thread sampler;
+      if (n == max_streams) {
+        sampler = std::thread([&] {
+          while (running) {
+            const double used = metric_value(port, "kuai_kv_blocks_used");
+            const double w = metric_value(port, "kuai_kv_waste_ratio");
+            if (used > 0 && w >= 0) waste_sum += w, ++waste_n;
+            std::this_thread::sleep_for(Ms(100));
+          }
+        });
+      }
+      const auto t0 = Clock::now();
+      std::vector<std::thread> ts;
+      for (int i = 0; i < n; ++i) {
+        ts.emplace_back([&, i] { res[size_t(i)] = stream_completion(port, "story " + std::to_string(i) + ": " + words(8, unsigned(i + 1)), tokens); });
+      }
+      for (auto& t : ts) t.join();
+      const auto t1 = Clock::now();
+      running = false;
+      if (sampler.joinable()) sampler.join();
+      int64_t total = 0;
+      double ttft = 0;
+      for (const auto& r : res) {
+        if (!r.ok) {
+          std::fprintf(stderr, "stream failed: %s\n", r.error.c_str());
+          rc = 1;
+          continue;
+        }
+        total += r.completion_tokens;
+        ttft += secs(r.start, r.first);
+      }
+      const double tps = double(total) / secs(t0, t1);
+      if (base == 0) base = tps;
+      std::printf("| %d | %lld | %.2f | %.2f | %.2fx | %.3f |\n", n, static_cast<long long>(total), secs(t0, t1), tps,
+                  tps / base, ttft / n);
+      std::fflush(stdout);
+    }
+
+    // Cached vs uncached system prompt.
+    const std::string system = "System: " + words(system_words, 777) + "\n";
+    auto uncached = stream_completion(port, system + "User: tell me about the moon.\nAssistant:", 2);
+    auto cached = stream_completion(port, system + "User: and the rain?\nAssistant:", 2);
+    if (!uncached.ok || !cached.ok) {
+      std::fprintf(stderr, "TTFT request failed: %s %s\n", uncached.error.c_str(), cached.error.c_str());
+      rc = 1;
+    } else {
+      const double tu = secs(uncached.start, uncached.first), tc = secs(cached.start, cached.first);
+      std::printf("\n| system prompt | prompt tokens | TTFT s | ratio |\n|---|---:|---:|---:|\n");
+      std::printf("| not cached | %lld | %.3f | 1.00 |\n| cached | %lld | %.3f | %.3f |\n",
+                  static_cast<long long>(uncached.prompt_tokens), tu, static_cast<long long>(cached.prompt_tokens), tc,
+                  tc / tu);
+    }
+    std::printf("\nKV waste while %d streams ran (mean of %d samples of kuai_kv_waste_ratio): %.2f%%\n", max_streams,
+                waste_n, waste_n ? 100.0 * waste_sum / waste_n : -1.0);
+    std::printf("prefix-hit tokens: %.0f\n", metric_value(port, "kuai_kv_prefix_hit_tokens_total"));
+    kuai.proc.stop();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench failed: %s\n", e.what());
+    rc = 1;
+  }
+  std::filesystem::remove_all(dir);
+  return rc;
+}
