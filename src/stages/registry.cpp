@@ -2,6 +2,7 @@
 
 #include "stages/extract.h"
 #include "stages/route.h"
+#include "stages/semantic_cache.h"
 #include "stages/slim.h"
 #include "stages/summarize.h"
 #include "stages/window.h"
@@ -16,6 +17,7 @@ void register_builtin_stages(pipeline::StageRegistry& registry) {
   registry.add("summarize", make_summarize_stage);
   registry.add("route", make_route_stage);
   registry.add("extract", make_extract_stage);
+  registry.add("cache", make_cache_stage);
 }
 
 }  // namespace kuai::stages
