@@ -400,7 +400,8 @@ std::unique_ptr<pipeline::Stage> make_summarize_stage(const YAML::Node& cfg, pip
       return nullptr;
     }
   }
-  auto counter = DefaultTokenCounter::from_config(services.config->at("stages.window.tokenizers"), error);
+  auto counter = DefaultTokenCounter::from_config(services.config->at("stages.window.tokenizers"),
+                                                  services.config->at("engine.models"), error);
   if (!counter) return nullptr;
   std::unique_ptr<RedisSummaries> redis;
   if (!redis_url.empty())

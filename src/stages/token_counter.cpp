@@ -2,6 +2,7 @@
 
 #include "text/estimate.h"
 
+#include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
 namespace kuai::stages {
@@ -27,6 +28,21 @@ std::unique_ptr<DefaultTokenCounter> DefaultTokenCounter::from_config(const YAML
       return nullptr;
     }
     counter->set_tokenizer(std::move(model), std::move(tok));
+  }
+  return counter;
+}
+
+std::unique_ptr<DefaultTokenCounter> DefaultTokenCounter::from_config(const YAML::Node& tokenizers,
+                                                                     const YAML::Node& engine_models, std::string& error) {
+  auto counter = from_config(tokenizers, error);
+  if (!counter || !engine_models || !engine_models.IsMap()) return counter;
+  for (const auto& kv : engine_models) {
+    std::string model = kv.first.as<std::string>("");
+    std::string path = kv.second.IsScalar() ? kv.second.as<std::string>("") : kv.second["path"].as<std::string>("");
+    if (model.empty() || path.empty() || counter->exact(model)) continue;
+    std::string why;
+    if (auto tok = load_gguf_tokenizer(path, why)) counter->set_tokenizer(std::move(model), std::move(tok));
+    else spdlog::warn("token counter: local model '{}' ({}): {}; using the estimate", model, path, why);
   }
   return counter;
 }

@@ -1,5 +1,6 @@
 // The default pipeline::TokenCounter: per public model, the engine's tokenizer loaded from a GGUF file
 // named in config (`stages.window.tokenizers.<model>: path`, vocab-only GGUF files work), otherwise
+// the model file's own tokenizer for local models (`engine.models`), otherwise
 // the documented per-script estimate (text/estimate.h). The gateway lends one instance to every stage
 // through Services::tokens; stages fall back to their own instance when none is lent.
 // Thread-safety: built once, then count() from any thread (tokenizers are read-only after load).
@@ -31,6 +32,11 @@ class DefaultTokenCounter : public pipeline::TokenCounter {
   // `tokenizers`: a map public model name → GGUF path (may be undefined). Returns nullptr and sets
   // `error` when a named file cannot be loaded (a config error is better than silent estimates).
   static std::unique_ptr<DefaultTokenCounter> from_config(const YAML::Node& tokenizers, std::string& error);
+  // Same, plus the embedded engine's local models (`engine.models`: name → model GGUF), whose own
+  // tokenizer counts their tokens unless `tokenizers` names another file. A local model file that
+  // cannot be read is skipped here (the engine reports it when it loads the model).
+  static std::unique_ptr<DefaultTokenCounter> from_config(const YAML::Node& tokenizers, const YAML::Node& engine_models,
+                                                          std::string& error);
 
   void set_tokenizer(std::string public_model, std::unique_ptr<ModelTokenizer> tokenizer);
   int64_t count(std::string_view public_model, std::string_view text) const override;

@@ -1,5 +1,6 @@
 #include "stages/window.h"
 
+#include "config/config.h"
 #include "obs/metrics.h"
 
 #include <yaml-cpp/yaml.h>
@@ -57,7 +58,8 @@ std::unique_ptr<pipeline::Stage> make_window_stage(const YAML::Node& cfg, pipeli
   WindowPolicy policy;
   error = read_window_policy(cfg, policy);
   if (!error.empty()) return nullptr;
-  auto counter = DefaultTokenCounter::from_config(cfg["tokenizers"], error);
+  YAML::Node engine_models = services.config ? services.config->at("engine.models") : YAML::Node();
+  auto counter = DefaultTokenCounter::from_config(cfg["tokenizers"], engine_models, error);
   if (!counter) return nullptr;
   return std::make_unique<WindowStage>(policy, std::move(counter), services);
 }
