@@ -112,6 +112,36 @@ void KvStore::read(BlockId b, int32_t layer, int32_t slot0, int32_t n_tokens, fl
   }
 }
 
+void KvStore::read_cols(BlockId b, int32_t layer, int32_t slot0, int32_t n_tokens, int32_t col0, int32_t n_cols,
+                        float* k_out, float* v_out) const {
+  const int32_t dim = shape_.kv_dim;
+  if (col0 <= 0 && n_cols >= dim) return read(b, layer, slot0, n_tokens, k_out, v_out);
+  for (int32_t t = 0; t < n_tokens; ++t) {
+    const uint8_t* k = row(b, layer, false, slot0 + t);
+    const uint8_t* v = row(b, layer, true, slot0 + t);
+    float* ko = k_out + size_t(t) * size_t(dim);
+    float* vo = v_out + size_t(t) * size_t(dim);
+    switch (shape_.type) {
+      case KvType::kF32:
+        std::memcpy(ko + col0, reinterpret_cast<const float*>(k) + col0, size_t(n_cols) * 4);
+        std::memcpy(vo + col0, reinterpret_cast<const float*>(v) + col0, size_t(n_cols) * 4);
+        break;
+      case KvType::kF16:
+        kv_f16_to_f32(reinterpret_cast<const uint16_t*>(k) + col0, ko + col0, n_cols);
+        kv_f16_to_f32(reinterpret_cast<const uint16_t*>(v) + col0, vo + col0, n_cols);
+        break;
+      case KvType::kQ8_0: {
+        const int32_t g0 = col0 / kernels::kQK8_0;
+        const int32_t g1 = (col0 + n_cols + kernels::kQK8_0 - 1) / kernels::kQK8_0;
+        const size_t gb = sizeof(kernels::BlockQ8_0);
+        kv_q8_0_to_f32(k + size_t(g0) * gb, ko + g0 * kernels::kQK8_0, int64_t(g1 - g0) * kernels::kQK8_0);
+        kv_q8_0_to_f32(v + size_t(g0) * gb, vo + g0 * kernels::kQK8_0, int64_t(g1 - g0) * kernels::kQK8_0);
+        break;
+      }
+    }
+  }
+}
+
 void KvStore::copy(BlockId dst, BlockId src, int32_t n_tokens) {
   for (int32_t l = 0; l < shape_.n_layer; ++l) {
     std::memcpy(row(dst, l, false, 0), row(src, l, false, 0), size_t(n_tokens) * row_bytes_);

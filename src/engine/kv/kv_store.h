@@ -51,6 +51,11 @@ class KvStore {
     read(b, layer, 0, n_tokens, k_out, v_out);
   }
   void read(BlockId b, int32_t layer, int32_t slot0, int32_t n_tokens, float* k_out, float* v_out) const;
+  // Like read(), but only columns [col0, col0 + n_cols) of each row are written (at their offsets in
+  // the kv_dim-wide output rows; other columns are left as they are). Q8_0 decodes the 32-wide groups
+  // that cover the range.
+  void read_cols(BlockId b, int32_t layer, int32_t slot0, int32_t n_tokens, int32_t col0, int32_t n_cols,
+                 float* k_out, float* v_out) const;
   // F32 stores only: the rows in place, (block_tokens, kv_dim) from slot 0 (zero-copy reads).
   const float* f32_rows(BlockId b, int32_t layer, bool value) const {
     return reinterpret_cast<const float*>(row(b, layer, value, 0));

@@ -140,7 +140,7 @@ void LlamaModel::attention(std::span<const BatchToken> batch, std::span<Sequence
       std::fill(sum, sum + group, 0.0f);
       const int n_pos = bt.pos + 1;
       for (int p0 = 0; p0 < n_pos;) {
-        const KvChunk c = kv.chunk(il, p0, std::min(n_pos, p0 + chunk), k_buf, v_buf);
+        const KvChunk c = kv.chunk(il, p0, std::min(n_pos, p0 + chunk), k_buf, v_buf, kvh);
         const int m = std::min(c.n, std::min(n_pos, p0 + chunk) - p0);
         for (int g = 0; g < group; ++g) {
           const float* qg = q + size_t(g) * HD;

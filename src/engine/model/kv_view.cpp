@@ -16,7 +16,7 @@ void KvCacheF32::write(int32_t layer, int32_t pos, const float* k, const float* 
   std::memcpy(v_.get() + off, v, size_t(kv_dim_) * sizeof(float));
 }
 
-KvChunk KvCacheF32::chunk(int32_t layer, int32_t pos0, int32_t n_pos, float*, float*) const {
+KvChunk KvCacheF32::chunk(int32_t layer, int32_t pos0, int32_t n_pos, float*, float*, int32_t) const {
   const size_t off = (size_t(layer) * size_t(capacity_) + size_t(pos0)) * size_t(kv_dim_);
   return KvChunk{pos0, std::max(0, std::min(n_pos, pos0 + 256) - pos0), k_.get() + off, v_.get() + off};
 }

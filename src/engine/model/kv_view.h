@@ -29,7 +29,10 @@ class SequenceKv {
   virtual int32_t chunk_tokens() const = 0;
   // Rows [pos0, min(pos0 + chunk_tokens(), n_pos)) of `layer`. May return pointers into storage or
   // decode into k_buf / v_buf ((chunk_tokens(), kv_dim) floats each, owned by the calling thread).
-  virtual KvChunk chunk(int32_t layer, int32_t pos0, int32_t n_pos, float* k_buf, float* v_buf) const = 0;
+  // kv_head >= 0: the caller reads only that head's columns [kv_head * head_dim, +head_dim) of each
+  // row (still at their offsets in the kv_dim-wide rows), so a decoding cache may convert just those.
+  virtual KvChunk chunk(int32_t layer, int32_t pos0, int32_t n_pos, float* k_buf, float* v_buf,
+                        int32_t kv_head = -1) const = 0;
 };
 
 // Contiguous F32 cache of one sequence: (n_layer, capacity, kv_dim) for K and for V.
@@ -39,7 +42,7 @@ class KvCacheF32 final : public SequenceKv {
   int32_t capacity() const override { return capacity_; }
   void write(int32_t layer, int32_t pos, const float* k, const float* v) override;
   int32_t chunk_tokens() const override { return std::min(capacity_, 256); }
-  KvChunk chunk(int32_t layer, int32_t pos0, int32_t n_pos, float*, float*) const override;
+  KvChunk chunk(int32_t layer, int32_t pos0, int32_t n_pos, float*, float*, int32_t kv_head = -1) const override;
 
  private:
   int32_t n_layer_, kv_dim_, capacity_;

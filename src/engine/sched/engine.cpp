@@ -243,7 +243,7 @@ void Engine::step() {
   int n_out = 0;
   for (size_t i = 0; i < plan.chunks.size(); ++i) {
     const Chunk& c = plan.chunks[i];
-    I.views.push_back(std::make_unique<PagedSequenceKv>(kv_->store(), c.seq->table));
+    I.views.push_back(std::make_unique<PagedSequenceKv>(kv_->store(), c.seq->table, h.head_dim));
     I.view_ptrs.push_back(I.views.back().get());
     for (int32_t p = c.start; p < c.start + c.n_tokens; ++p) {
       const bool out = c.embed || (c.sample && p == c.start + c.n_tokens - 1);

@@ -13,18 +13,23 @@ namespace kuai::engine::sched {
 
 class PagedSequenceKv final : public model::SequenceKv {
  public:
-  PagedSequenceKv(kv::KvStore& store, const kv::BlockTable& table)
-      : store_(&store), table_(&table), bs_(store.shape().block_tokens) {}
+  // head_dim: columns per kv head (for kv_head-restricted decoding).
+  PagedSequenceKv(kv::KvStore& store, const kv::BlockTable& table, int32_t head_dim)
+      : store_(&store), table_(&table), bs_(store.shape().block_tokens), head_dim_(head_dim) {}
 
   int32_t capacity() const override { return table_->capacity(bs_); }
   void write(int32_t layer, int32_t pos, const float* k, const float* v) override;
   int32_t chunk_tokens() const override { return bs_; }
-  model::KvChunk chunk(int32_t layer, int32_t pos0, int32_t n_pos, float* k_buf, float* v_buf) const override;
+  // F16 / Q8_0: with kv_head >= 0 only that head's columns are decoded (attention runs one task per
+  // (token, kv head), so decoding whole rows would convert n_head_kv times too much).
+  model::KvChunk chunk(int32_t layer, int32_t pos0, int32_t n_pos, float* k_buf, float* v_buf,
+                       int32_t kv_head = -1) const override;
 
  private:
   kv::KvStore* store_;
   const kv::BlockTable* table_;
   int32_t bs_;
+  int32_t head_dim_;
 };
 
 }  // namespace kuai::engine::sched

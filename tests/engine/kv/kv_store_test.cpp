@@ -136,3 +136,32 @@ TEST(KvConvert, F16PathsAgree) {
 
 }  // namespace
 }  // namespace kuai::engine::kv
+
+namespace kuai::engine::kv {
+namespace {
+
+// read_cols gives exactly read()'s values in the requested columns, for every type.
+TEST(KvStore, ReadColsMatchesRead) {
+  for (KvType type : {KvType::kF32, KvType::kF16, KvType::kQ8_0}) {
+    std::string err;
+    auto store = KvStore::create({.n_layer = 1, .kv_dim = 128, .block_tokens = 4, .type = type}, 1 << 16, &err);
+    ASSERT_TRUE(store) << err;
+    std::mt19937 rng(5);
+    for (int s = 0; s < 4; ++s) {
+      auto k = random_row(rng, 128, 1.0f), v = random_row(rng, 128, 2.0f);
+      store->write(0, s, 0, k.data(), v.data());
+    }
+    std::vector<float> k_all(4 * 128), v_all(4 * 128), k_h(4 * 128, -99.f), v_h(4 * 128, -99.f);
+    store->read(0, 0, 1, 3, k_all.data(), v_all.data());
+    store->read_cols(0, 0, 1, 3, 64, 32, k_h.data(), v_h.data());
+    for (int t = 0; t < 3; ++t) {
+      for (int j = 64; j < 96; ++j) {
+        EXPECT_EQ(k_h[size_t(t * 128 + j)], k_all[size_t(t * 128 + j)]) << kv_type_name(type);
+        EXPECT_EQ(v_h[size_t(t * 128 + j)], v_all[size_t(t * 128 + j)]) << kv_type_name(type);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kuai::engine::kv
