@@ -19,8 +19,9 @@ std::string json_error(const api::Error& e) { return e.body(); }
 
 class ResponseWriterImpl final : public ResponseWriter {
  public:
-  ResponseWriterImpl(beast::tcp_stream& stream, unsigned version, bool keep_alive, int write_timeout_ms)
-      : stream_(stream), version_(version), keep_alive_(keep_alive), write_timeout_(write_timeout_ms) {}
+  ResponseWriterImpl(beast::tcp_stream& stream, ConnectionState& state, unsigned version, bool keep_alive,
+                     int write_timeout_ms)
+      : stream_(stream), state_(state), version_(version), keep_alive_(keep_alive), write_timeout_(write_timeout_ms) {}
 
   net::awaitable<void> send(int status, std::string_view content_type, std::string body,
                             const Headers& headers) override {
@@ -33,8 +34,9 @@ class ResponseWriterImpl final : public ResponseWriter {
     res.keep_alive(keep_alive_);
     res.body() = std::move(body);
     res.prepare_payload();
-    stream_.expires_after(write_timeout_);
+    state_.expire_after(write_timeout_);
     auto [ec, n] = co_await bhttp::async_write(stream_, res, kTuple);
+    state_.expire_never();
     if (ec) gone_ = true;
   }
 
@@ -51,8 +53,9 @@ class ResponseWriterImpl final : public ResponseWriter {
     res.keep_alive(keep_alive_);
     res.chunked(true);
     bhttp::response_serializer<bhttp::empty_body> sr{res};
-    stream_.expires_after(write_timeout_);
+    state_.expire_after(write_timeout_);
     auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, kTuple);
+    state_.expire_never();
     if (ec) gone_ = true;
     co_return !gone_;
   }
@@ -60,9 +63,10 @@ class ResponseWriterImpl final : public ResponseWriter {
   net::awaitable<bool> write(std::string_view data) override {
     if (gone_ || !streaming_ || ended_) co_return false;
     if (data.empty()) co_return true;  // an empty chunk would end the body
-    stream_.expires_after(write_timeout_);
+    state_.expire_after(write_timeout_);
     auto [ec, n] = co_await net::async_write(stream_, bhttp::make_chunk(net::const_buffer(data.data(), data.size())),
                                              kTuple);
+    state_.expire_never();
     if (ec) gone_ = true;
     co_return !gone_;
   }
@@ -70,7 +74,7 @@ class ResponseWriterImpl final : public ResponseWriter {
   net::awaitable<void> end_stream(const Headers& trailers) override {
     if (gone_ || !streaming_ || ended_) co_return;
     ended_ = true;
-    stream_.expires_after(write_timeout_);
+    state_.expire_after(write_timeout_);
     if (trailers.empty()) {
       auto [ec, n] = co_await net::async_write(stream_, bhttp::make_chunk_last(), kTuple);
       if (ec) gone_ = true;
@@ -80,6 +84,7 @@ class ResponseWriterImpl final : public ResponseWriter {
       auto [ec, n] = co_await net::async_write(stream_, bhttp::make_chunk_last(f), kTuple);
       if (ec) gone_ = true;
     }
+    state_.expire_never();
   }
 
   bool started() const override { return started_; }
@@ -89,6 +94,7 @@ class ResponseWriterImpl final : public ResponseWriter {
 
  private:
   beast::tcp_stream& stream_;
+  ConnectionState& state_;
   unsigned version_;
   bool keep_alive_;
   std::chrono::milliseconds write_timeout_;
@@ -121,13 +127,35 @@ net::awaitable<void> reply_and_close(beast::tcp_stream& stream, unsigned version
 
 }  // namespace
 
+net::awaitable<void> watch_connection(std::shared_ptr<ConnectionState> state, std::chrono::milliseconds period) {
+  for (;;) {
+    if (!state->stream) co_return;
+    auto now = ConnectionState::Clock::now();
+    if (now >= state->deadline) {
+      state->timed_out = true;
+      boost::system::error_code ignore;
+      state->stream->socket().close(ignore);
+      co_return;
+    }
+    auto next = now + period;
+    if (state->deadline < next) next = state->deadline;
+    state->watchdog.expires_at(next);
+    auto [ec] = co_await state->watchdog.async_wait(kTuple);
+    (void)ec;  // cancelled when the connection ends: the loop sees stream == nullptr
+  }
+}
+
 net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) {
   const ServerOptions& opt = server.options;
-  auto state = std::make_shared<ConnectionState>();
-  state->strand = socket.get_executor();
+  auto state = std::make_shared<ConnectionState>(socket.get_executor());
   beast::tcp_stream stream(std::move(socket));
   state->stream = &stream;
   auto reg = server.add_conn(state);
+  {
+    auto period = std::chrono::milliseconds(
+        std::max(10, std::min({opt.idle_timeout_ms, opt.header_timeout_ms, opt.body_timeout_ms})));
+    net::co_spawn(state->strand, watch_connection(state, period), net::detached);
+  }
   std::string remote;
   {
     boost::system::error_code ec;
@@ -142,7 +170,7 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
     if (buffer.size() == 0) {
       state->idle = true;
       if (server.stopping.load()) break;
-      stream.expires_after(std::chrono::milliseconds(opt.idle_timeout_ms));
+      state->expire_after(std::chrono::milliseconds(opt.idle_timeout_ms));
       auto [ec, n] = co_await stream.async_read_some(buffer.prepare(16384), kTuple);
       state->idle = false;
       if (ec) break;
@@ -152,7 +180,7 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(64 * 1024);
     parser.body_limit(opt.max_body_bytes);
-    stream.expires_after(std::chrono::milliseconds(opt.header_timeout_ms));
+    state->expire_after(std::chrono::milliseconds(opt.header_timeout_ms));
     {
       auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
       if (ec == bhttp::error::body_limit) {
@@ -164,8 +192,9 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
         co_await reply_and_close(stream, 11, api::Error(431, "invalid_request_error", "Request headers are too large."));
         break;
       }
-      if (ec == beast::error::timeout || ec == net::error::eof || ec == bhttp::error::end_of_stream ||
-          ec == net::error::connection_reset || ec == net::error::operation_aborted) {
+      if (state->timed_out || ec == beast::error::timeout || ec == net::error::eof ||
+          ec == bhttp::error::end_of_stream || ec == net::error::connection_reset ||
+          ec == net::error::operation_aborted || ec == net::error::bad_descriptor) {
         break;  // slow or vanished client: clean close
       }
       if (ec) {
@@ -179,19 +208,20 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
     if (!parser.is_done()) {
       if (beast::iequals(head[bhttp::field::expect], "100-continue")) {
         bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
-        stream.expires_after(std::chrono::milliseconds(opt.body_timeout_ms));
+        state->expire_after(std::chrono::milliseconds(opt.body_timeout_ms));
         auto [ec, n] = co_await bhttp::async_write(stream, cont, kTuple);
         if (ec) break;
       }
-      stream.expires_after(std::chrono::milliseconds(opt.body_timeout_ms));
+      state->expire_after(std::chrono::milliseconds(opt.body_timeout_ms));
       auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
       if (ec == bhttp::error::body_limit) {
         co_await reply_and_close(stream, version, api::Error::too_large(
             "Request body is larger than the limit of " + std::to_string(opt.max_body_bytes) + " bytes."));
         break;
       }
-      if (ec == beast::error::timeout || ec == net::error::eof || ec == bhttp::error::partial_message ||
-          ec == net::error::connection_reset || ec == net::error::operation_aborted) {
+      if (state->timed_out || ec == beast::error::timeout || ec == net::error::eof ||
+          ec == bhttp::error::partial_message || ec == net::error::connection_reset ||
+          ec == net::error::operation_aborted || ec == net::error::bad_descriptor) {
         break;
       }
       if (ec) {
@@ -199,7 +229,7 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
         break;
       }
     }
-    stream.expires_never();
+    state->expire_never();
 
     auto msg = parser.release();
     Request req;
@@ -222,7 +252,7 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
     req.body = std::move(msg.body());
 
     bool keep_alive = msg.keep_alive() && !server.stopping.load();
-    ResponseWriterImpl writer(stream, version, keep_alive, opt.body_timeout_ms);
+    ResponseWriterImpl writer(stream, *state, version, keep_alive, opt.body_timeout_ms);
     std::optional<api::Error> failure;
     try {
       co_await server.handler(req, writer);
@@ -248,6 +278,7 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
   if (!ws_taken) stream.socket().shutdown(tcp::socket::shutdown_send, ignore);
   stream.socket().close(ignore);
   state->stream = nullptr;
+  state->watchdog.cancel();
   server.remove_conn(reg);
 }
 

@@ -29,7 +29,8 @@ int thread_count(int requested) {
 }  // namespace
 
 Server::Impl::Impl(ServerOptions o, Handler h)
-    : options(std::move(o)), handler(std::move(h)), ioc(thread_count(options.io_threads)), acceptor(ioc) {}
+    : options(std::move(o)), handler(std::move(h)), ioc(thread_count(options.io_threads)), acceptor(ioc),
+      single_thread(thread_count(options.io_threads) == 1) {}
 
 bool Server::Impl::is_ws_path(std::string_view path) const {
   if (!ws_handler) return false;
@@ -50,8 +51,10 @@ void Server::Impl::remove_conn(std::list<std::shared_ptr<ConnectionState>>::iter
 
 net::awaitable<void> Server::Impl::accept_loop() {
   for (;;) {
-    auto strand = net::make_strand(ioc);
-    auto [ec, socket] = co_await acceptor.async_accept(strand, net::as_tuple(net::use_awaitable));
+    // One thread: no strand needed (and none of its extra hops). Several: one strand per connection.
+    net::any_io_executor ex = single_thread ? net::any_io_executor(ioc.get_executor())
+                                            : net::any_io_executor(net::make_strand(ioc));
+    auto [ec, socket] = co_await acceptor.async_accept(ex, net::as_tuple(net::use_awaitable));
     if (ec) {
       if (stopping || ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
       // EMFILE and friends: log, back off a little, keep accepting.
@@ -62,8 +65,8 @@ net::awaitable<void> Server::Impl::accept_loop() {
     }
     boost::system::error_code ignore;
     socket.set_option(tcp::no_delay(true), ignore);
-    auto ex = socket.get_executor();
-    net::co_spawn(ex, serve_connection(*this, std::move(socket)), net::detached);
+    auto conn_ex = socket.get_executor();
+    net::co_spawn(conn_ex, serve_connection(*this, std::move(socket)), net::detached);
   }
 }
 

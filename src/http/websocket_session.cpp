@@ -53,7 +53,7 @@ class WebSocketImpl final : public WebSocket {
 
 net::awaitable<void> serve_websocket(Server::Impl& server, ConnectionState& state, beast::tcp_stream& stream,
                                      beast::http::request<beast::http::string_body> req, Request request) {
-  stream.expires_never();  // the websocket stream runs its own timeouts
+  state.expire_never();  // the websocket stream runs its own timeouts (pings, idle)
   websocket::stream<beast::tcp_stream&> ws(stream);
   ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
   ws.set_option(websocket::stream_base::decorator(
