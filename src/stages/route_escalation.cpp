@@ -22,9 +22,19 @@ constexpr std::string_view kRefusals[] = {
 };
 
 std::string normalise(std::string_view s) {
-  std::string out = ascii_lower(s.substr(0, std::min(s.size(), kRefusalScanBytes)));
-  for (size_t pos = out.find("\xE2\x80\x99"); pos != std::string::npos; pos = out.find("\xE2\x80\x99", pos))
-    out.replace(pos, 3, "'");
+  s = s.substr(0, std::min(s.size(), kRefusalScanBytes));
+  std::string out;
+  out.reserve(s.size());
+  constexpr std::string_view kRightQuote = "\xE2\x80\x99";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s.substr(i, kRightQuote.size()) == kRightQuote) {
+      out += '\'';
+      i += kRightQuote.size() - 1;
+    } else {
+      char c = s[i];
+      out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+  }
   return out;
 }
 
