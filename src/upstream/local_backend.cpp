@@ -108,10 +108,9 @@ struct LocalBackend::Impl {
     const auto& tok = *b.tokenizer_;
     const std::string prompt = b.render_prompt(req);
     const bool raw = req.raw_prompt.has_value();
-    const std::string bos_text = tok.bos() != engine::kNoToken ? tok.token_to_piece(tok.bos(), true) : std::string();
-    const bool has_bos = !bos_text.empty() && prompt.rfind(bos_text, 0) == 0 && !raw;
     sched::Request r;
-    r.prompt = tok.encode(prompt, /*add_special=*/!has_bos, /*parse_special=*/!raw);
+    // Chat templates hold special-token text (<|im_start|> …) but no BOS: the tokenizer adds it.
+    r.prompt = tok.encode(prompt, /*add_special=*/true, /*parse_special=*/!raw);
     if (r.prompt.empty()) throw api::Error::bad_request("the prompt is empty", raw ? "prompt" : "messages");
     const int64_t ctx = b.engine_->max_context();
     const int64_t n = int64_t(r.prompt.size());
@@ -152,6 +151,10 @@ std::variant<std::shared_ptr<LocalBackend>, std::string> LocalBackend::load(cons
   std::shared_ptr<const engine::model::LlamaModel> shared(std::move(model).value());
   auto tok = engine::Tokenizer::from_gguf(shared->file());
   if (!tok) return "model '" + opts.name + "': tokenizer: " + tok.error();
+  if (!opts.chat_template.empty()) {
+    std::string err;
+    if (!resolve_chat_template(**tok, opts.chat_template, &err)) return "config 'engine.chat_template': " + err;
+  }
   sched::EngineOptions eo = eng;
   if (eo.metrics_model.empty()) eo.metrics_model = opts.name;
   auto e = sched::Engine::create(shared, eo);

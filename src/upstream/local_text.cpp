@@ -1,5 +1,6 @@
 #include "upstream/local_text.h"
 
+#include "engine/tokenizer/chat_template.h"
 #include "engine/tokenizer/tokenizer.h"
 
 #include <algorithm>
@@ -69,16 +70,31 @@ std::string TextAssembler::take_all() {
   return out;
 }
 
+std::optional<engine::ChatTemplateKind> resolve_chat_template(const engine::Tokenizer& tok,
+                                                              const std::string& template_override,
+                                                              std::string* error) {
+  if (!template_override.empty()) {
+    if (auto k = engine::chat_template_from_name(template_override)) return k;
+    if (auto k = engine::chat_template_detect(template_override)) return k;
+    if (error) *error = "unknown chat template '" + template_override.substr(0, 60) +
+                        "' (names: raw, llama2, llama3, chatml, zephyr, phi3, or a recognisable Jinja template)";
+    return std::nullopt;
+  }
+  auto k = engine::chat_template_resolve(tok.chat_template());
+  if (!k.ok()) {
+    if (error) *error = k.error();
+    return std::nullopt;
+  }
+  return *k;
+}
+
 std::string render_chat(const engine::Tokenizer& tok, const std::vector<api::Message>& messages,
                         const std::string& template_override) {
-  (void)tok;
-  (void)template_override;
-  std::string out;
-  for (const auto& m : messages) {
-    if (!out.empty()) out += "\n";
-    out += m.content;
-  }
-  return out;
+  const auto kind = resolve_chat_template(tok, template_override, nullptr).value_or(engine::ChatTemplateKind::Raw);
+  std::vector<engine::ChatMessage> msgs;
+  msgs.reserve(messages.size());
+  for (const auto& m : messages) msgs.push_back({m.role, m.content});
+  return engine::chat_template_apply(kind, msgs, true);
 }
 
 }  // namespace kuai::upstream

@@ -6,10 +6,14 @@
 #include "api/chat.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
-namespace kuai::engine { class Tokenizer; }
+namespace kuai::engine {
+class Tokenizer;
+enum class ChatTemplateKind;
+}  // namespace kuai::engine
 
 namespace kuai::upstream {
 
@@ -34,8 +38,14 @@ class TextAssembler {
   int64_t n_tokens_ = 0;
 };
 
-// The prompt for chat messages: `template_override` (a family name or template text) when set, else the
-// model's own tokenizer.chat_template; a model with neither gets the messages' contents one per line.
+// The chat template family: `template_override` (a family name or Jinja text) when set, else the one
+// recognised in the model's tokenizer.chat_template, else raw. nullopt (and `error`) for a bad override.
+std::optional<engine::ChatTemplateKind> resolve_chat_template(const engine::Tokenizer& tok,
+                                                              const std::string& template_override,
+                                                              std::string* error);
+
+// The prompt for chat messages, rendered with resolve_chat_template's family (raw when it fails: the
+// messages' contents one per line). Contains special-token text: tokenize with parse_special.
 std::string render_chat(const engine::Tokenizer& tok, const std::vector<api::Message>& messages,
                         const std::string& template_override);
 

@@ -186,6 +186,38 @@ TEST(LocalBackend, BadRequestsGetOpenAiErrors) {
   }
 }
 
+TEST(LocalBackend, ChatUsesTheTemplateAndCompletionsTheRawPrompt) {
+  engine::sched::EngineOptions eo;
+  eo.kv_memory_bytes = 4ull << 20;
+  eo.threads = 1;
+  LocalModelOptions lo;
+  lo.name = "stories";
+  lo.path = model_path();
+  lo.chat_template = "chatml";
+  auto made = LocalBackend::load(lo, eo);
+  ASSERT_TRUE(std::holds_alternative<std::shared_ptr<LocalBackend>>(made));
+  auto b = std::get<std::shared_ptr<LocalBackend>>(made);
+  api::ChatRequest chat;
+  api::Message sys, user;
+  sys.role = "system";
+  sys.content = "Be brief.";
+  user.role = "user";
+  user.content = "Hello";
+  chat.messages = {sys, user};
+  const std::string p = b->render_prompt(chat);
+  EXPECT_NE(p.find("<|im_start|>system\nBe brief."), std::string::npos) << p;
+  EXPECT_NE(p.find("<|im_start|>user\nHello"), std::string::npos) << p;
+  EXPECT_EQ(b->render_prompt(completion("Once upon", 5)), "Once upon");
+  // stories260K has no template of its own: raw (contents one per line).
+  auto plain = backend();
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->render_prompt(chat), "Be brief.\nHello");
+  lo.chat_template = "no-such-family";
+  auto bad = LocalBackend::load(lo, eo);
+  ASSERT_TRUE(std::holds_alternative<std::string>(bad));
+  EXPECT_NE(std::get<std::string>(bad).find("engine.chat_template"), std::string::npos);
+}
+
 TEST(LocalBackend, ConfigErrorsNameTheKey) {
   config::Config cfg;
   ASSERT_FALSE(config::Config::load_string("engine:\n  kv_memory: 12 bananas\n", cfg));
