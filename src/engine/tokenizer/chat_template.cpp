@@ -22,7 +22,8 @@ std::string apply_llama2(std::span<const ChatMessage> msgs) {
   bool first_user = true;
   for (const auto& m : msgs) {
     if (m.role == "system") {
-      system += (system.empty() ? "" : "\n") + trim(m.content);
+      if (!system.empty()) system.push_back('\n');
+      system.append(trim(m.content));
     } else if (m.role == "assistant") {
       ss << ' ' << trim(m.content) << " </s>";
     } else {

@@ -153,7 +153,7 @@ TEST(Tokenizer, BpeParseSpecial) {
 }
 
 TEST(Tokenizer, InvalidUtf8NeverCrashes) {
-  for (const char* name : {"llama-spm", "gpt-2", "deepseek-coder"}) {
+  for (const char* name : {"llama-spm", "gpt-2", "deepseek-coder", "bert-bge"}) {
     auto tok = vocab(name);
     ASSERT_NE(tok, nullptr);
     const std::string bad = std::string("ab\xff\xfe\xc3(\xe2\x82 end\xf0\x9f", 15);

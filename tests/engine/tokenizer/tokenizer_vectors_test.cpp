@@ -76,7 +76,7 @@ TEST_P(VocabVectors, MatchesExpectedIds) {
 
 INSTANTIATE_TEST_SUITE_P(Shared, VocabVectors,
                          ::testing::Values("llama-spm", "phi-3", "gpt-2", "falcon", "mpt", "starcoder", "refact",
-                                           "deepseek-llm", "deepseek-coder"),
+                                           "deepseek-llm", "deepseek-coder", "bert-bge"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& c : n)
