@@ -49,6 +49,7 @@ void SlimStage::slim_request(pipeline::Context& ctx) {
   int64_t saved = 0;
   size_t by_kind[4] = {0, 0, 0, 0};
   boost::json::array report;
+  const bool keep_report = config_.dry_run || config_.report_spans;
   for (size_t i = 0; i < ctx.request.messages.size(); ++i) {
     api::Message& m = ctx.request.messages[i];
     if (m.content.empty() || !config_.roles.contains(m.role) || !text_only(m)) continue;
@@ -58,7 +59,7 @@ void SlimStage::slim_request(pipeline::Context& ctx) {
     saved += count_tokens(services_, ctx.request.model, m.content) - count_tokens(services_, ctx.request.model, r.text);
     for (const auto& sp : r.removed) {
       ++by_kind[static_cast<int>(sp.kind)];
-      if (report.size() < 200) {
+      if (keep_report && report.size() < 200) {
         report.push_back({{"message", i}, {"kind", removed_kind_name(sp.kind)}, {"offset", sp.offset},
                           {"text", text::utf8_sanitize(std::string_view(m.content).substr(sp.offset, sp.length))}});
       }
@@ -79,6 +80,7 @@ void SlimStage::slim_request(pipeline::Context& ctx) {
         .Add({{"dry_run", config_.dry_run ? "true" : "false"}})
         .Increment(static_cast<double>(saved));
   }
+  if (!keep_report) return;
   boost::json::object last{{"request_id", ctx.request_id}, {"dry_run", config_.dry_run},
                            {"tokens_saved", saved}, {"spans", std::move(report)}};
   std::lock_guard lock(last_mu_);
@@ -101,6 +103,7 @@ std::optional<pipeline::AdminReply> SlimStage::on_admin(std::string_view method,
 std::unique_ptr<pipeline::Stage> make_slim_stage(const YAML::Node& cfg, pipeline::Services& services, std::string& error) {
   SlimConfig config;
   config.dry_run = read_bool(cfg, "dry_run", false, error);
+  config.report_spans = read_bool(cfg, "report_spans", false, error);
   config.options.whitespace = read_bool(cfg, "collapse_whitespace", true, error);
   config.options.repeats = read_bool(cfg, "remove_repeats", true, error);
   config.options.decoration = read_bool(cfg, "remove_decoration", true, error);

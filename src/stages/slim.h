@@ -3,7 +3,8 @@
 // tokens it removed to ctx.tokens_saved, and reports
 //   header  x-kuai-slim: removed=N; tokens_saved=M[; dry_run]
 //   metrics kuai_slim_spans_total{kind}, kuai_slim_tokens_saved_total
-//   admin   GET /v1/admin/stages/slim/last → the removed spans of the last slimmed request (JSON)
+//   admin   GET /v1/admin/stages/slim/last → the removed spans of the last slimmed request (JSON), when
+//           `dry_run` or `report_spans` is on (building the report costs more than slimming)
 // `dry_run: true` reports the same figures but sends the request unchanged (tokens_saved not added).
 // Messages whose content holds non-text parts (images, audio) are never rewritten.
 // Thread-safety: on_request from any I/O thread; the phrase set is immutable after construction.
@@ -21,6 +22,7 @@ namespace kuai::stages {
 
 struct SlimConfig {
   bool dry_run = false;
+  bool report_spans = false;  // keep the removed spans for GET …/slim/last (always on in dry_run)
   SlimOptions options;
   std::set<std::string, std::less<>> roles{"system", "user"};
 };

@@ -172,6 +172,13 @@ std::vector<uint8_t> protected_bytes(std::string_view s, const std::vector<Line>
   for (size_t i = 0; i < s.size();) {
     if (prot[i]) { ++i; continue; }
     const char c = s[i];
+    // Only these bytes can open code, a quote or a URL.
+    const auto u = static_cast<unsigned char>(c);
+    if (c != '`' && c != '"' && u != 0xE2 && u != 0xE3 && u != 0xC2 && c != 'h' && c != 'H' && c != 'f' &&
+        c != 'F' && c != 'w' && c != 'W') {
+      ++i;
+      continue;
+    }
     if (c == '`') {
       size_t run = 0;
       while (i + run < s.size() && s[i + run] == '`') ++run;
@@ -382,19 +389,21 @@ SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOpt
   std::string run_text;
   auto flush = [&](bool at_end) {
     if (run_begin == npos) return;
-    std::string emit;
+    const size_t before = out.size();
     if (at_end) {
-      emit.clear();
+      // trailing whitespace goes
     } else if (out.empty()) {
-      emit = newlines ? indent : run_text;
+      out += newlines ? indent : run_text;
     } else if (newlines) {
-      emit.assign(std::min<size_t>(newlines, 2), '\n');
-      emit += indent;
+      out.append(std::min<size_t>(newlines, 2), '\n');
+      out += indent;
+    } else if (run_text.size() == 1) {
+      out += run_text;
     } else {
-      emit = run_text.size() == 1 ? run_text : std::string(" ");
+      out += ' ';
     }
-    out += emit;
-    if (emit.size() < run_bytes) ws_spans.push_back({RemovedSpan::Kind::Whitespace, run_begin, run_bytes - emit.size()});
+    const size_t emitted = out.size() - before;
+    if (emitted < run_bytes) ws_spans.push_back({RemovedSpan::Kind::Whitespace, run_begin, run_bytes - emitted});
     run_begin = npos;
     run_bytes = newlines = 0;
     indent.clear();
