@@ -326,7 +326,7 @@ SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOpt
       prev = &l;
     }
   }
-  if (opt.repeats) {
+  if (opt.repeats && s.find("\n\n") != npos) {  // one paragraph cannot repeat another
     std::unordered_set<std::string> seen;
     for (size_t k = 0; k < lines.size();) {
       if (blank(s, lines[k])) { ++k; continue; }
