@@ -1,0 +1,559 @@
+// Dispatcher implementation: model table, ordering strategies, retries with backoff honouring
+// Retry-After, fallback, hedging on a slow first token, tenant tiers. See dispatcher.h and
+// docs/CONFIG.md ("Models, backends, tiers").
+#include "upstream/dispatcher.h"
+
+#include "api/error.h"
+#include "config/config.h"
+#include "http/client.h"
+#include "obs/metrics.h"
+#include "upstream/backend_slot.h"
+#include "upstream/http_backend.h"
+#include "upstream/tier_limiter.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <random>
+
+namespace kuai::upstream {
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+using Ms = std::chrono::milliseconds;
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+enum class Strategy { ordered, fastest, weighted };
+
+struct RetryConfig {
+  int max_attempts = 2;            // attempts per backend (1: no retry)
+  Ms backoff_initial{100};
+  Ms backoff_max{2000};
+  Ms max_retry_after{10000};       // a longer Retry-After → fall back at once instead of waiting
+};
+
+struct ModelSlot {
+  std::string name;
+  std::vector<std::shared_ptr<BackendSlot>> backends;
+  Strategy strategy = Strategy::ordered;
+  Ms hedge_after{0};
+  std::atomic<uint64_t> requests{0};
+  prometheus::Counter* fallbacks = nullptr;
+  prometheus::Counter* hedges = nullptr;
+  prometheus::Counter* hedge_wins = nullptr;
+};
+
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
+
+// 4xx other than 408/429 (the request's fault) and a cancelled request: no retry, no fallback.
+bool is_final(const api::Error& e) {
+  return e.status() == 499 || (e.status() >= 400 && e.status() < 500 && e.status() != 408 && e.status() != 429);
+}
+// Worth another try on the same backend (a 504 goes to the next backend instead).
+bool retry_same(const api::Error& e) {
+  return e.status() == 429 || e.status() == 500 || e.status() == 502 || e.status() == 503;
+}
+
+double jitter() {
+  thread_local std::mt19937 rng(std::random_device{}());
+  return std::uniform_real_distribution<double>(0.5, 1.0)(rng);
+}
+
+asio::awaitable<void> sleep_for(Ms d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  auto [ec] = co_await t.async_wait(kTuple);
+  if (ec == asio::error::operation_aborted) throw api::Error(499, "request_cancelled", "cancelled while waiting to retry", "cancelled");
+}
+
+// Forwards chunks to the client's sink; notes the first one (TTFT, and: no retry from now on).
+class TrackingSink : public ChunkSink {
+ public:
+  TrackingSink(ChunkSink& out, BackendSlot& b) : out_(out), backend_(b), started_(Clock::now()) {}
+  asio::awaitable<bool> on_chunk(const api::ChatChunk& c) override {
+    if (sent_ == 0) record_first(backend_, started_);
+    ++sent_;
+    co_return co_await out_.on_chunk(c);
+  }
+  int64_t sent() const { return sent_; }
+  static void record_first(BackendSlot& b, Clock::time_point started) {
+    double ms = ms_since(started);
+    b.observe_ttft(ms);
+    if (b.ttft_hist) b.ttft_hist->Observe(ms / 1000);
+  }
+
+ private:
+  ChunkSink& out_;
+  BackendSlot& backend_;
+  Clock::time_point started_;
+  int64_t sent_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Hedging: two attempts race on the caller's strand; the first to produce a first token (stream) or
+// an answer (complete) wins and the other is cancelled. The caller waits until both are finished.
+
+struct Race {
+  int winner = -1;
+  int running = 0;
+  bool started[2] = {false, false};
+  bool finished[2] = {false, false};
+  std::exception_ptr error[2];
+  std::optional<api::ChatResponse> answer;
+  asio::cancellation_signal cancel[2];
+  std::shared_ptr<asio::steady_timer> wake;
+  int64_t forwarded = 0;  // chunks the winner sent to the client
+
+  void cancel_others(int keep) {
+    for (int j = 0; j < 2; ++j)
+      if (j != keep && started[j] && !finished[j]) cancel[j].emit(asio::cancellation_type::terminal);
+  }
+};
+
+class RacerSink : public ChunkSink {
+ public:
+  RacerSink(std::shared_ptr<Race> race, int index, BackendSlot& b, ChunkSink& out)
+      : race_(std::move(race)), index_(index), backend_(b), out_(out), started_(Clock::now()) {}
+  asio::awaitable<bool> on_chunk(const api::ChatChunk& c) override {
+    if (first_) {
+      first_ = false;
+      TrackingSink::record_first(backend_, started_);
+      if (race_->winner < 0) {
+        race_->winner = index_;
+        race_->cancel_others(index_);
+        race_->wake->cancel();
+      }
+    }
+    if (race_->winner != index_) co_return false;  // lost: stop (the backend closes its connection)
+    ++race_->forwarded;
+    co_return co_await out_.on_chunk(c);
+  }
+
+ private:
+  std::shared_ptr<Race> race_;
+  int index_;
+  BackendSlot& backend_;
+  ChunkSink& out_;
+  Clock::time_point started_;
+  bool first_ = true;
+};
+
+class DispatcherImpl : public Dispatcher {
+ public:
+  DispatcherImpl(RetryConfig retry, std::map<std::string, TierConfig> tiers, int global_max, obs::Metrics* metrics)
+      : retry_(retry), limiter_(std::move(tiers), global_max), metrics_(metrics) {}
+
+  void add_backend(const std::string& public_name, std::shared_ptr<Backend> backend) override {
+    add(public_name, std::move(backend), 1.0);
+  }
+
+  void add(const std::string& public_name, std::shared_ptr<Backend> backend, double weight) {
+    auto& m = model(public_name);
+    auto slot = std::make_shared<BackendSlot>(std::move(backend), weight);
+    if (metrics_) {
+      const auto& buckets = obs::Metrics::latency_buckets();
+      slot->latency_hist = &metrics_->histogram("kuai_upstream_request_seconds", "Upstream request latency by backend")
+                                .Add({{"backend", slot->label()}}, buckets);
+      slot->ttft_hist = &metrics_->histogram("kuai_upstream_ttft_seconds", "Upstream time to first token by backend")
+                             .Add({{"backend", slot->label()}}, buckets);
+      slot->retries = &metrics_->counter("kuai_upstream_retries_total", "Upstream retries by backend")
+                           .Add({{"backend", slot->label()}});
+      slot->errors = &metrics_->counter("kuai_upstream_errors_total", "Upstream errors by backend and status");
+    }
+    m.backends.push_back(std::move(slot));
+  }
+
+  ModelSlot& model(const std::string& name) {
+    auto& p = models_[name];
+    if (!p) {
+      p = std::make_unique<ModelSlot>();
+      p->name = name;
+      if (metrics_) {
+        p->fallbacks = &metrics_->counter("kuai_upstream_fallbacks_total", "Requests that fell back to a later backend")
+                            .Add({{"model", name}});
+        p->hedges = &metrics_->counter("kuai_upstream_hedges_total", "Hedged requests started").Add({{"model", name}});
+        p->hedge_wins = &metrics_->counter("kuai_upstream_hedge_wins_total", "Hedged requests won by the hedge")
+                             .Add({{"model", name}});
+      }
+    }
+    return *p;
+  }
+
+  std::vector<std::string> model_names() const override {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : models_) out.push_back(k);
+    return out;
+  }
+  bool has_model(std::string_view name) const override { return models_.count(std::string(name)) > 0; }
+
+  asio::awaitable<api::ChatResponse> complete(const api::ChatRequest& req, const pipeline::Tenant* tenant) override {
+    ModelSlot& m = find(req.model);
+    auto permit = co_await limiter_.acquire(tenant);
+    auto order = choose(m, false);
+    size_t next = 0;
+    std::optional<api::Error> last;
+    if (m.hedge_after.count() > 0 && order.size() >= 2) {
+      try {
+        co_return co_await hedged_complete(m, *order[0], *order[1], req);
+      } catch (const api::Error& e) {
+        if (is_final(e)) throw;
+        last = e;
+      }
+      next = 2;
+    }
+    for (; next < order.size(); ++next) {
+      BackendSlot& b = *order[next];
+      if (next > 0 && m.fallbacks) m.fallbacks->Increment();
+      for (int attempt = 1;; ++attempt) {
+        auto t0 = Clock::now();
+        std::optional<api::Error> err;
+        try {
+          api::ChatResponse r = co_await b.backend().complete(req);
+          record_ok(b, t0);
+          co_return r;
+        } catch (const api::Error& e) {
+          err = e;
+        }
+        record_error(b, *err, t0);
+        if (is_final(*err)) throw *err;
+        last = err;
+        bool again = co_await should_retry(b, *err, attempt);
+        if (!again) break;
+      }
+    }
+    throw last.value_or(api::Error::unavailable("model '" + req.model + "' has no backend"));
+  }
+
+  asio::awaitable<void> stream(const api::ChatRequest& req, ChunkSink& sink, const pipeline::Tenant* tenant) override {
+    ModelSlot& m = find(req.model);
+    auto permit = co_await limiter_.acquire(tenant);
+    auto order = choose(m, true);
+    size_t next = 0;
+    std::optional<api::Error> last;
+    if (m.hedge_after.count() > 0 && order.size() >= 2) {
+      bool committed = false;
+      try {
+        co_await hedged_stream(m, *order[0], *order[1], req, sink, committed);
+        co_return;
+      } catch (const api::Error& e) {
+        if (committed || is_final(e)) throw;
+        last = e;
+      }
+      next = 2;
+    }
+    for (; next < order.size(); ++next) {
+      BackendSlot& b = *order[next];
+      if (next > 0 && m.fallbacks) m.fallbacks->Increment();
+      for (int attempt = 1;; ++attempt) {
+        auto t0 = Clock::now();
+        TrackingSink tracking(sink, b);
+        std::optional<api::Error> err;
+        try {
+          co_await b.backend().stream(req, tracking);
+          record_ok(b, t0);
+          co_return;
+        } catch (const api::Error& e) {
+          err = e;
+        }
+        record_error(b, *err, t0);
+        if (tracking.sent() > 0 || is_final(*err)) throw *err;  // the client already has chunks: no retry
+        last = err;
+        bool again = co_await should_retry(b, *err, attempt);
+        if (!again) break;
+      }
+    }
+    throw last.value_or(api::Error::unavailable("model '" + req.model + "' has no backend"));
+  }
+
+  asio::awaitable<api::Embeddings> embed(const api::EmbeddingRequest& req) override {
+    ModelSlot& m = find(req.model);
+    auto order = choose(m, false);
+    std::optional<api::Error> last;
+    for (size_t i = 0; i < order.size(); ++i) {
+      BackendSlot& b = *order[i];
+      if (i > 0 && m.fallbacks) m.fallbacks->Increment();
+      for (int attempt = 1;; ++attempt) {
+        auto t0 = Clock::now();
+        std::optional<api::Error> err;
+        try {
+          api::Embeddings e = co_await b.backend().embed(req);
+          record_ok(b, t0);
+          co_return e;
+        } catch (const api::Error& e) {
+          err = e;
+        }
+        record_error(b, *err, t0);
+        if (is_final(*err)) throw *err;
+        last = err;
+        bool again = co_await should_retry(b, *err, attempt);
+        if (!again) break;
+      }
+    }
+    throw last.value_or(api::Error::unavailable("model '" + req.model + "' has no backend"));
+  }
+
+ private:
+  ModelSlot& find(const std::string& name) {
+    auto it = models_.find(name);
+    if (it == models_.end() || it->second->backends.empty())
+      throw api::Error::not_found("The model '" + name + "' does not exist");
+    return *it->second;
+  }
+
+  // The order in which this request tries the model's backends.
+  std::vector<BackendSlot*> choose(ModelSlot& m, bool streaming) {
+    std::vector<BackendSlot*> v;
+    for (auto& b : m.backends) v.push_back(b.get());
+    uint64_t n = m.requests++;
+    if (v.size() < 2) return v;
+    if (m.strategy == Strategy::fastest) {
+      // Backends with no sample yet first (so each gets measured), then by EWMA.
+      auto score = [&](BackendSlot* b) { return streaming ? b->ttft_ms() : b->latency_ms(); };
+      std::stable_sort(v.begin(), v.end(), [&](BackendSlot* a, BackendSlot* b) { return score(a) < score(b); });
+      if (n % 20 == 19) std::swap(v[0], v[1]);  // explore: a recovered backend gets measured again
+    } else if (m.strategy == Strategy::weighted) {
+      double total = 0;
+      for (auto* b : v) total += std::max(0.0, b->weight());
+      if (total > 0) {
+        thread_local std::mt19937_64 rng(std::random_device{}());
+        double r = std::uniform_real_distribution<double>(0, total)(rng);
+        size_t pick = 0;
+        for (; pick + 1 < v.size(); ++pick) {
+          r -= std::max(0.0, v[pick]->weight());
+          if (r < 0) break;
+        }
+        std::rotate(v.begin(), v.begin() + static_cast<long>(pick), v.begin() + static_cast<long>(pick) + 1);
+      }
+    }
+    return v;
+  }
+
+  // Waits before the next attempt on the same backend; false: move on to the next backend.
+  asio::awaitable<bool> should_retry(BackendSlot& b, const api::Error& e, int attempt) {
+    if (!retry_same(e) || attempt >= retry_.max_attempts) co_return false;
+    if (e.retry_after_ms > retry_.max_retry_after.count()) co_return false;
+    double exp = static_cast<double>(retry_.backoff_initial.count()) * std::pow(2.0, attempt - 1);
+    double delay = std::min(exp, static_cast<double>(retry_.backoff_max.count())) * jitter();
+    delay = std::max(delay, static_cast<double>(e.retry_after_ms));
+    if (b.retries) b.retries->Increment();
+    co_await sleep_for(Ms(static_cast<int64_t>(delay)));
+    co_return true;
+  }
+
+  void record_ok(BackendSlot& b, Clock::time_point t0) {
+    double ms = ms_since(t0);
+    b.observe_latency(ms);
+    if (b.latency_hist) b.latency_hist->Observe(ms / 1000);
+  }
+  void record_error(BackendSlot& b, const api::Error& e, Clock::time_point t0) {
+    if (b.errors) b.errors->Add({{"backend", b.label()}, {"status", std::to_string(e.status())}}).Increment();
+    if (e.status() != 499 && !is_final(e)) b.penalize(ms_since(t0));
+  }
+
+  // Runs until the race is decided and every racer has finished; handles the caller's cancellation.
+  asio::awaitable<void> run_race(std::shared_ptr<Race> race, ModelSlot& m,
+                                 std::function<void(int)> start, Ms hedge_after) {
+    bool parent_cancelled = false;
+    auto wait = [&](std::optional<Clock::time_point> until) -> asio::awaitable<void> {
+      race->wake->expires_at(until.value_or(Clock::time_point::max()));
+      co_await race->wake->async_wait(kTuple);
+      auto cs = co_await asio::this_coro::cancellation_state;
+      if (cs.cancelled() != asio::cancellation_type::none) {
+        parent_cancelled = true;
+        race->cancel_others(-1);
+        co_await asio::this_coro::reset_cancellation_state();
+      }
+    };
+    start(0);
+    co_await wait(Clock::now() + hedge_after);
+    if (race->winner < 0 && !parent_cancelled) {
+      if (m.hedges) m.hedges->Increment();
+      start(1);
+    }
+    while (race->running > 0) {
+      if (race->winner >= 0 && race->finished[race->winner]) race->cancel_others(race->winner);
+      co_await wait(std::nullopt);
+    }
+    if (parent_cancelled) throw api::Error(499, "request_cancelled", "the client went away", "cancelled");
+    if (race->winner == 1 && m.hedge_wins) m.hedge_wins->Increment();
+  }
+
+  asio::awaitable<api::ChatResponse> hedged_complete(ModelSlot& m, BackendSlot& a, BackendSlot& b,
+                                                     const api::ChatRequest& req) {
+    auto ex = co_await asio::this_coro::executor;
+    auto race = std::make_shared<Race>();
+    race->wake = std::make_shared<asio::steady_timer>(ex);
+    BackendSlot* slots[2] = {&a, &b};
+    auto racer = [this, race, &req](int i, BackendSlot* s) -> asio::awaitable<void> {
+      auto t0 = Clock::now();
+      try {
+        api::ChatResponse r = co_await s->backend().complete(req);
+        record_ok(*s, t0);
+        if (race->winner < 0) {
+          race->winner = i;
+          race->answer = std::move(r);
+          race->cancel_others(i);
+        }
+      } catch (const api::Error& e) {
+        record_error(*s, e, t0);
+        race->error[i] = std::current_exception();
+      } catch (...) {
+        race->error[i] = std::current_exception();
+      }
+      race->finished[i] = true;
+      --race->running;
+      race->wake->cancel();
+    };
+    auto start = [&](int i) {
+      race->started[i] = true;
+      ++race->running;
+      asio::co_spawn(ex, racer(i, slots[i]), asio::bind_cancellation_slot(race->cancel[i].slot(), asio::detached));
+    };
+    co_await run_race(race, m, start, m.hedge_after);
+    if (race->winner >= 0) co_return std::move(*race->answer);
+    std::rethrow_exception(race->error[race->started[1] ? 1 : 0]);
+  }
+
+  asio::awaitable<void> hedged_stream(ModelSlot& m, BackendSlot& a, BackendSlot& b, const api::ChatRequest& req,
+                                      ChunkSink& sink, bool& committed) {
+    auto ex = co_await asio::this_coro::executor;
+    auto race = std::make_shared<Race>();
+    race->wake = std::make_shared<asio::steady_timer>(ex);
+    BackendSlot* slots[2] = {&a, &b};
+    auto racer = [this, race, &req, &sink](int i, BackendSlot* s) -> asio::awaitable<void> {
+      auto t0 = Clock::now();
+      RacerSink rs(race, i, *s, sink);
+      try {
+        co_await s->backend().stream(req, rs);
+        if (race->winner == i) record_ok(*s, t0);
+      } catch (const api::Error& e) {
+        if (race->winner == i || e.status() != 499) record_error(*s, e, t0);
+        race->error[i] = std::current_exception();
+      } catch (...) {
+        race->error[i] = std::current_exception();
+      }
+      race->finished[i] = true;
+      --race->running;
+      race->wake->cancel();
+    };
+    auto start = [&](int i) {
+      race->started[i] = true;
+      ++race->running;
+      asio::co_spawn(ex, racer(i, slots[i]), asio::bind_cancellation_slot(race->cancel[i].slot(), asio::detached));
+    };
+    co_await run_race(race, m, start, m.hedge_after);
+    committed = race->forwarded > 0;
+    if (race->winner >= 0) {
+      if (race->error[race->winner]) std::rethrow_exception(race->error[race->winner]);
+      co_return;
+    }
+    std::rethrow_exception(race->error[race->started[1] ? 1 : 0]);
+  }
+
+  RetryConfig retry_;
+  TierLimiter limiter_;
+  obs::Metrics* metrics_;
+  std::map<std::string, std::unique_ptr<ModelSlot>> models_;
+};
+
+std::string expand_env(const std::string& v) {
+  if (v.size() > 3 && v.compare(0, 2, "${") == 0 && v.back() == '}') {
+    const char* e = std::getenv(v.substr(2, v.size() - 3).c_str());
+    return e ? e : "";
+  }
+  return v;
+}
+
+}  // namespace
+
+std::variant<std::unique_ptr<Dispatcher>, std::string> Dispatcher::from_config(
+    const config::Config& cfg, boost::asio::any_io_executor executor, obs::Metrics* metrics) {
+  (void)executor;
+  RetryConfig retry;
+  retry.max_attempts = std::max(1, cfg.get<int>("upstream.retries.max_attempts", 2));
+  retry.backoff_initial = Ms(cfg.get<int64_t>("upstream.retries.backoff_initial_ms", 100));
+  retry.backoff_max = Ms(cfg.get<int64_t>("upstream.retries.backoff_max_ms", 2000));
+  retry.max_retry_after = Ms(cfg.get<int64_t>("upstream.retries.max_retry_after_ms", 10000));
+
+  std::map<std::string, TierConfig> tiers;
+  YAML::Node tnode = cfg.at("tiers");
+  if (tnode && tnode.IsMap()) {
+    for (const auto& kv : tnode) {
+      TierConfig t;
+      try {
+        t.max_concurrency = kv.second["max_concurrency"].as<int>(0);
+        t.priority = kv.second["priority"].as<int>(0);
+        t.queue_timeout = Ms(kv.second["queue_timeout_ms"].as<int64_t>(5000));
+      } catch (const YAML::Exception& e) {
+        return "tiers." + kv.first.as<std::string>() + ": " + e.what();
+      }
+      tiers[kv.first.as<std::string>()] = t;
+    }
+  }
+
+  http::ClientOptions copts;
+  copts.connect_timeout = Ms(cfg.get<int64_t>("upstream.connect_timeout_ms", 5000));
+  copts.first_byte_timeout = Ms(cfg.get<int64_t>("upstream.first_token_timeout_ms", 60000));
+  copts.total_timeout = Ms(cfg.get<int64_t>("upstream.total_timeout_ms", 600000));
+  copts.max_idle_per_host = static_cast<size_t>(std::max(0, cfg.get<int>("upstream.max_idle_connections_per_host", 64)));
+  copts.verify_peer = cfg.get<bool>("upstream.verify_tls", true);
+  copts.ca_file = cfg.get<std::string>("upstream.ca_file", "");
+  auto client = std::make_shared<http::Client>(copts);
+
+  auto d = std::make_unique<DispatcherImpl>(retry, std::move(tiers), cfg.get<int>("upstream.max_concurrency", 0), metrics);
+  YAML::Node models = cfg.at("models");
+  if (models && !models.IsMap()) return std::string("models: must be a map of public model names");
+  if (models) {
+    for (const auto& kv : models) {
+      std::string name = kv.first.as<std::string>();
+      std::string where = "models." + name;
+      ModelSlot& m = d->model(name);
+      try {
+        std::string strategy = kv.second["strategy"].as<std::string>("ordered");
+        if (strategy == "ordered") m.strategy = Strategy::ordered;
+        else if (strategy == "fastest") m.strategy = Strategy::fastest;
+        else if (strategy == "weighted") m.strategy = Strategy::weighted;
+        else return where + ".strategy: '" + strategy + "' is not one of ordered, fastest, weighted";
+        m.hedge_after = Ms(kv.second["hedge_after_ms"].as<int64_t>(0));
+        YAML::Node backends = kv.second["backends"];
+        if (backends && !backends.IsSequence()) return where + ".backends: must be a list";
+        for (size_t i = 0; backends && i < backends.size(); ++i) {
+          YAML::Node b = backends[i];
+          std::string bwhere = where + ".backends[" + std::to_string(i) + "]";
+          std::string type = b["type"].as<std::string>("http");
+          if (type != "http") continue;  // other kinds (the embedded engine) are added with add_backend
+          HttpBackendOptions o;
+          o.url = b["url"].as<std::string>("");
+          if (o.url.rfind("http://", 0) != 0 && o.url.rfind("https://", 0) != 0)
+            return bwhere + ".url: an http:// or https:// URL is required";
+          o.model = b["model"].as<std::string>("");
+          o.api_key = expand_env(b["api_key"].as<std::string>(""));
+          o.first_token_timeout = Ms(b["first_token_timeout_ms"].as<int64_t>(copts.first_byte_timeout.count()));
+          o.total_timeout = Ms(b["total_timeout_ms"].as<int64_t>(copts.total_timeout.count()));
+          double weight = b["weight"].as<double>(1.0);
+          d->add(name, std::make_shared<HttpBackend>(client, o), weight);
+        }
+      } catch (const YAML::Exception& e) {
+        return where + ": " + e.what();
+      }
+    }
+  }
+  return std::unique_ptr<Dispatcher>(std::move(d));
+}
+
+}  // namespace kuai::upstream
