@@ -35,6 +35,28 @@ using Clock = std::chrono::steady_clock;
 using Ms = std::chrono::milliseconds;
 namespace {
 
+// g++ 12 can leave the reference of a `catch (const api::Error& e)` dangling inside a coroutine (seen as
+// std::bad_alloc when copying it after an upstream 500). Coroutines here catch (...) and copy the error
+// in this plain function instead; anything that is not an api::Error propagates unchanged.
+api::Error current_api_error() {
+  try {
+    throw;
+  } catch (const api::Error& e) {
+    return e;
+  }
+}
+
+std::optional<api::Error> api_error_of(const std::exception_ptr& p) {
+  try {
+    std::rethrow_exception(p);
+  } catch (const api::Error& e) {
+    return e;
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
+
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 enum class Strategy { ordered, fastest, weighted };
@@ -210,7 +232,8 @@ class DispatcherImpl : public Dispatcher {
     if (m.hedge_after.count() > 0 && order.size() >= 2) {
       try {
         co_return co_await hedged_complete(m, *order[0], *order[1], req);
-      } catch (const api::Error& e) {
+      } catch (...) {
+        const api::Error e = current_api_error();
         if (is_final(e)) throw;
         last = e;
       }
@@ -226,7 +249,8 @@ class DispatcherImpl : public Dispatcher {
           api::ChatResponse r = co_await b.backend().complete(req);
           record_ok(b, t0);
           co_return r;
-        } catch (const api::Error& e) {
+        } catch (...) {
+        const api::Error e = current_api_error();
           err = e;
         }
         record_error(b, *err, t0);
@@ -250,7 +274,8 @@ class DispatcherImpl : public Dispatcher {
       try {
         co_await hedged_stream(m, *order[0], *order[1], req, sink, committed);
         co_return;
-      } catch (const api::Error& e) {
+      } catch (...) {
+        const api::Error e = current_api_error();
         if (committed || is_final(e)) throw;
         last = e;
       }
@@ -267,7 +292,8 @@ class DispatcherImpl : public Dispatcher {
           co_await b.backend().stream(req, tracking);
           record_ok(b, t0);
           co_return;
-        } catch (const api::Error& e) {
+        } catch (...) {
+        const api::Error e = current_api_error();
           err = e;
         }
         record_error(b, *err, t0);
@@ -294,7 +320,8 @@ class DispatcherImpl : public Dispatcher {
           api::Embeddings e = co_await b.backend().embed(req);
           record_ok(b, t0);
           co_return e;
-        } catch (const api::Error& e) {
+        } catch (...) {
+        const api::Error e = current_api_error();
           err = e;
         }
         record_error(b, *err, t0);
@@ -409,11 +436,9 @@ class DispatcherImpl : public Dispatcher {
           race->answer = std::move(r);
           race->cancel_others(i);
         }
-      } catch (const api::Error& e) {
-        record_error(*s, e, t0);
-        race->error[i] = std::current_exception();
       } catch (...) {
         race->error[i] = std::current_exception();
+        if (auto e = api_error_of(race->error[i])) record_error(*s, *e, t0);
       }
       race->finished[i] = true;
       --race->running;
@@ -441,11 +466,10 @@ class DispatcherImpl : public Dispatcher {
       try {
         co_await s->backend().stream(req, rs);
         if (race->winner == i) record_ok(*s, t0);
-      } catch (const api::Error& e) {
-        if (race->winner == i || e.status() != 499) record_error(*s, e, t0);
-        race->error[i] = std::current_exception();
       } catch (...) {
         race->error[i] = std::current_exception();
+        auto e = api_error_of(race->error[i]);
+        if (e && (race->winner == i || e->status() != 499)) record_error(*s, *e, t0);
       }
       race->finished[i] = true;
       --race->running;
