@@ -5,6 +5,10 @@
 
 #include "cache/dot.h"
 
+// hnswlib 0.6.2's SSE prefetches read one element past a full neighbour list (`*(datal + j + 1)`,
+// hnswalg.h:214), a heap overflow under ASan. The prefetches are all it would use SSE for here (the
+// distance is ours), so turn its manual vectorisation off.
+#define NO_MANUAL_VECTORIZATION
 #include <hnswlib/hnswlib.h>
 
 #include <atomic>
