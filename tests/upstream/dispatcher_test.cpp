@@ -121,6 +121,18 @@ TEST(Dispatcher, AllBackendsDeadIs503AndOneLiveIsEnough) {
   EXPECT_FALSE(sink.chunks.empty());
 }
 
+// Regression: every attempt answered 500 used to crash the process (a dangling caught error in a
+// coroutine under g++ 12); it must come back as an OpenAI 502 naming the upstream's status.
+TEST(Dispatcher, AlwaysFailingBackendIs502AfterRetries) {
+  auto bad = fake({"--error-rate", "1"});
+  auto d = dispatcher(retry_yaml(3) + "models:\n  m:\n" + backends_yaml({bad.port}));
+  ASSERT_TRUE(d);
+  auto e = error_of([&] { run<api::ChatResponse>([&]() { return complete_owned(*d, chat("m")); }); });
+  EXPECT_EQ(e.status(), 502);
+  EXPECT_NE(std::string(e.what()).find("500"), std::string::npos);
+  EXPECT_EQ(model_requests(bad.port), 3);
+}
+
 TEST(Dispatcher, GarbageFromEveryBackendIs502) {
   auto g = fake({"--garbage"});
   auto d = dispatcher(retry_yaml(2) + "models:\n  m:\n" + backends_yaml({g.port}));
