@@ -34,9 +34,22 @@ function(kuai_module name)
   endif()
 endfunction()
 
+# kuai_test_support: tests/support/*.cpp, shared by tests and benchmarks; it knows where the kuai
+# binary, ../shared and the source tree are. KUAI_SHARED_DIR overrides where ../shared is (default:
+# beside the checkout).
+function(kuai_test_support)
+  set(KUAI_SHARED_DIR "${PROJECT_SOURCE_DIR}/../shared" CACHE PATH "the shared models and tokenizer vectors")
+  get_filename_component(shared "${KUAI_SHARED_DIR}" ABSOLUTE)
+  file(GLOB srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/support/*.cpp)
+  add_library(kuai_test_support STATIC ${srcs})
+  target_include_directories(kuai_test_support PUBLIC ${PROJECT_SOURCE_DIR}/tests)
+  target_compile_definitions(kuai_test_support PRIVATE
+    KUAI_TEST_BIN="$<TARGET_FILE:kuai>" KUAI_TEST_SHARED_DIR="${shared}"
+    KUAI_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+endfunction()
+
 # One GoogleTest executable per folder under tests/ (tests/<folder>/**/*_test.cpp → kuai_<folder>_tests),
-# linked against the library of the same name plus everything it needs. Tests find ../shared and the
-# kuai binary through the environment set here.
+# linked against the library of the same name plus everything it needs, and kuai_test_support.
 function(kuai_tests)
   file(GLOB dirs LIST_DIRECTORIES true ${PROJECT_SOURCE_DIR}/tests/*)
   foreach(dir IN LISTS dirs)
@@ -45,7 +58,7 @@ function(kuai_tests)
     endif()
     get_filename_component(name ${dir} NAME)
     if(name STREQUAL "support" OR name STREQUAL "data")
-      continue()  # tests/support: header-only test helpers; tests/data: fixtures
+      continue()  # tests/support: kuai_test_support (above); tests/data: fixtures
     endif()
     file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${dir}/*.cpp)
     if(NOT srcs)
@@ -58,15 +71,13 @@ function(kuai_tests)
     if(NOT TARGET ${lib})
       set(lib kuai_server kuai_fakeup kuai_tools)
     endif()
-    target_link_libraries(${target} PRIVATE ${lib} GTest::gtest GTest::gmock GTest::gtest_main)
+    target_link_libraries(${target} PRIVATE ${lib} kuai_test_support GTest::gtest GTest::gmock GTest::gtest_main)
     # -Werror guards the product code (src/); a warning in a test must not hide its results.
     target_compile_options(${target} PRIVATE -Wno-error)
     add_dependencies(${target} kuai)
-    gtest_discover_tests(${target}
-      DISCOVERY_TIMEOUT 60
-      PROPERTIES ENVIRONMENT
-        "KUAI_BIN=$<TARGET_FILE:kuai>;KUAI_SHARED=${PROJECT_SOURCE_DIR}/../shared;KUAI_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
-        TIMEOUT 300)
+    # No ENVIRONMENT here: gtest_discover_tests splits a list-valued property, so only the first
+    # variable would arrive (that is how CI once lost KUAI_SHARED). kuai_test_support carries the paths.
+    gtest_discover_tests(${target} DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300)
   endforeach()
 endfunction()
 
@@ -84,7 +95,7 @@ function(kuai_benches)
     endif()
     add_executable(bench_${name} ${srcs})
     target_include_directories(bench_${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/bench)
-    target_link_libraries(bench_${name} PRIVATE kuai_server kuai_fakeup kuai_tools benchmark::benchmark)
+    target_link_libraries(bench_${name} PRIVATE kuai_server kuai_fakeup kuai_tools kuai_test_support benchmark::benchmark)
     target_compile_options(bench_${name} PRIVATE -Wno-error)
     add_dependencies(bench_${name} kuai)
   endforeach()

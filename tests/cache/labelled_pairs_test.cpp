@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include "support/paths.h"
 
 namespace kuai::cache {
 namespace {
@@ -25,9 +26,7 @@ struct Pair {
 };
 
 std::string data_path() {
-  const char* src = std::getenv("KUAI_SOURCE_DIR");
-  std::string root = src ? src : std::string(__FILE__).substr(0, std::string(__FILE__).rfind("/tests/"));
-  return root + "/tests/data/cache_pairs.jsonl";
+  return kuai::test::source_dir() + "/tests/data/cache_pairs.jsonl";
 }
 
 std::vector<Pair> load_pairs() {

@@ -12,14 +12,12 @@
 #include <cstdlib>
 #include <map>
 #include <string>
+#include "support/paths.h"
 
 namespace kuai::stages {
 namespace {
 
-std::string source_dir() {
-  const char* p = std::getenv("KUAI_SOURCE_DIR");
-  return p ? p : ".";
-}
+using kuai::test::source_dir;
 
 struct Score {
   int right = 0, total = 0;

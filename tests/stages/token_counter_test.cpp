@@ -11,13 +11,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <random>
+#include "support/paths.h"
 
 namespace kuai::stages {
 namespace {
 
 std::string vocab(const char* name) {
-  const char* shared = std::getenv("KUAI_SHARED");
-  return std::string(shared ? shared : "../shared") + "/tokenizer-tests/" + name;
+  return kuai::test::shared_dir() + "/tokenizer-tests/" + name;
 }
 
 std::unique_ptr<engine::Tokenizer> engine_tokenizer(const std::string& path,

@@ -14,13 +14,11 @@
 #include <memory>
 #include <string>
 #include <vector>
+#include "support/paths.h"
 
 namespace kuai::stages::testing {
 
-inline std::string source_dir() {
-  const char* p = std::getenv("KUAI_SOURCE_DIR");
-  return p ? p : ".";
-}
+using kuai::test::source_dir;
 
 struct FakeModel {
   std::unique_ptr<test::ChildProcess> proc;

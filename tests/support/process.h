@@ -1,6 +1,6 @@
 // Test helpers for integration tests (header-only, POSIX sockets, no Beast so tests compile fast):
 //  - free_port():            a free loopback TCP port
-//  - kuai_bin():             the kuai binary under test (env KUAI_BIN)
+//  - kuai_bin():             the kuai binary under test (support/paths.h)
 //  - ChildProcess:           spawns a child in its own process group, stderr+stdout to a temp file;
 //                            wait_listening() parses "listening on HOST:PORT"; the destructor kills the
 //                            whole group (SIGKILL) even when the test failed
@@ -43,6 +43,8 @@
 #include <utility>
 #include <vector>
 
+#include "support/paths.h"
+
 extern char** environ;
 
 namespace kuai::test {
@@ -73,11 +75,6 @@ inline uint16_t free_port() {
   return ntohs(addr.sin_port);
 }
 
-inline std::string kuai_bin() {
-  const char* p = std::getenv("KUAI_BIN");
-  if (!p || !*p) throw std::runtime_error("KUAI_BIN is not set (run the tests through ctest)");
-  return p;
-}
 
 // Connects to 127.0.0.1:port; returns the fd or -1.
 inline int connect_loopback(uint16_t port) {

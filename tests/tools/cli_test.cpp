@@ -7,15 +7,11 @@
 #include <fstream>
 #include <sstream>
 #include <unistd.h>
+#include "support/paths.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string env_or(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return v ? v : fallback;
-}
 
 struct CliRun {
   int rc;
@@ -27,7 +23,7 @@ CliRun run(const std::string& args) {
   const fs::path dir = fs::temp_directory_path();
   const std::string tag = std::to_string(::getpid()) + "_" + std::to_string(n++);
   const std::string out = (dir / ("kuai_cli_out_" + tag)).string(), err = (dir / ("kuai_cli_err_" + tag)).string();
-  const std::string cmd = env_or("KUAI_BIN", "kuai") + " " + args + " >" + out + " 2>" + err + " </dev/null";
+  const std::string cmd = kuai::test::kuai_bin() + " " + args + " >" + out + " 2>" + err + " </dev/null";
   const int status = std::system(cmd.c_str());
   auto slurp = [](const std::string& p) {
     std::ifstream in(p, std::ios::binary);
@@ -41,12 +37,12 @@ CliRun run(const std::string& args) {
   return r;
 }
 
-std::string model() { return env_or("KUAI_SHARED", "/work/shared") + std::string("/models/stories260K/stories260K.gguf"); }
+std::string model() { return kuai::test::shared_dir() + std::string("/models/stories260K/stories260K.gguf"); }
 
 TEST(EngineCli, GeneratePrintsTextOnStdoutAndTimingsOnStderr) {
   const CliRun r = run("generate -m " + model() + " -p 'Once upon a time' -n 96 --temp 0 -t 2");
   ASSERT_EQ(r.rc, 0) << r.err;
-  std::ifstream in(env_or("KUAI_SHARED", "/work/shared") + std::string("/models/stories260K/reference/greedy_once_upon_a_time.txt"));
+  std::ifstream in(kuai::test::shared_dir() + std::string("/models/stories260K/reference/greedy_once_upon_a_time.txt"));
   std::stringstream expect;
   expect << in.rdbuf();
   EXPECT_EQ(r.out, expect.str());

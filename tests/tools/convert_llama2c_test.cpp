@@ -11,16 +11,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include "support/paths.h"
 
 namespace kuai::tools {
 namespace {
 
 using engine::GgufFile;
 
-std::string shared_dir() {
-  const char* s = std::getenv("KUAI_SHARED");
-  return s ? s : "../shared";
-}
+using kuai::test::shared_dir;
 
 std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("kuai_conv_" + std::to_string(::getpid()) + "_" + name)).string();

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include "support/paths.h"
 
 namespace {
 
@@ -30,14 +31,9 @@ Run run(const std::string& cmd) {
   return r;
 }
 
-std::string env(const char* name, const char* fallback) {
-  const char* v = std::getenv(name);
-  return v ? v : fallback;
-}
-
 TEST(ConvertTokenizeCli, ConvertThenTokenizeAndErrors) {
-  const std::string kuai = env("KUAI_BIN", "kuai");
-  const std::string dir = env("KUAI_SHARED", "../shared") + "/models/stories260K/";
+  const std::string kuai = kuai::test::kuai_bin();
+  const std::string dir = kuai::test::shared_dir() + "/models/stories260K/";
   const auto tmp = std::filesystem::temp_directory_path() / ("kuai_cli_" + std::to_string(::getpid()));
   std::filesystem::create_directories(tmp);
   const std::string out = (tmp / "s.gguf").string();

@@ -12,14 +12,12 @@
 
 #include <filesystem>
 #include <unistd.h>
+#include "support/paths.h"
 
 namespace kuai::tools {
 namespace {
 
-std::string shared_dir() {
-  const char* s = std::getenv("KUAI_SHARED");
-  return s ? s : "/work/shared";
-}
+using kuai::test::shared_dir;
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

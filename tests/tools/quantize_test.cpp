@@ -17,6 +17,7 @@
 #include "engine/threads/thread_pool.h"
 #include "tools/perplexity.h"
 #include "tools/synth.h"
+#include "support/paths.h"
 
 namespace kuai::tools {
 namespace {
@@ -24,10 +25,7 @@ namespace {
 using namespace engine::model;
 namespace fs = std::filesystem;
 
-std::string shared_dir() {
-  const char* s = std::getenv("KUAI_SHARED");
-  return s ? s : "/work/shared";
-}
+using kuai::test::shared_dir;
 
 struct TempDir {
   fs::path path;

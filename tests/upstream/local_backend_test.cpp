@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <thread>
+#include "support/paths.h"
 
 namespace kuai::upstream {
 namespace {
@@ -26,8 +27,7 @@ namespace {
 namespace net = boost::asio;
 
 std::string model_path() {
-  const char* s = std::getenv("KUAI_SHARED");
-  return std::string(s ? s : "/work/shared") + "/models/stories260K/stories260K.gguf";
+  return kuai::test::shared_dir() + "/models/stories260K/stories260K.gguf";
 }
 
 std::shared_ptr<LocalBackend> backend() {

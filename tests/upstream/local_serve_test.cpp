@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <thread>
+#include "support/paths.h"
 
 namespace kuai::test {
 namespace {
@@ -14,8 +15,7 @@ namespace {
 namespace json = boost::json;
 
 std::string stories_path() {
-  const char* s = std::getenv("KUAI_SHARED");
-  return std::string(s ? s : "/work/shared") + "/models/stories260K/stories260K.gguf";
+  return kuai::test::shared_dir() + "/models/stories260K/stories260K.gguf";
 }
 
 struct LocalServe : ::testing::Test {

@@ -8,14 +8,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include "support/paths.h"
 
 namespace kuai::engine {
 namespace {
 
-std::string shared_dir() {
-  const char* s = std::getenv("KUAI_SHARED");
-  return s ? s : "../shared";
-}
+using kuai::test::shared_dir;
 
 std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() / ("kuai_gguf_" + std::to_string(::getpid()) + "_" + name)).string();

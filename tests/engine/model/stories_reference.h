@@ -7,13 +7,11 @@
 #include <sstream>
 #include <string>
 #include <vector>
+#include "support/paths.h"
 
 namespace kuai::engine::model::test {
 
-inline std::string shared_dir() {
-  const char* s = std::getenv("KUAI_SHARED");
-  return s ? s : "/work/shared";
-}
+using kuai::test::shared_dir;
 
 struct StoriesReference {
   std::vector<int32_t> prompt_tokens;

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include "support/paths.h"
 
 namespace kuai::engine {
 namespace {
@@ -60,8 +61,7 @@ TEST(ChatTemplate, DetectsFamiliesFromTemplateStrings) {
             ChatTemplateKind::Zephyr);
   EXPECT_EQ(chat_template_detect("no markers"), std::nullopt);
   // The phi-3 vocab in ../shared carries its real template.
-  const char* shared = std::getenv("KUAI_SHARED");
-  auto f = GgufFile::open(std::string(shared ? shared : "../shared") + "/tokenizer-tests/ggml-vocab-phi-3.gguf");
+  auto f = GgufFile::open(kuai::test::shared_dir() + "/tokenizer-tests/ggml-vocab-phi-3.gguf");
   ASSERT_TRUE(f.ok());
   auto tok = Tokenizer::from_gguf(**f);
   ASSERT_TRUE(tok.ok());

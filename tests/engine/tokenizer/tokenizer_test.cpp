@@ -9,14 +9,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include "support/paths.h"
 
 namespace kuai::engine {
 namespace {
 
-std::string shared_dir() {
-  const char* s = std::getenv("KUAI_SHARED");
-  return s ? s : "../shared";
-}
+using kuai::test::shared_dir;
 
 std::unique_ptr<Tokenizer> load(const std::string& path) {
   auto f = GgufFile::open(path);

@@ -9,14 +9,12 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include "support/paths.h"
 
 namespace kuai::engine {
 namespace {
 
-std::string shared_dir() {
-  const char* s = std::getenv("KUAI_SHARED");
-  return s ? s : "../shared";
-}
+using kuai::test::shared_dir;
 
 std::string read_all(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
