@@ -13,9 +13,9 @@ void fill_avx512(KernelTable& t) {
   at(GgmlType::Q4_0).vec_dot = dot_qx_q8_0<kVnni, true>;
   at(GgmlType::Q4_0).vec_dot_x4 = dot_qx_q8_0_x4<kVnni, true>;
   at(GgmlType::Q4_K).vec_dot = dot_q4_k_q8_k<kVnni>;
-  at(GgmlType::Q4_K).vec_dot_x4 = x4_of<dot_q4_k_q8_k<kVnni>>;
+  at(GgmlType::Q4_K).vec_dot_x4 = dot_q4_k_q8_k_x4_512;
   at(GgmlType::Q6_K).vec_dot = dot_q6_k_q8_k<kVnni>;
-  at(GgmlType::Q6_K).vec_dot_x4 = x4_of<dot_q6_k_q8_k<kVnni>>;
+  at(GgmlType::Q6_K).vec_dot_x4 = dot_q6_k_q8_k_x4_512;
 }
 
 }  // namespace kuai::engine::kernels

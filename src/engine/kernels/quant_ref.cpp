@@ -416,4 +416,83 @@ float dot_q6_k_q8_k(int n, const void* w, const void* a) {
   return sum;
 }
 
+
+void dot_q4_k_q8_k_x4(int n, const void* w, const void* a, size_t a_stride, float* out) {
+  const auto* x = static_cast<const BlockQ4_K*>(w);
+  const BlockQ8_K* y[4];
+  for (int r = 0; r < 4; ++r) y[r] = reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(a) + r * a_stride);
+  float sum[4] = {0, 0, 0, 0};
+  for (int i = 0; i < n / kQK_K; ++i) {
+    uint8_t q[kQK_K], sc[8], m[8];
+    for (int c = 0; c < 4; ++c) {
+      for (int l = 0; l < 32; ++l) {
+        q[64 * c + l] = x[i].qs[32 * c + l] & 0xF;
+        q[64 * c + 32 + l] = x[i].qs[32 * c + l] >> 4;
+      }
+    }
+    for (int j = 0; j < 8; ++j) q4k_scale_min(j, x[i].scales, sc[j], m[j]);
+    const float d = fp16_to_fp32(x[i].d), dmin = fp16_to_fp32(x[i].dmin);
+    for (int r = 0; r < 4; ++r) {
+      const BlockQ8_K& yb = y[r][i];
+      int sum_scaled = 0, sum_mins = 0;
+      for (int c = 0; c < 4; ++c) {
+        int s1 = 0, s2 = 0;
+        for (int l = 0; l < 32; ++l) {
+          s1 += q[64 * c + l] * yb.qs[64 * c + l];
+          s2 += q[64 * c + 32 + l] * yb.qs[64 * c + 32 + l];
+        }
+        sum_scaled += sc[2 * c] * s1 + sc[2 * c + 1] * s2;
+        sum_mins += m[2 * c] * (yb.bsums[4 * c] + yb.bsums[4 * c + 1]) +
+                    m[2 * c + 1] * (yb.bsums[4 * c + 2] + yb.bsums[4 * c + 3]);
+      }
+      sum[r] += yb.d * (d * float(sum_scaled) - dmin * float(sum_mins));
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = sum[r];
+}
+
+void dot_q6_k_q8_k_x4(int n, const void* w, const void* a, size_t a_stride, float* out) {
+  const auto* x = static_cast<const BlockQ6_K*>(w);
+  const BlockQ8_K* y[4];
+  for (int r = 0; r < 4; ++r) y[r] = reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(a) + r * a_stride);
+  float sum[4] = {0, 0, 0, 0};
+  for (int i = 0; i < n / kQK_K; ++i) {
+    // q[e] = signed 6-bit value of element e (0..255), in the activation's element order
+    int8_t q[kQK_K];
+    const uint8_t* ql = x[i].ql;
+    const uint8_t* qh = x[i].qh;
+    for (int c = 0; c < kQK_K; c += 128) {
+      for (int l = 0; l < 32; ++l) {
+        q[c + l] = int8_t(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+        q[c + l + 32] = int8_t(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+        q[c + l + 64] = int8_t(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+        q[c + l + 96] = int8_t(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+      }
+      ql += 64;
+      qh += 32;
+    }
+    const float d = fp16_to_fp32(x[i].d);
+    for (int r = 0; r < 4; ++r) {
+      const int8_t* a8 = y[r][i].qs;
+      const int8_t* sc = x[i].scales;
+      int total = 0;
+      for (int c = 0; c < kQK_K; c += 128) {
+        int s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int l = 0; l < 32; ++l) {
+          const int is = l / 16;
+          s[is] += q[c + l] * a8[l];
+          s[is + 2] += q[c + l + 32] * a8[l + 32];
+          s[is + 4] += q[c + l + 64] * a8[l + 64];
+          s[is + 6] += q[c + l + 96] * a8[l + 96];
+        }
+        for (int k = 0; k < 8; ++k) total += sc[k] * s[k];
+        sc += 8;
+        a8 += 128;
+      }
+      sum[r] += d * y[r][i].d * float(total);
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = sum[r];
+}
+
 }  // namespace kuai::engine::kernels::ref

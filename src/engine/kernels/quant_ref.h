@@ -4,6 +4,7 @@
 // All functions take n = number of elements, a multiple of the type's block size; pure, thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace kuai::engine::kernels::ref {
@@ -34,5 +35,11 @@ float dot_q8_0_q8_0(int n, const void* w, const void* a);
 float dot_q4_0_q8_0(int n, const void* w, const void* a);
 float dot_q4_k_q8_k(int n, const void* w, const void* a);
 float dot_q6_k_q8_k(int n, const void* w, const void* a);
+
+// One weight row against 4 activation rows a + k * a_stride bytes (k = 0..3) -> out[0..3]. Each weight
+// super-block is unpacked once for the 4 rows (the prefill path); same integer sums in the same order
+// as the single-row dots, so the results are bit-identical to them.
+void dot_q4_k_q8_k_x4(int n, const void* w, const void* a, size_t a_stride, float* out);
+void dot_q6_k_q8_k_x4(int n, const void* w, const void* a, size_t a_stride, float* out);
 
 }  // namespace kuai::engine::kernels::ref

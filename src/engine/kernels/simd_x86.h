@@ -204,80 +204,243 @@ void dot_float_x4(int n, const void* w, const void* a, size_t stride, float* out
 }
 
 // ---- Q4_K / Q6_K weights x Q8_K activations ----
+// Sub-block scales multiply the int16 pair sums of maddubs inside the widening step (madd with the
+// scale instead of 1; VNNI's vpdpwssd also folds the accumulate). Mins (Q4_K) and the -32 offset
+// (Q6_K) go through the activation's 16-element sums (bsums), so each piece needs one maddubs.
+// maddubs cannot saturate here: |u * y| pairs are at most 2 * 63 * 127 < 32767.
+
+// acc += (maddubs(u, y) as int16 pairs) * scale16, summed into int32 lanes
+template <bool kVnni>
+inline __m256i madd_scaled(__m256i acc, __m256i u, __m256i y, __m256i scale16) {
+  const __m256i p = _mm256_maddubs_epi16(u, y);
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  if constexpr (kVnni) return _mm256_dpwssd_epi32(acc, p, scale16);
+#endif
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(p, scale16));
+}
+
+// Q4_K super-block scales: sc[j] as int16 broadcasts are built per use; mins16 holds m[j] in int16
+// lanes 2j and 2j+1 (one per 16-element bsums group).
+inline void q4k_scales(const uint8_t* packed, uint8_t sc[8], __m256i& mins16) {
+  uint8_t m[8];
+  for (int j = 0; j < 8; ++j) q4k_scale_min(j, packed, sc[j], m[j]);
+  const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(m));
+  const __m128i m16 = _mm_cvtepu8_epi16(m8);  // m[0..7] as int16
+  mins16 = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+}
+
 template <bool kVnni>
 float dot_q4_k_q8_k(int n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockQ4_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const __m256i m4 = _mm256_set1_epi8(0x0F);
-  float sum = 0;
+  __m256 accf = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
   for (int i = 0; i < n / kQK_K; ++i) {
-    uint8_t sc[8], m[8];
-    for (int j = 0; j < 8; ++j) q4k_scale_min(j, x[i].scales, sc[j], m[j]);
-    int sum_mins = 0;
-    for (int j = 0; j < 8; ++j) sum_mins += m[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-    __m256i acc = _mm256_setzero_si256();
+    uint8_t sc[8];
+    __m256i mins16;
+    q4k_scales(x[i].scales, sc, mins16);
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
       const __m256i q = load256(x[i].qs + 32 * c);
       const __m256i lo = _mm256_and_si256(q, m4);
       const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-      const __m256i plo = dot_u8i8<kVnni>(lo, load256(y[i].qs + 64 * c));
-      const __m256i phi = dot_u8i8<kVnni>(hi, load256(y[i].qs + 64 * c + 32));
-      acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(plo, _mm256_set1_epi32(sc[2 * c])));
-      acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(phi, _mm256_set1_epi32(sc[2 * c + 1])));
+      acc0 = madd_scaled<kVnni>(acc0, lo, load256(y[i].qs + 64 * c), _mm256_set1_epi16(sc[2 * c]));
+      acc1 = madd_scaled<kVnni>(acc1, hi, load256(y[i].qs + 64 * c + 32), _mm256_set1_epi16(sc[2 * c + 1]));
     }
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-    s = _mm_hadd_epi32(s, s);
-    s = _mm_hadd_epi32(s, s);
-    const int sum_scaled = _mm_cvtsi128_si32(s);
-    sum += y[i].d * (h2f(x[i].d) * float(sum_scaled) - h2f(x[i].dmin) * float(sum_mins));
+    const __m256i mins = _mm256_madd_epi16(load256(y[i].bsums), mins16);
+    accf = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), _mm256_cvtepi32_ps(_mm256_add_epi32(acc0, acc1)), accf);
+    accm = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].dmin) * y[i].d), _mm256_cvtepi32_ps(mins), accm);
   }
-  return sum;
+  return hsum(_mm256_sub_ps(accf, accm));
+}
+
+// 4 activation rows per weight read: unpack nibbles and scales once, 4 accumulators.
+template <bool kVnni>
+void dot_q4_k_q8_k_x4(int n, const void* w, const void* a, size_t stride, float* out) {
+  const auto* x = static_cast<const BlockQ4_K*>(w);
+  const BlockQ8_K* y[4];
+  for (int r = 0; r < 4; ++r) y[r] = reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(a) + r * stride);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  __m256 accf[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int i = 0; i < n / kQK_K; ++i) {
+    uint8_t sc[8];
+    __m256i mins16;
+    q4k_scales(x[i].scales, sc, mins16);
+    __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q = load256(x[i].qs + 32 * c);
+      const __m256i lo = _mm256_and_si256(q, m4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+      const __m256i s_lo = _mm256_set1_epi16(sc[2 * c]), s_hi = _mm256_set1_epi16(sc[2 * c + 1]);
+      for (int r = 0; r < 4; ++r) {
+        acc[r] = madd_scaled<kVnni>(acc[r], lo, load256(y[r][i].qs + 64 * c), s_lo);
+        acc[r] = madd_scaled<kVnni>(acc[r], hi, load256(y[r][i].qs + 64 * c + 32), s_hi);
+      }
+    }
+    const float d = h2f(x[i].d), dmin = h2f(x[i].dmin);
+    for (int r = 0; r < 4; ++r) {
+      const __m256i mins = _mm256_madd_epi16(load256(y[r][i].bsums), mins16);
+      accf[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[r][i].d), _mm256_cvtepi32_ps(acc[r]), accf[r]);
+      accf[r] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * y[r][i].d), _mm256_cvtepi32_ps(mins), accf[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum(accf[r]);
+}
+
+// Q6_K: the 4 pieces of 32 six-bit values (0..63) of one 128-element half, element order.
+inline void q6k_half(const uint8_t* ql, const uint8_t* qh, __m256i q[4]) {
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+  const __m256i l0 = load256(ql), l1 = load256(ql + 32), h = load256(qh);
+  q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
+  q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
+  q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
+  q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
+}
+
+// int16 lanes 0-7 = sc[0] (elements 0-15 of a piece), lanes 8-15 = sc[1]
+inline __m256i q6k_piece_scale(const int8_t* sc) {
+  return _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
+}
+
+// sum_j sc[j] * bsums[j] as int32 lanes, times 32: the (q - 32) offset of a whole super-block
+inline __m256i q6k_offset(const int8_t* sc, const int16_t* bsums) {
+  const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+  return _mm256_slli_epi32(_mm256_madd_epi16(load256(bsums), sc16), 5);
 }
 
 template <bool kVnni>
 float dot_q6_k_q8_k(int n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockQ6_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
   __m256 accf = _mm256_setzero_ps();
   for (int i = 0; i < n / kQK_K; ++i) {
-    const uint8_t* ql = x[i].ql;
-    const uint8_t* qh = x[i].qh;
-    const int8_t* sc = x[i].scales;
-    const int8_t* q8 = y[i].qs;
-    __m256i acc = _mm256_setzero_si256();
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
     for (int half = 0; half < 2; ++half) {
-      const __m256i l0 = load256(ql), l1 = load256(ql + 32), h = load256(qh);
-      const __m256i q1 = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
-      const __m256i q2 = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
-      const __m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
-      const __m256i q4 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
-      const __m256i qs[4] = {q1, q2, q3, q4};
-      for (int k = 0; k < 4; ++k) {
-        const __m256i yk = load256(q8 + 32 * k);
-        // (q - 32) * y = q*y - 32*y ; q in [0, 63]
-        const __m256i p = _mm256_sub_epi32(dot_u8i8<kVnni>(qs[k], yk), dot_u8i8<kVnni>(_mm256_set1_epi8(32), yk));
-        // lanes 0-3 cover elements 0-15 (scale sc[2k]), lanes 4-7 elements 16-31 (sc[2k+1])
-        const __m256i scv = _mm256_set_m128i(_mm_set1_epi32(sc[2 * k + 1]), _mm_set1_epi32(sc[2 * k]));
-        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(p, scv));
-      }
-      ql += 64;
-      qh += 32;
-      sc += 8;
-      q8 += 128;
+      __m256i q[4];
+      q6k_half(x[i].ql + 64 * half, x[i].qh + 32 * half, q);
+      const int8_t* sc = x[i].scales + 8 * half;
+      const int8_t* q8 = y[i].qs + 128 * half;
+      acc0 = madd_scaled<kVnni>(acc0, q[0], load256(q8), q6k_piece_scale(sc));
+      acc1 = madd_scaled<kVnni>(acc1, q[1], load256(q8 + 32), q6k_piece_scale(sc + 2));
+      acc0 = madd_scaled<kVnni>(acc0, q[2], load256(q8 + 64), q6k_piece_scale(sc + 4));
+      acc1 = madd_scaled<kVnni>(acc1, q[3], load256(q8 + 96), q6k_piece_scale(sc + 6));
     }
-    accf = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), _mm256_cvtepi32_ps(acc), accf);
+    const __m256i total = _mm256_sub_epi32(_mm256_add_epi32(acc0, acc1), q6k_offset(x[i].scales, y[i].bsums));
+    accf = _mm256_fmadd_ps(_mm256_set1_ps(h2f(x[i].d) * y[i].d), _mm256_cvtepi32_ps(total), accf);
   }
   return hsum(accf);
 }
 
-template <float (*Dot)(int, const void*, const void*)>
-void x4_of(int n, const void* w, const void* a, size_t stride, float* out) {
-  for (int k = 0; k < 4; ++k) out[k] = Dot(n, w, static_cast<const char*>(a) + k * stride);
+template <bool kVnni>
+void dot_q6_k_q8_k_x4(int n, const void* w, const void* a, size_t stride, float* out) {
+  const auto* x = static_cast<const BlockQ6_K*>(w);
+  const BlockQ8_K* y[4];
+  for (int r = 0; r < 4; ++r) y[r] = reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(a) + r * stride);
+  __m256 accf[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int i = 0; i < n / kQK_K; ++i) {
+    __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (int half = 0; half < 2; ++half) {
+      __m256i q[4];
+      q6k_half(x[i].ql + 64 * half, x[i].qh + 32 * half, q);
+      for (int k = 0; k < 4; ++k) {
+        const __m256i scv = q6k_piece_scale(x[i].scales + 8 * half + 2 * k);
+        for (int r = 0; r < 4; ++r)
+          acc[r] = madd_scaled<kVnni>(acc[r], q[k], load256(y[r][i].qs + 128 * half + 32 * k), scv);
+      }
+    }
+    const float d = h2f(x[i].d);
+    for (int r = 0; r < 4; ++r) {
+      const __m256i total = _mm256_sub_epi32(acc[r], q6k_offset(x[i].scales, y[r][i].bsums));
+      accf[r] = _mm256_fmadd_ps(_mm256_set1_ps(d * y[r][i].d), _mm256_cvtepi32_ps(total), accf[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum(accf[r]);
 }
+
+#if defined(__AVX512BW__) && defined(__AVX512VNNI__)
+// ---- 512-bit K-quant 4-row kernels (prefill is compute-bound: twice the bytes per instruction) ----
+// Each zmm holds 64 weights in activation element order, so the activation side is one plain 64-byte
+// load per row; sub-block scales become int16 vectors with one scale per 16 (Q6_K) or 32 (Q4_K) lanes.
+
+inline __m512i load512(const void* p) { return _mm512_loadu_si512(p); }
+
+inline float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
+
+void dot_q4_k_q8_k_x4_512(int n, const void* w, const void* a, size_t stride, float* out) {
+  const auto* x = static_cast<const BlockQ4_K*>(w);
+  const BlockQ8_K* y[4];
+  for (int r = 0; r < 4; ++r) y[r] = reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(a) + r * stride);
+  const __m512i m4 = _mm512_set1_epi8(0x0F);
+  // low 256 bits keep the low nibbles (elements 64c..64c+31), high 256 bits the high nibbles
+  const __m512i shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+  __m512 accf[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  __m256 accm[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int i = 0; i < n / kQK_K; ++i) {
+    uint8_t sc[8];
+    __m256i mins16;
+    q4k_scales(x[i].scales, sc, mins16);
+    __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int c = 0; c < 4; ++c) {
+      const __m512i q2 = _mm512_broadcast_i64x4(load256(x[i].qs + 32 * c));
+      const __m512i q = _mm512_and_si512(_mm512_srlv_epi16(q2, shift), m4);
+      const __m512i scv = _mm512_inserti64x4(_mm512_set1_epi16(sc[2 * c]), _mm256_set1_epi16(sc[2 * c + 1]), 1);
+      for (int r = 0; r < 4; ++r)
+        acc[r] = _mm512_dpwssd_epi32(acc[r], _mm512_maddubs_epi16(q, load512(y[r][i].qs + 64 * c)), scv);
+    }
+    const float d = h2f(x[i].d), dmin = h2f(x[i].dmin);
+    for (int r = 0; r < 4; ++r) {
+      const __m256i mins = _mm256_madd_epi16(load256(y[r][i].bsums), mins16);
+      accf[r] = _mm512_fmadd_ps(_mm512_set1_ps(d * y[r][i].d), _mm512_cvtepi32_ps(acc[r]), accf[r]);
+      accm[r] = _mm256_fmadd_ps(_mm256_set1_ps(dmin * y[r][i].d), _mm256_cvtepi32_ps(mins), accm[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum512(accf[r]) - hsum(accm[r]);
+}
+
+void dot_q6_k_q8_k_x4_512(int n, const void* w, const void* a, size_t stride, float* out) {
+  const auto* x = static_cast<const BlockQ6_K*>(w);
+  const BlockQ8_K* y[4];
+  for (int r = 0; r < 4; ++r) y[r] = reinterpret_cast<const BlockQ8_K*>(static_cast<const char*>(a) + r * stride);
+  const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(3);
+  // high-bit shifts: pieces 0|1 take qh bits 0-1|2-3, pieces 2|3 bits 4-5|6-7
+  const __m512i sh01 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+  const __m512i sh23 = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
+  // int16 lane l of a zmm of 64 elements takes scale (l / 8) of its 4 scales
+  const __m512i idx = _mm512_set_epi16(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0,
+                                       0, 0, 0, 0, 0);
+  __m512 accf[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  for (int i = 0; i < n / kQK_K; ++i) {
+    const __m512i sc16 = _mm512_castsi256_si512(
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales))));
+    __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+    for (int half = 0; half < 2; ++half) {
+      const __m512i l = load512(x[i].ql + 64 * half);
+      const __m512i h = _mm512_broadcast_i64x4(load256(x[i].qh + 32 * half));
+      const __m512i q01 = _mm512_or_si512(_mm512_and_si512(l, m4),
+                                          _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(h, sh01), m2), 4));
+      const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                          _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(h, sh23), m2), 4));
+      const __m512i s01 = _mm512_permutexvar_epi16(_mm512_add_epi16(idx, _mm512_set1_epi16(int16_t(8 * half))), sc16);
+      const __m512i s23 =
+          _mm512_permutexvar_epi16(_mm512_add_epi16(idx, _mm512_set1_epi16(int16_t(8 * half + 4))), sc16);
+      for (int r = 0; r < 4; ++r) {
+        const int8_t* q8 = y[r][i].qs + 128 * half;
+        acc[r] = _mm512_dpwssd_epi32(acc[r], _mm512_maddubs_epi16(q01, load512(q8)), s01);
+        acc[r] = _mm512_dpwssd_epi32(acc[r], _mm512_maddubs_epi16(q23, load512(q8 + 64)), s23);
+      }
+    }
+    const float d = h2f(x[i].d);
+    for (int r = 0; r < 4; ++r) {
+      const __m512i off = _mm512_castsi256_si512(q6k_offset(x[i].scales, y[r][i].bsums));
+      const __m512i total = _mm512_sub_epi32(acc[r], _mm512_inserti64x4(off, _mm256_setzero_si256(), 1));
+      accf[r] = _mm512_fmadd_ps(_mm512_set1_ps(d * y[r][i].d), _mm512_cvtepi32_ps(total), accf[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = hsum512(accf[r]);
+}
+#endif
 
 // ---- activation quantizers (bit-identical to the reference: same scale arithmetic, same rounding) ----
 inline float hmax(__m256 v) {

@@ -93,9 +93,9 @@ void fill_plain(KernelTable& table) {
   set(G::Q4_0, ref::to_float_q4_0, ref::from_float_q4_0, G::Q8_0, ref::dot_q4_0_q8_0,
       x4_from_single<ref::dot_q4_0_q8_0>);
   set(G::Q4_K, ref::to_float_q4_k, ref::from_float_q4_k, G::Q8_K, ref::dot_q4_k_q8_k,
-      x4_from_single<ref::dot_q4_k_q8_k>);
+      ref::dot_q4_k_q8_k_x4);
   set(G::Q6_K, ref::to_float_q6_k, ref::from_float_q6_k, G::Q8_K, ref::dot_q6_k_q8_k,
-      x4_from_single<ref::dot_q6_k_q8_k>);
+      ref::dot_q6_k_q8_k_x4);
   set(G::Q8_K, ref::to_float_q8_k, ref::from_float_q8_k, G::Q8_K, nullptr, nullptr);
 }
 

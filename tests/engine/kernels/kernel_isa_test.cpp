@@ -93,5 +93,64 @@ TEST(KernelIsa, DotsMatchPlain) {
   }
 }
 
+// The plain 4-row kernels (prefill) unpack each weight block once but keep the single-row integer sums
+// and their order: bit-identical to 4 single-row dots.
+TEST(KernelIsa, PlainX4IsFourSingleDots) {
+  const int n = 1024;
+  const auto w = random_row(n, 41);
+  for (GgmlType t : kTypes) {
+    const KernelTraits* p = kernel_traits(t, Isa::kPlain);
+    if (!p->vec_dot) continue;
+    const KernelTraits* pa = kernel_traits(p->act_type, Isa::kPlain);
+    std::vector<uint8_t> wq(row_bytes(t, n));
+    p->from_float(w.data(), wq.data(), n);
+    const size_t astride = row_bytes(p->act_type, n) + 64;  // a padded stride, as a batch could have
+    std::vector<uint8_t> aq(astride * 4);
+    for (int k = 0; k < 4; ++k) pa->from_float(random_row(n, 50 + k).data(), aq.data() + k * astride, n);
+    float out4[4];
+    p->vec_dot_x4(n, wq.data(), aq.data(), astride, out4);
+    for (int k = 0; k < 4; ++k)
+      EXPECT_EQ(out4[k], p->vec_dot(n, wq.data(), aq.data() + k * astride)) << ggml_type_name(t) << " row " << k;
+  }
+}
+
+// K-quant kernels at the edges of their integer ranges: weights whose sub-block scales and mins reach
+// the 6-bit maximum (rows with one huge outlier per sub-block) and activations at +-127, where an int16
+// intermediate would saturate if a kernel summed more than one maddubs pair per lane. Same bound as
+// DotsMatchPlain.
+TEST(KernelIsa, KQuantDotsAtRangeEdges) {
+  const int n = 2048;
+  std::vector<float> w(n), a(n);
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (int i = 0; i < n; ++i) {
+    w[size_t(i)] = (i % 16 == 0) ? 100.0f * (i % 32 == 0 ? 1.0f : -1.0f) : u(rng);
+    a[size_t(i)] = (i % 3 == 0) ? -1.0f : 1.0f;  // quantizes to +-127
+  }
+  for (Isa isa : supported_simd()) {
+    for (GgmlType t : {GgmlType::Q4_K, GgmlType::Q6_K}) {
+      const KernelTraits* p = kernel_traits(t, Isa::kPlain);
+      const KernelTraits* s = kernel_traits(t, isa);
+      const KernelTraits* pa = kernel_traits(p->act_type, Isa::kPlain);
+      std::vector<uint8_t> wq(row_bytes(t, n));
+      p->from_float(w.data(), wq.data(), n);
+      const size_t astride = row_bytes(p->act_type, n);
+      std::vector<uint8_t> aq(astride * 4);
+      for (int k = 0; k < 4; ++k) pa->from_float(a.data(), aq.data() + k * astride, n);
+      std::vector<float> wd(n), ad(n);
+      p->to_float(wq.data(), wd.data(), n);
+      pa->to_float(aq.data(), ad.data(), n);
+      double mag = 0;
+      for (int i = 0; i < n; ++i) mag += std::fabs(double(wd[size_t(i)]) * ad[size_t(i)]);
+      const float ref = p->vec_dot(n, wq.data(), aq.data());
+      float out4[4];
+      s->vec_dot_x4(n, wq.data(), aq.data(), astride, out4);
+      EXPECT_NEAR(s->vec_dot(n, wq.data(), aq.data()), ref, 1e-5 * mag) << isa_name(isa) << " " << ggml_type_name(t);
+      for (int k = 0; k < 4; ++k)
+        EXPECT_NEAR(out4[k], ref, 1e-5 * mag) << isa_name(isa) << " x4 " << ggml_type_name(t);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kuai::engine::kernels
