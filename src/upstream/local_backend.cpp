@@ -25,6 +25,7 @@
 #endif
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <random>
 
 namespace kuai::upstream {
@@ -49,14 +50,33 @@ std::optional<double> raw_number(const boost::json::object& raw, std::string_vie
   return v->to_number<double>();
 }
 
+// Where the engine thread delivers a request's events. The channel is owned by the request's coroutine
+// (InFlight) and destroyed there, on an I/O thread while its io_context lives; the engine thread only
+// reaches it through this mailbox, under the mutex, so it can never hold the last reference (a channel
+// destroyed on the engine thread after the io_context is gone is a use-after-free).
+struct Mailbox {
+  std::mutex m;
+  Channel* channel = nullptr;  // null once the request's coroutine is gone
+  void post(const sched::Event& ev) {
+    std::lock_guard lock(m);
+    if (channel) channel->try_send(boost::system::error_code{}, ev);
+  }
+  void close() {
+    std::lock_guard lock(m);
+    channel = nullptr;
+  }
+};
+
 // One request in flight: its channel and, until its final event, a cancel on destruction (client gone,
 // coroutine destroyed) so its KV blocks are freed at once.
 struct InFlight {
   sched::Engine* engine = nullptr;
   std::vector<sched::RequestId> ids;
-  std::shared_ptr<Channel> channel;
+  std::unique_ptr<Channel> channel;
+  std::shared_ptr<Mailbox> mailbox = std::make_shared<Mailbox>();
   size_t open = 0;
   ~InFlight() {
+    mailbox->close();  // waits for a delivery in progress; none follows
     if (open == 0) return;
     for (auto id : ids) engine->cancel(id);
   }
@@ -69,13 +89,11 @@ net::awaitable<void> submit_all(sched::Engine& engine, std::vector<sched::Reques
   size_t capacity = 8;
   for (const auto& r : reqs) capacity += size_t(r.embed ? 1 : r.max_tokens) + 2;
   fl.engine = &engine;
-  fl.channel = std::make_shared<Channel>(ex, capacity);
+  fl.channel = std::make_unique<Channel>(ex, capacity);
+  fl.mailbox->channel = fl.channel.get();
   for (auto& r : reqs) {
     r.id = engine.next_id();
-    std::weak_ptr<Channel> weak = fl.channel;
-    auto err = engine.submit(r, [weak](const sched::Event& ev) {
-      if (auto ch = weak.lock()) ch->try_send(boost::system::error_code{}, ev);
-    });
+    auto err = engine.submit(r, [mailbox = fl.mailbox](const sched::Event& ev) { mailbox->post(ev); });
     if (err) throw api::Error::bad_request("local model: " + *err);
     fl.ids.push_back(r.id);
     ++fl.open;
