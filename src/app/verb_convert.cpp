@@ -1,5 +1,7 @@
 // `kuai convert llama2c --checkpoint M.bin --tokenizer T.bin -o OUT.gguf`: see src/tools/convert_llama2c.h.
+// `kuai convert hf-tokenizer tokenizer.json --pre qwen2 -o OUT.gguf`: see src/tools/convert_hf_tokenizer.h.
 #include "app/verbs.h"
+#include "tools/convert_hf_tokenizer.h"
 #include "tools/convert_llama2c.h"
 
 #include <cstdio>
@@ -28,6 +30,25 @@ VerbRegistrar reg("convert", [](CLI::App& root) {
       return;
     }
     std::fprintf(stderr, "wrote %s\n", o->output_path.c_str());
+  });
+
+  auto h = std::make_shared<tools::HfTokenizerConvertOptions>();
+  auto* hf = cmd->add_subcommand("hf-tokenizer",
+                                 "Hugging Face tokenizer.json (byte-level BPE) -> vocab-only GGUF, for token counting\n"
+                                 "and tokenizer tests (tokenizer_config.json beside it adds specials and the template).");
+  hf->add_option("tokenizer_json", h->tokenizer_json, "tokenizer.json")->required();
+  hf->add_option("--pre", h->pre, "pre-tokenizer family, as tokenizer.ggml.pre (qwen2, llama-bpe, gpt-2, ...)")
+      ->required();
+  hf->add_option("-o,--output", h->output_path, "GGUF file to write")->required();
+  hf->add_option("--name", h->name, "general.name to record")->capture_default_str();
+  hf->callback([h] {
+    auto st = tools::convert_hf_tokenizer(*h);
+    if (!st) {
+      set_exit_code(fail("convert", st.error(),
+                         "pass a tokenizer.json whose model.type is BPE and the --pre family its regex belongs to"));
+      return;
+    }
+    std::fprintf(stderr, "wrote %s\n", h->output_path.c_str());
   });
 });
 
