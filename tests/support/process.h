@@ -7,6 +7,7 @@
 //  - RawConnection:          a blocking TCP connection with read timeouts (slowloris, disconnect tests)
 //  - HttpClient:             tiny blocking HTTP/1.1 client, keep-alive, Content-Length / chunked
 //                            (with trailers) / read-to-close bodies
+//  - run_shell(cmd):         a shell command's exit code and output
 //  - sse_data(body):         the `data:` payloads of an SSE body, in order
 //  - WsClient:               minimal WebSocket client (text messages, masks frames, answers pings)
 // Every call has a timeout, so a broken server makes a test fail, never hang.
@@ -30,6 +31,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -479,6 +481,25 @@ class HttpClient {
   RawConnection conn_;
   std::string buf_;
 };
+
+// A shell command run to completion: its exit code (-1 when it did not exit normally) and its stdout
+// and stderr together.
+struct ShellRun {
+  int code = -1;
+  std::string out;
+};
+
+inline ShellRun run_shell(const std::string& cmd) {
+  ShellRun r;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  const int st = ::pclose(p);
+  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
 
 // The payloads of the `data:` lines of an SSE body, in order (comments and other fields skipped).
 inline std::vector<std::string> sse_data(std::string_view body) {

