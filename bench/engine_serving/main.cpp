@@ -5,8 +5,14 @@
 //   2. time to first token of a request whose ~1,000-token system prompt is cached vs not;
 //   3. KV waste (kuai_kv_waste_ratio sampled from /metrics while 32 streams run).
 // Targets (issue 5): >= 4x aggregate throughput at 16 streams; cached TTFT <= 10% of uncached; waste < 4%.
+//   --engine-only: the same stream counts on an in-process Engine (no HTTP), with the engine's phase
+//   timers (forward: matmul / attention / output; scheduler, sampling, dispatch); --compare adds a run
+//   with Q4_0 through kernels::matmul instead of model::q4_0_gemm (the same-run baseline of that kernel).
 // Usage: bench_engine_serving [--preset tinyllama-1.1b|stories110m|tiny] [--type q4_0] [--tokens N]
 //        [--streams 1,4,16,32] [--system-words N] [--threads T] [--kuai PATH] [--model FILE]
+//        [--kv-block N] [--engine-only [--compare]]
+#include "engine/model/llama_model.h"
+#include "engine/sched/engine.h"
 #include "tools/synth.h"
 
 #include "../../tests/support/process.h"
@@ -16,6 +22,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -156,14 +163,115 @@ std::string words(int n, unsigned seed) {
   return s;
 }
 
+// --engine-only: the same stream counts straight on an in-process Engine (no HTTP, no tokenizer), with
+// the engine's phase timers, to tell the engine's own scaling from the gateway's share.
+int run_engine_only(const std::string& model_file, int threads, int tokens, const std::vector<int>& streams,
+                    int32_t block_tokens, bool q4_gemm) {
+  namespace es = kuai::engine::sched;
+  auto loaded = kuai::engine::model::LlamaModel::load(model_file);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "load failed: %s\n", loaded.error().c_str());
+    return 1;
+  }
+  std::shared_ptr<const kuai::engine::model::LlamaModel> model(std::move(loaded).value());
+  es::EngineOptions eo;
+  eo.kv_memory_bytes = 2ull << 30;
+  eo.threads = threads;
+  eo.max_seqs = std::max(32, *std::max_element(streams.begin(), streams.end()));
+  eo.block_tokens = block_tokens;
+  eo.profile = true;
+  eo.q4_gemm = q4_gemm;
+  auto created = es::Engine::create(model, eo);
+  if (!created.ok()) {
+    std::fprintf(stderr, "engine failed: %s\n", created.error().c_str());
+    return 1;
+  }
+  es::Engine& engine = *created.value();
+  const int32_t n_vocab = model->hparams().n_vocab;
+  std::mutex mu;
+  std::condition_variable cv;
+  int finished = 0;
+  int64_t generated = 0;
+  auto run = [&](int n, int max_tokens) {
+    {
+      std::lock_guard lock(mu);
+      finished = 0;
+      generated = 0;
+    }
+    for (int i = 0; i < n; ++i) {
+      es::Request r;
+      r.id = engine.next_id();
+      unsigned seed = unsigned(i + 1) * 2654435761u;
+      for (int j = 0; j < 15; ++j) {
+        seed = seed * 1103515245u + 12345u;
+        r.prompt.push_back(int32_t(3 + (seed >> 8) % unsigned(n_vocab - 3)));
+      }
+      r.max_tokens = max_tokens;
+      auto err = engine.submit(std::move(r), [&](const es::Event& e) {
+        std::lock_guard lock(mu);
+        if (e.token >= 0) ++generated;
+        if (e.finish != es::FinishReason::kNone) {
+          ++finished;
+          cv.notify_all();
+        }
+      });
+      if (err) std::fprintf(stderr, "submit: %s\n", err->c_str());
+    }
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return finished >= n; });
+    return generated;
+  };
+  run(1, 4);  // warm up
+  std::printf("\n## Engine only (in-process, no gateway): %d compute threads, %d tokens per stream, KV blocks of %d, %s\n\n",
+              threads, tokens, block_tokens, q4_gemm ? "Q4_0 through model::q4_0_gemm" : "kernels::matmul only");
+  std::printf("| streams | tok/s | ratio | steps | ms/step | forward | matmul | attention | output | sched+sample+complete | dispatch | idle |\n");
+  std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  double base = 0;
+  for (int n : streams) {
+    const es::EngineStats before = engine.stats();
+    const auto t0 = Clock::now();
+    const int64_t got = run(n, tokens);
+    const double wall = secs(t0, Clock::now());
+    std::this_thread::sleep_for(Ms(20));  // let the engine publish its last step's stats
+    const es::EngineStats after = engine.stats();
+    const auto& a = after.profile;
+    const auto& b = before.profile;
+    const double tps = double(got) / wall;
+    if (base == 0) base = tps;
+    const double fwd = a.forward - b.forward;
+    const double mm = (a.model.matmul_qkv - b.model.matmul_qkv) + (a.model.matmul_wo - b.model.matmul_wo) +
+                      (a.model.matmul_ffn - b.model.matmul_ffn) + (a.model.matmul_down - b.model.matmul_down);
+    const int64_t steps = after.steps - before.steps;
+    auto pct = [&](double x) { return 100.0 * x / wall; };
+    std::printf("| %d | %.2f | %.2fx | %lld | %.1f | %.0f%% | %.0f%% | %.0f%% | %.0f%% | %.1f%% | %.1f%% | %.0f%% |\n", n, tps,
+                tps / base, static_cast<long long>(steps), steps ? 1000.0 * wall / double(steps) : 0.0, pct(fwd), pct(mm),
+                pct(a.model.attention - b.model.attention), pct(a.model.output - b.model.output),
+                pct((a.schedule - b.schedule) + (a.sample - b.sample) + (a.complete - b.complete)),
+                pct(a.dispatch - b.dispatch), pct(a.idle - b.idle));
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string preset = "tinyllama-1.1b", type = "q4_0", kuai_path, model_file;
-  int tokens = 32, system_words = 190, threads = 2;
+  int tokens = 32, system_words = 190, threads = 2, kv_block = 0;
+  bool engine_only = false, compare = false;
   std::vector<int> streams{1, 4, 16, 32};
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i], v = argv[i + 1];
+  for (int i = 1; i < argc; i += 2) {
+    std::string k = argv[i];
+    if (k == "--engine-only" || k == "--compare") {
+      (k == "--compare" ? compare : engine_only) = true;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "option %s needs a value\n", k.c_str());
+      return 2;
+    }
+    std::string v = argv[i + 1];
     if (k == "--preset") preset = v;
     else if (k == "--type") type = v;
     else if (k == "--tokens") tokens = std::atoi(v.c_str());
@@ -171,6 +279,7 @@ int main(int argc, char** argv) {
     else if (k == "--threads") threads = std::atoi(v.c_str());
     else if (k == "--kuai") kuai_path = v;
     else if (k == "--model") model_file = v;
+    else if (k == "--kv-block") kv_block = std::atoi(v.c_str());
     else if (k == "--streams") {
       streams.clear();
       std::stringstream ss(v);
@@ -204,10 +313,21 @@ int main(int argc, char** argv) {
     }
     std::fprintf(stderr, "synthesised %s %s in %.1f s\n", preset.c_str(), type.c_str(), secs(t0, Clock::now()));
   }
+  if (engine_only) {
+    int r = 0;
+    if (compare) r |= run_engine_only(model_file, threads, tokens, streams, kv_block > 0 ? kv_block : kuai::engine::sched::EngineOptions{}.block_tokens, false);
+    r |= run_engine_only(model_file, threads, tokens, streams, kv_block > 0 ? kv_block : kuai::engine::sched::EngineOptions{}.block_tokens, true);
+    std::filesystem::remove_all(dir);
+    return r;
+  }
   const int max_streams = *std::max_element(streams.begin(), streams.end());
   std::vector<std::string> args{"serve", "--port", "0", "--model", "bench=" + model_file, "--kv-memory", "2GiB",
                                 "--threads", std::to_string(threads), "--max-seqs", std::to_string(std::max(32, max_streams)),
                                 "--max-batch-tokens", "512", "--log-level", "warn", "--set", "server.access_log=false"};
+  if (kv_block > 0) {
+    args.push_back("--set");
+    args.push_back("engine.block_tokens=" + std::to_string(kv_block));
+  }
   int rc = 0;
   try {
     kuai::test::KuaiProcess kuai(args, Ms(600000));
@@ -215,8 +335,9 @@ int main(int argc, char** argv) {
     // Warm up (page the weights in).
     stream_completion(port, "warm up", 4);
 
-    std::printf("\n## Engine serving: %s %s, %d compute threads, %d tokens per stream\n\n", preset.c_str(),
-                type.c_str(), threads, tokens);
+    std::printf("\n## Engine serving: %s %s, %d compute threads, %d tokens per stream, KV blocks of %s tokens\n\n",
+                preset.c_str(), type.c_str(), threads, tokens,
+                kv_block > 0 ? std::to_string(kv_block).c_str() : "default");
     std::printf("| streams | generated tokens | wall s | aggregate tok/s | ratio vs 1 stream | mean TTFT s |\n");
     std::printf("|---:|---:|---:|---:|---:|---:|\n");
     double base = 0;

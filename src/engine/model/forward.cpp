@@ -1,5 +1,6 @@
 // LlamaModel::forward: one batch of tokens through every layer (see llama_model.h).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -10,6 +11,25 @@
 namespace kuai::engine::model {
 
 namespace k = kernels;
+
+namespace {
+
+// Every weight product of the forward pass: Q4_0 through the packed batched kernel where the CPU has
+// it (same bits alone or batched), anything else through kernels::matmul.
+void mm(ForwardState& st, std::span<const k::MatmulOut> outs, const float* x, size_t x_stride, int n) {
+  if (st.q4_gemm && q4_0_gemm_supported(outs)) {
+    q4_0_gemm(*st.pool, outs, x, x_stride, n, st.q4);
+  } else {
+    k::matmul(*st.pool, outs, x, x_stride, n, st.mm);
+  }
+}
+
+void mm(ForwardState& st, const k::WeightView& w, const float* x, int n, float* y) {
+  const k::MatmulOut out{&w, y, size_t(w.rows)};
+  mm(st, std::span<const k::MatmulOut>(&out, 1), x, size_t(w.cols), n);
+}
+
+}  // namespace
 
 Status LlamaModel::forward(std::span<const BatchToken> batch, std::span<SequenceKv* const> seqs, ForwardState& st,
                            float* logits, float* hidden) const {
@@ -43,15 +63,29 @@ Status LlamaModel::forward(std::span<const BatchToken> batch, std::span<Sequence
   ThreadPool& pool = *st.pool;
   float* x = st.x.data();
   float* xn = st.xn.data();
+  // Phase timers (only with st.profile): mark(slot) adds the time since the previous mark to slot.
+  ForwardProfile* prof = st.profile;
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point last = prof ? Clock::now() : Clock::time_point{};
+  auto mark = [&](double ForwardProfile::*slot) {
+    if (!prof) return;
+    const Clock::time_point now = Clock::now();
+    prof->*slot += std::chrono::duration<double>(now - last).count();
+    last = now;
+  };
+  if (prof) ++prof->calls, prof->tokens += n;
 
   for (int t = 0; t < n; ++t) k::weight_row_to_float(tok_embd_, batch[size_t(t)].token, x + size_t(t) * E);
+  mark(&ForwardProfile::embed);
 
   for (int il = 0; il < h.n_layer; ++il) {
     const LayerWeights& L = layers_[size_t(il)];
     for (int t = 0; t < n; ++t) k::rms_norm(xn + size_t(t) * E, x + size_t(t) * E, L.attn_norm, E, h.rms_eps);
+    mark(&ForwardProfile::norm);
     const k::MatmulOut qkv[3] = {{&L.wq, st.q.data(), size_t(Q)}, {&L.wk, st.k.data(), size_t(KV)},
                                  {&L.wv, st.v.data(), size_t(KV)}};
-    k::matmul(pool, qkv, xn, size_t(E), n, st.mm);
+    mm(st, qkv, xn, size_t(E), n);
+    mark(&ForwardProfile::matmul_qkv);
 
     // biases, RoPE, and the new K/V rows into each sequence's cache
     pool.parallel_for(n, std::max(8, (1 << 15) / Q), [&](int64_t b, int64_t e, int) {
@@ -69,21 +103,29 @@ Status LlamaModel::forward(std::span<const BatchToken> batch, std::span<Sequence
         seqs[size_t(bt.seq)]->write(il, bt.pos, kk, vv);
       }
     });
+    mark(&ForwardProfile::rope_kv_write);
 
     attention(batch, seqs, il, st);
+    mark(&ForwardProfile::attention);
 
-    k::matmul(pool, L.wo, st.att.data(), n, st.ffn.data(), st.mm);
+    mm(st, L.wo, st.att.data(), n, st.ffn.data());
+    mark(&ForwardProfile::matmul_wo);
     for (int t = 0; t < n; ++t) k::add_inplace(x + size_t(t) * E, st.ffn.data() + size_t(t) * E, E);
 
     for (int t = 0; t < n; ++t) k::rms_norm(xn + size_t(t) * E, x + size_t(t) * E, L.ffn_norm, E, h.rms_eps);
+    mark(&ForwardProfile::residual);
     const k::MatmulOut gu[2] = {{&L.w_gate, st.gate.data(), size_t(F)}, {&L.w_up, st.up.data(), size_t(F)}};
-    k::matmul(pool, gu, xn, size_t(E), n, st.mm);
+    mm(st, gu, xn, size_t(E), n);
+    mark(&ForwardProfile::matmul_ffn);
     pool.parallel_for(n, std::max(4, (1 << 15) / F), [&](int64_t b, int64_t e, int) {
       for (int64_t t = b; t < e; ++t)
         k::swiglu(st.gate.data() + size_t(t) * F, st.gate.data() + size_t(t) * F, st.up.data() + size_t(t) * F, F);
     });
-    k::matmul(pool, L.w_down, st.gate.data(), n, st.ffn.data(), st.mm);
+    mark(&ForwardProfile::ffn_act);
+    mm(st, L.w_down, st.gate.data(), n, st.ffn.data());
+    mark(&ForwardProfile::matmul_down);
     for (int t = 0; t < n; ++t) k::add_inplace(x + size_t(t) * E, st.ffn.data() + size_t(t) * E, E);
+    mark(&ForwardProfile::residual);
   }
 
   if (n_out == 0) return Ok{};
@@ -95,7 +137,8 @@ Status LlamaModel::forward(std::span<const BatchToken> batch, std::span<Sequence
     ++o;
   }
   if (hidden) std::memcpy(hidden, st.out_x.data(), size_t(n_out) * E * sizeof(float));
-  if (logits) k::matmul(pool, output_, st.out_x.data(), n_out, logits, st.mm);
+  if (logits) mm(st, output_, st.out_x.data(), n_out, logits);
+  mark(&ForwardProfile::output);
   return Ok{};
 }
 

@@ -22,6 +22,7 @@
 #include "engine/kernels/matmul.h"
 #include "engine/model/hparams.h"
 #include "engine/model/kv_view.h"
+#include "engine/model/q4_0_gemm.h"
 
 namespace kuai::engine {
 class GgufFile;
@@ -50,6 +51,18 @@ struct BatchToken {
   bool output = false;    // produce logits (and hidden state) for this token
 };
 
+// Seconds spent per phase of forward(), accumulated over calls when ForwardState::profile is set
+// (benchmarks; costs two clock reads per phase per layer).
+struct ForwardProfile {
+  double embed = 0, norm = 0, matmul_qkv = 0, rope_kv_write = 0, attention = 0, matmul_wo = 0, matmul_ffn = 0,
+         ffn_act = 0, matmul_down = 0, residual = 0, output = 0;
+  int64_t calls = 0, tokens = 0;
+  double total() const {
+    return embed + norm + matmul_qkv + rope_kv_write + attention + matmul_wo + matmul_ffn + ffn_act + matmul_down +
+           residual + output;
+  }
+};
+
 // Per-caller buffers, reused between calls; holds the pool the forward pass uses.
 struct ForwardState {
   explicit ForwardState(ThreadPool& p) : pool(&p) {}
@@ -57,6 +70,9 @@ struct ForwardState {
   std::vector<float> x, xn, q, k, v, att, gate, up, ffn, out_x;
   std::vector<float> attn_scratch;  // per pool thread
   kernels::MatmulScratch mm;
+  Q4GemmScratch q4;
+  bool q4_gemm = true;                // Q4_0 weights through q4_0_gemm where supported (false: kernels::matmul)
+  ForwardProfile* profile = nullptr;  // optional phase timers (not owned)
 };
 
 class LlamaModel {

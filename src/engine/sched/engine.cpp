@@ -119,6 +119,16 @@ struct Engine::Impl {
   std::vector<model::SequenceKv*> view_ptrs;
   std::vector<float> logits, hidden;
   EngineMetrics metrics;
+  EngineProfile profile;
+  bool profiling = false;
+  Clock::time_point mark_time;
+  // Adds the time since the last mark to `slot` (profiling only).
+  void mark(double& slot) {
+    if (!profiling) return;
+    const Clock::time_point now = Clock::now();
+    slot += seconds_between(mark_time, now);
+    mark_time = now;
+  }
 };
 
 Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const model::LlamaModel> model, EngineOptions opts) {
@@ -145,6 +155,12 @@ Engine::Engine(std::shared_ptr<const model::LlamaModel> model, EngineOptions opt
   sched_ = std::make_unique<Scheduler>(*kv_, limits_);
   impl_ = std::make_unique<Impl>(opts_.threads);
   if (opts_.metrics) impl_->metrics.init(*opts_.metrics, opts_.metrics_model);
+  impl_->st.q4_gemm = opts_.q4_gemm;
+  if (opts_.profile) {
+    impl_->profiling = true;
+    impl_->st.profile = &impl_->profile.model;
+    impl_->mark_time = Clock::now();
+  }
   stats_.kv = kv_->stats();
   thread_ = std::thread([this] { loop(); });
 }
@@ -191,9 +207,11 @@ void Engine::loop() {
     std::vector<Pending> inbox;
     std::vector<RequestId> cancels;
     bool stopping = false;
+    impl_->mark(impl_->profile.schedule);
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return stop_ || !inbox_.empty() || !cancels_.empty() || !sched_->idle(); });
+      impl_->mark(impl_->profile.idle);
       stopping = stop_;
       inbox.swap(inbox_);
       cancels.swap(cancels_);
@@ -234,6 +252,7 @@ void Engine::loop() {
 
 void Engine::step() {
   Impl& I = *impl_;
+  I.mark(I.profile.schedule);
   StepPlan plan = sched_->schedule();
   if (plan.empty()) return;
   const auto& h = model_->hparams();
@@ -254,8 +273,10 @@ void Engine::step() {
   const bool any_embed = std::any_of(plan.chunks.begin(), plan.chunks.end(), [](const Chunk& c) { return c.embed; });
   if (I.logits.size() < size_t(n_out) * size_t(h.n_vocab)) I.logits.resize(size_t(n_out) * size_t(h.n_vocab));
   if (any_embed && I.hidden.size() < size_t(n_out) * size_t(h.n_embd)) I.hidden.resize(size_t(n_out) * size_t(h.n_embd));
+  I.mark(I.profile.schedule);
   Status st = model_->forward(I.batch, I.view_ptrs, I.st, n_out ? I.logits.data() : nullptr,
                               any_embed ? I.hidden.data() : nullptr);
+  I.mark(I.profile.forward);
   if (!st.ok()) {
     // The model refused the batch (a bug, not outside input: submit validated ids). Fail the requests.
     for (const Chunk& c : plan.chunks) sched_->fail(c.seq->req.id, "engine: " + st.error());
@@ -285,7 +306,9 @@ void Engine::step() {
       sampled[i] = sample::sample_greedy(row);
     }
   }
+  I.mark(I.profile.sample);
   auto events = sched_->complete(plan, sampled, hidden);
+  I.mark(I.profile.complete);
   {
     std::lock_guard lock(mu_);
     ++stats_.steps;
@@ -300,6 +323,7 @@ void Engine::step() {
 
 void Engine::dispatch(std::vector<Event>& events) {
   Impl& I = *impl_;
+  I.mark(I.profile.schedule);
   const auto now = Clock::now();
   int64_t generated = 0;
   for (Event& ev : events) {
@@ -324,6 +348,7 @@ void Engine::dispatch(std::vector<Event>& events) {
     stats_.tokens_generated += generated;
   }
   if (generated && I.metrics.generated) I.metrics.generated->Increment(double(generated));
+  I.mark(I.profile.dispatch);
 }
 
 void Engine::publish_stats() {
@@ -333,6 +358,7 @@ void Engine::publish_stats() {
     stats_.sched = sched_->stats();
     stats_.sched.waiting += int32_t(inbox_.size());
     stats_.kv = kv_->stats();
+    stats_.profile = impl_->profile;
     snapshot = stats_;
   }
   impl_->metrics.update(snapshot);

@@ -12,6 +12,7 @@
 
 #include "engine/gguf/result.h"
 #include "engine/kv/kv_cache.h"
+#include "engine/model/llama_model.h"
 #include "engine/sched/request.h"
 #include "engine/sched/scheduler.h"
 
@@ -27,20 +28,32 @@
 #include <vector>
 
 namespace kuai::obs { class Metrics; }
-namespace kuai::engine::model { class LlamaModel; }
 
 namespace kuai::engine::sched {
 
 struct EngineOptions {
   uint64_t kv_memory_bytes = 512ull << 20;  // --kv-memory
   kv::KvType kv_type = kv::KvType::kF16;    // --kv-type
-  int32_t block_tokens = 16;                // tokens per KV block
+  int32_t block_tokens = 2;                 // tokens per KV block (engine.block_tokens; see docs/CONFIG.md)
   int32_t threads = 0;                      // compute threads, caller included; 0 = all cores
   int32_t max_batch_tokens = 512;           // tokens per step (chunked prefill)
   int32_t max_seqs = 64;                    // sequences in the running batch
   int32_t max_context = 0;                  // 0 = the model's trained context
   obs::Metrics* metrics = nullptr;          // kuai_engine_* / kuai_kv_* (labelled model=<metrics_model>)
   std::string metrics_model = "";
+  bool profile = false;                     // time the phases of every step (EngineStats::profile)
+  bool q4_gemm = true;                      // Q4_0 weights through model::q4_0_gemm (false: kernels::matmul; benches)
+};
+
+// Seconds per phase of the engine thread, summed over steps (EngineOptions::profile).
+struct EngineProfile {
+  double schedule = 0;  // Scheduler::schedule + building the batch
+  double forward = 0;   // LlamaModel::forward (split in `model`)
+  double sample = 0;    // sampling every chunk that asked for a token
+  double complete = 0;  // Scheduler::complete (append tokens, stop checks, KV commit)
+  double dispatch = 0;  // event callbacks (LocalBackend: post to the request's channel)
+  double idle = 0;      // waiting for work
+  model::ForwardProfile model;
 };
 
 struct EngineStats {
@@ -49,6 +62,7 @@ struct EngineStats {
   int64_t steps = 0;
   int64_t tokens_computed = 0;   // prompt + decode tokens through the model
   int64_t tokens_generated = 0;  // sampled tokens
+  EngineProfile profile;         // zeros unless EngineOptions::profile
 };
 
 using EventCallback = std::function<void(const Event&)>;

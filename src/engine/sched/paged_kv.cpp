@@ -4,26 +4,51 @@
 
 namespace kuai::engine::sched {
 
+namespace {
+// Positions one chunk() gathers at least (whole blocks): attention's per-chunk costs (a softmax
+// rescale per q head, a virtual call) stay small however small the blocks are.
+constexpr int32_t kGatherTokens = 64;
+}  // namespace
+
+PagedSequenceKv::PagedSequenceKv(kv::KvStore& store, const kv::BlockTable& table, int32_t head_dim)
+    : store_(&store),
+      table_(&table),
+      bs_(store.shape().block_tokens),
+      head_dim_(head_dim),
+      chunk_(bs_ >= kGatherTokens ? bs_ : (kGatherTokens + bs_ - 1) / bs_ * bs_) {}
+
 void PagedSequenceKv::write(int32_t layer, int32_t pos, const float* k, const float* v) {
   store_->write(table_->blocks[size_t(pos / bs_)], pos % bs_, layer, k, v);
 }
 
 model::KvChunk PagedSequenceKv::chunk(int32_t layer, int32_t pos0, int32_t n_pos, float* k_buf, float* v_buf,
                                       int32_t kv_head) const {
-  const int32_t slot = pos0 % bs_;
-  const int32_t n = std::max(0, std::min(n_pos - pos0, bs_ - slot));
-  if (n == 0) return model::KvChunk{pos0, 0, k_buf, v_buf};
-  const kv::BlockId b = table_->blocks[size_t(pos0 / bs_)];
-  if (store_->shape().type == kv::KvType::kF32) {
-    const size_t off = size_t(slot) * size_t(store_->shape().kv_dim);
+  const int32_t slot0 = pos0 % bs_;
+  const int32_t end = std::max(pos0, std::min(n_pos, pos0 + chunk_));
+  if (end == pos0) return model::KvChunk{pos0, 0, k_buf, v_buf};
+  const int32_t kv_dim = store_->shape().kv_dim;
+  // F32 with blocks of a useful size: rows in place (zero-copy), up to the block's end.
+  if (store_->shape().type == kv::KvType::kF32 && bs_ >= 16) {
+    const int32_t n = std::min(end - pos0, bs_ - slot0);
+    const kv::BlockId b = table_->blocks[size_t(pos0 / bs_)];
+    const size_t off = size_t(slot0) * size_t(kv_dim);
     return model::KvChunk{pos0, n, store_->f32_rows(b, layer, false) + off, store_->f32_rows(b, layer, true) + off};
   }
-  if (kv_head >= 0) {
-    store_->read_cols(b, layer, slot, n, kv_head * head_dim_, head_dim_, k_buf, v_buf);
-  } else {
-    store_->read(b, layer, slot, n, k_buf, v_buf);
+  // Otherwise decode block after block into the caller's buffers.
+  for (int32_t p = pos0; p < end;) {
+    const int32_t slot = p % bs_;
+    const int32_t n = std::min(end - p, bs_ - slot);
+    const kv::BlockId b = table_->blocks[size_t(p / bs_)];
+    float* k_out = k_buf + size_t(p - pos0) * size_t(kv_dim);
+    float* v_out = v_buf + size_t(p - pos0) * size_t(kv_dim);
+    if (kv_head >= 0) {
+      store_->read_cols(b, layer, slot, n, kv_head * head_dim_, head_dim_, k_out, v_out);
+    } else {
+      store_->read(b, layer, slot, n, k_out, v_out);
+    }
+    p += n;
   }
-  return model::KvChunk{pos0, n, k_buf, v_buf};
+  return model::KvChunk{pos0, end - pos0, k_buf, v_buf};
 }
 
 }  // namespace kuai::engine::sched

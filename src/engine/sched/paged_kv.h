@@ -1,7 +1,8 @@
 // model::SequenceKv over the paged KV cache: the forward pass writes and reads one sequence's K/V
 // through its block table (position p → block table.blocks[p / block_tokens], slot p % block_tokens).
-// chunk() hands out one block at a time: pointers into the store for F32, rows decoded into the
-// caller's buffers for F16 / Q8_0.
+// chunk() hands out at least 64 positions (whole blocks) at a time, decoded into the caller's buffers
+// (F16 / Q8_0, and F32 with blocks under 16 tokens), or one block's rows in place (F32), so small blocks
+// (less KV waste) do not slow attention down.
 // Threads: a view is built per step on the engine thread; the forward pass may call write() for
 // distinct positions and chunk() from several pool threads at once (no mutable state here).
 #pragma once
@@ -14,12 +15,11 @@ namespace kuai::engine::sched {
 class PagedSequenceKv final : public model::SequenceKv {
  public:
   // head_dim: columns per kv head (for kv_head-restricted decoding).
-  PagedSequenceKv(kv::KvStore& store, const kv::BlockTable& table, int32_t head_dim)
-      : store_(&store), table_(&table), bs_(store.shape().block_tokens), head_dim_(head_dim) {}
+  PagedSequenceKv(kv::KvStore& store, const kv::BlockTable& table, int32_t head_dim);
 
   int32_t capacity() const override { return table_->capacity(bs_); }
   void write(int32_t layer, int32_t pos, const float* k, const float* v) override;
-  int32_t chunk_tokens() const override { return bs_; }
+  int32_t chunk_tokens() const override { return chunk_; }
   // F16 / Q8_0: with kv_head >= 0 only that head's columns are decoded (attention runs one task per
   // (token, kv head), so decoding whole rows would convert n_head_kv times too much).
   model::KvChunk chunk(int32_t layer, int32_t pos0, int32_t n_pos, float* k_buf, float* v_buf,
@@ -30,6 +30,7 @@ class PagedSequenceKv final : public model::SequenceKv {
   const kv::BlockTable* table_;
   int32_t bs_;
   int32_t head_dim_;
+  int32_t chunk_;  // positions per chunk(): a multiple of bs_
 };
 
 }  // namespace kuai::engine::sched

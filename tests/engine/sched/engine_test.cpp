@@ -142,7 +142,7 @@ TEST(Engine, PrefixSharedEqualsUnshared) {
     for (int i = 0; i < tail; ++i) p.push_back(int32_t(3 + rng() % 500));
     return greedy(id, p, 30);
   };
-  const EngineOptions o{.max_batch_tokens = 32};
+  const EngineOptions o{.block_tokens = 16, .max_batch_tokens = 32};
   auto e = make_engine(o);
   Collector c;
   ASSERT_FALSE(e->submit(with_tail(1, 5), c.callback()));
