@@ -128,6 +128,25 @@ bool known_role(std::string_view r) {
   return r == "system" || r == "user" || r == "assistant" || r == "tool" || r == "developer" || r == "function";
 }
 
+// A field that is "one string" or "an array of strings" (stop, input); `element` says what each array
+// element must be.
+std::vector<std::string> string_or_strings(const json::value& v, const std::string& name, const char* element) {
+  std::vector<std::string> out;
+  if (v.is_string()) {
+    out.emplace_back(v.as_string());
+  } else if (v.is_array()) {
+    const auto& arr = v.as_array();
+    out.reserve(arr.size());
+    for (size_t i = 0; i < arr.size(); ++i) {
+      if (!arr[i].is_string()) wrong_type(name + "[" + std::to_string(i) + "]", element, arr[i]);
+      out.emplace_back(arr[i].as_string());
+    }
+  } else {
+    wrong_type(name, "a string or an array of strings", v);
+  }
+  return out;
+}
+
 }  // namespace
 
 ChatRequest parse_chat_request(std::string_view body) {
@@ -176,19 +195,7 @@ ChatRequest parse_chat_request(std::string_view body) {
   req.max_tokens = opt_int(o, "max_completion_tokens", 1);
   if (!req.max_tokens) req.max_tokens = opt_int(o, "max_tokens", 1);
   req.seed = opt_int(o, "seed", INT64_MIN);
-  if (const json::value* stop = field(o, "stop")) {
-    if (stop->is_string()) {
-      req.stop.emplace_back(stop->as_string());
-    } else if (stop->is_array()) {
-      const auto& arr = stop->as_array();
-      for (size_t i = 0; i < arr.size(); ++i) {
-        if (!arr[i].is_string()) wrong_type("stop[" + std::to_string(i) + "]", "a string", arr[i]);
-        req.stop.emplace_back(arr[i].as_string());
-      }
-    } else {
-      wrong_type("stop", "a string or an array of strings", *stop);
-    }
-  }
+  if (const json::value* stop = field(o, "stop")) req.stop = string_or_strings(*stop, "stop", "a string");
   return req;
 }
 
@@ -199,21 +206,8 @@ EmbeddingRequest parse_embedding_request(std::string_view body) {
   req.model = require_string(o, "model");
   const json::value* in = field(o, "input");
   if (!in) missing("input");
-  if (in->is_string()) {
-    req.input.emplace_back(in->as_string());
-  } else if (in->is_array()) {
-    const auto& arr = in->as_array();
-    if (arr.empty()) throw Error::bad_request("'input' must not be empty.", "input");
-    req.input.reserve(arr.size());
-    for (size_t i = 0; i < arr.size(); ++i) {
-      if (!arr[i].is_string()) {
-        wrong_type("input[" + std::to_string(i) + "]", "a string (token arrays are not supported)", arr[i]);
-      }
-      req.input.emplace_back(arr[i].as_string());
-    }
-  } else {
-    wrong_type("input", "a string or an array of strings", *in);
-  }
+  if (in->is_array() && in->as_array().empty()) throw Error::bad_request("'input' must not be empty.", "input");
+  req.input = string_or_strings(*in, "input", "a string (token arrays are not supported)");
   return req;
 }
 
