@@ -128,6 +128,7 @@ void q4_0_tile8_avx512(const uint8_t* w, size_t row_bytes, int nb, const int8_t*
   auto* S = reinterpret_cast<float*>(pack + size_t(nb) * 256);
   for (int b = 0; b < nb; ++b) pack_block(w, row_bytes, b, P + size_t(b) * 8, S + size_t(b) * 8);
   int t = 0;
+  for (; t + 8 <= n; t += 8) run_tokens<8>(P, S, nb, aq, ad, ac, t, y, ys);
   for (; t + 4 <= n; t += 4) run_tokens<4>(P, S, nb, aq, ad, ac, t, y, ys);
   for (; t < n; ++t) run_tokens<1>(P, S, nb, aq, ad, ac, t, y, ys);
 }
