@@ -36,6 +36,9 @@ struct ChatRequest {
   // model reads it as raw text, without its chat template.
   std::optional<std::string> raw_prompt;
   boost::json::object raw;            // the body as received, minus `messages` (moved into Message::raw)
+  // When not empty: the exact bytes an HttpBackend sends instead of to_json() (unless it renames the
+  // model). Set by the server right before dispatch, only when no stage ran and nothing was rewritten.
+  std::string wire_body;
 
   // The body to send upstream: `raw` with model/messages/stream replaced by the fields above.
   boost::json::object to_json() const;
@@ -62,6 +65,9 @@ struct ChatResponse {
   std::optional<Usage> usage;
   bool cached = false;                // answered by kuai's cache, not a model
   boost::json::object raw;            // the upstream's body when there was one (extra fields pass through)
+  // The upstream's body exactly as received (HttpBackend::complete); the server sends it as is for a
+  // chat request that the dispatcher answered, instead of serialising to_json() again.
+  std::string wire_body;
 
   boost::json::object to_json() const;
   const std::string& text() const;   // choices[0].content, or an empty string

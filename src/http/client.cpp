@@ -7,7 +7,6 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
 
-#include <array>
 #include <deque>
 #include <mutex>
 #include <unordered_map>
@@ -78,6 +77,9 @@ struct Connection {
   std::unique_ptr<beast::tcp_stream> plain;
   std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
+  // Body pieces land here (allocated once per connection, never zeroed: not once per request).
+  static constexpr size_t kBodyBuf = 16384;
+  std::unique_ptr<char[]> body_buf{new char[kBodyBuf]};
   Clock::time_point idle_since;
 
   beast::tcp_stream& lowest() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
@@ -163,7 +165,6 @@ struct ResponseStream::Impl {
   int status = 0;
   ClientHeaders headers;
   bool done = false;
-  std::array<char, 16384> buf;
 
   ~Impl() {
     if (conn) conn->close();
@@ -204,8 +205,9 @@ asio::awaitable<std::optional<std::string_view>> ResponseStream::next(Clock::tim
       co_return std::nullopt;
     }
     auto& body = s.parser->get().body();
-    body.data = s.buf.data();
-    body.size = s.buf.size();
+    char* buf = s.conn->body_buf.get();
+    body.data = buf;
+    body.size = Connection::kBodyBuf;
     s.conn->expire_at(std::min(deadline, s.total_deadline));
     auto [ec, n] = co_await visit(*s.conn, [&](auto& stream) {
       return bhttp::async_read_some(stream, s.conn->buffer, *s.parser, kTuple);
@@ -217,8 +219,8 @@ asio::awaitable<std::optional<std::string_view>> ResponseStream::next(Clock::tim
       s.done = true;
       throw map_error(ec, "reading the response body");
     }
-    size_t got = s.buf.size() - s.parser->get().body().size;
-    if (got > 0) co_return std::string_view(s.buf.data(), got);
+    size_t got = Connection::kBodyBuf - s.parser->get().body().size;
+    if (got > 0) co_return std::string_view(buf, got);
   }
 }
 

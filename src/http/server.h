@@ -76,7 +76,7 @@ class WebSocket {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;             // 0: pick a free port (see Server::port())
-  int io_threads = 0;               // 0: hardware threads, clamped to [1, 8]
+  int io_threads = 0;               // 0: hardware threads, clamped to [1, 8]; 1 on a machine of <= 2 cores
   size_t max_body_bytes = 8u << 20;  // larger bodies get 413
   int header_timeout_ms = 10000;    // from the first byte of a request to the end of its headers
   int idle_timeout_ms = 60000;      // a kept-alive connection with no new request is closed

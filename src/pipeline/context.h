@@ -44,6 +44,9 @@ struct Context {
   RouteDecision route;
   Services* services = nullptr;          // shared gateway services (backends, metrics, config)
   std::string request_id;                // "chatcmpl-…", also the response id
+  // The client's chat body as received (HTTP chat completions). When no stage ran, the server sends
+  // these bytes upstream unchanged (api::ChatRequest::wire_body) instead of re-serialising the request.
+  std::string request_body;
   int64_t tokens_saved = 0;              // input tokens removed by stages (x-kuai-tokens-saved)
   // Extra response headers stages want the client to see (x-kuai-cache, x-kuai-route, …).
   std::vector<std::pair<std::string, std::string>> response_headers;

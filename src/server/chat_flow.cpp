@@ -201,9 +201,16 @@ std::string chunk_for(Format fmt, const api::ChatChunk& c, const api::ChatRespon
   return api::completion_chunk_json(r.id, r.model, r.created, c.delta, c.finish_reason);
 }
 
+// Picks the model to dispatch to, and lets the client's own bytes go upstream when nothing could have
+// changed them: no stage ran, the model is the one the client named, and (non-streaming) no
+// stream_options that the backend would have to drop. Saves a serialisation per request.
 void route_model(const State& s, pipeline::Context& ctx) {
   const std::string& m = dispatch_model(s, ctx.request.model);
-  if (&m != &ctx.request.model) ctx.request.model = m;
+  bool same_model = &m == &ctx.request.model;
+  if (!same_model) ctx.request.model = m;
+  if (same_model && !ctx.request_body.empty() && ctx.trace.stages.empty() &&
+      (ctx.request.stream || !ctx.request.raw.contains("stream_options")))
+    ctx.request.wire_body = std::move(ctx.request_body);
 }
 
 // Streams one request to `out`. Throws api::Error when nothing was sent yet. Returns false when the
@@ -264,7 +271,8 @@ net::awaitable<int> run_complete(State& s, pipeline::Context& ctx, http::Respons
     upstream_ms = ms_since(t0);
   }
   std::string body;
-  if (fmt == Format::chat) body = boost::json::serialize(resp.to_json());
+  if (fmt == Format::chat && upstream_ms >= 0 && !resp.wire_body.empty()) body = std::move(resp.wire_body);
+  else if (fmt == Format::chat) body = boost::json::serialize(resp.to_json());
   else body = api::completion_json(resp);
   http::Headers headers = response_headers(ctx, server_timing(ctx, upstream_ms, true));
   co_await w.send(200, "application/json", std::move(body), headers);
@@ -318,6 +326,7 @@ net::awaitable<int> handle_chat(State& s, const pipeline::Tenant& tenant, http::
   pipeline::Context ctx = new_context(s, tenant);
   require_json(req);
   ctx.request = api::parse_chat_request(req.body);
+  ctx.request_body = std::move(req.body);
   ctx.request_id = new_request_id("chatcmpl-");
   co_return co_await run_http(s, ctx, w, Format::chat);
 }

@@ -39,14 +39,14 @@ std::string HttpBackend::endpoint(std::string_view path) const {
 
 namespace {
 
-http::ClientRequest make_request(const HttpBackend& b, std::string_view path, const json::object& body, bool stream) {
+http::ClientRequest make_request(const HttpBackend& b, std::string_view path, std::string body, bool stream) {
   http::ClientRequest r;
   r.method = "POST";
   r.url = b.endpoint(path);
   r.headers.emplace_back("Content-Type", "application/json");
   r.headers.emplace_back("Accept", stream ? "text/event-stream" : "application/json");
   if (!b.options().api_key.empty()) r.headers.emplace_back("Authorization", "Bearer " + b.options().api_key);
-  r.body = json::serialize(body);
+  r.body = std::move(body);
   r.first_byte_timeout = b.options().first_token_timeout;
   r.total_timeout = b.options().total_timeout;
   return r;
@@ -64,15 +64,27 @@ boost::asio::awaitable<api::Error> error_of(http::ResponseStream& s, const std::
 
 }  // namespace
 
-boost::asio::awaitable<api::ChatResponse> HttpBackend::complete(const api::ChatRequest& req) {
+// The chat body to send: the client's bytes when the server marked them sendable and this backend
+// keeps the model name, else the request re-serialised with this backend's model and `stream`.
+std::string HttpBackend::chat_body(const api::ChatRequest& req, bool stream) const {
+  if (!req.wire_body.empty() && req.stream == stream && (options_.model.empty() || options_.model == req.model))
+    return req.wire_body;
   json::object body = req.to_json();
   if (!options_.model.empty()) body["model"] = options_.model;
-  body.erase("stream");
-  body.erase("stream_options");
+  if (stream) {
+    body["stream"] = true;
+  } else {
+    body.erase("stream");
+    body.erase("stream_options");
+  }
+  return json::serialize(body);
+}
+
+boost::asio::awaitable<api::ChatResponse> HttpBackend::complete(const api::ChatRequest& req) {
   std::unique_ptr<http::ResponseStream> s;
   std::string text;
   try {
-    s = co_await client_->open(make_request(*this, "chat/completions", body, false));
+    s = co_await client_->open(make_request(*this, "chat/completions", chat_body(req, false), false));
     if (s->status() / 100 != 2) {
       api::Error err = co_await error_of(*s, label_);  // (not `throw co_await …`: g++ 12 mishandles it)
       throw err;
@@ -81,17 +93,16 @@ boost::asio::awaitable<api::ChatResponse> HttpBackend::complete(const api::ChatR
   } catch (const ClientError& e) {
     throw to_api_error(e, label_);
   }
-  co_return parse_chat_response(text);
+  api::ChatResponse r = parse_chat_response(text);
+  r.wire_body = std::move(text);
+  co_return r;
 }
 
 boost::asio::awaitable<void> HttpBackend::stream(const api::ChatRequest& req, ChunkSink& sink) {
-  json::object body = req.to_json();
-  if (!options_.model.empty()) body["model"] = options_.model;
-  body["stream"] = true;
   auto started = http::Clock::now();
   std::unique_ptr<http::ResponseStream> s;
   try {
-    s = co_await client_->open(make_request(*this, "chat/completions", body, true));
+    s = co_await client_->open(make_request(*this, "chat/completions", chat_body(req, true), true));
   } catch (const ClientError& e) {
     throw to_api_error(e, label_);
   }
@@ -149,7 +160,7 @@ boost::asio::awaitable<api::Embeddings> HttpBackend::embed(const api::EmbeddingR
   if (!options_.model.empty()) body["model"] = options_.model;
   std::string text;
   try {
-    auto s = co_await client_->open(make_request(*this, "embeddings", body, false));
+    auto s = co_await client_->open(make_request(*this, "embeddings", json::serialize(body), false));
     if (s->status() / 100 != 2) {
       api::Error err = co_await error_of(*s, label_);  // (not `throw co_await …`: g++ 12 mishandles it)
       throw err;

@@ -1,5 +1,6 @@
 // A Backend for any OpenAI-compatible server (OpenAI, vLLM, llama.cpp server, Ollama, kuai itself…).
-// - Sends the request's JSON with `model` replaced by this backend's own model name (when set) and
+// - Sends the request's JSON (the client's own bytes when the server marked them sendable, see
+//   api::ChatRequest::wire_body) with `model` replaced by this backend's own model name (when set) and
 //   `Authorization: Bearer <api_key>` (when set); every other field passes through untouched.
 // - stream(): each upstream SSE event goes to the ChunkSink as soon as it arrives (never buffered);
 //   the first-token timeout bounds the wait for the first data event; a stream that ends without
@@ -40,6 +41,9 @@ class HttpBackend : public Backend {
 
   const HttpBackendOptions& options() const { return options_; }
   std::string endpoint(std::string_view path) const;  // e.g. "chat/completions" → full URL
+  // The chat body for this backend: req.wire_body as is when set and this backend keeps the model
+  // name, else req.to_json() with this backend's model and `stream` set (serialised).
+  std::string chat_body(const api::ChatRequest& req, bool stream) const;
 
  private:
   std::shared_ptr<http::Client> client_;
