@@ -100,8 +100,8 @@ struct Line {
   size_t begin, end, next;  // end: before '\n'; next: after it
 };
 
-std::vector<Line> split_lines(std::string_view s) {
-  std::vector<Line> lines;
+void split_lines(std::string_view s, std::vector<Line>& lines) {
+  lines.clear();
   size_t i = 0;
   while (i < s.size()) {
     size_t eol = s.find('\n', i);
@@ -109,7 +109,6 @@ std::vector<Line> split_lines(std::string_view s) {
     lines.push_back({i, eol, eol + 1});
     i = eol + 1;
   }
-  return lines;
 }
 
 bool blank(std::string_view s, const Line& l) {
@@ -140,8 +139,8 @@ size_t paragraph_end(std::string_view s, size_t from) {
 }
 
 // Bytes no rule may touch: code (fenced, indented, inline), quotes, block quotes, URLs.
-std::vector<uint8_t> protected_bytes(std::string_view s, const std::vector<Line>& lines) {
-  std::vector<uint8_t> prot(s.size(), 0);
+void protected_bytes(std::string_view s, const std::vector<Line>& lines, std::vector<uint8_t>& prot) {
+  prot.assign(s.size(), 0);
   bool in_fence = false;
   char fence_ch = 0;
   size_t fence_len = 0;
@@ -227,7 +226,6 @@ std::vector<uint8_t> protected_bytes(std::string_view s, const std::vector<Line>
     }
     ++i;
   }
-  return prot;
 }
 
 bool decoration_line(std::string_view s, const Line& l) {
@@ -304,9 +302,15 @@ const char* removed_kind_name(RemovedSpan::Kind k) {
 SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOptions& opt) {
   SlimResult result;
   const size_t n = s.size();
-  const std::vector<Line> lines = split_lines(s);
-  const std::vector<uint8_t> prot = protected_bytes(s, lines);
-  std::vector<uint8_t> drop(n, 0);
+  // Per-thread scratch, reused by every message (no allocations per message once warm).
+  thread_local std::vector<Line> lines_buf;
+  thread_local std::vector<uint8_t> prot_buf, drop_buf;
+  split_lines(s, lines_buf);
+  protected_bytes(s, lines_buf, prot_buf);
+  drop_buf.assign(n, 0);
+  const std::vector<Line>& lines = lines_buf;
+  const std::vector<uint8_t>& prot = prot_buf;
+  std::vector<uint8_t>& drop = drop_buf;
   auto remove = [&](RemovedSpan::Kind kind, size_t b, size_t e) {
     if (e <= b) return;
     mark(drop, b, e);

@@ -39,6 +39,17 @@ int64_t estimate_tokens(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
+      if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') {  // a run of ASCII letters in one step (most text)
+        size_t j = i + 1;
+        while (j < s.size() && (static_cast<unsigned char>(s[j]) | 0x20) >= 'a' &&
+               (static_cast<unsigned char>(s[j]) | 0x20) <= 'z')
+          ++j;
+        if (run != Run::Latin) flush();
+        run = Run::Latin;
+        run_len += static_cast<int64_t>(j - i);
+        i = j;
+        continue;
+      }
       ++i;
       if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') extend(Run::Latin);
       else if (c >= '0' && c <= '9') extend(Run::Digits);
@@ -48,7 +59,16 @@ int64_t estimate_tokens(std::string_view s) {
       continue;
     }
     size_t len;
-    char32_t cp = utf8_decode(s, i, len);
+    char32_t cp;
+    if ((c & 0xF0) == 0xE0 && i + 2 < s.size() && (static_cast<unsigned char>(s[i + 1]) & 0xC0) == 0x80 &&
+        (static_cast<unsigned char>(s[i + 2]) & 0xC0) == 0x80) {  // 3-byte sequence (CJK) decoded inline
+      cp = (static_cast<char32_t>(c & 0x0F) << 12) | (static_cast<char32_t>(s[i + 1] & 0x3F) << 6) |
+           static_cast<char32_t>(s[i + 2] & 0x3F);
+      len = 3;
+      if (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)) cp = utf8_decode(s, i, len);  // invalid: as before
+    } else {
+      cp = utf8_decode(s, i, len);
+    }
     i += len;
     if (is_cjk(cp)) { flush(); ++tokens; continue; }
     auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(cp));
