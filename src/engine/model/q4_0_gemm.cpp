@@ -56,7 +56,9 @@ void q4_0_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, const
                    s.ac.data() + t * nb);
   });
 
-  const size_t pack_bytes = size_t(nb) * 288 + 32;  // + room to align to 32
+  size_t max_row_bytes = 0;
+  for (const auto& o : outs) max_row_bytes = std::max(max_row_bytes, o.w->row_bytes);
+  const size_t pack_bytes = size_t(nb) * 288 + 8 * max_row_bytes + 32;  // packed tile, row copy, alignment
   if (s.pack.size() < size_t(pool.size())) s.pack.resize(size_t(pool.size()));
   for (auto& p : s.pack)
     if (p.size() < pack_bytes) p.resize(pack_bytes);

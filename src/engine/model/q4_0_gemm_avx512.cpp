@@ -10,10 +10,21 @@ namespace kuai::engine::model::detail {
 
 namespace {
 
+// The 8 rows are 8 sequential streams; hardware prefetchers follow one or two per core well, not 8.
+// Blocks this far ahead (~4 cache lines per row) are requested by hand.
+constexpr int kPrefetchBlocks = 14;
+
+inline void prefetch_rows(const uint8_t* w, size_t row_bytes, int b, int nb) {
+  if (b % 4 != 0 || b + kPrefetchBlocks >= nb) return;  // one request per ~72 bytes of each row
+  for (int r = 0; r < 8; ++r)
+    _mm_prefetch(reinterpret_cast<const char*>(w + size_t(r) * row_bytes + size_t(b + kPrefetchBlocks) * 18), _MM_HINT_T0);
+}
+
 // One packed block of 8 rows: P[j] lane r = weights [4j, 4j + 4) of row r (unsigned nibbles, 0..15).
-inline void pack_block(const uint8_t* w, size_t row_bytes, int b, __m256i* P, float* S) {
+inline void pack_block(const uint8_t* w, size_t row_bytes, int b, int nb, __m256i* P, float* S) {
   const __m128i m4 = _mm_set1_epi8(0x0F);
   __m256i R[8];
+  prefetch_rows(w, row_bytes, b, nb);
   for (int r = 0; r < 8; ++r) {
     const auto* blk = reinterpret_cast<const kernels::BlockQ4_0*>(w + size_t(r) * row_bytes) + b;
     const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->qs));
@@ -93,21 +104,24 @@ inline __m256i reduce8(const __m256i v[8]) {
 }
 
 // One token straight from the Q4_0 rows (no packing: cheaper when the tile is used by few tokens).
-// The integer block sums equal run_tokens' (exact), and the float steps are the same, so the bits are too.
+// Pass 1 walks each row front to back (one sequential stream, as kernels::matmul reads weights, so the
+// hardware prefetcher keeps DRAM busy) and keeps every (row, block) dpbusd vector in `V`; pass 2 reduces
+// them per block to lane r = row r. The integer block sums equal run_tokens' (exact), and the float
+// steps are the same, so the bits are too.
 inline void direct_token(const uint8_t* w, size_t row_bytes, int nb, const int8_t* a, const float* ad,
-                         const int32_t* ac, float* y) {
+                         const int32_t* ac, float* y, __m256i* V, float* S) {
+  for (int r = 0; r < 8; ++r) {
+    const auto* row = reinterpret_cast<const kernels::BlockQ4_0*>(w + size_t(r) * row_bytes);
+    for (int b = 0; b < nb; ++b) {
+      const __m256i A = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + size_t(b) * 32));
+      V[size_t(b) * 8 + size_t(r)] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), unpack(row + b), A);
+      S[size_t(b) * 8 + size_t(r)] = _cvtsh_ss(row[b].d);
+    }
+  }
   __m256 fs = _mm256_setzero_ps();
   for (int b = 0; b < nb; ++b) {
-    const __m256i A = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + size_t(b) * 32));
-    __m256i v[8];
-    alignas(32) float dws[8];
-    for (int r = 0; r < 8; ++r) {
-      const auto* blk = reinterpret_cast<const kernels::BlockQ4_0*>(w + size_t(r) * row_bytes) + b;
-      v[r] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), unpack(blk), A);
-      dws[r] = _cvtsh_ss(blk->d);
-    }
-    const __m256i s = _mm256_sub_epi32(reduce8(v), _mm256_set1_epi32(ac[b]));
-    const __m256 scale = _mm256_mul_ps(_mm256_load_ps(dws), _mm256_set1_ps(ad[b]));
+    const __m256i s = _mm256_sub_epi32(reduce8(V + size_t(b) * 8), _mm256_set1_epi32(ac[b]));
+    const __m256 scale = _mm256_mul_ps(_mm256_load_ps(S + size_t(b) * 8), _mm256_set1_ps(ad[b]));
     fs = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(s), fs);
   }
   _mm256_storeu_ps(y, fs);
@@ -115,18 +129,23 @@ inline void direct_token(const uint8_t* w, size_t row_bytes, int nb, const int8_
 
 }  // namespace
 
-void q4_0_tile8_avx512(const uint8_t* w, size_t row_bytes, int nb, const int8_t* aq, const float* ad,
+void q4_0_tile8_avx512(const uint8_t* w_in, size_t row_bytes, int nb, const int8_t* aq, const float* ad,
                        const int32_t* ac, int n, float* y, size_t ys, uint8_t* pack) {
-  if (n < 4) {  // packing costs more than it saves for fewer than 4 tokens
-    const size_t cols = size_t(nb) * 32;
-    for (int t = 0; t < n; ++t)
-      direct_token(w, row_bytes, nb, aq + size_t(t) * cols, ad + size_t(t) * size_t(nb), ac + size_t(t) * size_t(nb),
-                   y + size_t(t) * ys);
-    return;
-  }
   auto* P = reinterpret_cast<__m256i*>(pack);
   auto* S = reinterpret_cast<float*>(pack + size_t(nb) * 256);
-  for (int b = 0; b < nb; ++b) pack_block(w, row_bytes, b, P + size_t(b) * 8, S + size_t(b) * 8);
+  if (n == 1) {  // one token: packing would cost more than it saves
+    const size_t cols = size_t(nb) * 32;
+    for (int t = 0; t < n; ++t)
+      direct_token(w_in, row_bytes, nb, aq + size_t(t) * cols, ad + size_t(t) * size_t(nb),
+                   ac + size_t(t) * size_t(nb), y + size_t(t) * ys, P, S);
+    return;
+  }
+  // The 8 rows are contiguous: copy them in one sequential pass (one stream for the hardware
+  // prefetcher) instead of walking 8 row streams block by block while packing.
+  uint8_t* copy = pack + size_t(nb) * 288;
+  __builtin_memcpy(copy, w_in, 8 * row_bytes);
+  const uint8_t* w = copy;
+  for (int b = 0; b < nb; ++b) pack_block(w, row_bytes, b, nb, P + size_t(b) * 8, S + size_t(b) * 8);
   int t = 0;
   for (; t + 8 <= n; t += 8) run_tokens<8>(P, S, nb, aq, ad, ac, t, y, ys);
   for (; t + 4 <= n; t += 4) run_tokens<4>(P, S, nb, aq, ad, ac, t, y, ys);

@@ -1,5 +1,5 @@
 // model::q4_0_gemm: agrees with kernels::matmul on random Q4_0 weights (fused outputs of different
-// heights, token counts around the 4-token packing threshold), and is batch invariant: a token's
+// heights, token counts 1 (unpacked path) and 3..9 (packed: 8-, 4- and 1-token passes)), and is batch invariant: a token's
 // outputs have the same bits alone (unpacked path) or inside any batch (packed path).
 #include <gtest/gtest.h>
 
