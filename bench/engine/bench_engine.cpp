@@ -151,6 +151,52 @@ std::vector<double> decode_token_seconds(const engine::model::LlamaModel& m, int
   return out;
 }
 
+// Prefill kernel speed on one thread, GFLOP/s: 64 activation rows against a 512 x 2048 weight (in
+// cache), through vec_dot_x4 (4 rows per weight read) or through 4 single-row vec_dot calls (the
+// one-token-at-a-time way). Best of 3.
+double prefill_kernel_gflops(engine::GgmlType type, bool x4) {
+  namespace k = engine::kernels;
+  const int cols = 2048, rows = 512, tokens = 64;
+  const k::KernelTraits* t = k::kernel_traits(type);
+  const k::KernelTraits* at = t ? k::kernel_traits(t->act_type) : nullptr;
+  if (!t || !at || !t->vec_dot_x4) return 0;
+  const size_t rb = engine::row_bytes(type, uint64_t(cols)), ab = engine::row_bytes(t->act_type, uint64_t(cols));
+  std::mt19937 rng(9);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> f(static_cast<size_t>(cols));
+  std::vector<uint8_t> w(rb * rows), a(ab * tokens);
+  for (int r = 0; r < rows; ++r) {
+    for (auto& v : f) v = dist(rng);
+    t->from_float(f.data(), w.data() + size_t(r) * rb, cols);
+  }
+  for (int r = 0; r < tokens; ++r) {
+    for (auto& v : f) v = dist(rng);
+    at->from_float(f.data(), a.data() + size_t(r) * ab, cols);
+  }
+  float out[4], sink = 0;
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int tk = 0; tk < tokens; tk += 4) {
+      for (int r = 0; r < rows; ++r) {
+        const uint8_t* wr = w.data() + size_t(r) * rb;
+        const uint8_t* ar = a.data() + size_t(tk) * ab;
+        if (x4) {
+          t->vec_dot_x4(cols, wr, ar, ab, out);
+        } else {
+          for (int j = 0; j < 4; ++j) out[j] = t->vec_dot(cols, wr, ar + size_t(j) * ab);
+        }
+        sink += out[0];
+      }
+    }
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, 2.0 * cols * rows * tokens / sec / 1e9);
+  }
+  volatile float keep = sink;
+  (void)keep;
+  return best;
+}
+
 int usage() {
   std::fprintf(stderr,
                "usage: bench_engine [--model-dir DIR] [--preset P] [--types f32,f16,q8_0,q4_0,q4_k_m] [--threads N]\n"
@@ -191,6 +237,12 @@ int main(int argc, char** argv) {
                     engine::GgmlType::Q4_K, engine::GgmlType::Q6_K}) {
     const double mv = matvec_bandwidth(pool, type, 3);
     std::printf(" %s %.2f GB/s (%.0f%%)", std::string(engine::ggml_type_name(type)).c_str(), mv / 1e9, 100 * mv / bw);
+  }
+  std::printf("\nprefill kernels (1 thread, 64 tokens x 512x2048 weight in cache), GFLOP/s 4-row kernel vs 4 single dots:");
+  for (auto type : {engine::GgmlType::F32, engine::GgmlType::F16, engine::GgmlType::Q8_0, engine::GgmlType::Q4_0,
+                    engine::GgmlType::Q4_K, engine::GgmlType::Q6_K}) {
+    const double g4 = prefill_kernel_gflops(type, true), g1 = prefill_kernel_gflops(type, false);
+    std::printf(" %s %.1f vs %.1f (%.2fx)", std::string(engine::ggml_type_name(type)).c_str(), g4, g1, g4 / g1);
   }
   std::printf("\n\n");
 

@@ -22,6 +22,13 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+inline int hsum_i32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_hadd_epi32(s, s);
+  s = _mm_hadd_epi32(s, s);
+  return _mm_cvtsi128_si32(s);
+}
+
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 // Sum of products of signed bytes x*y in groups of 4 -> 8 int32 lanes.
@@ -442,6 +449,45 @@ void dot_q6_k_q8_k_x4_512(int n, const void* w, const void* a, size_t stride, fl
 }
 #endif
 
+#if defined(__AVX512BW__) && defined(__AVX512VNNI__) && defined(__AVX512DQ__)
+// Q8_0 weights x 4 Q8_0 activation rows, two blocks per zmm (low 256 bits block i, high block i + 1).
+// AVX-512 has no vpsignb: |x| by vpabsb, and y is negated where x < 0 by a masked subtract.
+inline __m512i load2x256(const void* lo, const void* hi) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(load256(lo)), load256(hi), 1);
+}
+
+void dot_q8_0_q8_0_x4_512(int n, const void* w, const void* a, size_t stride, float* out) {
+  const auto* x = static_cast<const BlockQ8_0*>(w);
+  const BlockQ8_0* y[4];
+  for (int r = 0; r < 4; ++r) y[r] = reinterpret_cast<const BlockQ8_0*>(static_cast<const char*>(a) + r * stride);
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  const int nb = n / 32;
+  int i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m512i qx = load2x256(x[i].qs, x[i + 1].qs);
+    const __m512i ax = _mm512_abs_epi8(qx);
+    const __mmask64 neg = _mm512_movepi8_mask(qx);
+    const float d0 = h2f(x[i].d), d1 = h2f(x[i + 1].d);
+    for (int r = 0; r < 4; ++r) {
+      const __m512i qy = load2x256(y[r][i].qs, y[r][i + 1].qs);
+      const __m512i sy = _mm512_mask_sub_epi8(qy, neg, _mm512_setzero_si512(), qy);
+      const __m512 p = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy));
+      const __m512 sc = _mm512_insertf32x8(_mm512_set1_ps(d0 * h2f(y[r][i].d)), _mm256_set1_ps(d1 * h2f(y[r][i + 1].d)), 1);
+      acc[r] = _mm512_fmadd_ps(sc, p, acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) out[r] = _mm512_reduce_add_ps(acc[r]);
+  for (; i < nb; ++i) {  // odd block count: the last block through 256-bit VNNI
+    const __m256i qx = load256(x[i].qs);
+    const __m256i ax = _mm256_sign_epi8(qx, qx);
+    for (int r = 0; r < 4; ++r) {
+      const __m256i sy = _mm256_sign_epi8(load256(y[r][i].qs), qx);
+      out[r] += h2f(x[i].d) * h2f(y[r][i].d) * float(hsum_i32(dot_u8i8<true>(ax, sy)));
+    }
+  }
+}
+#endif
+
 // ---- activation quantizers (bit-identical to the reference: same scale arithmetic, same rounding) ----
 inline float hmax(__m256 v) {
   __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -482,13 +528,6 @@ inline float hmin(__m256 v) {
   m = _mm_min_ps(m, _mm_movehl_ps(m, m));
   m = _mm_min_ss(m, _mm_movehdup_ps(m));
   return _mm_cvtss_f32(m);
-}
-
-inline int hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_hadd_epi32(s, s);
-  s = _mm_hadd_epi32(s, s);
-  return _mm_cvtsi128_si32(s);
 }
 
 // Q8_K activations, bit-identical to ref::from_float_q8_k (the signed value of largest magnitude sets

@@ -93,6 +93,39 @@ TEST(KernelIsa, DotsMatchPlain) {
   }
 }
 
+// Block counts that are odd or not a multiple of a K-quant super-block (kernels that take two blocks
+// per step must finish the tail): 32-element block types only. Same bound as DotsMatchPlain.
+TEST(KernelIsa, OddBlockCountsMatchPlain) {
+  for (int n : {32, 96, 288}) {
+    const auto w = random_row(n, 61);
+    for (Isa isa : supported_simd()) {
+      for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0}) {
+        const KernelTraits* p = kernel_traits(t, Isa::kPlain);
+        const KernelTraits* s = kernel_traits(t, isa);
+        const KernelTraits* pa = kernel_traits(p->act_type, Isa::kPlain);
+        std::vector<uint8_t> wq(row_bytes(t, n));
+        p->from_float(w.data(), wq.data(), n);
+        const size_t astride = row_bytes(p->act_type, n);
+        std::vector<uint8_t> aq(astride * 4);
+        for (int k = 0; k < 4; ++k) pa->from_float(random_row(n, 70 + k).data(), aq.data() + k * astride, n);
+        std::vector<float> wd(n), ad(n);
+        p->to_float(wq.data(), wd.data(), n);
+        float out4[4];
+        s->vec_dot_x4(n, wq.data(), aq.data(), astride, out4);
+        for (int k = 0; k < 4; ++k) {
+          pa->to_float(aq.data() + k * astride, ad.data(), n);
+          double mag = 0;
+          for (int i = 0; i < n; ++i) mag += std::fabs(double(wd[size_t(i)]) * ad[size_t(i)]);
+          const float ref = p->vec_dot(n, wq.data(), aq.data() + k * astride);
+          EXPECT_NEAR(s->vec_dot(n, wq.data(), aq.data() + k * astride), ref, 1e-5 * mag + 1e-6)
+              << isa_name(isa) << " " << ggml_type_name(t) << " n=" << n;
+          EXPECT_NEAR(out4[k], ref, 1e-5 * mag + 1e-6) << isa_name(isa) << " x4 " << ggml_type_name(t) << " n=" << n;
+        }
+      }
+    }
+  }
+}
+
 // The plain 4-row kernels (prefill) unpack each weight block once but keep the single-row integer sums
 // and their order: bit-identical to 4 single-row dots.
 TEST(KernelIsa, PlainX4IsFourSingleDots) {
