@@ -14,7 +14,8 @@ namespace {
 constexpr int kSpinIterations = 4000;  // some tens of microseconds before sleeping
 }
 
-ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
+ThreadPool::ThreadPool(int n_threads)
+    : n_threads_(std::max(1, n_threads)), shares_(std::make_unique<Share[]>(size_t(n_threads_))) {
   threads_.reserve(size_t(n_threads_ - 1));
   for (int i = 1; i < n_threads_; ++i) threads_.emplace_back([this, i] { worker(i); });
 }
@@ -49,7 +50,6 @@ void ThreadPool::worker(int ith) {
 }
 
 void ThreadPool::run(const std::function<void(int)>& fn) {
-  std::lock_guard lock(run_mutex_);
   job_ = &fn;
   const uint32_t gen = generation_.load() + 1;
   open_.store(gen);
@@ -76,12 +76,21 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain, const std::function<void
     fn(0, n, 0);
     return;
   }
-  std::atomic<int64_t> next{0};
+  std::lock_guard lock(run_mutex_);
+  // Shares are whole chunks, so a chunk never straddles two shares.
+  const int64_t chunks = (n + grain - 1) / grain;
+  for (int t = 0; t < n_threads_; ++t) {
+    shares_[size_t(t)].next.store(chunks * t / n_threads_ * grain, std::memory_order_relaxed);
+    shares_[size_t(t)].end = std::min(n, chunks * (t + 1) / n_threads_ * grain);
+  }
   run([&](int ith) {
-    for (;;) {
-      const int64_t begin = next.fetch_add(grain, std::memory_order_relaxed);
-      if (begin >= n) break;
-      fn(begin, std::min(n, begin + grain), ith);
+    for (int k = 0; k < n_threads_; ++k) {  // own share first, then the others'
+      Share& s = shares_[size_t((ith + k) % n_threads_)];
+      for (;;) {
+        const int64_t begin = s.next.fetch_add(grain, std::memory_order_relaxed);
+        if (begin >= s.end) break;
+        fn(begin, std::min(s.end, begin + grain), ith);
+      }
     }
   });
 }

@@ -23,6 +23,26 @@ TEST(ThreadPool, ParallelForCoversEveryIndexOnce) {
   }
 }
 
+// Chunks come from per-thread shares: each is still a whole grain-aligned chunk (kernels rely on
+// tiles starting at multiples of the grain), whatever the split of chunks between threads.
+TEST(ThreadPool, ChunksAreGrainAlignedAcrossShares) {
+  for (int nth : {2, 3, 5}) {
+    ThreadPool pool(nth);
+    for (int64_t n : {1, 9, 10, 11, 97, 1024}) {
+      for (int64_t grain : {1, 2, 10, 16}) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        std::atomic<bool> misaligned{false};
+        pool.parallel_for(n, grain, [&](int64_t b, int64_t e, int) {
+          if (b % grain != 0 || e <= b || e - b > grain || (e - b < grain && e != n)) misaligned = true;
+          for (int64_t i = b; i < e; ++i) hits[size_t(i)].fetch_add(1);
+        });
+        EXPECT_FALSE(misaligned.load()) << "n " << n << " grain " << grain << " threads " << nth;
+        for (auto& h : hits) ASSERT_EQ(h.load(), 1) << "n " << n << " grain " << grain << " threads " << nth;
+      }
+    }
+  }
+}
+
 TEST(ThreadPool, ThreadIndexIsExclusiveWhileRunning) {
   ThreadPool pool(3);
   std::vector<std::atomic<int>> inside(3);
