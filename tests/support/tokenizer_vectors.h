@@ -44,6 +44,21 @@ inline std::vector<std::vector<int32_t>> read_vector_outputs(const std::string& 
   return out;
 }
 
+struct TokenizerVector {
+  std::string input;
+  std::vector<int32_t> ids;
+};
+
+// BASE.inp and BASE.out paired; empty when either is missing or their counts differ.
+inline std::vector<TokenizerVector> read_vectors(const std::string& base) {
+  auto inputs = read_vector_inputs(base + ".inp");
+  auto outputs = read_vector_outputs(base + ".out");
+  std::vector<TokenizerVector> out;
+  if (inputs.size() != outputs.size()) return out;
+  for (size_t i = 0; i < inputs.size(); ++i) out.push_back({std::move(inputs[i]), std::move(outputs[i])});
+  return out;
+}
+
 inline std::string join_ids(const std::vector<int32_t>& ids) {
   std::string s;
   for (int32_t id : ids) s += " " + std::to_string(id);

@@ -55,14 +55,12 @@ TEST_P(HfTokenizerVectors, ConvertedVocabMatchesLlamaCppVectors) {
   EXPECT_EQ((*tok)->n_vocab(), c.n_vocab);
 
   const std::string base = test::shared_dir() + "/tokenizer-tests/no-vocab/ggml-vocab-" + c.vectors + ".gguf";
-  const auto inputs = test::read_vector_inputs(base + ".inp");
-  const auto expected = test::read_vector_outputs(base + ".out");
-  ASSERT_EQ(inputs.size(), 46u);
-  ASSERT_EQ(expected.size(), inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const auto got = (*tok)->encode(inputs[i], /*add_special=*/false, /*parse_special=*/false);
-    EXPECT_EQ(test::join_ids(got), test::join_ids(expected[i])) << c.vectors << " #" << i << " '" << inputs[i] << "'";
-    EXPECT_EQ((*tok)->decode(got), inputs[i]) << c.vectors << " #" << i;
+  const auto vectors = test::read_vectors(base);
+  ASSERT_EQ(vectors.size(), 46u);
+  for (size_t i = 0; i < vectors.size(); ++i) {
+    const auto got = (*tok)->encode(vectors[i].input, /*add_special=*/false, /*parse_special=*/false);
+    EXPECT_EQ(test::join_ids(got), test::join_ids(vectors[i].ids)) << c.vectors << " #" << i << " '" << vectors[i].input << "'";
+    EXPECT_EQ((*tok)->decode(got), vectors[i].input) << c.vectors << " #" << i;
   }
 }
 

@@ -25,13 +25,12 @@ TEST_P(VocabVectors, MatchesExpectedIds) {
   ASSERT_TRUE(file.ok()) << file.error();
   auto tok = Tokenizer::from_gguf(**file);
   ASSERT_TRUE(tok.ok()) << tok.error();
-  const auto inputs = test::read_vector_inputs(base + ".inp");
-  const auto expected = test::read_vector_outputs(base + ".out");
-  ASSERT_EQ(inputs.size(), 46u);
-  ASSERT_EQ(expected.size(), inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const auto got = (*tok)->encode(inputs[i], /*add_special=*/false, /*parse_special=*/false);
-    EXPECT_EQ(test::join_ids(got), test::join_ids(expected[i])) << GetParam() << " #" << i << " input: '" << inputs[i] << "'";
+  const auto vectors = test::read_vectors(base);
+  ASSERT_EQ(vectors.size(), 46u);
+  for (size_t i = 0; i < vectors.size(); ++i) {
+    const auto got = (*tok)->encode(vectors[i].input, /*add_special=*/false, /*parse_special=*/false);
+    EXPECT_EQ(test::join_ids(got), test::join_ids(vectors[i].ids))
+        << GetParam() << " #" << i << " input: '" << vectors[i].input << "'";
   }
 }
 
