@@ -51,8 +51,11 @@ TEST(Q4Gemm, SupportedOnlyForQ4_0RowsOf8OnAvx512) {
   EXPECT_FALSE(q4_0_gemm_supported(std::span(&bad, 1)));
 }
 
-TEST(Q4Gemm, MatchesMatmulAndIsBatchInvariant) {
-  const int64_t cols = 256;
+// 256 columns = 8 blocks; 288 = 9 blocks (the one-token path's odd last block)
+class Q4GemmCols : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(Q4GemmCols, MatchesMatmulAndIsBatchInvariant) {
+  const int64_t cols = GetParam();
   Q4Weight a(24, cols, 3), b(8, cols, 4);
   ThreadPool pool(2);
   for (int n : {1, 3, 4, 7, 9}) {
@@ -83,6 +86,8 @@ TEST(Q4Gemm, MatchesMatmulAndIsBatchInvariant) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Blocks, Q4GemmCols, ::testing::Values(int64_t(256), int64_t(288)));
 
 }  // namespace
 }  // namespace kuai::engine::model
