@@ -1,17 +1,21 @@
 // The engine on a real model (stories260K): greedy output equals llama2.c's reference; requests run
-// concurrently equal the same requests run alone; prefix-shared requests equal unshared ones;
+// concurrently equal the same requests run alone (also on a Q4_0 model made by `kuai synth`, whose
+// batched and one-token weight products take different kernels); prefix-shared requests equal unshared ones;
 // embeddings are normalised and equal alone or batched; 1,000 mixed requests with cancellations and
 // preemptions leave every KV block free or cached.
 #include "engine/sched/engine.h"
 
+#include "engine/gguf/gguf_file.h"
 #include "engine/model/llama_model.h"
 #include "engine/model/stories_reference.h"
+#include "support/process.h"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <random>
@@ -64,16 +68,17 @@ Request greedy(RequestId id, std::vector<int32_t> prompt, int max_tokens) {
   return r;
 }
 
-std::unique_ptr<Engine> make_engine(EngineOptions o = {}) {
+std::unique_ptr<Engine> make_engine(EngineOptions o = {}, std::shared_ptr<const model::LlamaModel> m = stories()) {
   if (o.kv_memory_bytes == (512ull << 20)) o.kv_memory_bytes = 8ull << 20;
   if (o.threads == 0) o.threads = 2;
-  auto e = Engine::create(stories(), o);
+  auto e = Engine::create(std::move(m), o);
   EXPECT_TRUE(e.ok()) << (e.ok() ? "" : e.error());
   return e.ok() ? std::move(e).value() : nullptr;
 }
 
-std::vector<int32_t> run_alone(const Request& r, EngineOptions o = {}) {
-  auto e = make_engine(o);
+std::vector<int32_t> run_alone(const Request& r, EngineOptions o = {},
+                               std::shared_ptr<const model::LlamaModel> m = stories()) {
+  auto e = make_engine(o, std::move(m));
   Collector c;
   EXPECT_FALSE(e->submit(r, c.callback()));
   EXPECT_TRUE(c.wait(1));
@@ -130,6 +135,52 @@ TEST(Engine, ConcurrentEqualsAlone) {
     }
     EXPECT_GT(e->stats().steps, 0);
   }
+}
+
+// kuai synth's tiny preset (width 256, 2 layers) in Q4_0: alone, each decode step is one token (the
+// Q4_0 one-token path); together, steps batch several tokens (packed tiles). Same tokens either way.
+TEST(Engine, Q4_0ConcurrentEqualsAlone) {
+  namespace fs = std::filesystem;
+  const fs::path path = fs::temp_directory_path() / ("kuai_engine_q4_0_" + std::to_string(::getpid()) + ".gguf");
+  struct Remove {
+    fs::path p;
+    ~Remove() { fs::remove(p); }
+  } remove{path};
+  const auto synth = kuai::test::run_shell(kuai::test::kuai_bin() + " synth --preset tiny --type q4_0 --seed 7 --std 0.05 -o " +
+                                           path.string());
+  ASSERT_EQ(synth.code, 0) << synth.out;
+  {
+    auto file = GgufFile::open(path.string());
+    ASSERT_TRUE(file.ok()) << file.error();
+    int q4 = 0;
+    for (const auto& t : (*file)->tensors()) q4 += t.type == GgmlType::Q4_0;
+    ASSERT_GE(q4, 14) << "every layer's weights should be Q4_0";
+  }
+  auto loaded = model::LlamaModel::load(path.string());
+  ASSERT_TRUE(loaded.ok()) << loaded.error();
+  std::shared_ptr<const model::LlamaModel> m(std::move(loaded).value());
+
+  std::mt19937 rng(11);
+  std::vector<Request> reqs;
+  for (RequestId id = 1; id <= 6; ++id) {
+    std::vector<int32_t> prompt(size_t(2 + rng() % 20));
+    for (auto& t : prompt) t = int32_t(3 + rng() % 500);
+    reqs.push_back(greedy(id, prompt, 24));
+  }
+  const EngineOptions o{.max_batch_tokens = 64};
+  std::map<RequestId, std::vector<int32_t>> alone;
+  for (const auto& r : reqs) alone[r.id] = run_alone(r, o, m);
+  auto e = make_engine(o, m);
+  Collector c;
+  for (const auto& r : reqs) ASSERT_FALSE(e->submit(r, c.callback()));
+  ASSERT_TRUE(c.wait(int(reqs.size())));
+  std::set<std::vector<int32_t>> distinct;
+  for (const auto& r : reqs) {
+    EXPECT_EQ(c.tokens[r.id].size(), 24u) << "request " << r.id;
+    EXPECT_EQ(c.tokens[r.id], alone[r.id]) << "request " << r.id;
+    distinct.insert(alone[r.id]);
+  }
+  EXPECT_GT(distinct.size(), 1u) << "different prompts should not all decode alike";
 }
 
 TEST(Engine, PrefixSharedEqualsUnshared) {
