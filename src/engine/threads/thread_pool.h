@@ -7,7 +7,8 @@
 // GB/s measured here), since each core's prefetcher keeps running into the other's tiles. A worker
 // that the OS has not yet scheduled when the caller has finished simply does not join (it never blocks
 // the caller; its share is taken by the others), which matters on a machine shared with other
-// processes. Between jobs the workers spin briefly, then sleep on a futex (std::atomic::wait), so decode's many short parallel sections cost microseconds each.
+// processes. Between jobs the workers spin briefly, then sleep on a futex (std::atomic::wait), so
+// decode's many short parallel sections cost microseconds each.
 // Threads: parallel_for may be called from one thread at a time (calls from several are serialised).
 #pragma once
 
