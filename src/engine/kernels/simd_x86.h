@@ -228,11 +228,20 @@ inline __m256i madd_scaled(__m256i acc, __m256i u, __m256i y, __m256i scale16) {
 
 // Q4_K super-block scales: sc[j] as int16 broadcasts are built per use; mins16 holds m[j] in int16
 // lanes 2j and 2j+1 (one per 16-element bsums group).
+// All 8 at once in 32-bit words (q4k_scale_min's bit layout, 4 bytes per word): sc[0..3] and m[0..3]
+// are the low 6 bits of bytes 0..3 and 4..7; sc[4..7] and m[4..7] take the low and high nibbles of
+// bytes 8..11 plus, as bits 4-5, the top 2 bits of bytes 0..3 and 4..7.
 inline void q4k_scales(const uint8_t* packed, uint8_t sc[8], __m256i& mins16) {
-  uint8_t m[8];
-  for (int j = 0; j < 8; ++j) q4k_scale_min(j, packed, sc[j], m[j]);
-  const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(m));
-  const __m128i m16 = _mm_cvtepu8_epi16(m8);  // m[0..7] as int16
+  uint32_t q0, q1, q2;
+  __builtin_memcpy(&q0, packed, 4);
+  __builtin_memcpy(&q1, packed + 4, 4);
+  __builtin_memcpy(&q2, packed + 8, 4);
+  const uint32_t sc_lo = q0 & 0x3F3F3F3Fu, m_lo = q1 & 0x3F3F3F3Fu;
+  const uint32_t sc_hi = (q2 & 0x0F0F0F0Fu) | (((q0 >> 6) & 0x03030303u) << 4);
+  const uint32_t m_hi = ((q2 >> 4) & 0x0F0F0F0Fu) | (((q1 >> 6) & 0x03030303u) << 4);
+  const uint64_t sc64 = sc_lo | (uint64_t(sc_hi) << 32), m64 = m_lo | (uint64_t(m_hi) << 32);
+  __builtin_memcpy(sc, &sc64, 8);
+  const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(m64)));  // m[0..7] as int16
   mins16 = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
 }
 
