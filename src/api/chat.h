@@ -39,6 +39,11 @@ struct ChatRequest {
   // When not empty: the exact bytes an HttpBackend sends instead of to_json() (unless it renames the
   // model). Set by the server right before dispatch, only when no stage ran and nothing was rewritten.
   std::string wire_body;
+  // True when the caller only forwards the answer's bytes (ChatResponse::wire_body) and nothing reads
+  // its parsed fields (no stage ran, so no on_response hook): an HttpBackend then only checks the
+  // answer (same errors as a full parse) and leaves id/model/choices/usage empty. Set by the server
+  // together with wire_body.
+  bool forward_answer_bytes = false;
 
   // The body to send upstream: `raw` with model/messages/stream replaced by the fields above.
   boost::json::object to_json() const;

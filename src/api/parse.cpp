@@ -101,9 +101,15 @@ std::optional<int64_t> opt_int(const json::object& o, std::string_view key, int6
   wrong_type(std::string(key), "an integer", *v);
 }
 
-// Text of a content value: a string, or the text parts of an array of content parts.
-std::string content_text(const json::value& v, const std::string& param) {
+// "messages[i]" + suffix, built only when an error needs it (not once per message and field).
+std::string message_param(size_t i, std::string_view suffix) {
+  return "messages[" + std::to_string(i) + "]" + std::string(suffix);
+}
+
+// Text of messages[i].content: a string, or the text parts of an array of content parts.
+std::string content_text(const json::value& v, size_t msg) {
   if (v.is_string()) return std::string(v.as_string());
+  const std::string param = message_param(msg, ".content");
   if (!v.is_array()) wrong_type(param, "a string or an array of content parts", v);
   std::string out;
   const auto& parts = v.as_array();
@@ -162,24 +168,24 @@ ChatRequest parse_chat_request(std::string_view body) {
   if (msgs.empty()) throw Error::bad_request("'messages' must contain at least one message.", "messages");
   req.messages.reserve(msgs.size());
   for (size_t i = 0; i < msgs.size(); ++i) {
-    const std::string p = "messages[" + std::to_string(i) + "]";
-    if (!msgs[i].is_object()) wrong_type(p, "an object", msgs[i]);
+    if (!msgs[i].is_object()) wrong_type(message_param(i, ""), "an object", msgs[i]);
     Message m;
     m.raw = std::move(msgs[i].as_object());
     const json::value* role = field(m.raw, "role");
-    if (!role) missing(p + ".role");
-    if (!role->is_string()) wrong_type(p + ".role", "a string", *role);
+    if (!role) missing(message_param(i, ".role"));
+    if (!role->is_string()) wrong_type(message_param(i, ".role"), "a string", *role);
     if (!known_role(role->as_string())) {
-      throw Error::bad_request("Invalid value for '" + p + ".role': '" + std::string(role->as_string()) +
+      throw Error::bad_request("Invalid value for '" + message_param(i, ".role") + "': '" +
+                                   std::string(role->as_string()) +
                                    "'. Supported values are: 'system', 'developer', 'user', 'assistant' and 'tool'.",
-                               p + ".role");
+                               message_param(i, ".role"));
     }
     m.role = std::string(role->as_string());
     const json::value* content = field(m.raw, "content");
     if (content) {
-      m.content = content_text(*content, p + ".content");
+      m.content = content_text(*content, i);
     } else if (m.role != "assistant") {
-      missing(p + ".content");
+      missing(message_param(i, ".content"));
     }
     req.messages.push_back(std::move(m));
   }

@@ -1,5 +1,8 @@
 #include "http/client.h"
 
+#include "http/head_format.h"
+#include "http/write_now.h"
+
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -45,6 +48,19 @@ Target parse_target(const std::string& url) {
   t.host_header = std::string(r->encoded_host());
   if (r->has_port()) t.host_header += ":" + t.port;
   t.key = scheme + "://" + t.host + ":" + t.port;
+  return t;
+}
+
+// parse_target, remembered per thread: a backend sends every request to the same few URLs, and
+// parsing one costs thousands of instructions (a bounded map; cleared when it grows past 64 URLs).
+// Shared pointers: a coroutine may resume on another thread, whose cache is not this one.
+std::shared_ptr<const Target> cached_target(const std::string& url) {
+  thread_local std::unordered_map<std::string, std::shared_ptr<const Target>> cache;
+  auto it = cache.find(url);
+  if (it != cache.end()) return it->second;
+  auto t = std::make_shared<const Target>(parse_target(url));  // throws on a bad URL: nothing is cached
+  if (cache.size() >= 64) cache.clear();
+  cache.emplace(url, t);
   return t;
 }
 
@@ -208,10 +224,19 @@ asio::awaitable<std::optional<std::string_view>> ResponseStream::next(Clock::tim
     char* buf = s.conn->body_buf.get();
     body.data = buf;
     body.size = Connection::kBodyBuf;
-    s.conn->expire_at(std::min(deadline, s.total_deadline));
-    auto [ec, n] = co_await visit(*s.conn, [&](auto& stream) {
-      return bhttp::async_read_some(stream, s.conn->buffer, *s.parser, kTuple);
-    });
+    boost::system::error_code ec;
+    if (s.conn->plain && s.conn->buffer.size() > 0) {
+      // Bytes already received (usually the whole body came with the headers): parse them now, no
+      // trip through the io_context. The socket is non-blocking: would_block means "wait for more".
+      bhttp::read_some(s.conn->plain->socket(), s.conn->buffer, *s.parser, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+    } else {
+      s.conn->expire_at(std::min(deadline, s.total_deadline));
+      auto [rec, n] = co_await visit(*s.conn, [&](auto& stream) {
+        return bhttp::async_read_some(stream, s.conn->buffer, *s.parser, kTuple);
+      });
+      ec = rec;
+    }
     if (ec == bhttp::error::need_buffer) ec = {};
     if (ec) {
       s.conn->close();
@@ -263,6 +288,7 @@ asio::awaitable<std::unique_ptr<Connection>> connect(Client::Pool& pool, const T
   if (rec == asio::error::operation_aborted) throw ClientError(Kind::cancelled, "resolving " + where + ": cancelled");
   if (rec) throw ClientError(Kind::connect, "cannot resolve " + where + ": " + rec.message());
   auto conn = std::make_unique<Connection>();
+  conn->buffer.reserve(Connection::kBodyBuf);  // a typical answer arrives in one read, not 512-byte pieces
   conn->key = t.key;
   conn->context = &asio::query(ex, asio::execution::context);
   if (t.tls) conn->secure = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, pool.ssl_ctx);
@@ -274,6 +300,7 @@ asio::awaitable<std::unique_ptr<Connection>> connect(Client::Pool& pool, const T
   if (cec) throw ClientError(Kind::connect, "cannot connect to " + where + ": " + cec.message());
   boost::system::error_code ignore;
   conn->lowest().socket().set_option(tcp::no_delay(true), ignore);
+  make_nonblocking(conn->lowest().socket());
   if (t.tls) {
     auto& s = *conn->secure;
     if (!is_ip_literal(t.host) && !SSL_set_tlsext_host_name(s.native_handle(), t.host.c_str()))
@@ -292,24 +319,31 @@ asio::awaitable<std::unique_ptr<Connection>> connect(Client::Pool& pool, const T
 
 asio::awaitable<std::unique_ptr<ResponseStream>> Client::open(ClientRequest req) {
   Pool& pool = *pool_;
-  Target t = parse_target(req.url);
+  const std::shared_ptr<const Target> target = cached_target(req.url);
+  const Target& t = *target;
   auto now = Clock::now();
   auto total = req.total_timeout.count() > 0 ? req.total_timeout : pool.opts.total_timeout;
   auto first_byte = req.first_byte_timeout.count() > 0 ? req.first_byte_timeout : pool.opts.first_byte_timeout;
   auto total_deadline = now + total;
 
-  bhttp::request<bhttp::string_body> msg;
-  auto verb = bhttp::string_to_verb(req.method);
-  if (verb == bhttp::verb::unknown) throw ClientError(Kind::bad_url, "unknown HTTP method " + req.method);
-  msg.method(verb);
-  msg.target(t.path);
-  msg.version(11);
-  msg.set(bhttp::field::host, t.host_header);
-  msg.set(bhttp::field::user_agent, "kuai");
-  for (const auto& [k, v] : req.headers) msg.set(k, v);
-  msg.body() = std::move(req.body);
-  msg.keep_alive(true);
-  msg.prepare_payload();
+  if (bhttp::string_to_verb(req.method) == bhttp::verb::unknown)
+    throw ClientError(Kind::bad_url, "unknown HTTP method " + req.method);
+  // The head, formatted by hand (head_format.h); sent with the body in one gather write.
+  std::string head_text;
+  head_text.reserve(256);
+  head::request_line(head_text, req.method, t.path);
+  bool has_host = false, has_agent = false;
+  for (const auto& [k, v] : req.headers) {
+    has_host = has_host || head::iequals(k, "host");
+    has_agent = has_agent || head::iequals(k, "user-agent");
+  }
+  if (!has_host) head::field(head_text, "Host", t.host_header);
+  if (!has_agent) head::field(head_text, "User-Agent", "kuai");
+  for (const auto& [k, v] : req.headers)
+    if (!head::is_framing_field(k)) head::field(head_text, k, v);
+  head::content_length(head_text, req.body.size());
+  head_text += "\r\n";
+  std::array<asio::const_buffer, 2> request_bufs{asio::buffer(head_text), asio::buffer(req.body)};
 
   auto ex = co_await asio::this_coro::executor;
   const asio::execution_context* context = &asio::query(ex, asio::execution::context);
@@ -319,7 +353,13 @@ asio::awaitable<std::unique_ptr<ResponseStream>> Client::open(ClientRequest req)
     if (reused) ++pool.reused;
     else conn = co_await connect(pool, t, total_deadline);
     conn->expire_at(std::min(Clock::now() + first_byte, total_deadline));
-    auto [wec, wn] = co_await visit(*conn, [&](auto& s) { return bhttp::async_write(s, msg, kTuple); });
+    boost::system::error_code wec;
+    if (conn->plain) {
+      wec = co_await write_now(conn->plain->socket(), *conn->plain, request_bufs);
+    } else {
+      auto [ec, n] = co_await asio::async_write(*conn->secure, request_bufs, kTuple);
+      wec = ec;
+    }
     if (wec) {
       conn->close();
       if (reused && is_stale(wec)) continue;
@@ -340,7 +380,7 @@ asio::awaitable<std::unique_ptr<ResponseStream>> Client::open(ClientRequest req)
     impl->status = static_cast<int>(parser->get().result_int());
     for (const auto& f : parser->get()) {
       std::string name(f.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      for (auto& c : name) if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
       impl->headers.emplace_back(std::move(name), std::string(f.value()));
     }
     impl->conn = std::move(conn);

@@ -3,6 +3,8 @@
 #include "http/server_impl.h"
 
 #include "api/error.h"
+#include "http/head_format.h"
+#include "http/write_now.h"
 
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <spdlog/spdlog.h>
@@ -17,27 +19,26 @@ constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 
 std::string json_error(const api::Error& e) { return e.body(); }
 
+// Writes heads formatted by hand (head_format.h) into a buffer the connection reuses, together with
+// the body in one gather write that goes out at once when the socket takes it (write_now.h).
 class ResponseWriterImpl final : public ResponseWriter {
  public:
-  ResponseWriterImpl(beast::tcp_stream& stream, ConnectionState& state, unsigned version, bool keep_alive,
-                     int write_timeout_ms)
-      : stream_(stream), state_(state), version_(version), keep_alive_(keep_alive), write_timeout_(write_timeout_ms) {}
+  ResponseWriterImpl(beast::tcp_stream& stream, ConnectionState& state, std::string& head, unsigned version,
+                     bool keep_alive, int write_timeout_ms)
+      : stream_(stream), state_(state), head_(head), version_(version), keep_alive_(keep_alive),
+        write_timeout_(write_timeout_ms) {}
 
   net::awaitable<void> send(int status, std::string_view content_type, std::string body,
                             const Headers& headers) override {
     if (started_) co_return;
     started_ = true;
     ended_ = true;
-    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), version_};
-    res.set(bhttp::field::content_type, content_type);
-    for (const auto& [k, v] : headers) res.insert(k, v);
-    res.keep_alive(keep_alive_);
-    res.body() = std::move(body);
-    res.prepare_payload();
-    state_.expire_after(write_timeout_);
-    auto [ec, n] = co_await bhttp::async_write(stream_, res, kTuple);
-    state_.expire_never();
-    if (ec) gone_ = true;
+    start_head(status, content_type, headers);
+    bool no_body = head::status_has_no_body(status);
+    if (!no_body) head::content_length(head_, body.size());
+    head_ += "\r\n";
+    std::array<net::const_buffer, 2> bufs{net::buffer(head_), no_body ? net::const_buffer() : net::buffer(body)};
+    co_await put(bufs);
   }
 
   net::awaitable<bool> begin_stream(int status, std::string_view content_type, const Headers& headers,
@@ -45,46 +46,35 @@ class ResponseWriterImpl final : public ResponseWriter {
     if (started_) co_return !gone_;
     started_ = true;
     streaming_ = true;
-    bhttp::response<bhttp::empty_body> res{static_cast<bhttp::status>(status), version_};
-    res.set(bhttp::field::content_type, content_type);
-    res.set(bhttp::field::cache_control, "no-cache");
-    for (const auto& [k, v] : headers) res.insert(k, v);
-    if (!trailer_names.empty()) res.set(bhttp::field::trailer, trailer_names);
-    res.keep_alive(keep_alive_);
-    res.chunked(true);
-    bhttp::response_serializer<bhttp::empty_body> sr{res};
-    state_.expire_after(write_timeout_);
-    auto [ec, n] = co_await bhttp::async_write_header(stream_, sr, kTuple);
-    state_.expire_never();
-    if (ec) gone_ = true;
+    start_head(status, content_type, headers, "no-cache");
+    if (!trailer_names.empty()) head::field(head_, "Trailer", trailer_names);
+    head_ += "Transfer-Encoding: chunked\r\n\r\n";
+    std::array<net::const_buffer, 1> bufs{net::buffer(head_)};
+    co_await put(bufs);
     co_return !gone_;
   }
 
   net::awaitable<bool> write(std::string_view data) override {
     if (gone_ || !streaming_ || ended_) co_return false;
     if (data.empty()) co_return true;  // an empty chunk would end the body
-    state_.expire_after(write_timeout_);
-    auto [ec, n] = co_await net::async_write(stream_, bhttp::make_chunk(net::const_buffer(data.data(), data.size())),
-                                             kTuple);
-    state_.expire_never();
-    if (ec) gone_ = true;
+    char size_line[24];
+    size_t n = head::chunk_size_line(size_line, data.size());
+    std::array<net::const_buffer, 3> bufs{net::buffer(size_line, n), net::buffer(data.data(), data.size()),
+                                          net::buffer("\r\n", 2)};
+    co_await put(bufs);
     co_return !gone_;
   }
 
   net::awaitable<void> end_stream(const Headers& trailers) override {
     if (gone_ || !streaming_ || ended_) co_return;
     ended_ = true;
-    state_.expire_after(write_timeout_);
-    if (trailers.empty()) {
-      auto [ec, n] = co_await net::async_write(stream_, bhttp::make_chunk_last(), kTuple);
-      if (ec) gone_ = true;
-    } else {
-      bhttp::fields f;
-      for (const auto& [k, v] : trailers) f.insert(k, v);
-      auto [ec, n] = co_await net::async_write(stream_, bhttp::make_chunk_last(f), kTuple);
-      if (ec) gone_ = true;
-    }
-    state_.expire_never();
+    head_.clear();
+    head_ += "0\r\n";
+    for (const auto& [k, v] : trailers)
+      if (!head::is_framing_field(k)) head::field(head_, k, v);
+    head_ += "\r\n";
+    std::array<net::const_buffer, 1> bufs{net::buffer(head_)};
+    co_await put(bufs);
   }
 
   bool started() const override { return started_; }
@@ -93,8 +83,30 @@ class ResponseWriterImpl final : public ResponseWriter {
   bool keep_alive() const { return keep_alive_; }
 
  private:
+  // Status line, Content-Type, [Cache-Control], the handler's headers, Connection when needed.
+  void start_head(int status, std::string_view content_type, const Headers& headers,
+                  std::string_view cache_control = {}) {
+    head_.clear();
+    head::status_line(head_, version_, status);
+    head::field(head_, "Content-Type", content_type);
+    if (!cache_control.empty()) head::field(head_, "Cache-Control", cache_control);
+    for (const auto& [k, v] : headers)
+      if (!head::is_framing_field(k)) head::field(head_, k, v);
+    if (!keep_alive_ && version_ >= 11) head_ += "Connection: close\r\n";
+    if (keep_alive_ && version_ < 11) head_ += "Connection: keep-alive\r\n";
+  }
+
+  template <size_t N>
+  net::awaitable<void> put(std::array<net::const_buffer, N>& bufs) {
+    state_.expire_after(write_timeout_);
+    boost::system::error_code ec = co_await write_now(stream_.socket(), stream_.socket(), bufs);
+    state_.expire_never();
+    if (ec) gone_ = true;
+  }
+
   beast::tcp_stream& stream_;
   ConnectionState& state_;
+  std::string& head_;
   unsigned version_;
   bool keep_alive_;
   std::chrono::milliseconds write_timeout_;
@@ -123,6 +135,21 @@ net::awaitable<void> reply_and_close(beast::tcp_stream& stream, unsigned version
     if (rec) break;
     total += got;
   }
+}
+
+// What a failed request read means: nullopt for a slow or vanished client (close quietly), else the
+// error to answer before closing. `in_body`: the headers were complete.
+std::optional<api::Error> read_error(const boost::system::error_code& ec, bool timed_out, bool in_body,
+                                     size_t max_body_bytes) {
+  if (ec == bhttp::error::body_limit)
+    return api::Error::too_large("Request body is larger than the limit of " + std::to_string(max_body_bytes) +
+                                 " bytes.");
+  if (ec == bhttp::error::header_limit) return api::Error(431, "invalid_request_error", "Request headers are too large.");
+  if (timed_out || ec == beast::error::timeout || ec == net::error::eof || ec == bhttp::error::end_of_stream ||
+      ec == net::error::connection_reset || ec == net::error::operation_aborted || ec == net::error::bad_descriptor ||
+      (in_body && ec == bhttp::error::partial_message))
+    return std::nullopt;
+  return api::Error::bad_request((in_body ? "Malformed HTTP request body: " : "Malformed HTTP request: ") + ec.message());
 }
 
 }  // namespace
@@ -162,7 +189,9 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
     auto ep = stream.socket().remote_endpoint(ec);
     if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
+  make_nonblocking(stream.socket());
   beast::flat_buffer buffer;
+  std::string head_buf;  // response heads, reused by every request on this connection
   bool ws_taken = false;
 
   for (;;) {
@@ -181,51 +210,35 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
     parser.header_limit(64 * 1024);
     parser.body_limit(opt.max_body_bytes);
     state->expire_after(std::chrono::milliseconds(opt.header_timeout_ms));
-    {
-      auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
-      if (ec == bhttp::error::body_limit) {
-        co_await reply_and_close(stream, 11, api::Error::too_large(
-            "Request body is larger than the limit of " + std::to_string(opt.max_body_bytes) + " bytes."));
-        break;
-      }
-      if (ec == bhttp::error::header_limit) {
-        co_await reply_and_close(stream, 11, api::Error(431, "invalid_request_error", "Request headers are too large."));
-        break;
-      }
-      if (state->timed_out || ec == beast::error::timeout || ec == net::error::eof ||
-          ec == bhttp::error::end_of_stream || ec == net::error::connection_reset ||
-          ec == net::error::operation_aborted || ec == net::error::bad_descriptor) {
-        break;  // slow or vanished client: clean close
-      }
-      if (ec) {
-        co_await reply_and_close(stream, 11, api::Error::bad_request("Malformed HTTP request: " + ec.message()));
-        break;
+    // Most requests are already whole in the buffer or the socket: parse them synchronously (the
+    // socket is non-blocking), and wait asynchronously only for what has not arrived yet.
+    boost::system::error_code ec;
+    bhttp::read(stream.socket(), buffer, parser, ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      ec = {};
+      if (!parser.is_header_done()) {
+        auto [hec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
+        ec = hec;
       }
     }
-
-    const auto& head = parser.get();
-    unsigned version = head.version();
+    unsigned version = parser.is_header_done() ? parser.get().version() : 11;
+    if (ec) {
+      if (auto err = read_error(ec, state->timed_out, parser.is_header_done(), opt.max_body_bytes))
+        co_await reply_and_close(stream, version, *err);
+      break;
+    }
     if (!parser.is_done()) {
-      if (beast::iequals(head[bhttp::field::expect], "100-continue")) {
+      if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
         bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
         state->expire_after(std::chrono::milliseconds(opt.body_timeout_ms));
-        auto [ec, n] = co_await bhttp::async_write(stream, cont, kTuple);
-        if (ec) break;
+        auto [cec, n] = co_await bhttp::async_write(stream, cont, kTuple);
+        if (cec) break;
       }
       state->expire_after(std::chrono::milliseconds(opt.body_timeout_ms));
-      auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
-      if (ec == bhttp::error::body_limit) {
-        co_await reply_and_close(stream, version, api::Error::too_large(
-            "Request body is larger than the limit of " + std::to_string(opt.max_body_bytes) + " bytes."));
-        break;
-      }
-      if (state->timed_out || ec == beast::error::timeout || ec == net::error::eof ||
-          ec == bhttp::error::partial_message || ec == net::error::connection_reset ||
-          ec == net::error::operation_aborted || ec == net::error::bad_descriptor) {
-        break;
-      }
-      if (ec) {
-        co_await reply_and_close(stream, version, api::Error::bad_request("Malformed HTTP request body: " + ec.message()));
+      auto [bec, n] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+      if (bec) {
+        if (auto err = read_error(bec, state->timed_out, true, opt.max_body_bytes))
+          co_await reply_and_close(stream, version, *err);
         break;
       }
     }
@@ -239,7 +252,7 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
     req.headers.reserve(16);
     for (const auto& f : msg) {
       std::string name(f.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      for (auto& c : name) if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
       req.headers.emplace_back(std::move(name), std::string(f.value()));
     }
 
@@ -252,7 +265,7 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
     req.body = std::move(msg.body());
 
     bool keep_alive = msg.keep_alive() && !server.stopping.load();
-    ResponseWriterImpl writer(stream, *state, version, keep_alive, opt.body_timeout_ms);
+    ResponseWriterImpl writer(stream, *state, head_buf, version, keep_alive, opt.body_timeout_ms);
     std::optional<api::Error> failure;
     try {
       co_await server.handler(req, writer);

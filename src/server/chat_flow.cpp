@@ -10,8 +10,8 @@
 #include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <chrono>
-#include <cstdio>
 
 namespace kuai::server {
 namespace net = boost::asio;
@@ -26,9 +26,13 @@ double ms_since(Clock::time_point t0) {
 }
 
 void append_timing(std::string& out, const char* name, double ms, const char* desc = nullptr) {
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%s%s;dur=%.3f", out.empty() ? "" : ", ", name, ms);
-  out += buf;
+  if (!out.empty()) out += ", ";
+  out += name;
+  out += ";dur=";
+  char buf[48];  // "%.3f" without printf (whose float path allocates)
+  auto r = std::to_chars(buf, buf + sizeof buf, ms, std::chars_format::fixed, 3);
+  if (r.ec == std::errc()) out.append(buf, r.ptr);
+  else out += '0';
   if (desc) {
     out += ";desc=\"";
     out += desc;
@@ -209,8 +213,10 @@ void route_model(const State& s, pipeline::Context& ctx) {
   bool same_model = &m == &ctx.request.model;
   if (!same_model) ctx.request.model = m;
   if (same_model && !ctx.request_body.empty() && ctx.trace.stages.empty() &&
-      (ctx.request.stream || !ctx.request.raw.contains("stream_options")))
+      (ctx.request.stream || !ctx.request.raw.contains("stream_options"))) {
     ctx.request.wire_body = std::move(ctx.request_body);
+    ctx.request.forward_answer_bytes = true;  // no stage ran: no on_response hook reads the answer
+  }
 }
 
 // Streams one request to `out`. Throws api::Error when nothing was sent yet. Returns false when the

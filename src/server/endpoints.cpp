@@ -1,6 +1,7 @@
 // The small endpoints (embeddings, models, admin) and helpers shared by the request handlers.
 #include "api/error.h"
 #include "api/parse.h"
+#include "http/head_format.h"
 #include "server/gateway_state.h"
 
 #include <boost/json.hpp>
@@ -18,9 +19,8 @@ void require_json(const http::Request& req) {
   auto semi = v.find(';');
   if (semi != std::string_view::npos) v = v.substr(0, semi);
   while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
-  std::string lower(v);
-  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (lower == "application/json" || (lower.size() > 5 && lower.compare(lower.size() - 5, 5, "+json") == 0)) return;
+  using http::head::iequals;  // (no lower-cased copy)
+  if (iequals(v, "application/json") || (v.size() > 5 && iequals(v.substr(v.size() - 5), "+json"))) return;
   throw api::Error(415, "invalid_request_error",
                    "Unsupported Content-Type '" + *ct + "': send the body as JSON with 'Content-Type: application/json'.",
                    "unsupported_media_type");
@@ -38,11 +38,14 @@ void require_method(const http::Request& req, std::string_view method) {
 std::string new_request_id(std::string_view prefix) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string id(prefix);
-  id.reserve(prefix.size() + 24);
+  char hex[24];
   uint64_t a = rng(), b = rng();
-  for (int i = 0; i < 16; ++i) id += kHex[(a >> (i * 4)) & 15];
-  for (int i = 0; i < 8; ++i) id += kHex[(b >> (i * 4)) & 15];
+  for (int i = 0; i < 16; ++i) hex[i] = kHex[(a >> (i * 4)) & 15];
+  for (int i = 0; i < 8; ++i) hex[16 + i] = kHex[(b >> (i * 4)) & 15];
+  std::string id;
+  id.reserve(prefix.size() + sizeof hex);  // one allocation
+  id.append(prefix);
+  id.append(hex, sizeof hex);
   return id;
 }
 

@@ -25,9 +25,11 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
+#include <type_traits>
 
 namespace kuai::upstream {
 namespace asio = boost::asio;
@@ -103,16 +105,17 @@ asio::awaitable<void> sleep_for(Ms d) {
   if (ec == asio::error::operation_aborted) throw api::Error(499, "request_cancelled", "cancelled while waiting to retry", "cancelled");
 }
 
-// Forwards chunks to the client's sink; notes the first one (TTFT, and: no retry from now on).
+// Forwards chunks to the client's sink; notes the first one (TTFT, and `committed`: no retry from now on).
 class TrackingSink : public ChunkSink {
  public:
-  TrackingSink(ChunkSink& out, BackendSlot& b) : out_(out), backend_(b), started_(Clock::now()) {}
+  TrackingSink(ChunkSink& out, BackendSlot& b, bool& committed)
+      : out_(out), backend_(b), committed_(committed), started_(Clock::now()) {}
   asio::awaitable<bool> on_chunk(const api::ChatChunk& c) override {
     if (sent_ == 0) record_first(backend_, started_);
     ++sent_;
+    committed_ = true;
     co_return co_await out_.on_chunk(c);
   }
-  int64_t sent() const { return sent_; }
   static void record_first(BackendSlot& b, Clock::time_point started) {
     double ms = ms_since(started);
     b.observe_ttft(ms);
@@ -122,6 +125,7 @@ class TrackingSink : public ChunkSink {
  private:
   ChunkSink& out_;
   BackendSlot& backend_;
+  bool& committed_;
   Clock::time_point started_;
   int64_t sent_ = 0;
 };
@@ -239,28 +243,9 @@ class DispatcherImpl : public Dispatcher {
       }
       next = 2;
     }
-    for (; next < order.size(); ++next) {
-      BackendSlot& b = *order[next];
-      if (next > 0 && m.fallbacks) m.fallbacks->Increment();
-      for (int attempt = 1;; ++attempt) {
-        auto t0 = Clock::now();
-        std::optional<api::Error> err;
-        try {
-          api::ChatResponse r = co_await b.backend().complete(req);
-          record_ok(b, t0);
-          co_return r;
-        } catch (...) {
-        const api::Error e = current_api_error();
-          err = e;
-        }
-        record_error(b, *err, t0);
-        if (is_final(*err)) throw *err;
-        last = err;
-        bool again = co_await should_retry(b, *err, attempt);
-        if (!again) break;
-      }
-    }
-    throw last.value_or(api::Error::unavailable("model '" + req.model + "' has no backend"));
+    // (a named function object, not a temporary, across the co_await: g++ 12 coroutine temporaries)
+    Attempt<api::ChatResponse> run = [&req](BackendSlot& b, bool&) { return b.backend().complete(req); };
+    co_return co_await try_backends(m, order, next, std::move(last), req.model, std::move(run));
   }
 
   asio::awaitable<void> stream(const api::ChatRequest& req, ChunkSink& sink, const pipeline::Tenant* tenant) override {
@@ -281,57 +266,19 @@ class DispatcherImpl : public Dispatcher {
       }
       next = 2;
     }
-    for (; next < order.size(); ++next) {
-      BackendSlot& b = *order[next];
-      if (next > 0 && m.fallbacks) m.fallbacks->Increment();
-      for (int attempt = 1;; ++attempt) {
-        auto t0 = Clock::now();
-        TrackingSink tracking(sink, b);
-        std::optional<api::Error> err;
-        try {
-          co_await b.backend().stream(req, tracking);
-          record_ok(b, t0);
-          co_return;
-        } catch (...) {
-        const api::Error e = current_api_error();
-          err = e;
-        }
-        record_error(b, *err, t0);
-        if (tracking.sent() > 0 || is_final(*err)) throw *err;  // the client already has chunks: no retry
-        last = err;
-        bool again = co_await should_retry(b, *err, attempt);
-        if (!again) break;
-      }
-    }
-    throw last.value_or(api::Error::unavailable("model '" + req.model + "' has no backend"));
+    Attempt<void> run = [&](BackendSlot& b, bool& committed) -> asio::awaitable<void> {
+      TrackingSink tracking(sink, b, committed);  // a chunk reached the client: no retry after it
+      co_await b.backend().stream(req, tracking);
+    };
+    co_await try_backends(m, order, next, std::move(last), req.model, std::move(run));
   }
 
   asio::awaitable<api::Embeddings> embed(const api::EmbeddingRequest& req) override {
     ModelSlot& m = find(req.model);
     auto order = choose(m, false);
-    std::optional<api::Error> last;
-    for (size_t i = 0; i < order.size(); ++i) {
-      BackendSlot& b = *order[i];
-      if (i > 0 && m.fallbacks) m.fallbacks->Increment();
-      for (int attempt = 1;; ++attempt) {
-        auto t0 = Clock::now();
-        std::optional<api::Error> err;
-        try {
-          api::Embeddings e = co_await b.backend().embed(req);
-          record_ok(b, t0);
-          co_return e;
-        } catch (...) {
-        const api::Error e = current_api_error();
-          err = e;
-        }
-        record_error(b, *err, t0);
-        if (is_final(*err)) throw *err;
-        last = err;
-        bool again = co_await should_retry(b, *err, attempt);
-        if (!again) break;
-      }
-    }
-    throw last.value_or(api::Error::unavailable("model '" + req.model + "' has no backend"));
+    Attempt<api::Embeddings> run = [&req](BackendSlot& b, bool&) { return b.backend().embed(req); };
+    std::optional<api::Error> none;
+    co_return co_await try_backends(m, order, 0, std::move(none), req.model, std::move(run));
   }
 
  private:
@@ -368,6 +315,50 @@ class DispatcherImpl : public Dispatcher {
       }
     }
     return v;
+  }
+
+  // One try of one request on one backend, giving its answer (T: the answer type, or void); sets
+  // `committed` once the client has part of the answer.
+  template <class T>
+  using Attempt = std::function<asio::awaitable<T>(BackendSlot&, bool& committed)>;
+
+  // The retry loop of complete, stream and embed: runs `attempt` on order[first], order[first + 1], …,
+  // each backend up to retry_.max_attempts times (backoff honouring Retry-After), a later backend
+  // counted as a fallback. Returns the first success. Throws a final error (the request's fault, or
+  // any error once the attempt was committed) at once, else the last error when every backend failed
+  // (`last`: an earlier one, e.g. from a hedged race).
+  template <class T>
+  asio::awaitable<T> try_backends(ModelSlot& m, const std::vector<BackendSlot*>& order, size_t first,
+                                  std::optional<api::Error> last, const std::string& model, Attempt<T> attempt) {
+    for (size_t i = first; i < order.size(); ++i) {
+      BackendSlot& b = *order[i];
+      if (i > 0 && m.fallbacks) m.fallbacks->Increment();
+      for (int n = 1;; ++n) {
+        auto t0 = Clock::now();
+        bool committed = false;
+        std::optional<api::Error> err;
+        try {
+          if constexpr (std::is_void_v<T>) {
+            co_await attempt(b, committed);
+            record_ok(b, t0);
+            co_return;
+          } else {
+            T answer = co_await attempt(b, committed);
+            record_ok(b, t0);
+            co_return answer;
+          }
+        } catch (...) {
+          const api::Error e = current_api_error();
+          err = e;
+        }
+        record_error(b, *err, t0);
+        if (committed || is_final(*err)) throw *err;
+        last = err;
+        bool again = co_await should_retry(b, *err, n);
+        if (!again) break;
+      }
+    }
+    throw last.value_or(api::Error::unavailable("model '" + model + "' has no backend"));
   }
 
   // Waits before the next attempt on the same backend; false: move on to the next backend.

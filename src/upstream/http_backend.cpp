@@ -23,6 +23,17 @@ api::Error to_api_error(const ClientError& e, const std::string& backend) {
   }
 }
 
+// The exception in flight (call inside a catch block) as the api::Error the client should see: a
+// ClientError is translated, any other exception is rethrown unchanged. A plain function, so that
+// coroutines can catch (...) instead of binding a reference (g++ 12 can leave it dangling).
+api::Error in_flight_as_api_error(const std::string& backend) {
+  try {
+    throw;
+  } catch (const ClientError& e) {
+    return to_api_error(e, backend);
+  }
+}
+
 }  // namespace
 
 HttpBackend::HttpBackend(std::shared_ptr<http::Client> client, HttpBackendOptions options)
@@ -80,20 +91,26 @@ std::string HttpBackend::chat_body(const api::ChatRequest& req, bool stream) con
   return json::serialize(body);
 }
 
-boost::asio::awaitable<api::ChatResponse> HttpBackend::complete(const api::ChatRequest& req) {
-  std::unique_ptr<http::ResponseStream> s;
+boost::asio::awaitable<std::string> HttpBackend::post_for_body(std::string_view path, std::string body) const {
   std::string text;
   try {
-    s = co_await client_->open(make_request(*this, "chat/completions", chat_body(req, false), false));
+    auto s = co_await client_->open(make_request(*this, path, std::move(body), false));
     if (s->status() / 100 != 2) {
       api::Error err = co_await error_of(*s, label_);  // (not `throw co_await …`: g++ 12 mishandles it)
       throw err;
     }
     text = co_await s->read_all(options_.max_body_bytes);
-  } catch (const ClientError& e) {
-    throw to_api_error(e, label_);
+  } catch (...) {
+    throw in_flight_as_api_error(label_);
   }
-  api::ChatResponse r = parse_chat_response(text);
+  co_return text;
+}
+
+boost::asio::awaitable<api::ChatResponse> HttpBackend::complete(const api::ChatRequest& req) {
+  std::string text = co_await post_for_body("chat/completions", chat_body(req, false));
+  api::ChatResponse r;
+  if (req.forward_answer_bytes) check_chat_response(text);  // only forwarded: check, build nothing
+  else r = parse_chat_response(text);
   r.wire_body = std::move(text);
   co_return r;
 }
@@ -158,17 +175,7 @@ boost::asio::awaitable<void> HttpBackend::stream(const api::ChatRequest& req, Ch
 boost::asio::awaitable<api::Embeddings> HttpBackend::embed(const api::EmbeddingRequest& req) {
   json::object body = req.to_json();
   if (!options_.model.empty()) body["model"] = options_.model;
-  std::string text;
-  try {
-    auto s = co_await client_->open(make_request(*this, "embeddings", json::serialize(body), false));
-    if (s->status() / 100 != 2) {
-      api::Error err = co_await error_of(*s, label_);  // (not `throw co_await …`: g++ 12 mishandles it)
-      throw err;
-    }
-    text = co_await s->read_all(options_.max_body_bytes);
-  } catch (const ClientError& e) {
-    throw to_api_error(e, label_);
-  }
+  std::string text = co_await post_for_body("embeddings", json::serialize(body));
   co_return parse_embeddings(text);
 }
 

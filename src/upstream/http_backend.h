@@ -16,6 +16,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace kuai::http { class Client; }
 
@@ -46,6 +47,10 @@ class HttpBackend : public Backend {
   std::string chat_body(const api::ChatRequest& req, bool stream) const;
 
  private:
+  // POSTs `body` (JSON) to `path` ("chat/completions", "embeddings") and returns the answer's body.
+  // A transport failure or a non-2xx answer throws the api::Error the client should see.
+  boost::asio::awaitable<std::string> post_for_body(std::string_view path, std::string body) const;
+
   std::shared_ptr<http::Client> client_;
   HttpBackendOptions options_;
   std::string label_;

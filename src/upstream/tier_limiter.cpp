@@ -47,8 +47,10 @@ struct TierLimiter::State {
   }
   // Called with `mu` held.
   void release(const std::string& tenant) {
+    // An entry at zero stays (tenants come from config, so the map stays small): no node freed and
+    // allocated again on every request.
     auto it = per_tenant.find(tenant);
-    if (it != per_tenant.end() && --it->second <= 0) per_tenant.erase(it);
+    if (it != per_tenant.end() && it->second > 0) --it->second;
     --total;
     for (auto w = waiters.begin(); w != waiters.end();) {
       if (fits((*w)->tenant, (*w)->limit)) {
@@ -101,7 +103,7 @@ asio::awaitable<TierLimiter::Permit> TierLimiter::acquire(const pipeline::Tenant
   if (t.max_concurrency > 0) cfg.max_concurrency = t.max_concurrency;  // a per-tenant override
   if (!tenant) cfg.max_concurrency = 0;
 
-  auto waiter = std::make_shared<State::Waiter>();
+  std::shared_ptr<State::Waiter> waiter;
   {
     std::lock_guard lock(state_->mu);
     // Go now when this request fits and no queued request of at least its priority could take the slot.
@@ -112,6 +114,7 @@ asio::awaitable<TierLimiter::Permit> TierLimiter::acquire(const pipeline::Tenant
       state_->take(t.name);
       co_return Permit(state_, t.name);
     }
+    waiter = std::make_shared<State::Waiter>();  // only a request that has to wait needs one
     waiter->tenant = t.name;
     waiter->limit = cfg.max_concurrency;
     waiter->priority = cfg.priority;

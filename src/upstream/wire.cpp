@@ -1,9 +1,12 @@
 #include "upstream/wire.h"
 
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/monotonic_resource.hpp>
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 
 namespace kuai::upstream {
 namespace json = boost::json;
@@ -14,11 +17,15 @@ api::Error bad_response(std::string_view what) {
                     "bad_upstream_response");
 }
 
-json::object parse_object(std::string_view text, std::string_view what) {
+constexpr const char* kBody = "the response body";
+constexpr const char* kNotObject = "is not a JSON object";
+
+// Parses `text` into an object; its memory comes from `sp` (default: the heap).
+json::object parse_object(std::string_view text, std::string_view what, json::storage_ptr sp = {}) {
   boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
+  json::value v = json::parse(text, ec, std::move(sp));
   if (ec) throw bad_response(std::string(what) + " is not JSON");
-  if (!v.is_object()) throw bad_response(std::string(what) + " is not a JSON object");
+  if (!v.is_object()) throw bad_response(std::string(what) + " " + kNotObject);
   return std::move(v.get_object());
 }
 
@@ -50,24 +57,154 @@ std::string text_of(const json::value* content) {
   return out;
 }
 
+constexpr const char* kNoChoices = "no choices array";
+constexpr const char* kChoiceNotObject = "a choice is not an object";
+constexpr const char* kChoiceNoMessage = "a choice has no message";
+
+// The checks every chat answer must pass: a `choices` array of objects that each hold a `message` object.
+const json::array& checked_choices(const json::object& o) {
+  auto* choices = o.if_contains("choices");
+  if (!choices || !choices->is_array()) throw bad_response(kNoChoices);
+  for (const auto& c : choices->get_array()) {
+    if (!c.is_object()) throw bad_response(kChoiceNotObject);
+    auto* msg = c.get_object().if_contains("message");
+    if (!msg || !msg->is_object()) throw bad_response(kChoiceNoMessage);
+  }
+  return choices->get_array();
+}
+
+// Scratch memory for parsing a body that is only read once: the DOM's nodes come from a stack buffer
+// (and, past it, a few heap blocks freed together) instead of one malloc per node.
+struct ScratchJson {
+  unsigned char buf[4096];
+  json::monotonic_resource mr{buf, sizeof buf};
+  json::storage_ptr sp() { return json::storage_ptr(&mr); }
+};
+
+// checked_choices as SAX events, for an answer that is only forwarded: no DOM, no allocation. Parses
+// to the end (a syntax error anywhere wins, as in the DOM parse), and like the DOM keeps the last of
+// duplicate keys. Depths: 1 inside the top object, 2 inside `choices`, 3 inside a choice.
+class ChoicesCheck {
+ public:
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+
+  // After a complete parse: the first violation in document order, or nullptr.
+  const char* verdict() const {
+    if (!top_object_) return kNotObject;
+    if (!choices_array_) return kNoChoices;
+    return violation_;
+  }
+
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_object_begin(boost::system::error_code&) {
+    if (depth_ == 0) top_object_ = true;
+    value(true, false);
+    if (depth_ == 2 && in_choices_) message_ok_ = false;  // a choice begins
+    ++depth_;
+    return true;
+  }
+  bool on_object_end(std::size_t, boost::system::error_code&) {
+    --depth_;
+    if (depth_ == 2 && in_choices_ && !message_ok_) fail(kChoiceNoMessage);
+    return true;
+  }
+  bool on_array_begin(boost::system::error_code&) {
+    value(false, true);
+    ++depth_;
+    return true;
+  }
+  bool on_array_end(std::size_t, boost::system::error_code&) {
+    if (--depth_ == 1) in_choices_ = false;
+    return true;
+  }
+  bool on_key_part(json::string_view s, std::size_t, boost::system::error_code&) { return key_part(s); }
+  bool on_key(json::string_view s, std::size_t, boost::system::error_code&) {
+    key_part(s);
+    const char* target = depth_ == 1 ? "choices" : depth_ == 3 && in_choices_ ? "message" : nullptr;
+    bool hit = target && key_ok_ && key_.size() == std::strlen(target) && key_ == target;
+    if (depth_ == 1) pending_choices_ = hit;
+    if (depth_ == 3) pending_message_ = hit;
+    key_.clear();
+    key_ok_ = true;
+    return true;
+  }
+  bool on_string_part(json::string_view, std::size_t, boost::system::error_code&) { return scalar(); }
+  bool on_string(json::string_view, std::size_t, boost::system::error_code&) { return scalar(); }
+  bool on_number_part(json::string_view, boost::system::error_code&) { return scalar(); }
+  bool on_int64(int64_t, json::string_view, boost::system::error_code&) { return scalar(); }
+  bool on_uint64(uint64_t, json::string_view, boost::system::error_code&) { return scalar(); }
+  bool on_double(double, json::string_view, boost::system::error_code&) { return scalar(); }
+  bool on_bool(bool, boost::system::error_code&) { return scalar(); }
+  bool on_null(boost::system::error_code&) { return scalar(); }
+  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
+
+ private:
+  // A value starts at depth_ (before an object or array is entered).
+  void value(bool is_object, bool is_array) {
+    if (depth_ == 1 && pending_choices_) {  // the (last) `choices` value: start over
+      pending_choices_ = false;
+      choices_array_ = is_array;
+      in_choices_ = is_array;
+      violation_ = nullptr;
+    } else if (depth_ == 2 && in_choices_ && !is_object) {
+      fail(kChoiceNotObject);
+    } else if (depth_ == 3 && in_choices_ && pending_message_) {
+      pending_message_ = false;
+      message_ok_ = is_object;
+    }
+  }
+  bool scalar() {
+    value(false, false);
+    return true;
+  }
+  bool key_part(json::string_view s) {
+    if (key_.size() + s.size() > 16) key_ok_ = false;  // longer than any key looked for
+    else key_.append(s.data(), s.size());
+    return true;
+  }
+  void fail(const char* why) {
+    if (!violation_) violation_ = why;
+  }
+
+  int depth_ = 0;
+  bool top_object_ = false, choices_array_ = false, in_choices_ = false;
+  bool pending_choices_ = false, pending_message_ = false, message_ok_ = false;
+  const char* violation_ = nullptr;
+  std::string key_;  // the key being read (short: fits the string's own buffer)
+  bool key_ok_ = true;
+};
+
 }  // namespace
 
+void check_chat_response(std::string_view body) {
+  json::basic_parser<ChoicesCheck> parser(json::parse_options{});
+  boost::system::error_code ec;
+  size_t n = parser.write_some(false, body.data(), body.size(), ec);
+  if (ec || n != body.size() || !parser.done()) throw bad_response(std::string(kBody) + " is not JSON");
+  if (const char* why = parser.handler().verdict()) {
+    if (why == kNotObject) throw bad_response(std::string(kBody) + " " + kNotObject);
+    throw bad_response(why);
+  }
+}
+
 api::ChatResponse parse_chat_response(std::string_view body) {
-  json::object o = parse_object(body, "the response body");
-  auto* choices = o.if_contains("choices");
-  if (!choices || !choices->is_array()) throw bad_response("no choices array");
+  json::object o = parse_object(body, kBody);
+  const json::array& choices = checked_choices(o);
   api::ChatResponse r;
   if (auto* id = o.if_contains("id"); id && id->is_string()) r.id = id->get_string();
   if (auto* m = o.if_contains("model"); m && m->is_string()) r.model = m->get_string();
   r.created = to_int(o.if_contains("created"));
-  for (const auto& c : choices->get_array()) {
-    if (!c.is_object()) throw bad_response("a choice is not an object");
+  for (const auto& c : choices) {
     const auto& co = c.get_object();
     api::Choice choice;
     choice.index = static_cast<int>(to_int(co.if_contains("index")));
     if (auto* f = co.if_contains("finish_reason"); f && f->is_string()) choice.finish_reason = f->get_string();
     auto* msg = co.if_contains("message");
-    if (!msg || !msg->is_object()) throw bad_response("a choice has no message");
     choice.content = text_of(msg->get_object().if_contains("content"));
     choice.message_raw = msg->get_object();
     r.choices.push_back(std::move(choice));
@@ -78,7 +215,8 @@ api::ChatResponse parse_chat_response(std::string_view body) {
 }
 
 api::ChatChunk parse_chat_chunk(std::string_view data) {
-  json::object o = parse_object(data, "a stream chunk");
+  ScratchJson scratch;  // only read here: delta, finish_reason and usage are copied out
+  json::object o = parse_object(data, "a stream chunk", scratch.sp());
   api::ChatChunk chunk;
   chunk.json = std::string(data);
   if (auto* choices = o.if_contains("choices"); choices && choices->is_array()) {

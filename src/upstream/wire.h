@@ -13,6 +13,9 @@
 namespace kuai::upstream {
 
 api::ChatResponse parse_chat_response(std::string_view body);
+// The checks of parse_chat_response (same errors), without building the answer: for an answer that is
+// forwarded byte for byte (api::ChatRequest::forward_answer_bytes).
+void check_chat_response(std::string_view body);
 // One `data:` payload of a chat stream; `json` keeps the payload untouched.
 api::ChatChunk parse_chat_chunk(std::string_view data);
 api::Embeddings parse_embeddings(std::string_view body);

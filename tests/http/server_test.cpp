@@ -134,6 +134,43 @@ TEST_F(ServerTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   EXPECT_EQ(c.connection().fd(), fd);  // same connection
 }
 
+TEST_F(ServerTest, PipelinedRequestsInOnePacketAreAnsweredInOrder) {
+  start();
+  RawConnection conn(port_);
+  conn.send_all("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nonePOST /echo HTTP/1.1\r\nHost: x\r\n"
+                "Content-Length: 3\r\n\r\ntwoGET /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string got;
+  while (conn.recv_some(got, Ms(5000)) > 0) {}  // the third asks the server to close
+  auto one = got.find("POST /echo one -"), two = got.find("POST /echo two -"), three = got.find("GET /echo  -");
+  ASSERT_NE(one, std::string::npos) << got;
+  ASSERT_NE(two, std::string::npos) << got;
+  ASSERT_NE(three, std::string::npos) << got;
+  EXPECT_LT(one, two);
+  EXPECT_LT(two, three);
+  EXPECT_NE(got.find("Connection: close"), std::string::npos);
+}
+
+TEST_F(ServerTest, LargeBodiesAndHeadersArriveWhole) {
+  start();
+  HttpClient c(port_);
+  std::string big(3u << 20, 'b');  // more than a socket buffer takes at once: the write goes on asynchronously
+  auto r = c.post("/echo", big, {{"X-Test", std::string(8000, 'h')}});
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "POST /echo " + big + " " + std::string(8000, 'h'));
+  EXPECT_EQ(r.header("x-reply"), "yes");
+}
+
+TEST_F(ServerTest, Http10KeepAliveIsAnnounced) {
+  start();
+  RawConnection conn(port_);
+  conn.send_all("GET /echo HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  std::string got;
+  while (got.find("GET /echo  -") == std::string::npos && conn.recv_some(got, Ms(5000)) > 0) {}
+  EXPECT_EQ(got.substr(0, 15), "HTTP/1.0 200 OK") << got;
+  EXPECT_NE(got.find("Connection: keep-alive"), std::string::npos) << got;
+  EXPECT_NE(got.find("Content-Length: 12\r\n"), std::string::npos) << got;
+}
+
 TEST_F(ServerTest, OversizedBodyIs413WithOpenAIErrorAndServerKeepsServing) {
   http::ServerOptions o;
   o.max_body_bytes = 1024;

@@ -34,6 +34,39 @@ TEST(UpstreamWire, GarbageIs502) {
   EXPECT_THROW(parse_embeddings(R"({"data":[{"embedding":"base64"}]})"), api::Error);
 }
 
+TEST(UpstreamWire, CheckOnlyGivesTheSameVerdictAsTheFullParse) {
+  std::string big_content(20000, 'x');  // past the scratch buffer: the DOM spills to the heap
+  const std::vector<std::string> bodies = {
+      "", "not json", "[1,2]", R"({"choices":5})", R"({"choices":[{"index":0}]})", R"({"choices":[7]})",
+      R"({"choices":[{"message":"text"}]})", R"({"choices":[]})",
+      R"({"choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}],"usage":{"prompt_tokens":1}})",
+      R"({"choices":[{"message":{"content":")" + big_content + R"("}}]})", "{\"choices\":[{\"message\":{}}]} trailing",
+      R"({"choices":[{"message":{}},{"message":null},{"index":1}]})", R"({"choices":[{"index":0},5]})",
+      R"({"choices":[[{"message":{}}]]})", R"({"choices":{"message":{}}})", R"({"x":[1,{"choices":[]}],"choices":[]})",
+      R"({"choices":5,"choices":[{"message":{}}]})", R"({"choices":[{"message":{}}],"choices":"no"})",
+      R"({"choices":[{"message":{},"message":1}]})", R"({"choices":[{"message":1,"message":{"a":[{}]}}]})",
+      R"({"cho\u0069ces":[{"mess\u0061ge":{}}]})", R"({"choices":[{"message":{"message":5}}],"usage":{"choices":1}})",
+      std::string(40, '[') + std::string(40, ']'), R"({"choices":[{"message":{}}]})" "\n ", "null", "\"s\""};
+  int valid = 0, invalid = 0;
+  for (const auto& body : bodies) {
+    std::string full, check;
+    try {
+      parse_chat_response(body);
+    } catch (const api::Error& e) {
+      full = e.what();
+    }
+    try {
+      check_chat_response(body);
+    } catch (const api::Error& e) {
+      check = e.what();
+    }
+    EXPECT_EQ(check, full) << body;
+    (full.empty() ? valid : invalid) += 1;
+  }
+  EXPECT_GE(valid, 8);  // both verdicts are exercised
+  EXPECT_GE(invalid, 14);
+}
+
 TEST(UpstreamWire, StatusMapping) {
   EXPECT_EQ(error_from_status(429, "", "2", "", "b").status(), 429);
   EXPECT_EQ(error_from_status(429, "", "2", "", "b").retry_after_ms, 2000);
