@@ -92,6 +92,24 @@ TEST(HttpBackend, GarbageIs502) {
   EXPECT_TRUE(sink.chunks.empty());
 }
 
+TEST(HttpBackend, ForwardedAnswerIsTheUpstreamsBytesCheckedNotParsed) {
+  auto fu = fake();
+  auto b = backend(fu.port);
+  auto parsed = run<api::ChatResponse>([&]() { return complete_owned(b, chat("m", "same question")); });
+  auto req = chat("m", "same question");
+  req.forward_answer_bytes = true;
+  auto fwd = run<api::ChatResponse>([&]() { return complete_owned(b, req); });
+  auto body = json::parse(fwd.wire_body).as_object();  // the upstream's answer as it came (fields kuai never models)
+  EXPECT_EQ(body.at("choices").at(0).at("message").at("content").as_string(), parsed.text());
+  EXPECT_EQ(body.at("system_fingerprint").as_string(), parsed.raw.at("system_fingerprint").as_string());
+  EXPECT_TRUE(fwd.choices.empty());  // nothing was built
+  auto g = fake({"--garbage"});
+  auto gb = backend(g.port);
+  auto e = error_of([&] { run<api::ChatResponse>([&]() { return complete_owned(gb, req); }); });
+  EXPECT_EQ(e.status(), 502);
+  EXPECT_EQ(e.code(), "bad_upstream_response");
+}
+
 TEST(HttpBackend, CutStreamIsAnErrorAfterTheChunksSoFar) {
   auto fu = fake({"--cut-stream-after", "3", "--answer-tokens", "10"});
   auto b = backend(fu.port);
