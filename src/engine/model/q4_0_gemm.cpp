@@ -10,7 +10,8 @@ namespace kuai::engine::model {
 
 namespace {
 
-constexpr int kRows = 8;  // rows per tile
+constexpr int kRows = 8;       // weight rows must come in multiples of this
+constexpr int kTileRows = 16;  // rows per work item (the last of a weight may have 8)
 
 // Token row x (cols floats) -> int8 blocks of 32 with scale d = max|x| / 127, and 8 * sum(q) per block.
 void quantize_row(const float* x, int64_t cols, int8_t* q, float* d, int32_t* c) {
@@ -58,26 +59,27 @@ void q4_0_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, const
 
   size_t max_row_bytes = 0;
   for (const auto& o : outs) max_row_bytes = std::max(max_row_bytes, o.w->row_bytes);
-  const size_t pack_bytes = size_t(nb) * 288 + 8 * max_row_bytes + 32;  // packed tile, row copy, alignment
+  const size_t pack_bytes = size_t(nb) * 576 + kTileRows * max_row_bytes + 64;  // packed tile, row copy, alignment
   if (s.pack.size() < size_t(pool.size())) s.pack.resize(size_t(pool.size()));
   for (auto& p : s.pack)
     if (p.size() < pack_bytes) p.resize(pack_bytes);
 
   const size_t n_outs = outs.size();
   std::vector<int64_t> tiles_before(n_outs + 1, 0);
-  for (size_t o = 0; o < n_outs; ++o) tiles_before[o + 1] = tiles_before[o] + outs[o].w->rows / kRows;
+  for (size_t o = 0; o < n_outs; ++o) tiles_before[o + 1] = tiles_before[o] + (outs[o].w->rows + kTileRows - 1) / kTileRows;
   const int64_t n_tiles = tiles_before[n_outs];
   pool.parallel_for(n_tiles, 1, [&](int64_t begin, int64_t end, int ith) {
     auto addr = reinterpret_cast<uintptr_t>(s.pack[size_t(ith)].data());
-    auto* pack = reinterpret_cast<uint8_t*>((addr + 31) & ~uintptr_t(31));
+    auto* pack = reinterpret_cast<uint8_t*>((addr + 63) & ~uintptr_t(63));
     for (int64_t tile = begin; tile < end; ++tile) {
       size_t o = 0;
       while (tiles_before[o + 1] <= tile) ++o;
       const kernels::WeightView& w = *outs[o].w;
-      const int64_t r0 = (tile - tiles_before[o]) * kRows;
+      const int64_t r0 = (tile - tiles_before[o]) * kTileRows;
+      const int rows = int(std::min<int64_t>(kTileRows, w.rows - r0));
       const auto* wbase = static_cast<const uint8_t*>(w.data) + size_t(r0) * w.row_bytes;
-      detail::q4_0_tile8_avx512(wbase, w.row_bytes, nb, s.aq.data(), s.ad.data(), s.ac.data(), n_tokens,
-                                outs[o].y + r0, outs[o].y_stride, pack);
+      detail::q4_0_tile_avx512(wbase, w.row_bytes, rows, nb, s.aq.data(), s.ad.data(), s.ac.data(), n_tokens,
+                               outs[o].y + r0, outs[o].y_stride, pack);
     }
   });
 }

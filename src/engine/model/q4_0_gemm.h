@@ -41,10 +41,10 @@ void q4_0_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, const
                int n_tokens, Q4GemmScratch& scratch);
 
 namespace detail {
-// Rows [0, 8) of `w` (Q4_0 rows, nb blocks each, row_bytes apart) for n tokens: y[t * ys + r].
-// pack: at least nb * 288 + 8 * row_bytes bytes, 32-byte aligned.
-void q4_0_tile8_avx512(const uint8_t* w, size_t row_bytes, int nb, const int8_t* aq, const float* ad,
-                       const int32_t* ac, int n, float* y, size_t ys, uint8_t* pack);
+// Rows [0, rows) of `w` (rows = 8 or 16; Q4_0 rows, nb blocks each, row_bytes apart) for n tokens:
+// y[t * ys + r]. pack: at least nb * 576 + 16 * row_bytes bytes, 64-byte aligned.
+void q4_0_tile_avx512(const uint8_t* w, size_t row_bytes, int rows, int nb, const int8_t* aq, const float* ad,
+                      const int32_t* ac, int n, float* y, size_t ys, uint8_t* pack);
 }  // namespace detail
 
 }  // namespace kuai::engine::model

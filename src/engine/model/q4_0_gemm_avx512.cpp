@@ -93,6 +93,46 @@ inline void run_tokens(const __m256i* P, const float* S, int nb, const int8_t* a
   for (int k = 0; k < T; ++k) _mm256_storeu_ps(y + size_t(t0 + k) * ys, fs[k]);
 }
 
+// The same for 16 packed rows (two 8-row packs side by side in a zmm: lanes 0-7 and 8-15): twice the
+// multiply-adds per vpdpbusd and per activation broadcast. Lane r runs exactly block_dot's integer
+// steps and run_tokens' float steps, so 16-row tiles give the same bits as 8-row ones.
+inline __m512i block_dot16(const __m512i* P, const int8_t* a) {
+  auto bc = [a](int j) {
+    int32_t v;
+    __builtin_memcpy(&v, a + 4 * j, 4);
+    return _mm512_set1_epi32(v);
+  };
+  __m512i acc0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), P[0], bc(0));
+  __m512i acc1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), P[1], bc(1));
+  acc0 = _mm512_dpbusd_epi32(acc0, P[2], bc(2));
+  acc1 = _mm512_dpbusd_epi32(acc1, P[3], bc(3));
+  acc0 = _mm512_dpbusd_epi32(acc0, P[4], bc(4));
+  acc1 = _mm512_dpbusd_epi32(acc1, P[5], bc(5));
+  acc0 = _mm512_dpbusd_epi32(acc0, P[6], bc(6));
+  acc1 = _mm512_dpbusd_epi32(acc1, P[7], bc(7));
+  return _mm512_add_epi32(acc0, acc1);
+}
+
+template <int T>
+inline void run_tokens16(const __m512i* P, const float* S, int nb, const int8_t* aq, const float* ad,
+                         const int32_t* ac, int t0, float* y, size_t ys) {
+  const size_t cols = size_t(nb) * 32;
+  __m512 fs[T];
+  for (int k = 0; k < T; ++k) fs[k] = _mm512_setzero_ps();
+  for (int b = 0; b < nb; ++b) {
+    const __m512 dw = _mm512_loadu_ps(S + size_t(b) * 16);
+    const __m512i* Pb = P + size_t(b) * 8;
+    for (int k = 0; k < T; ++k) {
+      const size_t t = size_t(t0 + k);
+      const __m512i s = _mm512_sub_epi32(block_dot16(Pb, aq + t * cols + size_t(b) * 32),
+                                         _mm512_set1_epi32(ac[t * size_t(nb) + size_t(b)]));
+      const __m512 scale = _mm512_mul_ps(dw, _mm512_set1_ps(ad[t * size_t(nb) + size_t(b)]));
+      fs[k] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(s), fs[k]);
+    }
+  }
+  for (int k = 0; k < T; ++k) _mm512_storeu_ps(y + size_t(t0 + k) * ys, fs[k]);
+}
+
 // Unsigned nibbles of one Q4_0 block in element order.
 inline __m256i unpack(const kernels::BlockQ4_0* blk) {
   const __m128i m4 = _mm_set1_epi8(0x0F);
@@ -196,27 +236,41 @@ inline void direct_token(const uint8_t* w, size_t row_bytes, int nb, const int8_
 
 }  // namespace
 
-void q4_0_tile8_avx512(const uint8_t* w_in, size_t row_bytes, int nb, const int8_t* aq, const float* ad,
-                       const int32_t* ac, int n, float* y, size_t ys, uint8_t* pack) {
-  auto* P = reinterpret_cast<__m256i*>(pack);
-  auto* S = reinterpret_cast<float*>(pack + size_t(nb) * 256);
+void q4_0_tile_avx512(const uint8_t* w_in, size_t row_bytes, int rows, int nb, const int8_t* aq, const float* ad,
+                      const int32_t* ac, int n, float* y, size_t ys, uint8_t* pack) {
   if (n == 1) {  // one token: packing would cost more than it saves
-    const size_t cols = size_t(nb) * 32;
-    for (int t = 0; t < n; ++t)
-      direct_token(w_in, row_bytes, nb, aq + size_t(t) * cols, ad + size_t(t) * size_t(nb),
-                   ac + size_t(t) * size_t(nb), y + size_t(t) * ys, P, S);
+    auto* V = reinterpret_cast<__m256i*>(pack);
+    auto* S = reinterpret_cast<float*>(pack + size_t(nb) * 512);
+    for (int r0 = 0; r0 < rows; r0 += 8) direct_token(w_in + size_t(r0) * row_bytes, row_bytes, nb, aq, ad, ac, y + r0, V, S);
     return;
   }
-  // The 8 rows are contiguous: copy them in one sequential pass (one stream for the hardware
-  // prefetcher) instead of walking 8 row streams block by block while packing.
-  uint8_t* copy = pack + size_t(nb) * 288;
-  __builtin_memcpy(copy, w_in, 8 * row_bytes);
+  // The rows are contiguous: copy them in one sequential pass (one stream for the hardware
+  // prefetcher) instead of walking 8 or 16 row streams block by block while packing.
+  uint8_t* copy = pack + size_t(nb) * 576;
+  __builtin_memcpy(copy, w_in, size_t(rows) * row_bytes);
   const uint8_t* w = copy;
-  for (int b = 0; b < nb; ++b) pack_block(w, row_bytes, b, nb, P + size_t(b) * 8, S + size_t(b) * 8);
+  if (rows == 8) {
+    auto* P = reinterpret_cast<__m256i*>(pack);
+    auto* S = reinterpret_cast<float*>(pack + size_t(nb) * 256);
+    for (int b = 0; b < nb; ++b) pack_block(w, row_bytes, b, nb, P + size_t(b) * 8, S + size_t(b) * 8);
+    int t = 0;
+    for (; t + 8 <= n; t += 8) run_tokens<8>(P, S, nb, aq, ad, ac, t, y, ys);
+    for (; t + 4 <= n; t += 4) run_tokens<4>(P, S, nb, aq, ad, ac, t, y, ys);
+    for (; t < n; ++t) run_tokens<1>(P, S, nb, aq, ad, ac, t, y, ys);
+    return;
+  }
+  auto* P = reinterpret_cast<__m512i*>(pack);
+  auto* S = reinterpret_cast<float*>(pack + size_t(nb) * 512);
+  for (int b = 0; b < nb; ++b) {
+    alignas(32) __m256i lo[8], hi[8];
+    pack_block(w, row_bytes, b, nb, lo, S + size_t(b) * 16);
+    pack_block(w + 8 * row_bytes, row_bytes, b, nb, hi, S + size_t(b) * 16 + 8);
+    for (int j = 0; j < 8; ++j) P[size_t(b) * 8 + size_t(j)] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[j]), hi[j], 1);
+  }
   int t = 0;
-  for (; t + 8 <= n; t += 8) run_tokens<8>(P, S, nb, aq, ad, ac, t, y, ys);
-  for (; t + 4 <= n; t += 4) run_tokens<4>(P, S, nb, aq, ad, ac, t, y, ys);
-  for (; t < n; ++t) run_tokens<1>(P, S, nb, aq, ad, ac, t, y, ys);
+  for (; t + 8 <= n; t += 8) run_tokens16<8>(P, S, nb, aq, ad, ac, t, y, ys);
+  for (; t + 4 <= n; t += 4) run_tokens16<4>(P, S, nb, aq, ad, ac, t, y, ys);
+  for (; t < n; ++t) run_tokens16<1>(P, S, nb, aq, ad, ac, t, y, ys);
 }
 
 }  // namespace kuai::engine::model::detail
