@@ -1,14 +1,15 @@
 // Q4_0 weights times a batch of float activations, one weight read for all tokens (the decode batch's
-// matrix-matrix product). Each work item packs 8 weight rows once — nibbles to bytes, transposed so one
-// 256-bit lane holds 4 consecutive weights of each of the 8 rows — and then runs every token against the
-// packed tile with AVX-512 VNNI (vpdpbusd on ymm: 8 rows x 4 weights per instruction). Activations are
+// matrix-matrix product). Each work item packs 16 weight rows once (8 for a weight's last odd group) —
+// nibbles to bytes, transposed so one 32-bit lane holds 4 consecutive weights of one row — and then runs
+// every token against the packed tile with AVX-512 VNNI (vpdpbusd on zmm: 16 rows x 4 weights per
+// instruction; ymm for 8 rows). One token skips the packing and reads the rows directly. Activations are
 // quantized once per call to int8 blocks of 32 with a float scale. Q4_0 nibbles are used unsigned
 // (q in [0, 15]); the -8 offset comes off afterwards as 8 * sum(activation block).
 //
 // Batch invariance: a token's outputs are computed by the same instructions in the same order whatever
 // the other tokens of the batch are (integer block sums are exact; float accumulation runs over blocks
-// in order, one accumulator per token), so a sequence decodes to the same bits alone or batched.
-// Threads: call from one thread; work is split over the pool by tiles of 8 rows.
+// in order, one accumulator per token; every path does the same per-row steps), so a sequence decodes to
+// the same bits alone or batched. Threads: call from one thread; work is split over the pool by tiles.
 #pragma once
 
 #include <cstddef>
