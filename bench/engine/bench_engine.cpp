@@ -102,38 +102,6 @@ double cpu_seconds() {
   return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + 1e-6 * double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
-// STREAM-like read bandwidth, bytes/s per pass: each thread sums its share of a buffer much larger than
-// the caches with 4 independent accumulators (the same loop as tools::measure_read_bandwidth).
-std::vector<double> read_bandwidth_passes(engine::ThreadPool& pool, size_t bytes, int passes) {
-  const size_t n = bytes / sizeof(uint64_t);
-  std::unique_ptr<uint64_t[]> buf(new uint64_t[n]);
-  pool.parallel_for(int64_t(n), int64_t(1) << 20, [&](int64_t b, int64_t e, int) {
-    for (int64_t i = b; i < e; ++i) buf[size_t(i)] = uint64_t(i);
-  });
-  std::vector<double> out;
-  std::vector<uint64_t> sums(size_t(pool.size()) * 8, 0);
-  for (int r = 0; r < passes; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    pool.parallel_for(int64_t(n), int64_t(1) << 20, [&](int64_t b, int64_t e, int ith) {
-      uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      const uint64_t* p = buf.get();
-      int64_t i = b;
-      for (; i + 4 <= e; i += 4) {
-        s0 += p[i];
-        s1 += p[i + 1];
-        s2 += p[i + 2];
-        s3 += p[i + 3];
-      }
-      for (; i < e; ++i) s0 += p[i];
-      sums[size_t(ith) * 8] += s0 + s1 + s2 + s3;
-    });
-    out.push_back(double(n * sizeof(uint64_t)) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  volatile uint64_t sink = 0;
-  for (uint64_t v : sums) sink = sink + v;
-  return out;
-}
-
 // Seconds per decoded token (tg: one token at a time from position 0, as tools::bench_generate_seconds).
 std::vector<double> decode_token_seconds(const engine::model::LlamaModel& m, int n_gen, engine::ThreadPool& pool) {
   using namespace engine::model;
@@ -275,7 +243,7 @@ int main(int argc, char** argv) {
     std::vector<double> tg, pp, bws;
     double cpu = 0, wall = 0;
     for (int r = 0; r < o.reps; ++r) {
-      for (double b : read_bandwidth_passes(pool, size_t(512) << 20, 4)) bws.push_back(b);
+      for (double b : tools::read_bandwidth_passes(pool, size_t(512) << 20, 4)) bws.push_back(b);
       const double c0 = cpu_seconds();
       const auto w0 = std::chrono::steady_clock::now();
       const std::vector<double> g = decode_token_seconds(model, o.n_gen, pool);

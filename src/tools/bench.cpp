@@ -1,5 +1,6 @@
 #include "tools/bench.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -71,15 +72,15 @@ uint64_t model_size_bytes(const LlamaModel& m) {
   return b;
 }
 
-double measure_read_bandwidth(engine::ThreadPool& pool, size_t bytes, int reps) {
+std::vector<double> read_bandwidth_passes(engine::ThreadPool& pool, size_t bytes, int passes) {
   const size_t n = bytes / sizeof(uint64_t);
   std::unique_ptr<uint64_t[]> buf(new uint64_t[n]);
   pool.parallel_for(int64_t(n), int64_t(n / size_t(pool.size() * 8) + 1), [&](int64_t b, int64_t e, int) {
     for (int64_t i = b; i < e; ++i) buf[size_t(i)] = uint64_t(i);
   });
-  double best = 0;
+  std::vector<double> out;
   std::vector<uint64_t> sums(size_t(pool.size()) * 8, 0);
-  for (int r = 0; r < reps; ++r) {
+  for (int r = 0; r < passes; ++r) {
     const auto t0 = Clock::now();
     // large chunks so each thread streams through memory sequentially
     pool.parallel_for(int64_t(n), int64_t(1) << 20, [&](int64_t b, int64_t e, int ith) {
@@ -96,11 +97,16 @@ double measure_read_bandwidth(engine::ThreadPool& pool, size_t bytes, int reps) 
       sums[size_t(ith) * 8] += s0 + s1 + s2 + s3;
     });
     const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
-    best = std::max(best, double(n * sizeof(uint64_t)) / sec);
+    out.push_back(double(n * sizeof(uint64_t)) / sec);
   }
   volatile uint64_t sink = std::accumulate(sums.begin(), sums.end(), uint64_t(0));
   (void)sink;
-  return best;
+  return out;
+}
+
+double measure_read_bandwidth(engine::ThreadPool& pool, size_t bytes, int reps) {
+  const auto passes = read_bandwidth_passes(pool, bytes, reps);
+  return passes.empty() ? 0 : *std::max_element(passes.begin(), passes.end());
 }
 
 Stats mean_stddev(const std::vector<double>& v) {

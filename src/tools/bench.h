@@ -30,6 +30,8 @@ uint64_t model_size_bytes(const engine::model::LlamaModel& m);
 // Read bandwidth of this machine in bytes/s: a STREAM-like sum over a buffer much larger than the caches,
 // split across the pool's threads (best of `reps`).
 double measure_read_bandwidth(engine::ThreadPool& pool, size_t bytes = size_t(1) << 30, int reps = 3);
+// The same loop, bytes/s of each of `passes` passes in order.
+std::vector<double> read_bandwidth_passes(engine::ThreadPool& pool, size_t bytes, int passes);
 
 struct Stats {
   double mean = 0, stddev = 0;

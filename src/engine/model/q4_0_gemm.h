@@ -1,8 +1,8 @@
 // Q4_0 weights times a batch of float activations, one weight read for all tokens (the decode batch's
-// matrix-matrix product). Each work item packs 16 weight rows once (8 for a weight's last odd group) —
-// nibbles to bytes, transposed so one 32-bit lane holds 4 consecutive weights of one row — and then runs
-// every token against the packed tile with AVX-512 VNNI (vpdpbusd on zmm: 16 rows x 4 weights per
-// instruction; ymm for 8 rows). One token skips the packing and reads the rows directly. Activations are
+// matrix-matrix product). Each work item packs 16 weight rows once (a weight's last group of 8 is padded
+// with zero rows) — nibbles to bytes, transposed so one 32-bit lane holds 4 consecutive weights of one
+// row — and then runs every token against the packed tile with AVX-512 VNNI (vpdpbusd on zmm: 16 rows x
+// 4 weights per instruction). One token skips the packing and reads the rows directly. Activations are
 // quantized once per call to int8 blocks of 32 with a float scale. Q4_0 nibbles are used unsigned
 // (q in [0, 15]); the -8 offset comes off afterwards as 8 * sum(activation block).
 //

@@ -57,45 +57,8 @@ inline void pack_block(const uint8_t* w, size_t row_bytes, int b, int nb, __m256
   }
 }
 
-// Integer dot of the 8 packed rows of block P with one token's block a (32 int8): lane r = row r.
-inline __m256i block_dot(const __m256i* P, const int8_t* a) {
-  // 4 activation bytes broadcast straight from memory (folds into vpdpbusd's embedded broadcast)
-  auto bc = [a](int j) { return _mm256_broadcastd_epi32(_mm_loadu_si32(a + 4 * j)); };
-  __m256i acc0 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), P[0], bc(0));
-  __m256i acc1 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), P[1], bc(1));
-  acc0 = _mm256_dpbusd_epi32(acc0, P[2], bc(2));
-  acc1 = _mm256_dpbusd_epi32(acc1, P[3], bc(3));
-  acc0 = _mm256_dpbusd_epi32(acc0, P[4], bc(4));
-  acc1 = _mm256_dpbusd_epi32(acc1, P[5], bc(5));
-  acc0 = _mm256_dpbusd_epi32(acc0, P[6], bc(6));
-  acc1 = _mm256_dpbusd_epi32(acc1, P[7], bc(7));
-  return _mm256_add_epi32(acc0, acc1);
-}
-
-// Tokens [t0, t0 + T) against the packed tile; the same per-token instruction sequence for any T.
-template <int T>
-inline void run_tokens(const __m256i* P, const float* S, int nb, const int8_t* aq, const float* ad, const int32_t* ac,
-                       int t0, float* y, size_t ys) {
-  const size_t cols = size_t(nb) * 32;
-  __m256 fs[T];
-  for (int k = 0; k < T; ++k) fs[k] = _mm256_setzero_ps();
-  for (int b = 0; b < nb; ++b) {
-    const __m256 dw = _mm256_load_ps(S + size_t(b) * 8);
-    const __m256i* Pb = P + size_t(b) * 8;
-    for (int k = 0; k < T; ++k) {
-      const size_t t = size_t(t0 + k);
-      const __m256i s = _mm256_sub_epi32(block_dot(Pb, aq + t * cols + size_t(b) * 32),
-                                         _mm256_set1_epi32(ac[t * size_t(nb) + size_t(b)]));
-      const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(ad[t * size_t(nb) + size_t(b)]));
-      fs[k] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(s), fs[k]);
-    }
-  }
-  for (int k = 0; k < T; ++k) _mm256_storeu_ps(y + size_t(t0 + k) * ys, fs[k]);
-}
-
-// The same for 16 packed rows (two 8-row packs side by side in a zmm: lanes 0-7 and 8-15): twice the
-// multiply-adds per vpdpbusd and per activation broadcast. Lane r runs exactly block_dot's integer
-// steps and run_tokens' float steps, so 16-row tiles give the same bits as 8-row ones.
+// Integer dot of the 16 packed rows of block P (two 8-row packs side by side: lanes 0-7 and 8-15) with
+// one token's block a (32 int8): lane r = row r.
 inline __m512i block_dot16(const __m512i* P, const int8_t* a) {
   auto bc = [a](int j) {
     int32_t v;
@@ -113,9 +76,11 @@ inline __m512i block_dot16(const __m512i* P, const int8_t* a) {
   return _mm512_add_epi32(acc0, acc1);
 }
 
+// Tokens [t0, t0 + T) against the packed tile; the same per-token instruction sequence for any T.
+// Stores the lanes of `keep` (the tile's real rows).
 template <int T>
 inline void run_tokens16(const __m512i* P, const float* S, int nb, const int8_t* aq, const float* ad,
-                         const int32_t* ac, int t0, float* y, size_t ys) {
+                         const int32_t* ac, int t0, float* y, size_t ys, __mmask16 keep) {
   const size_t cols = size_t(nb) * 32;
   __m512 fs[T];
   for (int k = 0; k < T; ++k) fs[k] = _mm512_setzero_ps();
@@ -130,7 +95,7 @@ inline void run_tokens16(const __m512i* P, const float* S, int nb, const int8_t*
       fs[k] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(s), fs[k]);
     }
   }
-  for (int k = 0; k < T; ++k) _mm512_storeu_ps(y + size_t(t0 + k) * ys, fs[k]);
+  for (int k = 0; k < T; ++k) _mm512_mask_storeu_ps(y + size_t(t0 + k) * ys, keep, fs[k]);
 }
 
 // Unsigned nibbles of one Q4_0 block in element order.
@@ -189,7 +154,7 @@ constexpr size_t kDirectPrefetchBytes = 4096;
 // Pass 1 walks each row front to back (one sequential stream, as kernels::matmul reads weights, so the
 // hardware prefetcher keeps DRAM busy), two blocks per 512-bit dot, and keeps every (row, block pair)
 // dpbusd vector in `V`; pass 2 reduces them per block to lane r = row r. The integer block sums equal
-// run_tokens' (exact), and the float steps are the same per lane and in the same block order, so the
+// run_tokens16's (exact), and the float steps are the same per lane and in the same block order, so the
 // bits are too. V: nb * 256 bytes; S: nb * 8 floats.
 inline void direct_token(const uint8_t* w, size_t row_bytes, int nb, const int8_t* a, const float* ad,
                          const int32_t* ac, float* y, __m256i* V, float* S) {
@@ -245,20 +210,12 @@ void q4_0_tile_avx512(const uint8_t* w_in, size_t row_bytes, int rows, int nb, c
     return;
   }
   // The rows are contiguous: copy them in one sequential pass (one stream for the hardware
-  // prefetcher) instead of walking 8 or 16 row streams block by block while packing.
+  // prefetcher) instead of walking 16 row streams block by block while packing. An 8-row tile is
+  // padded with zero rows (scale 0, nibbles 0) whose lanes are never stored.
   uint8_t* copy = pack + size_t(nb) * 576;
   __builtin_memcpy(copy, w_in, size_t(rows) * row_bytes);
+  if (rows < 16) __builtin_memset(copy + size_t(rows) * row_bytes, 0, size_t(16 - rows) * row_bytes);
   const uint8_t* w = copy;
-  if (rows == 8) {
-    auto* P = reinterpret_cast<__m256i*>(pack);
-    auto* S = reinterpret_cast<float*>(pack + size_t(nb) * 256);
-    for (int b = 0; b < nb; ++b) pack_block(w, row_bytes, b, nb, P + size_t(b) * 8, S + size_t(b) * 8);
-    int t = 0;
-    for (; t + 8 <= n; t += 8) run_tokens<8>(P, S, nb, aq, ad, ac, t, y, ys);
-    for (; t + 4 <= n; t += 4) run_tokens<4>(P, S, nb, aq, ad, ac, t, y, ys);
-    for (; t < n; ++t) run_tokens<1>(P, S, nb, aq, ad, ac, t, y, ys);
-    return;
-  }
   auto* P = reinterpret_cast<__m512i*>(pack);
   auto* S = reinterpret_cast<float*>(pack + size_t(nb) * 512);
   for (int b = 0; b < nb; ++b) {
@@ -267,10 +224,11 @@ void q4_0_tile_avx512(const uint8_t* w_in, size_t row_bytes, int rows, int nb, c
     pack_block(w + 8 * row_bytes, row_bytes, b, nb, hi, S + size_t(b) * 16 + 8);
     for (int j = 0; j < 8; ++j) P[size_t(b) * 8 + size_t(j)] = _mm512_inserti64x4(_mm512_castsi256_si512(lo[j]), hi[j], 1);
   }
+  const __mmask16 keep = __mmask16((1u << rows) - 1);
   int t = 0;
-  for (; t + 8 <= n; t += 8) run_tokens16<8>(P, S, nb, aq, ad, ac, t, y, ys);
-  for (; t + 4 <= n; t += 4) run_tokens16<4>(P, S, nb, aq, ad, ac, t, y, ys);
-  for (; t < n; ++t) run_tokens16<1>(P, S, nb, aq, ad, ac, t, y, ys);
+  for (; t + 8 <= n; t += 8) run_tokens16<8>(P, S, nb, aq, ad, ac, t, y, ys, keep);
+  for (; t + 4 <= n; t += 4) run_tokens16<4>(P, S, nb, aq, ad, ac, t, y, ys, keep);
+  for (; t < n; ++t) run_tokens16<1>(P, S, nb, aq, ad, ac, t, y, ys, keep);
 }
 
 }  // namespace kuai::engine::model::detail

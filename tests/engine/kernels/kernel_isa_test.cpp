@@ -57,39 +57,39 @@ TEST(KernelIsa, ConversionsMatchPlain) {
   }
 }
 
-// Dot products: same quantized inputs, so only the summation order differs: |simd - plain| <= 1e-5 * sum|w*a|.
+// One weight row of type t against 4 activation rows (seeds act_seed..act_seed+3): the SIMD single and
+// 4-row dots equal the plain single dot up to summation order, |simd - plain| <= 1e-5 * sum|w*a|.
+void expect_dots_match_plain(Isa isa, GgmlType t, const std::vector<float>& w, uint32_t act_seed) {
+  const int n = int(w.size());
+  const KernelTraits* p = kernel_traits(t, Isa::kPlain);
+  const KernelTraits* s = kernel_traits(t, isa);
+  const KernelTraits* pa = kernel_traits(p->act_type, Isa::kPlain);
+  std::vector<uint8_t> wq(row_bytes(t, n));
+  p->from_float(w.data(), wq.data(), n);
+  const size_t astride = row_bytes(p->act_type, n);
+  std::vector<uint8_t> aq(astride * 4);
+  for (int k = 0; k < 4; ++k) pa->from_float(random_row(n, act_seed + uint32_t(k)).data(), aq.data() + k * astride, n);
+  std::vector<float> wd(n), ad(n);
+  p->to_float(wq.data(), wd.data(), n);
+  float out4[4];
+  s->vec_dot_x4(n, wq.data(), aq.data(), astride, out4);
+  for (int k = 0; k < 4; ++k) {
+    pa->to_float(aq.data() + k * astride, ad.data(), n);
+    double mag = 0;
+    for (int i = 0; i < n; ++i) mag += std::fabs(double(wd[size_t(i)]) * ad[size_t(i)]);
+    const float ref = p->vec_dot(n, wq.data(), aq.data() + k * astride);
+    EXPECT_NEAR(s->vec_dot(n, wq.data(), aq.data() + k * astride), ref, 1e-5 * mag + 1e-6)
+        << isa_name(isa) << " " << ggml_type_name(t) << " n=" << n;
+    EXPECT_NEAR(out4[k], ref, 1e-5 * mag + 1e-6) << isa_name(isa) << " x4 " << ggml_type_name(t) << " n=" << n;
+  }
+}
+
 TEST(KernelIsa, DotsMatchPlain) {
   for (int n : {256, 512, 4096}) {
-    const auto w = random_row(n, 21), a0 = random_row(n, 22);
-    for (Isa isa : supported_simd()) {
-      for (GgmlType t : kTypes) {
-        const KernelTraits* p = kernel_traits(t, Isa::kPlain);
-        const KernelTraits* s = kernel_traits(t, isa);
-        if (!p->vec_dot) continue;
-        const KernelTraits* pa = kernel_traits(p->act_type, Isa::kPlain);
-        std::vector<uint8_t> wq(row_bytes(t, n));
-        p->from_float(w.data(), wq.data(), n);
-        const size_t astride = row_bytes(p->act_type, n);
-        std::vector<uint8_t> aq(astride * 4);
-        for (int k = 0; k < 4; ++k) {
-          const auto ak = random_row(n, 30 + k);
-          pa->from_float(ak.data(), aq.data() + k * astride, n);
-        }
-        std::vector<float> wd(n), ad(n);
-        p->to_float(wq.data(), wd.data(), n);
-        float out4[4];
-        s->vec_dot_x4(n, wq.data(), aq.data(), astride, out4);
-        for (int k = 0; k < 4; ++k) {
-          pa->to_float(aq.data() + k * astride, ad.data(), n);
-          double mag = 0;
-          for (int i = 0; i < n; ++i) mag += std::fabs(double(wd[size_t(i)]) * ad[size_t(i)]);
-          const float ref = p->vec_dot(n, wq.data(), aq.data() + k * astride);
-          const float got = s->vec_dot(n, wq.data(), aq.data() + k * astride);
-          EXPECT_NEAR(got, ref, 1e-5 * mag + 1e-6) << isa_name(isa) << " " << ggml_type_name(t) << " n=" << n;
-          EXPECT_NEAR(out4[k], ref, 1e-5 * mag + 1e-6) << isa_name(isa) << " x4 " << ggml_type_name(t);
-        }
-      }
-    }
+    const auto w = random_row(n, 21);
+    for (Isa isa : supported_simd())
+      for (GgmlType t : kTypes)
+        if (kernel_traits(t, Isa::kPlain)->vec_dot) expect_dots_match_plain(isa, t, w, 30);
   }
 }
 
@@ -98,31 +98,9 @@ TEST(KernelIsa, DotsMatchPlain) {
 TEST(KernelIsa, OddBlockCountsMatchPlain) {
   for (int n : {32, 96, 288}) {
     const auto w = random_row(n, 61);
-    for (Isa isa : supported_simd()) {
-      for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0}) {
-        const KernelTraits* p = kernel_traits(t, Isa::kPlain);
-        const KernelTraits* s = kernel_traits(t, isa);
-        const KernelTraits* pa = kernel_traits(p->act_type, Isa::kPlain);
-        std::vector<uint8_t> wq(row_bytes(t, n));
-        p->from_float(w.data(), wq.data(), n);
-        const size_t astride = row_bytes(p->act_type, n);
-        std::vector<uint8_t> aq(astride * 4);
-        for (int k = 0; k < 4; ++k) pa->from_float(random_row(n, 70 + k).data(), aq.data() + k * astride, n);
-        std::vector<float> wd(n), ad(n);
-        p->to_float(wq.data(), wd.data(), n);
-        float out4[4];
-        s->vec_dot_x4(n, wq.data(), aq.data(), astride, out4);
-        for (int k = 0; k < 4; ++k) {
-          pa->to_float(aq.data() + k * astride, ad.data(), n);
-          double mag = 0;
-          for (int i = 0; i < n; ++i) mag += std::fabs(double(wd[size_t(i)]) * ad[size_t(i)]);
-          const float ref = p->vec_dot(n, wq.data(), aq.data() + k * astride);
-          EXPECT_NEAR(s->vec_dot(n, wq.data(), aq.data() + k * astride), ref, 1e-5 * mag + 1e-6)
-              << isa_name(isa) << " " << ggml_type_name(t) << " n=" << n;
-          EXPECT_NEAR(out4[k], ref, 1e-5 * mag + 1e-6) << isa_name(isa) << " x4 " << ggml_type_name(t) << " n=" << n;
-        }
-      }
-    }
+    for (Isa isa : supported_simd())
+      for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0, GgmlType::Q4_0})
+        expect_dots_match_plain(isa, t, w, 70);
   }
 }
 
