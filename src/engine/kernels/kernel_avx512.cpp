@@ -14,7 +14,7 @@ namespace kuai::engine::kernels {
 void fill_avx512(KernelTable& t) {
   constexpr bool kVnni = true;
   auto at = [&](GgmlType type) -> KernelTraits& { return t[static_cast<uint32_t>(type)]; };
-  at(GgmlType::Q8_0).vec_dot = dot_qx_q8_0<kVnni, false>;
+  at(GgmlType::Q8_0).vec_dot = dot_q8_0_q8_0_512;
   at(GgmlType::Q8_0).vec_dot_x4 = dot_q8_0_q8_0_x4_512;
   at(GgmlType::Q4_0).vec_dot = dot_qx_q8_0<kVnni, true>;
   at(GgmlType::Q4_0).vec_dot_x4 = dot_qx_q8_0_x4<kVnni, true>;

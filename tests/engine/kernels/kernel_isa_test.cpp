@@ -163,5 +163,25 @@ TEST(KernelIsa, KQuantDotsAtRangeEdges) {
   }
 }
 
+// AVX-512's one-row Q8_0 dot (decode) takes the 4-row kernel's steps for one row in its order: a token's
+// products have the same bits in a batch of 4 as alone. Block counts cover every tail: 4-block steps
+// only, a pair after them, an odd last block, both.
+TEST(KernelIsa, Avx512Q8_0SingleRowEqualsFourRowKernel) {
+  const bool avx512 = int(detected_isa()) >= int(Isa::kAvx512);
+  const KernelTraits* s = kernel_traits(GgmlType::Q8_0, Isa::kAvx512);
+  for (int n : {32, 64, 96, 128, 192, 224, 288, 2048, 2080}) {
+    if (!avx512) break;  // the kernel exists only there
+    std::vector<uint8_t> wq(row_bytes(GgmlType::Q8_0, n));
+    s->from_float(random_row(n, 81).data(), wq.data(), n);
+    const size_t astride = row_bytes(GgmlType::Q8_0, n) + 34;  // padded, as a batch could be
+    std::vector<uint8_t> aq(astride * 4);
+    for (int k = 0; k < 4; ++k) s->from_float(random_row(n, 90 + uint32_t(k)).data(), aq.data() + k * astride, n);
+    float out4[4];
+    s->vec_dot_x4(n, wq.data(), aq.data(), astride, out4);
+    for (int k = 0; k < 4; ++k)
+      EXPECT_EQ(s->vec_dot(n, wq.data(), aq.data() + k * astride), out4[k]) << "n=" << n << " row " << k;
+  }
+}
+
 }  // namespace
 }  // namespace kuai::engine::kernels

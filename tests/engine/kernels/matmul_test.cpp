@@ -105,5 +105,25 @@ TEST(Matmul, FusedOutputsOfMixedTypesWithStridedInput) {
   }
 }
 
+// Decode batches tokens of different sequences: on AVX-512 a Q8_0 token's products have the same bits
+// in a batch (4-row kernel, then single rows for the rest) as alone (the one-row kernel), so a greedy
+// sequence decodes alike whatever it shares a step with. (AVX2's two kernels sum in another order.)
+TEST(Matmul, Q8_0TokenInABatchHasTheBitsOfTheTokenAlone) {
+  if (detected_isa() != Isa::kAvx512) return;  // the property is only claimed there
+  ThreadPool pool(2);
+  MatmulScratch scratch;
+  const int64_t cols = 2080, rows = 40;  // 65 blocks: 4-block steps and an odd last block
+  const Weight w = make_weight(GgmlType::Q8_0, rows, cols, 9);
+  const int n_tokens = 7;
+  const auto x = random_values(size_t(n_tokens) * size_t(cols), 10);
+  std::vector<float> batched(size_t(n_tokens) * size_t(rows)), alone(static_cast<size_t>(rows));
+  matmul(pool, w.view, x.data(), n_tokens, batched.data(), scratch);
+  for (int t = 0; t < n_tokens; ++t) {
+    matmul(pool, w.view, x.data() + size_t(t) * size_t(cols), 1, alone.data(), scratch);
+    for (int64_t r = 0; r < rows; ++r)
+      ASSERT_EQ(batched[size_t(t) * size_t(rows) + size_t(r)], alone[size_t(r)]) << "token " << t << " row " << r;
+  }
+}
+
 }  // namespace
 }  // namespace kuai::engine::kernels
