@@ -2,10 +2,14 @@
 // (no stage) in front of it is the subject. Prints
 //  (a) latency at concurrency 1 (sequential requests on one keep-alive connection), direct vs through
 //      kuai, interleaved in blocks so machine noise hits both alike: added p50 / p99;
-//  (b) throughput at concurrency 64 with wrk (a Lua POST script), alternating 1 s rounds direct / kuai:
-//      kuai as a ratio of direct (mean rates), and the spread of the per-round ratios.
+//  (b) throughput at concurrency 64 with wrk (a Lua POST script), alternating 1 s rounds direct / kuai
+//      (/ nginx): each proxy as a ratio of direct (mean rates), and the spread of the per-round ratios.
 // Targets (issue 3): added p50 ≤ 100 µs, p99 ≤ 500 µs, ≥ 70% of direct throughput. Client, kuai and
 // the fake upstream share the machine's cores, so (b) is a ratio from the same run, never an absolute.
+// A peer for (b): when nginx is installed (scripts/bench installs Debian's nginx-light), the same rounds
+// also go through nginx as a plain reverse proxy (one worker process like kuai's one I/O thread,
+// keep-alive upstream pool, no buffering, no access log) — what a mature C proxy reaches on the same
+// cores, so kuai's ratio can be read against it.
 // Usage: bench_gateway_overhead [--requests N] [--wrk-seconds S (rounds per side)] [--connections C]   (KUAI_BIN or ./kuai)
 #include "../../tests/support/process.h"
 
@@ -13,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -88,6 +93,73 @@ std::pair<double, long> wrk(uint16_t port, int connections, int seconds, const s
   return {rps, non2xx};
 }
 
+// nginx as a reverse proxy to 127.0.0.1:upstream_port, in one process (master_process off: its CPU
+// time is that process's), config and logs in a temporary folder removed by the destructor.
+struct NginxProxy {
+  std::string dir;
+  ChildProcess proc;
+  uint16_t port = 0;
+
+  static std::string binary() {
+    const auto found = run_shell("command -v nginx 2>/dev/null");
+    std::string path = found.out.substr(0, found.out.find('\n'));
+    return found.code == 0 ? path : "";
+  }
+
+  NginxProxy(const std::string& nginx, uint16_t upstream_port) {
+    char tmpl[] = "/tmp/kuai-bench-nginx-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    dir = tmpl;
+    port = free_port();
+    std::ofstream conf(dir + "/nginx.conf");
+    conf << "master_process off; daemon off; worker_processes 1; pid " << dir << "/nginx.pid;\n"
+         << "error_log " << dir << "/error.log warn;\n"
+         << "events { worker_connections 4096; }\n"
+         << "http {\n  access_log off;\n  client_body_temp_path " << dir << "/body;\n  proxy_temp_path " << dir
+         << "/proxy;\n"
+         << "  upstream up { server 127.0.0.1:" << upstream_port << "; keepalive 128; }\n"
+         << "  server {\n    listen 127.0.0.1:" << port << ";\n    location / {\n      proxy_pass http://up;\n"
+         << "      proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_buffering off;\n"
+         << "    }\n  }\n}\n";
+    conf.close();
+    proc.start(nginx, {"-p", dir, "-c", dir + "/nginx.conf", "-e", dir + "/error.log"});
+    for (int i = 0; i < 200; ++i) {  // up to 2 s for the listening socket
+      const int fd = connect_loopback(port);
+      if (fd >= 0) {
+        ::close(fd);
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    throw std::runtime_error("nginx did not start listening; output:\n" + proc.output());
+  }
+  ~NginxProxy() { run_shell("rm -rf '" + dir + "'"); }
+};
+
+// One side of (b): wrk's rate per round, and the CPU seconds of wrk and of each server it went through.
+struct Side {
+  Side(std::string name_, uint16_t port_, pid_t proxy_ = -1) : name(std::move(name_)), port(port_), proxy(proxy_) {}
+  std::string name;
+  uint16_t port = 0;
+  pid_t proxy = -1;  // -1: direct
+  double rps_sum = 0, cpu_wrk = 0, cpu_up = 0, cpu_proxy = 0;
+  long bad = 0;
+  std::vector<double> rates;
+
+  void round(pid_t upstream, int connections, const std::string& script) {
+    const double u0 = cpu_seconds(upstream), c0 = children_cpu_seconds(), p0 = proxy > 0 ? cpu_seconds(proxy) : 0;
+    auto [rps, non2xx] = wrk(port, connections, 1, script);
+    cpu_up += cpu_seconds(upstream) - u0;
+    cpu_wrk += children_cpu_seconds() - c0;
+    if (proxy > 0) cpu_proxy += cpu_seconds(proxy) - p0;
+    rps_sum += rps;
+    bad += non2xx;
+    rates.push_back(rps);
+  }
+  double per_request_us(double cpu_s) const { return rps_sum > 0 ? 1e6 * cpu_s / rps_sum : 0.0; }
+  double cpu_per_request_us() const { return per_request_us(cpu_wrk + cpu_up + cpu_proxy); }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -127,59 +199,67 @@ int main(int argc, char** argv) {
       std::ofstream lua(script);
       lua << "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = [[" << kBody << "]]\n";
     }
-    // Alternating 1 s rounds (direct, kuai, direct, …) so a change in the machine's load (other jobs on
-    // the shared cores) hits both sides alike; each side's rate is the mean over its rounds, and the
-    // per-round ratios give the spread.
-    wrk(upstream.port, connections, 1, script);  // warm-up
-    wrk(gateway.port, connections, 1, script);
-    // CPU seconds each process spent per side: the load-independent view of (b). Under CPU saturation
-    // throughput is (2 cores) / (CPU per request of everything on them), so the ratio of the summed CPU
-    // per request (wrk + upstream) / (wrk + kuai + upstream) is what (b) tends to on quiet cores.
-    double d_sum = 0, k_sum = 0;
-    long d_bad = 0, k_bad = 0;
-    double cpu_d_up = 0, cpu_d_wrk = 0, cpu_k_up = 0, cpu_k_gw = 0, cpu_k_wrk = 0;
-    std::vector<double> round_ratios;
-    for (int r = 0; r < wrk_seconds; ++r) {
-      double u0 = cpu_seconds(upstream.proc.pid()), c0 = children_cpu_seconds();
-      auto [d, db] = wrk(upstream.port, connections, 1, script);
-      double u1 = cpu_seconds(upstream.proc.pid()), c1 = children_cpu_seconds(), g1 = cpu_seconds(gateway.proc.pid());
-      auto [k, kb] = wrk(gateway.port, connections, 1, script);
-      cpu_d_up += u1 - u0;
-      cpu_d_wrk += c1 - c0;
-      cpu_k_up += cpu_seconds(upstream.proc.pid()) - u1;
-      cpu_k_gw += cpu_seconds(gateway.proc.pid()) - g1;
-      cpu_k_wrk += children_cpu_seconds() - c1;
-      d_sum += d;
-      k_sum += k;
-      d_bad += db;
-      k_bad += kb;
-      if (d > 0) round_ratios.push_back(k / d);
-    }
-    double d_rps = wrk_seconds > 0 ? d_sum / wrk_seconds : 0, k_rps = wrk_seconds > 0 ? k_sum / wrk_seconds : 0;
+    // Alternating 1 s rounds (direct, kuai, [nginx,] direct, …) so a change in the machine's load (other
+    // jobs on the shared cores) hits every side alike; each side's rate is the mean over its rounds, and
+    // the per-round ratios give the spread. CPU seconds each process spent per side are the
+    // load-independent view: under CPU saturation throughput is (2 cores) / (CPU per request of
+    // everything on them), so direct CPU / via-proxy CPU (summed per request) is what the throughput
+    // ratio tends to on quiet cores.
+    std::optional<NginxProxy> nginx;
+    if (const std::string bin = NginxProxy::binary(); !bin.empty()) nginx.emplace(bin, upstream.port);
+    std::vector<Side> sides;
+    sides.emplace_back("direct", upstream.port);
+    sides.emplace_back("kuai", gateway.port, gateway.proc.pid());
+    if (nginx) sides.emplace_back("nginx", nginx->port, nginx->proc.pid());
+    for (auto& side : sides) wrk(side.port, connections, 1, script);  // warm-up
+    for (int r = 0; r < wrk_seconds; ++r)
+      for (auto& side : sides) side.round(upstream.proc.pid(), connections, script);
     ::unlink(script.c_str());
+    const Side& direct_side = sides[0];
+    const double d_rps = wrk_seconds > 0 ? direct_side.rps_sum / wrk_seconds : 0;
 
     std::printf("\n%-34s %12s %12s %12s\n", "", "direct", "via kuai", "kuai-direct");
     std::printf("%-34s %10.1f µs %10.1f µs %10.1f µs   (target ≤ 100 µs)\n", "c=1 latency p50", d50, k50, k50 - d50);
     std::printf("%-34s %10.1f µs %10.1f µs %10.1f µs   (target ≤ 500 µs)\n", "c=1 latency p99", d99, k99, k99 - d99);
-    std::printf("%-34s %12.0f %12.0f %11.1f %%   (target ≥ 70 %%)\n",
-                ("c=" + std::to_string(connections) + " throughput req/s").c_str(), d_rps, k_rps,
-                d_rps > 0 ? 100.0 * k_rps / d_rps : 0.0);
-    std::printf("%-34s %12s %12s %11.1f %% .. %.1f %% (min .. max of %zu rounds)\n", "  per-round ratio", "", "",
-                round_ratios.empty() ? 0.0 : 100.0 * *std::min_element(round_ratios.begin(), round_ratios.end()),
-                round_ratios.empty() ? 0.0 : 100.0 * *std::max_element(round_ratios.begin(), round_ratios.end()),
-                round_ratios.size());
-    auto per_req = [](double cpu_s, double rps_sum) { return rps_sum > 0 ? 1e6 * cpu_s / rps_sum : 0.0; };
-    double w_d = per_req(cpu_d_wrk, d_sum), u_d = per_req(cpu_d_up, d_sum);
-    double w_k = per_req(cpu_k_wrk, k_sum), u_k = per_req(cpu_k_up, k_sum), g_k = per_req(cpu_k_gw, k_sum);
+    for (size_t i = 1; i < sides.size(); ++i) {
+      const Side& s = sides[i];
+      const double rps = wrk_seconds > 0 ? s.rps_sum / wrk_seconds : 0;
+      std::vector<double> ratios;
+      for (size_t r = 0; r < s.rates.size(); ++r)
+        if (direct_side.rates[r] > 0) ratios.push_back(s.rates[r] / direct_side.rates[r]);
+      std::printf("%-34s %12.0f %12.0f %11.1f %%   (%s; target for kuai ≥ 70 %%)\n",
+                  ("c=" + std::to_string(connections) + " throughput req/s").c_str(), d_rps, rps,
+                  d_rps > 0 ? 100.0 * rps / d_rps : 0.0, ("via " + s.name).c_str());
+      std::printf("%-34s %12s %12s %11.1f %% .. %.1f %% (min .. max of %zu rounds)\n", "  per-round ratio", "", "",
+                  ratios.empty() ? 0.0 : 100.0 * *std::min_element(ratios.begin(), ratios.end()),
+                  ratios.empty() ? 0.0 : 100.0 * *std::max_element(ratios.begin(), ratios.end()), ratios.size());
+    }
+    if (!nginx) std::printf("  (no nginx on PATH: the peer proxy was not measured; scripts/bench installs it)\n");
+
     std::printf("\nCPU per request at c=%d (µs, from /proc and rusage):\n", connections);
-    std::printf("  direct:   wrk %6.1f + upstream %6.1f              = %6.1f\n", w_d, u_d, w_d + u_d);
-    std::printf("  via kuai: wrk %6.1f + upstream %6.1f + kuai %6.1f = %6.1f\n", w_k, u_k, g_k, w_k + u_k + g_k);
-    std::printf("  CPU-bound throughput ratio (direct CPU / via-kuai CPU): %.1f %%   kuai / upstream CPU: %.2f\n",
-                w_k + u_k + g_k > 0 ? 100.0 * (w_d + u_d) / (w_k + u_k + g_k) : 0.0, u_d > 0 ? g_k / u_d : 0.0);
-    std::printf("\n%d requests per side at c=1 (%ld failed); wrk %d alternating 1 s rounds per side (non-2xx: "
-                "direct %ld, kuai %ld)\n",
-                requests, failures, wrk_seconds, d_bad, k_bad);
-    return failures == 0 && d_bad == 0 && k_bad == 0 && d_rps > 0 && k_rps > 0 ? 0 : 1;
+    std::printf("  direct:      wrk %6.1f + upstream %6.1f                 = %6.1f\n",
+                direct_side.per_request_us(direct_side.cpu_wrk), direct_side.per_request_us(direct_side.cpu_up),
+                direct_side.cpu_per_request_us());
+    for (size_t i = 1; i < sides.size(); ++i) {
+      const Side& s = sides[i];
+      const double proxy_us = s.per_request_us(s.cpu_proxy), up_direct = direct_side.per_request_us(direct_side.cpu_up);
+      std::printf("  via %-7s wrk %6.1f + upstream %6.1f + %-5s %6.1f = %6.1f   CPU-bound ratio %.1f %%, %s / upstream CPU %.2f\n",
+                  (s.name + ":").c_str(), s.per_request_us(s.cpu_wrk), s.per_request_us(s.cpu_up), s.name.c_str(),
+                  proxy_us, s.cpu_per_request_us(),
+                  s.cpu_per_request_us() > 0 ? 100.0 * direct_side.cpu_per_request_us() / s.cpu_per_request_us() : 0.0,
+                  s.name.c_str(), up_direct > 0 ? proxy_us / up_direct : 0.0);
+    }
+    // What 70 % would take: direct CPU / 0.7 - (wrk + upstream) through kuai.
+    const Side& kuai_side = sides[1];
+    std::printf("  70 %% of direct needs a proxy under %.1f µs of CPU per request (kernel included)\n",
+                direct_side.cpu_per_request_us() / 0.7 -
+                    kuai_side.per_request_us(kuai_side.cpu_wrk + kuai_side.cpu_up));
+    long bad_total = 0;
+    bool all_ran = true;
+    for (const Side& s : sides) bad_total += s.bad, all_ran = all_ran && s.rps_sum > 0;
+    std::printf("\n%d requests per side at c=1 (%ld failed); wrk %d alternating 1 s rounds per side (non-2xx: %ld)\n",
+                requests, failures, wrk_seconds, bad_total);
+    return failures == 0 && bad_total == 0 && all_ran ? 0 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_gateway_overhead: %s\n", e.what());
     return 1;
