@@ -3,7 +3,9 @@
 //  (a) latency at concurrency 1 (sequential requests on one keep-alive connection), direct vs through
 //      kuai, interleaved in blocks so machine noise hits both alike: added p50 / p99;
 //  (b) throughput at concurrency 64 with wrk (a Lua POST script), alternating 1 s rounds direct / kuai
-//      (/ nginx): each proxy as a ratio of direct (mean rates), and the spread of the per-round ratios.
+//      (/ nginx): each proxy as a ratio of direct (mean rates), and the spread of the per-round ratios;
+//  (c) paced streams (20 tokens/s, 8 at once): CPU per streamed token of kuai vs of the upstream itself,
+//      and how long the last stream took (concurrent streams must overlap).
 // Targets (issue 3): added p50 ≤ 100 µs, p99 ≤ 500 µs, ≥ 70% of direct throughput. Client, kuai and
 // the fake upstream share the machine's cores, so (b) is a ratio from the same run, never an absolute.
 // A peer for (b): when nginx is installed (scripts/bench installs Debian's nginx-light), the same rounds
@@ -17,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 #include <optional>
 #include <regex>
 #include <sstream>
@@ -160,6 +163,25 @@ struct Side {
   double cpu_per_request_us() const { return per_request_us(cpu_wrk + cpu_up + cpu_proxy); }
 };
 
+// (c) Paced streams, as every real provider sends them: `streams` concurrent streamed requests to a fake
+// upstream pacing 20 tokens/s, direct and through kuai. Returns {CPU µs per streamed token of the
+// upstream (direct) or of kuai (via), wall seconds until the last stream ended}.
+std::pair<double, double> paced_streams(uint16_t port, pid_t measured, int streams, int tokens) {
+  const std::string body = R"({"model":"default","stream":true,"max_tokens":)" + std::to_string(tokens) +
+                           R"(,"messages":[{"role":"user","content":"Tell me a story."}]})";
+  const double c0 = cpu_seconds(measured);
+  auto t0 = Clock::now();
+  std::vector<std::future<int>> done;
+  for (int i = 0; i < streams; ++i)
+    done.push_back(std::async(std::launch::async, [&] { return HttpClient(port, Ms(60000)).post("/v1/chat/completions", body).status; }));
+  int ok = 0;
+  for (auto& f : done) ok += f.get() == 200;
+  double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  double cpu = cpu_seconds(measured) - c0;
+  if (ok != streams) throw std::runtime_error("paced streams: " + std::to_string(streams - ok) + " failed");
+  return {1e6 * cpu / (double(streams) * tokens), wall};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -254,6 +276,17 @@ int main(int argc, char** argv) {
     std::printf("  70 %% of direct needs a proxy under %.1f µs of CPU per request (kernel included)\n",
                 direct_side.cpu_per_request_us() / 0.7 -
                     kuai_side.per_request_us(kuai_side.cpu_wrk + kuai_side.cpu_up));
+    // (c) paced streams: 8 streams × 40 tokens at 20 tokens/s (2 s each), direct then through kuai.
+    KuaiProcess paced({"fake-upstream", "--port", "0", "--tokens-per-s", "20", "--answer-tokens", "40"});
+    KuaiProcess paced_gw({"serve", "--port", "0", "--upstream", "http://127.0.0.1:" + std::to_string(paced.port),
+                          "--log-level", "warn"});
+    auto [up_us, d_wall] = paced_streams(paced.port, paced.proc.pid(), 8, 40);
+    auto [kuai_us, k_wall] = paced_streams(paced_gw.port, paced_gw.proc.pid(), 8, 40);
+    std::printf("\nPaced streams (8 concurrent, 40 tokens at 20 tokens/s):\n");
+    std::printf("  CPU per streamed token: upstream (direct) %.1f µs, kuai %.1f µs (kuai / upstream %.2f)\n", up_us,
+                kuai_us, up_us > 0 ? kuai_us / up_us : 0.0);
+    std::printf("  last stream ended after: direct %.2f s, via kuai %.2f s (one stream alone: 2.0 s)\n", d_wall, k_wall);
+
     long bad_total = 0;
     bool all_ran = true;
     for (const Side& s : sides) bad_total += s.bad, all_ran = all_ran && s.rps_sum > 0;

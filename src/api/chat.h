@@ -32,6 +32,8 @@ struct ChatRequest {
   std::optional<int64_t> max_tokens;  // max_tokens or max_completion_tokens
   std::optional<int64_t> seed;
   std::vector<std::string> stop;
+  int64_t n = 1;                      // choices asked for
+  bool logprobs = false;
   // Legacy /v1/completions: the prompt exactly as sent (messages then hold it as one user turn). A local
   // model reads it as raw text, without its chat template.
   std::optional<std::string> raw_prompt;

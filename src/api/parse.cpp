@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include <cstdio>
 #include <string>
 
 namespace kuai::api {
@@ -70,14 +71,21 @@ std::optional<bool> opt_bool(const json::object& o, std::string_view key, const 
   return v->as_bool();
 }
 
+// 0 → "0", 0.5 → "0.5", -2 → "-2" (JSON's serializer writes 0E0).
+std::string plain_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 std::optional<double> opt_number(const json::object& o, std::string_view key, double lo, double hi) {
   const json::value* v = field(o, key);
   if (!v) return std::nullopt;
   if (!v->is_number()) wrong_type(std::string(key), "a number", *v);
   double d = v->to_number<double>();
   if (d < lo || d > hi) {
-    throw Error::bad_request("'" + std::string(key) + "' must be between " + json::serialize(json::value(lo)) +
-                                 " and " + json::serialize(json::value(hi)) + ".",
+    throw Error::bad_request("'" + std::string(key) + "' must be between " + plain_number(lo) + " and " +
+                                 plain_number(hi) + ".",
                              std::string(key));
   }
   return d;
@@ -201,6 +209,23 @@ ChatRequest parse_chat_request(std::string_view body) {
   req.max_tokens = opt_int(o, "max_completion_tokens", 1);
   if (!req.max_tokens) req.max_tokens = opt_int(o, "max_tokens", 1);
   req.seed = opt_int(o, "seed", INT64_MIN);
+  // Checked here so a bad value is a 400 naming the field on every backend (OpenAI's ranges).
+  if (auto n = opt_int(o, "n", 1)) {
+    if (*n > 128) throw Error::bad_request("'n' must be between 1 and 128.", "n");
+    req.n = *n;
+  }
+  opt_number(o, "presence_penalty", -2.0, 2.0);
+  opt_number(o, "frequency_penalty", -2.0, 2.0);
+  req.logprobs = opt_bool(o, "logprobs", "logprobs").value_or(false);
+  if (auto top = opt_int(o, "top_logprobs", 0); top && *top > 20)
+    throw Error::bad_request("'top_logprobs' must be between 0 and 20.", "top_logprobs");
+  if (const json::value* tools = field(o, "tools")) {
+    if (!tools->is_array()) wrong_type("tools", "an array", *tools);
+    for (size_t i = 0; i < tools->as_array().size(); ++i)
+      if (!tools->as_array()[i].is_object()) wrong_type("tools[" + std::to_string(i) + "]", "an object", tools->as_array()[i]);
+  }
+  if (const json::value* tc = field(o, "tool_choice"); tc && !tc->is_string() && !tc->is_object())
+    wrong_type("tool_choice", "a string or an object", *tc);
   if (const json::value* stop = field(o, "stop")) req.stop = string_or_strings(*stop, "stop", "a string");
   return req;
 }

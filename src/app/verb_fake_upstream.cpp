@@ -30,6 +30,8 @@ VerbRegistrar reg("fake-upstream", [](CLI::App& root) {
       ->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--retry-after-s", opts->retry_after_s, "Retry-After of a 429 in seconds (also sent as retry-after-ms)")
       ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--stream-error-after", opts->stream_error_after,
+                  "chat streams: after N tokens send an SSE error event ({\"error\": …}) and end the body");
   cmd->add_option("--cut-stream-after", opts->cut_stream_after,
                   "close the connection after N tokens without [DONE] (non-stream: a truncated body); -1 = never")
       ->capture_default_str();

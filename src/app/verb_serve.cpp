@@ -60,6 +60,10 @@ int run_serve(const ServeArgs& a) {
       return fail("serve", "model file not found: " + path, "give a GGUF file: --model path/to/model.gguf");
     cfg.set("engine.models." + name, YAML::Node(path));
   }
+  // The first local model is also public model `default` (local_backend.cpp); without --upstream it
+  // serves requests naming any unknown model, unless the config names another fallback.
+  if (!a.models.empty() && a.upstream.empty() && !cfg.at("server.fallback_model"))
+    cfg.set("server.fallback_model", YAML::Node("default"));
   if (!a.kv_memory.empty()) cfg.set("engine.kv_memory", YAML::Node(a.kv_memory));
   if (!a.kv_type.empty()) cfg.set("engine.kv_type", YAML::Node(a.kv_type));
   if (a.engine_threads >= 0) cfg.set("engine.threads", YAML::Node(a.engine_threads));
@@ -70,8 +74,12 @@ int run_serve(const ServeArgs& a) {
   if (a.port >= 0) cfg.set("server.port", YAML::Node(a.port));
   if (!a.host.empty()) cfg.set("server.host", YAML::Node(a.host));
   if (a.threads > 0) cfg.set("server.io_threads", YAML::Node(a.threads));
-  std::string level = a.log_level.empty() ? cfg.get<std::string>("log.level", "info") : a.log_level;
-  spdlog::set_level(spdlog::level::from_str(level));
+  // Set before the gateway (and its key validation) starts, so it is checked here.
+  std::string level = a.log_level.empty() ? cfg.at("log.level").as<std::string>("info") : a.log_level;
+  auto spd_level = spdlog::level::from_str(level);
+  if (spd_level == spdlog::level::off && level != "off")
+    return fail("serve", "unknown log level '" + level + "'", "use trace, debug, info, warn, error or off");
+  spdlog::set_level(spd_level);
 
   pipeline::StageRegistry registry;
   stages::register_builtin_stages(registry);

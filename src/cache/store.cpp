@@ -38,6 +38,33 @@ double Store::threshold_for(const Namespace* ns, const Entry& e) const {
 
 void Store::touch_locked(Slot& s) { lru_.splice(lru_.begin(), lru_, s.lru); }
 
+namespace {
+
+size_t strings_bytes(const std::vector<std::string>& v) {
+  size_t n = v.capacity() * sizeof(std::string);
+  for (const auto& s : v) n += s.capacity();
+  return n;
+}
+
+// What an entry holds in memory, near enough for a budget: its texts, features, vector (also in the
+// index) and answers, plus a fixed overhead for the maps and the index node.
+size_t entry_bytes(const Entry& e) {
+  const QueryFeatures& f = e.features;
+  size_t n = 256 + e.ns.capacity() + e.query.capacity() + f.normalized.capacity() + strings_bytes(f.words) +
+             strings_bytes(f.terms) + strings_bytes(f.numbers) + strings_bytes(f.entities) + strings_bytes(f.content) +
+             2 * e.vec.size() * sizeof(float);
+  for (const auto& a : e.answers) n += sizeof(Answer) + a.content.capacity() + a.finish_reason.capacity();
+  return n;
+}
+
+}  // namespace
+
+void Store::recount_locked(Slot& s) {
+  bytes_ -= s.bytes;
+  s.bytes = entry_bytes(s.entry);
+  bytes_ += s.bytes;
+}
+
 void Store::insert_locked(Entry e) {
   uint64_t id = e.id;
   exact_[exact_key(e.ns, e.features.normalized)] = id;
@@ -52,7 +79,9 @@ void Store::insert_locked(Entry e) {
     if (ns.index->dim() == e.vec.size()) ns.index->add(id, e.vec.data());
   }
   lru_.push_front(id);
-  entries_[id] = Slot{std::move(e), lru_.begin()};
+  size_t bytes = entry_bytes(e);
+  bytes_ += bytes;
+  entries_[id] = Slot{std::move(e), lru_.begin(), bytes};
 }
 
 void Store::erase_locked(uint64_t id) {
@@ -67,6 +96,7 @@ void Store::erase_locked(uint64_t id) {
     if (--ns->second.entries == 0 && ns->second.threshold <= 0) namespaces_.erase(ns);
   }
   lru_.erase(it->second.lru);
+  bytes_ -= it->second.bytes;
   entries_.erase(it);
 }
 
@@ -78,7 +108,7 @@ void Store::evict_locked(int64_t now_ms, std::vector<uint64_t>& evicted) {
     erase_locked(e.id);
     ++expirations_;
   }
-  while (entries_.size() > cfg_.max_entries && !lru_.empty()) {
+  while ((entries_.size() > cfg_.max_entries || bytes_ > cfg_.max_bytes) && !lru_.empty()) {
     uint64_t id = lru_.back();
     evicted.push_back(id);
     erase_locked(id);
@@ -178,6 +208,7 @@ std::optional<Entry> Store::insert(const std::string& ns, const std::string& que
       if (e.cost_ms <= 0) e.cost_ms = cost_ms;
       e.expires_ms = cfg_.ttl_ms > 0 ? now_ms + cfg_.ttl_ms : 0;
       touch_locked(*target);
+      recount_locked(*target);
       out = e;
     } else {
       Entry e;
@@ -248,6 +279,7 @@ size_t Store::flush_all() {
   entries_.clear();
   exact_.clear();
   lru_.clear();
+  bytes_ = 0;
   for (auto it = namespaces_.begin(); it != namespaces_.end();) {
     it->second.index.reset();
     it->second.entries = 0;
@@ -266,6 +298,7 @@ std::optional<Entry> Store::mark_wrong(uint64_t id) {
   e.threshold = std::min(0.999, base + (1.0 - base) / 2);
   e.answers.clear();
   e.next_answer = 0;
+  recount_locked(it->second);
   return e;
 }
 
@@ -301,6 +334,7 @@ StoreStats Store::stats() const {
   }
   s.evictions = evictions_;
   s.expirations = expirations_;
+  s.bytes = bytes_;
   return s;
 }
 

@@ -47,6 +47,7 @@ struct StoreConfig {
   double threshold = 0.85;        // default cosine threshold for a semantic hit (see docs/CONFIG.md)
   int64_t ttl_ms = 3600 * 1000;   // 0: entries never expire
   size_t max_entries = 100000;    // LRU eviction beyond this
+  size_t max_bytes = 256u << 20;  // ... or beyond this many bytes of queries, features, vectors and answers
   size_t answers_per_entry = 3;
   size_t candidates = 4;          // nearest neighbours checked by the guards
   GuardConfig guards;
@@ -72,6 +73,7 @@ struct StoreStats {
   size_t evictions = 0;
   size_t expirations = 0;
   size_t index_bytes = 0;
+  size_t bytes = 0;  // what max_bytes counts
 };
 
 class Store {
@@ -114,6 +116,7 @@ class Store {
   struct Slot {
     Entry entry;
     std::list<uint64_t>::iterator lru;
+    size_t bytes = 0;  // entry_bytes(entry) when last counted
   };
   struct Namespace {
     std::unique_ptr<VectorIndex> index;
@@ -125,6 +128,7 @@ class Store {
   void insert_locked(Entry e);
   void erase_locked(uint64_t id);
   void touch_locked(Slot& s);
+  void recount_locked(Slot& s);  // after the entry's answers changed
   void evict_locked(int64_t now_ms, std::vector<uint64_t>& evicted);
   double threshold_for(const Namespace* ns, const Entry& e) const;
 
@@ -135,6 +139,7 @@ class Store {
   std::unordered_map<std::string, Namespace> namespaces_;
   std::list<uint64_t> lru_;  // front: most recently used
   size_t evictions_ = 0, expirations_ = 0;
+  size_t bytes_ = 0;  // sum of Slot::bytes
   uint64_t id_state_;
   std::function<void(uint64_t)> on_evict_;
 };

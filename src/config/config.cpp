@@ -26,6 +26,7 @@ std::optional<std::string> Config::load_file(const std::string& path, Config& ou
   std::stringstream ss;
   ss << in.rdbuf();
   if (auto err = load_string(ss.str(), out)) return "config file '" + path + "': " + *err;
+  out.file_ = path;
   return std::nullopt;
 }
 
@@ -57,6 +58,7 @@ std::optional<std::string> Config::apply_override(std::string_view assignment) {
 void Config::set(std::string_view dotted_path, const YAML::Node& value) {
   auto parts = split_path(dotted_path);
   if (parts.empty()) return;
+  set_paths_.emplace_back(dotted_path);
   // yaml-cpp nodes are handles: walking with operator[] on non-const nodes creates the maps.
   std::vector<YAML::Node> chain{root_};
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
@@ -68,6 +70,14 @@ void Config::set(std::string_view dotted_path, const YAML::Node& value) {
     chain.push_back(next);
   }
   chain.back()[parts.back()] = value;
+}
+
+bool Config::set_by_command_line(std::string_view dotted_path) const {
+  for (const auto& p : set_paths_) {
+    if (dotted_path.substr(0, p.size()) != p) continue;
+    if (dotted_path.size() == p.size() || dotted_path[p.size()] == '.' || dotted_path[p.size()] == '[') return true;
+  }
+  return false;
 }
 
 YAML::Node Config::at(std::string_view dotted_path) const {

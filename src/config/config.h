@@ -30,12 +30,21 @@ class Config {
   T get(std::string_view dotted_path, const T& fallback) const {
     YAML::Node n = at(dotted_path);
     if (!n || n.IsNull()) return fallback;
-    try { return n.as<T>(); } catch (const YAML::Exception&) { return fallback; }
+    // Start-up validation (config/schema.h) has checked every key's type, so a value that does
+    // not convert here is a key missing from the schema: loud, never a silent default.
+    return n.as<T>();
   }
   const YAML::Node& root() const { return root_; }
 
+  // Where values came from, for error messages: the file loaded (empty: none), and whether a dotted
+  // path (or a map above it) was set from the command line (`set`, `apply_override`).
+  const std::string& file() const { return file_; }
+  bool set_by_command_line(std::string_view dotted_path) const;
+
  private:
   YAML::Node root_;
+  std::string file_;
+  std::vector<std::string> set_paths_;
 };
 
 }  // namespace kuai::config

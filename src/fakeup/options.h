@@ -20,6 +20,7 @@ struct Options {
   int rate_limit_every = 0;                 // every Nth model request gets 429; 0: never
   double retry_after_s = 1;                 // Retry-After of a 429 (also sent as retry-after-ms)
   int cut_stream_after = -1;                // close the connection after N tokens, without [DONE]; <0: never
+  int stream_error_after = -1;              // after N tokens, an SSE `{"error": …}` event ends the stream; <0: never
   bool garbage = false;                     // answer 200 with a body that is not JSON (or SSE of non-JSON)
   uint64_t seed = 0;
   std::string model_name = "fake-model";    // comma-separated ids listed by GET /v1/models

@@ -331,6 +331,12 @@ Reply Responder::chat(const Incoming& in, int64_t seq) {
     r.events.push_back({json::serialize(c)});
   }
   r.events.push_back({"[DONE]"});
+  if (opts_.stream_error_after >= 0) {
+    // As providers do when a stream fails after it started: an error event, then the end of the body.
+    size_t keep = std::min(r.events.size(), size_t(1 + opts_.stream_error_after));
+    r.events.resize(keep);
+    r.events.push_back({R"({"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":"fake_stream_error"}})"});
+  }
   if (opts_.cut_stream_after >= 0) r.cut_after_events = 1 + opts_.cut_stream_after;
   apply_delays(r, prompt_tokens, completion_tokens);
   return r;

@@ -215,6 +215,11 @@ asio::awaitable<std::optional<std::string_view>> ResponseStream::next(Clock::tim
   Impl& s = *impl_;
   if (s.done) co_return std::nullopt;
   if (!s.conn) throw ClientError(Kind::closed, "response stream was closed");
+  // A synchronous parse is tried only while it makes progress: once the socket says would_block, the
+  // buffered bytes are an incomplete piece (say the CRLF after a chunk) and the next read must wait on
+  // the io_context. Without this, a paced upstream stream spun a core on EAGAIN reads and starved the
+  // thread's other connections and timers (issue 14, B1).
+  bool parse_buffered = true;
   for (;;) {
     if (s.parser->is_done()) {
       s.finish();
@@ -225,12 +230,16 @@ asio::awaitable<std::optional<std::string_view>> ResponseStream::next(Clock::tim
     body.data = buf;
     body.size = Connection::kBodyBuf;
     boost::system::error_code ec;
-    if (s.conn->plain && s.conn->buffer.size() > 0) {
+    if (parse_buffered && s.conn->plain && s.conn->buffer.size() > 0) {
       // Bytes already received (usually the whole body came with the headers): parse them now, no
       // trip through the io_context. The socket is non-blocking: would_block means "wait for more".
       bhttp::read_some(s.conn->plain->socket(), s.conn->buffer, *s.parser, ec);
-      if (ec == asio::error::would_block || ec == asio::error::try_again) ec = {};
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        ec = {};
+        parse_buffered = false;
+      }
     } else {
+      parse_buffered = true;
       s.conn->expire_at(std::min(deadline, s.total_deadline));
       auto [rec, n] = co_await visit(*s.conn, [&](auto& stream) {
         return bhttp::async_read_some(stream, s.conn->buffer, *s.parser, kTuple);

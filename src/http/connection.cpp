@@ -46,9 +46,16 @@ class ResponseWriterImpl final : public ResponseWriter {
     if (started_) co_return !gone_;
     started_ = true;
     streaming_ = true;
+    // HTTP/1.0 knows no chunking: the body ends when the connection closes (no trailer).
+    close_delimited_ = version_ < 11;
+    if (close_delimited_) keep_alive_ = false;
     start_head(status, content_type, headers, "no-cache");
-    if (!trailer_names.empty()) head::field(head_, "Trailer", trailer_names);
-    head_ += "Transfer-Encoding: chunked\r\n\r\n";
+    if (close_delimited_) {
+      head_ += "\r\n";
+    } else {
+      if (!trailer_names.empty()) head::field(head_, "Trailer", trailer_names);
+      head_ += "Transfer-Encoding: chunked\r\n\r\n";
+    }
     std::array<net::const_buffer, 1> bufs{net::buffer(head_)};
     co_await put(bufs);
     co_return !gone_;
@@ -57,6 +64,11 @@ class ResponseWriterImpl final : public ResponseWriter {
   net::awaitable<bool> write(std::string_view data) override {
     if (gone_ || !streaming_ || ended_) co_return false;
     if (data.empty()) co_return true;  // an empty chunk would end the body
+    if (close_delimited_) {
+      std::array<net::const_buffer, 1> raw{net::buffer(data.data(), data.size())};
+      co_await put(raw);
+      co_return !gone_;
+    }
     char size_line[24];
     size_t n = head::chunk_size_line(size_line, data.size());
     std::array<net::const_buffer, 3> bufs{net::buffer(size_line, n), net::buffer(data.data(), data.size()),
@@ -68,6 +80,7 @@ class ResponseWriterImpl final : public ResponseWriter {
   net::awaitable<void> end_stream(const Headers& trailers) override {
     if (gone_ || !streaming_ || ended_) co_return;
     ended_ = true;
+    if (close_delimited_) co_return;  // closing the connection ends the body
     head_.clear();
     head_ += "0\r\n";
     for (const auto& [k, v] : trailers)
@@ -110,7 +123,7 @@ class ResponseWriterImpl final : public ResponseWriter {
   unsigned version_;
   bool keep_alive_;
   std::chrono::milliseconds write_timeout_;
-  bool started_ = false, streaming_ = false, ended_ = false, gone_ = false;
+  bool started_ = false, streaming_ = false, ended_ = false, gone_ = false, close_delimited_ = false;
 };
 
 // Answers an error the connection itself detected (before any handler ran), then closes politely:
@@ -150,6 +163,25 @@ std::optional<api::Error> read_error(const boost::system::error_code& ec, bool t
       (in_body && ec == bhttp::error::partial_message))
     return std::nullopt;
   return api::Error::bad_request((in_body ? "Malformed HTTP request body: " : "Malformed HTTP request: ") + ec.message());
+}
+
+// RFC 9112 §6.1/§6.3: a request body is framed by Content-Length or by a final `chunked` coding,
+// never both, and no other coding is accepted. Anything else would let the bytes after the head be
+// read as a second (smuggled) request, so it is refused and the connection closes.
+std::optional<api::Error> framing_error(const bhttp::request_parser<bhttp::string_body>::value_type& msg) {
+  auto te = msg.find(bhttp::field::transfer_encoding);
+  if (te == msg.end()) return std::nullopt;
+  if (msg.find(bhttp::field::content_length) != msg.end())
+    return api::Error::bad_request("A request must not carry both Transfer-Encoding and Content-Length.");
+  std::string_view coding = te->value();
+  while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) coding.remove_prefix(1);
+  while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) coding.remove_suffix(1);
+  int n_te = 0;
+  for (const auto& f : msg) n_te += f.name() == bhttp::field::transfer_encoding;
+  if (n_te != 1 || !beast::iequals(coding, "chunked"))
+    return api::Error(501, "invalid_request_error",
+                      "Transfer-Encoding '" + std::string(te->value()) + "' is not supported: send chunked or a Content-Length.");
+  return std::nullopt;
 }
 
 }  // namespace
@@ -227,6 +259,10 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
         co_await reply_and_close(stream, version, *err);
       break;
     }
+    if (auto err = framing_error(parser.get())) {
+      co_await reply_and_close(stream, version, *err);
+      break;
+    }
     if (!parser.is_done()) {
       if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
         bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
@@ -257,6 +293,13 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
     }
 
     if (beast::websocket::is_upgrade(msg) && server.is_ws_path(req.path())) {
+      // Beast would answer a bad handshake in plain text: answer it here, as every other error.
+      if (msg[bhttp::field::sec_websocket_key].empty() || msg[bhttp::field::sec_websocket_version] != "13") {
+        co_await reply_and_close(stream, version,
+                                 api::Error::bad_request("A WebSocket upgrade needs Sec-WebSocket-Key and "
+                                                         "Sec-WebSocket-Version: 13."));
+        break;
+      }
       req.body.clear();
       ws_taken = true;
       co_await serve_websocket(server, *state, stream, std::move(msg), std::move(req));

@@ -82,6 +82,7 @@ struct ServerOptions {
   int idle_timeout_ms = 60000;      // a kept-alive connection with no new request is closed
   int body_timeout_ms = 60000;      // reading a body, and each write to a slow reader
   int drain_timeout_ms = 10000;     // graceful stop: how long in-flight requests may still run
+  int ws_idle_timeout_ms = 60000;   // a WebSocket with no message from the client for this long is closed
 };
 
 using Handler = std::function<boost::asio::awaitable<void>(Request&, ResponseWriter&)>;

@@ -7,6 +7,8 @@
 #include <boost/beast/websocket.hpp>
 #include <spdlog/spdlog.h>
 
+#include <deque>
+
 namespace kuai::http {
 namespace websocket = beast::websocket;
 
@@ -14,22 +16,49 @@ namespace {
 
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 
+// A reader runs beside the handler for the whole session, so a Close frame (or a vanished peer) is
+// seen while an answer is still streaming: writes then fail, the handler stops, its upstream call is
+// cancelled, and Beast answers the Close. Messages the reader gets wait in `inbox_` for read(), which
+// closes the socket after `idle_timeout` without a message (server.ws_idle_timeout_ms).
 class WebSocketImpl final : public WebSocket {
  public:
-  WebSocketImpl(websocket::stream<beast::tcp_stream&>& ws, ConnectionState& state, Server::Impl& server)
-      : ws_(ws), state_(state), server_(server) {}
+  WebSocketImpl(websocket::stream<beast::tcp_stream&>& ws, ConnectionState& state, Server::Impl& server,
+                net::any_io_executor ex)
+      : ws_(ws), state_(state), server_(server), wake_(ex), reader_gone_(ex) {
+    wake_.expires_at(net::steady_timer::time_point::max());
+    reader_gone_.expires_at(net::steady_timer::time_point::max());
+  }
+
+  net::awaitable<void> run_reader() {
+    for (;;) {
+      beast::flat_buffer buf;
+      auto [ec, n] = co_await ws_.async_read(buf, kTuple);
+      if (ec) break;
+      inbox_.push_back(beast::buffers_to_string(buf.data()));
+      wake_.cancel();
+    }
+    closed_ = true;
+    reader_done_ = true;
+    wake_.cancel();
+    reader_gone_.cancel();
+  }
 
   net::awaitable<std::optional<std::string>> read() override {
-    if (closed_ || server_.stopping.load()) co_return std::nullopt;
-    beast::flat_buffer buf;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(server_.options.ws_idle_timeout_ms);
     state_.idle = true;
-    auto [ec, n] = co_await ws_.async_read(buf, kTuple);
-    state_.idle = false;
-    if (ec) {
-      closed_ = true;
-      co_return std::nullopt;
+    while (inbox_.empty() && !reader_done_ && !server_.stopping.load()) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        idle_timed_out_ = true;
+        break;
+      }
+      wake_.expires_at(std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(200)));
+      co_await wake_.async_wait(kTuple);
     }
-    co_return beast::buffers_to_string(buf.data());
+    state_.idle = false;
+    if (inbox_.empty() || idle_timed_out_) co_return std::nullopt;
+    std::string msg = std::move(inbox_.front());
+    inbox_.pop_front();
+    co_return msg;
   }
 
   net::awaitable<bool> write(std::string_view text) override {
@@ -40,13 +69,35 @@ class WebSocketImpl final : public WebSocket {
     co_return !closed_;
   }
 
-  bool closed() const { return closed_; }
+  // Ends the session: a Close frame unless the peer's Close was already answered, then waits for the
+  // reader (it holds a reference to the stream, which dies with the caller's frame).
+  net::awaitable<void> finish() {
+    if (!reader_done_) {
+      auto code = idle_timed_out_ ? websocket::close_reason(websocket::close_code::going_away, "idle timeout")
+                                  : websocket::close_reason(websocket::close_code::normal);
+      auto [cec] = co_await ws_.async_close(code, kTuple);
+      if (cec) {
+        boost::system::error_code ignore;
+        beast::get_lowest_layer(ws_).socket().close(ignore);
+      }
+    }
+    while (!reader_done_) {
+      reader_gone_.expires_after(std::chrono::seconds(1));
+      auto [ec] = co_await reader_gone_.async_wait(kTuple);
+      if (!ec && !reader_done_) {  // the peer never completed the closing handshake
+        boost::system::error_code ignore;
+        beast::get_lowest_layer(ws_).socket().close(ignore);
+      }
+    }
+  }
 
  private:
   websocket::stream<beast::tcp_stream&>& ws_;
   ConnectionState& state_;
   Server::Impl& server_;
-  bool closed_ = false;
+  net::steady_timer wake_, reader_gone_;
+  std::deque<std::string> inbox_;
+  bool closed_ = false, reader_done_ = false, idle_timed_out_ = false;
 };
 
 }  // namespace
@@ -55,13 +106,20 @@ net::awaitable<void> serve_websocket(Server::Impl& server, ConnectionState& stat
                                      beast::http::request<beast::http::string_body> req, Request request) {
   state.expire_never();  // the websocket stream runs its own timeouts (pings, idle)
   websocket::stream<beast::tcp_stream&> ws(stream);
-  ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  // Beast pings a quiet peer and drops one that stops answering; read() closes a session idle for
+  // ws_idle_timeout_ms (no message) even when its pings are answered.
+  auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+  timeouts.idle_timeout = std::chrono::milliseconds(std::max(1000, server.options.ws_idle_timeout_ms));
+  timeouts.keep_alive_pings = true;
+  ws.set_option(timeouts);
   ws.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(beast::http::field::server, "kuai"); }));
   ws.read_message_max(server.options.max_body_bytes);
   auto [ec] = co_await ws.async_accept(req, kTuple);
   if (ec) co_return;
-  WebSocketImpl socket(ws, state, server);
+  auto ex = co_await net::this_coro::executor;
+  WebSocketImpl socket(ws, state, server, ex);
+  net::co_spawn(ex, socket.run_reader(), net::detached);
   std::string failure;  // the error wall: an escaped error becomes an error message, then a close
   try {
     co_await server.ws_handler(request, socket);
@@ -72,10 +130,7 @@ net::awaitable<void> serve_websocket(Server::Impl& server, ConnectionState& stat
     failure = api::Error::internal(std::string("internal error: ") + e.what()).body();
   }
   if (!failure.empty()) co_await socket.write(failure);
-  if (!socket.closed()) {
-    auto [cec] = co_await ws.async_close(websocket::close_code::normal, kTuple);
-    (void)cec;
-  }
+  co_await socket.finish();
 }
 
 }  // namespace kuai::http

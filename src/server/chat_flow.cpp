@@ -306,6 +306,7 @@ net::awaitable<int> run_http(State& s, pipeline::Context& ctx, http::ResponseWri
   if (!failure) co_return status;
   if (!w.started()) {
     http::Headers headers = response_headers(ctx, server_timing(ctx, -1, true));
+    add_error_headers(headers, *failure);
     std::string body = failure->body();
     co_await w.send(failure->status(), "application/json", std::move(body), headers);
     co_return failure->status();
@@ -355,7 +356,7 @@ net::awaitable<void> handle_chat_websocket(State& s, http::Request& upgrade, htt
   if (!auth) {
     auto q = upgrade.target.find("api_key=");
     if (q != std::string::npos) {
-      key_from_query = upgrade.target.substr(q + 8, upgrade.target.find('&', q) - (q + 8));
+      key_from_query = "Bearer " + upgrade.target.substr(q + 8, upgrade.target.find('&', q) - (q + 8));
       auth = &key_from_query;
     }
   }

@@ -35,6 +35,12 @@ void require_method(const http::Request& req, std::string_view method) {
   }
 }
 
+void add_error_headers(http::Headers& headers, const api::Error& e) {
+  if (e.retry_after_ms <= 0) return;
+  headers.emplace_back("Retry-After", std::to_string((e.retry_after_ms + 999) / 1000));
+  headers.emplace_back("retry-after-ms", std::to_string(e.retry_after_ms));
+}
+
 std::string new_request_id(std::string_view prefix) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   static constexpr char kHex[] = "0123456789abcdef";

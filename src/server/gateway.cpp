@@ -2,13 +2,16 @@
 // status, a Server-Timing header, a metrics sample and one access-log line.
 #include "server/gateway.h"
 
+
 #include "api/error.h"
+#include "config/schema.h"
 #include "server/gateway_state.h"
 #include "upstream/local_backend.h"
 
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <set>
 #include <csignal>
 #include <cstdio>
 
@@ -126,7 +129,9 @@ net::awaitable<void> handle(State& s, http::Request& req, http::ResponseWriter& 
     status = failure->status();
     if (!w.started()) {
       std::string body = failure->body();
-      co_await w.send(status, "application/json", std::move(body), http::Headers{});
+      http::Headers headers;
+      add_error_headers(headers, *failure);
+      co_await w.send(status, "application/json", std::move(body), headers);
     }
   }
   if (status == 0) status = w.status();
@@ -159,6 +164,13 @@ Gateway::~Gateway() {
 
 std::variant<std::unique_ptr<Gateway>, std::string> Gateway::create(const config::Config& cfg,
                                                                     const pipeline::StageRegistry& stages) {
+  // Every key typed and range-checked before anything starts; stages registered from outside the
+  // built-in set check their own keys.
+  std::vector<std::string> free_subtrees;
+  static const std::set<std::string> kBuiltin{"cache", "route", "extract", "slim", "window", "summarize"};
+  for (const auto& name : stages.names())
+    if (!kBuiltin.count(name)) free_subtrees.push_back("stages." + name);
+  if (auto err = config::validate(cfg, free_subtrees)) return "config: " + *err;
   std::unique_ptr<Gateway> gw(new Gateway());
   State& s = *gw->state_;
   s.config = cfg;
@@ -175,6 +187,7 @@ std::variant<std::unique_ptr<Gateway>, std::string> Gateway::create(const config
   opts.idle_timeout_ms = cfg.get<int>("server.idle_timeout_ms", opts.idle_timeout_ms);
   opts.body_timeout_ms = cfg.get<int>("server.body_timeout_ms", opts.body_timeout_ms);
   opts.drain_timeout_ms = cfg.get<int>("server.drain_timeout_ms", opts.drain_timeout_ms);
+  opts.ws_idle_timeout_ms = cfg.get<int>("server.ws_idle_timeout_ms", opts.ws_idle_timeout_ms);
   if (opts.header_timeout_ms <= 0 || opts.idle_timeout_ms <= 0 || opts.body_timeout_ms <= 0 || opts.drain_timeout_ms < 0)
     return std::string("config 'server.*_timeout_ms' must be positive");
   s.fallback_model = cfg.get<std::string>("server.fallback_model", "");

@@ -2,6 +2,7 @@
 // read-only afterwards (the objects inside are thread-safe where noted in their headers).
 #pragma once
 
+#include "api/error.h"
 #include "config/config.h"
 #include "http/server.h"
 #include "obs/metrics.h"
@@ -52,6 +53,9 @@ boost::asio::awaitable<int> handle_admin(State& s, http::Request& req, http::Res
 void require_json(const http::Request& req);
 // Throws 405 unless the method is `method`.
 void require_method(const http::Request& req, std::string_view method);
+// Adds what an error tells the client beyond its body: Retry-After (whole seconds, rounded up) and
+// retry-after-ms when the error carries a delay (an upstream's 429/503, a tier's queue).
+void add_error_headers(http::Headers& headers, const api::Error& e);
 // "chatcmpl-" + 24 random hex digits (fast, per-thread generator).
 std::string new_request_id(std::string_view prefix);
 // The model to dispatch: `model` when known, else server.fallback_model when set, else `model`

@@ -5,11 +5,18 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
+
 namespace kuai::server {
 
 std::string_view bearer_token(std::string_view v) {
   while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
-  if (v.size() >= 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ")) v.remove_prefix(7);
+  // RFC 6750: `Authorization: Bearer <key>` (the scheme is case-insensitive); a bare key is no key.
+  static constexpr std::string_view kScheme = "bearer ";
+  if (v.size() < kScheme.size()) return {};
+  for (size_t i = 0; i < kScheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(v[i])) != kScheme[i]) return {};
+  v.remove_prefix(kScheme.size());
   while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
   while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
   return v;
@@ -20,6 +27,11 @@ namespace {
 std::optional<std::string> read_tenant(const config::Config& cfg, const YAML::Node& node, std::string key,
                                        std::unordered_map<std::string, pipeline::Tenant>& out) {
   if (!node.IsMap()) return std::string("each entry of 'tenants' must be a map with at least 'key' and 'name'");
+  for (const auto& kv : node) {
+    std::string field = kv.first.as<std::string>("");
+    if (field != "key" && field != "name" && field != "tier" && field != "max_concurrency" && field != "priority")
+      return "unknown key '" + field + "' in a tenant entry (known: key, name, tier, max_concurrency, priority)";
+  }
   try {
     if (key.empty()) key = node["key"].as<std::string>("");
     if (key.empty()) return std::string("a tenant has no 'key'");
@@ -30,6 +42,7 @@ std::optional<std::string> read_tenant(const config::Config& cfg, const YAML::No
     t.priority = cfg.get<int>("tiers." + t.tier + ".priority", 0);
     t.max_concurrency = node["max_concurrency"].as<int>(t.max_concurrency);
     t.priority = node["priority"].as<int>(t.priority);
+    if (t.max_concurrency < 0) return "tenant '" + t.name + "': max_concurrency must be at least 0";
     if (!out.emplace(key, std::move(t)).second) return "the API key of tenant '" + t.name + "' is listed twice";
   } catch (const YAML::Exception& e) {
     return std::string("bad tenant entry: ") + e.what();

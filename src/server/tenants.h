@@ -36,7 +36,7 @@ class TenantTable {
   std::string admin_key_;
 };
 
-// "Bearer abc" → "abc"; a value without the scheme is returned as is.
+// "Bearer abc" → "abc"; a value without the scheme is no key (empty).
 std::string_view bearer_token(std::string_view authorization);
 
 }  // namespace kuai::server

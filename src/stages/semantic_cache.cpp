@@ -165,6 +165,13 @@ boost::asio::awaitable<pipeline::Verdict> SemanticCacheStage::on_request(pipelin
     ++misses_;
     co_return pipeline::Verdict::next();
   }
+  if (ctx.request.messages.back().content.size() > cfg_.max_query_bytes) {
+    // A huge query is almost never asked twice, and features/embedding of it cost CPU and memory.
+    ctx.add_header("x-kuai-cache", "skipped; reason=too_long");
+    count("skipped");
+    ++misses_;
+    co_return pipeline::Verdict::next();
+  }
   double temperature = ctx.request.temperature.value_or(cfg_.default_temperature);
   Pending p;
   p.ns = namespace_of(ctx, temperature);
@@ -263,7 +270,7 @@ std::optional<pipeline::AdminReply> SemanticCacheStage::on_admin(std::string_vie
     for (auto g : {cache::Guard::Negation, cache::Guard::Number, cache::Guard::Entity, cache::Guard::Content})
       refused[cache::guard_name(g)] = refused_by_[static_cast<int>(g)].load();
     json::object out{{"entries", s.entries}, {"namespaces", s.namespaces}, {"vectors", s.vectors},
-                     {"index_bytes", s.index_bytes}, {"evictions", s.evictions}, {"expirations", s.expirations},
+                     {"index_bytes", s.index_bytes}, {"bytes", s.bytes}, {"evictions", s.evictions}, {"expirations", s.expirations},
                      {"hits", hits_.load()}, {"misses", misses_.load()}, {"refused", refused_.load()},
                      {"refused_by_guard", std::move(refused)}, {"stores", stores_.load()},
                      {"latency_saved_ms", saved_ms_.load()}, {"embedder", embedder_->kind()},
@@ -345,6 +352,7 @@ std::unique_ptr<pipeline::Stage> make_cache_stage(const YAML::Node& cfg, pipelin
   bool ok = read(cfg, "embedder", c.embedder, error) && read(cfg, "embedder_model", c.embedder_model, error) &&
             read(cfg, "hash_dim", c.hash_dim, error) && read(cfg, "threshold", c.store.threshold, error) &&
             read(cfg, "ttl_s", ttl_s, error) && read(cfg, "max_entries", c.store.max_entries, error) &&
+            read(cfg, "max_bytes", c.store.max_bytes, error) && read(cfg, "max_query_bytes", c.max_query_bytes, error) &&
             read(cfg, "answers_per_entry", c.store.answers_per_entry, error) &&
             read(cfg, "candidates", c.store.candidates, error) &&
             read(cfg, "temperature_miss_slope", c.temperature_miss_slope, error) &&

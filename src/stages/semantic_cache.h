@@ -46,6 +46,7 @@ struct CacheStageConfig {
   double temperature_miss_slope = 0.2;  // P(deliberate miss) = slope × temperature …
   double max_miss_probability = 0.8;    // … capped here
   double default_temperature = 0.0;     // used when a request sends none
+  size_t max_query_bytes = 16384;       // longer last messages are neither looked up nor stored
   std::map<std::string, double> model_thresholds;   // public model → threshold
   std::map<std::string, double> tenant_thresholds;  // tenant name → threshold
   std::string redis;                    // redis://host:port[/db]; empty: in-process only

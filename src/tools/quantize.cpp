@@ -7,6 +7,7 @@
 #include "engine/gguf/gguf_file.h"
 #include "engine/gguf/gguf_writer.h"
 #include "engine/kernels/type_traits.h"
+#include "engine/model/hparams.h"
 #include "engine/threads/thread_pool.h"
 
 namespace kuai::tools {
@@ -75,6 +76,9 @@ engine::Status quantize_model(const std::string& in_path, const std::string& out
   if (!opened) return std::move(opened).take_error();
   std::shared_ptr<const engine::GgufFile> in(std::move(opened).value());
   if (in->tensors().empty()) return engine::make_error(in_path + ": the file has no tensors (a vocab-only GGUF?)");
+  // A model that would not load (bad hyperparameters) is refused, not rewritten.
+  if (in->architecture() == "llama" || in->architecture() == "qwen2")
+    if (auto hp = engine::model::read_hparams(*in); !hp) return std::move(hp).take_error();
   const std::string arch = in->architecture();
   const int n_layer = int(in->get_u32(arch + ".block_count").value_or(0));
   const bool has_output = in->tensor("output.weight") != nullptr;

@@ -10,7 +10,9 @@
 #include "upstream/dispatcher.h"
 #include "upstream/local_text.h"
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -121,24 +123,52 @@ void throw_if_failed(const sched::Event& ev) {
 }  // namespace
 
 struct LocalBackend::Impl {
+  static api::Error context_exceeded(int64_t ctx, bool raw, const std::string& tokens) {
+    return api::Error(400, "invalid_request_error",
+                      "This model's maximum context length is " + std::to_string(ctx) + " tokens. However, your " +
+                          (raw ? "prompt" : "messages") + " resulted in " + tokens +
+                          " tokens (one more token is needed for the answer).",
+                      "context_length_exceeded", raw ? "prompt" : "messages");
+  }
+
+  // make_request, off the I/O thread when the prompt is long enough for tokenizing to stall the
+  // connections that thread serves (B4 of issue 14): a worker thread runs it, the caller resumes on
+  // its own executor.
+  static net::awaitable<sched::Request> make_request_off_io(const LocalBackend& b, const api::ChatRequest& req) {
+    size_t bytes = req.raw_prompt ? req.raw_prompt->size() : 0;
+    for (const auto& m : req.messages) bytes += m.content.size();
+    if (bytes < kOffIoPromptBytes) co_return make_request(b, req);
+    co_return co_await net::co_spawn(
+        tokenizer_pool().get_executor(),
+        [&b, &req]() -> net::awaitable<sched::Request> { co_return make_request(b, req); }, net::use_awaitable);
+  }
+  static constexpr size_t kOffIoPromptBytes = 16384;
+  static net::thread_pool& tokenizer_pool() {
+    static net::thread_pool pool(2);
+    return pool;
+  }
+
   // The engine request for a chat/completion request; throws api::Error 400.
   static sched::Request make_request(const LocalBackend& b, const api::ChatRequest& req) {
     const auto& tok = *b.tokenizer_;
     const std::string prompt = b.render_prompt(req);
     const bool raw = req.raw_prompt.has_value();
+    const int64_t ctx = b.engine_->max_context();
+    // A prompt that cannot fit is refused before tokenizing it (an 8 MB prompt took seconds).
+    if (tok.kind() != engine::TokenizerKind::WordPiece && tok.max_token_bytes() > 0) {
+      const int64_t at_least = int64_t(prompt.size() / tok.max_token_bytes());
+      if (at_least >= ctx) throw context_exceeded(ctx, raw, "at least " + std::to_string(at_least));
+    }
     sched::Request r;
     // Chat templates hold special-token text (<|im_start|> …) but no BOS: the tokenizer adds it.
     r.prompt = tok.encode(prompt, /*add_special=*/true, /*parse_special=*/!raw);
     if (r.prompt.empty()) throw api::Error::bad_request("the prompt is empty", raw ? "prompt" : "messages");
-    const int64_t ctx = b.engine_->max_context();
     const int64_t n = int64_t(r.prompt.size());
-    if (n >= ctx) {
-      throw api::Error(400, "invalid_request_error",
-                       "This model's maximum context length is " + std::to_string(ctx) + " tokens. However, your " +
-                           (raw ? "prompt" : "messages") + " resulted in " + std::to_string(n) +
-                           " tokens (one more token is needed for the answer).",
-                       "context_length_exceeded", raw ? "prompt" : "messages");
-    }
+    if (n >= ctx) throw context_exceeded(ctx, raw, std::to_string(n));
+    if (req.n != 1)
+      throw api::Error::bad_request("the embedded engine returns one choice: 'n' must be 1, got " + std::to_string(req.n), "n");
+    if (req.logprobs)
+      throw api::Error::bad_request("the embedded engine does not return log probabilities: leave 'logprobs' off", "logprobs");
     if (req.max_tokens && *req.max_tokens < 1) {
       throw api::Error::bad_request("max_tokens must be at least 1, got " + std::to_string(*req.max_tokens), "max_tokens");
     }
@@ -194,7 +224,8 @@ std::string LocalBackend::render_prompt(const api::ChatRequest& req) const {
 }
 
 net::awaitable<api::ChatResponse> LocalBackend::complete(const api::ChatRequest& req) {
-  std::vector<sched::Request> reqs{Impl::make_request(*this, req)};
+  std::vector<sched::Request> reqs(1);
+  reqs[0] = co_await Impl::make_request_off_io(*this, req);
   InFlight fl;
   co_await submit_all(*engine_, reqs, fl);
   TextAssembler text(*tokenizer_, req.stop);
@@ -224,7 +255,8 @@ net::awaitable<api::ChatResponse> LocalBackend::complete(const api::ChatRequest&
 }
 
 net::awaitable<void> LocalBackend::stream(const api::ChatRequest& req, ChunkSink& sink) {
-  std::vector<sched::Request> reqs{Impl::make_request(*this, req)};
+  std::vector<sched::Request> reqs(1);
+  reqs[0] = co_await Impl::make_request_off_io(*this, req);
   InFlight fl;
   co_await submit_all(*engine_, reqs, fl);
   const std::string id = random_id("chatcmpl-");

@@ -228,6 +228,16 @@ api::ChatChunk parse_chat_chunk(std::string_view data) {
         chunk.delta = text_of(d->get_object().if_contains("content"));
       if (auto* f = co.if_contains("finish_reason"); f && f->is_string()) chunk.finish_reason = std::string(f->get_string());
     }
+  } else if (auto* err = o.if_contains("error"); err && err->is_object()) {
+    // The upstream's own error event mid-stream: its message, type and code reach the client as is.
+    const auto& eo = err->get_object();
+    auto str = [&](std::string_view k) {
+      auto* v = eo.if_contains(k);
+      return v && v->is_string() ? std::string(v->get_string()) : std::string();
+    };
+    std::string type = str("type"), message = str("message");
+    throw api::Error(502, type.empty() ? "upstream_error" : type,
+                     "upstream stream error: " + (message.empty() ? std::string("(no message)") : message), str("code"));
   } else if (!o.contains("usage")) {
     throw bad_response("a stream chunk has neither choices nor usage");
   }

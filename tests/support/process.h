@@ -549,9 +549,13 @@ class WsClient {
 
   bool send_text(std::string_view text) { return send_frame(0x1, text); }
   void close() {
-    send_frame(0x8, std::string_view("\x03\xe8", 2));
+    send_close();
     conn_.close();
   }
+  // Sends a Close frame (1000) and keeps the socket open for the server's answering Close.
+  bool send_close() { return send_frame(0x8, std::string_view("\x03\xe8", 2)); }
+  // True once recv_text() ended on the server's Close frame (not on a plain disconnect or timeout).
+  bool got_close() const { return got_close_; }
 
   // The next text message, or nullopt when the connection closed or timed out.
   std::optional<std::string> recv_text() {
@@ -577,6 +581,7 @@ class WsClient {
       buf_.erase(0, hdr + len);
       uint8_t op = b0 & 0x0f;
       if (op == 0x8) {
+        got_close_ = true;
         conn_.close();
         return std::nullopt;
       }
@@ -623,6 +628,7 @@ class WsClient {
   std::string buf_;
   std::string handshake_;
   std::minstd_rand rng_{12345};
+  bool got_close_ = false;
 };
 
 }  // namespace kuai::test

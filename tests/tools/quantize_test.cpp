@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/gguf/gguf_file.h"
+#include "engine/gguf/gguf_writer.h"
 #include "engine/model/llama_model.h"
 #include "engine/sample/sampler.h"
 #include "engine/threads/thread_pool.h"
@@ -206,6 +207,48 @@ TEST(Quantize, Errors) {
   auto r = quantize_model(shared_dir() + "/tokenizer-tests/ggml-vocab-llama-spm.gguf", dir.file("x.gguf"), opt);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().find("vocab-only"), std::string::npos) << r.error();
+}
+
+// stories260K rewritten with one metadata value replaced.
+std::string stories_with(const TempDir& dir, const std::string& key, engine::GgufValue value) {
+  auto in = engine::GgufFile::open(shared_dir() + "/models/stories260K/stories260K.gguf");
+  EXPECT_TRUE(in.ok());
+  const auto& f = *in.value();
+  engine::GgufWriter w;
+  for (const auto& kv : f.metadata()) w.set(kv.key, kv.value);
+  w.set(key, value);
+  for (const auto& t : f.tensors())
+    w.add_tensor(t.name, t.type, std::vector<int64_t>(t.ne.begin(), t.ne.begin() + std::max<uint32_t>(1, t.n_dims)),
+                 std::span<const uint8_t>(t.data, t.n_bytes));
+  const std::string out = dir.file("bad_" + std::to_string(std::hash<std::string>{}(key)) + ".gguf");
+  EXPECT_TRUE(w.write(out).ok());
+  return out;
+}
+
+// A model with hyperparameters that would make every answer NaN or garbage is refused, naming the key,
+// instead of being rewritten with exit 0 (issue 14, B10).
+TEST(Quantize, RefusesSemanticallyInvalidModels) {
+  TempDir dir;
+  QuantizeOptions opt;
+  opt.recipe = "q8_0";
+  struct Case {
+    std::string key;
+    engine::GgufValue value;
+  };
+  const Case cases[] = {
+      {"llama.attention.layer_norm_rms_epsilon", engine::GgufValue::of(std::nanf(""))},
+      {"llama.attention.layer_norm_rms_epsilon", engine::GgufValue::of(-1e-5f)},
+      {"llama.context_length", engine::GgufValue::of(uint32_t(0))},
+      {"tokenizer.ggml.bos_token_id", engine::GgufValue::of(uint32_t(100000))},
+  };
+  for (const auto& c : cases) {
+    auto r = quantize_model(stories_with(dir, c.key, c.value), dir.file("out.gguf"), opt);
+    ASSERT_FALSE(r.ok()) << c.key;
+    EXPECT_NE(r.error().find(c.key), std::string::npos) << r.error();
+    EXPECT_FALSE(fs::exists(dir.file("out.gguf")));
+  }
+  // The untouched file still quantizes.
+  EXPECT_TRUE(quantize_model(stories_with(dir, "general.name", engine::GgufValue::of("ok")), dir.file("out.gguf"), opt).ok());
 }
 
 }  // namespace

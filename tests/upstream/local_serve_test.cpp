@@ -140,9 +140,18 @@ TEST_F(LocalServe, BadRequestsGetClearErrors) {
   auto over = post("/v1/completions", {{"model", "stories260K"}, {"prompt", longp}, {"max_tokens", 5}});
   EXPECT_EQ(over.status, 400) << over.body;
   EXPECT_NE(over.body.find("context_length_exceeded"), std::string::npos);
+  // `serve --model` makes its model the server.fallback_model (docs/CONFIG.md): unknown names are served.
   auto unknown = post("/v1/completions", {{"model", "no-such-model"}, {"prompt", "hi"}, {"max_tokens", 5}});
-  EXPECT_EQ(unknown.status, 404) << unknown.body;
-  EXPECT_NE(unknown.body.find("model_not_found"), std::string::npos);
+  EXPECT_EQ(unknown.status, 200) << unknown.body;
+  // n > 1 and logprobs are not silently ignored: the engine returns one choice without log probabilities.
+  auto n2 = post("/v1/chat/completions", {{"model", "stories260K"}, {"n", 2},
+                                          {"messages", json::array{json::object{{"role", "user"}, {"content", "hi"}}}}});
+  EXPECT_EQ(n2.status, 400) << n2.body;
+  EXPECT_NE(n2.body.find("\"param\":\"n\""), std::string::npos) << n2.body;
+  auto lp = post("/v1/chat/completions", {{"model", "stories260K"}, {"logprobs", true},
+                                          {"messages", json::array{json::object{{"role", "user"}, {"content", "hi"}}}}});
+  EXPECT_EQ(lp.status, 400) << lp.body;
+  EXPECT_NE(lp.body.find("\"param\":\"logprobs\""), std::string::npos) << lp.body;
 }
 
 }  // namespace

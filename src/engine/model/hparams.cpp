@@ -2,6 +2,8 @@
 
 #include "engine/gguf/gguf_file.h"
 
+#include <cmath>
+
 namespace kuai::engine::model {
 
 Result<Hparams> read_hparams(const GgufFile& f) {
@@ -29,7 +31,9 @@ Result<Hparams> read_hparams(const GgufFile& f) {
                             {"feed_forward_length", &h.n_ff}, {"attention.head_count", &h.n_head}}) {
     if (!need(key, *field)) return make_error(f.path() + ": missing or invalid metadata " + a + key);
   }
-  if (!need("context_length", h.n_ctx_train)) h.n_ctx_train = 2048;
+  if (f.find(a + "context_length") && !need("context_length", h.n_ctx_train))
+    return make_error(f.path() + ": invalid metadata " + a + "context_length (must be 1.." + std::to_string(1u << 30) + ")");
+  if (!f.find(a + "context_length")) h.n_ctx_train = 2048;
   if (!need("attention.head_count_kv", h.n_head_kv)) h.n_head_kv = h.n_head;
   if (h.n_embd % h.n_head != 0) return make_error(f.path() + ": embedding_length is not a multiple of head_count");
   h.head_dim = h.n_embd / h.n_head;
@@ -47,6 +51,25 @@ Result<Hparams> read_hparams(const GgufFile& f) {
     return make_error(f.path() + ": unsupported rope scaling '" + scaling + "' (supported: none, linear)");
   }
   if (auto v = f.get_u32(a + "vocab_size")) h.n_vocab = int32_t(*v);
+  // Values that load but make every answer NaN or garbage are refused here, with the key named.
+  if (!(h.rms_eps > 0 && h.rms_eps < 1))
+    return make_error(f.path() + ": invalid metadata " + a + "attention.layer_norm_rms_epsilon (must be in (0, 1))");
+  if (!(h.rope_base > 0 && std::isfinite(h.rope_base)))
+    return make_error(f.path() + ": invalid metadata " + a + "rope.freq_base (must be a positive number)");
+  if (const GgufValue* tokens = f.find("tokenizer.ggml.tokens")) {
+    const size_t n_tokens = tokens->array_size();
+    for (const char* id : {"bos", "eos", "eot", "unknown", "padding", "separator", "seperator", "cls", "mask"}) {
+      const std::string key = std::string("tokenizer.ggml.") + id + "_token_id";
+      const GgufValue* v = f.find(key);
+      if (!v) continue;
+      auto n = v->as_i64();
+      // -1 (or its uint32 form) means "none" in some converters; anything else must name a token.
+      if (n && (*n == -1 || *n == int64_t(UINT32_MAX))) continue;
+      if (!n || *n < 0 || uint64_t(*n) >= n_tokens)
+        return make_error(f.path() + ": invalid metadata " + key + " (" + v->to_display() + "; the vocabulary has " +
+                          std::to_string(n_tokens) + " tokens)");
+    }
+  }
   return h;
 }
 

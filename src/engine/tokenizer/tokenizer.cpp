@@ -228,6 +228,7 @@ TokenizerKind Tokenizer::kind() const { return impl_->kind; }
 const std::string& Tokenizer::model_name() const { return impl_->model; }
 const std::string& Tokenizer::pre_name() const { return impl_->pre; }
 size_t Tokenizer::n_vocab() const { return impl_->text.size(); }
+size_t Tokenizer::max_token_bytes() const { return impl_->max_token_bytes; }
 const std::string& Tokenizer::token_text(TokenId id) const {
   static const std::string kEmpty;
   return impl_->valid(id) ? impl_->text[id] : kEmpty;

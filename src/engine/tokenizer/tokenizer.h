@@ -55,6 +55,10 @@ class Tokenizer {
   const std::string& model_name() const;  // tokenizer.ggml.model
   const std::string& pre_name() const;    // tokenizer.ggml.pre ("" when absent)
   size_t n_vocab() const;
+  // The longest token's text in bytes. For SentencePiece and byte-level BPE a text of B bytes needs at
+  // least B / max_token_bytes() tokens (a token stands for at most the bytes of its text); WordPiece's
+  // unknown token stands for a whole word, so no such bound holds there.
+  size_t max_token_bytes() const;
   const std::string& token_text(TokenId id) const;  // raw vocab text; "" for invalid ids
   TokenType token_type(TokenId id) const;
   float token_score(TokenId id) const;
