@@ -55,6 +55,8 @@ void SlimStage::slim_request(pipeline::Context& ctx) {
     api::Message& m = ctx.request.messages[i];
     if (m.content.empty() || !config_.roles.contains(m.role) || !text_only(m)) continue;
     SlimOptions options = config_.options;
+    // A system prompt is instructions ("You are a helpful assistant."): only the listed phrases apply.
+    if (m.role == "system" || m.role == "developer") options.courtesy = false;
     options.allow_empty = i + 1 < ctx.request.messages.size() && (m.role == "user" || m.role == "assistant") &&
                           !m.has_tool_calls();
     SlimResult r = slim_text(m.content, phrases_, options, &courtesy_);

@@ -3,6 +3,7 @@
 // assistant turns are input tokens too; tool results are left alone), adds the input tokens it removed
 // to ctx.tokens_saved, and reports
 //   header  x-kuai-slim: removed=N; tokens_saved=M[; emptied=E][; dry_run]
+// The courtesy classifier runs on user and assistant turns only (a system prompt is instructions).
 // A user or assistant turn made only of courtesy ("Thanks so much!", "You're welcome!") becomes empty,
 // except the last message (the question) and system messages; a user turn and the assistant turn right
 // after it that both became empty are removed together (so turns still alternate; never a message with
