@@ -41,19 +41,25 @@ bool read_bool(const YAML::Node& cfg, const char* key, bool fallback, std::strin
 
 }  // namespace
 
-SlimStage::SlimStage(SlimConfig config, PhraseSet phrases, pipeline::Services& services)
-    : config_(std::move(config)), phrases_(std::move(phrases)), services_(services) {}
+SlimStage::SlimStage(SlimConfig config, PhraseSet phrases, CourtesyLexicon courtesy, pipeline::Services& services)
+    : config_(std::move(config)), phrases_(std::move(phrases)), courtesy_(std::move(courtesy)), services_(services) {}
 
 void SlimStage::slim_request(pipeline::Context& ctx) {
   size_t spans = 0;
   int64_t saved = 0;
-  size_t by_kind[4] = {0, 0, 0, 0};
+  size_t by_kind[RemovedSpan::kKinds] = {};
+  std::vector<uint8_t> emptied(ctx.request.messages.size(), 0);
   boost::json::array report;
   const bool keep_report = config_.dry_run || config_.report_spans;
   for (size_t i = 0; i < ctx.request.messages.size(); ++i) {
     api::Message& m = ctx.request.messages[i];
     if (m.content.empty() || !config_.roles.contains(m.role) || !text_only(m)) continue;
-    SlimResult r = slim_text(m.content, phrases_, config_.options);
+    SlimOptions options = config_.options;
+    // A system prompt is instructions ("You are a helpful assistant."): only the listed phrases apply.
+    if (m.role == "system" || m.role == "developer") options.courtesy = false;
+    options.allow_empty = i + 1 < ctx.request.messages.size() && (m.role == "user" || m.role == "assistant") &&
+                          !m.has_tool_calls();
+    SlimResult r = slim_text(m.content, phrases_, options, &courtesy_);
     if (!r.changed()) continue;
     spans += r.removed.size();
     saved += count_tokens(services_, ctx.request.model, m.content) - count_tokens(services_, ctx.request.model, r.text);
@@ -64,17 +70,39 @@ void SlimStage::slim_request(pipeline::Context& ctx) {
                           {"text", text::utf8_sanitize(std::string_view(m.content).substr(sp.offset, sp.length))}});
       }
     }
+    emptied[i] = r.text.find_first_not_of(" \t\r\n") == std::string::npos;
     if (!config_.dry_run) m.content = std::move(r.text);
   }
   if (spans == 0) return;
+  // A user turn and the assistant turn after it, both emptied, go together.
+  size_t removed_messages = 0;
+  if (!config_.dry_run) {
+    auto& msgs = ctx.request.messages;
+    std::vector<api::Message> kept;
+    kept.reserve(msgs.size());
+    for (size_t i = 0; i < msgs.size(); ++i) {
+      if (i + 1 < msgs.size() && emptied[i] && emptied[i + 1] && msgs[i].role == "user" &&
+          msgs[i + 1].role == "assistant") {
+        removed_messages += 2;
+        ++i;
+        continue;
+      }
+      kept.push_back(std::move(msgs[i]));
+    }
+    msgs = std::move(kept);
+  }
+  size_t emptied_count = 0;
+  for (uint8_t e : emptied) emptied_count += e;
   if (saved < 0) saved = 0;  // a tokenizer may merge differently; never report negative savings
   std::string header = "removed=" + std::to_string(spans) + "; tokens_saved=" + std::to_string(saved);
+  if (emptied_count) header += "; emptied=" + std::to_string(emptied_count);
+  if (removed_messages) header += "; messages_removed=" + std::to_string(removed_messages);
   if (config_.dry_run) header += "; dry_run";
   else ctx.tokens_saved += saved;
   ctx.add_header("x-kuai-slim", header);
   if (services_.metrics) {
     auto& fam = services_.metrics->counter("kuai_slim_spans_total", "Spans removed by the slim stage, by kind");
-    for (int k = 0; k < 4; ++k)
+    for (int k = 0; k < RemovedSpan::kKinds; ++k)
       if (by_kind[k]) fam.Add({{"kind", removed_kind_name(static_cast<RemovedSpan::Kind>(k))}}).Increment(static_cast<double>(by_kind[k]));
     services_.metrics->counter("kuai_slim_tokens_saved_total", "Input tokens removed by the slim stage")
         .Add({{"dry_run", config_.dry_run ? "true" : "false"}})
@@ -107,12 +135,16 @@ std::unique_ptr<pipeline::Stage> make_slim_stage(const YAML::Node& cfg, pipeline
   config.options.whitespace = read_bool(cfg, "collapse_whitespace", true, error);
   config.options.repeats = read_bool(cfg, "remove_repeats", true, error);
   config.options.decoration = read_bool(cfg, "remove_decoration", true, error);
+  config.options.courtesy = read_bool(cfg, "courtesy", true, error);
   bool builtin = read_bool(cfg, "builtin_phrases", true, error);
   if (!error.empty()) return nullptr;
   PhraseSet phrases;
+  CourtesyLexicon courtesy;
   if (builtin) {
     phrases.add_list(builtin_phrases_en());
     phrases.add_list(builtin_phrases_zh());
+    courtesy.add_list(builtin_courtesy_en());
+    courtesy.add_list(builtin_courtesy_zh());
   }
   try {
     if (auto roles = cfg["roles"]) {
@@ -139,7 +171,7 @@ std::unique_ptr<pipeline::Stage> make_slim_stage(const YAML::Node& cfg, pipeline
     error = std::string("bad value: ") + e.what();
     return nullptr;
   }
-  return std::make_unique<SlimStage>(std::move(config), std::move(phrases), services);
+  return std::make_unique<SlimStage>(std::move(config), std::move(phrases), std::move(courtesy), services);
 }
 
 }  // namespace kuai::stages

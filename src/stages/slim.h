@@ -1,7 +1,13 @@
-// Stage `slim`: prompt slimming (rules in slim_rules.h). Rewrites the text of messages whose role is
-// listed (default system and user; assistant turns and tool results are left alone), adds the input
-// tokens it removed to ctx.tokens_saved, and reports
-//   header  x-kuai-slim: removed=N; tokens_saved=M[; dry_run]
+// Stage `slim`: prompt slimming (rules in slim_rules.h, courtesy classifier in slim_courtesy.h).
+// Rewrites the text of messages whose role is listed (default system, user and assistant: earlier
+// assistant turns are input tokens too; tool results are left alone), adds the input tokens it removed
+// to ctx.tokens_saved, and reports
+//   header  x-kuai-slim: removed=N; tokens_saved=M[; emptied=E][; dry_run]
+// The courtesy classifier runs on user and assistant turns only (a system prompt is instructions).
+// A user or assistant turn made only of courtesy ("Thanks so much!", "You're welcome!") becomes empty,
+// except the last message (the question) and system messages; a user turn and the assistant turn right
+// after it that both became empty are removed together (so turns still alternate; never a message with
+// tool calls, never a reorder).
 //   metrics kuai_slim_spans_total{kind}, kuai_slim_tokens_saved_total
 //   admin   GET /v1/admin/stages/slim/last → the removed spans of the last slimmed request (JSON), when
 //           `dry_run` or `report_spans` is on (building the report costs more than slimming)
@@ -11,6 +17,7 @@
 #pragma once
 
 #include "pipeline/pipeline.h"
+#include "stages/slim_courtesy.h"
 #include "stages/slim_rules.h"
 
 #include <memory>
@@ -24,12 +31,12 @@ struct SlimConfig {
   bool dry_run = false;
   bool report_spans = false;  // keep the removed spans for GET …/slim/last (always on in dry_run)
   SlimOptions options;
-  std::set<std::string, std::less<>> roles{"system", "user"};
+  std::set<std::string, std::less<>> roles{"system", "user", "assistant"};
 };
 
 class SlimStage : public pipeline::Stage {
  public:
-  SlimStage(SlimConfig config, PhraseSet phrases, pipeline::Services& services);
+  SlimStage(SlimConfig config, PhraseSet phrases, CourtesyLexicon courtesy, pipeline::Services& services);
   std::string_view name() const override { return "slim"; }
   boost::asio::awaitable<pipeline::Verdict> on_request(pipeline::Context& ctx) override;
   std::optional<pipeline::AdminReply> on_admin(std::string_view method, std::string_view path,
@@ -41,12 +48,14 @@ class SlimStage : public pipeline::Stage {
  private:
   SlimConfig config_;
   PhraseSet phrases_;
+  CourtesyLexicon courtesy_;
   pipeline::Services& services_;
   std::mutex last_mu_;
   std::string last_report_;  // JSON of the last request that had removals
 };
 
-// Factory for the registry: `stages.slim` → stage (built-in lists + extra_phrases + phrase_files).
+// Factory for the registry: `stages.slim` → stage (built-in lists and courtesy lexicons + extra_phrases +
+// phrase_files; `courtesy: false` turns the classifier off).
 std::unique_ptr<pipeline::Stage> make_slim_stage(const YAML::Node& cfg, pipeline::Services& services, std::string& error);
 
 }  // namespace kuai::stages

@@ -1,5 +1,6 @@
 #include "stages/slim_rules.h"
 
+#include "stages/slim_courtesy.h"
 #include "text/utf8.h"
 
 #include <algorithm>
@@ -295,11 +296,13 @@ const char* removed_kind_name(RemovedSpan::Kind k) {
     case RemovedSpan::Kind::Repeat: return "repeat";
     case RemovedSpan::Kind::Decoration: return "decoration";
     case RemovedSpan::Kind::Whitespace: return "whitespace";
+    case RemovedSpan::Kind::Courtesy: return "courtesy";
   }
   return "unknown";
 }
 
-SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOptions& opt) {
+SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOptions& opt,
+                     const CourtesyLexicon* courtesy) {
   SlimResult result;
   const size_t n = s.size();
   // Per-thread scratch, reused by every message (no allocations per message once warm).
@@ -384,6 +387,17 @@ SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOpt
     }
   }
 
+  // Courtesy sentences and clauses (never protected or already removed bytes).
+  if (opt.courtesy && courtesy && !courtesy->empty()) {
+    thread_local std::vector<uint8_t> skip_buf;
+    thread_local std::vector<std::pair<size_t, size_t>> spans;
+    skip_buf.resize(n);
+    for (size_t i = 0; i < n; ++i) skip_buf[i] = static_cast<uint8_t>(prot[i] | drop[i]);
+    spans.clear();
+    courtesy_spans(s, skip_buf, *courtesy, spans);
+    for (auto [b, e] : spans) remove(RemovedSpan::Kind::Courtesy, b, e);
+  }
+
   // Emit the kept bytes; collapse whitespace outside protected bytes.
   std::string& out = result.text;
   out.reserve(n);
@@ -429,12 +443,12 @@ SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOpt
   }
   flush(true);
 
-  // A message that would become empty (a lone "Thanks!") is kept as it was.
+  // A message that would become empty (a lone "Thanks!") is kept as it was, unless allowed.
   bool has_text = false;
   for (char c : out) has_text = has_text || !is_space(c);
   bool had_text = false;
   for (char c : s) had_text = had_text || !is_space(c);
-  if (had_text && !has_text) return SlimResult{std::string(s), {}};
+  if (had_text && !has_text && !opt.allow_empty) return SlimResult{std::string(s), {}};
 
   result.removed.insert(result.removed.end(), ws_spans.begin(), ws_spans.end());
   std::sort(result.removed.begin(), result.removed.end(),

@@ -1,5 +1,6 @@
 // The text rules of the `slim` stage (pure, no gateway types): remove listed courtesy/filler phrases
-// (English and Chinese), repeated lines and paragraphs, decorative rule lines, and runs of whitespace.
+// (English and Chinese), courtesy sentences and clauses found by the lexicon classifier
+// (slim_courtesy.h), repeated lines and paragraphs, decorative rule lines, and runs of whitespace.
 // What is never touched: fenced (``` / ~~~) and indented (4 spaces / tab) code, inline `code`, quoted
 // text ("…", “…”, ‘…’, 「…」, 『…』, «…», > block quotes), URLs, and every byte a rule does not name.
 // A phrase is removed only when it stands as its own clause: it starts at the start of a line or after
@@ -9,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,10 +42,15 @@ struct SlimOptions {
   bool whitespace = true;  // collapse whitespace runs, trim line ends, at most one blank line
   bool repeats = true;     // drop consecutive repeated lines and repeated paragraphs
   bool decoration = true;  // drop lines made only of decoration (=====, ----, ****, ★★★)
+  bool courtesy = true;    // drop courtesy sentences and clauses found by the lexicon (slim_courtesy.h)
+  bool allow_empty = false;  // a text made only of courtesy may become empty (else it is kept whole)
 };
 
+class CourtesyLexicon;
+
 struct RemovedSpan {
-  enum class Kind { Phrase, Repeat, Decoration, Whitespace };
+  enum class Kind { Phrase, Repeat, Decoration, Whitespace, Courtesy };
+  static constexpr int kKinds = 5;
   Kind kind = Kind::Phrase;
   size_t offset = 0;  // byte offset in the original text
   size_t length = 0;  // bytes
@@ -56,6 +63,8 @@ struct SlimResult {
   bool changed() const { return !removed.empty(); }
 };
 
-SlimResult slim_text(std::string_view text, const PhraseSet& phrases, const SlimOptions& options = {});
+// `courtesy`: the lexicon of the courtesy classifier (nullptr or options.courtesy off: not run).
+SlimResult slim_text(std::string_view text, const PhraseSet& phrases, const SlimOptions& options = {},
+                     const CourtesyLexicon* courtesy = nullptr);
 
 }  // namespace kuai::stages

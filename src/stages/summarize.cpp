@@ -4,6 +4,7 @@
 #include "config/config.h"
 #include "obs/metrics.h"
 #include "stages/summary_keywords.h"
+#include "stages/summary_ledger.h"
 #include "stages/window.h"
 #include "text/utf8.h"
 
@@ -61,7 +62,20 @@ constexpr int64_t kMaxTranscriptBytes = 24000;
 constexpr auto kPendingTtl = std::chrono::minutes(2);
 constexpr size_t kMaxPending = 10000;
 
-const char* mode_name(SummarizeConfig::Mode m) { return m == SummarizeConfig::Mode::Model ? "model" : "keywords"; }
+const char* mode_name(SummarizeConfig::Mode m) {
+  switch (m) {
+    case SummarizeConfig::Mode::Ledger: return "ledger";
+    case SummarizeConfig::Mode::Keywords: return "keywords";
+    case SummarizeConfig::Mode::Model: return "model";
+  }
+  return "keywords";
+}
+
+std::string_view last_user_text(const api::ChatRequest& req) {
+  for (auto it = req.messages.rbegin(); it != req.messages.rend(); ++it)
+    if (it->role == "user") return it->content;
+  return {};
+}
 
 std::string hex(const unsigned char* p, unsigned n) {
   static const char* digits = "0123456789abcdef";
@@ -266,11 +280,28 @@ boost::asio::awaitable<pipeline::Verdict> SummarizeStage::on_request(pipeline::C
   api::ChatRequest& req = ctx.request;
   Dropped d = dropped_of(*core, req);
   if (d.messages.empty()) co_return pipeline::Verdict::next();
-  auto keys = prefix_keys(*core, ctx.tenant.name, d.messages);
-  auto hit = core->memo->longest(keys);
   std::string summary;
   std::string outcome;
-  if (hit && hit->first + 1 == keys.size()) {
+  std::string detail;
+  std::vector<std::string> keys;
+  std::optional<std::pair<size_t, std::string>> hit;
+  if (core->config.mode != SummarizeConfig::Mode::Ledger) {
+    keys = prefix_keys(*core, ctx.tenant.name, d.messages);
+    hit = core->memo->longest(keys);
+  }
+  if (core->config.mode == SummarizeConfig::Mode::Ledger) {
+    const auto& counter = core->counter();
+    // The ledger may use its reserve and whatever the kept turns left of the window's budget.
+    int64_t budget = core->config.max_tokens;
+    if (core->config.policy.max_tokens > 0)
+      budget = std::max<int64_t>(budget, core->config.policy.max_tokens - d.plan.tokens_after -
+                                             core->config.policy.message_overhead_tokens);
+    Ledger ledger = build_ledger(d.messages, last_user_text(req), budget,
+                                 [&](std::string_view s) { return counter.count(req.model, s); });
+    summary = std::move(ledger.text);
+    outcome = "ledger";
+    detail = "; facts=" + std::to_string(ledger.facts) + "; turns=" + std::to_string(ledger.turns);
+  } else if (hit && hit->first + 1 == keys.size()) {
     summary = std::move(hit->second);
     outcome = "hit";
   } else if (!core->config.async) {
@@ -297,7 +328,7 @@ boost::asio::awaitable<pipeline::Verdict> SummarizeStage::on_request(pipeline::C
     }
   }
   core->count(outcome.c_str());
-  std::string header = outcome + "; dropped=" + std::to_string(d.messages.size());
+  std::string header = outcome + "; dropped=" + std::to_string(d.messages.size()) + detail;
   if (summary.empty()) {
     ctx.add_header("x-kuai-summary", header);
     co_return pipeline::Verdict::next();
@@ -347,13 +378,15 @@ std::unique_ptr<pipeline::Stage> make_summarize_stage(const YAML::Node& cfg, pip
   std::string redis_url;
   int64_t lru_capacity = 10000, ttl_s = 86400, timeout_ms = 50;
   try {
-    std::string mode = cfg["mode"] ? cfg["mode"].as<std::string>() : "keywords";
-    if (mode == "keywords") config.mode = SummarizeConfig::Mode::Keywords;
+    std::string mode = cfg["mode"] ? cfg["mode"].as<std::string>() : "ledger";
+    if (mode == "ledger") config.mode = SummarizeConfig::Mode::Ledger;
+    else if (mode == "keywords") config.mode = SummarizeConfig::Mode::Keywords;
     else if (mode == "model") config.mode = SummarizeConfig::Mode::Model;
-    else { error = "mode must be 'keywords' or 'model', not '" + mode + "'"; return nullptr; }
+    else { error = "mode must be 'ledger', 'keywords' or 'model', not '" + mode + "'"; return nullptr; }
     if (cfg["model"]) config.model = cfg["model"].as<std::string>();
     if (cfg["async"]) config.async = cfg["async"].as<bool>();
     if (cfg["max_tokens"]) config.max_tokens = cfg["max_tokens"].as<int64_t>();
+    else if (config.mode == SummarizeConfig::Mode::Ledger) config.max_tokens = 0;  // set from the window below
     if (cfg["max_phrases"]) config.max_phrases = cfg["max_phrases"].as<size_t>();
     if (cfg["summary_role"]) config.summary_role = cfg["summary_role"].as<std::string>();
     if (cfg["redis"]) redis_url = cfg["redis"].as<std::string>();
@@ -368,7 +401,8 @@ std::unique_ptr<pipeline::Stage> make_summarize_stage(const YAML::Node& cfg, pip
     error = "mode 'model' needs stages.summarize.model (a public model name)";
     return nullptr;
   }
-  if (config.max_tokens < 8 || lru_capacity < 1 || ttl_s < 1 || timeout_ms < 1) {
+  if ((config.max_tokens < 8 && !(config.mode == SummarizeConfig::Mode::Ledger && config.max_tokens == 0)) ||
+      lru_capacity < 1 || ttl_s < 1 || timeout_ms < 1) {
     error = "max_tokens must be >= 8; lru_capacity, redis_ttl_s and redis_timeout_ms positive";
     return nullptr;
   }
@@ -387,6 +421,10 @@ std::unique_ptr<pipeline::Stage> make_summarize_stage(const YAML::Node& cfg, pip
     return nullptr;
   }
   if (config.summary_role == "user") config.policy.start_with_user = false;
+  // Ledger default budget: two thirds of the window's token budget (verbatim facts of the whole
+  // conversation are worth more than the small talk of its latest turns).
+  if (config.max_tokens == 0)
+    config.max_tokens = config.policy.max_tokens > 0 ? std::max<int64_t>(config.policy.max_tokens * 2 / 3, 8) : 120;
   YAML::Node order = services.config->at("pipeline");
   if (order && order.IsSequence()) {
     int at_summarize = -1, at_window = -1;

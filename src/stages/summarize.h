@@ -7,6 +7,9 @@
 //      prefix". Its key: SHA-256 over tenant, mode, model, and each message (role, content, tool calls).
 //   3. Memo (summary_memo.h): the longest dropped prefix that already has a summary is looked up, by the
 //      key of every prefix length (one MGET on Redis).
+//   Mode `ledger` (the default, summary_ledger.h) skips the memo: the note is the verbatim facts of the
+//   dropped prefix and its turns most relevant to the last user message, which changes every turn;
+//   it costs microseconds, so it is computed on every request (async or not).
 //   4. Hit on the whole prefix: the dropped messages are removed and one message (role `summary_role`,
 //      default system, so the window keeps it) is put where they were. The window stage then finds
 //      the rest within its budget and drops nothing more.
@@ -19,7 +22,8 @@
 //      prefix the NEXT turn will drop (this conversation + the answer + a user turn as long as this
 //      one) are computed on Services::executor, so the next turn is a hit.
 //   A failing model call falls back to the keywords summary (logged, counted).
-// Reports: header x-kuai-summary: hit|computed|partial|pending; dropped=D[; tokens_saved=S]
+// Reports: header x-kuai-summary: hit|computed|partial|pending|ledger; dropped=D[; facts=F; turns=T]
+//          [; tokens_saved=S]
 //          metrics kuai_summarize_total{outcome}, kuai_summarize_tokens_saved_total
 // Thread-safety: on_request/on_response from any I/O thread; memo and pending table are locked.
 #pragma once
@@ -35,11 +39,13 @@
 namespace kuai::stages {
 
 struct SummarizeConfig {
-  enum class Mode { Keywords, Model };
-  Mode mode = Mode::Keywords;
+  enum class Mode { Ledger, Keywords, Model };
+  Mode mode = Mode::Ledger;
   std::string model;               // public model name for mode `model`
   bool async = false;
-  int64_t max_tokens = 120;        // summary length bound (tokens of its content)
+  int64_t max_tokens = 120;        // summary length bound (tokens of its content); ledger mode's default:
+                                   // two thirds of stages.window.max_tokens, and the ledger may also use what
+                                   // the kept turns leave of the window's budget
   size_t max_phrases = 12;         // keywords mode
   std::string summary_role = "system";
   WindowPolicy policy;             // from stages.window

@@ -71,7 +71,7 @@ TEST(InputStagesGateway, OnVsOffThroughRealServer) {
   FakeModel big({"--echo"}), small({"--echo"});
   Gateway off(big.port, small.port, "pipeline: [slim, summarize, window]\nstages: {slim: {enabled: false}, "
                                     "summarize: {enabled: false}, window: {enabled: false, max_turns: 2}}");
-  Gateway on(big.port, small.port, "pipeline: [slim, summarize, window]\nstages: {window: {max_turns: 2}}");
+  Gateway on(big.port, small.port, "pipeline: [slim, summarize, window]\nstages: {summarize: {mode: keywords}, window: {max_turns: 2}}");
   auto conv = conversation(10);
   auto r_off = off.chat(conv);
   auto r_on = on.chat(conv);

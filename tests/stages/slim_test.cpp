@@ -42,8 +42,9 @@ TEST(SlimStageTest, OnVsOffEnglish) {
   EXPECT_EQ(ctx_on.request.messages[3].content, "```\nHi there!   keep   me\n```\nAnd at 3000 m?");
   EXPECT_GT(ctx_on.tokens_saved, 10);
   EXPECT_NE(header(ctx_on, "x-kuai-slim").find("tokens_saved=" + std::to_string(ctx_on.tokens_saved)), std::string::npos);
-  // What must stay: assistant turns, roles, message count, model.
-  EXPECT_EQ(ctx_on.request.messages[2].content, english().messages[2].content);
+  // Earlier assistant turns are input tokens too: their courtesy goes, their content stays.
+  EXPECT_EQ(ctx_on.request.messages[2].content, "About 93 °C.");
+  // What must stay: roles, message count, model.
   EXPECT_EQ(ctx_on.request.messages.size(), 4u);
   EXPECT_EQ(ctx_on.request.model, "test-model");
 }
@@ -99,6 +100,27 @@ TEST(SlimStageTest, BadConfigIsAnError) {
   EXPECT_THROW(PipelineRun("pipeline: [slim]\nstages: {slim: {extra_phrases: 3}}\n"), std::runtime_error);
   EXPECT_THROW(PipelineRun("pipeline: [slim]\nstages: {slim: {phrase_files: [/no/such/file]}}\n"), std::runtime_error);
   EXPECT_THROW(PipelineRun("pipeline: [slim]\nstages: {slim: {dry_run: maybe}}\n"), std::runtime_error);
+}
+
+TEST(SlimStageTest, CourtesyOnlyTurnsAreEmptiedOrRemovedInPairs) {
+  PipelineRun on("pipeline: [slim]\n");
+  auto ctx = on.run(request({msg("system", "You are a helpful assistant."),
+                             msg("user", "My parcel id is PX-5521."),
+                             msg("assistant", "Thanks, I see PX-5521. Glad to help!"),
+                             msg("user", "Thank you so much for your patience, truly!"),
+                             msg("assistant", "You're very welcome!"),
+                             msg("user", "Sorry, one moment."),
+                             msg("assistant", "When will it arrive? Friday."),
+                             msg("user", "Thanks a lot!")}));
+  const auto& m = ctx.request.messages;
+  ASSERT_EQ(m.size(), 6u);  // the courtesy-only user+assistant pair is gone, order kept
+  EXPECT_EQ(m[0].content, "You are a helpful assistant.");  // system prompts: no classifier
+  EXPECT_EQ(m[2].content, "I see PX-5521.");
+  EXPECT_EQ(m[3].role, "user");
+  EXPECT_EQ(m[3].content, "");                   // emptied, its reply has content
+  EXPECT_EQ(m[4].content, "When will it arrive? Friday.");
+  EXPECT_EQ(m[5].content, "Thanks a lot!");      // the last message is never emptied
+  EXPECT_NE(header(ctx, "x-kuai-slim").find("messages_removed=2"), std::string::npos) << header(ctx, "x-kuai-slim");
 }
 
 }  // namespace

@@ -64,7 +64,7 @@ TEST(SummarizeStageTest, OnVsOffKeywords) {
   for (bool zh : {false, true}) {
     auto original = zh ? chinese(8) : english(8);
     PipelineRun off("pipeline: [summarize, window]\nstages: {summarize: {enabled: false}, window: {max_turns: 2}}\n");
-    PipelineRun on("pipeline: [summarize, window]\nstages: {window: {max_turns: 2}}\n");
+    PipelineRun on("pipeline: [summarize, window]\nstages: {summarize: {mode: keywords}, window: {max_turns: 2}}\n");
     auto ctx_off = off.run(original);
     auto ctx_on = on.run(original);
     // Off: the window alone; no summary.
@@ -86,7 +86,7 @@ TEST(SummarizeStageTest, OnVsOffKeywords) {
 }
 
 TEST(SummarizeStageTest, MemoisedPerPrefix) {
-  PipelineRun on("pipeline: [summarize, window]\nstages: {window: {max_turns: 2}}\n");
+  PipelineRun on("pipeline: [summarize, window]\nstages: {summarize: {mode: keywords}, window: {max_turns: 2}}\n");
   auto* stage = static_cast<SummarizeStage*>(on.pipe.find("summarize"));
   auto c1 = on.run(english(6));
   auto c2 = on.run(english(6));
@@ -124,7 +124,7 @@ TEST(SummarizeStageTest, TokenBudgetHoldsWithSummary) {
 }
 
 TEST(SummarizeStageTest, AsyncSummarisesAfterTheAnswerForTheNextTurn) {
-  PipelineRun on("pipeline: [summarize, window]\nstages: {summarize: {async: true}, window: {max_turns: 2}}\n");
+  PipelineRun on("pipeline: [summarize, window]\nstages: {summarize: {mode: keywords, async: true}, window: {max_turns: 2}}\n");
   auto* stage = static_cast<SummarizeStage*>(on.pipe.find("summarize"));
   // Turn 1: a miss: nobody waits, the plain window applies.
   auto ctx1 = on.run(english(5));
@@ -166,7 +166,7 @@ TEST(SummarizeStageTest, RedisSharesSummariesBetweenInstances) {
   RedisSummaries probe(url, std::chrono::milliseconds(200), 60);
   for (int i = 0; i < 100 && !probe.reachable(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   ASSERT_TRUE(probe.reachable());
-  std::string yaml = "pipeline: [summarize, window]\nstages: {summarize: {redis: '" + url + "'}, window: {max_turns: 2}}\n";
+  std::string yaml = "pipeline: [summarize, window]\nstages: {summarize: {mode: keywords, redis: '" + url + "'}, window: {max_turns: 2}}\n";
   PipelineRun a(yaml), b(yaml);
   auto ca = a.run(chinese(6));
   auto cb = b.run(chinese(6));
@@ -178,7 +178,7 @@ TEST(SummarizeStageTest, RedisSharesSummariesBetweenInstances) {
 
 TEST(SummarizeStageTest, UnreachableRedisIsAMissNotAnError) {
   uint16_t port = kuai::test::free_port();
-  PipelineRun on("pipeline: [summarize, window]\nstages: {summarize: {redis: '127.0.0.1:" + std::to_string(port) +
+  PipelineRun on("pipeline: [summarize, window]\nstages: {summarize: {mode: keywords, redis: '127.0.0.1:" + std::to_string(port) +
                  "', redis_timeout_ms: 20}, window: {max_turns: 2}}\n");
   auto ctx = on.run(english(4));
   EXPECT_NE(find_summary(ctx.request), nullptr);

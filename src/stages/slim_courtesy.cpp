@@ -1,0 +1,323 @@
+#include "stages/slim_courtesy.h"
+
+#include "text/utf8.h"
+
+#include <algorithm>
+
+namespace kuai::stages {
+namespace {
+
+#include "stages/slim_courtesy.inc"
+
+constexpr size_t kMaxWildcardWords = 3;
+constexpr int kMaxSmallTalkWords = 5;        // rule 3: other Latin words a removed sentence may hold
+constexpr int kMaxSmallTalkCjk = 24;         // rule 3: other CJK characters
+constexpr int kMaxPureCjk = 2;               // rule 2: other CJK characters a pure courtesy may hold
+
+bool ascii_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool ascii_digit(char c) { return c >= '0' && c <= '9'; }
+bool hspace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_cjk(char32_t cp) {
+  return (cp >= 0x3400 && cp <= 0x9FFF) || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x20000 && cp <= 0x2FFFF);
+}
+bool has_cjk(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    size_t len;
+    if (is_cjk(text::utf8_decode(s, i, len))) return true;
+    i += len;
+  }
+  return false;
+}
+
+bool ends_sentence(char32_t cp) { return cp == U'。' || cp == U'！' || cp == U'？' || cp == U'…'; }
+bool ends_clause(char32_t cp) {
+  switch (cp) {
+    case ',': case ';': case ':': case '~':
+    case U'—': case U'–': case U'，': case U'；': case U'：': case U'、': case U'～':
+      return true;
+    default:
+      return false;
+  }
+}
+bool quote_mark(char32_t cp) {
+  switch (cp) {
+    case '"': case '`': case U'“': case U'”': case U'‘': case U'「': case U'」': case U'『': case U'』':
+    case U'«': case U'»': case U'《': case U'》':
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Latin words of s[b, e): letters/digits with inner apostrophes and hyphens.
+void latin_words(std::string_view s, size_t b, size_t e, std::vector<CourtesyLexicon::Word>& out) {
+  out.clear();
+  size_t i = b;
+  while (i < e) {
+    if (!ascii_alpha(s[i]) && !ascii_digit(s[i])) { ++i; continue; }
+    CourtesyLexicon::Word w{i, i, {}};
+    while (i < e) {
+      char c = s[i];
+      if (ascii_alpha(c) || ascii_digit(c)) {
+        w.lower += static_cast<char>((c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c);
+        ++i;
+      } else if ((c == '\'' || c == '-') && i + 1 < e && ascii_alpha(s[i + 1])) {
+        w.lower += c;
+        ++i;
+      } else if (e - i >= 4 && s.compare(i, 3, "\xE2\x80\x99") == 0 && ascii_alpha(s[i + 3])) {
+        w.lower += '\'';
+        i += 3;
+      } else {
+        break;
+      }
+    }
+    w.end = i;
+    out.push_back(std::move(w));
+  }
+}
+
+std::vector<std::string> split_words(std::string_view line) {
+  std::vector<std::string> words;
+  std::string cur;
+  for (char c : line) {
+    if (hspace(c)) {
+      if (!cur.empty()) words.push_back(std::move(cur)), cur.clear();
+      continue;
+    }
+    cur += static_cast<char>((c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c);
+  }
+  if (!cur.empty()) words.push_back(std::move(cur));
+  return words;
+}
+
+struct Analysis {
+  bool trigger = false;
+  bool veto = false;      // a content mark other than '?'
+  bool question = false;  // '?' / '？' outside a trigger
+  int words = 0;          // Latin words that are neither trigger nor soft
+  int cjk = 0;            // CJK characters that are neither trigger nor soft
+  bool pure() const { return trigger && !veto && words == 0 && cjk <= kMaxPureCjk; }
+  bool small_talk() const {
+    return trigger && !veto && !question && words <= kMaxSmallTalkWords && cjk <= kMaxSmallTalkCjk;
+  }
+};
+
+struct Scratch {
+  std::vector<CourtesyLexicon::Word> words;
+  std::vector<uint8_t> covered;  // per word: 1 trigger
+  std::vector<uint8_t> cjk_mark;  // per byte of the range: 1 trigger, 2 soft
+};
+
+// Finds every occurrence of each pattern in s[b, e) and marks its bytes with `value` where unmarked;
+// returns whether any was found.
+bool mark_cjk(std::string_view s, size_t b, size_t e, const std::vector<std::string>& patterns,
+              std::vector<uint8_t>& mark, uint8_t value) {
+  bool found = false;
+  std::string_view r = s.substr(b, e - b);
+  for (const std::string& p : patterns) {
+    for (size_t at = r.find(p); at != std::string_view::npos; at = r.find(p, at + p.size())) {
+      bool free = true;
+      for (size_t k = at; k < at + p.size() && free; ++k) free = mark[k] == 0;
+      if (!free) continue;
+      std::fill(mark.begin() + static_cast<std::ptrdiff_t>(at), mark.begin() + static_cast<std::ptrdiff_t>(at + p.size()), value);
+      found = true;
+    }
+  }
+  return found;
+}
+
+// `sentence_start`: s[b] starts a sentence (a capital there is not a name).
+Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& lex, Scratch& sc) {
+  Analysis a;
+  // CJK: triggers, then vetoes outside them, then soft words; count what is left.
+  bool cjk_here = false;
+  for (size_t i = b; i < e && !cjk_here; ++i) cjk_here = static_cast<unsigned char>(s[i]) >= 0xE3;
+  sc.cjk_mark.assign(e - b, 0);
+  if (cjk_here) {
+    a.trigger = mark_cjk(s, b, e, lex.cjk_trigger(), sc.cjk_mark, 1);
+    std::vector<uint8_t> probe = sc.cjk_mark;
+    if (mark_cjk(s, b, e, lex.cjk_veto(), probe, 3)) a.veto = true;
+    mark_cjk(s, b, e, lex.cjk_soft(), sc.cjk_mark, 2);
+  }
+  for (size_t i = b; i < e;) {
+    size_t len;
+    char32_t cp = text::utf8_decode(s, i, len);
+    if (sc.cjk_mark[i - b] == 0) {
+      if (is_cjk(cp)) ++a.cjk;
+      else if (cp == '?' || cp == U'？') a.question = true;
+      else if (quote_mark(cp) || (cp >= U'０' && cp <= U'９')) a.veto = true;
+    }
+    i += len;
+  }
+  // Latin words.
+  latin_words(s, b, e, sc.words);
+  const auto& w = sc.words;
+  sc.covered.assign(w.size(), 0);
+  for (size_t i = 0; i < w.size();) {
+    size_t n = CourtesyLexicon::match_at(lex.latin_trigger(), w, i, w.size());
+    if (n == 0) { ++i; continue; }
+    std::fill(sc.covered.begin() + static_cast<std::ptrdiff_t>(i), sc.covered.begin() + static_cast<std::ptrdiff_t>(i + n), 1);
+    a.trigger = true;
+    i += n;
+  }
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (sc.covered[i]) continue;
+    const std::string& lw = w[i].lower;
+    if (std::any_of(lw.begin(), lw.end(), ascii_digit)) { a.veto = true; continue; }
+    size_t run = i;
+    while (run < w.size() && !sc.covered[run]) ++run;
+    if (CourtesyLexicon::match_at(lex.latin_veto(), w, i, run) > 0) a.veto = true;
+    // A capitalised word inside the sentence is a name ("I" and its contractions are not).
+    const bool capital = s[w[i].begin] >= 'A' && s[w[i].begin] <= 'Z';
+    if (capital && lw != "i" && lw.rfind("i'", 0) != 0) {
+      size_t k = w[i].begin;
+      while (k > b && hspace(s[k - 1])) --k;
+      const bool starts = k == b || s[k - 1] == '\n' || s[k - 1] == '.' || s[k - 1] == '!' || s[k - 1] == '?' ||
+                          s[k - 1] == '"' || s[k - 1] == '(';
+      if (!starts && !lex.latin_soft().contains(lw)) a.veto = true;
+    }
+    if (!lex.latin_soft().contains(lw)) ++a.words;
+  }
+  return a;
+}
+
+bool any_skip(const std::vector<uint8_t>& skip, size_t b, size_t e) {
+  for (size_t i = b; i < e; ++i)
+    if (skip[i]) return true;
+  return false;
+}
+
+}  // namespace
+
+void CourtesyLexicon::add_list(std::string_view list) {
+  enum { None, Trigger, Veto, Soft } section = None;
+  size_t i = 0;
+  while (i < list.size()) {
+    size_t eol = list.find('\n', i);
+    if (eol == std::string_view::npos) eol = list.size();
+    std::string_view line = list.substr(i, eol - i);
+    i = eol + 1;
+    while (!line.empty() && (hspace(line.front()))) line.remove_prefix(1);
+    while (!line.empty() && (hspace(line.back()))) line.remove_suffix(1);
+    if (line.empty() || line[0] == '#') continue;
+    if (line == "[trigger]") { section = Trigger; continue; }
+    if (line == "[veto]") { section = Veto; continue; }
+    if (line == "[soft]") { section = Soft; continue; }
+    if (section == None) continue;
+    if (has_cjk(line) || static_cast<unsigned char>(line[0]) >= 0x80 || line == "?") {
+      auto& v = section == Trigger ? cjk_trigger_ : section == Veto ? cjk_veto_ : cjk_soft_;
+      v.emplace_back(line);
+      std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+      continue;
+    }
+    std::vector<std::string> words = split_words(line);
+    for (auto& word : words) {  // ’ → ' (as the text's words are read)
+      std::string plain;
+      for (size_t k = 0; k < word.size(); ++k) {
+        if (word.compare(k, 3, "\xE2\x80\x99") == 0) { plain += '\''; k += 2; continue; }
+        plain += word[k];
+      }
+      word = std::move(plain);
+    }
+    if (section == Soft) {
+      for (auto& word : words) latin_soft_.insert(word);
+      continue;
+    }
+    auto& table = section == Trigger ? latin_trigger_ : latin_veto_;
+    auto& bucket = table[words[0]];
+    bucket.push_back(std::move(words));
+    std::stable_sort(bucket.begin(), bucket.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  }
+}
+
+size_t CourtesyLexicon::match_at(const Patterns& table, const std::vector<Word>& words, size_t i, size_t end) {
+  auto it = table.find(words[i].lower);
+  if (it == table.end()) return 0;
+  size_t best = 0;
+  for (const auto& p : it->second) {
+    // Greedy-free match with `*` = 1..3 words (backtracking over the few wildcards a pattern has).
+    auto rec = [&](auto& self, size_t pi, size_t wi) -> size_t {
+      if (pi == p.size()) return wi;
+      if (p[pi] == "*") {
+        for (size_t n = 1; n <= kMaxWildcardWords && wi + n <= end; ++n)
+          if (size_t r = self(self, pi + 1, wi + n)) return r;
+        return 0;
+      }
+      if (wi >= end || words[wi].lower != p[pi]) return 0;
+      return self(self, pi + 1, wi + 1);
+    };
+    if (size_t r = rec(rec, 0, i); r > i) best = std::max(best, r - i);
+  }
+  return best;
+}
+
+std::string_view builtin_courtesy_en() { return kCourtesyEn; }
+std::string_view builtin_courtesy_zh() { return kCourtesyZh; }
+
+void courtesy_spans(std::string_view s, const std::vector<uint8_t>& skip, const CourtesyLexicon& lex,
+                    std::vector<std::pair<size_t, size_t>>& out) {
+  if (lex.empty()) return;
+  thread_local Scratch sc;
+  const size_t n = s.size();
+  size_t b = 0;
+  while (b < n) {
+    // The sentence [b, e): up to and including its terminators and the spaces after them.
+    size_t e = b;
+    bool in_word = false;
+    while (e < n) {
+      size_t len;
+      char32_t cp = text::utf8_decode(s, e, len);
+      if (cp == '\n') { ++e; break; }
+      if (ends_sentence(cp) ||
+          ((cp == '.' || cp == '!' || cp == '?') && (e + 1 >= n || hspace(s[e + 1]) || s[e + 1] == '\n' ||
+                                                     s[e + 1] == '!' || s[e + 1] == '?' || s[e + 1] == '.'))) {
+        e += len;
+        while (e < n) {
+          char32_t c2 = text::utf8_decode(s, e, len);
+          if (!(ends_sentence(c2) || c2 == '.' || c2 == '!' || c2 == '?' || c2 == U'～' || c2 == '~')) break;
+          e += len;
+        }
+        break;
+      }
+      in_word = true;
+      e += len;
+    }
+    while (e < n && hspace(s[e])) ++e;
+    (void)in_word;
+    const size_t sb = b, se = e;
+    b = e;
+    size_t first = sb;
+    while (first < se && (hspace(s[first]) || s[first] == '\n')) ++first;
+    if (first >= se) continue;
+    Analysis whole = analyse(s, first, se, lex, sc);
+    if (!whole.trigger) continue;
+    if (!any_skip(skip, first, se) && (whole.pure() || whole.small_talk())) {
+      size_t end = se;
+      if (end > first && s[end - 1] == '\n') --end;  // keep the line break
+      out.emplace_back(first, end);
+      continue;
+    }
+    // Clause by clause: only pure courtesy goes.
+    size_t cb = first;
+    while (cb < se) {
+      size_t ce = cb;
+      while (ce < se) {
+        size_t len;
+        char32_t cp = text::utf8_decode(s, ce, len);
+        ce += len;
+        if (ends_clause(cp)) break;
+      }
+      while (ce < se && hspace(s[ce])) ++ce;
+      size_t end = ce;
+      if (end > cb && s[end - 1] == '\n') --end;
+      if (end > cb && !any_skip(skip, cb, end)) {
+        Analysis a = analyse(s, cb, end, lex, sc);
+        // A pure clause; the sentence's last clause keeps the sentence's terminator out of it.
+        if (a.pure()) out.emplace_back(cb, end);
+      }
+      cb = ce;
+    }
+  }
+}
+
+}  // namespace kuai::stages

@@ -1,0 +1,67 @@
+// The courtesy classifier of the `slim` stage: finds sentences and clauses made of courtesy, apology,
+// thanks, greeting, reassurance, praise, laughter and small talk, in English and Chinese, from a
+// lexicon (data/slim/courtesy_en.txt, courtesy_zh.txt) rather than from listed whole phrases.
+//
+// A sentence ends at . ! ? (before a space or the end), 。！？…, or a newline; a clause ends at
+// , ; : — ， ； ： 、 ～. For each sentence:
+//   1. no trigger word in it → kept;
+//   2. pure courtesy (every word is a trigger or a soft word, at most 2 other CJK characters) → removed;
+//   3. a trigger and no content mark (a veto word outside the triggers, a digit, '?', a quote, a
+//      capitalised name inside the sentence) and at most 5 other words / 24 other CJK characters →
+//      removed whole (small talk riding on a courtesy: "Sorry, my dog is barking, one moment.");
+//   4. otherwise only its pure-courtesy clauses go ("Sorry if this is a silly question, but do I …"
+//      keeps "but do I …").
+// Bytes marked in `skip` (code, quotes, URLs, spans already removed) are never removed, and a sentence
+// or clause holding one is never removed whole. Thread-safety: a lexicon is immutable after build;
+// courtesy_spans is pure. Cost: linear in the text, no ICU (a 20-turn chat in a few µs).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+namespace kuai::stages {
+
+class CourtesyLexicon {
+ public:
+  // Adds a sectioned list ([trigger], [veto], [soft]; one entry a line, '#' comments).
+  void add_list(std::string_view list);
+  bool empty() const { return latin_trigger_.empty() && cjk_trigger_.empty(); }
+
+  struct Word {
+    size_t begin, end;  // byte offsets in the text
+    std::string lower;  // ASCII lower case, ’ → '
+  };
+  // Marks, for words[i..], the words of the longest pattern of `table` that matches at i; returns how
+  // many words it spans (0: none).
+  using Patterns = std::unordered_map<std::string, std::vector<std::vector<std::string>>>;
+  static size_t match_at(const Patterns& table, const std::vector<Word>& words, size_t i, size_t end);
+
+  const Patterns& latin_trigger() const { return latin_trigger_; }
+  const Patterns& latin_veto() const { return latin_veto_; }
+  const std::unordered_set<std::string>& latin_soft() const { return latin_soft_; }
+  const std::vector<std::string>& cjk_trigger() const { return cjk_trigger_; }
+  const std::vector<std::string>& cjk_veto() const { return cjk_veto_; }
+  const std::vector<std::string>& cjk_soft() const { return cjk_soft_; }
+
+ private:
+  Patterns latin_trigger_, latin_veto_;
+  std::unordered_set<std::string> latin_soft_;
+  std::vector<std::string> cjk_trigger_, cjk_veto_, cjk_soft_;  // longest first
+};
+
+// The built-in lexicons (data/slim/courtesy_*.txt, compiled into the binary).
+std::string_view builtin_courtesy_en();
+std::string_view builtin_courtesy_zh();
+
+// Appends to `out` the byte ranges [begin, end) of `s` to remove, in order, non-overlapping.
+// `skip` has s.size() entries; a non-zero byte is never removed.
+void courtesy_spans(std::string_view s, const std::vector<uint8_t>& skip, const CourtesyLexicon& lexicon,
+                    std::vector<std::pair<size_t, size_t>>& out);
+
+}  // namespace kuai::stages
