@@ -4,8 +4,14 @@
 //  - negation:  the number of negation markers (EN not/no/never/…n't; ZH 不/没/别/非/无/未 …);
 //  - number:    any number, quantity or date (as a multiset);
 //  - entity:    a named entity of one is absent from the other;
-//  - content:   key content words (stop words, synonyms and light stemming aside) differ by more than
-//               `content_max_diff` words in total.
+//  - direction: both name the same things around a direction word (from/to/into, 到/成/往/向/给/比) but
+//               in another order ("PayPal to my bank" / "my bank to PayPal", 上海到杭州 / 杭州到上海);
+//  - polarity:  a word of one is the opposite of a word of the other (WordNet antonyms, up-/down-,
+//               im-/ex- …; 升/降, 加/减 … in Chinese words that otherwise share their characters);
+//  - scope:     whose or how much ("all" / "one", "personal" / "business", 我的 / 孩子的);
+//  - content:   a content word of each side has no match in the other (the same word, a WordNet form or
+//               synonym, an abbreviation or derivation, a typo; for Chinese a word sharing most of its
+//               characters), or one side adds more than `content_max_diff` words beyond generic ones.
 // Pure; any thread.
 #pragma once
 
@@ -15,20 +21,26 @@
 
 namespace kuai::cache {
 
-enum class Guard { None, Negation, Number, Entity, Content };
+enum class Guard { None, Negation, Number, Entity, Direction, Polarity, Scope, Content };
 
 struct GuardConfig {
   bool negation = true;
   bool number = true;
   bool entity = true;
+  bool direction = true;
+  bool polarity = true;
+  bool scope = true;
   bool content = true;
-  int content_max_diff = 0;  // unmatched content words allowed (both sides together)
+  int content_max_diff = 0;  // words beyond generic ones one side may add to a fully matched question
+  // Otherwise both sides must cover this share of each other's content (words, Chinese characters).
+  double content_min_coverage = 1.0;
 };
 
 // The first guard (in the order above) that refuses `query` being answered with `cached`'s answer;
 // Guard::None when none does. Symmetric.
 Guard check_guards(const QueryFeatures& cached, const QueryFeatures& query, const GuardConfig& cfg);
 
-std::string_view guard_name(Guard g);  // "none" | "negation" | "number" | "entity" | "content"
+// "none" | "negation" | "number" | "entity" | "direction" | "polarity" | "scope" | "content"
+std::string_view guard_name(Guard g);
 
 }  // namespace kuai::cache

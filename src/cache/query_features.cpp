@@ -1,6 +1,7 @@
 #include "cache/query_features.h"
 
 #include "cache/word_lists.h"
+#include "cache/wordnet.h"
 #include "text/normalize.h"
 #include "text/script.h"
 #include "text/segment.h"
@@ -10,6 +11,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 
 namespace kuai::cache {
 namespace {
@@ -103,6 +106,21 @@ void add_digit_runs(std::string_view s, std::vector<std::string>& numbers) {
 struct Builder {
   QueryFeatures f;
   bool sentence_start = true;
+  int last_number = -1;  // index in f.numbers of the number just read, while a unit may follow it
+
+  // "1 hour" and "60 minutes", 一周 and 七天: a quantity becomes its size in the unit's base ("60min").
+  void apply_unit(const Unit& u) {
+    if (last_number < 0 || u.factor <= 0) return;
+    std::string& n = f.numbers[size_t(last_number)];
+    char* end = nullptr;
+    double v = std::strtod(n.c_str(), &end);
+    if (end == n.c_str() || *end != '\0') return;  // a date or tag, not a plain number
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%.6g%.*s", v * u.factor, int(u.base.size()), u.base.data());
+    n = buf;
+    f.terms.push_back(n);
+    last_number = -1;
+  }
 
   void english(std::string_view original, std::string word) {
     // Typographic apostrophes → ASCII.
@@ -113,6 +131,12 @@ struct Builder {
       }
       word = std::move(ascii);
     }
+    if (Unit u = en_unit(word); last_number >= 0 && u.factor > 0) {
+      f.words.push_back(word);
+      apply_unit(u);
+      return;
+    }
+    last_number = -1;
     f.words.push_back(word);
     size_t len;
     char32_t first = text::utf8_decode(original, 0, len);
@@ -143,13 +167,19 @@ struct Builder {
     }
     if (word.empty()) return;
     if (is_en_negation(word)) { ++f.negations; f.terms.push_back("#not"); return; }
-    if (auto n = en_number_word(word); !n.empty()) { f.numbers.push_back(n); f.terms.push_back(n); return; }
+    if (auto n = en_number_word(word); !n.empty()) {
+      f.numbers.push_back(n);
+      f.terms.push_back(n);
+      last_number = int(f.numbers.size()) - 1;
+      return;
+    }
     if (auto t = en_temporal_word(word, capital && !at_start); !t.empty()) {
       f.numbers.push_back(t);
       f.terms.push_back(t);
       return;
     }
     if (auto tense = en_tense_word(word); !tense.empty()) { f.content.push_back(tense); f.terms.push_back(tense); return; }
+    if (auto scope = en_scope_word(word); !scope.empty()) f.scope.push_back(scope);
     if (is_en_stopword(word)) { f.terms.push_back(word); return; }
     // Acronyms and mixed case ("NASA", "iPhone"), and capitalised words not at a sentence start.
     size_t uppers = 0;
@@ -160,6 +190,17 @@ struct Builder {
     }
     bool entity = uppers >= 2 || (uppers == 1 && !capital) || (capital && (!at_start || !is_en_common_starter(word)));
     if (word == "i") entity = false;
+    // A word WordNet knows stays as written (the guards compare it through its forms and synsets), and
+    // the embedder sees the synsets of its most frequent senses, which many synonyms share; other words
+    // are stemmed.
+    const WordNet* wn = WordNet::shared();
+    if (!entity && wn) {
+      if (auto senses = wn->first_senses(word); !senses.empty()) {
+        f.content.push_back(wn->forms(word).front());  // the word when it is a lemma ("papers"), else its base
+        for (auto& s : senses) f.terms.push_back("#" + s);
+        return;
+      }
+    }
     std::string stem = en_synonym(english_stem(word));
     if (entity) f.entities.push_back(stem);
     f.content.push_back(stem);
@@ -171,6 +212,7 @@ struct Builder {
     f.words.emplace_back(word);
     f.numbers.push_back(canonical_number(word));
     f.terms.push_back(f.numbers.back());
+    last_number = int(f.numbers.size()) - 1;
   }
 
   // A run of CJK text (consecutive Cjk spans), processed as one for negation/number masks.
@@ -194,17 +236,42 @@ struct Builder {
       ++f.negations;
       f.terms.push_back("#not");
     }
+    // A unit right after a number written in digits before this run ("60分钟").
+    if (size_t len = 0; last_number >= 0) {
+      Unit u = zh_unit_prefix(run, len);
+      apply_unit(u);
+      std::fill(consumed.begin(), consumed.begin() + len, true);
+    }
+    last_number = -1;
+    for (const auto& [w, tag] : zh_scope_words())
+      if (run.find(w) != std::u32string::npos) f.scope.push_back(tag);
+    // Time words anywhere in the run (segmentation may glue 本周六 into one word): 本周 + 周六.
+    for (const auto& [w, tag] : zh_temporal_words()) {
+      for (size_t p = run.find(w); p != std::u32string::npos; p = run.find(w, p + 1)) {
+        // Overlaps are kept (本周六 is 本周 and 周六); a span already read whole is not read twice.
+        if (std::all_of(consumed.begin() + p, consumed.begin() + p + w.size(), [](bool c) { return c; })) continue;
+        f.numbers.push_back(tag);
+        f.terms.push_back(tag);
+        std::fill(consumed.begin() + p, consumed.begin() + p + w.size(), true);
+      }
+    }
     // Numbers: numeral runs ("二十五"), with 一 before a measure word read as the article "a".
     for (size_t i = 0; i < run.size();) {
       if (excepted[i] || consumed[i] || !is_zh_numeral(run[i])) { ++i; continue; }
       size_t j = i;
       while (j < run.size() && !excepted[j] && is_zh_numeral(run[j])) ++j;
-      bool article = j == i + 1 && run[i] == U'一' && j < run.size() && is_zh_measure(run[j]);
+      size_t unit_len = 0;
+      const Unit unit = zh_unit_prefix(std::u32string_view(run).substr(j), unit_len);
+      bool article = j == i + 1 && run[i] == U'一' && j < run.size() && is_zh_measure(run[j]) && unit.factor <= 0;
       bool unit_only = zh_digit(run[i]) < 0 && j == i + 1;  // a lone 十/百/千/万 inside a word
       if (unit_only) { i = j; continue; }
       if (!article) {
         f.numbers.push_back(chinese_number(run.substr(i, j - i)));
         f.terms.push_back(f.numbers.back());
+        last_number = int(f.numbers.size()) - 1;
+        apply_unit(unit);
+        j += unit_len;
+        last_number = -1;
       }
       std::fill(consumed.begin() + i, consumed.begin() + j, true);
       i = j;
@@ -213,12 +280,6 @@ struct Builder {
     for (const auto& t : tokens) {
       std::u32string u = to_u32(t);
       f.words.push_back(t);
-      if (auto tmp = zh_temporal_word(t); !tmp.empty()) {
-        f.numbers.push_back(tmp);
-        f.terms.push_back(tmp);
-        pos += u.size();
-        continue;
-      }
       // Drop the negation/numeral characters counted above; what is left is the content.
       std::u32string rest;
       for (size_t k = 0; k < u.size(); ++k)
@@ -258,6 +319,7 @@ QueryFeatures query_features(std::string_view input) {
       case text::SpanKind::Number: b.number(text::normalize(piece)); break;
       case text::SpanKind::Punct:
         if (is_sentence_end(piece)) b.sentence_start = true;
+        b.last_number = -1;
         break;
       case text::SpanKind::Space: break;
     }
@@ -288,6 +350,7 @@ QueryFeatures query_features(std::string_view input) {
   std::sort(b.f.numbers.begin(), b.f.numbers.end());
   sort_unique(b.f.entities);
   sort_unique(b.f.content);
+  sort_unique(b.f.scope);
   return std::move(b.f);
 }
 

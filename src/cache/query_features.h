@@ -32,6 +32,9 @@ struct QueryFeatures {
   // Key content words: everything that is not a stop word, number or negation, folded, lightly stemmed
   // (English), synonyms mapped to one form; plus tense markers ("#past", "#future"). Sorted, unique.
   std::vector<std::string> content;
+  // Scope tags: whose or how much the question is about ("#all", "#one", "#business", "#child" …),
+  // sorted, unique (word_lists.h).
+  std::vector<std::string> scope;
 };
 
 QueryFeatures query_features(std::string_view text);

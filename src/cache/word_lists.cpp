@@ -219,17 +219,117 @@ const std::vector<std::u32string>& zh_masked_words() {
   return words;
 }
 
-std::string zh_temporal_word(std::string_view w) {
+const std::vector<std::pair<std::u32string, std::string>>& zh_temporal_words() {
+  // Longer words first, so 星期天 is read before 星期 could be, and 本周 before 周.
+  static const std::vector<std::pair<std::u32string, std::string>> words{
+      {U"星期一", "@mon"}, {U"星期二", "@tue"}, {U"星期三", "@wed"}, {U"星期四", "@thu"}, {U"星期五", "@fri"},
+      {U"星期六", "@sat"}, {U"星期天", "@sun"}, {U"星期日", "@sun"}, {U"上个月", "@last_month"},
+      {U"下个月", "@next_month"}, {U"这个月", "@this_month"}, {U"今天", "@today"}, {U"明天", "@tomorrow"},
+      {U"昨天", "@yesterday"}, {U"后天", "@day_after"}, {U"前天", "@day_before"}, {U"今晚", "@tonight"},
+      {U"今年", "@this_year"}, {U"明年", "@next_year"}, {U"去年", "@last_year"}, {U"上午", "@morning"},
+      {U"早上", "@morning"}, {U"下午", "@afternoon"}, {U"晚上", "@evening"}, {U"中午", "@noon"},
+      {U"周末", "@weekend"}, {U"春天", "@spring"}, {U"夏天", "@summer"}, {U"秋天", "@autumn"},
+      {U"冬天", "@winter"}, {U"上周", "@last_week"}, {U"下周", "@next_week"}, {U"本周", "@this_week"},
+      {U"这周", "@this_week"}, {U"本月", "@this_month"}, {U"上月", "@last_month"}, {U"下月", "@next_month"},
+      {U"现在", "@now"}, {U"目前", "@now"}, {U"周一", "@mon"}, {U"周二", "@tue"}, {U"周三", "@wed"},
+      {U"周四", "@thu"}, {U"周五", "@fri"}, {U"周六", "@sat"}, {U"周日", "@sun"}, {U"周天", "@sun"}};
+  return words;
+}
+
+std::string en_scope_word(std::string_view w) {
   static const Map m{
-      {"今天", "@today"}, {"明天", "@tomorrow"}, {"昨天", "@yesterday"}, {"后天", "@day_after"},
-      {"前天", "@day_before"}, {"今晚", "@tonight"}, {"今年", "@this_year"}, {"明年", "@next_year"},
-      {"去年", "@last_year"}, {"上午", "@morning"}, {"早上", "@morning"}, {"下午", "@afternoon"},
-      {"晚上", "@evening"}, {"中午", "@noon"}, {"周末", "@weekend"}, {"春天", "@spring"},
-      {"夏天", "@summer"}, {"秋天", "@autumn"}, {"冬天", "@winter"}, {"上周", "@last_week"},
-      {"下周", "@next_week"}, {"本周", "@this_week"}, {"这周", "@this_week"}, {"现在", "@now"},
-      {"目前", "@now"}, {"星期天", "@sun"}, {"星期日", "@sun"}, {"周日", "@sun"}};
+      {"all", "#all"}, {"every", "#all"}, {"entire", "#all"}, {"whole", "#all"}, {"everything", "#all"},
+      {"each", "#each"}, {"single", "#one"}, {"individual", "#personal"}, {"personal", "#personal"},
+      {"family", "#family"}, {"household", "#family"}, {"business", "#business"}, {"business's", "#business"},
+      {"company", "#business"}, {"corporate", "#business"}, {"double", "#double"}, {"twin", "#double"},
+      {"kid", "#child"}, {"kids", "#child"}, {"child", "#child"}, {"children", "#child"}, {"son", "#child"},
+      {"daughter", "#child"}, {"spouse", "#spouse"}, {"wife", "#spouse"}, {"husband", "#spouse"},
+      {"partner", "#spouse"}, {"parent", "#parent"}, {"parents", "#parent"}, {"mom", "#parent"},
+      {"dad", "#parent"}, {"mother", "#parent"}, {"father", "#parent"}, {"employee", "#employee"},
+      {"employees", "#employee"}, {"student", "#student"}, {"students", "#student"}};
   auto it = m.find(w);
   return it == m.end() ? std::string() : std::string(it->second);
+}
+
+const std::vector<std::pair<std::u32string, std::string>>& zh_scope_words() {
+  static const std::vector<std::pair<std::u32string, std::string>> words{
+      {U"所有", "#all"}, {U"全部", "#all"}, {U"整个", "#all"}, {U"一次性", "#all"}, {U"每个", "#each"},
+      {U"每一", "#each"}, {U"单个", "#one"}, {U"个人", "#personal"}, {U"自己", "#self"}, {U"家庭", "#family"},
+      {U"全家", "#family"}, {U"公司", "#business"}, {U"企业", "#business"}, {U"单位", "#business"},
+      {U"孩子", "#child"}, {U"儿子", "#child"}, {U"女儿", "#child"}, {U"未成年", "#child"}, {U"宝宝", "#child"},
+      {U"爱人", "#spouse"}, {U"老公", "#spouse"}, {U"老婆", "#spouse"}, {U"配偶", "#spouse"},
+      {U"父母", "#parent"}, {U"爸妈", "#parent"}, {U"员工", "#employee"}, {U"学生", "#student"}};
+  return words;
+}
+
+bool is_generic_word(std::string_view w) {
+  static const Set s{
+      "way", "ways", "method", "methods", "step", "steps", "process", "procedure", "guide", "best", "good",
+      "thing", "things", "tip", "tips", "help", "info", "information", "detail", "details", "question",
+      "option", "options", "typical", "normal", "usual", "usually", "possible", "exactly", "actually", "really",
+      "kindly", "please", "thanks", "thank", "example", "need", "want", "know", "tell", "show", "explain",
+      "find", "get", "make", "do", "go", "use", "quick", "quickly", "simple", "easy", "easiest", "proper",
+      "properly", "correct", "correctly", "right", "general", "generally", "enough",
+      "方法", "办法", "做法", "流程", "步骤", "事项", "攻略", "技巧", "怎么办", "处理", "操作", "问题", "情况",
+      "一般", "具体", "大概", "注意", "哪些", "有用", "需要", "准备", "办理", "申请", "规定", "要求", "条件", "够"};
+  return s.contains(w);
+}
+
+std::u32string zh_polar_partners(char32_t c) {
+  std::u32string out;
+  for (char32_t d : std::u32string_view(U"升降贬增减加除高低上下入出进开关多少大小长短前后买卖借还存取收付主副单双正负涨跌冷热快慢早晚新旧删充退优缺好坏男女胖瘦落赢输胜"))
+    if (zh_polar_pair(c, d)) out.push_back(d);
+  return out;
+}
+
+bool zh_polar_pair(char32_t a, char32_t b) {
+  static const std::u32string kPairs[] = {U"升降", U"升贬", U"增减", U"增降", U"加减", U"加除", U"加降", U"高低",
+                                          U"上下", U"入出", U"进出", U"开关", U"多少", U"大小", U"长短", U"前后",
+                                          U"买卖", U"借还", U"存取", U"收付", U"主副", U"单双", U"正负", U"涨跌",
+                                          U"冷热", U"快慢", U"早晚", U"新旧", U"增删", U"充退",
+                                          U"优缺", U"好坏", U"男女", U"胖瘦", U"涨落", U"赢输", U"胜负"};
+  for (const auto& p : kPairs) {
+    if (p.size() == 2 && ((p[0] == a && p[1] == b) || (p[0] == b && p[1] == a))) return true;
+  }
+  return false;
+}
+
+Unit en_unit(std::string_view w) {
+  static const std::unordered_map<std::string_view, Unit> m{
+      {"second", {1.0 / 60, "min"}}, {"seconds", {1.0 / 60, "min"}}, {"sec", {1.0 / 60, "min"}}, {"secs", {1.0 / 60, "min"}},
+      {"minute", {1, "min"}}, {"minutes", {1, "min"}}, {"min", {1, "min"}}, {"mins", {1, "min"}},
+      {"hour", {60, "min"}}, {"hours", {60, "min"}}, {"hr", {60, "min"}}, {"hrs", {60, "min"}}, {"h", {60, "min"}},
+      {"day", {1440, "min"}}, {"days", {1440, "min"}}, {"week", {10080, "min"}}, {"weeks", {10080, "min"}},
+      {"month", {43200, "min"}}, {"months", {43200, "min"}}, {"year", {525600, "min"}}, {"years", {525600, "min"}},
+      {"g", {1, "g"}}, {"gram", {1, "g"}}, {"grams", {1, "g"}}, {"kg", {1000, "g"}}, {"kilo", {1000, "g"}},
+      {"kilos", {1000, "g"}}, {"kilogram", {1000, "g"}}, {"kilograms", {1000, "g"}}, {"mg", {0.001, "g"}},
+      {"lb", {453.6, "g"}}, {"lbs", {453.6, "g"}}, {"pound", {453.6, "g"}}, {"pounds", {453.6, "g"}},
+      {"oz", {28.35, "g"}}, {"ounce", {28.35, "g"}}, {"ounces", {28.35, "g"}},
+      {"ml", {1, "ml"}}, {"l", {1000, "ml"}}, {"liter", {1000, "ml"}}, {"liters", {1000, "ml"}},
+      {"litre", {1000, "ml"}}, {"litres", {1000, "ml"}}, {"cup", {240, "ml"}}, {"cups", {240, "ml"}},
+      {"tbsp", {15, "ml"}}, {"tablespoon", {15, "ml"}}, {"tablespoons", {15, "ml"}}, {"tsp", {5, "ml"}},
+      {"teaspoon", {5, "ml"}}, {"teaspoons", {5, "ml"}}, {"km", {1000, "m"}}, {"m", {1, "m"}},
+      {"meter", {1, "m"}}, {"meters", {1, "m"}}, {"metre", {1, "m"}}, {"metres", {1, "m"}}, {"cm", {0.01, "m"}},
+      {"mile", {1609, "m"}}, {"miles", {1609, "m"}}};
+  auto it = m.find(w);
+  return it == m.end() ? Unit{} : it->second;
+}
+
+Unit zh_unit_prefix(std::u32string_view s, size_t& length) {
+  static const std::pair<std::u32string_view, Unit> kUnits[] = {
+      {U"分钟", {1, "min"}}, {U"小时", {60, "min"}}, {U"钟头", {60, "min"}}, {U"星期", {10080, "min"}},
+      {U"礼拜", {10080, "min"}}, {U"个月", {43200, "min"}}, {U"千克", {1000, "g"}}, {U"公斤", {1000, "g"}},
+      {U"毫升", {1, "ml"}}, {U"公里", {1000, "m"}}, {U"秒", {1.0 / 60, "min"}}, {U"天", {1440, "min"}},
+      {U"周", {10080, "min"}}, {U"克", {1, "g"}}, {U"斤", {500, "g"}}, {U"升", {1000, "ml"}}, {U"米", {1, "m"}}};
+  size_t skip = !s.empty() && s[0] == U'个' ? 1 : 0;
+  for (const auto& [w, u] : kUnits) {
+    if (s.substr(skip).starts_with(w)) {
+      length = skip + w.size();
+      return u;
+    }
+  }
+  length = 0;
+  return {};
 }
 
 bool is_zh_stopword(std::string_view w) { return zh_stopwords().contains(w); }

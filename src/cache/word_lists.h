@@ -21,6 +21,29 @@ std::string en_temporal_word(std::string_view w, bool capitalised_mid_sentence);
 std::string en_tense_word(std::string_view w);          // was/were/did/had → "#past", will → "#future"
 std::string en_synonym(const std::string& stem);        // one form per synonym group (on the stem)
 
+// Scope: whose or how much a question is about ("all" / "one", "personal" / "business", "my kid's").
+// A canonical tag ("#all", "#business", "#child" …) or "" (folded English word).
+std::string en_scope_word(std::string_view w);
+// The same for Chinese, found anywhere in a run of text (所有 → "#all", 公司 → "#business").
+const std::vector<std::pair<std::u32string, std::string>>& zh_scope_words();
+// Words that add little to what a question asks ("way", "steps", "guide"; 方法, 流程, 步骤): a
+// paraphrase may add them without changing the question.
+bool is_generic_word(std::string_view w);
+// Characters of opposite direction or amount (升/降, 加/减, 高/低, 入/出, 主/副 …): two Chinese words
+// that differ only by such a pair ask opposite things (升值 / 贬值, 加湿 / 除湿).
+bool zh_polar_pair(char32_t a, char32_t b);
+std::u32string zh_polar_partners(char32_t c);  // the characters zh_polar_pair pairs with c
+
+// A unit of time, mass or volume and its size in the class's base unit (minutes, grams, millilitres):
+// "hours" → {60, "min"}, "kg" → {1000, "g"}, "tbsp" → {15, "ml"}; 小时 → {60, "min"}. {0, ""} if none.
+struct Unit {
+  double factor = 0;
+  std::string_view base;
+};
+Unit en_unit(std::string_view w);
+// The Chinese unit at the start of `s` (个 before it skipped: 一个小时) and its length in code points.
+Unit zh_unit_prefix(std::u32string_view s, size_t& length);
+
 int zh_digit(char32_t c);        // 零一二两三…九 → 0..9; -1 otherwise
 int64_t zh_unit(char32_t c);     // 十百千万亿 → 10…1e8; 0 otherwise
 inline bool is_zh_numeral(char32_t c) { return zh_digit(c) >= 0 || zh_unit(c) > 0; }
@@ -28,7 +51,8 @@ bool is_zh_negation(char32_t c); // 不没别非无未莫勿否甭
 bool is_zh_measure(char32_t c);  // 个本家种件只位条张 …
 bool is_zh_entity_suffix(char32_t c);  // 市省县国州岛山河湖江 …
 const std::vector<std::u32string>& zh_masked_words();  // 非常, 未来, 一些, 十分 …
-std::string zh_temporal_word(std::string_view w);      // 明天 → "@tomorrow"; "" if none
+// Time words and their canonical tags (明天 → "@tomorrow", 周六 → "@sat", 下周 → "@next_week"), longest first.
+const std::vector<std::pair<std::u32string, std::string>>& zh_temporal_words();
 bool is_zh_stopword(std::string_view w);
 std::string zh_synonym(const std::string& w);
 // Colloquial Chinese spelled in standard form before segmentation (为啥 → 为什么, 咋 → 怎么, 啥 → 什么),

@@ -2,6 +2,7 @@
 
 #include "api/error.h"
 #include "cache/redis_share.h"
+#include "cache/wordnet.h"
 #include "obs/metrics.h"
 #include "text/estimate.h"
 
@@ -267,7 +268,8 @@ std::optional<pipeline::AdminReply> SemanticCacheStage::on_admin(std::string_vie
   if (method == "GET" && path == "stats") {
     auto s = store_.stats();
     json::object refused;
-    for (auto g : {cache::Guard::Negation, cache::Guard::Number, cache::Guard::Entity, cache::Guard::Content})
+    for (auto g : {cache::Guard::Negation, cache::Guard::Number, cache::Guard::Entity, cache::Guard::Direction,
+                   cache::Guard::Polarity, cache::Guard::Scope, cache::Guard::Content})
       refused[cache::guard_name(g)] = refused_by_[static_cast<int>(g)].load();
     json::object out{{"entries", s.entries}, {"namespaces", s.namespaces}, {"vectors", s.vectors},
                      {"index_bytes", s.index_bytes}, {"bytes", s.bytes}, {"evictions", s.evictions}, {"expirations", s.expirations},
@@ -346,8 +348,8 @@ bool read(const YAML::Node& cfg, const char* key, T& out, std::string& error) {
 
 }  // namespace
 
-std::unique_ptr<pipeline::Stage> make_cache_stage(const YAML::Node& cfg, pipeline::Services& services, std::string& error) {
-  CacheStageConfig c;
+std::optional<std::string> read_cache_config(const YAML::Node& cfg, CacheStageConfig& c) {
+  std::string error;
   double ttl_s = double(c.store.ttl_ms) / 1000.0;
   bool ok = read(cfg, "embedder", c.embedder, error) && read(cfg, "embedder_model", c.embedder_model, error) &&
             read(cfg, "hash_dim", c.hash_dim, error) && read(cfg, "threshold", c.store.threshold, error) &&
@@ -364,21 +366,37 @@ std::unique_ptr<pipeline::Stage> make_cache_stage(const YAML::Node& cfg, pipelin
   if (ok && cfg["guards"] && cfg["guards"].IsMap()) {
     const YAML::Node g = cfg["guards"];
     ok = read(g, "negation", c.store.guards.negation, error) && read(g, "number", c.store.guards.number, error) &&
-         read(g, "entity", c.store.guards.entity, error) && read(g, "content", c.store.guards.content, error) &&
-         read(g, "content_max_diff", c.store.guards.content_max_diff, error);
+         read(g, "entity", c.store.guards.entity, error) && read(g, "direction", c.store.guards.direction, error) &&
+         read(g, "polarity", c.store.guards.polarity, error) && read(g, "scope", c.store.guards.scope, error) &&
+         read(g, "content", c.store.guards.content, error) &&
+         read(g, "content_max_diff", c.store.guards.content_max_diff, error) &&
+         read(g, "content_min_coverage", c.store.guards.content_min_coverage, error);
   }
   if (ok && cfg["index"] && cfg["index"].IsMap()) {
     const YAML::Node i = cfg["index"];
     ok = read(i, "m", c.store.index.m, error) && read(i, "ef_construction", c.store.index.ef_construction, error) &&
          read(i, "ef_search", c.store.index.ef_search, error);
   }
-  if (!ok) return nullptr;
-  if (!(c.store.threshold > 0 && c.store.threshold <= 1)) { error = "stages.cache.threshold must be in (0, 1]"; return nullptr; }
-  if (ttl_s < 0) { error = "stages.cache.ttl_s must be >= 0 (0: never expire)"; return nullptr; }
-  if (c.store.max_entries == 0) { error = "stages.cache.max_entries must be > 0"; return nullptr; }
-  if (c.hash_dim < 16 || c.hash_dim > 8192) { error = "stages.cache.hash_dim must be in 16..8192"; return nullptr; }
+  if (!ok) return error;
+  if (!(c.store.threshold > 0 && c.store.threshold <= 1)) return std::string("stages.cache.threshold must be in (0, 1]");
+  if (ttl_s < 0) return std::string("stages.cache.ttl_s must be >= 0 (0: never expire)");
+  if (c.store.max_entries == 0) return std::string("stages.cache.max_entries must be > 0");
+  if (c.hash_dim < 16 || c.hash_dim > 8192) return std::string("stages.cache.hash_dim must be in 16..8192");
   c.store.ttl_ms = static_cast<int64_t>(ttl_s * 1000.0);
+  return std::nullopt;
+}
 
+std::unique_ptr<pipeline::Stage> make_cache_stage(const YAML::Node& cfg, pipeline::Services& services, std::string& error) {
+  CacheStageConfig c;
+  if (auto err = read_cache_config(cfg, c)) {
+    error = *err;
+    return nullptr;
+  }
+  // English paraphrases are matched through WordNet (loaded once, here, not on the first request).
+  if (!cache::WordNet::shared()) {
+    error = "stages.cache: " + cache::WordNet::shared_error();
+    return nullptr;
+  }
   std::unique_ptr<cache::Embedder> embedder;
   if (c.embedder == "hash") {
     embedder = std::make_unique<cache::HashEmbedder>(c.hash_dim);

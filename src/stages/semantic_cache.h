@@ -29,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -99,10 +100,12 @@ class SemanticCacheStage : public pipeline::Stage {
   std::mt19937_64 rng_;
 
   std::atomic<uint64_t> hits_{0}, misses_{0}, refused_{0}, stores_{0};
-  std::atomic<uint64_t> refused_by_[5] = {};
+  std::atomic<uint64_t> refused_by_[8] = {};  // by cache::Guard
   std::atomic<double> saved_ms_{0};
 };
 
+// Reads `stages.cache` into `out` (defaults for what is absent); the error names the key.
+std::optional<std::string> read_cache_config(const YAML::Node& cfg, CacheStageConfig& out);
 // Factory for the registry: `stages.cache` → stage (see docs/CONFIG.md, "Semantic cache").
 std::unique_ptr<pipeline::Stage> make_cache_stage(const YAML::Node& cfg, pipeline::Services& services, std::string& error);
 

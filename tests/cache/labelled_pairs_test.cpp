@@ -72,7 +72,7 @@ TEST_F(LabelledPairsTest, SetIsLargeAndMixed) {
 TEST_F(LabelledPairsTest, PairwiseTableAndDefaultFalseHitRate) {
   HashEmbedder emb;
   StoreConfig defaults;
-  std::vector<double> thresholds{0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95};
+  std::vector<double> thresholds{0.3, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95};
   std::map<double, Counts> guarded, unguarded;
   std::map<std::string, int> refusals;  // at the default threshold
   Counts at_default;

@@ -89,4 +89,27 @@ TEST(QueryFeaturesTest, InvalidUtf8AndEmptyInputAreSafe) {
 }
 
 }  // namespace
+TEST(QueryFeaturesTest, QuantitiesInBaseUnits) {
+  EXPECT_EQ(join(query_features("Is 1 hour enough to marinate chicken").numbers), "60min");
+  EXPECT_EQ(join(query_features("marinate chicken for 60 minutes").numbers), "60min");
+  EXPECT_EQ(join(query_features("一周无理由退货").numbers), join(query_features("七天无理由退货").numbers));
+  EXPECT_EQ(join(query_features("红烧肉炖一个小时").numbers), "60min");
+  EXPECT_EQ(join(query_features("红烧肉炖60分钟").numbers), "60min");
+  EXPECT_EQ(join(query_features("roast 2 kg of beef").numbers), "2000g");
+  EXPECT_NE(join(query_features("roast 2 kg of beef").numbers), join(query_features("roast 2 lb of beef").numbers));
+}
+
+TEST(QueryFeaturesTest, ChineseTimeWordsInsideLongerWords) {
+  EXPECT_TRUE(has(query_features("本周六的演唱会门票").numbers, "@this_week"));
+  EXPECT_TRUE(has(query_features("本周六的演唱会门票").numbers, "@sat"));
+  EXPECT_NE(join(query_features("本周六的演唱会").numbers), join(query_features("下周六的演唱会").numbers));
+}
+
+TEST(QueryFeaturesTest, ScopeTags) {
+  EXPECT_EQ(join(query_features("How do I delete all messages").scope), "#all");
+  EXPECT_EQ(join(query_features("check my business's credit score").scope), "#business");
+  EXPECT_EQ(join(query_features("怎么删除所有朋友圈").scope), "#all");
+  EXPECT_TRUE(query_features("How do I delete a message").scope.empty());
+}
+
 }  // namespace kuai::cache

@@ -1,0 +1,125 @@
+// `kuai cache eval --pairs FILE.jsonl [--config kuai.yaml] [--set k=v]`: see src/stages/cache_eval.h.
+#include "app/verbs.h"
+
+#include "config/config.h"
+#include "config/schema.h"
+#include "cache/embedder.h"
+#include "cache/guards.h"
+#include "cache/query_features.h"
+#include "stages/cache_eval.h"
+
+#include <cstdio>
+
+namespace kuai::app {
+namespace {
+
+void print_run(const stages::PairEvalResult& r) {
+  std::printf("threshold %.2f: hit rate on true paraphrases %.1f%% (%d/%d); false hits %d (%.1f%% of %d pairs)\n",
+              r.threshold, 100 * r.hit_rate(), r.hits, r.same, r.false_hits, 100 * r.false_hit_rate(),
+              r.same + r.different);
+  std::printf("  retrieval: own question nearest %.1f%%, in the nearest 4 %.1f%%, 16 %.1f%%; median cosine %.3f\n",
+              r.same ? 100.0 * r.top1 / r.same : 0.0, r.same ? 100.0 * r.top4 / r.same : 0.0,
+              r.same ? 100.0 * r.top16 / r.same : 0.0, r.median_cosine);
+  for (const auto& [script, hs] : r.hits_by_script)
+    std::printf("  %-6s hit rate %.1f%% (%d/%d)\n", script.c_str(), hs.second ? 100.0 * hs.first / hs.second : 0.0,
+                hs.first, hs.second);
+  if (!r.false_hits_by_kind.empty()) {
+    std::printf("  false hits by kind:");
+    for (const auto& [k, n] : r.false_hits_by_kind) std::printf(" %s %d", k.c_str(), n);
+    std::printf("\n");
+  }
+  if (!r.refused_by_guard.empty()) {
+    std::printf("  true paraphrases refused by guard:");
+    for (const auto& [g, n] : r.refused_by_guard) std::printf(" %s %d", g.c_str(), n);
+    std::printf("\n");
+  }
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& w : v) out += (out.empty() ? "" : " ") + w;
+  return "[" + out + "]";
+}
+
+void print_features(const char* label, const cache::QueryFeatures& f) {
+  std::printf("%s: content %s numbers %s entities %s scope %s negations %d\n", label, joined(f.content).c_str(),
+              joined(f.numbers).c_str(), joined(f.entities).c_str(), joined(f.scope).c_str(), f.negations);
+}
+
+VerbRegistrar reg("cache", [](CLI::App& root) {
+  struct Args {
+    std::string pairs, config;
+    std::vector<std::string> sets;
+    bool sweep = true, show = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cache = root.add_subcommand("cache", "Semantic cache tools.");
+  cache->require_subcommand(1);
+  auto* cmd = cache->add_subcommand(
+      "eval",
+      "Run labelled query pairs ({\"a\",\"b\",\"same\",\"kind\"} per line) through the semantic cache's code\n"
+      "offline: every a is stored, then every b looked up. Prints the hit rate on true paraphrases, false hits\n"
+      "by kind, refusals by guard, and a threshold sweep.");
+  auto* explain = cache->add_subcommand("explain", "Show what the cache sees in two queries and whether a cached answer\n"
+                                                   "to the first would serve the second (features, cosine, guard).");
+  auto queries = std::make_shared<std::vector<std::string>>();
+  explain->add_option("queries", *queries, "the cached query, then the new one")->required()->expected(2);
+  explain->callback([queries] {
+    const auto fa = cache::query_features((*queries)[0]), fb = cache::query_features((*queries)[1]);
+    print_features("cached", fa);
+    print_features("new   ", fb);
+    cache::HashEmbedder e(stages::CacheStageConfig{}.hash_dim);
+    std::vector<float> va, vb;
+    e.embed_sync((*queries)[0], fa, va);
+    e.embed_sync((*queries)[1], fb, vb);
+    double cos = 0;
+    for (size_t i = 0; i < va.size(); ++i) cos += double(va[i]) * vb[i];
+    auto g = cache::check_guards(fa, fb, cache::GuardConfig{});
+    std::printf("cosine %.3f; guards: %s\n", cos, g == cache::Guard::None ? "pass" : ("refused by " + std::string(cache::guard_name(g))).c_str());
+    set_exit_code(0);
+  });
+  cmd->add_option("--pairs", a->pairs, "JSONL file of labelled pairs")->required();
+  cmd->add_option("--config,-c", a->config, "YAML config whose stages.cache is evaluated (docs/CONFIG.md)");
+  cmd->add_option("--set", a->sets, "override a config key: a.b.c=value (repeatable)");
+  cmd->add_flag("!--no-sweep", a->sweep, "only the configured threshold, no sweep");
+  cmd->add_flag("--show", a->show, "list every missed paraphrase and false hit (at the configured threshold)");
+  cmd->callback([a] {
+    config::Config cfg;
+    if (!a->config.empty())
+      if (auto err = config::Config::load_file(a->config, cfg)) return set_exit_code(fail("cache eval", *err, "check the path and the YAML syntax"));
+    for (const auto& s : a->sets)
+      if (auto err = cfg.apply_override(s)) return set_exit_code(fail("cache eval", *err, "use --set a.b.c=value"));
+    if (auto err = config::validate(cfg))
+      return set_exit_code(fail("cache eval", "config: " + *err, "see docs/CONFIG.md for every key and its default"));
+    stages::CacheStageConfig cc;
+    YAML::Node node = cfg.at("stages.cache");
+    if (auto err = stages::read_cache_config(node ? node : YAML::Node(YAML::NodeType::Map), cc))
+      return set_exit_code(fail("cache eval", *err, "see docs/CONFIG.md, section Semantic cache"));
+    if (cc.embedder != "hash")
+      return set_exit_code(fail("cache eval", "embedder '" + cc.embedder + "' needs a running model",
+                                "evaluate the built-in path (embedder: hash), or judge through a gateway"));
+    auto loaded = stages::read_labelled_pairs(a->pairs);
+    if (auto* err = std::get_if<std::string>(&loaded)) return set_exit_code(fail("cache eval", *err, "one JSON object per line"));
+    const auto& pairs = std::get<std::vector<stages::LabelledPair>>(loaded);
+    auto run = stages::evaluate_pairs(pairs, cc);
+    print_run(run);
+    if (a->show)
+      for (const auto& w : run.wrong)
+        std::printf("  [%s%s] %s | %s  (nearest %.3f)\n", w.outcome.c_str(),
+                    w.pair->same ? "" : (", " + w.pair->kind).c_str(), w.pair->a.c_str(), w.pair->b.c_str(), w.similarity);
+    if (a->sweep) {
+      std::printf("\nsweep:  threshold  hit rate  false hits\n");
+      for (int t = 30; t <= 95; t += 5) {
+        stages::CacheStageConfig at = cc;
+        at.store.threshold = t / 100.0;
+        auto r = stages::evaluate_pairs(pairs, at);
+        std::printf("        %9.2f  %7.1f%%  %4d (%.1f%%)\n", at.store.threshold, 100 * r.hit_rate(), r.false_hits,
+                    100 * r.false_hit_rate());
+      }
+    }
+    set_exit_code(0);
+  });
+});
+
+}  // namespace
+}  // namespace kuai::app

@@ -1,0 +1,53 @@
+// `kuai cache eval`: labelled query pairs ({"a", "b", "same", "kind"} per JSONL line) run offline through
+// the semantic cache's own code (query features, hash embedder, store, guards) the way the eval-dev judge
+// runs them through a gateway: every `a` is stored, then every `b` is looked up. Reports the hit rate on
+// true paraphrases, false hits by kind, refusals by guard, and a sweep over thresholds, so users tune
+// `stages.cache` on their own traffic.
+// Pure computation; one thread.
+#pragma once
+
+#include "stages/semantic_cache.h"
+
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace kuai::stages {
+
+struct LabelledPair {
+  std::string a, b;
+  bool same = false;
+  std::string kind;  // "paraphrase", "negation", "number", … (free text)
+};
+
+// The pairs of a JSONL file; a malformed line is an error naming it ("pairs.jsonl line 7: …").
+std::variant<std::vector<LabelledPair>, std::string> read_labelled_pairs(const std::string& path);
+
+struct PairEvalResult {
+  double threshold = 0;
+  int same = 0, different = 0;       // pairs of each label
+  int hits = 0;                      // true paraphrases answered from their own `a`
+  int false_hits = 0;                // any other hit
+  std::map<std::string, int> false_hits_by_kind;
+  std::map<std::string, int> refused_by_guard;  // true paraphrases a guard refused
+  std::map<std::string, std::pair<int, int>> hits_by_script;  // "en"/"zh"/"mixed" → (hits, same pairs)
+  // Retrieval alone, for true paraphrases: how often the paraphrase's own question is the nearest
+  // stored one, or among the nearest 4 / 16 (by the embedder's cosine), and the median cosine to it.
+  int top1 = 0, top4 = 0, top16 = 0;
+  double median_cosine = 0;
+  // Every pair that went wrong: a missed paraphrase ("miss", "refused: <guard>") or a false hit.
+  struct Wrong {
+    const LabelledPair* pair;
+    std::string outcome;
+    double similarity;  // of the nearest candidate (0: none)
+  };
+  std::vector<Wrong> wrong;
+  double hit_rate() const { return same ? double(hits) / same : 0; }
+  double false_hit_rate() const { return same + different ? double(false_hits) / (same + different) : 0; }
+};
+
+// One run at `cfg` (its store threshold included).
+PairEvalResult evaluate_pairs(const std::vector<LabelledPair>& pairs, const CacheStageConfig& cfg);
+
+}  // namespace kuai::stages
