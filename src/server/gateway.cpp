@@ -215,7 +215,8 @@ std::variant<std::unique_ptr<Gateway>, std::string> Gateway::create(const config
   s.services.executor = s.server->executor();
   s.services.config = &s.config;
   s.services.metrics = &s.metrics;
-  s.services.models = s.dispatcher.get();
+  s.model_caller = std::make_unique<DispatcherModelCaller>(*s.dispatcher);
+  s.services.models = s.model_caller.get();
   auto built = pipeline::build_pipeline(s.config, s.services, stages);
   if (auto* err = std::get_if<std::string>(&built)) return *err;
   s.pipeline = std::make_unique<pipeline::Pipeline>(std::move(std::get<pipeline::Pipeline>(built)));

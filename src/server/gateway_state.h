@@ -8,6 +8,7 @@
 #include "obs/metrics.h"
 #include "pipeline/pipeline.h"
 #include "server/gateway.h"
+#include "server/model_caller.h"
 #include "server/request_metrics.h"
 #include "server/tenants.h"
 #include "upstream/dispatcher.h"
@@ -23,6 +24,7 @@ struct Gateway::State {
   obs::Metrics metrics;
   std::unique_ptr<http::Server> server;  // first built, last destroyed: owns the io_context
   std::unique_ptr<upstream::Dispatcher> dispatcher;
+  std::unique_ptr<DispatcherModelCaller> model_caller;  // services.models: stages call models through it
   std::unique_ptr<pipeline::Pipeline> pipeline;
   pipeline::Services services;
   TenantTable tenants;
