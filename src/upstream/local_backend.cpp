@@ -8,6 +8,7 @@
 #include "engine/sched/engine.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "upstream/dispatcher.h"
+#include "upstream/engine_metrics.h"
 #include "upstream/local_text.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -204,7 +205,6 @@ std::variant<std::shared_ptr<LocalBackend>, std::string> LocalBackend::load(cons
     if (!resolve_chat_template(**tok, opts.chat_template, &err)) return "config 'engine.chat_template': " + err;
   }
   sched::EngineOptions eo = eng;
-  if (eo.metrics_model.empty()) eo.metrics_model = opts.name;
   auto e = sched::Engine::create(shared, eo);
   if (!e) return "model '" + opts.name + "': " + e.error();
   std::shared_ptr<LocalBackend> b(new LocalBackend());
@@ -381,8 +381,7 @@ std::optional<std::string> add_local_models(const config::Config& cfg, Dispatche
     lo.chat_template = cfg.get<std::string>("engine.chat_template", "");
     lo.default_temperature = cfg.get<double>("engine.default_temperature", 1.0);
     auto opts = std::get<sched::EngineOptions>(eo);
-    opts.metrics = metrics;
-    opts.metrics_model = lo.name;
+    if (metrics) opts.observer = std::make_shared<EngineMetrics>(*metrics, lo.name);
     auto b = LocalBackend::load(lo, opts);
     if (auto* err = std::get_if<std::string>(&b)) return *err;
     auto backend = std::get<std::shared_ptr<LocalBackend>>(b);
