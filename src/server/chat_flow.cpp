@@ -10,7 +10,6 @@
 #include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
-#include <charconv>
 #include <chrono>
 
 namespace kuai::server {
@@ -25,27 +24,12 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-void append_timing(std::string& out, const char* name, double ms, const char* desc = nullptr) {
-  if (!out.empty()) out += ", ";
-  out += name;
-  out += ";dur=";
-  char buf[48];  // "%.3f" without printf (whose float path allocates)
-  auto r = std::to_chars(buf, buf + sizeof buf, ms, std::chars_format::fixed, 3);
-  if (r.ec == std::errc()) out.append(buf, r.ptr);
-  else out += '0';
-  if (desc) {
-    out += ";desc=\"";
-    out += desc;
-    out += '"';
-  }
-}
-
 // Stage timings, then `upstream` (when >= 0), then `total` (when asked).
 std::string server_timing(const pipeline::Context& ctx, double upstream_ms, bool total,
                           const char* upstream_desc = nullptr) {
   std::string st = ctx.trace.server_timing();
-  if (upstream_ms >= 0) append_timing(st, "upstream", upstream_ms, upstream_desc);
-  if (total) append_timing(st, "total", ms_since(ctx.trace.started));
+  if (upstream_ms >= 0) pipeline::append_server_timing(st, "upstream", upstream_ms, upstream_desc ? upstream_desc : "");
+  if (total) pipeline::append_server_timing(st, "total", ms_since(ctx.trace.started));
   return st;
 }
 

@@ -58,10 +58,9 @@ class RecordingWriter final : public http::ResponseWriter {
     return false;
   }
   std::string total_timing() const {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "total;dur=%.3f",
-                  std::chrono::duration<double, std::milli>(Clock::now() - t0_).count());
-    return buf;
+    std::string out;
+    pipeline::append_server_timing(out, "total", std::chrono::duration<double, std::milli>(Clock::now() - t0_).count());
+    return out;
   }
   http::ResponseWriter& inner_;
   Clock::time_point t0_;
