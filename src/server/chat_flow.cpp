@@ -4,6 +4,7 @@
 // the full set (+ upstream, total) as a trailer on streams and in the WebSocket final message.
 #include "api/error.h"
 #include "api/parse.h"
+#include "api/request_id.h"
 #include "api/stream.h"
 #include "server/gateway_state.h"
 
@@ -318,7 +319,7 @@ net::awaitable<int> handle_chat(State& s, const pipeline::Tenant& tenant, http::
   require_json(req);
   ctx.request = api::parse_chat_request(req.body);
   ctx.request_body = std::move(req.body);
-  ctx.request_id = new_request_id("chatcmpl-");
+  ctx.request_id = api::new_request_id("chatcmpl-");
   co_return co_await run_http(s, ctx, w, Format::chat);
 }
 
@@ -328,7 +329,7 @@ net::awaitable<int> handle_completions(State& s, const pipeline::Tenant& tenant,
   pipeline::Context ctx = new_context(s, tenant);
   require_json(req);
   ctx.request = api::chat_request_from_completion(api::parse_completion_request(req.body));
-  ctx.request_id = new_request_id("cmpl-");
+  ctx.request_id = api::new_request_id("cmpl-");
   co_return co_await run_http(s, ctx, w, Format::completion);
 }
 
@@ -362,7 +363,7 @@ net::awaitable<void> handle_chat_websocket(State& s, http::Request& upgrade, htt
     pipeline::Context ctx;
     ctx.tenant = tenant;
     ctx.services = &s.services;
-    ctx.request_id = new_request_id("chatcmpl-");
+    ctx.request_id = api::new_request_id("chatcmpl-");
     std::optional<api::Error> failure;
     bool stayed = true;
     WsOut out(ws, ctx);

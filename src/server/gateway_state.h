@@ -58,8 +58,6 @@ void require_method(const http::Request& req, std::string_view method);
 // Adds what an error tells the client beyond its body: Retry-After (whole seconds, rounded up) and
 // retry-after-ms when the error carries a delay (an upstream's 429/503, a tier's queue).
 void add_error_headers(http::Headers& headers, const api::Error& e);
-// "chatcmpl-" + 24 random hex digits (fast, per-thread generator).
-std::string new_request_id(std::string_view prefix);
 // The model to dispatch: `model` when known, else server.fallback_model when set, else `model`
 // (the dispatcher then answers 404).
 const std::string& dispatch_model(const State& s, const std::string& model);

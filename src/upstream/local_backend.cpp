@@ -1,6 +1,7 @@
 #include "upstream/local_backend.h"
 
 #include "api/error.h"
+#include "api/request_id.h"
 #include "api/stream.h"
 #include "config/config.h"
 #include "engine/kv/byte_size.h"
@@ -38,14 +39,6 @@ namespace sched = engine::sched;
 using Channel = net::experimental::concurrent_channel<void(boost::system::error_code, sched::Event)>;
 
 namespace {
-
-std::string random_id(std::string_view prefix) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static const char* hex = "0123456789abcdef";
-  std::string out(prefix);
-  for (int i = 0; i < 24; ++i) out.push_back(hex[rng() & 15]);
-  return out;
-}
 
 std::optional<double> raw_number(const boost::json::object& raw, std::string_view key) {
   const auto* v = raw.if_contains(key);
@@ -243,7 +236,7 @@ net::awaitable<api::ChatResponse> LocalBackend::complete(const api::ChatRequest&
   }
   if (!text.stopped()) throw_if_failed(last);
   api::ChatResponse resp;
-  resp.id = random_id(req.raw_prompt ? "cmpl-" : "chatcmpl-");
+  resp.id = api::new_request_id(req.raw_prompt ? "cmpl-" : "chatcmpl-");
   resp.model = req.model;
   resp.created = api::unix_now();
   api::Choice choice;
@@ -259,7 +252,7 @@ net::awaitable<void> LocalBackend::stream(const api::ChatRequest& req, ChunkSink
   reqs[0] = co_await Impl::make_request_off_io(*this, req);
   InFlight fl;
   co_await submit_all(*engine_, reqs, fl);
-  const std::string id = random_id("chatcmpl-");
+  const std::string id = api::new_request_id("chatcmpl-");
   const int64_t created = api::unix_now();
   TextAssembler text(*tokenizer_, req.stop);
   bool sent_role = false;
