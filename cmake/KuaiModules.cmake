@@ -4,8 +4,11 @@
 #   NATIVE: the folder holds kernels that dispatch on cpuid; it may compile ISA-specific files
 #   (named *_avx2.cpp, *_avx512.cpp) with the matching -m flags.
 #   PCH: precompile the folder's pch.h (Beast and Asio are expensive; see docs/ARCHITECTURE.md).
+#   The kuai_<x> entries of DEPS are the only modules src/<name>/ may include (CTest `layers`,
+#   cmake/CheckLayers.cmake); list the lower modules it uses and nothing else.
 function(kuai_module name)
   cmake_parse_arguments(M "NATIVE;PCH" "" "DEPS" ${ARGN})
+  kuai_layer(${name} ${M_DEPS})
   file(GLOB_RECURSE srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/${name}/*.cpp)
   set(target kuai_${name})
   if(srcs)
@@ -32,6 +35,33 @@ function(kuai_module name)
     target_include_directories(${target} INTERFACE ${PROJECT_SOURCE_DIR}/src)
     target_link_libraries(${target} INTERFACE ${M_DEPS})
   endif()
+endfunction()
+
+# kuai_layer(name deps...): records which modules src/<name>/ may include (the kuai_<x> among deps),
+# for kuai_layer_check. kuai_module calls it; the executable's folder (src/app) calls it directly.
+function(kuai_layer name)
+  set(mods "")
+  foreach(d IN LISTS ARGN)
+    if(d MATCHES "^kuai_(.+)$")
+      list(APPEND mods ${CMAKE_MATCH_1})
+    endif()
+  endforeach()
+  set_property(GLOBAL APPEND PROPERTY KUAI_LAYER_MODULES ${name})
+  set_property(GLOBAL PROPERTY KUAI_LAYER_DEPS_${name} "${mods}")
+endfunction()
+
+# kuai_layer_check(): the CTest `layers`, which fails on an include outside a module's declared DEPS
+# or on a declared module that is never included (cmake/CheckLayers.cmake).
+function(kuai_layer_check)
+  get_property(modules GLOBAL PROPERTY KUAI_LAYER_MODULES)
+  set(text "set(KUAI_LAYER_MODULES ${modules})\n")
+  foreach(m IN LISTS modules)
+    get_property(deps GLOBAL PROPERTY KUAI_LAYER_DEPS_${m})
+    string(APPEND text "set(KUAI_LAYER_DEPS_${m} ${deps})\n")
+  endforeach()
+  file(WRITE ${PROJECT_BINARY_DIR}/layers.cmake "${text}")
+  add_test(NAME layers COMMAND ${CMAKE_COMMAND} -DKUAI_SRC=${PROJECT_SOURCE_DIR}/src
+           -DKUAI_LAYERS=${PROJECT_BINARY_DIR}/layers.cmake -P ${PROJECT_SOURCE_DIR}/cmake/CheckLayers.cmake)
 endfunction()
 
 # kuai_test_support: tests/support/*.cpp, shared by tests and benchmarks; it knows where the kuai
@@ -69,7 +99,7 @@ function(kuai_tests)
     target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
     set(lib kuai_${name})
     if(NOT TARGET ${lib})
-      set(lib kuai_server kuai_fakeup kuai_tools)
+      set(lib kuai_server kuai_stages kuai_fakeup kuai_tools)
     endif()
     target_link_libraries(${target} PRIVATE ${lib} kuai_test_support GTest::gtest GTest::gmock GTest::gtest_main)
     # -Werror guards the product code (src/); a warning in a test must not hide its results.
@@ -95,7 +125,7 @@ function(kuai_benches)
     endif()
     add_executable(bench_${name} ${srcs})
     target_include_directories(bench_${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/bench)
-    target_link_libraries(bench_${name} PRIVATE kuai_server kuai_fakeup kuai_tools kuai_test_support benchmark::benchmark)
+    target_link_libraries(bench_${name} PRIVATE kuai_server kuai_stages kuai_fakeup kuai_tools kuai_test_support benchmark::benchmark)
     target_compile_options(bench_${name} PRIVATE -Wno-error)
     add_dependencies(bench_${name} kuai)
   endforeach()

@@ -3,6 +3,7 @@
 #include "fakeup/token_count.h"
 
 #include <boost/json.hpp>
+#include <fmt/format.h>
 
 #include <chrono>
 #include <cmath>
@@ -39,12 +40,7 @@ double unit_random(uint64_t seed, uint64_t salt) {
   return static_cast<double>(splitmix64(st) >> 11) * (1.0 / 9007199254740992.0);
 }
 
-std::string hex(uint64_t v) {
-  static const char* digits = "0123456789abcdef";
-  std::string s(16, '0');
-  for (int i = 15; i >= 0; --i, v >>= 4) s[i] = digits[v & 15];
-  return s;
-}
+std::string hex(uint64_t v) { return fmt::format("{:016x}", v); }
 
 int64_t now_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())

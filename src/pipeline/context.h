@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -21,6 +22,10 @@ struct StageTiming {
   double duration_ms = 0;
   std::string outcome;  // "continue" | "answer" | "error" | "skipped"
 };
+
+// The one Server-Timing formatter: appends `name;dur=<ms, 3 decimals>[;desc="desc"]` to `out`, after
+// ", " when `out` is not empty. Every Server-Timing kuai sends (stages, upstream, total) goes through it.
+void append_server_timing(std::string& out, std::string_view name, double ms, std::string_view desc = {});
 
 struct Trace {
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
+#include <charconv>
 #include <chrono>
 
 namespace kuai::pipeline {
@@ -18,21 +19,25 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
+void append_server_timing(std::string& out, std::string_view name, double ms, std::string_view desc) {
+  if (!out.empty()) out += ", ";
+  out += name;
+  out += ";dur=";
+  char buf[48];  // "%.3f" without printf (whose float path allocates)
+  auto r = std::to_chars(buf, buf + sizeof buf, ms, std::chars_format::fixed, 3);
+  if (r.ec == std::errc()) out.append(buf, r.ptr);
+  else out += '0';
+  if (!desc.empty()) {
+    out += ";desc=\"";
+    out += desc;
+    out += '"';
+  }
+}
+
 std::string Trace::server_timing() const {
   std::string out;
-  for (const auto& s : stages) {
-    if (!out.empty()) out += ", ";
-    out += s.name;
-    out += ";dur=";
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.3f", s.duration_ms);
-    out += buf;
-    if (!s.outcome.empty() && s.outcome != "continue") {
-      out += ";desc=\"";
-      out += s.outcome;
-      out += '"';
-    }
-  }
+  for (const auto& s : stages)
+    append_server_timing(out, s.name, s.duration_ms, s.outcome == "continue" ? std::string_view() : s.outcome);
   return out;
 }
 

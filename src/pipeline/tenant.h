@@ -1,16 +1,11 @@
-// A tenant is who pays for a request: found from the API key (config `tenants`). The tier sets its
-// concurrency limit and priority in the dispatcher.
+// The request's tenant as the pipeline names it; the type lives in api/tenant.h so that upstream/
+// (below the pipeline) can apply its tier without knowing the pipeline.
 #pragma once
 
-#include <string>
+#include "api/tenant.h"
 
 namespace kuai::pipeline {
 
-struct Tenant {
-  std::string name = "anonymous";
-  std::string tier = "default";
-  int max_concurrency = 0;  // 0: unlimited
-  int priority = 0;         // higher is served first when a backend is saturated
-};
+using Tenant = api::Tenant;
 
 }  // namespace kuai::pipeline

@@ -4,13 +4,13 @@
 // the full set (+ upstream, total) as a trailer on streams and in the WebSocket final message.
 #include "api/error.h"
 #include "api/parse.h"
+#include "api/request_id.h"
 #include "api/stream.h"
 #include "server/gateway_state.h"
 
 #include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
-#include <charconv>
 #include <chrono>
 
 namespace kuai::server {
@@ -25,27 +25,12 @@ double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-void append_timing(std::string& out, const char* name, double ms, const char* desc = nullptr) {
-  if (!out.empty()) out += ", ";
-  out += name;
-  out += ";dur=";
-  char buf[48];  // "%.3f" without printf (whose float path allocates)
-  auto r = std::to_chars(buf, buf + sizeof buf, ms, std::chars_format::fixed, 3);
-  if (r.ec == std::errc()) out.append(buf, r.ptr);
-  else out += '0';
-  if (desc) {
-    out += ";desc=\"";
-    out += desc;
-    out += '"';
-  }
-}
-
 // Stage timings, then `upstream` (when >= 0), then `total` (when asked).
 std::string server_timing(const pipeline::Context& ctx, double upstream_ms, bool total,
                           const char* upstream_desc = nullptr) {
   std::string st = ctx.trace.server_timing();
-  if (upstream_ms >= 0) append_timing(st, "upstream", upstream_ms, upstream_desc);
-  if (total) append_timing(st, "total", ms_since(ctx.trace.started));
+  if (upstream_ms >= 0) pipeline::append_server_timing(st, "upstream", upstream_ms, upstream_desc ? upstream_desc : "");
+  if (total) pipeline::append_server_timing(st, "total", ms_since(ctx.trace.started));
   return st;
 }
 
@@ -334,7 +319,7 @@ net::awaitable<int> handle_chat(State& s, const pipeline::Tenant& tenant, http::
   require_json(req);
   ctx.request = api::parse_chat_request(req.body);
   ctx.request_body = std::move(req.body);
-  ctx.request_id = new_request_id("chatcmpl-");
+  ctx.request_id = api::new_request_id("chatcmpl-");
   co_return co_await run_http(s, ctx, w, Format::chat);
 }
 
@@ -344,7 +329,7 @@ net::awaitable<int> handle_completions(State& s, const pipeline::Tenant& tenant,
   pipeline::Context ctx = new_context(s, tenant);
   require_json(req);
   ctx.request = api::chat_request_from_completion(api::parse_completion_request(req.body));
-  ctx.request_id = new_request_id("cmpl-");
+  ctx.request_id = api::new_request_id("cmpl-");
   co_return co_await run_http(s, ctx, w, Format::completion);
 }
 
@@ -378,7 +363,7 @@ net::awaitable<void> handle_chat_websocket(State& s, http::Request& upgrade, htt
     pipeline::Context ctx;
     ctx.tenant = tenant;
     ctx.services = &s.services;
-    ctx.request_id = new_request_id("chatcmpl-");
+    ctx.request_id = api::new_request_id("chatcmpl-");
     std::optional<api::Error> failure;
     bool stayed = true;
     WsOut out(ws, ctx);

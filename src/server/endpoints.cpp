@@ -7,7 +7,6 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
-#include <random>
 
 namespace kuai::server {
 namespace net = boost::asio;
@@ -39,20 +38,6 @@ void add_error_headers(http::Headers& headers, const api::Error& e) {
   if (e.retry_after_ms <= 0) return;
   headers.emplace_back("Retry-After", std::to_string((e.retry_after_ms + 999) / 1000));
   headers.emplace_back("retry-after-ms", std::to_string(e.retry_after_ms));
-}
-
-std::string new_request_id(std::string_view prefix) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  char hex[24];
-  uint64_t a = rng(), b = rng();
-  for (int i = 0; i < 16; ++i) hex[i] = kHex[(a >> (i * 4)) & 15];
-  for (int i = 0; i < 8; ++i) hex[16 + i] = kHex[(b >> (i * 4)) & 15];
-  std::string id;
-  id.reserve(prefix.size() + sizeof hex);  // one allocation
-  id.append(prefix);
-  id.append(hex, sizeof hex);
-  return id;
 }
 
 const std::string& dispatch_model(const State& s, const std::string& model) {

@@ -58,10 +58,9 @@ class RecordingWriter final : public http::ResponseWriter {
     return false;
   }
   std::string total_timing() const {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "total;dur=%.3f",
-                  std::chrono::duration<double, std::milli>(Clock::now() - t0_).count());
-    return buf;
+    std::string out;
+    pipeline::append_server_timing(out, "total", std::chrono::duration<double, std::milli>(Clock::now() - t0_).count());
+    return out;
   }
   http::ResponseWriter& inner_;
   Clock::time_point t0_;
@@ -215,7 +214,8 @@ std::variant<std::unique_ptr<Gateway>, std::string> Gateway::create(const config
   s.services.executor = s.server->executor();
   s.services.config = &s.config;
   s.services.metrics = &s.metrics;
-  s.services.models = s.dispatcher.get();
+  s.model_caller = std::make_unique<DispatcherModelCaller>(*s.dispatcher);
+  s.services.models = s.model_caller.get();
   auto built = pipeline::build_pipeline(s.config, s.services, stages);
   if (auto* err = std::get_if<std::string>(&built)) return *err;
   s.pipeline = std::make_unique<pipeline::Pipeline>(std::move(std::get<pipeline::Pipeline>(built)));

@@ -8,6 +8,7 @@
 #include "obs/metrics.h"
 #include "pipeline/pipeline.h"
 #include "server/gateway.h"
+#include "server/model_caller.h"
 #include "server/request_metrics.h"
 #include "server/tenants.h"
 #include "upstream/dispatcher.h"
@@ -23,6 +24,7 @@ struct Gateway::State {
   obs::Metrics metrics;
   std::unique_ptr<http::Server> server;  // first built, last destroyed: owns the io_context
   std::unique_ptr<upstream::Dispatcher> dispatcher;
+  std::unique_ptr<DispatcherModelCaller> model_caller;  // services.models: stages call models through it
   std::unique_ptr<pipeline::Pipeline> pipeline;
   pipeline::Services services;
   TenantTable tenants;
@@ -56,8 +58,6 @@ void require_method(const http::Request& req, std::string_view method);
 // Adds what an error tells the client beyond its body: Retry-After (whole seconds, rounded up) and
 // retry-after-ms when the error carries a delay (an upstream's 429/503, a tier's queue).
 void add_error_headers(http::Headers& headers, const api::Error& e);
-// "chatcmpl-" + 24 random hex digits (fast, per-thread generator).
-std::string new_request_id(std::string_view prefix);
 // The model to dispatch: `model` when known, else server.fallback_model when set, else `model`
 // (the dispatcher then answers 404).
 const std::string& dispatch_model(const State& s, const std::string& model);

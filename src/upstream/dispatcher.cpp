@@ -227,7 +227,7 @@ class DispatcherImpl : public Dispatcher {
   }
   bool has_model(std::string_view name) const override { return models_.count(std::string(name)) > 0; }
 
-  asio::awaitable<api::ChatResponse> complete(const api::ChatRequest& req, const pipeline::Tenant* tenant) override {
+  asio::awaitable<api::ChatResponse> complete(const api::ChatRequest& req, const api::Tenant* tenant) override {
     ModelSlot& m = find(req.model);
     auto permit = co_await limiter_.acquire(tenant);
     auto order = choose(m, false);
@@ -248,7 +248,7 @@ class DispatcherImpl : public Dispatcher {
     co_return co_await try_backends(m, order, next, std::move(last), req.model, std::move(run));
   }
 
-  asio::awaitable<void> stream(const api::ChatRequest& req, ChunkSink& sink, const pipeline::Tenant* tenant) override {
+  asio::awaitable<void> stream(const api::ChatRequest& req, ChunkSink& sink, const api::Tenant* tenant) override {
     ModelSlot& m = find(req.model);
     auto permit = co_await limiter_.acquire(tenant);
     auto order = choose(m, true);

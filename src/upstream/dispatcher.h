@@ -4,14 +4,15 @@
 // Thread-safety: built at start-up (add_backend only then); the call methods are safe from any I/O thread.
 #pragma once
 
-#include "pipeline/services.h"
-#include "pipeline/tenant.h"
+#include "api/chat.h"
+#include "api/tenant.h"
 #include "upstream/backend.h"
 
 #include <boost/asio/any_io_executor.hpp>
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -20,9 +21,9 @@ namespace kuai::obs { class Metrics; }
 
 namespace kuai::upstream {
 
-class Dispatcher : public pipeline::ModelCaller {
+class Dispatcher {
  public:
-  ~Dispatcher() override = default;
+  virtual ~Dispatcher() = default;
 
   // Reads `models.*` from config and builds an HttpBackend per listed backend.
   static std::variant<std::unique_ptr<Dispatcher>, std::string> from_config(
@@ -35,14 +36,11 @@ class Dispatcher : public pipeline::ModelCaller {
   // `req.model` is the public name; the backend's own model name is substituted on send.
   // Unknown model → api::Error 404 (model_not_found). `tenant` (may be null) applies its tier.
   virtual boost::asio::awaitable<api::ChatResponse> complete(const api::ChatRequest& req,
-                                                             const pipeline::Tenant* tenant) = 0;
+                                                             const api::Tenant* tenant) = 0;
   virtual boost::asio::awaitable<void> stream(const api::ChatRequest& req, ChunkSink& sink,
-                                              const pipeline::Tenant* tenant) = 0;
-
-  // pipeline::ModelCaller (used by stages: no tenant tier).
-  boost::asio::awaitable<api::ChatResponse> complete(const api::ChatRequest& req) override {
-    return complete(req, nullptr);
-  }
+                                              const api::Tenant* tenant) = 0;
+  virtual boost::asio::awaitable<api::Embeddings> embed(const api::EmbeddingRequest& req) = 0;
+  virtual bool has_model(std::string_view public_name) const = 0;
 };
 
 }  // namespace kuai::upstream

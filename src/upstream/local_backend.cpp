@@ -1,6 +1,7 @@
 #include "upstream/local_backend.h"
 
 #include "api/error.h"
+#include "api/request_id.h"
 #include "api/stream.h"
 #include "config/config.h"
 #include "engine/kv/byte_size.h"
@@ -8,6 +9,7 @@
 #include "engine/sched/engine.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "upstream/dispatcher.h"
+#include "upstream/engine_metrics.h"
 #include "upstream/local_text.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -37,14 +39,6 @@ namespace sched = engine::sched;
 using Channel = net::experimental::concurrent_channel<void(boost::system::error_code, sched::Event)>;
 
 namespace {
-
-std::string random_id(std::string_view prefix) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static const char* hex = "0123456789abcdef";
-  std::string out(prefix);
-  for (int i = 0; i < 24; ++i) out.push_back(hex[rng() & 15]);
-  return out;
-}
 
 std::optional<double> raw_number(const boost::json::object& raw, std::string_view key) {
   const auto* v = raw.if_contains(key);
@@ -204,7 +198,6 @@ std::variant<std::shared_ptr<LocalBackend>, std::string> LocalBackend::load(cons
     if (!resolve_chat_template(**tok, opts.chat_template, &err)) return "config 'engine.chat_template': " + err;
   }
   sched::EngineOptions eo = eng;
-  if (eo.metrics_model.empty()) eo.metrics_model = opts.name;
   auto e = sched::Engine::create(shared, eo);
   if (!e) return "model '" + opts.name + "': " + e.error();
   std::shared_ptr<LocalBackend> b(new LocalBackend());
@@ -243,7 +236,7 @@ net::awaitable<api::ChatResponse> LocalBackend::complete(const api::ChatRequest&
   }
   if (!text.stopped()) throw_if_failed(last);
   api::ChatResponse resp;
-  resp.id = random_id(req.raw_prompt ? "cmpl-" : "chatcmpl-");
+  resp.id = api::new_request_id(req.raw_prompt ? "cmpl-" : "chatcmpl-");
   resp.model = req.model;
   resp.created = api::unix_now();
   api::Choice choice;
@@ -259,7 +252,7 @@ net::awaitable<void> LocalBackend::stream(const api::ChatRequest& req, ChunkSink
   reqs[0] = co_await Impl::make_request_off_io(*this, req);
   InFlight fl;
   co_await submit_all(*engine_, reqs, fl);
-  const std::string id = random_id("chatcmpl-");
+  const std::string id = api::new_request_id("chatcmpl-");
   const int64_t created = api::unix_now();
   TextAssembler text(*tokenizer_, req.stop);
   bool sent_role = false;
@@ -381,8 +374,7 @@ std::optional<std::string> add_local_models(const config::Config& cfg, Dispatche
     lo.chat_template = cfg.get<std::string>("engine.chat_template", "");
     lo.default_temperature = cfg.get<double>("engine.default_temperature", 1.0);
     auto opts = std::get<sched::EngineOptions>(eo);
-    opts.metrics = metrics;
-    opts.metrics_model = lo.name;
+    if (metrics) opts.observer = std::make_shared<EngineMetrics>(*metrics, lo.name);
     auto b = LocalBackend::load(lo, opts);
     if (auto* err = std::get_if<std::string>(&b)) return *err;
     auto backend = std::get<std::shared_ptr<LocalBackend>>(b);

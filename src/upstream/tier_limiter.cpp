@@ -91,9 +91,9 @@ TierLimiter::TierLimiter(std::map<std::string, TierConfig> tiers, int global_max
   state_->global_max = global_max_concurrency;
 }
 
-asio::awaitable<TierLimiter::Permit> TierLimiter::acquire(const pipeline::Tenant* tenant) {
-  static const pipeline::Tenant kAnonymous;
-  const pipeline::Tenant& t = tenant ? *tenant : kAnonymous;
+asio::awaitable<TierLimiter::Permit> TierLimiter::acquire(const api::Tenant* tenant) {
+  static const api::Tenant kAnonymous;
+  const api::Tenant& t = tenant ? *tenant : kAnonymous;
   TierConfig cfg;
   if (auto it = state_->tiers.find(t.tier); it != state_->tiers.end()) cfg = it->second;
   else {

@@ -6,7 +6,7 @@
 // Threads: acquire() from any strand; Permit releases from wherever it is destroyed.
 #pragma once
 
-#include "pipeline/tenant.h"
+#include "api/tenant.h"
 
 #include <boost/asio/awaitable.hpp>
 
@@ -43,7 +43,7 @@ class TierLimiter {
   TierLimiter(std::map<std::string, TierConfig> tiers, int global_max_concurrency);
 
   // A slot for `tenant` (null: anonymous, no tier limit but the global cap). Throws api::Error 429.
-  boost::asio::awaitable<Permit> acquire(const pipeline::Tenant* tenant);
+  boost::asio::awaitable<Permit> acquire(const api::Tenant* tenant);
 
   int in_flight() const;                       // all tenants
   int in_flight(const std::string& tenant) const;

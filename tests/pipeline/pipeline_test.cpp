@@ -178,3 +178,20 @@ TEST(Pipeline, BadConfigIsAMessage) {
   ASSERT_FALSE(config::Config::load_string("pipeline: a\n", cfg));
   EXPECT_TRUE(std::holds_alternative<std::string>(build_pipeline(cfg, sv, test_registry(log))));
 }
+
+// The one Server-Timing formatter: stage entries (desc only for an outcome other than continue), then
+// whatever the server appends (upstream, total), three decimals, ", " between entries.
+TEST(Pipeline, ServerTimingFormat) {
+  Trace t;
+  t.stages.push_back({"kuai-stage-slim", 0.0125, "continue"});
+  t.stages.push_back({"kuai-stage-cache", 2.5, "answer"});
+  std::string st = t.server_timing();
+  EXPECT_EQ(st, "kuai-stage-slim;dur=0.013, kuai-stage-cache;dur=2.500;desc=\"answer\"");
+  append_server_timing(st, "upstream", 12.0, "first byte");
+  append_server_timing(st, "total", 1234.56789);
+  EXPECT_EQ(st, "kuai-stage-slim;dur=0.013, kuai-stage-cache;dur=2.500;desc=\"answer\", "
+                "upstream;dur=12.000;desc=\"first byte\", total;dur=1234.568");
+  std::string alone;
+  append_server_timing(alone, "total", 0);
+  EXPECT_EQ(alone, "total;dur=0.000");
+}

@@ -16,8 +16,8 @@ namespace {
 using namespace testing;
 using namespace std::chrono_literals;
 
-pipeline::Tenant tenant(std::string name, std::string tier) {
-  pipeline::Tenant t;
+api::Tenant tenant(std::string name, std::string tier) {
+  api::Tenant t;
   t.name = std::move(name);
   t.tier = std::move(tier);
   return t;
@@ -183,7 +183,7 @@ TEST(Dispatcher, Embeddings) {
 }
 
 // Starts n requests at once on the test's io_context; returns each one's status (200 or the error's).
-std::vector<int> concurrent(Dispatcher& d, const std::vector<pipeline::Tenant>& tenants, std::vector<int>* finish_order = nullptr,
+std::vector<int> concurrent(Dispatcher& d, const std::vector<api::Tenant>& tenants, std::vector<int>* finish_order = nullptr,
                             std::chrono::milliseconds stagger = 0ms) {
   auto& ioc = io();
   ioc.restart();
@@ -211,20 +211,20 @@ TEST(Dispatcher, TierLimitQueuesThenRejectsAfterTimeout) {
   auto fu = fake({"--ttft-ms", "400"});
   auto d = dispatcher("tiers:\n  free: {max_concurrency: 1, queue_timeout_ms: 100}\n  pro: {max_concurrency: 2}\n"
                       "models:\n  m:\n" + backends_yaml({fu.port}));
-  pipeline::Tenant free_t = tenant("alice", "free");
+  api::Tenant free_t = tenant("alice", "free");
   auto s = concurrent(*d, {free_t, free_t});
   std::sort(s.begin(), s.end());
   EXPECT_EQ(s, (std::vector<int>{200, 429}));
   // A tier with room for both, and another tenant of the same tier, are not limited by alice.
-  pipeline::Tenant pro = tenant("bob", "pro");
-  pipeline::Tenant free_b = tenant("carol", "free");
+  api::Tenant pro = tenant("bob", "pro");
+  api::Tenant free_b = tenant("carol", "free");
   EXPECT_EQ(concurrent(*d, {pro, pro, free_t, free_b}), (std::vector<int>{200, 200, 200, 200}));
 }
 
 TEST(Dispatcher, TierQueueWaitsWhenItHasTime) {
   auto fu = fake({"--ttft-ms", "100"});
   auto d = dispatcher("tiers:\n  free: {max_concurrency: 1, queue_timeout_ms: 5000}\nmodels:\n  m:\n" + backends_yaml({fu.port}));
-  pipeline::Tenant t = tenant("alice", "free");
+  api::Tenant t = tenant("alice", "free");
   EXPECT_EQ(concurrent(*d, {t, t, t}), (std::vector<int>{200, 200, 200}));
 }
 
@@ -233,7 +233,7 @@ TEST(Dispatcher, HigherPriorityIsServedFirst) {
   auto d = dispatcher("upstream: {max_concurrency: 1}\n"
                       "tiers:\n  low: {priority: 0, queue_timeout_ms: 5000}\n  high: {priority: 10, queue_timeout_ms: 5000}\n"
                       "models:\n  m:\n" + backends_yaml({fu.port}));
-  pipeline::Tenant low = tenant("l", "low"), high = tenant("h", "high");
+  api::Tenant low = tenant("l", "low"), high = tenant("h", "high");
   std::vector<int> order;
   // 0 (low) takes the only slot; 1 (low) and 2 (high) queue in that order; 2 must go before 1.
   auto s = concurrent(*d, {low, low, high}, &order, 30ms);

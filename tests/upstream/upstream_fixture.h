@@ -96,14 +96,14 @@ inline asio::awaitable<api::ChatResponse> complete_shared(std::shared_ptr<Backen
   co_return co_await b->complete(*req);
 }
 inline asio::awaitable<api::ChatResponse> complete_shared(Dispatcher* d, std::shared_ptr<api::ChatRequest> req,
-                                                          const pipeline::Tenant* tenant) {
+                                                          const api::Tenant* tenant) {
   co_return co_await d->complete(*req, tenant);
 }
 inline asio::awaitable<api::ChatResponse> complete_owned(std::shared_ptr<Backend> b, api::ChatRequest req) {
   return complete_shared(std::move(b), std::make_shared<api::ChatRequest>(std::move(req)));
 }
 inline asio::awaitable<api::ChatResponse> complete_owned(Dispatcher& d, api::ChatRequest req,
-                                                         const pipeline::Tenant* tenant = nullptr) {
+                                                         const api::Tenant* tenant = nullptr) {
   return complete_shared(&d, std::make_shared<api::ChatRequest>(std::move(req)), tenant);
 }
 

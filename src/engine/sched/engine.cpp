@@ -4,7 +4,6 @@
 #include "engine/sample/sampler.h"
 #include "engine/sched/paged_kv.h"
 #include "engine/threads/thread_pool.h"
-#include "obs/metrics.h"
 
 #include <algorithm>
 #include <chrono>
@@ -38,68 +37,6 @@ bool plain_greedy(const SamplingParams& p) {
   return p.temperature <= 0 && p.repeat_penalty == 1.0f && p.frequency_penalty == 0 && p.presence_penalty == 0;
 }
 
-// kuai_engine_* and kuai_kv_* series of one model; all null when no registry was given.
-struct EngineMetrics {
-  prometheus::Gauge* running = nullptr;
-  prometheus::Gauge* waiting = nullptr;
-  prometheus::Gauge* batch_tokens = nullptr;
-  prometheus::Gauge* batch_seqs = nullptr;
-  prometheus::Histogram* batch_size = nullptr;
-  prometheus::Counter* preemptions = nullptr;
-  prometheus::Counter* generated = nullptr;
-  prometheus::Counter* computed = nullptr;
-  prometheus::Histogram* ttft = nullptr;
-  prometheus::Histogram* itl = nullptr;
-  prometheus::Gauge* blocks_used = nullptr;
-  prometheus::Gauge* blocks_free = nullptr;
-  prometheus::Gauge* blocks_cached = nullptr;
-  prometheus::Gauge* waste = nullptr;
-  prometheus::Counter* prefix_hit = nullptr;
-  prometheus::Counter* prefix_query = nullptr;
-  int64_t last_preemptions = 0, last_prefix_hit = 0, last_prefix_query = 0;
-
-  void init(obs::Metrics& m, const std::string& model) {
-    const prometheus::Labels l{{"model", model}};
-    running = &m.gauge("kuai_engine_running_sequences", "Sequences in the engine's running batch").Add(l);
-    waiting = &m.gauge("kuai_engine_waiting_sequences", "Requests queued for the engine").Add(l);
-    batch_tokens = &m.gauge("kuai_engine_batch_tokens", "Tokens computed in the last engine step").Add(l);
-    batch_seqs = &m.gauge("kuai_engine_batch_sequences", "Sequences in the last engine step").Add(l);
-    batch_size = &m.histogram("kuai_engine_batch_size", "Sequences per engine step")
-                      .Add(l, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256});
-    preemptions = &m.counter("kuai_engine_preemptions_total", "Sequences preempted (recompute) for KV memory").Add(l);
-    generated = &m.counter("kuai_engine_generated_tokens_total", "Tokens sampled by the engine").Add(l);
-    computed = &m.counter("kuai_engine_computed_tokens_total", "Tokens run through the model (prompt + decode)").Add(l);
-    ttft = &m.histogram("kuai_engine_ttft_seconds", "Engine time to first token (submit to first sampled token)")
-                .Add(l, obs::Metrics::latency_buckets());
-    itl = &m.histogram("kuai_engine_inter_token_seconds", "Engine time between consecutive tokens of a request")
-               .Add(l, obs::Metrics::latency_buckets());
-    blocks_used = &m.gauge("kuai_kv_blocks_used", "KV blocks held by sequences").Add(l);
-    blocks_free = &m.gauge("kuai_kv_blocks_free", "KV blocks empty").Add(l);
-    blocks_cached = &m.gauge("kuai_kv_blocks_cached", "KV blocks free but kept for prefix reuse (LRU)").Add(l);
-    waste = &m.gauge("kuai_kv_waste_ratio", "Allocated but unused KV token slots / allocated slots").Add(l);
-    prefix_hit = &m.counter("kuai_kv_prefix_hit_tokens_total", "Prompt tokens served from the KV prefix cache").Add(l);
-    prefix_query = &m.counter("kuai_kv_prefix_query_tokens_total", "Prompt tokens looked up in the KV prefix cache").Add(l);
-  }
-
-  void update(const EngineStats& s) {
-    if (!running) return;
-    running->Set(s.sched.running);
-    waiting->Set(s.sched.waiting);
-    batch_tokens->Set(s.sched.last_batch_tokens);
-    batch_seqs->Set(s.sched.last_batch_seqs);
-    blocks_used->Set(s.kv.pool.used_blocks);
-    blocks_free->Set(s.kv.pool.free_blocks);
-    blocks_cached->Set(s.kv.pool.cached_blocks);
-    waste->Set(s.kv.pool.waste());
-    preemptions->Increment(double(s.sched.preemptions - last_preemptions));
-    prefix_hit->Increment(double(s.kv.prefix_hit_tokens - last_prefix_hit));
-    prefix_query->Increment(double(s.kv.prefix_query_tokens - last_prefix_query));
-    last_preemptions = s.sched.preemptions;
-    last_prefix_hit = s.kv.prefix_hit_tokens;
-    last_prefix_query = s.kv.prefix_query_tokens;
-  }
-};
-
 }  // namespace
 
 struct Engine::Impl {
@@ -118,7 +55,7 @@ struct Engine::Impl {
   std::vector<std::unique_ptr<PagedSequenceKv>> views;
   std::vector<model::SequenceKv*> view_ptrs;
   std::vector<float> logits, hidden;
-  EngineMetrics metrics;
+  EngineObserver* observer = nullptr;  // opts_.observer (kept alive by opts_)
   EngineProfile profile;
   bool profiling = false;
   Clock::time_point mark_time;
@@ -154,7 +91,7 @@ Engine::Engine(std::shared_ptr<const model::LlamaModel> model, EngineOptions opt
   kv_total_tokens_ = kv_->total_blocks() * kv_->block_tokens();
   sched_ = std::make_unique<Scheduler>(*kv_, limits_);
   impl_ = std::make_unique<Impl>(opts_.threads);
-  if (opts_.metrics) impl_->metrics.init(*opts_.metrics, opts_.metrics_model);
+  impl_->observer = opts_.observer.get();
   impl_->st.q4_gemm = opts_.q4_gemm;
   if (opts_.profile) {
     impl_->profiling = true;
@@ -314,10 +251,7 @@ void Engine::step() {
     ++stats_.steps;
     stats_.tokens_computed += plan.n_tokens;
   }
-  if (I.metrics.computed) {
-    I.metrics.computed->Increment(plan.n_tokens);
-    I.metrics.batch_size->Observe(double(plan.chunks.size()));
-  }
+  if (I.observer) I.observer->on_step(plan.n_tokens, int32_t(plan.chunks.size()));
   dispatch(events);
 }
 
@@ -334,9 +268,9 @@ void Engine::dispatch(std::vector<Event>& events) {
       ++generated;
       if (!live.got_first) {
         live.got_first = true;
-        if (I.metrics.ttft) I.metrics.ttft->Observe(seconds_between(live.submitted, now));
-      } else if (I.metrics.itl) {
-        I.metrics.itl->Observe(seconds_between(live.last_token, now));
+        if (I.observer) I.observer->on_first_token(seconds_between(live.submitted, now));
+      } else if (I.observer) {
+        I.observer->on_next_token(seconds_between(live.last_token, now));
       }
       live.last_token = now;
     }
@@ -347,7 +281,7 @@ void Engine::dispatch(std::vector<Event>& events) {
     std::lock_guard lock(mu_);
     stats_.tokens_generated += generated;
   }
-  if (generated && I.metrics.generated) I.metrics.generated->Increment(double(generated));
+  if (generated && I.observer) I.observer->on_generated(generated);
   I.mark(I.profile.dispatch);
 }
 
@@ -361,7 +295,7 @@ void Engine::publish_stats() {
     stats_.profile = impl_->profile;
     snapshot = stats_;
   }
-  impl_->metrics.update(snapshot);
+  if (impl_->observer) impl_->observer->on_stats(snapshot);
 }
 
 }  // namespace kuai::engine::sched

@@ -7,7 +7,8 @@
 // must be quick and must not block (post the event to your own executor). The last event of a request
 // has `finish` set; after it the callback is dropped. The destructor stops the thread; requests still
 // queued or running end with kCancelled.
-// Never includes gateway headers (obs::Metrics is prometheus only).
+// Never includes gateway headers: it reports what it counts to an EngineObserver, and the gateway
+// (upstream/engine_metrics.h) exports that to Prometheus.
 #pragma once
 
 #include "engine/gguf/result.h"
@@ -27,8 +28,6 @@
 #include <thread>
 #include <vector>
 
-namespace kuai::obs { class Metrics; }
-
 namespace kuai::engine::sched {
 
 struct EngineOptions {
@@ -39,8 +38,7 @@ struct EngineOptions {
   int32_t max_batch_tokens = 512;           // tokens per step (chunked prefill)
   int32_t max_seqs = 64;                    // sequences in the running batch
   int32_t max_context = 0;                  // 0 = the model's trained context
-  obs::Metrics* metrics = nullptr;          // kuai_engine_* / kuai_kv_* (labelled model=<metrics_model>)
-  std::string metrics_model = "";
+  std::shared_ptr<class EngineObserver> observer;  // told what each step did (null: nobody listens)
   bool profile = false;                     // time the phases of every step (EngineStats::profile)
   bool q4_gemm = true;                      // Q4_0 weights through model::q4_0_gemm (false: kernels::matmul; benches)
 };
@@ -63,6 +61,23 @@ struct EngineStats {
   int64_t tokens_computed = 0;   // prompt + decode tokens through the model
   int64_t tokens_generated = 0;  // sampled tokens
   EngineProfile profile;         // zeros unless EngineOptions::profile
+};
+
+// What the engine counts as it runs, for whoever exports it (the gateway's upstream::EngineMetrics).
+// Every call comes from the engine thread, in step order; each must be quick and must not block.
+class EngineObserver {
+ public:
+  virtual ~EngineObserver() = default;
+  // One forward pass: `tokens` through the model (prompt + decode) for `sequences` sequences.
+  virtual void on_step(int64_t tokens, int32_t sequences) = 0;
+  // A request's first sampled token, `seconds` after it was submitted.
+  virtual void on_first_token(double seconds) = 0;
+  // A request's next token, `seconds` after its previous one.
+  virtual void on_next_token(double seconds) = 0;
+  // `tokens` sampled in one step (all requests together).
+  virtual void on_generated(int64_t tokens) = 0;
+  // The engine's totals after a step (the same snapshot Engine::stats() returns).
+  virtual void on_stats(const EngineStats& stats) = 0;
 };
 
 using EventCallback = std::function<void(const Event&)>;

@@ -1,0 +1,27 @@
+// Internal to src/server: the pipeline's ModelCaller (how a stage calls a public model) over the
+// dispatcher. The pipeline owns the interface and the server wires it, so upstream/ never knows the
+// pipeline. Stage calls carry no tenant yet (null: no tier limit but the global cap).
+#pragma once
+
+#include "pipeline/services.h"
+#include "upstream/dispatcher.h"
+
+namespace kuai::server {
+
+class DispatcherModelCaller final : public pipeline::ModelCaller {
+ public:
+  explicit DispatcherModelCaller(upstream::Dispatcher& dispatcher) : dispatcher_(dispatcher) {}
+
+  boost::asio::awaitable<api::ChatResponse> complete(const api::ChatRequest& req) override {
+    return dispatcher_.complete(req, nullptr);
+  }
+  boost::asio::awaitable<api::Embeddings> embed(const api::EmbeddingRequest& req) override {
+    return dispatcher_.embed(req);
+  }
+  bool has_model(std::string_view public_name) const override { return dispatcher_.has_model(public_name); }
+
+ private:
+  upstream::Dispatcher& dispatcher_;
+};
+
+}  // namespace kuai::server
