@@ -35,8 +35,10 @@ struct Ledger {
   size_t turns = 0;      // whole turns in it
 };
 
-// `count_tokens(text)`: the tokens of a text as the window counts them.
-Ledger build_ledger(const std::vector<const api::Message*>& dropped, std::string_view question,
-                    int64_t budget_tokens, const std::function<int64_t(std::string_view)>& count_tokens);
+// `kept`: the messages that stay (a unit already in one of them is not carried again; what the user
+// says there makes an assistant unit an echo). `count_tokens(text)`: tokens as the window counts them.
+Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::vector<const api::Message*>& kept,
+                    std::string_view question, int64_t budget_tokens,
+                    const std::function<int64_t(std::string_view)>& count_tokens);
 
 }  // namespace kuai::stages

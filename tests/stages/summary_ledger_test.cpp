@@ -16,7 +16,7 @@ int64_t tokens(std::string_view s) { return text::estimate_tokens(s); }
 Ledger ledger_of(const std::vector<api::Message>& msgs, std::string_view question, int64_t budget) {
   std::vector<const api::Message*> dropped;
   for (const auto& m : msgs) dropped.push_back(&m);
-  return build_ledger(dropped, question, budget, tokens);
+  return build_ledger(dropped, {}, question, budget, tokens);
 }
 
 std::vector<api::Message> english() {
