@@ -1,5 +1,6 @@
 #include "stages/slim_courtesy.h"
 
+#include "text/code_point_set.h"
 #include "text/utf8.h"
 
 #include <algorithm>
@@ -114,7 +115,9 @@ bool mark_cjk(std::string_view s, size_t b, size_t e, const std::vector<std::str
               std::vector<uint8_t>& mark, uint8_t value) {
   bool found = false;
   std::string_view r = s.substr(b, e - b);
+  const text::CodePointSet held(r);
   for (const std::string& p : patterns) {
+    if (!held.may_hold(p)) continue;
     for (size_t at = r.find(p); at != std::string_view::npos; at = r.find(p, at + p.size())) {
       bool free = true;
       for (size_t k = at; k < at + p.size() && free; ++k) free = mark[k] == 0;

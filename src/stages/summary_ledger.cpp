@@ -1,8 +1,10 @@
 #include "stages/summary_ledger.h"
 
+#include "text/code_point_set.h"
 #include "text/utf8.h"
 
 #include <algorithm>
+#include <array>
 #include <string_view>
 #include <unordered_set>
 
@@ -323,14 +325,29 @@ double marks(std::string_view s) {
   if (has_digit) score += 2;
   if (has_id) score += 2;
   score += std::min(names, 2);
+  // Mark words (Latin: prefixes of a word; each counted once), looked up by the first letter of each
+  // word; CJK ones only when the text holds their first character.
+  static const auto by_letter = [] {
+    std::array<std::vector<std::string_view>, 26> b;
+    for (std::string_view w : kMarkWords) b[static_cast<size_t>(w[0] - 'a')].push_back(w);
+    return b;
+  }();
   std::string low = lower_ascii(s);
   int words = 0;
-  for (std::string_view w : kMarkWords) {
-    size_t at = low.find(w);
-    if (at != std::string::npos && (at == 0 || !alpha(low[at - 1]))) ++words;
+  std::string_view found[4];
+  size_t n_found = 0;
+  for (size_t i = 0; i < low.size() && n_found < 4; ++i) {
+    if (low[i] < 'a' || low[i] > 'z' || (i > 0 && alpha(low[i - 1]))) continue;
+    for (std::string_view w : by_letter[static_cast<size_t>(low[i] - 'a')]) {
+      if (low.compare(i, w.size(), w) != 0) continue;
+      if (std::find(found, found + n_found, w) == found + n_found) found[n_found++] = w;
+      if (n_found == 4) break;
+    }
   }
+  words += static_cast<int>(n_found);
+  const text::CodePointSet held(s);
   for (std::string_view w : kMarkCjk)
-    if (s.find(w) != std::string_view::npos) ++words;
+    if (held.may_hold(w) && s.find(w) != std::string_view::npos && ++words >= 2) break;
   score += 1.5 * std::min(words, 2);
   return score;
 }
@@ -472,10 +489,11 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
   std::stable_sort(turns.begin(), turns.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   std::string whole;
   for (auto [shared, m] : turns) {
-    bool all_in = true;
+    // Only a turn that adds a unit worth carrying (not one already in the request or carried).
+    bool adds = false;
     for (const Sentence& st : sents)
-      if (st.msg == m && !st.chosen) all_in = false;
-    if (all_in) continue;
+      if (st.msg == m && !st.chosen && st.score > 0) adds = true;
+    if (!adds) continue;
     const int64_t cost = count_tokens(dropped[m]->content) + 4;
     if (used + cost > budget_tokens) continue;
     used += cost;
