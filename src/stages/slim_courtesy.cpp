@@ -136,8 +136,21 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
   bool cjk_here = false;
   for (size_t i = b; i < e && !cjk_here; ++i) cjk_here = static_cast<unsigned char>(s[i]) >= 0xE3;
   sc.cjk_mark.assign(e - b, 0);
+  if (cjk_here) a.trigger = mark_cjk(s, b, e, lex.cjk_trigger(), sc.cjk_mark, 1);
+  // Latin words and their triggers.
+  latin_words(s, b, e, sc.words);
+  const auto& w = sc.words;
+  sc.covered.assign(w.size(), 0);
+  for (size_t i = 0; i < w.size();) {
+    size_t n = CourtesyLexicon::match_at(lex.latin_trigger(), w, i, w.size());
+    if (n == 0) { ++i; continue; }
+    std::fill(sc.covered.begin() + static_cast<std::ptrdiff_t>(i), sc.covered.begin() + static_cast<std::ptrdiff_t>(i + n), 1);
+    a.trigger = true;
+    i += n;
+  }
+  // No trigger: not courtesy, whatever the rest (most sentences stop here).
+  if (!a.trigger) return a;
   if (cjk_here) {
-    a.trigger = mark_cjk(s, b, e, lex.cjk_trigger(), sc.cjk_mark, 1);
     std::vector<uint8_t> probe = sc.cjk_mark;
     if (mark_cjk(s, b, e, lex.cjk_veto(), probe, 3)) a.veto = true;
     mark_cjk(s, b, e, lex.cjk_soft(), sc.cjk_mark, 2);
@@ -151,17 +164,6 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
       else if (quote_mark(cp) || (cp >= U'０' && cp <= U'９')) a.veto = true;
     }
     i += len;
-  }
-  // Latin words.
-  latin_words(s, b, e, sc.words);
-  const auto& w = sc.words;
-  sc.covered.assign(w.size(), 0);
-  for (size_t i = 0; i < w.size();) {
-    size_t n = CourtesyLexicon::match_at(lex.latin_trigger(), w, i, w.size());
-    if (n == 0) { ++i; continue; }
-    std::fill(sc.covered.begin() + static_cast<std::ptrdiff_t>(i), sc.covered.begin() + static_cast<std::ptrdiff_t>(i + n), 1);
-    a.trigger = true;
-    i += n;
   }
   for (size_t i = 0; i < w.size(); ++i) {
     if (sc.covered[i]) continue;

@@ -76,16 +76,18 @@ bool code_line(std::string_view line) {
          line.starts_with("import ");
 }
 
-void terms(std::string_view s, std::unordered_set<std::string>& out);
+// A text's terms, each as a 64-bit hash (FNV-1a of its bytes; lowercase for Latin words).
+using Terms = std::unordered_set<uint64_t>;
+void terms(std::string_view s, Terms& out);
 
 // Two clauses of a list: both carry a number and they share a word ("42码对应26.5厘米" / "43码对应
 // 27厘米"; "Plus 30GB at $43.20 including tax" / "Max at $64.80 including tax").
 bool parallel(std::string_view a, std::string_view b) {
   if (!has_ascii_digit(a) || !has_ascii_digit(b)) return false;
-  std::unordered_set<std::string> ta, tb;
+  Terms ta, tb;
   terms(a, ta);
   terms(b, tb);
-  return std::any_of(ta.begin(), ta.end(), [&](const std::string& t) { return tb.contains(t); });
+  return std::any_of(ta.begin(), ta.end(), [&](uint64_t t) { return tb.contains(t); });
 }
 
 // Splits the sentence s[b, e) into clauses at ， ； ： and at , ; before a space; then clauses in a
@@ -250,13 +252,19 @@ std::string lower_ascii(std::string_view s) {
 }
 
 // Latin words (3+ letters, stop words out) and CJK bigrams.
-void terms(std::string_view s, std::unordered_set<std::string>& out) {
+uint64_t fnv1a(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;
+  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return h;
+}
+
+void terms(std::string_view s, Terms& out) {
   static const std::unordered_set<std::string_view> stop(std::begin(kStop), std::end(kStop));
   std::string word;
   char32_t prev_cjk = 0;
   size_t prev_at = 0;
   auto flush = [&] {
-    if (word.size() >= 3 && !stop.contains(word)) out.insert(word);
+    if (word.size() >= 3 && !stop.contains(word)) out.insert(fnv1a(word));
     word.clear();
   };
   for (size_t i = 0; i < s.size();) {
@@ -268,7 +276,7 @@ void terms(std::string_view s, std::unordered_set<std::string>& out) {
       flush();
     }
     if (is_cjk(cp)) {
-      if (prev_cjk) out.insert(std::string(s.substr(prev_at, i + len - prev_at)));
+      if (prev_cjk) out.insert(fnv1a(s.substr(prev_at, i + len - prev_at)));
       prev_cjk = cp;
       prev_at = i;
     } else {
@@ -362,7 +370,8 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
   size_t sentence_id = 0;
   bool cjk = false;
   // What the user said (dropped and kept): an assistant unit made of it is an echo.
-  std::unordered_set<std::string> user_terms, user_numbers;
+  Terms user_terms;
+  std::unordered_set<std::string> user_numbers;
   for (size_t m = 0; m < dropped.size(); ++m) {
     const api::Message& msg = *dropped[m];
     if (msg.role != "user" && msg.role != "assistant") continue;
@@ -378,14 +387,16 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
     numbers(k->content, user_numbers);
   }
   for (size_t i = 0; i < question.size() && !cjk; ++i) cjk = static_cast<unsigned char>(question[i]) >= 0xE4;
-  std::unordered_set<std::string> q_terms;
+  Terms q_terms;
   terms(question, q_terms);
   const bool choosing = asks_to_choose(question);
-  std::unordered_set<std::string> s_terms, s_numbers, seen;
+  Terms s_terms;
+  std::unordered_set<std::string> s_numbers;
+  std::unordered_set<std::string_view> seen;
   for (Sentence& st : sents) {
     std::string_view text = std::string_view(dropped[st.msg]->content).substr(st.begin, st.end - st.begin);
     // Already in the request (a block pasted again in a kept turn) or pasted twice: counted once.
-    if (!seen.insert(std::string(text)).second ||
+    if (!seen.insert(text).second ||
         std::any_of(kept.begin(), kept.end(), [&](const api::Message* k) { return k->content.find(text) != std::string::npos; })) {
       st.score = -1;
       continue;
@@ -433,14 +444,14 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
     if (density(a) != density(b)) return density(a) > density(b);
     return a > b;
   });
-  std::unordered_set<std::string> carried;  // terms of the chosen clauses
+  Terms carried;  // terms of the chosen clauses
   for (size_t i : order) {
     const int64_t cost = sents[i].tokens + 2;  // "\n- " (an adjacent clause costs its separator instead)
     if (used + cost > budget_tokens) continue;
     s_terms.clear();
     terms(std::string_view(dropped[sents[i].msg]->content).substr(sents[i].begin, sents[i].end - sents[i].begin), s_terms);
     // A clause whose terms are all carried already (an echo: "记下了：订单号 X") adds nothing.
-    if (!s_terms.empty() && std::all_of(s_terms.begin(), s_terms.end(), [&](const std::string& w) { return carried.contains(w); }))
+    if (!s_terms.empty() && std::all_of(s_terms.begin(), s_terms.end(), [&](uint64_t w) { return carried.contains(w); }))
       continue;
     carried.insert(s_terms.begin(), s_terms.end());
     sents[i].chosen = true;
