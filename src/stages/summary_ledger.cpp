@@ -53,6 +53,10 @@ constexpr std::string_view kMarkCjk[] = {
     "区服", "服务器", "角色", "型号", "编号", "尾号", "名字", "账户", "年级", "教材",
     // incidents (what broke, what was lost)
     "丢了", "弄丢", "坏了", "损坏", "破损", "漏水", "摔", "被盗"};
+// Self-corrections (lowercase; matched anywhere).
+constexpr std::string_view kCorrection[] = {
+    "i meant", "correction", "i misspoke", "scratch that", "make that", "i was wrong", "typo",
+    "说错了", "写错了", "更正", "纠正", "改一下", "提高到", "降到", "降低到", "增加到", "减少到", "调整为", "调整到", "改到"};
 constexpr std::string_view kCjkNumerals = "一二三四五六七八九十两百千万";
 
 // A unit of a dropped message: the span a fact is carried in (a clause, a user's sentence, a list).
@@ -76,7 +80,8 @@ bool code_line(std::string_view line) {
          line.starts_with("import ");
 }
 
-// A text's terms, each as a 64-bit hash (FNV-1a of its bytes; lowercase for Latin words).
+// A text's terms, each as a 64-bit hash (FNV-1a of its bytes; lowercase for Latin words), the lowest
+// bit 1 for a CJK bigram and 0 for a Latin word.
 using Terms = std::unordered_set<uint64_t>;
 void terms(std::string_view s, Terms& out);
 
@@ -264,7 +269,7 @@ void terms(std::string_view s, Terms& out) {
   char32_t prev_cjk = 0;
   size_t prev_at = 0;
   auto flush = [&] {
-    if (word.size() >= 3 && !stop.contains(word)) out.insert(fnv1a(word));
+    if (word.size() >= 3 && !stop.contains(word)) out.insert(fnv1a(word) & ~uint64_t{1});
     word.clear();
   };
   for (size_t i = 0; i < s.size();) {
@@ -276,7 +281,7 @@ void terms(std::string_view s, Terms& out) {
       flush();
     }
     if (is_cjk(cp)) {
-      if (prev_cjk) out.insert(fnv1a(s.substr(prev_at, i + len - prev_at)));
+      if (prev_cjk) out.insert(fnv1a(s.substr(prev_at, i + len - prev_at)) | 1);
       prev_cjk = cp;
       prev_at = i;
     } else {
@@ -331,6 +336,12 @@ double marks(std::string_view s) {
     i += len;
   }
   if (has_digit) score += 2;
+  // Each further value adds (a unit stating the balance, the rate and the term carries three facts).
+  int values = 0;
+  for (size_t i = 0; i < s.size(); ++i)
+    if (digit(s[i]) && (i == 0 || !(digit(s[i - 1]) || ((s[i - 1] == '.' || s[i - 1] == ',') && i > 1 && digit(s[i - 2])))))
+      ++values;
+  if (values > 1) score += 0.5 * std::min(values - 1, 4);
   if (has_id) score += 2;
   score += std::min(names, 2);
   // Mark words (Latin: prefixes of a word; each counted once), looked up by the first letter of each
@@ -356,7 +367,16 @@ double marks(std::string_view s) {
   const text::CodePointSet held(s);
   for (std::string_view w : kMarkCjk)
     if (held.may_hold(w) && s.find(w) != std::string_view::npos && ++words >= 2) break;
+  // A decision in Chinese' "X就Y吧" shape ("汤就番茄蛋花汤吧", "那就定大理吧").
+  if (s.find("就") != std::string_view::npos && (s.ends_with("吧") || s.ends_with("吧。") || s.ends_with("吧！")))
+    ++words;
   score += 1.5 * std::min(words, 2);
+  // A self-correction replaces an earlier value: it must reach the model.
+  for (std::string_view w : kCorrection)
+    if (low.find(w) != std::string::npos) {
+      score += 2;
+      break;
+    }
   return score;
 }
 
@@ -404,13 +424,15 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
     double mk = marks(text);
     s_terms.clear();
     terms(text, s_terms);
-    int shared = 0;
-    for (const auto& t : s_terms) shared += q_terms.contains(t);
+    // Shared terms; CJK bigrams overlap (a 4-character phrase is 3 of them), so each counts half.
+    double shared = 0;
+    for (uint64_t t : s_terms) shared += q_terms.contains(t) ? ((t & 1) ? 0.5 : 1.0) : 0.0;
     const bool user = dropped[st.msg]->role == "user";
     const bool asks = !text.empty() && (text.back() == '?' || text.ends_with("？"));
     // The assistant's own questions and unmarked words are not facts; its marked ones (a quoted price,
     // a stated deductible) are, below what the user said.
-    if (!user && (mk == 0 || asks)) { st.score = -1; continue; }
+    // (one constraint word alone — "符合要求", "policy" — is a comment, not a fact).
+    if (!user && (mk < 2 || asks)) { st.score = -1; continue; }
     // An unmarked user clause must say something ("对了", "怎么办？" do not), and a question is not a fact.
     if (user && mk == 0 && (asks || s_terms.size() < 3)) { st.score = -1; continue; }
     if (!user) {
@@ -421,13 +443,13 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
       size_t echoed = 0;
       for (const auto& t : s_terms) echoed += user_terms.contains(t);
       // (with numbers, a third of its terms suffice: "已查到订单YX20240612883" adds only "found")
-      const size_t need = s_numbers.empty() ? (s_terms.size() + 1) / 2 : (s_terms.size() + 2) / 3;
+      const size_t need = s_numbers.empty() ? (s_terms.size() + 1) / 2 : s_terms.size() / 3;
       if (numbers_echoed && (s_terms.empty() ? !s_numbers.empty() : echoed >= need)) { st.score = -1; continue; }
     }
     // A list of values: the options and prices a question picks from, above all a "which" question.
     if (!st.list) st.list = enumerates(text);
     if (st.list) mk += choosing ? 3.0 : 1.5;
-    st.score = (mk + std::min(shared, 4) + (mk > 0 ? 1.0 : 0.0)) * (user ? 1.0 : 0.6) + (user ? 1.5 : 0.0);
+    st.score = (mk + std::min(shared, 4.0) + (mk > 0 ? 1.0 : 0.0)) * (user ? 1.0 : 0.6) + (user ? 1.5 : 0.0);
     // A user's question carries a fact only by the way ("Can we bump it to 500?"): below statements.
     if (user && asks) st.score *= 0.5;
     st.tokens = count_tokens(text);

@@ -123,6 +123,19 @@ TEST(SummaryLedgerTest, UserSentenceIsOneUnitAndItsTrailingQuestionIsNot) {
   EXPECT_NE(l.text.find("The basement carpet is soaked too. The cleaner quoted $480 for that."), std::string::npos) << l.text;
 }
 
+TEST(SummaryLedgerTest, CorrectionsAndDecisionsOutrankSmallTalk) {
+  std::vector<api::Message> msgs = {
+      msg("user", "大家都挺期待的，听说那边的风景应该不错。"),
+      msg("assistant", "符合要求。"),  // one constraint word alone: a comment, not a fact
+      msg("user", "我刚才说错了，人数从4个提高到6个。"),
+      msg("user", "午饭就带三明治吧。")};
+  Ledger l = ledger_of(msgs, "帮我列一份出发前的清单？", 56);
+  EXPECT_NE(l.text.find("人数从4个提高到6个"), std::string::npos) << l.text;
+  EXPECT_NE(l.text.find("午饭就带三明治吧"), std::string::npos) << l.text;
+  EXPECT_EQ(l.text.find("符合要求"), std::string::npos) << l.text;
+  EXPECT_EQ(l.text.find("风景应该不错"), std::string::npos) << l.text;
+}
+
 TEST(SummaryLedgerTest, NothingToCarry) {
   std::vector<api::Message> msgs = {msg("assistant", "Sure, what else?"), msg("tool", "{\"ok\": 12345}")};
   EXPECT_EQ(ledger_of(msgs, "hello", 100).text, "");
