@@ -111,11 +111,11 @@ struct Scratch {
 
 // Finds every occurrence of each pattern in s[b, e) and marks its bytes with `value` where unmarked;
 // returns whether any was found.
-bool mark_cjk(std::string_view s, size_t b, size_t e, const std::vector<std::string>& patterns,
-              std::vector<uint8_t>& mark, uint8_t value) {
+// `held`: the code points of s[b, e).
+bool mark_cjk(std::string_view s, size_t b, size_t e, const text::CodePointSet& held,
+              const std::vector<std::string>& patterns, std::vector<uint8_t>& mark, uint8_t value) {
   bool found = false;
   std::string_view r = s.substr(b, e - b);
-  const text::CodePointSet held(r);
   for (const std::string& p : patterns) {
     if (!held.may_hold(p)) continue;
     for (size_t at = r.find(p); at != std::string_view::npos; at = r.find(p, at + p.size())) {
@@ -136,7 +136,8 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
   bool cjk_here = false;
   for (size_t i = b; i < e && !cjk_here; ++i) cjk_here = static_cast<unsigned char>(s[i]) >= 0xE3;
   sc.cjk_mark.assign(e - b, 0);
-  if (cjk_here) a.trigger = mark_cjk(s, b, e, lex.cjk_trigger(), sc.cjk_mark, 1);
+  const text::CodePointSet held(cjk_here ? s.substr(b, e - b) : std::string_view());
+  if (cjk_here) a.trigger = mark_cjk(s, b, e, held, lex.cjk_trigger(), sc.cjk_mark, 1);
   // Latin words and their triggers.
   latin_words(s, b, e, sc.words);
   const auto& w = sc.words;
@@ -152,8 +153,8 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
   if (!a.trigger) return a;
   if (cjk_here) {
     std::vector<uint8_t> probe = sc.cjk_mark;
-    if (mark_cjk(s, b, e, lex.cjk_veto(), probe, 3)) a.veto = true;
-    mark_cjk(s, b, e, lex.cjk_soft(), sc.cjk_mark, 2);
+    if (mark_cjk(s, b, e, held, lex.cjk_veto(), probe, 3)) a.veto = true;
+    mark_cjk(s, b, e, held, lex.cjk_soft(), sc.cjk_mark, 2);
   }
   for (size_t i = b; i < e;) {
     size_t len;

@@ -497,18 +497,6 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
     sents[i].chosen = true;
     used += sents[i].tokens + 1;
   }
-  // Print chosen sentences in order; adjacent ones of one message as one span.
-  std::string body;
-  for (size_t i = 0; i < sents.size();) {
-    if (!sents[i].chosen) { ++i; continue; }
-    size_t j = i;
-    while (j + 1 < sents.size() && sents[j + 1].chosen && sents[j + 1].msg == sents[i].msg) ++j;
-    std::string_view content = dropped[sents[i].msg]->content;
-    body += "\n- ";
-    body += content.substr(sents[i].begin, sents[j].end - sents[i].begin);
-    ++ledger.facts;
-    i = j + 1;
-  }
   // Whole user turns most relevant to the question, while the budget lasts.
   std::vector<std::pair<int, size_t>> turns;
   for (size_t m = 0; m < dropped.size(); ++m) {
@@ -520,7 +508,7 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
     if (shared > 0) turns.push_back({shared, m});
   }
   std::stable_sort(turns.begin(), turns.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  std::string whole;
+  std::vector<size_t> whole;
   for (auto [shared, m] : turns) {
     // Only a turn that adds a unit worth carrying (not one already in the request or carried).
     bool adds = false;
@@ -530,13 +518,47 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
     const int64_t cost = count_tokens(dropped[m]->content) + 4;
     if (used + cost > budget_tokens) continue;
     used += cost;
-    whole += "\n- user: ";
-    whole += dropped[m]->content;
-    ++ledger.turns;
+    whole.push_back(m);
   }
-  if (body.empty() && whole.empty()) return ledger;
-  ledger.text = std::string(lead) + body;
-  if (!whole.empty()) ledger.text += std::string(cjk ? "\n相关的较早提问：" : "\nRelevant earlier turns:") + whole;
+  // Chosen units in order, adjacent ones of one message as one span; then the whole turns.
+  auto render = [&] {
+    ledger.facts = ledger.turns = 0;
+    std::string body;
+    for (size_t i = 0; i < sents.size();) {
+      if (!sents[i].chosen) { ++i; continue; }
+      size_t j = i;
+      while (j + 1 < sents.size() && sents[j + 1].chosen && sents[j + 1].msg == sents[i].msg) ++j;
+      std::string_view content = dropped[sents[i].msg]->content;
+      body += "\n- ";
+      body += content.substr(sents[i].begin, sents[j].end - sents[i].begin);
+      ++ledger.facts;
+      i = j + 1;
+    }
+    if (body.empty() && whole.empty()) return std::string();
+    std::string out = std::string(lead) + body;
+    if (!whole.empty()) out += cjk ? "\n相关的较早提问：" : "\nRelevant earlier turns:";
+    for (size_t m : whole) {
+      out += "\n- user: ";
+      out += dropped[m]->content;
+      ++ledger.turns;
+    }
+    return out;
+  };
+  // The costs above are estimates per piece (separators, the bytes between merged units): the note
+  // as a whole must fit, or the window would drop the turns it keeps. Over: the last whole turn goes,
+  // then the least valuable unit.
+  for (size_t tries = 0; tries <= sents.size() + whole.size(); ++tries) {
+    ledger.text = render();
+    if (ledger.text.empty() || count_tokens(ledger.text) <= budget_tokens) break;
+    if (!whole.empty()) {
+      whole.pop_back();
+      continue;
+    }
+    auto worst = std::find_if(order.rbegin(), order.rend(), [&](size_t i) { return sents[i].chosen; });
+    if (worst == order.rend()) break;
+    sents[*worst].chosen = false;
+  }
+  if (!ledger.text.empty() && count_tokens(ledger.text) > budget_tokens) ledger = Ledger{};
   return ledger;
 }
 

@@ -16,8 +16,9 @@ class CodePointSet {
  public:
   explicit CodePointSet(std::string_view s) {
     for (size_t i = 0; i < s.size();) {
-      size_t len;
-      char32_t cp = utf8_decode(s, i, len);
+      size_t len = 1;
+      const auto b0 = static_cast<unsigned char>(s[i]);
+      char32_t cp = b0 < 0x80 ? b0 : utf8_decode(s, i, len);
       bits_[(cp >> 6) & 15] |= uint64_t{1} << (cp & 63);
       i += len;
     }

@@ -136,6 +136,17 @@ TEST(SummaryLedgerTest, CorrectionsAndDecisionsOutrankSmallTalk) {
   EXPECT_EQ(l.text.find("风景应该不错"), std::string::npos) << l.text;
 }
 
+TEST(SummaryLedgerTest, TheWholeNoteFitsItsBudget) {
+  // Every budget, small to large: the note as counted whole (separators, merged spans, the whole
+  // turns) never exceeds it, or the window would drop the kept turns after it.
+  std::vector<api::Message> msgs = english();
+  msgs.push_back(msg("user", "价格：单人间480元，双人间560元，三人间720元；早餐另加45元。我们两个人，住三晚。"));
+  for (int64_t budget = 8; budget <= 240; budget += 4) {
+    Ledger l = ledger_of(msgs, "Which hotel room fits our budget, and what about the shellfish allergy?", budget);
+    EXPECT_LE(tokens(l.text), budget) << budget << "\n" << l.text;
+  }
+}
+
 TEST(SummaryLedgerTest, NothingToCarry) {
   std::vector<api::Message> msgs = {msg("assistant", "Sure, what else?"), msg("tool", "{\"ok\": 12345}")};
   EXPECT_EQ(ledger_of(msgs, "hello", 100).text, "");
