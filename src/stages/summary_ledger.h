@@ -25,6 +25,8 @@
 // printed as one span with the bytes between them, so every line is an exact substring.
 // Turns. With budget left, whole dropped user turns are added, most relevant first (shared terms with
 // the last user message), when they fit and hold a unit worth carrying that is not carried yet.
+// The note counted whole never exceeds `budget_tokens` (over: the last whole turn, then the least
+// valuable unit go; "" when even the heading does not fit).
 // Pure and deterministic; any thread. Cost: linear in the dropped text (no ICU), ~6 µs of CPU per
 // dropped turn (bench_input_stages).
 #pragma once
