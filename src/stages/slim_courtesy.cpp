@@ -1,5 +1,6 @@
 #include "stages/slim_courtesy.h"
 
+#include "text/code_point_set.h"
 #include "text/utf8.h"
 
 #include <algorithm>
@@ -110,11 +111,13 @@ struct Scratch {
 
 // Finds every occurrence of each pattern in s[b, e) and marks its bytes with `value` where unmarked;
 // returns whether any was found.
-bool mark_cjk(std::string_view s, size_t b, size_t e, const std::vector<std::string>& patterns,
-              std::vector<uint8_t>& mark, uint8_t value) {
+// `held`: the code points of s[b, e).
+bool mark_cjk(std::string_view s, size_t b, size_t e, const text::CodePointSet& held,
+              const std::vector<std::string>& patterns, std::vector<uint8_t>& mark, uint8_t value) {
   bool found = false;
   std::string_view r = s.substr(b, e - b);
   for (const std::string& p : patterns) {
+    if (!held.may_hold(p)) continue;
     for (size_t at = r.find(p); at != std::string_view::npos; at = r.find(p, at + p.size())) {
       bool free = true;
       for (size_t k = at; k < at + p.size() && free; ++k) free = mark[k] == 0;
@@ -133,11 +136,25 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
   bool cjk_here = false;
   for (size_t i = b; i < e && !cjk_here; ++i) cjk_here = static_cast<unsigned char>(s[i]) >= 0xE3;
   sc.cjk_mark.assign(e - b, 0);
+  const text::CodePointSet held(cjk_here ? s.substr(b, e - b) : std::string_view());
+  if (cjk_here) a.trigger = mark_cjk(s, b, e, held, lex.cjk_trigger(), sc.cjk_mark, 1);
+  // Latin words and their triggers.
+  latin_words(s, b, e, sc.words);
+  const auto& w = sc.words;
+  sc.covered.assign(w.size(), 0);
+  for (size_t i = 0; i < w.size();) {
+    size_t n = CourtesyLexicon::match_at(lex.latin_trigger(), w, i, w.size());
+    if (n == 0) { ++i; continue; }
+    std::fill(sc.covered.begin() + static_cast<std::ptrdiff_t>(i), sc.covered.begin() + static_cast<std::ptrdiff_t>(i + n), 1);
+    a.trigger = true;
+    i += n;
+  }
+  // No trigger: not courtesy, whatever the rest (most sentences stop here).
+  if (!a.trigger) return a;
   if (cjk_here) {
-    a.trigger = mark_cjk(s, b, e, lex.cjk_trigger(), sc.cjk_mark, 1);
     std::vector<uint8_t> probe = sc.cjk_mark;
-    if (mark_cjk(s, b, e, lex.cjk_veto(), probe, 3)) a.veto = true;
-    mark_cjk(s, b, e, lex.cjk_soft(), sc.cjk_mark, 2);
+    if (mark_cjk(s, b, e, held, lex.cjk_veto(), probe, 3)) a.veto = true;
+    mark_cjk(s, b, e, held, lex.cjk_soft(), sc.cjk_mark, 2);
   }
   for (size_t i = b; i < e;) {
     size_t len;
@@ -148,17 +165,6 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
       else if (quote_mark(cp) || (cp >= U'０' && cp <= U'９')) a.veto = true;
     }
     i += len;
-  }
-  // Latin words.
-  latin_words(s, b, e, sc.words);
-  const auto& w = sc.words;
-  sc.covered.assign(w.size(), 0);
-  for (size_t i = 0; i < w.size();) {
-    size_t n = CourtesyLexicon::match_at(lex.latin_trigger(), w, i, w.size());
-    if (n == 0) { ++i; continue; }
-    std::fill(sc.covered.begin() + static_cast<std::ptrdiff_t>(i), sc.covered.begin() + static_cast<std::ptrdiff_t>(i + n), 1);
-    a.trigger = true;
-    i += n;
   }
   for (size_t i = 0; i < w.size(); ++i) {
     if (sc.covered[i]) continue;

@@ -275,33 +275,76 @@ int64_t SummarizeStage::computed() const {
   return core_->computed;
 }
 
+namespace {
+
+// Puts `summary` where the dropped prefix of `d` started (or only reports, when it is empty).
+void replace_dropped(Core& core, pipeline::Context& ctx, const Dropped& d, std::string summary, const std::string& header) {
+  api::ChatRequest& req = ctx.request;
+  if (summary.empty()) {
+    ctx.add_header("x-kuai-summary", header);
+    return;
+  }
+  api::Message sm;
+  sm.role = core.config.summary_role;
+  sm.content = std::move(summary);
+  sm.raw = {{"role", sm.role}, {"content", sm.content}};
+  int64_t dropped_tokens = 0;
+  std::vector<api::Message> kept;
+  kept.reserve(req.messages.size() - d.messages.size() + 1);
+  for (size_t i = 0; i < req.messages.size(); ++i) {
+    if (i == d.first) kept.push_back(sm);
+    if (d.plan.drops(i, req.messages[i].role)) dropped_tokens += d.plan.tokens[i];
+    else kept.push_back(std::move(req.messages[i]));
+  }
+  req.messages = std::move(kept);
+  int64_t saved = dropped_tokens - message_tokens(sm, req.model, core.counter(), core.config.policy.message_overhead_tokens);
+  if (saved > 0) {
+    ctx.tokens_saved += saved;
+    if (core.services && core.services->metrics)
+      core.services->metrics->counter("kuai_summarize_tokens_saved_total", "Input tokens removed by the summarize stage")
+          .Add({}).Increment(static_cast<double>(saved));
+  }
+  ctx.add_header("x-kuai-summary", header + "; tokens_saved=" + std::to_string(std::max<int64_t>(saved, 0)));
+}
+
+}  // namespace
+
+void SummarizeStage::ledger_request(pipeline::Context& ctx) {
+  Core& core = *core_;
+  api::ChatRequest& req = ctx.request;
+  Dropped d = dropped_of(core, req);
+  if (d.messages.empty()) return;
+  const auto& counter = core.counter();
+  // The ledger may use its reserve and whatever the kept turns left of the window's budget.
+  int64_t budget = core.config.max_tokens;
+  if (core.config.policy.max_tokens > 0)
+    budget = std::max<int64_t>(budget, core.config.policy.max_tokens - d.plan.tokens_after -
+                                           core.config.policy.message_overhead_tokens);
+  std::vector<const api::Message*> kept;
+  for (size_t i = 0; i < req.messages.size(); ++i)
+    if (!d.plan.drops(i, req.messages[i].role)) kept.push_back(&req.messages[i]);
+  Ledger ledger = build_ledger(d.messages, kept, last_user_text(req), budget,
+                               [&](std::string_view s) { return counter.count(req.model, s); });
+  core.count("ledger");
+  replace_dropped(core, ctx, d, std::move(ledger.text),
+                  "ledger; dropped=" + std::to_string(d.messages.size()) + "; facts=" + std::to_string(ledger.facts) +
+                      "; turns=" + std::to_string(ledger.turns));
+}
+
 boost::asio::awaitable<pipeline::Verdict> SummarizeStage::on_request(pipeline::Context& ctx) {
   auto core = core_;
+  if (core->config.mode == SummarizeConfig::Mode::Ledger) {
+    ledger_request(ctx);
+    co_return pipeline::Verdict::next();
+  }
   api::ChatRequest& req = ctx.request;
   Dropped d = dropped_of(*core, req);
   if (d.messages.empty()) co_return pipeline::Verdict::next();
   std::string summary;
   std::string outcome;
-  std::string detail;
-  std::vector<std::string> keys;
-  std::optional<std::pair<size_t, std::string>> hit;
-  if (core->config.mode != SummarizeConfig::Mode::Ledger) {
-    keys = prefix_keys(*core, ctx.tenant.name, d.messages);
-    hit = core->memo->longest(keys);
-  }
-  if (core->config.mode == SummarizeConfig::Mode::Ledger) {
-    const auto& counter = core->counter();
-    // The ledger may use its reserve and whatever the kept turns left of the window's budget.
-    int64_t budget = core->config.max_tokens;
-    if (core->config.policy.max_tokens > 0)
-      budget = std::max<int64_t>(budget, core->config.policy.max_tokens - d.plan.tokens_after -
-                                             core->config.policy.message_overhead_tokens);
-    Ledger ledger = build_ledger(d.messages, last_user_text(req), budget,
-                                 [&](std::string_view s) { return counter.count(req.model, s); });
-    summary = std::move(ledger.text);
-    outcome = "ledger";
-    detail = "; facts=" + std::to_string(ledger.facts) + "; turns=" + std::to_string(ledger.turns);
-  } else if (hit && hit->first + 1 == keys.size()) {
+  auto keys = prefix_keys(*core, ctx.tenant.name, d.messages);
+  auto hit = core->memo->longest(keys);
+  if (hit && hit->first + 1 == keys.size()) {
     summary = std::move(hit->second);
     outcome = "hit";
   } else if (!core->config.async) {
@@ -328,33 +371,7 @@ boost::asio::awaitable<pipeline::Verdict> SummarizeStage::on_request(pipeline::C
     }
   }
   core->count(outcome.c_str());
-  std::string header = outcome + "; dropped=" + std::to_string(d.messages.size()) + detail;
-  if (summary.empty()) {
-    ctx.add_header("x-kuai-summary", header);
-    co_return pipeline::Verdict::next();
-  }
-  // Replace the dropped prefix by one summary message where it started.
-  api::Message sm;
-  sm.role = core->config.summary_role;
-  sm.content = std::move(summary);
-  sm.raw = {{"role", sm.role}, {"content", sm.content}};
-  int64_t dropped_tokens = 0;
-  std::vector<api::Message> kept;
-  kept.reserve(req.messages.size() - d.messages.size() + 1);
-  for (size_t i = 0; i < req.messages.size(); ++i) {
-    if (i == d.first) kept.push_back(sm);
-    if (d.plan.drops(i, req.messages[i].role)) dropped_tokens += d.plan.tokens[i];
-    else kept.push_back(std::move(req.messages[i]));
-  }
-  req.messages = std::move(kept);
-  int64_t saved = dropped_tokens - message_tokens(sm, req.model, core->counter(), core->config.policy.message_overhead_tokens);
-  if (saved > 0) {
-    ctx.tokens_saved += saved;
-    if (core->services && core->services->metrics)
-      core->services->metrics->counter("kuai_summarize_tokens_saved_total", "Input tokens removed by the summarize stage")
-          .Add({}).Increment(static_cast<double>(saved));
-  }
-  ctx.add_header("x-kuai-summary", header + "; tokens_saved=" + std::to_string(std::max<int64_t>(saved, 0)));
+  replace_dropped(*core, ctx, d, std::move(summary), outcome + "; dropped=" + std::to_string(d.messages.size()));
   co_return pipeline::Verdict::next();
 }
 

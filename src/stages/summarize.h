@@ -59,6 +59,9 @@ class SummarizeStage : public pipeline::Stage {
   std::string_view name() const override { return "summarize"; }
   boost::asio::awaitable<pipeline::Verdict> on_request(pipeline::Context& ctx) override;
   void on_response(pipeline::Context& ctx, const api::ChatResponse& response) override;
+  // The synchronous body of on_request in mode `ledger` (also used by benchmarks); it builds a ledger
+  // whatever the configured mode.
+  void ledger_request(pipeline::Context& ctx);
 
   // How many summaries this stage computed (memo hits not counted): tests check "summarised once".
   int64_t computed() const;

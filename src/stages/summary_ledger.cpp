@@ -1,8 +1,10 @@
 #include "stages/summary_ledger.h"
 
+#include "text/code_point_set.h"
 #include "text/utf8.h"
 
 #include <algorithm>
+#include <array>
 #include <string_view>
 #include <unordered_set>
 
@@ -33,33 +35,71 @@ constexpr std::string_view kMarkWords[] = {
     "ticket", "account", "invoice", "claim", "version", "plan", "address", "ship", "deliver", "refund",
     "january", "february", "march", "april", "june", "july", "august", "september", "october", "november",
     "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "tomorrow",
-    "tonight", "next week"};
+    "tonight", "next week",
+    // constraints of an environment or a situation
+    "stuck", "unable", "not allowed", "no longer", "locked", "running", "installed", "supported",
+    // identifiers introduced by name
+    "name is", "last name", "called", "id is", "number is", "server", "region", "model",
+    // incidents (what broke, what was lost)
+    "broke", "broken", "crack", "damage", "warp", "leak", "burst", "lost", "stolen", "missing", "stopped"};
 constexpr std::string_view kMarkCjk[] = {
     "过敏", "不吃", "忌口", "只有", "只能", "必须", "不能", "不要", "没有", "预算", "不超过", "以内", "别超过", "最多",
     "至少", "怀孕", "心脏", "糖尿病", "高血压", "要求", "想住", "想要", "喜欢", "爱吃", "那就", "还是", "改成", "改为",
     "换成", "决定", "定了", "就定", "算了", "不换", "订单", "单号", "账号", "保单", "版本", "地址", "出发", "到期",
-    "截止", "之前", "以前", "今年", "明年", "去年", "下周", "周末", "今晚", "明天", "户口", "社保", "合同", "考试"};
+    "截止", "之前", "以前", "今年", "明年", "去年", "下周", "周末", "今晚", "明天", "户口", "社保", "合同", "考试",
+    // constraints of an environment or a situation
+    "不了", "无法", "没法", "不让", "不允许", "禁止", "不支持",
+    // identifiers introduced by name
+    "区服", "服务器", "角色", "型号", "编号", "尾号", "名字", "账户", "年级", "教材",
+    // incidents (what broke, what was lost)
+    "丢了", "弄丢", "坏了", "损坏", "破损", "漏水", "摔", "被盗"};
+// Self-corrections (lowercase; matched anywhere).
+constexpr std::string_view kCorrection[] = {
+    "i meant", "correction", "i misspoke", "scratch that", "make that", "i was wrong", "typo",
+    "说错了", "写错了", "更正", "纠正", "改一下", "提高到", "降到", "降低到", "增加到", "减少到", "调整为", "调整到", "改到"};
 constexpr std::string_view kCjkNumerals = "一二三四五六七八九十两百千万";
 
-// A clause of a sentence of a dropped message: the unit a fact is carried in.
+// A unit of a dropped message: the span a fact is carried in (a clause, a user's sentence, a list).
 struct Sentence {
   size_t msg = 0;
   size_t begin = 0, end = 0;  // bytes in the message, trailing spaces excluded
   double score = 0;
   bool chosen = false;
   int64_t tokens = 0;
-  size_t sentence = 0;        // clauses of one sentence share it
+  size_t sentence = 0;        // units of one sentence share it
+  bool list = false;          // a list of values: parallel clauses with numbers, or items with numbers
+                              // between 、 ("10元10G月包、20元25G月包、…"): a price list, a size chart
 };
 
-// Splits the sentence s[b, e) into clauses at ， ； ： and at , ; before a space.
+bool has_ascii_digit(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return digit(c); });
+}
+
+bool code_line(std::string_view line) {
+  return line.find_first_of("()[]{}=<>`_'\"") != std::string_view::npos || line.starts_with("from ") ||
+         line.starts_with("import ");
+}
+
+// A text's terms, each as a 64-bit hash (FNV-1a of its bytes; lowercase for Latin words), the lowest
+// bit 1 for a CJK bigram and 0 for a Latin word.
+using Terms = std::unordered_set<uint64_t>;
+void terms(std::string_view s, Terms& out);
+
+// Two clauses of a list: both carry a number and they share a word ("42码对应26.5厘米" / "43码对应
+// 27厘米"; "Plus 30GB at $43.20 including tax" / "Max at $64.80 including tax").
+bool parallel(std::string_view a, std::string_view b) {
+  if (!has_ascii_digit(a) || !has_ascii_digit(b)) return false;
+  Terms ta, tb;
+  terms(a, ta);
+  terms(b, tb);
+  return std::any_of(ta.begin(), ta.end(), [&](uint64_t t) { return tb.contains(t); });
+}
+
+// Splits the sentence s[b, e) into clauses at ， ； ： and at , ; before a space; then clauses in a
+// row that each carry a digit and share a word become one unit (a list of values is one fact: "42码对应26.5厘米，43码
+// 对应27厘米，…", "Plus 30GB at $43; and Max at $64").
 void clauses(std::string_view s, size_t msg, size_t b, size_t e, size_t sentence, std::vector<Sentence>& out) {
-  // A line of code or a log line is one unit ("from x import a, b", "Error: No module named 'x'").
-  std::string_view line = s.substr(b, e - b);
-  if (line.find_first_of("()[]{}=<>`_'\"") != std::string_view::npos || line.starts_with("from ") ||
-      line.starts_with("import ")) {
-    out.push_back({msg, b, e, 0, false, 0, sentence});
-    return;
-  }
+  const size_t first = out.size();
   size_t cb = b;
   for (size_t i = b; i < e;) {
     size_t len;
@@ -78,10 +118,58 @@ void clauses(std::string_view s, size_t msg, size_t b, size_t e, size_t sentence
     cb = i;
     while (cb < e && hspace(s[cb])) ++cb;
   }
+  auto text_of = [&](size_t k) { return s.substr(out[k].begin, out[k].end - out[k].begin); };
+  size_t w = first;
+  for (size_t r = first; r < out.size();) {
+    size_t k = r;
+    while (k + 1 < out.size() && parallel(text_of(k), text_of(k + 1))) ++k;
+    Sentence u = out[r];
+    u.end = out[k].end;
+    u.list = k > r;
+    out[w++] = u;
+    r = k + 1;
+  }
+  out.resize(w);
+}
+
+// Units of one sentence s[b, e). A line of code or a log line is one unit ("from x import a, b").
+// A user's sentence is one unit when short (what a user says is mostly content, and its clauses lean
+// on each other: "我上初二，用的是人教版教材"), except that a question at its end is a unit of its own
+// ("对了，发票我弄丢了一张，怎么办？" carries a fact and then asks). Assistant sentences go by clauses.
+constexpr size_t kUserSentenceBytes = 200;
+void units(std::string_view s, size_t msg, bool user, size_t b, size_t e, size_t sentence, std::vector<Sentence>& out) {
+  std::string_view line = s.substr(b, e - b);
+  if (code_line(line)) {
+    out.push_back({msg, b, e, 0, false, 0, sentence});
+    return;
+  }
+  if (!user || e - b > kUserSentenceBytes) {
+    clauses(s, msg, b, e, sentence, out);
+    return;
+  }
+  const bool asks = line.ends_with("?") || line.ends_with("？");
+  if (asks) {
+    // the last clause cut: after the last ， ； ： or , ; before a space
+    size_t cut = std::string_view::npos, next = 0;
+    for (std::string_view sep : {"，", "；", "：", ", ", "; "}) {
+      size_t at = line.rfind(sep);
+      if (at != std::string_view::npos && (cut == std::string_view::npos || at > cut)) {
+        cut = at;
+        next = at + sep.size();
+      }
+    }
+    if (cut != std::string_view::npos && cut > 0) {
+      out.push_back({msg, b, b + cut, 0, false, 0, sentence});
+      while (next < line.size() && hspace(line[next])) ++next;
+      if (next < line.size()) out.push_back({msg, b + next, e, 0, false, 0, sentence});
+      return;
+    }
+  }
+  out.push_back({msg, b, e, 0, false, 0, sentence});
 }
 
 // Sentences of s: up to and including . ! ? (before a space or the end), 。！？…, or a line end.
-void sentences(std::string_view s, size_t msg, size_t& sentence_id, std::vector<Sentence>& out) {
+void sentences(std::string_view s, size_t msg, bool user, size_t& sentence_id, std::vector<Sentence>& out) {
   size_t b = 0;
   const size_t n = s.size();
   while (b < n) {
@@ -102,9 +190,63 @@ void sentences(std::string_view s, size_t msg, size_t& sentence_id, std::vector<
     }
     size_t t = e;
     while (t > b && hspace(s[t - 1])) --t;
-    if (t > b) clauses(s, msg, b, t, sentence_id++, out);
+    if (t > b) units(s, msg, user, b, t, sentence_id++, out);
     b = e;
   }
+}
+
+// Items with numbers between 、 ("10元10G月包、20元25G月包、30元40G月包").
+bool enumerates(std::string_view s) {
+  int items = 0;
+  size_t b = 0;
+  for (size_t at = s.find("、"); b <= s.size(); at = s.find("、", b)) {
+    std::string_view item = s.substr(b, at == std::string_view::npos ? std::string_view::npos : at - b);
+    items += has_ascii_digit(item);
+    if (at == std::string_view::npos) break;
+    b = at + std::string_view("、").size();
+  }
+  return items >= 3;
+}
+
+// A question that asks to pick among options ("which plan…", "加哪个流量包", "选哪种").
+bool asks_to_choose(std::string_view q) {
+  std::string low(q);
+  for (char& c : low)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+  for (std::string_view w : {"which", "what option", "best option", "cheapest", "哪个", "哪种", "哪款", "哪一", "选哪", "哪家"}) {
+    size_t at = low.find(w);
+    if (at != std::string::npos && (at == 0 || !alpha(low[at - 1]))) return true;
+  }
+  return false;
+}
+
+// Numbers of s (maximal runs of ASCII digits).
+void numbers(std::string_view s, std::unordered_set<std::string>& out) {
+  for (size_t i = 0; i < s.size();) {
+    if (!digit(s[i])) { ++i; continue; }
+    size_t b = i;
+    while (i < s.size() && digit(s[i])) ++i;
+    out.insert(std::string(s.substr(b, i - b)));
+  }
+}
+
+// A word that points back to what was said just before ("…is warped too. The contractor quoted
+// another $2,150 for that."): the unit before it in the same message is its context.
+bool points_back(std::string_view s) {
+  static constexpr std::string_view kBack[] = {"that", "this", "it", "those", "these", "them", "same"};
+  std::string word;
+  for (size_t i = 0; i <= s.size(); ++i) {
+    if (i < s.size() && alpha(s[i])) {
+      word += static_cast<char>(s[i] | 0x20);
+      continue;
+    }
+    for (std::string_view w : kBack)
+      if (word == w) return true;
+    word.clear();
+  }
+  for (std::string_view w : {"这", "那", "它"})
+    if (s.find(w) != std::string_view::npos) return true;
+  return false;
 }
 
 std::string lower_ascii(std::string_view s) {
@@ -115,13 +257,19 @@ std::string lower_ascii(std::string_view s) {
 }
 
 // Latin words (3+ letters, stop words out) and CJK bigrams.
-void terms(std::string_view s, std::unordered_set<std::string>& out) {
+uint64_t fnv1a(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;
+  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return h;
+}
+
+void terms(std::string_view s, Terms& out) {
   static const std::unordered_set<std::string_view> stop(std::begin(kStop), std::end(kStop));
   std::string word;
   char32_t prev_cjk = 0;
   size_t prev_at = 0;
   auto flush = [&] {
-    if (word.size() >= 3 && !stop.contains(word)) out.insert(word);
+    if (word.size() >= 3 && !stop.contains(word)) out.insert(fnv1a(word) & ~uint64_t{1});
     word.clear();
   };
   for (size_t i = 0; i < s.size();) {
@@ -133,7 +281,7 @@ void terms(std::string_view s, std::unordered_set<std::string>& out) {
       flush();
     }
     if (is_cjk(cp)) {
-      if (prev_cjk) out.insert(std::string(s.substr(prev_at, i + len - prev_at)));
+      if (prev_cjk) out.insert(fnv1a(s.substr(prev_at, i + len - prev_at)) | 1);
       prev_cjk = cp;
       prev_at = i;
     } else {
@@ -178,61 +326,132 @@ double marks(std::string_view s) {
     if (kCjkNumerals.find(s.substr(i, len)) != std::string_view::npos && len == 3 && i + len < s.size()) {
       size_t len2;
       char32_t next = text::utf8_decode(s, i + len, len2);
-      if (next == U'个' || next == U'位' || next == U'岁' || next == U'天' || next == U'次' || next == U'元' ||
-          next == U'人' || next == U'月' || next == U'年' || next == U'周' || next == U'点' || next == U'块')
+      // 一 is also "a" ("一点" a little, "一次函数" a linear function): only with money, age and time.
+      const bool one = cp == U'一';
+      if (next == U'岁' || next == U'天' || next == U'元' || next == U'年' || next == U'周' || next == U'块' ||
+          next == U'万' || next == U'千' || next == U'百' ||
+          (!one && (next == U'个' || next == U'位' || next == U'次' || next == U'人' || next == U'月' || next == U'点')))
         has_digit = true;
     }
-    (void)cp;
     i += len;
   }
   if (has_digit) score += 2;
+  // Each further value adds (a unit stating the balance, the rate and the term carries three facts).
+  int values = 0;
+  for (size_t i = 0; i < s.size(); ++i)
+    if (digit(s[i]) && (i == 0 || !(digit(s[i - 1]) || ((s[i - 1] == '.' || s[i - 1] == ',') && i > 1 && digit(s[i - 2])))))
+      ++values;
+  if (values > 1) score += 0.5 * std::min(values - 1, 4);
   if (has_id) score += 2;
   score += std::min(names, 2);
+  // Mark words (Latin: prefixes of a word; each counted once), looked up by the first letter of each
+  // word; CJK ones only when the text holds their first character.
+  static const auto by_letter = [] {
+    std::array<std::vector<std::string_view>, 26> b;
+    for (std::string_view w : kMarkWords) b[static_cast<size_t>(w[0] - 'a')].push_back(w);
+    return b;
+  }();
   std::string low = lower_ascii(s);
   int words = 0;
-  for (std::string_view w : kMarkWords) {
-    size_t at = low.find(w);
-    if (at != std::string::npos && (at == 0 || !alpha(low[at - 1]))) ++words;
+  std::string_view found[4];
+  size_t n_found = 0;
+  for (size_t i = 0; i < low.size() && n_found < 4; ++i) {
+    if (low[i] < 'a' || low[i] > 'z' || (i > 0 && alpha(low[i - 1]))) continue;
+    for (std::string_view w : by_letter[static_cast<size_t>(low[i] - 'a')]) {
+      if (low.compare(i, w.size(), w) != 0) continue;
+      if (std::find(found, found + n_found, w) == found + n_found) found[n_found++] = w;
+      if (n_found == 4) break;
+    }
   }
+  words += static_cast<int>(n_found);
+  const text::CodePointSet held(s);
   for (std::string_view w : kMarkCjk)
-    if (s.find(w) != std::string_view::npos) ++words;
+    if (held.may_hold(w) && s.find(w) != std::string_view::npos && ++words >= 2) break;
+  // A decision in Chinese' "X就Y吧" shape ("汤就番茄蛋花汤吧", "那就定大理吧").
+  if (s.find("就") != std::string_view::npos && (s.ends_with("吧") || s.ends_with("吧。") || s.ends_with("吧！")))
+    ++words;
   score += 1.5 * std::min(words, 2);
+  // A self-correction replaces an earlier value: it must reach the model.
+  for (std::string_view w : kCorrection)
+    if (low.find(w) != std::string::npos) {
+      score += 2;
+      break;
+    }
   return score;
 }
 
 }  // namespace
 
-Ledger build_ledger(const std::vector<const api::Message*>& dropped, std::string_view question,
-                    int64_t budget_tokens, const std::function<int64_t(std::string_view)>& count_tokens) {
+Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::vector<const api::Message*>& kept,
+                    std::string_view question, int64_t budget_tokens,
+                    const std::function<int64_t(std::string_view)>& count_tokens) {
   Ledger ledger;
   std::vector<Sentence> sents;
   size_t sentence_id = 0;
   bool cjk = false;
+  // What the user said (dropped and kept): an assistant unit made of it is an echo.
+  Terms user_terms;
+  std::unordered_set<std::string> user_numbers;
   for (size_t m = 0; m < dropped.size(); ++m) {
     const api::Message& msg = *dropped[m];
     if (msg.role != "user" && msg.role != "assistant") continue;
-    sentences(msg.content, m, sentence_id, sents);
+    sentences(msg.content, m, msg.role == "user", sentence_id, sents);
+    if (msg.role == "user") {
+      terms(msg.content, user_terms);
+      numbers(msg.content, user_numbers);
+    }
+  }
+  for (const api::Message* k : kept) {
+    if (k->role != "user") continue;
+    terms(k->content, user_terms);
+    numbers(k->content, user_numbers);
   }
   for (size_t i = 0; i < question.size() && !cjk; ++i) cjk = static_cast<unsigned char>(question[i]) >= 0xE4;
-  std::unordered_set<std::string> q_terms;
+  Terms q_terms;
   terms(question, q_terms);
-  std::unordered_set<std::string> s_terms, seen;
+  const bool choosing = asks_to_choose(question);
+  Terms s_terms;
+  std::unordered_set<std::string> s_numbers;
+  std::unordered_set<std::string_view> seen;
   for (Sentence& st : sents) {
     std::string_view text = std::string_view(dropped[st.msg]->content).substr(st.begin, st.end - st.begin);
+    // Already in the request (a block pasted again in a kept turn) or pasted twice: counted once.
+    if (!seen.insert(text).second ||
+        std::any_of(kept.begin(), kept.end(), [&](const api::Message* k) { return k->content.find(text) != std::string::npos; })) {
+      st.score = -1;
+      continue;
+    }
     double mk = marks(text);
     s_terms.clear();
     terms(text, s_terms);
-    int shared = 0;
-    for (const auto& t : s_terms) shared += q_terms.contains(t);
+    // Shared terms; CJK bigrams overlap (a 4-character phrase is 3 of them), so each counts half.
+    double shared = 0;
+    for (uint64_t t : s_terms) shared += q_terms.contains(t) ? ((t & 1) ? 0.5 : 1.0) : 0.0;
     const bool user = dropped[st.msg]->role == "user";
     const bool asks = !text.empty() && (text.back() == '?' || text.ends_with("？"));
     // The assistant's own questions and unmarked words are not facts; its marked ones (a quoted price,
     // a stated deductible) are, below what the user said.
-    if (!user && (mk == 0 || asks)) { st.score = -1; continue; }
+    // (one constraint word alone — "符合要求", "policy" — is a comment, not a fact).
+    if (!user && (mk < 2 || asks)) { st.score = -1; continue; }
     // An unmarked user clause must say something ("对了", "怎么办？" do not), and a question is not a fact.
-    if (user && mk == 0 && (asks || s_terms.size() < 2)) { st.score = -1; continue; }
-    if (!seen.insert(std::string(text)).second) { st.score = -1; continue; }  // pasted twice
-    st.score = (mk + std::min(shared, 4) + (mk > 0 ? 1.0 : 0.0)) * (user ? 1.0 : 0.6) + (user ? 1.5 : 0.0);
+    if (user && mk == 0 && (asks || s_terms.size() < 3)) { st.score = -1; continue; }
+    if (!user) {
+      // An echo: every number of it and most of its terms are the user's own ("收到，角色X#50217").
+      s_numbers.clear();
+      numbers(text, s_numbers);
+      bool numbers_echoed = std::all_of(s_numbers.begin(), s_numbers.end(), [&](const std::string& n) { return user_numbers.contains(n); });
+      size_t echoed = 0;
+      for (const auto& t : s_terms) echoed += user_terms.contains(t);
+      // (with numbers, a third of its terms suffice: "已查到订单YX20240612883" adds only "found")
+      const size_t need = s_numbers.empty() ? (s_terms.size() + 1) / 2 : s_terms.size() / 3;
+      if (numbers_echoed && (s_terms.empty() ? !s_numbers.empty() : echoed >= need)) { st.score = -1; continue; }
+    }
+    // A list of values: the options and prices a question picks from, above all a "which" question.
+    if (!st.list) st.list = enumerates(text);
+    if (st.list) mk += choosing ? 3.0 : 1.5;
+    st.score = (mk + std::min(shared, 4.0) + (mk > 0 ? 1.0 : 0.0)) * (user ? 1.0 : 0.6) + (user ? 1.5 : 0.0);
+    // A user's question carries a fact only by the way ("Can we bump it to 500?"): below statements.
+    if (user && asks) st.score *= 0.5;
     st.tokens = count_tokens(text);
   }
   const std::string_view lead = cjk ? "此前对话中的事实（原文摘录，后出现的优先）：" : "Facts from earlier turns (verbatim; a later line wins):";
@@ -247,20 +466,29 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, std::string
     if (density(a) != density(b)) return density(a) > density(b);
     return a > b;
   });
-  std::unordered_set<std::string> carried;  // terms of the chosen clauses
+  Terms carried;  // terms of the chosen clauses
   for (size_t i : order) {
     const int64_t cost = sents[i].tokens + 2;  // "\n- " (an adjacent clause costs its separator instead)
     if (used + cost > budget_tokens) continue;
     s_terms.clear();
     terms(std::string_view(dropped[sents[i].msg]->content).substr(sents[i].begin, sents[i].end - sents[i].begin), s_terms);
     // A clause whose terms are all carried already (an echo: "记下了：订单号 X") adds nothing.
-    if (!s_terms.empty() && std::all_of(s_terms.begin(), s_terms.end(), [&](const std::string& w) { return carried.contains(w); }))
+    if (!s_terms.empty() && std::all_of(s_terms.begin(), s_terms.end(), [&](uint64_t w) { return carried.contains(w); }))
       continue;
     carried.insert(s_terms.begin(), s_terms.end());
     sents[i].chosen = true;
     used += cost;
   }
-  // With budget left, complete the sentences a chosen clause belongs to (a fact may span clauses).
+  // With budget left, the unit before a chosen one that points back at it ("…is warped too. The
+  // contractor quoted another $2,150 for that."), then the sentences a chosen clause belongs to.
+  for (size_t i = 1; i < sents.size(); ++i) {
+    if (!sents[i].chosen || sents[i - 1].chosen || sents[i - 1].msg != sents[i].msg || sents[i - 1].score <= 0) continue;
+    const std::string_view content = dropped[sents[i].msg]->content;
+    if (!points_back(content.substr(sents[i].begin, sents[i].end - sents[i].begin))) continue;
+    if (used + sents[i - 1].tokens + 1 > budget_tokens) continue;
+    sents[i - 1].chosen = true;
+    used += sents[i - 1].tokens + 1;
+  }
   for (size_t i : order) {
     if (sents[i].chosen) continue;
     bool sibling = (i > 0 && sents[i - 1].chosen && sents[i - 1].sentence == sents[i].sentence) ||
@@ -268,18 +496,6 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, std::string
     if (!sibling || used + sents[i].tokens + 1 > budget_tokens) continue;
     sents[i].chosen = true;
     used += sents[i].tokens + 1;
-  }
-  // Print chosen sentences in order; adjacent ones of one message as one span.
-  std::string body;
-  for (size_t i = 0; i < sents.size();) {
-    if (!sents[i].chosen) { ++i; continue; }
-    size_t j = i;
-    while (j + 1 < sents.size() && sents[j + 1].chosen && sents[j + 1].msg == sents[i].msg) ++j;
-    std::string_view content = dropped[sents[i].msg]->content;
-    body += "\n- ";
-    body += content.substr(sents[i].begin, sents[j].end - sents[i].begin);
-    ++ledger.facts;
-    i = j + 1;
   }
   // Whole user turns most relevant to the question, while the budget lasts.
   std::vector<std::pair<int, size_t>> turns;
@@ -292,22 +508,57 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, std::string
     if (shared > 0) turns.push_back({shared, m});
   }
   std::stable_sort(turns.begin(), turns.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  std::string whole;
+  std::vector<size_t> whole;
   for (auto [shared, m] : turns) {
-    bool all_in = true;
+    // Only a turn that adds a unit worth carrying (not one already in the request or carried).
+    bool adds = false;
     for (const Sentence& st : sents)
-      if (st.msg == m && !st.chosen) all_in = false;
-    if (all_in) continue;
+      if (st.msg == m && !st.chosen && st.score > 0) adds = true;
+    if (!adds) continue;
     const int64_t cost = count_tokens(dropped[m]->content) + 4;
     if (used + cost > budget_tokens) continue;
     used += cost;
-    whole += "\n- user: ";
-    whole += dropped[m]->content;
-    ++ledger.turns;
+    whole.push_back(m);
   }
-  if (body.empty() && whole.empty()) return ledger;
-  ledger.text = std::string(lead) + body;
-  if (!whole.empty()) ledger.text += std::string(cjk ? "\n相关的较早提问：" : "\nRelevant earlier turns:") + whole;
+  // Chosen units in order, adjacent ones of one message as one span; then the whole turns.
+  auto render = [&] {
+    ledger.facts = ledger.turns = 0;
+    std::string body;
+    for (size_t i = 0; i < sents.size();) {
+      if (!sents[i].chosen) { ++i; continue; }
+      size_t j = i;
+      while (j + 1 < sents.size() && sents[j + 1].chosen && sents[j + 1].msg == sents[i].msg) ++j;
+      std::string_view content = dropped[sents[i].msg]->content;
+      body += "\n- ";
+      body += content.substr(sents[i].begin, sents[j].end - sents[i].begin);
+      ++ledger.facts;
+      i = j + 1;
+    }
+    if (body.empty() && whole.empty()) return std::string();
+    std::string out = std::string(lead) + body;
+    if (!whole.empty()) out += cjk ? "\n相关的较早提问：" : "\nRelevant earlier turns:";
+    for (size_t m : whole) {
+      out += "\n- user: ";
+      out += dropped[m]->content;
+      ++ledger.turns;
+    }
+    return out;
+  };
+  // The costs above are estimates per piece (separators, the bytes between merged units): the note
+  // as a whole must fit, or the window would drop the turns it keeps. Over: the last whole turn goes,
+  // then the least valuable unit.
+  for (size_t tries = 0; tries <= sents.size() + whole.size(); ++tries) {
+    ledger.text = render();
+    if (ledger.text.empty() || count_tokens(ledger.text) <= budget_tokens) break;
+    if (!whole.empty()) {
+      whole.pop_back();
+      continue;
+    }
+    auto worst = std::find_if(order.rbegin(), order.rend(), [&](size_t i) { return sents[i].chosen; });
+    if (worst == order.rend()) break;
+    sents[*worst].chosen = false;
+  }
+  if (!ledger.text.empty() && count_tokens(ledger.text) > budget_tokens) ledger = Ledger{};
   return ledger;
 }
 

@@ -16,7 +16,7 @@ int64_t tokens(std::string_view s) { return text::estimate_tokens(s); }
 Ledger ledger_of(const std::vector<api::Message>& msgs, std::string_view question, int64_t budget) {
   std::vector<const api::Message*> dropped;
   for (const auto& m : msgs) dropped.push_back(&m);
-  return build_ledger(dropped, question, budget, tokens);
+  return build_ledger(dropped, {}, question, budget, tokens);
 }
 
 std::vector<api::Message> english() {
@@ -58,6 +58,93 @@ TEST(SummaryLedgerTest, ChineseClausesAndEchoes) {
   EXPECT_NE(l.text.find("预算每人不超过200元"), std::string::npos) << l.text;
   EXPECT_EQ(l.text.find("记下了"), std::string::npos) << l.text;  // the echo adds nothing
   EXPECT_EQ(l.text.rfind("此前对话", 0), 0u) << l.text;
+}
+
+Ledger ledger_with_kept(const std::vector<api::Message>& msgs, const std::vector<api::Message>& kept, int64_t budget) {
+  std::vector<const api::Message*> dropped, k;
+  for (const auto& m : msgs) dropped.push_back(&m);
+  for (const auto& m : kept) k.push_back(&m);
+  return build_ledger(dropped, k, kept.empty() ? "" : kept.back().content, budget, tokens);
+}
+
+TEST(SummaryLedgerTest, ListOfValuesStaysWhole) {
+  // Clauses of one sentence that each carry a number and share a word are one unit: the whole size
+  // chart is carried, not its first rows.
+  std::vector<api::Message> msgs = {
+      msg("user", "I ordered the hiking jacket in size M, order WX-3391."),
+      msg("assistant", "Thanks. Our chart: size S fits chest 88 cm, size M fits chest 96 cm, size L fits chest 104 cm."),
+      msg("user", "Nice, the weather is turning cold anyway.")};
+  Ledger l = ledger_of(msgs, "Which size should I exchange it for? My chest is 100 cm.", 60);
+  EXPECT_NE(l.text.find("size S fits chest 88 cm, size M fits chest 96 cm, size L fits chest 104 cm"), std::string::npos)
+      << l.text;
+  // 、 enumerations with numbers are lists too (carried whole, as one line).
+  std::vector<api::Message> zh = {msg("assistant", "可选的有：5元1G日包、15元5G周包、25元10G月包，均含税。")};
+  Ledger z = ledger_of(zh, "我该加哪个包？", 60);
+  EXPECT_NE(z.text.find("5元1G日包、15元5G周包、25元10G月包"), std::string::npos) << z.text;
+}
+
+TEST(SummaryLedgerTest, AssistantEchoOfTheUsersFactsIsDropped) {
+  std::vector<api::Message> msgs = {msg("user", "My ticket is TK-5521 and I paid $75 on May 3."),
+                                    msg("assistant", "Got it, ticket TK-5521, $75, May 3."),
+                                    msg("assistant", "The refund window for TK-5521 is 14 days.")};
+  Ledger l = ledger_of(msgs, "Can I still get my money back?", 200);
+  EXPECT_NE(l.text.find("My ticket is TK-5521 and I paid $75 on May 3."), std::string::npos) << l.text;
+  EXPECT_EQ(l.text.find("Got it"), std::string::npos) << l.text;                  // only repeats the user
+  EXPECT_NE(l.text.find("The refund window for TK-5521 is 14 days."), std::string::npos) << l.text;  // adds 14
+}
+
+TEST(SummaryLedgerTest, BlockPastedAgainInAKeptTurnIsNotCarried) {
+  std::vector<api::Message> msgs = {
+      msg("user", "Our service is pinned to Node 14 by the hosting plan. Log:\n"
+                  "2025-01-09 10:00:01 ERROR pool exhausted (max=20) [worker 7]\n"
+                  "2025-01-09 10:00:02 ERROR pool exhausted (max=20) [worker 8]"),
+      msg("assistant", "How many workers do you run?")};
+  std::vector<api::Message> kept = {
+      msg("user", "Same again:\n2025-01-09 10:00:01 ERROR pool exhausted (max=20) [worker 7]\n"
+                  "2025-01-09 10:00:02 ERROR pool exhausted (max=20) [worker 8]\nWhat should I change?")};
+  Ledger l = ledger_with_kept(msgs, kept, 200);
+  EXPECT_NE(l.text.find("pinned to Node 14"), std::string::npos) << l.text;
+  EXPECT_EQ(l.text.find("pool exhausted"), std::string::npos) << l.text;  // already in the request
+  // Without the kept turn the log is a fact like any other.
+  EXPECT_NE(ledger_of(msgs, "What should I change?", 200).text.find("pool exhausted"), std::string::npos);
+}
+
+TEST(SummaryLedgerTest, UserSentenceIsOneUnitAndItsTrailingQuestionIsNot) {
+  std::vector<api::Message> msgs = {
+      msg("user", "我上高一，用的是北师大版教材。"),
+      msg("assistant", "好的。"),
+      msg("user", "对了，收据我弄丢了一张，怎么办？"),
+      msg("user", "The basement carpet is soaked too. The cleaner quoted $480 for that.")};
+  Ledger l = ledger_of(msgs, "Roughly how much will I get back?", 200);
+  EXPECT_NE(l.text.find("我上高一，用的是北师大版教材。"), std::string::npos) << l.text;
+  EXPECT_NE(l.text.find("收据我弄丢了一张"), std::string::npos) << l.text;
+  EXPECT_EQ(l.text.find("怎么办"), std::string::npos) << l.text;
+  // "for that" points back: the sentence before it comes along.
+  EXPECT_NE(l.text.find("The basement carpet is soaked too. The cleaner quoted $480 for that."), std::string::npos) << l.text;
+}
+
+TEST(SummaryLedgerTest, CorrectionsAndDecisionsOutrankSmallTalk) {
+  std::vector<api::Message> msgs = {
+      msg("user", "大家都挺期待的，听说那边的风景应该不错。"),
+      msg("assistant", "符合要求。"),  // one constraint word alone: a comment, not a fact
+      msg("user", "我刚才说错了，人数从4个提高到6个。"),
+      msg("user", "午饭就带三明治吧。")};
+  Ledger l = ledger_of(msgs, "帮我列一份出发前的清单？", 56);
+  EXPECT_NE(l.text.find("人数从4个提高到6个"), std::string::npos) << l.text;
+  EXPECT_NE(l.text.find("午饭就带三明治吧"), std::string::npos) << l.text;
+  EXPECT_EQ(l.text.find("符合要求"), std::string::npos) << l.text;
+  EXPECT_EQ(l.text.find("风景应该不错"), std::string::npos) << l.text;
+}
+
+TEST(SummaryLedgerTest, TheWholeNoteFitsItsBudget) {
+  // Every budget, small to large: the note as counted whole (separators, merged spans, the whole
+  // turns) never exceeds it, or the window would drop the kept turns after it.
+  std::vector<api::Message> msgs = english();
+  msgs.push_back(msg("user", "价格：单人间480元，双人间560元，三人间720元；早餐另加45元。我们两个人，住三晚。"));
+  for (int64_t budget = 8; budget <= 240; budget += 4) {
+    Ledger l = ledger_of(msgs, "Which hotel room fits our budget, and what about the shellfish allergy?", budget);
+    EXPECT_LE(tokens(l.text), budget) << budget << "\n" << l.text;
+  }
 }
 
 TEST(SummaryLedgerTest, NothingToCarry) {
