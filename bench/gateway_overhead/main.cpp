@@ -4,7 +4,7 @@
 //      kuai, interleaved in blocks so machine noise hits both alike: added p50 / p99;
 //  (b) throughput at concurrency 64 with wrk (a Lua POST script), alternating 1 s rounds direct / kuai
 //      (/ nginx): each proxy as a ratio of direct (mean rates), and the spread of the per-round ratios;
-//  (c) paced streams (20 tokens/s, 8 at once): CPU per streamed token of kuai vs of the upstream itself,
+//  (c) paced streams (50 tokens/s, 16 at once): CPU per streamed token of kuai vs of the upstream itself,
 //      and how long the last stream took (concurrent streams must overlap).
 // Targets (issue 3): added p50 ≤ 100 µs, p99 ≤ 500 µs, ≥ 70% of direct throughput. Client, kuai and
 // the fake upstream share the machine's cores, so (b) is a ratio from the same run, never an absolute.
@@ -276,13 +276,14 @@ int main(int argc, char** argv) {
     std::printf("  70 %% of direct needs a proxy under %.1f µs of CPU per request (kernel included)\n",
                 direct_side.cpu_per_request_us() / 0.7 -
                     kuai_side.per_request_us(kuai_side.cpu_wrk + kuai_side.cpu_up));
-    // (c) paced streams: 8 streams × 40 tokens at 20 tokens/s (2 s each), direct then through kuai.
-    KuaiProcess paced({"fake-upstream", "--port", "0", "--tokens-per-s", "20", "--answer-tokens", "40"});
+    // (c) paced streams: 16 streams × 100 tokens at 50 tokens/s (2 s each), direct then through kuai;
+    // 1600 tokens per side, so one clock tick of /proc CPU time is ~6 µs per token.
+    KuaiProcess paced({"fake-upstream", "--port", "0", "--tokens-per-s", "50", "--answer-tokens", "100"});
     KuaiProcess paced_gw({"serve", "--port", "0", "--upstream", "http://127.0.0.1:" + std::to_string(paced.port),
                           "--log-level", "warn"});
-    auto [up_us, d_wall] = paced_streams(paced.port, paced.proc.pid(), 8, 40);
-    auto [kuai_us, k_wall] = paced_streams(paced_gw.port, paced_gw.proc.pid(), 8, 40);
-    std::printf("\nPaced streams (8 concurrent, 40 tokens at 20 tokens/s):\n");
+    auto [up_us, d_wall] = paced_streams(paced.port, paced.proc.pid(), 16, 100);
+    auto [kuai_us, k_wall] = paced_streams(paced_gw.port, paced_gw.proc.pid(), 16, 100);
+    std::printf("\nPaced streams (16 concurrent, 100 tokens at 50 tokens/s):\n");
     std::printf("  CPU per streamed token: upstream (direct) %.1f µs, kuai %.1f µs (kuai / upstream %.2f)\n", up_us,
                 kuai_us, up_us > 0 ? kuai_us / up_us : 0.0);
     std::printf("  last stream ended after: direct %.2f s, via kuai %.2f s (one stream alone: 2.0 s)\n", d_wall, k_wall);

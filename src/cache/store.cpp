@@ -307,6 +307,12 @@ void Store::set_namespace_threshold(const std::string& ns, double threshold) {
   namespaces_[ns].threshold = threshold;
 }
 
+double Store::namespace_threshold(const std::string& ns) const {
+  std::lock_guard lock(mu_);
+  auto it = namespaces_.find(ns);
+  return it != namespaces_.end() && it->second.threshold > 0 ? it->second.threshold : cfg_.threshold;
+}
+
 std::optional<Entry> Store::get(uint64_t id) const {
   std::lock_guard lock(mu_);
   auto it = entries_.find(id);

@@ -105,6 +105,7 @@ class Store {
   std::optional<Entry> mark_wrong(uint64_t id);
 
   void set_namespace_threshold(const std::string& ns, double threshold);
+  double namespace_threshold(const std::string& ns) const;  // its own, else the configured one
   std::optional<Entry> get(uint64_t id) const;
   std::vector<uint64_t> ids() const;
   StoreStats stats() const;

@@ -302,6 +302,7 @@ const std::vector<KeyRule>& key_rules() {
         {"stages.cache.max_entries", T::integer, 1, kNoMax},
         {"stages.cache.max_bytes", T::integer, 1, kNoMax},
         {"stages.cache.max_query_bytes", T::integer, 1, kNoMax},
+        {"stages.cache.max_false_hit_rate", T::number, 0, 1},
         {"stages.cache.answers_per_entry", T::integer, 1, 64},
         {"stages.cache.candidates", T::integer, 1, 1024},
         {"stages.cache.temperature_miss_slope", T::number, 0, kNoMax},

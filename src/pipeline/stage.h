@@ -50,6 +50,13 @@ class Stage {
     (void)method; (void)path; (void)body;
     return std::nullopt;
   }
+  // Client API: the server routes `METHOD /v1/<name>/<path>` here for an authenticated tenant (e.g.
+  // POST /v1/cache/feedback). nullopt → 404. Runs on an I/O thread; must be quick.
+  virtual std::optional<AdminReply> on_client(std::string_view method, std::string_view path, std::string_view body,
+                                              const Tenant& tenant) {
+    (void)method; (void)path; (void)body; (void)tenant;
+    return std::nullopt;
+  }
 };
 
 }  // namespace kuai::pipeline

@@ -91,4 +91,22 @@ net::awaitable<int> handle_admin(State& s, http::Request& req, http::ResponseWri
   co_return reply->status;
 }
 
+net::awaitable<int> handle_stage_client(State& s, const pipeline::Tenant& tenant, http::Request& req,
+                                        http::ResponseWriter& w) {
+  std::string_view rest = req.path().substr(4);  // after "/v1/"
+  auto slash = rest.find('/');
+  std::string_view name = rest.substr(0, slash);
+  std::string_view sub = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+  pipeline::Stage* stage = s.pipeline->find(name);
+  std::optional<pipeline::AdminReply> reply;
+  if (stage) reply = stage->on_client(req.method, sub, req.body, tenant);
+  if (!reply) {
+    throw api::Error::not_found("Unknown request URL: " + req.method + " " + std::string(req.path()) +
+                                    (stage ? "" : " (is '" + std::string(name) + "' in the pipeline?)"),
+                                "unknown_url");
+  }
+  co_await w.send(reply->status, "application/json", std::move(reply->body), http::Headers{});
+  co_return reply->status;
+}
+
 }  // namespace kuai::server

@@ -75,12 +75,14 @@ Route route_of(std::string_view path) {
   if (path == "/healthz") return Route::healthz;
   if (path == "/metrics") return Route::metrics;
   if (path.substr(0, 17) == "/v1/admin/stages/") return Route::admin;
+  if (path.substr(0, 10) == "/v1/cache/") return Route::stage;
   return Route::other;
 }
 
 net::awaitable<int> dispatch(State& s, Route route, const pipeline::Tenant*& tenant, http::Request& req,
                              http::ResponseWriter& w) {
-  if (route == Route::chat || route == Route::completions || route == Route::embeddings || route == Route::models)
+  if (route == Route::chat || route == Route::completions || route == Route::embeddings || route == Route::models ||
+      route == Route::stage)
     tenant = &s.tenants.authenticate(req.header("authorization"));
   switch (route) {
     case Route::chat: co_return co_await handle_chat(s, *tenant, req, w);
@@ -88,6 +90,7 @@ net::awaitable<int> dispatch(State& s, Route route, const pipeline::Tenant*& ten
     case Route::embeddings: co_return co_await handle_embeddings(s, *tenant, req, w);
     case Route::models: co_return co_await handle_models(s, *tenant, req, w);
     case Route::admin: co_return co_await handle_admin(s, req, w);
+    case Route::stage: co_return co_await handle_stage_client(s, *tenant, req, w);
     case Route::healthz:
       co_await w.send(200, "application/json", std::string(R"({"status":"ok"})"), http::Headers{});
       co_return 200;

@@ -49,6 +49,9 @@ boost::asio::awaitable<int> handle_embeddings(State& s, const pipeline::Tenant& 
 boost::asio::awaitable<int> handle_models(State& s, const pipeline::Tenant& tenant, http::Request& req,
                                         http::ResponseWriter& w);
 boost::asio::awaitable<int> handle_admin(State& s, http::Request& req, http::ResponseWriter& w);
+// METHOD /v1/<stage>/<path> for a tenant (POST /v1/cache/feedback): the stage's on_client.
+boost::asio::awaitable<int> handle_stage_client(State& s, const pipeline::Tenant& tenant, http::Request& req,
+                                                http::ResponseWriter& w);
 
 // Helpers shared by the handlers (endpoints.cpp).
 // Throws 415 unless the Content-Type is JSON (a missing Content-Type is accepted).

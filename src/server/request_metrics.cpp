@@ -15,6 +15,7 @@ std::string_view route_name(Route r) {
     case Route::healthz: return "healthz";
     case Route::metrics: return "metrics";
     case Route::admin: return "admin";
+    case Route::stage: return "stage";
     case Route::websocket: return "websocket";
     case Route::other: case Route::count_: break;
   }

@@ -212,6 +212,7 @@ boost::asio::awaitable<pipeline::Verdict> SemanticCacheStage::on_request(pipelin
       saved_ms_.fetch_add(saved);
       if (services_.metrics)
         services_.metrics->counter("kuai_cache_latency_saved_seconds_total", "Upstream time saved by cache hits").Add({}).Increment(saved / 1000.0);
+      remember_hit(ctx, p.ns, r.entry_id);
       co_return pipeline::Verdict::respond(answer_from(ctx, r));
     }
     // Deliberate miss: the fresh answer joins this entry's answers.
@@ -330,6 +331,64 @@ std::optional<pipeline::AdminReply> SemanticCacheStage::on_admin(std::string_vie
   return std::nullopt;
 }
 
+void SemanticCacheStage::remember_hit(const pipeline::Context& ctx, const std::string& ns, uint64_t entry_id) {
+  if (ctx.request_id.empty()) return;
+  constexpr size_t kRemembered = 10000;
+  std::lock_guard lock(served_mu_);
+  ++budgets_[ns].hits;
+  if (served_.emplace(ctx.request_id, ServedHit{entry_id, ns, ctx.tenant.name}).second) served_order_.push_back(ctx.request_id);
+  while (served_order_.size() > kRemembered) {
+    served_.erase(served_order_.front());
+    served_order_.pop_front();
+  }
+}
+
+std::optional<pipeline::AdminReply> SemanticCacheStage::on_client(std::string_view method, std::string_view path,
+                                                                  std::string_view body, const pipeline::Tenant& tenant) {
+  if (path != "/feedback") return std::nullopt;
+  auto error = [](int status, const std::string& message, const char* param = nullptr) {
+    return pipeline::AdminReply{status, api::Error(status, "invalid_request_error", message, {}, param ? param : "").body()};
+  };
+  if (method != "POST") return error(405, "Use POST /v1/cache/feedback.");
+  json::error_code ec;
+  auto v = json::parse(body, ec);
+  if (ec || !v.is_object()) return error(400, "The body must be a JSON object {\"request_id\", \"wrong\"}.");
+  const auto& o = v.as_object();
+  auto* id = o.if_contains("request_id");
+  auto* wrong = o.if_contains("wrong");
+  if (!id || !id->is_string()) return error(400, "'request_id' must be the id of a cached answer.", "request_id");
+  if (!wrong || !wrong->is_bool()) return error(400, "'wrong' must be true or false.", "wrong");
+  ServedHit hit;
+  {
+    std::lock_guard lock(served_mu_);
+    auto it = served_.find(std::string(id->as_string()));
+    // Another tenant's request is as unknown as a missing one: ids are not a way to probe others' traffic.
+    if (it == served_.end() || it->second.tenant != tenant.name)
+      return error(404, "No recent cached answer has this request_id.", "request_id");
+    hit = it->second;
+    served_.erase(it);
+  }
+  json::object out{{"request_id", id->as_string()}, {"entry", hex(hit.entry_id)}, {"wrong", wrong->as_bool()}};
+  if (!wrong->as_bool()) return pipeline::AdminReply{200, json::serialize(out)};
+  if (auto e = store_.mark_wrong(hit.entry_id); e && share_) share_->put(*e);
+  double rate;
+  {
+    std::lock_guard lock(served_mu_);
+    auto& b = budgets_[hit.ns];
+    ++b.wrong;
+    rate = double(b.wrong) / double(std::max<uint64_t>(b.hits, 1));
+  }
+  if (rate > cfg_.max_false_hit_rate) {
+    // Over budget: this namespace needs closer neighbours from now on.
+    double t = store_.namespace_threshold(hit.ns);
+    t = std::min(0.999, t + (1.0 - t) / 2);
+    store_.set_namespace_threshold(hit.ns, t);
+    out["namespace_threshold"] = t;
+  }
+  out["false_hit_rate"] = rate;
+  return pipeline::AdminReply{200, json::serialize(out)};
+}
+
 // ---- factory -------------------------------------------------------------------------------------
 
 namespace {
@@ -355,6 +414,7 @@ std::optional<std::string> read_cache_config(const YAML::Node& cfg, CacheStageCo
             read(cfg, "hash_dim", c.hash_dim, error) && read(cfg, "threshold", c.store.threshold, error) &&
             read(cfg, "ttl_s", ttl_s, error) && read(cfg, "max_entries", c.store.max_entries, error) &&
             read(cfg, "max_bytes", c.store.max_bytes, error) && read(cfg, "max_query_bytes", c.max_query_bytes, error) &&
+            read(cfg, "max_false_hit_rate", c.max_false_hit_rate, error) &&
             read(cfg, "answers_per_entry", c.store.answers_per_entry, error) &&
             read(cfg, "candidates", c.store.candidates, error) &&
             read(cfg, "temperature_miss_slope", c.temperature_miss_slope, error) &&

@@ -26,6 +26,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -48,6 +49,7 @@ struct CacheStageConfig {
   double max_miss_probability = 0.8;    // … capped here
   double default_temperature = 0.0;     // used when a request sends none
   size_t max_query_bytes = 16384;       // longer last messages are neither looked up nor stored
+  double max_false_hit_rate = 0.01;     // reported wrong hits per namespace hit, before its threshold rises
   std::map<std::string, double> model_thresholds;   // public model → threshold
   std::map<std::string, double> tenant_thresholds;  // tenant name → threshold
   std::string redis;                    // redis://host:port[/db]; empty: in-process only
@@ -64,6 +66,11 @@ class SemanticCacheStage : public pipeline::Stage {
   void on_response(pipeline::Context& ctx, const api::ChatResponse& response) override;
   std::optional<pipeline::AdminReply> on_admin(std::string_view method, std::string_view path,
                                                std::string_view body) override;
+  // POST /v1/cache/feedback {"request_id", "wrong": true}: the tenant that got a cached answer says it
+  // was wrong. The entry is dropped (as the admin DELETE does), and when a namespace's reported false
+  // hits pass `max_false_hit_rate` of its hits, its threshold moves halfway to 1.
+  std::optional<pipeline::AdminReply> on_client(std::string_view method, std::string_view path, std::string_view body,
+                                                const pipeline::Tenant& tenant) override;
 
   // Connects the Redis share (loads entries, subscribes). Empty string on success.
   std::string start_share();
@@ -83,6 +90,16 @@ class SemanticCacheStage : public pipeline::Stage {
     std::chrono::steady_clock::time_point at;
   };
 
+  // A hit served recently, for feedback (bounded: the oldest are forgotten).
+  struct ServedHit {
+    uint64_t entry_id;
+    std::string ns, tenant;
+  };
+  struct NamespaceBudget {
+    uint64_t hits = 0, wrong = 0;
+  };
+  void remember_hit(const pipeline::Context& ctx, const std::string& ns, uint64_t entry_id);
+
   double threshold_for(const pipeline::Context& ctx) const;
   void remember(const pipeline::Context& ctx, Pending p);
   std::optional<Pending> take(const pipeline::Context& ctx);
@@ -94,6 +111,11 @@ class SemanticCacheStage : public pipeline::Stage {
   pipeline::Services& services_;
   cache::Store store_;
   std::unique_ptr<cache::RedisShare> share_;
+
+  std::mutex served_mu_;  // served_, served_order_, budgets_
+  std::unordered_map<std::string, ServedHit> served_;  // request id → the hit it got
+  std::deque<std::string> served_order_;
+  std::unordered_map<std::string, NamespaceBudget> budgets_;
 
   std::mutex mu_;  // pending_, rng_
   std::unordered_map<const pipeline::Context*, Pending> pending_;

@@ -77,6 +77,30 @@ std::vector<std::string> serve_args(uint16_t upstream, const std::string& redis 
   return a;
 }
 
+// A client says a cached answer was wrong: the entry is dropped (the next ask misses), and only the
+// tenant that got the answer can say so.
+TEST(CacheGatewayTest, ClientFeedbackDropsAWrongEntry) {
+  Upstream up;
+  auto args = serve_args(up.port);
+  args.insert(args.end(), {"--set", "tenants={sk-a: {name: a}, sk-b: {name: b}}"});
+  test::KuaiProcess gw(args);
+  HttpClient c(gw.port);
+  const HeaderList a{{"Authorization", "Bearer sk-a"}}, b{{"Authorization", "Bearer sk-b"}};
+  ASSERT_EQ(c.post("/v1/chat/completions", chat_body("How do I reset my password?"), a).header("x-kuai-cache"), "miss");
+  auto hit = c.post("/v1/chat/completions", chat_body("How do I reset my password?"), a);
+  ASSERT_EQ(hit.header("x-kuai-cache"), "hit");
+  const std::string id(json::parse(hit.body).at("id").as_string());
+  const std::string wrong = json::serialize(json::object{{"request_id", id}, {"wrong", true}});
+  EXPECT_EQ(c.post("/v1/cache/feedback", wrong, b).status, 404);  // another tenant's answer
+  EXPECT_EQ(c.post("/v1/cache/feedback", "{not json", a).status, 400);
+  EXPECT_EQ(c.post("/v1/cache/feedback", R"({"request_id":"chatcmpl-nope","wrong":true})", a).status, 404);
+  EXPECT_EQ(c.post("/v1/cache/feedback", wrong).status, 401);  // no key
+  auto fb = c.post("/v1/cache/feedback", wrong, a);
+  ASSERT_EQ(fb.status, 200) << fb.body;
+  EXPECT_TRUE(json::parse(fb.body).as_object().contains("namespace_threshold")) << fb.body;  // 1 of 1 was wrong
+  EXPECT_NE(c.post("/v1/chat/completions", chat_body("How do I reset my password?"), a).header("x-kuai-cache"), "hit");
+}
+
 TEST(CacheGatewayTest, HitsAsJsonAndAsSseAndStreamsAreStoredWhenComplete) {
   Upstream up;
   test::KuaiProcess gw(serve_args(up.port));
