@@ -259,8 +259,12 @@ Guard check_guards(const QueryFeatures& a, const QueryFeatures& b, const GuardCo
     // the other fully covers. Two sides that each hold an unmatched word are two different questions
     // ("track" / "return my Amazon order"), unless those words are related as above.
     auto ua = unmatched(a.content, b, true, wn), ub = unmatched(b.content, a, true, wn);
-    const bool matched = ua.empty() || ub.empty() ? only_harmless_extras(ua.empty() ? ub : ua, cfg.content_max_diff)
-                                                  : false;
+    // Generic words ("time", "way", 方法) never decide; of the rest, words unmatched on both sides are
+    // a substitution (another question), words on one side only are extras.
+    auto drop_generic = [](std::vector<std::string>& v) { std::erase_if(v, [](const std::string& w) { return is_generic_word(w); }); };
+    drop_generic(ua);
+    drop_generic(ub);
+    const bool matched = (ua.empty() || ub.empty()) && only_harmless_extras(ua.empty() ? ub : ua, cfg.content_max_diff);
     if (!matched && std::min(coverage(a, b, wn), coverage(b, a, wn)) < cfg.content_min_coverage) return Guard::Content;
   }
   return Guard::None;

@@ -188,12 +188,14 @@ struct Builder {
       uppers += u_isupper(static_cast<UChar32>(c)) ? 1 : 0;
       i += len;
     }
-    bool entity = uppers >= 2 || (uppers == 1 && !capital) || (capital && (!at_start || !is_en_common_starter(word)));
+    const WordNet* wn = WordNet::shared();
+    // A capitalised first word is a name only when it is not a common word ("Sorry, how do I …").
+    const bool common_at_start = at_start && (is_en_common_starter(word) || (wn && !wn->forms(word).empty()));
+    bool entity = uppers >= 2 || (uppers == 1 && !capital) || (capital && !common_at_start);
     if (word == "i") entity = false;
     // A word WordNet knows stays as written (the guards compare it through its forms and synsets), and
     // the embedder sees the synsets of its most frequent senses, which many synonyms share; other words
     // are stemmed.
-    const WordNet* wn = WordNet::shared();
     if (!entity && wn) {
       if (auto senses = wn->first_senses(word); !senses.empty()) {
         f.content.push_back(wn->forms(word).front());  // the word when it is a lemma ("papers"), else its base
