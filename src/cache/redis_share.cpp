@@ -7,7 +7,6 @@
 #include <sys/socket.h>
 
 #include <chrono>
-#include <cinttypes>
 #include <cstdio>
 #include <random>
 
@@ -19,12 +18,6 @@ ReplyPtr wrap(void* r) { return ReplyPtr(static_cast<redisReply*>(r), freeReplyO
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string hex(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016" PRIx64, v);
-  return buf;
 }
 
 bool reply_ok(redisContext* c, const ReplyPtr& r) { return c->err == 0 && r && r->type != REDIS_REPLY_ERROR; }
@@ -61,10 +54,10 @@ std::variant<RedisAddress, std::string> parse_redis_url(const std::string& url) 
 RedisShare::RedisShare(RedisAddress addr, std::string prefix, Store& store)
     : addr_(std::move(addr)), prefix_(std::move(prefix)), channel_(prefix_ + "events"), store_(store) {
   std::random_device rd;
-  instance_ = hex((uint64_t(rd()) << 32) ^ rd());
+  instance_ = hex_id((uint64_t(rd()) << 32) ^ rd());
 }
 
-std::string RedisShare::entry_key(uint64_t id) const { return prefix_ + "e:" + hex(id); }
+std::string RedisShare::entry_key(uint64_t id) const { return prefix_ + "e:" + hex_id(id); }
 
 redisContext* RedisShare::connect(std::string& error) const {
   timeval tv{2, 0};
@@ -192,7 +185,7 @@ bool RedisShare::send(redisContext* c, const Op& op) {
       } else {
         redisAppendCommand(c, "SET %b %b", key.data(), key.size(), op.payload.data(), op.payload.size());
       }
-      redisAppendCommand(c, "SADD %b %s", set_key.data(), set_key.size(), hex(op.id).c_str());
+      redisAppendCommand(c, "SADD %b %s", set_key.data(), set_key.size(), hex_id(op.id).c_str());
       msg += " P " + op.payload;
       break;
     }
@@ -200,7 +193,7 @@ bool RedisShare::send(redisContext* c, const Op& op) {
       std::string key = entry_key(op.id);
       redisAppendCommand(c, "DEL %b", key.data(), key.size());
       redisAppendCommand(c, "PING");
-      msg += " D " + hex(op.id);
+      msg += " D " + hex_id(op.id);
       break;
     }
     case Op::Kind::Flush: {
@@ -295,8 +288,7 @@ void RedisShare::apply(std::string_view message) {
       ++errors_;
     }
   } else if (kind == 'D') {
-    uint64_t id = 0;
-    if (std::sscanf(std::string(payload).c_str(), "%" SCNx64, &id) == 1) store_.erase(id);
+    if (auto id = parse_hex_id(payload)) store_.erase(*id);
     ++applied_;
   } else if (kind == 'F') {
     if (payload == "*") store_.flush_all(); else store_.flush_namespace(std::string(payload));

@@ -1,6 +1,9 @@
 #include "cache/store.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <random>
 
@@ -17,6 +20,16 @@ uint64_t hash64(std::string_view s, uint64_t seed) {
   h ^= h >> 33;
   h *= 0xc4ceb9fe1a85ec53ULL;
   return h ^ (h >> 33);
+}
+
+std::string hex_id(uint64_t id) { return fmt::format("{:016x}", id); }
+
+std::optional<uint64_t> parse_hex_id(std::string_view hex) {
+  uint64_t v = 0;
+  if (hex.empty() || hex.size() > 16) return std::nullopt;
+  auto [end, ec] = std::from_chars(hex.data(), hex.data() + hex.size(), v, 16);
+  if (ec != std::errc() || end != hex.data() + hex.size()) return std::nullopt;
+  return v;
 }
 
 Store::Store(StoreConfig cfg) : cfg_(std::move(cfg)) {

@@ -147,4 +147,9 @@ class Store {
 
 uint64_t hash64(std::string_view s, uint64_t seed = 0);
 
+// Ids (entries, namespaces, instances) as the API and Redis keys spell them: 16 lower-case hex digits;
+// and back (nullopt unless 1..16 hex digits).
+std::string hex_id(uint64_t id);
+std::optional<uint64_t> parse_hex_id(std::string_view hex);
+
 }  // namespace kuai::cache

@@ -11,7 +11,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
-#include <cinttypes>
 #include <cmath>
 #include <cstdio>
 
@@ -23,23 +22,6 @@ namespace {
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-std::string hex(uint64_t v) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016" PRIx64, v);
-  return buf;
-}
-
-std::optional<uint64_t> parse_hex(std::string_view s) {
-  if (s.empty() || s.size() > 16) return std::nullopt;
-  uint64_t v = 0;
-  for (char c : s) {
-    int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
-    if (d < 0) return std::nullopt;
-    v = v * 16 + uint64_t(d);
-  }
-  return v;
 }
 
 pipeline::AdminReply reply(int status, json::object body) { return {status, json::serialize(body)}; }
@@ -102,7 +84,7 @@ std::string SemanticCacheStage::namespace_of(const pipeline::Context& ctx, doubl
   char bucket[32];
   std::snprintf(bucket, sizeof bucket, "%d", temperature <= 0 ? 0 : 1 + int(std::floor(temperature * 2)));
   field("temperature_bucket", bucket);
-  return hex(cache::hash64(key, 0x6b756169));
+  return cache::hex_id(cache::hash64(key, 0x6b756169));
 }
 
 double SemanticCacheStage::threshold_for(const pipeline::Context& ctx) const {
@@ -142,7 +124,7 @@ void SemanticCacheStage::count(const char* result, const char* guard) {
 
 api::ChatResponse SemanticCacheStage::answer_from(const pipeline::Context& ctx, const LookupResult& r) const {
   api::ChatResponse resp;
-  resp.id = ctx.request_id.empty() ? "chatcmpl-cache-" + hex(r.entry_id) : ctx.request_id;
+  resp.id = ctx.request_id.empty() ? "chatcmpl-cache-" + cache::hex_id(r.entry_id) : ctx.request_id;
   resp.model = ctx.request.model;
   resp.created = now_ms() / 1000;
   api::Choice c;
@@ -201,7 +183,7 @@ boost::asio::awaitable<pipeline::Verdict> SemanticCacheStage::on_request(pipelin
     double p_miss = std::min(cfg_.max_miss_probability, std::max(0.0, cfg_.temperature_miss_slope * temperature));
     if (coin >= p_miss) {
       ctx.add_header("x-kuai-cache", "hit");
-      ctx.add_header("x-kuai-cache-entry", hex(r.entry_id));
+      ctx.add_header("x-kuai-cache-entry", cache::hex_id(r.entry_id));
       char sim[16];
       std::snprintf(sim, sizeof sim, "%.4f", r.similarity);
       ctx.add_header("x-kuai-cache-similarity", sim);
@@ -225,7 +207,7 @@ boost::asio::awaitable<pipeline::Verdict> SemanticCacheStage::on_request(pipelin
     std::string guard(cache::guard_name(r.guard));
     ctx.add_header("x-kuai-cache", "refused");
     ctx.add_header("x-kuai-cache-guard", guard);
-    ctx.add_header("x-kuai-cache-entry", hex(r.entry_id));
+    ctx.add_header("x-kuai-cache-entry", cache::hex_id(r.entry_id));
     count("refused", guard.c_str());
     ++refused_;
     ++refused_by_[static_cast<int>(r.guard)];
@@ -291,14 +273,14 @@ std::optional<pipeline::AdminReply> SemanticCacheStage::on_admin(std::string_vie
     return reply(200, json::object{{"flushed", n}});
   }
   if (path.starts_with("entries/")) {
-    auto id = parse_hex(path.substr(8));
+    auto id = cache::parse_hex_id(path.substr(8));
     if (!id) return error_reply(400, "entry id must be hex, as in x-kuai-cache-entry");
     if (method == "GET") {
       auto e = store_.get(*id);
       if (!e) return error_reply(404, "no such entry");
       json::array answers;
       for (const auto& a : e->answers) answers.push_back(json::object{{"content", a.content}, {"finish_reason", a.finish_reason}});
-      return reply(200, json::object{{"id", hex(e->id)}, {"namespace", e->ns}, {"query", e->query},
+      return reply(200, json::object{{"id", cache::hex_id(e->id)}, {"namespace", e->ns}, {"query", e->query},
                                      {"answers", std::move(answers)}, {"threshold", e->threshold},
                                      {"expires_ms", e->expires_ms}});
     }
@@ -306,7 +288,7 @@ std::optional<pipeline::AdminReply> SemanticCacheStage::on_admin(std::string_vie
       auto e = store_.mark_wrong(*id);
       if (!e) return error_reply(404, "no such entry");
       if (share_) share_->put(*e);
-      return reply(200, json::object{{"deleted", hex(*id)}, {"threshold", e->threshold}});
+      return reply(200, json::object{{"deleted", cache::hex_id(*id)}, {"threshold", e->threshold}});
     }
   }
   if (path.starts_with("namespaces/")) {
@@ -368,7 +350,7 @@ std::optional<pipeline::AdminReply> SemanticCacheStage::on_client(std::string_vi
     hit = it->second;
     served_.erase(it);
   }
-  json::object out{{"request_id", id->as_string()}, {"entry", hex(hit.entry_id)}, {"wrong", wrong->as_bool()}};
+  json::object out{{"request_id", id->as_string()}, {"entry", cache::hex_id(hit.entry_id)}, {"wrong", wrong->as_bool()}};
   if (!wrong->as_bool()) return pipeline::AdminReply{200, json::serialize(out)};
   if (auto e = store_.mark_wrong(hit.entry_id); e && share_) share_->put(*e);
   double rate;

@@ -165,5 +165,15 @@ TEST(StoreTest, PutReplacesById) {
   EXPECT_FALSE(store.erase(e->id));
 }
 
+TEST(HexId, RoundTripsAndRejectsWhatIsNotAnId) {
+  EXPECT_EQ(hex_id(0x1f), "000000000000001f");
+  EXPECT_EQ(parse_hex_id(hex_id(0xdeadbeefcafef00dULL)), 0xdeadbeefcafef00dULL);
+  EXPECT_EQ(parse_hex_id("1F"), 0x1fu);
+  EXPECT_FALSE(parse_hex_id(""));
+  EXPECT_FALSE(parse_hex_id("12345678901234567"));  // 17 digits
+  EXPECT_FALSE(parse_hex_id("12g4"));
+  EXPECT_FALSE(parse_hex_id("-1"));
+}
+
 }  // namespace
 }  // namespace kuai::cache
