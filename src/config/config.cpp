@@ -73,10 +73,13 @@ void Config::set(std::string_view dotted_path, const YAML::Node& value) {
 }
 
 bool Config::set_by_command_line(std::string_view dotted_path) const {
-  for (const auto& p : set_paths_) {
-    if (dotted_path.substr(0, p.size()) != p) continue;
-    if (dotted_path.size() == p.size() || dotted_path[p.size()] == '.' || dotted_path[p.size()] == '[') return true;
-  }
+  auto within = [](std::string_view inner, std::string_view outer) {  // inner is outer or below it
+    return inner.substr(0, outer.size()) == outer &&
+           (inner.size() == outer.size() || inner[outer.size()] == '.' || inner[outer.size()] == '[');
+  };
+  // The path itself, a key below a set map, or a map that holds a set key ("sever" of --set sever.port=1).
+  for (const auto& p : set_paths_)
+    if (within(dotted_path, p) || within(p, dotted_path)) return true;
   return false;
 }
 

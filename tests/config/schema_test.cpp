@@ -75,6 +75,11 @@ TEST(ConfigSchema, CommandLineValuesAreNamedAsSuch) {
   auto err = kuai::config::validate(cfg);
   ASSERT_TRUE(err.has_value());
   EXPECT_NE(err->find("'server.port' (from the command line) must be an integer"), std::string::npos) << *err;
+  Config misspelt;
+  ASSERT_FALSE(misspelt.apply_override("sever.port=1"));
+  err = kuai::config::validate(misspelt);
+  ASSERT_TRUE(err.has_value());
+  EXPECT_NE(err->find("unknown key 'sever' (from the command line); did you mean 'server'?"), std::string::npos) << *err;
 }
 
 TEST(ConfigSchema, FreeSubtreesAreNotChecked) {
