@@ -3,11 +3,13 @@
 
 #include "config/config.h"
 #include "config/schema.h"
+#include "cache/dot.h"
 #include "cache/embedder.h"
 #include "cache/guards.h"
 #include "cache/query_features.h"
 #include "stages/cache_eval.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace kuai::app {
@@ -72,8 +74,7 @@ VerbRegistrar reg("cache", [](CLI::App& root) {
     std::vector<float> va, vb;
     e.embed_sync((*queries)[0], fa, va);
     e.embed_sync((*queries)[1], fb, vb);
-    double cos = 0;
-    for (size_t i = 0; i < va.size(); ++i) cos += double(va[i]) * vb[i];
+    const double cos = cache::dot_f32(va.data(), vb.data(), std::min(va.size(), vb.size()));
     auto g = cache::check_guards(fa, fb, cache::GuardConfig{});
     std::printf("cosine %.3f; guards: %s\n", cos, g == cache::Guard::None ? "pass" : ("refused by " + std::string(cache::guard_name(g))).c_str());
     set_exit_code(0);

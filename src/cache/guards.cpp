@@ -31,23 +31,13 @@ bool one_edit_apart(std::string_view a, std::string_view b) {
   return true;
 }
 
-std::u32string u32(std::string_view s) {
-  std::u32string out;
-  for (size_t i = 0; i < s.size();) {
-    size_t len;
-    out.push_back(text::utf8_decode(s, i, len));
-    i += len;
-  }
-  return out;
-}
-
 // Two Chinese words that share characters: related (退钱 / 退款, 孕妇 / 怀孕, 电饭煲 / 电饭锅) when at
 // least half the shorter one is shared; opposite (Polar) when what differs is a polar pair (升值 / 贬值).
 enum class Relation { None, Same, Polar };
 
 Relation zh_relation(const std::string& a, const std::string& b) {
   if (a.find(b) != std::string::npos || b.find(a) != std::string::npos) return Relation::Same;
-  std::u32string x = u32(a), y = u32(b);
+  std::u32string x = text::utf8_to_u32(a), y = text::utf8_to_u32(b);
   std::u32string only_x, only_y;
   size_t shared = 0;
   for (char32_t c : x) {
@@ -136,14 +126,12 @@ std::vector<std::string> unmatched(const std::vector<std::string>& words, const 
 // A Chinese word of `a` whose opposite (one character swapped for its polar partner: 加湿 → 除湿)
 // is written in `b`, however `b` was segmented.
 bool zh_opposite_in(const std::string& x, const QueryFeatures& b) {
-  std::u32string w = u32(x);
+  std::u32string w = text::utf8_to_u32(x);
   for (size_t i = 0; i < w.size(); ++i) {
     for (char32_t partner : zh_polar_partners(w[i])) {
       std::u32string swapped = w;
       swapped[i] = partner;
-      std::string text;
-      for (char32_t c : swapped) text::utf8_append(text, c);
-      if (b.normalized.find(text) != std::string::npos) return true;
+      if (b.normalized.find(text::u32_to_utf8(swapped)) != std::string::npos) return true;
     }
   }
   return false;
@@ -152,9 +140,9 @@ bool zh_opposite_in(const std::string& x, const QueryFeatures& b) {
 // A word of one query and a word of the other that mean opposite things.
 bool opposite_words(const QueryFeatures& a, const QueryFeatures& b, const WordNet* wn) {
   for (const auto& x : a.content)
-    if (text::has_cjk(x) && u32(x).size() >= 2 && !contains(b.content, x) && zh_opposite_in(x, b)) return true;
+    if (text::has_cjk(x) && text::utf8_length(x) >= 2 && !contains(b.content, x) && zh_opposite_in(x, b)) return true;
   for (const auto& x : b.content)
-    if (text::has_cjk(x) && u32(x).size() >= 2 && !contains(a.content, x) && zh_opposite_in(x, a)) return true;
+    if (text::has_cjk(x) && text::utf8_length(x) >= 2 && !contains(a.content, x) && zh_opposite_in(x, a)) return true;
   for (const auto& x : a.content) {
     if (contains(b.content, x) || x[0] == '#') continue;
     for (const auto& y : b.content) {

@@ -17,23 +17,6 @@
 namespace kuai::cache {
 namespace {
 
-std::u32string to_u32(std::string_view s) {
-  std::u32string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) {
-    size_t len;
-    out.push_back(text::utf8_decode(s, i, len));
-    i += len;
-  }
-  return out;
-}
-
-std::string to_utf8(std::u32string_view s) {
-  std::string out;
-  for (char32_t c : s) text::utf8_append(out, c);
-  return out;
-}
-
 bool is_sentence_end(std::string_view punct) {
   return punct.find_first_of(".!?") != std::string_view::npos || punct.find("。") != std::string_view::npos ||
          punct.find("！") != std::string_view::npos || punct.find("？") != std::string_view::npos;
@@ -189,19 +172,18 @@ struct Builder {
       i += len;
     }
     const WordNet* wn = WordNet::shared();
+    const std::vector<std::string> forms = wn ? wn->forms(word) : std::vector<std::string>{};
     // A capitalised first word is a name only when it is not a common word ("Sorry, how do I …").
-    const bool common_at_start = at_start && (is_en_common_starter(word) || (wn && !wn->forms(word).empty()));
+    const bool common_at_start = at_start && (is_en_common_starter(word) || !forms.empty());
     bool entity = uppers >= 2 || (uppers == 1 && !capital) || (capital && !common_at_start);
     if (word == "i") entity = false;
     // A word WordNet knows stays as written (the guards compare it through its forms and synsets), and
     // the embedder sees the synsets of its most frequent senses, which many synonyms share; other words
     // are stemmed.
-    if (!entity && wn) {
-      if (auto senses = wn->first_senses(word); !senses.empty()) {
-        f.content.push_back(wn->forms(word).front());  // the word when it is a lemma ("papers"), else its base
-        for (auto& s : senses) f.terms.push_back("#" + s);
-        return;
-      }
+    if (!entity && !forms.empty()) {
+      f.content.push_back(forms.front());  // the word when it is a lemma ("papers"), else its base
+      for (auto& s : wn->first_senses(forms)) f.terms.push_back("#" + s);
+      return;
     }
     std::string stem = en_synonym(english_stem(word));
     if (entity) f.entities.push_back(stem);
@@ -222,7 +204,7 @@ struct Builder {
     sentence_start = false;
     std::string joined;
     for (const auto& t : tokens) joined += t;
-    std::u32string run = to_u32(joined);
+    std::u32string run = text::utf8_to_u32(joined);
     // `excepted`: inside a word where 不/无/一… do not negate or count (非常, 未来, 一些);
     // `consumed`: characters read as a negation or a number, left out of the content words.
     std::vector<bool> excepted(run.size(), false), consumed(run.size(), false);
@@ -280,7 +262,7 @@ struct Builder {
     }
     size_t pos = 0;
     for (const auto& t : tokens) {
-      std::u32string u = to_u32(t);
+      std::u32string u = text::utf8_to_u32(t);
       f.words.push_back(t);
       // Drop the negation/numeral characters counted above; what is left is the content.
       std::u32string rest;
@@ -288,7 +270,7 @@ struct Builder {
         if (!consumed[pos + k]) rest.push_back(u[k]);
       pos += u.size();
       if (rest.empty()) continue;
-      std::string word = zh_synonym(to_utf8(rest));
+      std::string word = zh_synonym(text::u32_to_utf8(rest));
       f.terms.push_back(word);
       if (is_zh_stopword(word) || (rest.size() == 1 && is_zh_measure(rest[0]))) continue;
       if (rest.size() >= 2 && is_zh_entity_suffix(rest.back())) f.entities.push_back(word);

@@ -182,9 +182,9 @@ bool WordNet::antonyms(std::string_view a, std::string_view b) const {
   return false;
 }
 
-std::vector<std::string> WordNet::first_senses(std::string_view word) const {
+std::vector<std::string> WordNet::first_senses(const std::vector<std::string>& forms) const {
   std::vector<std::string> out;
-  for (const auto& f : forms(word)) {
+  for (const auto& f : forms) {
     const Senses* s = find(f);
     for (int pos = 0; pos < 4; ++pos) {
       if (s->by_pos[pos].empty()) continue;

@@ -33,7 +33,7 @@ class WordNet {
   bool synonyms(std::string_view a, std::string_view b, int senses = 3) const;
   // The synset of the most frequent sense in each part of speech of each form ("n06470073"): the same
   // for many synonyms, so an embedding of these lands paraphrases close together.
-  std::vector<std::string> first_senses(std::string_view word) const;
+  std::vector<std::string> first_senses(const std::vector<std::string>& forms) const;  // forms(word)
   // Whether WordNet lists two folded words (any of their forms) as antonyms (verbs, adjectives,
   // adverbs: "increase" / "decrease", "high" / "low", "import" / "export").
   bool antonyms(std::string_view a, std::string_view b) const;

@@ -51,7 +51,7 @@ class WebSocketImpl final : public WebSocket {
         idle_timed_out_ = true;
         break;
       }
-      wake_.expires_at(std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(200)));
+      wake_.expires_at(deadline);  // a message, the reader's end or a stop (it closes idle sockets) wakes it sooner
       co_await wake_.async_wait(kTuple);
     }
     state_.idle = false;

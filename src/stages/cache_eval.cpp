@@ -1,5 +1,6 @@
 #include "stages/cache_eval.h"
 
+#include "cache/dot.h"
 #include "cache/embedder.h"
 #include "cache/query_features.h"
 #include "cache/store.h"
@@ -62,10 +63,8 @@ PairEvalResult evaluate_pairs(const std::vector<LabelledPair>& pairs, const Cach
     stored.push_back(vector_of(p.a, f));
     store.insert(ns, p.a, f, stored.back(), cache::Answer{p.a, "stop", 1}, 1.0, 0);
   }
-  auto cosine = [](const std::vector<float>& x, const std::vector<float>& y) {
-    double d = 0;
-    for (size_t i = 0; i < x.size() && i < y.size(); ++i) d += double(x[i]) * y[i];
-    return d;
+  auto cosine = [](const std::vector<float>& x, const std::vector<float>& y) {  // unit vectors
+    return cache::dot_f32(x.data(), y.data(), std::min(x.size(), y.size()));
   };
   std::vector<double> own_cosines;
   for (size_t i = 0; i < pairs.size(); ++i) {

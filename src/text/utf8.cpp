@@ -51,6 +51,23 @@ void utf8_append(std::string& out, char32_t cp) {
   }
 }
 
+std::u32string utf8_to_u32(std::string_view s) {
+  std::u32string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    size_t len;
+    out.push_back(utf8_decode(s, i, len));
+    i += len;
+  }
+  return out;
+}
+
+std::string u32_to_utf8(std::u32string_view s) {
+  std::string out;
+  for (char32_t c : s) utf8_append(out, c);
+  return out;
+}
+
 bool utf8_valid(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     size_t len;

@@ -14,6 +14,10 @@ char32_t utf8_decode(std::string_view s, size_t i, size_t& len);
 // Appends the UTF-8 encoding of `cp` (invalid code points become U+FFFD).
 void utf8_append(std::string& out, char32_t cp);
 
+// Whole strings between UTF-8 and code points (invalid bytes decode to U+FFFD).
+std::u32string utf8_to_u32(std::string_view s);
+std::string u32_to_utf8(std::u32string_view s);
+
 bool utf8_valid(std::string_view s);
 // `s` with every invalid byte replaced by U+FFFD (valid input is returned unchanged).
 std::string utf8_sanitize(std::string_view s);
