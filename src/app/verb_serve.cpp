@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -118,6 +119,16 @@ const VerbRegistrar kServe("serve", [](CLI::App& root) {
   cmd->add_option("--max-batch-tokens", args->max_batch_tokens, "tokens per engine step (engine.max_batch_tokens)");
   cmd->add_option("--max-seqs", args->max_seqs, "sequences batched at once (engine.max_seqs)");
   cmd->add_option("--log-level", args->log_level, "trace|debug|info|warn|error|off (log.level)");
+  std::string footer =
+      "\nStages: one runs when --set stages.NAME.enabled=true switches it on or the config has a stages.NAME\n"
+      "section; they run in this order unless the config lists another in 'pipeline: [...]':\n";
+  pipeline::StageRegistry registry;
+  stages::register_builtin_stages(registry);
+  for (const auto& k : registry.known()) footer += "  " + k.name + std::string(12 - std::min<size_t>(k.name.size(), 11), ' ') + k.summary + "\n";
+  footer +=
+      "\nExample: kuai serve --upstream http://127.0.0.1:9000 --set stages.slim.enabled=true "
+      "--set stages.cache.enabled=true\nEvery key: docs/CONFIG.md; example configs: examples/.";
+  cmd->footer(footer);
   cmd->callback([args] { set_exit_code(run_serve(*args)); });
 });
 

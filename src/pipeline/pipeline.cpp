@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 
@@ -106,39 +107,92 @@ Stage* Pipeline::find(std::string_view name) const {
   return nullptr;
 }
 
+void StageRegistry::add(std::string name, StageFactory factory, std::string summary) {
+  for (auto& k : known_)
+    if (k.name == name) {
+      k = {std::move(name), std::move(summary), std::move(factory)};
+      return;
+    }
+  known_.push_back({std::move(name), std::move(summary), std::move(factory)});
+}
+
 const StageFactory* StageRegistry::find(const std::string& name) const {
-  auto it = factories_.find(name);
-  return it == factories_.end() ? nullptr : &it->second;
+  for (const auto& k : known_)
+    if (k.name == name) return &k.factory;
+  return nullptr;
 }
 
 std::vector<std::string> StageRegistry::names() const {
   std::vector<std::string> out;
-  for (const auto& [n, _] : factories_) out.push_back(n);
+  for (const auto& k : known_) out.push_back(k.name);
   return out;
 }
 
+namespace {
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// The stages switched on by their own config: `stages.<name>` present and not `enabled: false`.
+std::vector<std::string> configured_stages(const config::Config& cfg) {
+  std::vector<std::string> out;
+  YAML::Node stages = cfg.at("stages");
+  if (!stages || !stages.IsMap()) return out;
+  for (const auto& kv : stages) {
+    auto name = kv.first.as<std::string>("");
+    if (cfg.get<bool>("stages." + name + ".enabled", true)) out.push_back(name);
+  }
+  return out;
+}
+
+// The stage names to build, in order, or an error message.
+std::variant<std::vector<std::string>, std::string> pipeline_order(const config::Config& cfg,
+                                                                  const StageRegistry& registry) {
+  const auto configured = configured_stages(cfg);
+  for (const auto& name : configured)
+    if (!registry.find(name))
+      return "unknown stage '" + name + "' under 'stages' (known: " + join(registry.names()) + ")";
+  YAML::Node order = cfg.at("pipeline");
+  if (!order || order.IsNull()) {
+    std::vector<std::string> out;
+    for (const auto& name : registry.names())
+      if (std::find(configured.begin(), configured.end(), name) != configured.end()) out.push_back(name);
+    return out;
+  }
+  if (!order.IsSequence()) return std::string("config key 'pipeline' must be a list of stage names");
+  std::vector<std::string> out;
+  for (const auto& item : order) out.push_back(item.as<std::string>(""));
+  for (const auto& name : configured)
+    if (std::find(out.begin(), out.end(), name) == out.end()) {
+      auto fixed = out;
+      fixed.push_back(name);
+      return "stage '" + name + "' is configured (stages." + name + ") but not in 'pipeline: [" + join(out) +
+             "]'; add it (e.g. pipeline: [" + join(fixed) + "]), leave 'pipeline' out to run the configured stages in "
+             "their canonical order, or set stages." + name + ".enabled: false";
+    }
+  return out;
+}
+
+}  // namespace
+
 std::variant<Pipeline, std::string> build_pipeline(const config::Config& cfg, Services& services,
                                                    const StageRegistry& registry) {
+  auto order = pipeline_order(cfg, registry);
+  if (auto* error = std::get_if<std::string>(&order)) return *error;
   std::vector<Pipeline::Entry> entries;
-  YAML::Node order = cfg.at("pipeline");
-  if (order && !order.IsNull() && !order.IsSequence()) return std::string("config key 'pipeline' must be a list of stage names");
-  if (order && order.IsSequence()) {
-    for (const auto& item : order) {
-      std::string name = item.as<std::string>("");
-      const StageFactory* factory = registry.find(name);
-      if (!factory) {
-        std::string known;
-        for (const auto& n : registry.names()) known += (known.empty() ? "" : ", ") + n;
-        return "unknown stage '" + name + "' in 'pipeline' (known: " + known + ")";
-      }
-      YAML::Node stage_cfg = cfg.at("stages." + name);
-      if (!stage_cfg) stage_cfg = YAML::Node(YAML::NodeType::Map);
-      bool enabled = cfg.get<bool>("stages." + name + ".enabled", true);
-      std::string error;
-      auto stage = (*factory)(stage_cfg, services, error);
-      if (!stage) return "stage '" + name + "': " + (error.empty() ? "could not be built" : error);
-      entries.push_back({std::move(stage), enabled});
-    }
+  for (const auto& name : std::get<std::vector<std::string>>(order)) {
+    const StageFactory* factory = registry.find(name);
+    if (!factory) return "unknown stage '" + name + "' in 'pipeline' (known: " + join(registry.names()) + ")";
+    YAML::Node stage_cfg = cfg.at("stages." + name);
+    if (!stage_cfg) stage_cfg = YAML::Node(YAML::NodeType::Map);
+    bool enabled = cfg.get<bool>("stages." + name + ".enabled", true);
+    std::string error;
+    auto stage = (*factory)(stage_cfg, services, error);
+    if (!stage) return "stage '" + name + "': " + (error.empty() ? "could not be built" : error);
+    entries.push_back({std::move(stage), enabled});
   }
   return Pipeline(std::move(entries), services.metrics);
 }

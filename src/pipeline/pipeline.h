@@ -11,7 +11,6 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -51,19 +50,30 @@ class Pipeline {
 // Builds a stage from its config node (`stages.<name>`). Returns nullptr with `error` set on bad config.
 using StageFactory = std::function<std::unique_ptr<Stage>(const YAML::Node& cfg, Services& services, std::string& error)>;
 
+// The stages the binary knows. Registration order is the canonical order: the one a pipeline gets when
+// the config lists no `pipeline` and the stages are switched on by their own `stages.<name>` keys.
 class StageRegistry {
  public:
-  void add(std::string name, StageFactory factory) { factories_[std::move(name)] = std::move(factory); }
+  struct Known {
+    std::string name;
+    std::string summary;  // one line for `kuai serve --help`
+    StageFactory factory;
+  };
+
+  void add(std::string name, StageFactory factory, std::string summary = {});
   const StageFactory* find(const std::string& name) const;
-  std::vector<std::string> names() const;
+  std::vector<std::string> names() const;  // in registration (canonical) order
+  const std::vector<Known>& known() const { return known_; }
 
  private:
-  std::map<std::string, StageFactory> factories_;
+  std::vector<Known> known_;
 };
 
-// Builds the pipeline from config: the list `pipeline` gives the order; `stages.<name>.enabled`
-// (default true for a listed stage) switches each. An unknown stage name or a bad stage config is an
-// error message.
+// Builds the pipeline from config. With a `pipeline` list, it gives the stages and their order, and a
+// stage configured under `stages.<name>` but missing from the list is an error (it would otherwise be
+// silently ignored). Without one, the pipeline is every stage that has a `stages.<name>` entry not
+// switched off (`enabled: false`), in the registry's canonical order. `stages.<name>.enabled` (default
+// true) switches a listed stage. An unknown stage name or a bad stage config is an error message.
 std::variant<Pipeline, std::string> build_pipeline(const config::Config& cfg, Services& services,
                                                    const StageRegistry& registry);
 

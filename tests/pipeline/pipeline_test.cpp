@@ -195,3 +195,37 @@ TEST(Pipeline, ServerTimingFormat) {
   append_server_timing(alone, "total", 0);
   EXPECT_EQ(alone, "total;dur=0.000");
 }
+
+// Switching a stage on by its own keys works without a `pipeline` list: the configured stages run in
+// the registry's (canonical) order; `enabled: false` keeps one off.
+TEST(Pipeline, ConfiguredStagesRunInCanonicalOrderWithoutAList) {
+  Log log;
+  Services sv;
+  Pipeline p = build("stages:\n  c: {}\n  a:\n    enabled: true\n  b:\n    enabled: false\n", log, sv);
+  EXPECT_EQ(p.stage_names(), (std::vector<std::string>{"a", "c"}));
+  Context ctx = make_ctx();
+  run(p, ctx);
+  EXPECT_EQ(ctx.request.messages.back().content, "hi+a+c");
+}
+
+// With a `pipeline` list, a stage configured on but left out of it would be silently ignored: that is a
+// start-up error that names the stage and the fixed list.
+TEST(Pipeline, ConfiguredStageMissingFromTheListIsAnError) {
+  Log log;
+  Services sv;
+  config::Config cfg;
+  ASSERT_FALSE(config::Config::load_string("pipeline: [a]\nstages:\n  b:\n    answer: true\n", cfg));
+  auto built = build_pipeline(cfg, sv, test_registry(log));
+  ASSERT_TRUE(std::holds_alternative<std::string>(built));
+  const auto& err = std::get<std::string>(built);
+  EXPECT_NE(err.find("stage 'b' is configured (stages.b) but not in 'pipeline: [a]'"), std::string::npos) << err;
+  EXPECT_NE(err.find("pipeline: [a, b]"), std::string::npos) << err;
+  // Switched off, it may stay configured outside the list.
+  ASSERT_FALSE(config::Config::load_string("pipeline: [a]\nstages:\n  b:\n    enabled: false\n", cfg));
+  EXPECT_TRUE(std::holds_alternative<Pipeline>(build_pipeline(cfg, sv, test_registry(log))));
+  // A stage the binary does not know, configured without a list, is named too.
+  ASSERT_FALSE(config::Config::load_string("stages:\n  zz: {}\n", cfg));
+  built = build_pipeline(cfg, sv, test_registry(log));
+  ASSERT_TRUE(std::holds_alternative<std::string>(built));
+  EXPECT_NE(std::get<std::string>(built).find("unknown stage 'zz'"), std::string::npos);
+}
