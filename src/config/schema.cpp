@@ -260,6 +260,9 @@ const std::vector<KeyRule>& key_rules() {
         {"server.access_log", T::boolean},
         {"log.level", T::string, 0, 0, {"trace", "debug", "info", "warn", "error", "critical", "off"}},
         {"admin_key", T::string},
+        {"dashboard.enabled", T::boolean},
+        {"dashboard.show_content", T::boolean},
+        {"dashboard.max_requests", T::integer, 0, 100000},
         {"tenants", T::any},  // a list or a map of entries: tenants.cpp checks each
         {"tiers.*.max_concurrency", T::integer, 0, kNoMax},
         {"tiers.*.priority", T::integer},

@@ -379,7 +379,7 @@ net::awaitable<void> handle_chat_websocket(State& s, http::Request& upgrade, htt
     if (failure) co_await out.error(*failure);
     int status = failure ? failure->status() : (stayed ? 200 : 499);
     double secs = ms_since(t0) / 1000.0;
-    s.request_metrics->finished(Route::websocket, status, secs);
+    s.request_metrics->finished(Route::websocket, status, secs, secs);  // no per-message first byte here
     if (s.access_log) {
       spdlog::info("WS {} {} {:.3f}ms tenant={} id={}", upgrade.path(), status, secs * 1000, ctx.tenant.name,
                    ctx.request_id);

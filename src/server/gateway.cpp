@@ -8,6 +8,7 @@
 #include "server/gateway_state.h"
 #include "upstream/local_backend.h"
 
+#include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -21,14 +22,18 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Records the status and adds `Server-Timing: total;dur=…` to responses whose handler set none.
+// Records the status, the time to the first body byte and (for the dashboard) the headers that tell
+// what the stages did, and adds `Server-Timing: total;dur=…` to responses whose handler set none.
 class RecordingWriter final : public http::ResponseWriter {
  public:
-  RecordingWriter(http::ResponseWriter& inner, Clock::time_point t0) : inner_(inner), t0_(t0) {}
+  RecordingWriter(http::ResponseWriter& inner, Clock::time_point t0, bool keep_headers)
+      : inner_(inner), t0_(t0), keep_headers_(keep_headers) {}
 
   net::awaitable<void> send(int status, std::string_view content_type, std::string body,
                             const http::Headers& headers) override {
     status_ = status;
+    first_byte_ = Clock::now();
+    keep(headers);
     if (has_timing(headers)) {
       co_await inner_.send(status, content_type, std::move(body), headers);
     } else {
@@ -40,18 +45,37 @@ class RecordingWriter final : public http::ResponseWriter {
   net::awaitable<bool> begin_stream(int status, std::string_view content_type, const http::Headers& headers,
                                     std::string_view trailer_names) override {
     status_ = status;
+    stream_ = true;
+    keep(headers);
     if (has_timing(headers)) co_return co_await inner_.begin_stream(status, content_type, headers, trailer_names);
     http::Headers h = headers;
     h.emplace_back("Server-Timing", total_timing());
     co_return co_await inner_.begin_stream(status, content_type, h, trailer_names);
   }
-  net::awaitable<bool> write(std::string_view data) override { return inner_.write(data); }
+  net::awaitable<bool> write(std::string_view data) override {
+    if (!first_byte_) first_byte_ = Clock::now();
+    return inner_.write(data);
+  }
   net::awaitable<void> end_stream(const http::Headers& trailers) override { return inner_.end_stream(trailers); }
   bool started() const override { return inner_.started(); }
   bool client_gone() const override { return inner_.client_gone(); }
   int status() const { return status_; }
+  bool stream() const { return stream_; }
+  // Seconds to the first body byte (the whole request when no body was written).
+  double first_byte_seconds(Clock::time_point end) const {
+    return std::chrono::duration<double>(first_byte_.value_or(end) - t0_).count();
+  }
+  std::string server_timing;                           // as sent (keep_headers only)
+  std::vector<std::pair<std::string, std::string>> kuai;  // x-kuai-* as sent (keep_headers only)
 
  private:
+  void keep(const http::Headers& headers) {
+    if (!keep_headers_) return;
+    for (const auto& [k, v] : headers) {
+      if (k == "Server-Timing") server_timing = v;
+      else if (k.size() > 7 && (k.compare(0, 7, "x-kuai-") == 0 || k.compare(0, 7, "X-Kuai-") == 0)) kuai.emplace_back(k, v);
+    }
+  }
   static bool has_timing(const http::Headers& h) {
     for (const auto& [k, v] : h)
       if (k == "Server-Timing") return true;
@@ -64,7 +88,10 @@ class RecordingWriter final : public http::ResponseWriter {
   }
   http::ResponseWriter& inner_;
   Clock::time_point t0_;
+  bool keep_headers_;
   int status_ = 0;
+  bool stream_ = false;
+  std::optional<Clock::time_point> first_byte_;
 };
 
 Route route_of(std::string_view path) {
@@ -76,6 +103,7 @@ Route route_of(std::string_view path) {
   if (path == "/metrics") return Route::metrics;
   if (path.substr(0, 17) == "/v1/admin/stages/") return Route::admin;
   if (path.substr(0, 10) == "/v1/cache/") return Route::stage;
+  if (path == "/dashboard" || path.substr(0, 11) == "/dashboard/") return Route::dashboard;
   return Route::other;
 }
 
@@ -101,6 +129,9 @@ net::awaitable<int> dispatch(State& s, Route route, const pipeline::Tenant*& ten
     }
     case Route::websocket:
       throw api::Error::bad_request("This endpoint expects a WebSocket upgrade request.");
+    case Route::dashboard:
+      if (s.dashboard.enabled) co_return co_await handle_dashboard(s, req, w);
+      break;
     case Route::other:
     case Route::count_:
       break;
@@ -110,12 +141,54 @@ net::awaitable<int> dispatch(State& s, Route route, const pipeline::Tenant*& ten
                               "unknown_url");
 }
 
+// The model the client named and (dashboard.show_content) its last user message, from the body.
+void read_body_fields(const http::Request& req, bool content, RequestRecord& r) {
+  if (req.body.empty() || req.body.size() > (1u << 20)) return;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(req.body, ec);
+  if (ec || !v.is_object()) return;
+  const auto& o = v.get_object();
+  if (auto* m = o.if_contains("model"); m && m->is_string()) r.model = m->get_string();
+  if (!content) return;
+  if (auto* msgs = o.if_contains("messages"); msgs && msgs->is_array()) {
+    for (const auto& m : msgs->get_array()) {
+      if (!m.is_object()) continue;
+      auto* role = m.get_object().if_contains("role");
+      auto* text = m.get_object().if_contains("content");
+      if (role && role->is_string() && role->get_string() == "user" && text && text->is_string())
+        r.content = text->get_string();
+    }
+  } else if (auto* p = o.if_contains("prompt"); p && p->is_string()) {
+    r.content = p->get_string();
+  }
+}
+
+void remember(State& s, RequestRecord r, const http::Request& req, RecordingWriter& w, int status, double secs,
+              double first_byte, const pipeline::Tenant* tenant, const std::optional<api::Error>& failure) {
+  r.unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  r.method = req.method;
+  r.path = std::string(req.path());
+  r.tenant = tenant ? tenant->name : "-";
+  r.status = status;
+  r.stream = w.stream();
+  r.total_ms = secs * 1000;
+  r.first_byte_ms = first_byte * 1000;
+  r.server_timing = std::move(w.server_timing);
+  r.kuai = std::move(w.kuai);
+  if (failure) r.error = failure->what();
+  s.recent_requests->add(std::move(r));
+}
+
 net::awaitable<void> handle(State& s, http::Request& req, http::ResponseWriter& inner) {
   auto t0 = Clock::now();
   Route route = route_of(req.path());
   if (route == Route::other && req.path() == "/v1/chat/ws") route = Route::websocket;
   s.request_metrics->started();
-  RecordingWriter w(inner, t0);
+  const bool record = s.recent_requests && route != Route::dashboard && route != Route::metrics && route != Route::healthz;
+  RecordingWriter w(inner, t0, record);
+  RequestRecord record_fields;  // read before the handler takes the body
+  if (record) read_body_fields(req, s.dashboard.show_content, record_fields);
   std::optional<api::Error> failure;
   int status = 0;
   const pipeline::Tenant* tenant = nullptr;
@@ -137,8 +210,10 @@ net::awaitable<void> handle(State& s, http::Request& req, http::ResponseWriter& 
     }
   }
   if (status == 0) status = w.status();
-  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  s.request_metrics->finished(route, status, secs);
+  const auto end = Clock::now();
+  double secs = std::chrono::duration<double>(end - t0).count();
+  s.request_metrics->finished(route, status, secs, w.first_byte_seconds(end));
+  if (record) remember(s, std::move(record_fields), req, w, status, secs, w.first_byte_seconds(end), tenant, failure);
   if (s.access_log) {
     std::string_view who = tenant ? std::string_view(tenant->name) : std::string_view("-");
     if (failure) {
@@ -193,6 +268,8 @@ std::variant<std::unique_ptr<Gateway>, std::string> Gateway::create(const config
   if (opts.header_timeout_ms <= 0 || opts.idle_timeout_ms <= 0 || opts.body_timeout_ms <= 0 || opts.drain_timeout_ms < 0)
     return std::string("config 'server.*_timeout_ms' must be positive");
   s.fallback_model = cfg.get<std::string>("server.fallback_model", "");
+  s.dashboard = DashboardOptions::from_config(cfg);
+  if (s.dashboard.enabled) s.recent_requests = std::make_unique<RecentRequests>(s.dashboard.max_requests);
   s.access_log = cfg.get<bool>("server.access_log", true);
 
   if (auto err = TenantTable::from_config(cfg, s.tenants)) return *err;
@@ -230,10 +307,15 @@ std::optional<std::string> Gateway::listen() { return state_->server->listen(); 
 uint16_t Gateway::port() const { return state_->server->port(); }
 std::string Gateway::host() const { return state_->server->options().host; }
 void Gateway::run() { state_->server->run(); }
-void Gateway::stop() { state_->server->stop(); }
+void Gateway::stop() {
+  state_->stopping = true;
+  state_->server->stop();
+}
 
 void Gateway::stop_on_signals() {
-  state_->server->stop_on_signals({SIGINT, SIGTERM}, [](int sig) {
+  State* s = state_.get();
+  state_->server->stop_on_signals({SIGINT, SIGTERM}, [s](int sig) {
+    s->stopping = true;
     spdlog::info("signal {}: stopping (finishing in-flight requests)", sig);
   });
 }

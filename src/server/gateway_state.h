@@ -7,12 +7,14 @@
 #include "http/server.h"
 #include "obs/metrics.h"
 #include "pipeline/pipeline.h"
+#include "server/dashboard.h"
 #include "server/gateway.h"
 #include "server/model_caller.h"
 #include "server/request_metrics.h"
 #include "server/tenants.h"
 #include "upstream/dispatcher.h"
 
+#include <atomic>
 #include <memory>
 #include <unordered_set>
 #include <string>
@@ -32,6 +34,10 @@ struct Gateway::State {
   std::string fallback_model;  // server.fallback_model: serves requests naming an unknown model
   std::unordered_set<std::string> known_models;  // the dispatcher's public models (start-up)
   bool access_log = true;
+  DashboardOptions dashboard;
+  DashboardSessions dashboard_sessions;
+  std::unique_ptr<RecentRequests> recent_requests;  // set when the dashboard is enabled
+  std::atomic<bool> stopping{false};                 // a stop signal arrived: long streams end
 };
 
 using State = Gateway::State;
@@ -52,6 +58,9 @@ boost::asio::awaitable<int> handle_admin(State& s, http::Request& req, http::Res
 // METHOD /v1/<stage>/<path> for a tenant (POST /v1/cache/feedback): the stage's on_client.
 boost::asio::awaitable<int> handle_stage_client(State& s, const pipeline::Tenant& tenant, http::Request& req,
                                                 http::ResponseWriter& w);
+
+// dashboard.cpp: /dashboard and everything under it.
+boost::asio::awaitable<int> handle_dashboard(State& s, http::Request& req, http::ResponseWriter& w);
 
 // Helpers shared by the handlers (endpoints.cpp).
 // Throws 415 unless the Content-Type is JSON (a missing Content-Type is accepted).

@@ -17,6 +17,7 @@ std::string_view route_name(Route r) {
     case Route::admin: return "admin";
     case Route::stage: return "stage";
     case Route::websocket: return "websocket";
+    case Route::dashboard: return "dashboard";
     case Route::other: case Route::count_: break;
   }
   return "other";
@@ -26,18 +27,21 @@ RequestMetrics::RequestMetrics(obs::Metrics& m) {
   requests_ = &m.counter("kuai_requests_total", "HTTP requests by route and status");
   in_flight_ = &m.gauge("kuai_requests_in_flight", "Requests being served now").Add({});
   auto& hist = m.histogram("kuai_request_duration_seconds", "Whole request latency by route");
+  auto& first = m.histogram("kuai_request_first_byte_seconds", "Time to the first byte of the response body by route");
   for (size_t i = 0; i < latency_.size(); ++i) {
     std::string name(route_name(static_cast<Route>(i)));
     latency_[i] = &hist.Add({{"route", name}}, obs::Metrics::latency_buckets());
+    first_byte_[i] = &first.Add({{"route", name}}, obs::Metrics::latency_buckets());
     ok_[i] = &requests_->Add({{"route", name}, {"status", "200"}});
   }
 }
 
 void RequestMetrics::started() { in_flight_->Increment(); }
 
-void RequestMetrics::finished(Route route, int status, double seconds) {
+void RequestMetrics::finished(Route route, int status, double seconds, double first_byte_seconds) {
   in_flight_->Decrement();
   latency_[static_cast<size_t>(route)]->Observe(seconds);
+  first_byte_[static_cast<size_t>(route)]->Observe(first_byte_seconds);
   if (status == 200) {
     ok_[static_cast<size_t>(route)]->Increment();
     return;

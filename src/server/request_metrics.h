@@ -1,6 +1,8 @@
 // The gateway's own Prometheus series (stage histograms live in pipeline::Pipeline):
 //   kuai_requests_total{route,status}           counter
 //   kuai_request_duration_seconds{route}        histogram (whole request, first byte to last byte)
+//   kuai_request_first_byte_seconds{route}      histogram (to the first byte of the response body: time
+//                                               to first token for streams)
 //   kuai_requests_in_flight                     gauge
 // Thread-safety: any I/O thread.
 #pragma once
@@ -17,19 +19,20 @@ namespace kuai::obs { class Metrics; }
 
 namespace kuai::server {
 
-enum class Route { chat, completions, embeddings, models, healthz, metrics, admin, stage, websocket, other, count_ };
+enum class Route { chat, completions, embeddings, models, healthz, metrics, admin, stage, websocket, dashboard, other, count_ };
 std::string_view route_name(Route r);
 
 class RequestMetrics {
  public:
   explicit RequestMetrics(obs::Metrics& metrics);
   void started();
-  void finished(Route route, int status, double seconds);
+  void finished(Route route, int status, double seconds, double first_byte_seconds);
 
  private:
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Gauge* in_flight_;
   std::array<prometheus::Histogram*, static_cast<size_t>(Route::count_)> latency_{};
+  std::array<prometheus::Histogram*, static_cast<size_t>(Route::count_)> first_byte_{};
   std::array<prometheus::Counter*, static_cast<size_t>(Route::count_)> ok_{};  // status 200, the hot path
 };
 
