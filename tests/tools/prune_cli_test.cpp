@@ -96,6 +96,14 @@ TEST_F(PruneCli, BadArgumentsAreOneLineErrors) {
   EXPECT_FALSE(fs::exists(dir.file("never.gguf")));
 }
 
+TEST_F(PruneCli, HelpNamesEveryOption) {
+  const CliRun r = run(dir, "--help");
+  EXPECT_EQ(r.rc, 0);
+  for (const char* o : {"--calib", "--drop-layers", "--heads-keep", "--ffn-keep", "--metric", "--report", "--json",
+                        "--type", "--eval", "--heal-steps"})
+    EXPECT_NE(r.out.find(o), std::string::npos) << o;
+}
+
 TEST_F(PruneCli, NonLlamaFileIsRefused) {
   const std::string qwen = dir.file("qwen.gguf");
   ASSERT_EQ(std::system((test::kuai_bin() + " synth --preset tiny-qwen2 -o " + qwen + " >/dev/null 2>&1").c_str()), 0);
