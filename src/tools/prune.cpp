@@ -1,7 +1,7 @@
 #include "tools/prune.h"
 
 #include <algorithm>
-#include <filesystem>
+#include <ctime>
 
 #include "engine/gguf/gguf_file.h"
 #include "engine/kernels/type_traits.h"
@@ -38,15 +38,32 @@ engine::Status measure_perplexity(const LoadedModel& lm, const std::vector<int32
   return engine::Ok{};
 }
 
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+// Seconds of one bench run: its own wall time, or the calling thread's CPU time around it.
+template <class Run>
+engine::Result<double> timed(const Run& run, bool thread_cpu) {
+  const double c0 = thread_cpu_seconds();
+  auto wall = run();
+  if (!wall || !thread_cpu) return wall;
+  return thread_cpu_seconds() - c0;
+}
+
 // pp and tg of both models, alternating (same conditions for each), best of reps.
 engine::Status measure_speed(const LoadedModel& a, const LoadedModel& b, const PruneOptions& opt,
                              engine::ThreadPool& pool, ModelFigures& fa, ModelFigures& fb) {
+  const bool cpu = opt.speed_by_thread_cpu && pool.size() == 1;
   double pa = 1e30, pb = 1e30, da = 1e30, db = 1e30;
   for (int r = 0; r < std::max(1, opt.bench_reps); ++r) {
     for (auto [lm, pp, tg] : {std::tuple{&a, &pa, &da}, std::tuple{&b, &pb, &db}}) {
-      auto p = bench_prompt_seconds(*lm->model, opt.bench_prompt, pool);
+      const auto& m = *lm->model;
+      auto p = timed([&] { return bench_prompt_seconds(m, opt.bench_prompt, pool); }, cpu);
       if (!p) return std::move(p).take_error();
-      auto g = bench_generate_seconds(*lm->model, opt.bench_decode, pool);
+      auto g = timed([&] { return bench_generate_seconds(m, opt.bench_decode, pool); }, cpu);
       if (!g) return std::move(g).take_error();
       *pp = std::min(*pp, *p);
       *tg = std::min(*tg, *g);

@@ -145,6 +145,31 @@ TEST(PruneRewrite, QuantizedInputKeepsItsTypeWhereRowsAllow) {
   for (float v : logits) ASSERT_TRUE(std::isfinite(v));
 }
 
+TEST(PruneRewrite, TypeRequantizesTheMatrices) {
+  TempDir dir;
+  PruneOptions opt;
+  opt.in_path = stories();
+  opt.out_path = dir.file("q8.gguf");
+  opt.spec.heads_keep = 0.5;
+  opt.calib_text = model_text(stories(), 1);
+  opt.rewrite.type = "q8_0";
+  opt.compare = false;
+  auto r = run_prune(opt);
+  ASSERT_TRUE(r.ok()) << r.error();
+  auto f = engine::GgufFile::open(dir.file("q8.gguf"));
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ((*f)->get_u32("general.file_type"), 7u);
+  EXPECT_EQ((*f)->tensor("blk.0.attn_q.weight")->type, engine::GgmlType::Q8_0);
+  EXPECT_EQ((*f)->tensor("blk.0.attn_output.weight")->type, engine::GgmlType::Q8_0);
+  EXPECT_EQ((*f)->tensor("blk.0.attn_norm.weight")->type, engine::GgmlType::F32);
+  EXPECT_EQ((*f)->tensor("blk.0.ffn_down.weight")->type, engine::GgmlType::F16);  // rows of 172: no Q8_0 blocks
+  EXPECT_FALSE(r->rewrite.fallbacks.empty());
+  opt.rewrite.type = "q3_x";
+  auto bad = run_prune(opt);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().find("unknown --type 'q3_x'"), std::string::npos) << bad.error();
+}
+
 TEST(PruneRewrite, PrunedFileLoadsInKuaiAndLlamaCpp) {
   TempDir dir;
   PruneSpec spec;
