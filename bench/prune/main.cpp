@@ -4,20 +4,26 @@
 // issue 21) and decode / prompt speed of the pruned model against the original measured in the same run
 // (alternating, best of reps; 1 thread and its CPU time for this 1 MB model). Calibration and held-out text are sampled from the model itself
 // (temperature 1) with fixed seeds, different for the two. Then the same combined cut on a synthetic
-// TinyLlama-1.1B-shaped Q4_0 file (kuai synth, random weights: speed figures only).
+// TinyLlama-1.1B-shaped Q4_0 file (kuai synth, random weights: speed figures only). Between them, the
+// measures against choices they did not make (each single layer dropped; KV groups and channels at random).
 //
 // params_removed on the last line is the fraction of non-embedding parameters (token_embd and output
 // aside). Flags: --no-synth (stories260K only), --model-dir DIR (keep the synthetic file there), --reps N.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "engine/gguf/gguf_file.h"
+#include "engine/model/llama_model.h"
+#include "engine/tokenizer/tokenizer.h"
 #include "engine/threads/thread_pool.h"
 #include "support/paths.h"
 #include "tools/generate.h"
+#include "tools/perplexity.h"
 #include "tools/prune.h"
 #include "tools/synth.h"
 
@@ -25,6 +31,13 @@ namespace fs = std::filesystem;
 using namespace kuai;
 
 namespace {
+
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one;
+  in >> one;
+  return one.empty() ? "?" : one;
+}
 
 std::string cpu_name() {
   std::ifstream in("/proc/cpuinfo");
@@ -111,6 +124,65 @@ bool run_case(const Case& c, const std::string& model, const std::string& out, c
   return true;
 }
 
+// Held-out perplexity of a model file (windows of 128).
+double file_perplexity(const std::string& path, const std::string& eval) {
+  auto lm = tools::load_model(path);
+  if (!lm) return 0;
+  engine::ThreadPool pool(1);
+  auto p = tools::perplexity(*lm->model, lm->tokenizer->encode(eval, true, false), 128, pool);
+  return p ? p->perplexity : 0;
+}
+
+// The measures against choices they did not make: held-out perplexity after dropping each single layer
+// (where block influence's pick ranks), and KV groups / FFN channels kept at random (seeded scores in
+// place of the measured ones) against the activation measure's choice.
+void importance_vs_baselines(const std::string& model, const std::string& out, const std::string& calib,
+                             const std::string& eval) {
+  auto lm = tools::load_model(model);
+  if (!lm) return;
+  engine::ThreadPool pool(1);
+  auto imp = tools::measure_importance(*lm->model, lm->tokenizer->encode(calib, true, false), {}, pool);
+  if (!imp) return;
+  const auto& h = lm->model->hparams();
+  int bi_pick = 0;
+  for (int l = 1; l < h.n_layer; ++l)
+    if (imp->block_influence(l) < imp->block_influence(bi_pick)) bi_pick = l;
+  std::printf("held-out perplexity dropping one layer (block influence drops layer %d):", bi_pick);
+  std::vector<double> ppl;
+  for (int l = 0; l < h.n_layer; ++l) {
+    tools::PruneSpec spec;
+    spec.drop_layer_ids = {l};
+    auto plan = tools::plan_prune(h, &*imp, spec);
+    if (!plan || !tools::write_pruned(*lm->file, *plan, out, {}).ok()) return;
+    ppl.push_back(file_perplexity(out, eval));
+    std::printf(" %d: %.3f", l, ppl.back());
+  }
+  int rank = 1;
+  for (double p : ppl) rank += p < ppl[size_t(bi_pick)] ? 1 : 0;
+  std::printf(" (its pick ranks %d of %d)\n", rank, h.n_layer);
+  for (auto [what, heads, ffn] : {std::tuple{"keep 3 of 4 KV groups", 0.75, 1.0}, std::tuple{"keep 75% FFN", 1.0, 0.75}}) {
+    tools::PruneSpec spec;
+    spec.heads_keep = heads, spec.ffn_keep = ffn;
+    auto measured = tools::plan_prune(h, &*imp, spec);
+    if (!measured || !tools::write_pruned(*lm->file, *measured, out, {}).ok()) return;
+    const double p_measured = file_perplexity(out, eval);
+    std::vector<double> random_ppl;
+    for (uint64_t seed = 1; seed <= 5; ++seed) {
+      tools::Importance rnd = *imp;
+      std::mt19937_64 rng(seed);
+      std::uniform_real_distribution<double> u(0.0, 1.0);
+      for (auto* v : {&rnd.group_activation, &rnd.channel_activation})
+        for (double& x : *v) x = u(rng);
+      auto plan = tools::plan_prune(h, &rnd, spec);
+      if (!plan || !tools::write_pruned(*lm->file, *plan, out, {}).ok()) return;
+      random_ppl.push_back(file_perplexity(out, eval));
+    }
+    std::sort(random_ppl.begin(), random_ppl.end());
+    std::printf("%s: activation measure %.3f, random choice (5 seeds) %.3f / %.3f / %.3f (min / median / max)\n", what,
+                p_measured, random_ppl.front(), random_ppl[2], random_ppl.back());
+  }
+}
+
 void print_row(const char* name, const Row& r, bool ppl) {
   char ppl_o[32] = "n/a", ppl_p[32] = "n/a";
   if (ppl) std::snprintf(ppl_o, sizeof ppl_o, "%.3f", r.ppl_orig), std::snprintf(ppl_p, sizeof ppl_p, "%.3f", r.ppl_pruned);
@@ -146,8 +218,8 @@ int main(int argc, char** argv) {
   }
   const fs::path tmp = fs::temp_directory_path() / ("kuai_bench_prune_" + std::to_string(::getpid()));
   fs::create_directories(tmp);
-  std::printf("bench_prune on %s; speed ratios: pruned vs original, same run (alternating, best of %d)\n",
-              cpu_name().c_str(), reps);
+  std::printf("bench_prune on %s (load average %s); speed ratios: pruned vs original, same run (alternating, best "
+              "of %d)\n", cpu_name().c_str(), load_average().c_str(), reps);
   const std::string calib = sampled_text(model, {1, 2, 3, 4, 5, 6, 7, 8}, 250);
   const std::string eval = sampled_text(model, {101, 102, 103, 104, 105, 106, 107, 108}, 250);
   std::printf("stories260K: calibration text %zu bytes (seeds 1-8), held-out %zu bytes (seeds 101-108), "
@@ -166,6 +238,7 @@ int main(int argc, char** argv) {
     print_row(c.name, row, true);
     combined = row;
   }
+  importance_vs_baselines(model, (tmp / "baseline.gguf").string(), calib, eval);
   if (synth) {
     const fs::path dir = model_dir.empty() ? tmp : fs::path(model_dir);
     fs::create_directories(dir);
@@ -179,12 +252,13 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    std::printf("TinyLlama-1.1B shape (kuai synth, Q4_0, random weights: speed only); 2 threads, tg16 / pp64, best of %d; "
-                "calibration: 256 tokens of the same text\n", std::min(reps, 2));
+    std::printf("TinyLlama-1.1B shape (kuai synth, Q4_0, random weights: speed only); 2 threads, tg32 / pp64, best of %d; "
+                "calibration: 256 tokens of the same text; load average now %s\n", std::min(reps, 3),
+                load_average().c_str());
     print_header();
     Row row;
-    if (!run_case({"combined", 4, 0.75, 0.75}, tl, (tmp / "tl_pruned.gguf").string(), calib, "", std::min(reps, 2), 64,
-                  16, 256, 2, row))
+    if (!run_case({"combined", 4, 0.75, 0.75}, tl, (tmp / "tl_pruned.gguf").string(), calib, "", std::min(reps, 3), 64,
+                  32, 256, 2, row))
       return 1;
     print_row("drop 4 of 22, FFN 75%, KV 3/4", row, false);
   }

@@ -27,7 +27,7 @@ struct PruneOptions {
   int n_threads = 2;
   bool compare = true;     // measure perplexity and speed of both models (needs out_path)
   int ppl_ctx = 128;
-  int bench_prompt = 64, bench_decode = 32, bench_reps = 3;  // pp / tg tokens, best of reps each
+  int bench_prompt = 64, bench_decode = 32, bench_reps = 3;  // pp / tg tokens, best of reps; 0 reps: no speed
   // Speed by the calling thread's CPU time instead of wall time (only with n_threads == 1, where the
   // caller does all the work): steady on a loaded machine, where a preempted run only loses wall time.
   bool speed_by_thread_cpu = false;
