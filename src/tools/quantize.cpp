@@ -17,8 +17,18 @@ namespace kern = engine::kernels;
 
 namespace {
 
-// llama.cpp's `general.file_type` values (llama_ftype) for the recipes.
-uint32_t file_type_of(const std::string& recipe) {
+bool more_bits_layer(int layer, int n_layer) {
+  return layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
+}
+
+int layer_of(const std::string& name) {
+  if (name.rfind("blk.", 0) != 0) return -1;
+  return std::atoi(name.c_str() + 4);
+}
+
+}  // namespace
+
+uint32_t recipe_file_type(const std::string& recipe) {
   if (recipe == "f32") return 0;
   if (recipe == "f16") return 1;
   if (recipe == "q4_0") return 2;
@@ -30,20 +40,9 @@ uint32_t file_type_of(const std::string& recipe) {
   return 0;
 }
 
-bool more_bits_layer(int layer, int n_layer) {
-  return layer < n_layer / 8 || layer >= 7 * n_layer / 8 || (layer - n_layer / 8) % 3 == 2;
-}
-
-int layer_of(const std::string& name) {
-  if (name.rfind("blk.", 0) != 0) return -1;
-  return std::atoi(name.c_str() + 4);
-}
-
-bool is_matrix(const engine::GgufTensor& t) {
+bool is_weight_matrix(const engine::GgufTensor& t) {
   return t.n_dims >= 2 && t.ne[1] > 1 && t.name.find("norm") == std::string::npos;
 }
-
-}  // namespace
 
 const std::vector<std::string>& quantize_recipes() {
   static const std::vector<std::string> r = {"q8_0", "q4_0", "q4_k", "q6_k", "q4_k_m", "f16", "bf16", "f32"};
@@ -85,7 +84,7 @@ engine::Status quantize_model(const std::string& in_path, const std::string& out
 
   engine::GgufWriter w;
   for (const auto& kv : in->metadata()) w.set(kv.key, kv.value);
-  w.set_u32("general.file_type", file_type_of(opt.recipe));
+  w.set_u32("general.file_type", recipe_file_type(opt.recipe));
   w.set_u32("general.quantization_version", 2);
 
   QuantizeReport rep;
@@ -98,7 +97,7 @@ engine::Status quantize_model(const std::string& in_path, const std::string& out
     std::vector<int64_t> ne(t.ne.begin(), t.ne.begin() + std::max<uint32_t>(1, t.n_dims));
     rep.bytes_in += t.n_bytes;
     GgmlType target = t.type;
-    if (is_matrix(t)) {
+    if (is_weight_matrix(t)) {
       const GgmlType want = recipe_type(opt.recipe, t.name, layer_of(t.name), n_layer, has_output);
       target = fitting_type(want, t.ne[0]);
       if (target != want) {

@@ -15,6 +15,10 @@
 #include "engine/gguf/ggml_type.h"
 #include "engine/gguf/result.h"
 
+namespace kuai::engine {
+struct GgufTensor;
+}
+
 namespace kuai::tools {
 
 struct QuantizeOptions {
@@ -37,8 +41,13 @@ const std::vector<std::string>& quantize_recipes();
 // The type a matrix gets under a recipe (before the block-size fallback). layer = -1 for non-layer tensors.
 engine::GgmlType recipe_type(const std::string& recipe, const std::string& tensor_name, int layer, int n_layer,
                              bool has_output);
+// llama.cpp's `general.file_type` (llama_ftype) of a recipe.
+uint32_t recipe_file_type(const std::string& recipe);
 // The fallback when `type`'s block does not divide the row length.
 engine::GgmlType fitting_type(engine::GgmlType type, int64_t row_length);
+
+// A weight matrix (2-D, not a norm): what a recipe quantizes.
+bool is_weight_matrix(const engine::GgufTensor& t);
 
 engine::Status quantize_model(const std::string& in_path, const std::string& out_path, const QuantizeOptions& opt,
                               QuantizeReport* report = nullptr);

@@ -74,12 +74,15 @@ Status LlamaModel::forward(std::span<const BatchToken> batch, std::span<Sequence
     last = now;
   };
   if (prof) ++prof->calls, prof->tokens += n;
+  ForwardObserver* obs = st.observer;
+  using P = ForwardObserver::Point;
 
   for (int t = 0; t < n; ++t) k::weight_row_to_float(tok_embd_, batch[size_t(t)].token, x + size_t(t) * E);
   mark(&ForwardProfile::embed);
 
   for (int il = 0; il < h.n_layer; ++il) {
     const LayerWeights& L = layers_[size_t(il)];
+    if (obs) obs->observe(P::kLayerInput, il, x, n, E);
     for (int t = 0; t < n; ++t) k::rms_norm(xn + size_t(t) * E, x + size_t(t) * E, L.attn_norm, E, h.rms_eps);
     mark(&ForwardProfile::norm);
     const k::MatmulOut qkv[3] = {{&L.wq, st.q.data(), size_t(Q)}, {&L.wk, st.k.data(), size_t(KV)},
@@ -107,6 +110,7 @@ Status LlamaModel::forward(std::span<const BatchToken> batch, std::span<Sequence
 
     attention(batch, seqs, il, st);
     mark(&ForwardProfile::attention);
+    if (obs) obs->observe(P::kAttnOutput, il, st.att.data(), n, Q);
 
     mm(st, L.wo, st.att.data(), n, st.ffn.data());
     mark(&ForwardProfile::matmul_wo);
@@ -122,10 +126,12 @@ Status LlamaModel::forward(std::span<const BatchToken> batch, std::span<Sequence
         k::swiglu(st.gate.data() + size_t(t) * F, st.gate.data() + size_t(t) * F, st.up.data() + size_t(t) * F, F);
     });
     mark(&ForwardProfile::ffn_act);
+    if (obs) obs->observe(P::kFfnHidden, il, st.gate.data(), n, F);
     mm(st, L.w_down, st.gate.data(), n, st.ffn.data());
     mark(&ForwardProfile::matmul_down);
     for (int t = 0; t < n; ++t) k::add_inplace(x + size_t(t) * E, st.ffn.data() + size_t(t) * E, E);
     mark(&ForwardProfile::residual);
+    if (obs) obs->observe(P::kLayerOutput, il, x, n, E);
   }
 
   if (n_out == 0) return Ok{};

@@ -35,9 +35,15 @@ Result<Hparams> read_hparams(const GgufFile& f) {
     return make_error(f.path() + ": invalid metadata " + a + "context_length (must be 1.." + std::to_string(1u << 30) + ")");
   if (!f.find(a + "context_length")) h.n_ctx_train = 2048;
   if (!need("attention.head_count_kv", h.n_head_kv)) h.n_head_kv = h.n_head;
-  if (h.n_embd % h.n_head != 0) return make_error(f.path() + ": embedding_length is not a multiple of head_count");
-  h.head_dim = h.n_embd / h.n_head;
-  if (!need("attention.key_length", h.head_dim)) h.head_dim = h.n_embd / h.n_head;
+  // A head's width is attention.key_length when given (pruned heads: n_head * head_dim < n_embd).
+  if (!need("attention.key_length", h.head_dim)) {
+    if (h.n_embd % h.n_head != 0)
+      return make_error(f.path() + ": embedding_length is not a multiple of head_count (and no " + a +
+                        "attention.key_length)");
+    h.head_dim = h.n_embd / h.n_head;
+  }
+  if (auto vl = f.get_u32(a + "attention.value_length"); vl && int32_t(*vl) != h.head_dim)
+    return make_error(f.path() + ": " + a + "attention.value_length differs from the key length (unsupported)");
   if (h.n_head % h.n_head_kv != 0) return make_error(f.path() + ": head_count is not a multiple of head_count_kv");
   if (!need("rope.dimension_count", h.n_rot)) h.n_rot = h.head_dim;
   if (h.n_rot > h.head_dim || h.n_rot % 2 != 0) return make_error(f.path() + ": invalid rope.dimension_count");

@@ -63,6 +63,21 @@ struct ForwardProfile {
   }
 };
 
+// Sees the activations of forward() (tools/prune measures importance with it). Called on the thread
+// running forward(), between its parallel sections; unset (the default) it costs one branch per point.
+class ForwardObserver {
+ public:
+  enum class Point {
+    kLayerInput,   // residual stream entering layer `layer`: (n_tokens, n_embd)
+    kAttnOutput,   // attention output, the input of attn_output: (n_tokens, q_dim), head after head
+    kFfnHidden,    // SwiGLU output, the input of ffn_down: (n_tokens, n_ff)
+    kLayerOutput,  // residual stream leaving layer `layer`: (n_tokens, n_embd)
+  };
+  virtual ~ForwardObserver() = default;
+  // rows: n_tokens rows of `width` floats, contiguous, in batch order; valid during the call only.
+  virtual void observe(Point point, int layer, const float* rows, int n_tokens, int width) = 0;
+};
+
 // Per-caller buffers, reused between calls; holds the pool the forward pass uses.
 struct ForwardState {
   explicit ForwardState(ThreadPool& p) : pool(&p) {}
@@ -73,6 +88,7 @@ struct ForwardState {
   Q4GemmScratch q4;
   bool q4_gemm = true;                // Q4_0 weights through q4_0_gemm where supported (false: kernels::matmul)
   ForwardProfile* profile = nullptr;  // optional phase timers (not owned)
+  ForwardObserver* observer = nullptr;  // optional activation observer (not owned)
 };
 
 class LlamaModel {

@@ -1,0 +1,132 @@
+#include "tools/prune.h"
+
+#include <algorithm>
+#include <ctime>
+
+#include "engine/gguf/gguf_file.h"
+#include "engine/kernels/type_traits.h"
+#include "engine/model/llama_model.h"
+#include "engine/threads/thread_pool.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "tools/bench.h"
+#include "tools/generate.h"
+#include "tools/perplexity.h"
+#include "tools/quantize.h"
+
+namespace kuai::tools {
+
+namespace {
+
+uint64_t tensor_params(const engine::GgufFile& f) {
+  uint64_t n = 0;
+  for (const auto& t : f.tensors()) n += uint64_t(t.n_elements());
+  return n;
+}
+
+// Rows of quantized FFN weights need whole blocks: kept channels rounded to 32 then.
+int ffn_multiple(const engine::GgufFile& f) {
+  const engine::GgufTensor* t = f.tensor("blk.0.ffn_down.weight");
+  return t && engine::ggml_block_size(t->type) > 1 ? 32 : 1;
+}
+
+engine::Status measure_perplexity(const LoadedModel& lm, const std::vector<int32_t>& eval, const PruneOptions& opt,
+                                  engine::ThreadPool& pool, ModelFigures& out) {
+  if (eval.empty()) return engine::Ok{};
+  auto p = perplexity(*lm.model, eval, opt.ppl_ctx, pool);
+  if (!p) return std::move(p).take_error();
+  out.perplexity = p->perplexity;
+  return engine::Ok{};
+}
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+// Seconds of one bench run: its own wall time, or the calling thread's CPU time around it.
+template <class Run>
+engine::Result<double> timed(const Run& run, bool thread_cpu) {
+  const double c0 = thread_cpu_seconds();
+  auto wall = run();
+  if (!wall || !thread_cpu) return wall;
+  return thread_cpu_seconds() - c0;
+}
+
+// pp and tg of both models, alternating (same conditions for each), best of reps.
+engine::Status measure_speed(const LoadedModel& a, const LoadedModel& b, const PruneOptions& opt,
+                             engine::ThreadPool& pool, ModelFigures& fa, ModelFigures& fb) {
+  const bool cpu = opt.speed_by_thread_cpu && pool.size() == 1;
+  double pa = 1e30, pb = 1e30, da = 1e30, db = 1e30;
+  for (int r = 0; r < opt.bench_reps; ++r) {
+    for (auto [lm, pp, tg] : {std::tuple{&a, &pa, &da}, std::tuple{&b, &pb, &db}}) {
+      const auto& m = *lm->model;
+      auto p = timed([&] { return bench_prompt_seconds(m, opt.bench_prompt, pool); }, cpu);
+      if (!p) return std::move(p).take_error();
+      auto g = timed([&] { return bench_generate_seconds(m, opt.bench_decode, pool); }, cpu);
+      if (!g) return std::move(g).take_error();
+      *pp = std::min(*pp, *p);
+      *tg = std::min(*tg, *g);
+    }
+  }
+  fa.prompt_tps = opt.bench_prompt / pa, fb.prompt_tps = opt.bench_prompt / pb;
+  fa.decode_tps = opt.bench_decode / da, fb.decode_tps = opt.bench_decode / db;
+  return engine::Ok{};
+}
+
+}  // namespace
+
+engine::Result<PruneResult> run_prune(const PruneOptions& opt) {
+  auto phase = [&](const std::string& s) {
+    if (opt.on_phase) opt.on_phase(s);
+  };
+  auto lm = load_model(opt.in_path);
+  if (!lm) return std::move(lm).take_error();
+  PruneResult r;
+  r.hparams = lm->model->hparams();
+  PruneSpec spec = opt.spec;
+  spec.ffn_multiple = opt.rewrite.type.empty() ? ffn_multiple(*lm->file)
+                                               : (opt.rewrite.type == "f32" || opt.rewrite.type == "f16" ||
+                                                  opt.rewrite.type == "bf16") ? 1 : 32;
+  if (auto s = check_prune_spec(r.hparams, spec); !s) return std::move(s).take_error();
+  r.spec = spec;
+  if (!opt.rewrite.type.empty()) {
+    bool known = false;
+    for (const auto& q : quantize_recipes()) known |= q == opt.rewrite.type;
+    if (!known) return engine::make_error("unknown --type '" + opt.rewrite.type + "'");
+  }
+  engine::ThreadPool pool(std::max(1, opt.n_threads));
+  const auto calib = lm->tokenizer->encode(opt.calib_text, true, false);
+  if (calib.size() < 2) return engine::make_error("the calibration text has fewer than 2 tokens");
+  phase("importance");
+  auto imp = measure_importance(*lm->model, calib, opt.calib, pool);
+  if (!imp) return std::move(imp).take_error();
+  r.importance = std::move(imp).value();
+  auto plan = plan_prune(r.hparams, &*r.importance, spec);
+  if (!plan) return std::move(plan).take_error();
+  r.plan = std::move(plan).value();
+  r.before.params = tensor_params(*lm->file);
+  r.before.file_bytes = lm->file->file_bytes();
+  if (opt.out_path.empty()) return r;
+
+  phase("write");
+  if (auto s = write_pruned(*lm->file, r.plan, opt.out_path, opt.rewrite, &r.rewrite); !s)
+    return std::move(s).take_error();
+  r.written = true;
+  auto pruned = load_model(opt.out_path);
+  if (!pruned) return engine::make_error("the pruned file does not load: " + pruned.error());
+  r.after.params = tensor_params(*pruned->file);
+  r.after.file_bytes = pruned->file->file_bytes();
+  if (!opt.compare) return r;
+
+  const auto eval = opt.eval_text.empty() ? std::vector<int32_t>{} : lm->tokenizer->encode(opt.eval_text, true, false);
+  phase("perplexity");
+  if (auto s = measure_perplexity(*lm, eval, opt, pool, r.before); !s) return std::move(s).take_error();
+  if (auto s = measure_perplexity(*pruned, eval, opt, pool, r.after); !s) return std::move(s).take_error();
+  if (opt.bench_reps <= 0) return r;
+  phase("speed");
+  if (auto s = measure_speed(*lm, *pruned, opt, pool, r.before, r.after); !s) return std::move(s).take_error();
+  return r;
+}
+
+}  // namespace kuai::tools

@@ -1,0 +1,54 @@
+// Importance of a llama model's layers, KV groups and FFN channels, measured on calibration tokens
+// (`kuai prune`). Deterministic: same model, tokens and options -> same numbers (sums in double, in
+// token order, on the caller's thread).
+//
+// Layers, from the residual stream at the layer boundaries (boundary i = the input of layer i;
+// boundary n_layer = the output of the last layer), mean over calibration tokens:
+// - block influence (ShortGPT): BI(l) = 1 - cos(h_l, h_{l+1}); low = the layer changes little.
+// - angular distance over n consecutive blocks (Gromov et al.): arccos(cos(h_l, h_{l+n})) / pi.
+// Width, per layer (Wanda-style, weights times input activation norms, summed per structure):
+// - activation: column j of a projection scores sum_i |W_ij| * ||X_j||_2 over the calibration tokens;
+//   a KV group sums the attn_output columns of its query heads, an FFN channel is its ffn_down column.
+// - fluctuation (FLAP): column j scores var(X_j) * ||W_:j||_2^2 (how much the output moves when the
+//   channel is replaced by its mean), summed the same way.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "engine/gguf/result.h"
+
+namespace kuai::engine {
+class ThreadPool;
+}
+namespace kuai::engine::model {
+class LlamaModel;
+}
+
+namespace kuai::tools {
+
+struct Importance {
+  int n_layer = 0, n_head = 0, n_head_kv = 0, n_ff = 0;
+  int64_t n_tokens = 0;  // calibration tokens seen
+  // (n_layer + 1, n_layer + 1): mean cosine between boundaries i and j (symmetric, 1 on the diagonal).
+  std::vector<double> boundary_cos;
+  // (n_layer, n_head_kv) and (n_layer, n_ff), row-major.
+  std::vector<double> group_activation, group_fluctuation;
+  std::vector<double> channel_activation, channel_fluctuation;
+
+  double cosine(int i, int j) const { return boundary_cos[size_t(i) * size_t(n_layer + 1) + size_t(j)]; }
+  double block_influence(int layer) const { return 1.0 - cosine(layer, layer + 1); }
+  double angular_distance(int first_layer, int n_layers) const;
+};
+
+struct CalibOptions {
+  int n_ctx = 128;          // tokens per forward window (each window a fresh KV cache)
+  int max_tokens = 4096;    // calibration tokens used at most
+};
+
+// tokens: the calibration text's ids. Errors: fewer than 2 tokens, forward errors, unreadable weights.
+engine::Result<Importance> measure_importance(const engine::model::LlamaModel& model, std::span<const int32_t> tokens,
+                                              const CalibOptions& opt, engine::ThreadPool& pool);
+
+}  // namespace kuai::tools
