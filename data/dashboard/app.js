@@ -186,7 +186,7 @@ function onSnapshot(snap) {
   $('kpi-inflight').textContent = String(total(snap, 'kuai_requests_in_flight'));
   $('kpi-total').textContent = String(Math.round(total(snap, 'kuai_requests_total', api)));
 
-  fillTable('errors', series(snap, 'kuai_requests_total').filter((s) => s.labels.status !== '200' && s.value > 0)
+  fillTable('errors', series(snap, 'kuai_requests_total').filter((s) => API_ROUTES.has(s.labels.route) && s.labels.status !== '200' && s.value > 0)
     .map((s) => [s.labels.route, s.labels.status, Math.round(s.value)]));
 
   // Stages: time stacked per stage; tokens saved from each stage's own counter.

@@ -359,7 +359,7 @@ net::awaitable<void> handle_chat_websocket(State& s, http::Request& upgrade, htt
   }
   while (auto msg = co_await ws.read()) {
     auto t0 = Clock::now();
-    s.request_metrics->started();
+    s.request_metrics->started(Route::websocket);
     pipeline::Context ctx;
     ctx.tenant = tenant;
     ctx.services = &s.services;

@@ -184,7 +184,7 @@ net::awaitable<void> handle(State& s, http::Request& req, http::ResponseWriter& 
   auto t0 = Clock::now();
   Route route = route_of(req.path());
   if (route == Route::other && req.path() == "/v1/chat/ws") route = Route::websocket;
-  s.request_metrics->started();
+  s.request_metrics->started(route);
   const bool record = s.recent_requests && route != Route::dashboard && route != Route::metrics && route != Route::healthz;
   RecordingWriter w(inner, t0, record);
   RequestRecord record_fields;  // read before the handler takes the body

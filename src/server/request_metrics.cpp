@@ -36,10 +36,12 @@ RequestMetrics::RequestMetrics(obs::Metrics& m) {
   }
 }
 
-void RequestMetrics::started() { in_flight_->Increment(); }
+void RequestMetrics::started(Route route) {
+  if (route != Route::dashboard) in_flight_->Increment();
+}
 
 void RequestMetrics::finished(Route route, int status, double seconds, double first_byte_seconds) {
-  in_flight_->Decrement();
+  if (route != Route::dashboard) in_flight_->Decrement();
   latency_[static_cast<size_t>(route)]->Observe(seconds);
   first_byte_[static_cast<size_t>(route)]->Observe(first_byte_seconds);
   if (status == 200) {

@@ -3,7 +3,7 @@
 //   kuai_request_duration_seconds{route}        histogram (whole request, first byte to last byte)
 //   kuai_request_first_byte_seconds{route}      histogram (to the first byte of the response body: time
 //                                               to first token for streams)
-//   kuai_requests_in_flight                     gauge
+//   kuai_requests_in_flight                     gauge (the dashboard's own event streams left out)
 // Thread-safety: any I/O thread.
 #pragma once
 
@@ -25,7 +25,7 @@ std::string_view route_name(Route r);
 class RequestMetrics {
  public:
   explicit RequestMetrics(obs::Metrics& metrics);
-  void started();
+  void started(Route route);
   void finished(Route route, int status, double seconds, double first_byte_seconds);
 
  private:
