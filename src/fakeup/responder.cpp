@@ -163,6 +163,7 @@ std::string Stats::to_json() {
   o["streams_completed"] = streams_completed.load();
   o["streams_aborted"] = streams_aborted.load();
   o["streams_cut"] = streams_cut.load();
+  o["model_in_flight_max"] = model_in_flight_max.load();
   std::lock_guard lock(mu);
   o["requests"] = requests;
   o["model_requests"] = model_requests;
@@ -183,6 +184,7 @@ std::string Stats::to_json() {
 void Stats::reset() {
   connections_accepted = 0;
   streams_started = 0;
+  model_in_flight_max = model_in_flight.load();
   streams_completed = 0;
   streams_aborted = 0;
   streams_cut = 0;
@@ -227,6 +229,7 @@ Reply Responder::handle(const Incoming& in) {
       r = embeddings(in, seq);
     }
     r.headers.emplace_back("x-fake-request-count", std::to_string(seq));
+    r.model_request = true;
   } else if (in.method == "GET" && path == "/v1/models") {
     r = models();
   } else if (in.method == "GET" && path == "/stats") {

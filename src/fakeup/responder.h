@@ -34,6 +34,7 @@ struct Reply {
   std::chrono::microseconds token_delay{0};  // between events after the first
   int cut_after_events = -1;                 // close the connection after N events (or mid-body); <0 never
   bool close_connection = false;
+  bool model_request = false;                // chat, completions, embeddings: counted in model_in_flight
 };
 
 // Counters for GET /stats (JSON). Connection counters are bumped by the server loop.
@@ -44,6 +45,8 @@ struct Stats {
   std::atomic<int64_t> streams_completed{0};
   std::atomic<int64_t> streams_aborted{0};   // the client went away before the stream ended
   std::atomic<int64_t> streams_cut{0};       // cut on purpose (--cut-stream-after)
+  std::atomic<int64_t> model_in_flight{0};   // model requests being answered now …
+  std::atomic<int64_t> model_in_flight_max{0};  // … and the most at once (what a concurrency limit bounds)
 
   std::mutex mu;                             // guards the fields below
   int64_t requests = 0;                      // every HTTP request

@@ -50,6 +50,25 @@ void add_headers(Response& res, const Reply& r, bool keep_alive) {
   res.keep_alive(keep_alive);
 }
 
+// Counts a model request in flight from its reply's start to the end of its answer.
+class ModelInFlight {
+ public:
+  ModelInFlight(Stats& stats, bool model) : stats_(model ? &stats : nullptr) {
+    if (!stats_) return;
+    const int64_t now = ++stats_->model_in_flight;
+    for (int64_t max = stats_->model_in_flight_max.load(); now > max && !stats_->model_in_flight_max.compare_exchange_weak(max, now);) {
+    }
+  }
+  ~ModelInFlight() {
+    if (stats_) --stats_->model_in_flight;
+  }
+  ModelInFlight(const ModelInFlight&) = delete;
+  ModelInFlight& operator=(const ModelInFlight&) = delete;
+
+ private:
+  Stats* stats_;
+};
+
 // Serves HTTP requests on one connection until the peer closes, an error, or Connection: close.
 template <class Stream>
 asio::awaitable<void> serve_connection(Stream& stream, Responder& responder) {
@@ -68,6 +87,7 @@ asio::awaitable<void> serve_connection(Stream& stream, Responder& responder) {
                 std::string_view(req[http::field::authorization].data(), req[http::field::authorization].size()),
                 req.body()};
     Reply r = responder.handle(in);
+    ModelInFlight counted(stats, r.model_request);
     bool keep = req.keep_alive() && !r.close_connection;
 
     if (!r.stream) {

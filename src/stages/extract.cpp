@@ -75,7 +75,7 @@ std::vector<Document> read_documents(const boost::json::value& v) {
 
 asio::awaitable<void> condense_worker(std::vector<ChunkJob>& jobs, std::atomic<size_t>& next, const ExtractConfig& cfg,
                                       const std::string& question, pipeline::Services& services,
-                                      const std::string& target_model) {
+                                      const std::string& target_model, const api::Tenant& tenant) {
   for (size_t i = next.fetch_add(1); i < jobs.size(); i = next.fetch_add(1)) {
     ChunkJob& job = jobs[i];
     job.result = job.text;
@@ -90,7 +90,7 @@ asio::awaitable<void> condense_worker(std::vector<ChunkJob>& jobs, std::atomic<s
     user.content = "Question: " + question + "\n\nText:\n" + job.text;
     req.messages = {std::move(sys), std::move(user)};
     try {
-      api::ChatResponse resp = co_await services.models->complete(req);
+      api::ChatResponse resp = co_await services.models->complete(req, tenant);
       std::string piece = trim(resp.text());
       auto count = [&](std::string_view t) {
         return services.tokens ? services.tokens->count(target_model, t) : text::estimate_tokens(t);
@@ -110,8 +110,10 @@ asio::awaitable<void> condense_worker(std::vector<ChunkJob>& jobs, std::atomic<s
 }
 
 // Map: condenses every job, at most max_parallel at once, on the caller's executor.
+// Every call is made for the request's tenant: its tier bounds the fan-out too.
 asio::awaitable<void> condense_all(std::vector<ChunkJob>& jobs, const ExtractConfig& cfg, const std::string& question,
-                                   pipeline::Services& services, const std::string& target_model) {
+                                   pipeline::Services& services, const std::string& target_model,
+                                   const api::Tenant& tenant) {
   auto ex = co_await asio::this_coro::executor;
   std::atomic<size_t> next{0};
   const size_t workers = std::min(jobs.size(), static_cast<size_t>(std::max(1, cfg.max_parallel)));
@@ -119,7 +121,7 @@ asio::awaitable<void> condense_all(std::vector<ChunkJob>& jobs, const ExtractCon
   std::vector<Op> ops;
   ops.reserve(workers);
   for (size_t w = 0; w < workers; ++w)
-    ops.push_back(asio::co_spawn(ex, condense_worker(jobs, next, cfg, question, services, target_model), asio::deferred));
+    ops.push_back(asio::co_spawn(ex, condense_worker(jobs, next, cfg, question, services, target_model, tenant), asio::deferred));
   // Workers catch their own errors; the exception_ptrs are empty unless something is badly wrong.
   auto [order, errors] = co_await asio::experimental::make_parallel_group(std::move(ops))
                              .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
@@ -206,7 +208,7 @@ boost::asio::awaitable<pipeline::Verdict> ExtractStage::on_request(pipeline::Con
   std::vector<ChunkJob> jobs;
   for (size_t d = 0; d < docs.size(); ++d)
     for (auto& c : extract::chunk_text(docs[d].text, cfg_.chunk_tokens, tokens)) jobs.push_back({d, std::move(c), {}, {}});
-  co_await condense_all(jobs, cfg_, question, *services, target);
+  co_await condense_all(jobs, cfg_, question, *services, target, ctx.tenant);
 
   // Reduce.
   // Original chunks concatenate back to their text; a condensed piece is a line of its own.

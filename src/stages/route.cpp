@@ -74,25 +74,26 @@ RouteStage::Decision RouteStage::decide_offline(std::string_view query) const {
   return {std::string(route::kOtherIntent), "default", 0};
 }
 
-boost::asio::awaitable<RouteStage::Decision> RouteStage::decide(std::string_view query,
-                                                                pipeline::Services* services) const {
+boost::asio::awaitable<RouteStage::Decision> RouteStage::decide(std::string_view query, pipeline::Services* services,
+                                                                const api::Tenant& tenant) const {
   for (const auto& d : cfg_.precedence) {
     std::optional<IntentGuess> g;
     if (d == "rules") g = by_rules(query);
     else if (d == "knn") g = by_knn(query);
-    else if (d == "classifier") g = co_await by_classifier(query, services);
+    else if (d == "classifier") g = co_await by_classifier(query, services, tenant);
     if (accept(d, g)) co_return Decision{g->intent, d, g->confidence};
   }
   co_return Decision{std::string(route::kOtherIntent), "default", 0};
 }
 
 boost::asio::awaitable<std::optional<IntentGuess>> RouteStage::by_classifier(std::string_view query,
-                                                                             pipeline::Services* services) const {
+                                                                             pipeline::Services* services,
+                                                                             const api::Tenant& tenant) const {
   if (cfg_.classifier_model.empty() || !services || !services->models) co_return std::nullopt;
   api::ChatRequest req = route::classifier_request(cfg_.classifier_model, labels_, query, cfg_.classifier_prompt);
   std::string answer;
   try {
-    api::ChatResponse resp = co_await services->models->complete(req);
+    api::ChatResponse resp = co_await services->models->complete(req, tenant);
     answer = resp.text();
   } catch (const std::exception& e) {
     // A failed classifier is not a failed request: the next decider (or the default) takes over.
@@ -121,7 +122,7 @@ boost::asio::awaitable<pipeline::Verdict> RouteStage::on_request(pipeline::Conte
   if (!user) co_return pipeline::Verdict::next();
   const std::string query = user->content;
 
-  Decision d = co_await decide(query, services);
+  Decision d = co_await decide(query, services, ctx.tenant);
   const std::string requested = ctx.request.model;
   const std::string large = cfg_.default_model.empty() ? requested : cfg_.default_model;
   ctx.route.intent = d.intent;
@@ -149,7 +150,7 @@ boost::asio::awaitable<pipeline::Verdict> RouteStage::on_request(pipeline::Conte
   std::string reason;
   std::optional<api::ChatResponse> answer;
   try {
-    answer = co_await services->models->complete(small_req);
+    answer = co_await services->models->complete(small_req, ctx.tenant);
   } catch (const std::exception& e) {
     spdlog::debug("route: small model '{}' failed, escalating: {}", small_req.model, e.what());
     reason = "error";

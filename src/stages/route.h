@@ -56,14 +56,16 @@ class RouteStage : public pipeline::Stage {
   // The combination without the model-backed classifier (no I/O).
   Decision decide_offline(std::string_view query) const;
   // The combination, asking the classifier model when its turn comes (needs services->models).
-  boost::asio::awaitable<Decision> decide(std::string_view query, pipeline::Services* services) const;
+  boost::asio::awaitable<Decision> decide(std::string_view query, pipeline::Services* services,
+                                          const api::Tenant& tenant) const;
 
   const route::RouteConfig& config() const { return cfg_; }
   bool knn_ready() const { return knn_ && knn_->size() > 0 && embed_; }
 
  private:
   boost::asio::awaitable<std::optional<route::IntentGuess>> by_classifier(std::string_view query,
-                                                                          pipeline::Services* services) const;
+                                                                          pipeline::Services* services,
+                                                                          const api::Tenant& tenant) const;
   bool accept(const std::string& decider, const std::optional<route::IntentGuess>& g) const;
   std::string target_for(const std::string& intent, const std::string& requested) const;
 

@@ -34,7 +34,7 @@ struct SummarizeStage::Core {
   pipeline::Services* services = nullptr;
 
   struct Job {
-    std::string tenant;
+    api::Tenant tenant;  // the summary's model call counts against this tenant's tier
     std::string model;
     std::vector<api::Message> messages;
     std::chrono::steady_clock::time_point created;
@@ -147,7 +147,8 @@ std::string keywords_of(const Core& core, const std::vector<const api::Message*>
 // Computes the summary of dropped[0..]: keywords over all of it, or a model call over the part after
 // `from`, continuing `previous` (the summary of dropped[0..from)).
 boost::asio::awaitable<std::string> summarise(std::shared_ptr<Core> core, std::vector<const api::Message*> dropped,
-                                              size_t from, std::string previous, std::string model_for_count) {
+                                              size_t from, std::string previous, std::string model_for_count,
+                                              api::Tenant tenant) {
   {
     std::lock_guard lock(core->mu);
     ++core->computed;
@@ -183,7 +184,7 @@ boost::asio::awaitable<std::string> summarise(std::shared_ptr<Core> core, std::v
       user.content = std::move(transcript);
       req.messages = {std::move(sys), std::move(user)};
       try {
-        api::ChatResponse resp = co_await models->complete(req);
+        api::ChatResponse resp = co_await models->complete(req, tenant);
         summary = resp.text();
       } catch (const std::exception& e) {
         spdlog::warn("summarize: model '{}' failed, using keywords: {}", core->config.model, e.what());
@@ -218,16 +219,16 @@ Dropped dropped_of(const Core& core, const api::ChatRequest& req) {
 }
 
 // Makes sure the summary of the prefix `req` drops is memoised (computes it when missing).
-boost::asio::awaitable<void> ensure_summary(std::shared_ptr<Core> core, const std::string& tenant, api::ChatRequest req) {
+boost::asio::awaitable<void> ensure_summary(std::shared_ptr<Core> core, api::Tenant tenant, api::ChatRequest req) {
   Dropped d = dropped_of(*core, req);
   if (d.messages.empty()) co_return;
-  auto keys = prefix_keys(*core, tenant, d.messages);
+  auto keys = prefix_keys(*core, tenant.name, d.messages);
   auto hit = core->memo->longest(keys);
   if (hit && hit->first + 1 == keys.size()) co_return;
   size_t from = hit ? hit->first + 1 : 0;
   std::string previous;  // (no temporaries in co_await arguments: GCC 12 coroutine bugs)
   if (hit) previous = hit->second;
-  std::string summary = co_await summarise(core, d.messages, from, previous, req.model);
+  std::string summary = co_await summarise(core, d.messages, from, previous, req.model, tenant);
   if (!summary.empty()) core->memo->put(keys.back(), summary);
 }
 
@@ -351,7 +352,7 @@ boost::asio::awaitable<pipeline::Verdict> SummarizeStage::on_request(pipeline::C
     size_t from = hit ? hit->first + 1 : 0;
     std::string previous;  // (no temporaries in co_await arguments: GCC 12 coroutine bugs)
     if (hit) previous = hit->second;
-    summary = co_await summarise(core, d.messages, from, previous, req.model);
+    summary = co_await summarise(core, d.messages, from, previous, req.model, ctx.tenant);
     if (!summary.empty()) core->memo->put(keys.back(), summary);
     outcome = "computed";
   } else {
@@ -361,7 +362,7 @@ boost::asio::awaitable<pipeline::Verdict> SummarizeStage::on_request(pipeline::C
       for (auto it = core->pending.begin(); it != core->pending.end();)
         it = (now - it->second.created > kPendingTtl) ? core->pending.erase(it) : std::next(it);
       if (core->pending.size() < kMaxPending)
-        core->pending[ctx.request_id] = Core::Job{ctx.tenant.name, req.model, req.messages, now};
+        core->pending[ctx.request_id] = Core::Job{ctx.tenant, req.model, req.messages, now};
     }
     if (hit) {
       summary = std::move(hit->second);

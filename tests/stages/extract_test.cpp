@@ -136,6 +136,29 @@ TEST(ExtractStage, OnVsOffThroughFakeSmallAndLargeModels) {
   }
 }
 
+// The fan-out's model calls are the request's: they count against its tenant's tier (issue 17). A
+// free tenant limited to one call at a time never has two condensing calls at the small model, while a
+// tenant without a limit has max_parallel of them.
+TEST(ExtractStage, FanOutRespectsTheTenantsTier) {
+  const std::string message = long_document() + "\n\nWhich quarter had a problem, if any?";
+  TwoModelGateway gw({"--answer-tokens", "8", "--ttft-ms", "150"}, {"--echo"},
+                     "tenants:\n  k-free: {name: f, tier: free}\n  k-pro: {name: p, tier: pro}\n"
+                     "tiers:\n  free: {max_concurrency: 1}\n  pro: {max_concurrency: 0}\n"
+                     "stages:\n  extract: {model: small, min_tokens: 400, chunk_tokens: 150, max_parallel: 4}\n");
+  boost::json::object body{{"model", "large"},
+                           {"messages", boost::json::array{boost::json::object{{"role", "user"}, {"content", message}}}}};
+  auto in_flight_max = [&](const std::string& key) {
+    test::HttpClient(gw.small.port).post("/stats/reset", "");
+    test::HttpClient c(gw.gateway->port, test::Ms(30000));
+    auto r = c.post("/v1/chat/completions", boost::json::serialize(body), {{"Authorization", "Bearer " + key}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_GE(gw.small.model_requests(), 3) << "the document was not split into chunks";
+    return gw.small.stats().at("model_in_flight_max").to_number<int64_t>();
+  };
+  EXPECT_EQ(in_flight_max("k-free"), 1);
+  EXPECT_GT(in_flight_max("k-pro"), 1);
+}
+
 TEST(ExtractStage, DocumentsFieldAboveMinIsCondensedAndFailedChunksKeepTheirText) {
   std::string doc = long_document();
   boost::json::object extra{{"documents", boost::json::array{boost::json::object{{"title", "report"}, {"text", doc}}}}};
