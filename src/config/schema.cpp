@@ -264,6 +264,16 @@ const std::vector<KeyRule>& key_rules() {
         {"tiers.*.max_concurrency", T::integer, 0, kNoMax},
         {"tiers.*.priority", T::integer},
         {"tiers.*.queue_timeout_ms", T::integer, 0, kNoMax},
+        // Async jobs (src/jobs, src/server/jobs_routes.cpp)
+        {"jobs.dir", T::string},
+        {"jobs.queue", T::string},
+        {"jobs.workers", T::integer, 1, 4096},
+        {"jobs.max_attempts", T::integer, 1, 100},
+        {"jobs.retention_s", T::integer, 1, kNoMax},
+        {"jobs.max_file_bytes", T::integer, 1, kNoMax},
+        {"jobs.max_lines", T::integer, 1, kNoMax},
+        {"jobs.lease_ms", T::integer, 100, kNoMax},
+        {"jobs.poll_ms", T::integer, 1, kNoMax},
         // Pipeline and models
         {"pipeline", T::list},
         {"stages.*.enabled", T::boolean},

@@ -17,6 +17,9 @@ std::string_view route_name(Route r) {
     case Route::admin: return "admin";
     case Route::stage: return "stage";
     case Route::websocket: return "websocket";
+    case Route::files: return "files";
+    case Route::batches: return "batches";
+    case Route::chat_jobs: return "chat_jobs";
     case Route::other: case Route::count_: break;
   }
   return "other";
