@@ -45,6 +45,13 @@ CREATE TABLE IF NOT EXISTS events(job TEXT NOT NULL, seq INTEGER NOT NULL, data 
 CREATE TABLE IF NOT EXISTS webhook_events(id TEXT PRIMARY KEY, tenant TEXT NOT NULL, type TEXT NOT NULL,
   job TEXT NOT NULL, created_at INTEGER NOT NULL, sent INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS webhook_events_sent ON webhook_events(sent);
+CREATE TABLE IF NOT EXISTS deliveries(event TEXT NOT NULL, endpoint TEXT NOT NULL, tenant TEXT NOT NULL,
+  job TEXT NOT NULL, type TEXT NOT NULL, created_at INTEGER NOT NULL, status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL, last_status INTEGER, last_error TEXT,
+  PRIMARY KEY(event, endpoint));
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_ms);
+CREATE INDEX IF NOT EXISTS deliveries_job ON deliveries(job);
+CREATE TABLE IF NOT EXISTS disabled_endpoints(url TEXT PRIMARY KEY, at INTEGER NOT NULL);
 )";
 
 json::object parse_object(const std::string& text) {
@@ -496,6 +503,7 @@ int Store::purge(int64_t cutoff) {
   db_.prepare("DELETE FROM chat_jobs WHERE finished_at < ?").bind(1, cutoff).run();
   n += static_cast<int>(db_.changes());
   db_.prepare("DELETE FROM webhook_events WHERE sent=1 AND created_at < ?").bind(1, cutoff).run();
+  db_.prepare("DELETE FROM deliveries WHERE status<>'pending' AND created_at < ?").bind(1, cutoff).run();
   txn.commit();
   return n;
 }

@@ -18,6 +18,7 @@
 #include <boost/json/object.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -68,6 +69,13 @@ struct JobEvent {
   std::string type;    // batch.completed | batch.failed | … | chat.job.completed | …
   std::string job_id;
   int64_t created_at = 0;
+};
+
+// One webhook event to one endpoint.
+struct Delivery {
+  JobEvent event;
+  std::string endpoint;  // the URL
+  int attempts = 0;      // tries so far
 };
 
 struct QueueCounts {
@@ -143,6 +151,19 @@ class Store {
   // Webhook events recorded by final states, oldest first; `mark_event_sent` retires one.
   std::vector<JobEvent> pending_events(int limit);
   void mark_event_sent(const std::string& event_id);
+
+  // Webhook deliveries (store_webhooks.cpp). An event becomes one delivery per endpoint that takes it
+  // (`endpoints_for`), in the transaction that retires the event. A delivery is pending until a 2xx
+  // (delivered), a 410 (its endpoint is disabled), a refusal (SSRF guard) or its horizon (failed).
+  void fan_out_events(const std::function<std::vector<std::string>(const JobEvent&)>& endpoints_for);
+  std::vector<Delivery> due_deliveries(int64_t now_ms, int limit);
+  // After a try: `status` pending (then retried at next_ms), delivered, failed, refused or disabled.
+  void record_delivery(const Delivery& d, const std::string& status, int64_t next_ms, int http_status,
+                       const std::string& error);
+  void disable_endpoint(const std::string& url);
+  bool endpoint_disabled(const std::string& url);
+  // The delivery log of one job: [{event_id, type, url, status, attempts, last_status, last_error}].
+  std::vector<boost::json::object> deliveries_of(const std::string& tenant, const std::string& job);
 
  private:
   explicit Store(const std::string& path);

@@ -165,7 +165,9 @@ Gateway::~Gateway() {
   // Pending coroutines (a request cut by the drain timeout) are destroyed while the pipeline and the
   // dispatcher they use still exist; then the objects owning sockets go before the io_context.
   if (state_->workers) state_->workers->stop();  // lines held go back to the queue
+  if (state_->webhooks) state_->webhooks->stop();
   if (state_->server) state_->server->shutdown_io();
+  state_->webhooks.reset();
   state_->workers.reset();
   state_->job_executor.reset();
   state_->pipeline.reset();
@@ -237,13 +239,21 @@ std::variant<std::unique_ptr<Gateway>, std::string> Gateway::create(const config
   if (auto* err = std::get_if<std::string>(&job_opts)) return *err;
   s.job_options = std::get<jobs::Options>(job_opts);
   if (s.job_options.enabled()) {
+    auto hook_opts = jobs::webhook_options_from_config(s.config);
+    if (auto* err = std::get_if<std::string>(&hook_opts)) return *err;
     auto store = jobs::Store::open(s.job_options.dir);
     if (auto* err = std::get_if<std::string>(&store)) return *err;
     s.job_store = std::move(std::get<std::unique_ptr<jobs::Store>>(store));
     s.job_executor = make_job_executor(s);
     s.workers = std::make_unique<jobs::WorkerPool>(*s.job_store, *s.job_executor, s.server->executor(), s.job_options,
                                                    &s.metrics);
+    auto hooks = jobs::WebhookSender::create(*s.job_store, s.server->executor(),
+                                             std::move(std::get<jobs::WebhookOptions>(hook_opts)), &s.metrics);
+    if (auto* err = std::get_if<std::string>(&hooks)) return *err;
+    s.webhooks = std::move(std::get<std::unique_ptr<jobs::WebhookSender>>(hooks));
+    s.workers->on_final([w = s.webhooks.get()] { w->notify(); });
     s.workers->start();
+    s.webhooks->start();
   }
   return gw;
 }

@@ -7,6 +7,7 @@
 #include "http/server.h"
 #include "jobs/options.h"
 #include "jobs/store.h"
+#include "jobs/webhooks.h"
 #include "jobs/worker_pool.h"
 #include "obs/metrics.h"
 #include "pipeline/pipeline.h"
@@ -40,6 +41,7 @@ struct Gateway::State {
   std::unique_ptr<jobs::Store> job_store;
   std::unique_ptr<jobs::Executor> job_executor;
   std::unique_ptr<jobs::WorkerPool> workers;
+  std::unique_ptr<jobs::WebhookSender> webhooks;
 };
 
 using State = Gateway::State;

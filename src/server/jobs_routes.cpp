@@ -94,6 +94,16 @@ api::Error no_such(std::string_view what, std::string_view id) {
   return api::Error::not_found("No " + std::string(what) + " with id '" + std::string(id) + "'.", "not_found");
 }
 
+// The webhook delivery log of one job.
+net::awaitable<int> send_deliveries(State& s, const pipeline::Tenant& tenant, const std::string& id,
+                                    http::ResponseWriter& w) {
+  json::array data;
+  std::vector<json::object> log = s.job_store->deliveries_of(tenant.name, id);
+  for (auto& d : log) data.push_back(std::move(d));
+  json::object out{{"object", "list"}, {"data", std::move(data)}};
+  co_return co_await send_json(w, 200, out);
+}
+
 // ---- files
 
 net::awaitable<int> upload_file(State& s, const pipeline::Tenant& tenant, http::Request& req, http::ResponseWriter& w) {
@@ -331,6 +341,11 @@ net::awaitable<int> handle_batches(State& s, const pipeline::Tenant& tenant, htt
     if (s.workers) s.workers->notify_final();
     co_return co_await send_json(w, 200, *b);
   }
+  if (seg.size() == 2 && seg[1] == "webhook_deliveries") {
+    require_method(req, "GET");
+    if (!s.job_store->batch(tenant.name, id)) throw no_such("batch", id);
+    co_return co_await send_deliveries(s, tenant, id, w);
+  }
   if (seg.size() != 1) throw no_such("batch", req.path());
   require_method(req, "GET");
   auto b = s.job_store->batch(tenant.name, id);
@@ -357,6 +372,11 @@ net::awaitable<int> handle_chat_jobs(State& s, const pipeline::Tenant& tenant, h
     if (before->at("status").as_string() == "in_progress") s.workers->cancel(id);
     if (!is_final(before->at("status").as_string())) s.workers->notify_final();
     co_return co_await send_json(w, 200, *job);
+  }
+  if (seg.size() == 2 && seg[1] == "webhook_deliveries") {
+    require_method(req, "GET");
+    if (!s.job_store->chat_job(tenant.name, id)) throw no_such("chat job", id);
+    co_return co_await send_deliveries(s, tenant, id, w);
   }
   if (seg.size() != 1) throw no_such("chat job", req.path());
   require_method(req, "GET");
