@@ -279,6 +279,8 @@ const std::vector<KeyRule>& key_rules() {
         {"jobs.webhooks.endpoints[].secrets", T::list},
         {"jobs.webhooks.endpoints[].tenant", T::string},
         {"jobs.webhooks.allow_private", T::list},
+        {"jobs.webhooks.request_url_tenants", T::list},
+        {"jobs.webhooks.request_url_secrets", T::list},
         {"jobs.webhooks.backoff_initial_ms", T::integer, 1, kNoMax},
         {"jobs.webhooks.backoff_max_ms", T::integer, 1, kNoMax},
         {"jobs.webhooks.horizon_s", T::integer, 1, kNoMax},

@@ -37,13 +37,14 @@ CREATE TABLE IF NOT EXISTS items(job TEXT NOT NULL, line INTEGER NOT NULL, tenan
   state INTEGER NOT NULL, priority INTEGER NOT NULL, owner TEXT, lease_until INTEGER NOT NULL DEFAULT 0,
   attempts INTEGER NOT NULL DEFAULT 0, enqueued_ms INTEGER NOT NULL, status_code INTEGER, request_id TEXT,
   result TEXT, PRIMARY KEY(job, line));
-CREATE INDEX IF NOT EXISTS items_ready ON items(state, priority);
+CREATE INDEX IF NOT EXISTS items_ready ON items(state, priority DESC);
 CREATE INDEX IF NOT EXISTS items_lease ON items(state, lease_until);
 CREATE INDEX IF NOT EXISTS items_owner ON items(owner);
+CREATE INDEX IF NOT EXISTS items_job_state ON items(job, state);
 CREATE TABLE IF NOT EXISTS events(job TEXT NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL,
   PRIMARY KEY(job, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS webhook_events(id TEXT PRIMARY KEY, tenant TEXT NOT NULL, type TEXT NOT NULL,
-  job TEXT NOT NULL, created_at INTEGER NOT NULL, sent INTEGER NOT NULL DEFAULT 0);
+  job TEXT NOT NULL, created_at INTEGER NOT NULL, sent INTEGER NOT NULL DEFAULT 0, url TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS webhook_events_sent ON webhook_events(sent);
 CREATE TABLE IF NOT EXISTS deliveries(event TEXT NOT NULL, endpoint TEXT NOT NULL, tenant TEXT NOT NULL,
   job TEXT NOT NULL, type TEXT NOT NULL, created_at INTEGER NOT NULL, status TEXT NOT NULL,
@@ -178,7 +179,7 @@ void Store::create_failed_batch(const std::string& tenant, const json::object& o
       .bind(1, id).bind(2, tenant).bind(3, obj.at("expires_at").to_number<int64_t>()).bind(4, now_s())
       .bind(5, json::serialize(obj))
       .run();
-  record_event(tenant, "batch.failed", id);
+  record_event(tenant, "batch.failed", obj);
   txn.commit();
 }
 
@@ -247,6 +248,11 @@ std::optional<json::object> Store::cancel_batch(const std::string& tenant, const
 
 bool Store::finalize_if_done(const std::string& batch_id, int64_t now) {
   std::lock_guard lock(mu_);
+  {  // the common case (lines left) without taking the write lock
+    auto left = db_.prepare("SELECT 1 FROM items WHERE job=? AND state IN (0,1) LIMIT 1");
+    left.bind(1, batch_id);
+    if (left.step()) return false;
+  }
   Txn txn(db_);
   auto st = db_.prepare("SELECT tenant, status, end_as, obj FROM batches WHERE id=? AND finished_at IS NULL");
   st.bind(1, batch_id);
@@ -303,7 +309,7 @@ bool Store::finalize_if_done(const std::string& batch_id, int64_t now) {
   db_.prepare("UPDATE batches SET status=?, finished_at=?, obj=? WHERE id=?")
       .bind(1, end_as).bind(2, now).bind(3, json::serialize(obj)).bind(4, batch_id).run();
   db_.prepare("DELETE FROM items WHERE job=?").bind(1, batch_id).run();
-  record_event(tenant, "batch." + end_as, batch_id);
+  record_event(tenant, "batch." + end_as, obj);
   txn.commit();
   return true;
 }
@@ -371,7 +377,7 @@ std::optional<json::object> Store::cancel_chat_job(const std::string& tenant, co
     db_.prepare("UPDATE chat_jobs SET status='cancelled', finished_at=?, obj=? WHERE id=?")
         .bind(1, now_s()).bind(2, json::serialize(obj)).bind(3, id).run();
     db_.prepare("UPDATE items SET state=3 WHERE job=? AND state IN (0,1)").bind(1, id).run();
-    record_event(tenant, "chat.job.cancelled", id);
+    record_event(tenant, "chat.job.cancelled", obj);
   }
   txn.commit();
   return obj;
@@ -469,7 +475,7 @@ bool Store::complete(const Item& item, const Result& result) {
         db_.prepare("UPDATE chat_jobs SET status=?, finished_at=?, obj=? WHERE id=?")
             .bind(1, std::string(ok ? "completed" : "failed")).bind(2, now_s()).bind(3, json::serialize(obj))
             .bind(4, item.job).run();
-        record_event(tenant, ok ? "chat.job.completed" : "chat.job.failed", item.job);
+        record_event(tenant, ok ? "chat.job.completed" : "chat.job.failed", obj);
       }
     }
     db_.prepare("DELETE FROM items WHERE job=? AND line=?").bind(1, item.job).bind(2, item.line).run();
@@ -517,19 +523,23 @@ QueueCounts Store::counts() {
 
 // ---- webhook events
 
-void Store::record_event(const std::string& tenant, const std::string& type, const std::string& job_id) {
-  db_.prepare("INSERT INTO webhook_events(id, tenant, type, job, created_at) VALUES(?,?,?,?,?)")
-      .bind(1, api::new_request_id("evt_")).bind(2, tenant).bind(3, type).bind(4, job_id).bind(5, now_s())
+void Store::record_event(const std::string& tenant, const std::string& type, const json::object& job) {
+  std::string url;
+  if (auto* m = job.if_contains("metadata"); m && m->is_object())
+    if (auto* u = m->as_object().if_contains("webhook_url"); u && u->is_string()) url = std::string(u->as_string());
+  db_.prepare("INSERT INTO webhook_events(id, tenant, type, job, created_at, url) VALUES(?,?,?,?,?,?)")
+      .bind(1, api::new_request_id("evt_")).bind(2, tenant).bind(3, type)
+      .bind(4, json::value_to<std::string>(job.at("id"))).bind(5, now_s()).bind(6, url)
       .run();
 }
 
 std::vector<JobEvent> Store::pending_events(int limit) {
   std::lock_guard lock(mu_);
   auto st = db_.prepare(
-      "SELECT id, tenant, type, job, created_at FROM webhook_events WHERE sent=0 ORDER BY rowid LIMIT ?");
+      "SELECT id, tenant, type, job, created_at, url FROM webhook_events WHERE sent=0 ORDER BY rowid LIMIT ?");
   st.bind(1, static_cast<int64_t>(limit));
   std::vector<JobEvent> out;
-  while (st.step()) out.push_back(JobEvent{st.text(0), st.text(1), st.text(2), st.text(3), st.i64(4)});
+  while (st.step()) out.push_back(JobEvent{st.text(0), st.text(1), st.text(2), st.text(3), st.i64(4), st.text(5)});
   return out;
 }
 

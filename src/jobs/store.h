@@ -69,6 +69,7 @@ struct JobEvent {
   std::string type;    // batch.completed | batch.failed | … | chat.job.completed | …
   std::string job_id;
   int64_t created_at = 0;
+  std::string request_url;  // the job's metadata.webhook_url, when it gave one
 };
 
 // One webhook event to one endpoint.
@@ -167,7 +168,8 @@ class Store {
 
  private:
   explicit Store(const std::string& path);
-  void record_event(const std::string& tenant, const std::string& type, const std::string& job_id);
+  // `job` is the job's object: its metadata.webhook_url, if any, also gets the event.
+  void record_event(const std::string& tenant, const std::string& type, const boost::json::object& job);
   void add_live_counts(const std::string& id, boost::json::object& obj);
 
   std::mutex mu_;

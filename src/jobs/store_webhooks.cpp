@@ -11,8 +11,9 @@ void Store::fan_out_events(const std::function<std::vector<std::string>(const Jo
   Txn txn(db_);
   std::vector<JobEvent> events;
   {
-    auto st = db_.prepare("SELECT id, tenant, type, job, created_at FROM webhook_events WHERE sent=0 ORDER BY rowid LIMIT 500");
-    while (st.step()) events.push_back(JobEvent{st.text(0), st.text(1), st.text(2), st.text(3), st.i64(4)});
+    auto st = db_.prepare(
+        "SELECT id, tenant, type, job, created_at, url FROM webhook_events WHERE sent=0 ORDER BY rowid LIMIT 500");
+    while (st.step()) events.push_back(JobEvent{st.text(0), st.text(1), st.text(2), st.text(3), st.i64(4), st.text(5)});
   }
   auto ins = db_.prepare(
       "INSERT OR IGNORE INTO deliveries(event, endpoint, tenant, job, type, created_at, status, next_ms) "
@@ -39,7 +40,7 @@ std::vector<Delivery> Store::due_deliveries(int64_t now, int limit) {
   st.bind(1, now).bind(2, static_cast<int64_t>(limit));
   std::vector<Delivery> out;
   while (st.step())
-    out.push_back(Delivery{JobEvent{st.text(0), st.text(1), st.text(2), st.text(3), st.i64(4)}, st.text(5),
+    out.push_back(Delivery{JobEvent{st.text(0), st.text(1), st.text(2), st.text(3), st.i64(4), ""}, st.text(5),
                            static_cast<int>(st.i64(6))});
   return out;
 }

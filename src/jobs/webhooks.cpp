@@ -5,6 +5,8 @@
 #include "jobs/webhook_sign.h"
 #include "obs/metrics.h"
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -29,6 +31,17 @@ std::variant<WebhookOptions, std::string> webhook_options_from_config(const conf
   YAML::Node allow = cfg.at("jobs.webhooks.allow_private");
   if (allow && allow.IsSequence())
     for (const auto& a : allow) o.allow_private.push_back(a.as<std::string>(""));
+  for (const char* key : {"request_url_tenants", "request_url_secrets"}) {
+    YAML::Node n = cfg.at(std::string("jobs.webhooks.") + key);
+    if (!n || !n.IsSequence()) continue;
+    auto& out = std::string_view(key) == "request_url_tenants" ? o.request_url_tenants : o.request_url_secrets;
+    for (const auto& v : n) out.push_back(v.as<std::string>(""));
+  }
+  for (const auto& s : o.request_url_secrets)
+    if (!webhook_secret_key(s))
+      return std::string("config 'jobs.webhooks.request_url_secrets': a secret is 'whsec_' + base64 of the key");
+  if (!o.request_url_tenants.empty() && o.request_url_secrets.empty())
+    return std::string("config 'jobs.webhooks.request_url_tenants' needs 'jobs.webhooks.request_url_secrets' to sign with");
   YAML::Node eps = cfg.at("jobs.webhooks.endpoints");
   if (!eps || !eps.IsSequence()) return o;
   for (const auto& e : eps) {
@@ -104,13 +117,16 @@ struct WebhookSender::Impl {
     std::vector<std::string> out;
     for (const auto& ep : opts.endpoints)
       if (ep.tenant.empty() || ep.tenant == e.tenant) out.push_back(ep.url);
+    if (!e.request_url.empty() && std::find(out.begin(), out.end(), e.request_url) == out.end())
+      out.push_back(e.request_url);
     return out;
   }
 
-  const WebhookEndpoint* endpoint(const std::string& url) const {
+  // The secrets that sign deliveries to `url`: its configured endpoint's, else the per-job URLs' ones.
+  const std::vector<std::string>* secrets_for(const std::string& url) const {
     for (const auto& ep : opts.endpoints)
-      if (ep.url == url) return &ep;
-    return nullptr;
+      if (ep.url == url) return &ep.secrets;
+    return opts.request_url_secrets.empty() ? nullptr : &opts.request_url_secrets;
   }
 
   // The reason a delivery to `url` is refused, or "" when every address it resolves to is allowed.
@@ -129,9 +145,9 @@ struct WebhookSender::Impl {
   }
 
   net::awaitable<void> deliver(Delivery d) {
-    const WebhookEndpoint* ep = endpoint(d.endpoint);
-    if (!ep || store.endpoint_disabled(d.endpoint)) {
-      store.record_delivery(d, "disabled", 0, 0, ep ? "endpoint disabled (410)" : "endpoint no longer configured");
+    const std::vector<std::string>* secrets = secrets_for(d.endpoint);
+    if (!secrets || store.endpoint_disabled(d.endpoint)) {
+      store.record_delivery(d, "disabled", 0, 0, secrets ? "endpoint disabled (410)" : "endpoint no longer configured");
       count("disabled");
       co_return;
     }
@@ -155,7 +171,7 @@ struct WebhookSender::Impl {
     req.headers = {{"content-type", "application/json"},
                    {"webhook-id", d.event.id},
                    {"webhook-timestamp", std::to_string(ts)},
-                   {"webhook-signature", webhook_signature(ep->secrets, d.event.id, ts, req.body)}};
+                   {"webhook-signature", webhook_signature(*secrets, d.event.id, ts, req.body)}};
     int status = 0;
     std::string error;
     try {
@@ -221,5 +237,14 @@ void WebhookSender::notify() {
 }
 
 void WebhookSender::stop() { impl_->stopping = true; }
+
+std::string WebhookSender::check_request_url(const std::string& tenant, const std::string& url) const {
+  const auto& allowed = impl_->opts.request_url_tenants;
+  if (std::find(allowed.begin(), allowed.end(), tenant) == allowed.end())
+    return "Tenant '" + tenant + "' may not set metadata.webhook_url (config jobs.webhooks.request_url_tenants).";
+  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0)
+    return "metadata.webhook_url must be an http:// or https:// URL.";
+  return "";
+}
 
 }  // namespace kuai::jobs

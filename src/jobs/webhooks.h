@@ -1,6 +1,6 @@
 // Webhooks for jobs reaching a final state (batch.completed|failed|expired|cancelled,
 // chat.job.completed|failed|cancelled): endpoints from config `jobs.webhooks.endpoints` (per tenant or
-// for all), signed as Standard Webhooks (webhook_sign.h), thin payload {id, type, created_at, data: {id}}.
+// for all) and, for tenants allowed to, a per-job `metadata.webhook_url`; signed as Standard Webhooks (webhook_sign.h), thin payload {id, type, created_at, data: {id}}.
 // The event is recorded in the job's final transaction and fanned out to deliveries in the store, so a
 // crash loses none; the `webhook-id` (the event id) is the same on every retry. 2xx = delivered; 410
 // disables the endpoint; anything else is retried with exponential backoff until `horizon_s` after the
@@ -33,6 +33,9 @@ struct WebhookEndpoint {
 
 struct WebhookOptions {
   std::vector<WebhookEndpoint> endpoints;
+  // Tenants that may name their own receiver per job (metadata.webhook_url), signed with these secrets.
+  std::vector<std::string> request_url_tenants;
+  std::vector<std::string> request_url_secrets;
   std::vector<std::string> allow_private;
   int64_t backoff_initial_ms = 1000;
   int64_t backoff_max_ms = 300000;
@@ -48,6 +51,8 @@ class WebhookSender {
                                                                           WebhookOptions options, obs::Metrics* metrics);
   ~WebhookSender();
   void start();
+  // An error message when `tenant` may not give this metadata.webhook_url; "" when it may.
+  std::string check_request_url(const std::string& tenant, const std::string& url) const;
   // A job reached a final state: look for events now (any thread).
   void notify();
   void stop();

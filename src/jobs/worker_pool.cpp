@@ -141,6 +141,7 @@ struct WorkerPool::Impl {
         co_await idle_wait();
         continue;
       }
+      wake_one();  // there may be more: the next idle worker looks now (a batch ramps up at once)
       bool store_failed = false;
       try {
         co_await run_item(std::move(*item));

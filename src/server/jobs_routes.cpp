@@ -94,6 +94,15 @@ api::Error no_such(std::string_view what, std::string_view id) {
   return api::Error::not_found("No " + std::string(what) + " with id '" + std::string(id) + "'.", "not_found");
 }
 
+// metadata.webhook_url: only for tenants allowed to name their own receiver.
+void check_webhook_url(const State& s, const pipeline::Tenant& tenant, const json::object& metadata) {
+  auto* url = metadata.if_contains("webhook_url");
+  if (!url) return;
+  std::string error = url->is_string() ? s.webhooks->check_request_url(tenant.name, std::string(url->as_string()))
+                                       : std::string("metadata.webhook_url must be a string.");
+  if (!error.empty()) throw api::Error(400, "invalid_request_error", error, "webhook_url_not_allowed", "metadata.webhook_url");
+}
+
 // The webhook delivery log of one job.
 net::awaitable<int> send_deliveries(State& s, const pipeline::Tenant& tenant, const std::string& id,
                                     http::ResponseWriter& w) {
@@ -170,6 +179,7 @@ net::awaitable<int> create_batch(State& s, const pipeline::Tenant& tenant, http:
     for (const auto& kv : m->as_object())
       if (!kv.value().is_string()) throw api::Error::bad_request("'metadata' values must be strings.", "metadata");
     metadata = *m;
+    check_webhook_url(s, tenant, m->as_object());
   }
   auto content = s.job_store->file_content(tenant.name, input_file_id);
   if (!content) throw api::Error::not_found("No file with id '" + input_file_id + "'.", "file_not_found");
@@ -275,6 +285,13 @@ net::awaitable<int> handle_background_chat(State& s, const pipeline::Tenant& ten
                    {"completed_at", nullptr},
                    {"failed_at", nullptr},
                    {"cancelled_at", nullptr}};
+  boost::system::error_code ec;
+  json::value body = json::parse(req.body, ec);  // parsed once already by handle_chat
+  if (!ec && body.is_object())
+    if (auto* m = body.as_object().if_contains("metadata"); m && m->is_object()) {
+      check_webhook_url(s, tenant, m->as_object());
+      obj["metadata"] = *m;
+    }
   s.job_store->create_chat_job(tenant.name, obj, req.body, tenant.priority);
   s.workers->notify();
   co_return co_await send_json(w, 202, obj);

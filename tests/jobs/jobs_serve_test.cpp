@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <thread>
 #include <unistd.h>
 
 namespace kuai::test {
@@ -264,6 +265,51 @@ TEST(JobsServe, KillNineMidBatchLosesNothing) {
   }
   EXPECT_EQ(seen.size(), static_cast<size_t>(kLines));
   for (const auto& [id, n] : seen) EXPECT_EQ(n, 1) << id;
+}
+
+}  // namespace
+}  // namespace kuai::test
+
+namespace kuai::test {
+namespace {
+
+// kill -9 while a background chat job streams: after a restart the job runs again and completes; its
+// event stream, read from the start, is one whole answer.
+TEST(JobsServe, KillNineMidChatJobCompletesAfterRestart) {
+  Fake fake({"--answer-tokens", "40", "--tokens-per-s", "20"});
+  JobsDir dir;
+  std::vector<std::string> extra{"--set", "jobs.lease_ms=500"};
+  std::string id;
+  {
+    Serve gw(serve_args(fake, dir.path, extra));
+    HttpClient c(gw.port);
+    auto r = c.post("/v1/chat/completions",
+                    R"({"model":"default","background":true,"messages":[{"role":"user","content":"go"}]})", kAlice);
+    ASSERT_EQ(r.status, 202);
+    id = std::string(parse_obj(r.body).at("id").as_string());
+    ASSERT_TRUE(wait_until([&] {
+      return parse_obj(c.get("/v1/chat/jobs/" + id, kAlice).body).at("status").as_string() == "in_progress" &&
+             fake.stats().at("streams_started").as_int64() >= 1;
+    }));
+    std::this_thread::sleep_for(Ms(300));  // a few chunks stored
+    ::kill(gw.proc.pid(), SIGKILL);
+    gw.proc.wait_exit();
+  }
+  Serve again(serve_args(fake, dir.path, extra));
+  HttpClient c(again.port);
+  json::object job;
+  ASSERT_TRUE(wait_until([&] {
+    job = parse_obj(c.get("/v1/chat/jobs/" + id, kAlice).body);
+    return job.at("status").as_string() == "completed";
+  }, Ms(20000))) << json::serialize(job);
+  std::string content(job.at("completion").at("choices").as_array()[0].at("message").at("content").as_string());
+  auto events = c.get("/v1/chat/jobs/" + id + "/events", kAlice).body;
+  EXPECT_EQ(events.rfind("id: 1\n", 0), 0u);
+  EXPECT_NE(events.find("data: [DONE]"), std::string::npos);
+  std::string streamed;
+  for (size_t p = 0; (p = events.find("\"content\":\"", p)) != std::string::npos; p += 11)
+    streamed += events.substr(p + 11, events.find('"', p + 11) - (p + 11));
+  EXPECT_EQ(streamed, content) << "the events hold one whole answer, not a cut one plus a retry";
 }
 
 }  // namespace

@@ -195,3 +195,76 @@ TEST(JobsWebhooks, BadWebhookConfigStopsStartUp) {
 
 }  // namespace
 }  // namespace kuai::test
+
+namespace kuai::test {
+namespace {
+
+// A delivery still failing when the gateway is killed is delivered after the restart, with the same
+// webhook-id: no webhook is lost.
+TEST(JobsWebhooks, KillNineLosesNoWebhook) {
+  std::atomic<bool> up{false};
+  Receiver r("127.0.0.1", [&](int) { return up ? 200 : 503; });
+  Fake fake({});
+  std::string dir = ::testing::TempDir() + "kuai_jobs_hooks_kill_" + std::to_string(::getpid());
+  std::vector<std::string> args{"--upstream", fake.url(), "--set", "jobs.dir=" + dir, "--set",
+                                "jobs.webhooks.endpoints=[{url: '" + r.url + "', secrets: [" + kOldSecret + ", " + kNewSecret + "]}]",
+                                "--set", "jobs.webhooks.allow_private=[127.0.0.1]", "--set",
+                                "jobs.webhooks.backoff_initial_ms=50", "--set", "jobs.webhooks.backoff_max_ms=200"};
+  {
+    Serve gw(args);
+    HttpClient c(gw.port);
+    auto resp = c.post("/v1/chat/completions", R"({"model":"m","background":true,"messages":[{"role":"user","content":"hi"}]})");
+    ASSERT_EQ(resp.status, 202);
+    ASSERT_TRUE(wait_until([&] { return r.hits().size() >= 2; })) << "retried while the receiver fails";
+    ::kill(gw.proc.pid(), SIGKILL);
+    gw.proc.wait_exit();
+  }
+  size_t failed_tries = r.hits().size();
+  up = true;
+  Serve again(args);
+  ASSERT_TRUE(wait_until([&] { return r.hits().size() > failed_tries; }));
+  auto hits = r.hits();
+  for (const auto& h : hits) {
+    EXPECT_EQ(h.id, hits[0].id) << "every try of one event carries its webhook-id";
+    EXPECT_TRUE(h.signed_ok);
+  }
+  std::this_thread::sleep_for(Ms(400));
+  EXPECT_EQ(r.hits().size(), failed_tries + 1) << "delivered once after the restart, then no more";
+  again.proc.stop();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace kuai::test
+
+namespace kuai::test {
+namespace {
+
+// metadata.webhook_url: a tenant listed in request_url_tenants gets its own receiver called (signed
+// with request_url_secrets); another tenant's request is refused with a clear error.
+TEST(JobsWebhooks, PerJobWebhookUrlOnlyWhereTheTenantMayGiveOne) {
+  Receiver mine("127.0.0.1", [](int) { return 200; });
+  Fake fake({});
+  std::string dir = ::testing::TempDir() + "kuai_jobs_hooks_url_" + std::to_string(::getpid());
+  Serve gw({"--upstream", fake.url(), "--set", "jobs.dir=" + dir, "--set", "tenants={sk-alice: alice, sk-bob: bob}",
+            "--set", "jobs.webhooks.request_url_tenants=[alice]", "--set",
+            std::string("jobs.webhooks.request_url_secrets=[") + kOldSecret + ", " + kNewSecret + "]", "--set",
+            "jobs.webhooks.allow_private=[127.0.0.1]"});
+  HttpClient c(gw.port);
+  std::string body = R"({"model":"m","background":true,"metadata":{"webhook_url":")" + mine.url +
+                     R"("},"messages":[{"role":"user","content":"hi"}]})";
+  auto denied = c.post("/v1/chat/completions", body, {{"Authorization", "Bearer sk-bob"}});
+  EXPECT_EQ(expect_error(denied, 400).at("code").as_string(), "webhook_url_not_allowed");
+  auto r = c.post("/v1/chat/completions", body, {{"Authorization", "Bearer sk-alice"}});
+  ASSERT_EQ(r.status, 202) << r.body;
+  std::string id(parse_obj(r.body).at("id").as_string());
+  ASSERT_TRUE(wait_until([&] { return mine.hits().size() == 1; }));
+  auto hit = mine.hits()[0];
+  EXPECT_TRUE(hit.signed_ok) << hit.signature;
+  EXPECT_EQ(parse_obj(hit.body).at("data").at("id").as_string(), id);
+  gw.proc.stop();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace kuai::test
