@@ -15,7 +15,17 @@ Stmt::Stmt(sqlite3* db, std::string_view sql) : db_(db) {
     fail(db, "prepare '" + std::string(sql.substr(0, 60)) + "'");
 }
 
-Stmt::~Stmt() { sqlite3_finalize(st_); }
+Stmt::Stmt(sqlite3* db, sqlite3_stmt* cached, bool* in_use) : db_(db), st_(cached), in_use_(in_use) { *in_use_ = true; }
+
+Stmt::~Stmt() {
+  if (!in_use_) {
+    sqlite3_finalize(st_);
+    return;
+  }
+  sqlite3_reset(st_);
+  sqlite3_clear_bindings(st_);
+  *in_use_ = false;
+}
 
 Stmt& Stmt::bind(int i, int64_t v) {
   if (sqlite3_bind_int64(st_, i, v) != SQLITE_OK) fail(db_, "bind");
@@ -73,7 +83,23 @@ Db::Db(const std::string& path) {
   exec("PRAGMA synchronous=NORMAL");
 }
 
-Db::~Db() { sqlite3_close(db_); }
+Db::~Db() {
+  for (auto& [sql, c] : cache_) sqlite3_finalize(c.stmt);
+  sqlite3_close(db_);
+}
+
+Stmt Db::prepare(std::string_view sql) {
+  auto it = cache_.find(std::string(sql));
+  if (it == cache_.end()) {
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &st, nullptr) !=
+        SQLITE_OK)
+      throw SqliteError("prepare '" + std::string(sql.substr(0, 60)) + "': " + sqlite3_errmsg(db_));
+    it = cache_.emplace(std::string(sql), Cached{st, false}).first;
+  }
+  if (it->second.in_use) return Stmt(db_, sql);
+  return Stmt(db_, it->second.stmt, &it->second.in_use);
+}
 
 void Db::exec(std::string_view sql) {
   std::string s(sql);

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -22,6 +23,8 @@ class SqliteError : public std::runtime_error {
 class Stmt {
  public:
   Stmt(sqlite3* db, std::string_view sql);
+  // A statement lent by Db's cache: reset (bindings cleared) and handed back when destroyed.
+  Stmt(sqlite3* db, sqlite3_stmt* cached, bool* in_use);
   ~Stmt();
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
@@ -44,6 +47,7 @@ class Stmt {
  private:
   sqlite3* db_;
   sqlite3_stmt* st_ = nullptr;
+  bool* in_use_ = nullptr;  // set for a cached statement
 };
 
 class Db {
@@ -56,12 +60,19 @@ class Db {
   Db& operator=(const Db&) = delete;
 
   void exec(std::string_view sql);
-  Stmt prepare(std::string_view sql) { return Stmt(db_, sql); }
+  // A prepared statement for `sql`, compiled once per connection and reused (a nested use of the
+  // same text gets a fresh one).
+  Stmt prepare(std::string_view sql);
   int64_t changes() const;
   sqlite3* raw() { return db_; }
 
  private:
+  struct Cached {
+    sqlite3_stmt* stmt = nullptr;
+    bool in_use = false;
+  };
   sqlite3* db_ = nullptr;
+  std::unordered_map<std::string, Cached> cache_;
 };
 
 // BEGIN IMMEDIATE … COMMIT; rolled back when destroyed without commit() (an exception).
