@@ -177,5 +177,43 @@ TEST(JobStore, ChatJobCompletesOnceAndCancelStopsIt) {
   EXPECT_FALSE(t.store->chat_job("bob", "cj_1"));
 }
 
+TEST(JobStore, AnExpiredBatchKeepsTheOutputItHas) {
+  TempStore t;
+  auto obj = batch_obj("batch_7");
+  obj["expires_at"] = now_s() - 1;
+  t.store->create_batch("alice", obj, {{"a", "{}"}, {"b", "{}"}, {"c", "{}"}}, 0);
+  auto running = t.store->claim("w", now_ms(), 1000);
+  ASSERT_TRUE(running);
+  EXPECT_EQ(t.store->expire_batches(now_s()), 1);
+  EXPECT_FALSE(t.store->claim("w", now_ms(), 1000)) << "queued lines of an expired batch are dropped";
+  EXPECT_FALSE(t.store->finalize_if_done("batch_7", now_s())) << "the running line still finishes";
+  t.store->complete(*running, Result{200, "{}", "r"});
+  ASSERT_TRUE(t.store->finalize_if_done("batch_7", now_s()));
+  auto b = t.store->batch("alice", "batch_7");
+  EXPECT_EQ(b->at("status").as_string(), "expired");
+  EXPECT_TRUE(b->at("expired_at").is_int64());
+  EXPECT_EQ(b->at("request_counts").at("total").as_int64(), 3);
+  EXPECT_EQ(b->at("request_counts").at("completed").as_int64(), 1);
+  EXPECT_EQ(lines_of(*t.store->file_content("alice", std::string(b->at("output_file_id").as_string()))).size(), 1u);
+  EXPECT_EQ(t.store->pending_events(10).back().type, "batch.expired");
+}
+
+TEST(JobStore, GivingUpIsAnErrorLineAndRetentionPurges) {
+  TempStore t;
+  t.store->create_batch("alice", batch_obj("batch_8"), {{"a", "{}"}}, 0);
+  auto it = t.store->claim("w", now_ms(), 1000);
+  ASSERT_TRUE(it);
+  EXPECT_TRUE(t.store->give_up(*it, "claimed 3 times"));
+  ASSERT_TRUE(t.store->finalize_if_done("batch_8", now_s()));
+  auto b = t.store->batch("alice", "batch_8");
+  auto err = lines_of(*t.store->file_content("alice", std::string(b->at("error_file_id").as_string())));
+  ASSERT_EQ(err.size(), 1u);
+  EXPECT_EQ(err[0].at("error").at("code").as_string(), "max_attempts_exceeded");
+  EXPECT_EQ(err[0].at("response").at("status_code").as_int64(), 500);
+  EXPECT_EQ(t.store->purge(now_s() - 3600), 0) << "nothing is older than an hour";
+  EXPECT_GE(t.store->purge(now_s() + 1), 2) << "the batch and its error file";
+  EXPECT_FALSE(t.store->batch("alice", "batch_8"));
+}
+
 }  // namespace
 }  // namespace kuai::jobs
