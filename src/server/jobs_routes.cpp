@@ -230,6 +230,7 @@ net::awaitable<int> create_batch(State& s, const pipeline::Tenant& tenant, http:
 // ---- chat job events: SSE, resumable by event id
 
 constexpr auto kEventPoll = std::chrono::milliseconds(20);
+constexpr int kPollsPerKeepAlive = 750;  // an SSE comment every 15 s of silence: a gone client is noticed
 
 bool is_final(std::string_view status) { return status == "completed" || status == "failed" || status == "cancelled"; }
 
@@ -242,6 +243,7 @@ net::awaitable<int> stream_events(State& s, const pipeline::Tenant& tenant, cons
   http::Headers headers{{"x-accel-buffering", "no"}};
   if (!co_await w.begin_stream(200, "text/event-stream", headers)) co_return 499;
   net::steady_timer timer(co_await net::this_coro::executor);
+  int idle_polls = 0;
   while (true) {
     auto events = s.job_store->events_after(id, after, 256);
     for (const auto& [seq, data] : events) {
@@ -267,6 +269,7 @@ net::awaitable<int> stream_events(State& s, const pipeline::Tenant& tenant, cons
       co_await w.end_stream(http::Headers{});
       co_return 200;
     }
+    if (++idle_polls % kPollsPerKeepAlive == 0 && !co_await w.write(": keep-alive\n\n")) co_return 499;
     timer.expires_after(kEventPoll);
     co_await timer.async_wait(net::as_tuple(net::use_awaitable));
   }
