@@ -206,7 +206,9 @@ void route_model(const State& s, pipeline::Context& ctx) {
 
 // Streams one request to `out`. Throws api::Error when nothing was sent yet. Returns false when the
 // client went away.
-net::awaitable<bool> run_stream(State& s, pipeline::Context& ctx, ChunkOut& out, Format fmt) {
+// `final_answer`, when given, receives the complete answer (a stage's, or the assembled stream).
+net::awaitable<bool> run_stream(State& s, pipeline::Context& ctx, ChunkOut& out, Format fmt,
+                                api::ChatResponse* final_answer = nullptr) {
   std::optional<api::ChatResponse> answer = co_await s.pipeline->run_request(ctx);
   if (answer) {  // a stage answered: replay it in the live format
     fill_answer(ctx, *answer);
@@ -219,6 +221,7 @@ net::awaitable<bool> run_stream(State& s, pipeline::Context& ctx, ChunkOut& out,
     }
     co_await out.done();
     s.pipeline->run_response(ctx, *answer);
+    if (final_answer) *final_answer = std::move(*answer);
     co_return true;
   }
   route_model(s, ctx);
@@ -244,13 +247,17 @@ net::awaitable<bool> run_stream(State& s, pipeline::Context& ctx, ChunkOut& out,
   if (sink.assembler().finished()) {
     api::ChatResponse resp = sink.assembler().take(ctx.request_id, ctx.request.model, sink.created());
     s.pipeline->run_response(ctx, resp);
+    if (final_answer) *final_answer = std::move(resp);
+  } else if (final_answer) {
+    throw api::Error::bad_gateway("the upstream stream ended without a finish_reason");
   }
   co_return true;
 }
 
-net::awaitable<int> run_complete(State& s, pipeline::Context& ctx, http::ResponseWriter& w, Format fmt) {
+// A non-streaming answer: a stage's, or the dispatcher's (`upstream_ms` set, else -1).
+net::awaitable<api::ChatResponse> complete_chat(State& s, pipeline::Context& ctx, double& upstream_ms) {
   std::optional<api::ChatResponse> answer = co_await s.pipeline->run_request(ctx);
-  double upstream_ms = -1;
+  upstream_ms = -1;
   api::ChatResponse resp;
   if (answer) {
     resp = std::move(*answer);
@@ -261,6 +268,12 @@ net::awaitable<int> run_complete(State& s, pipeline::Context& ctx, http::Respons
     resp = co_await s.dispatcher->complete(ctx.request, &ctx.tenant);
     upstream_ms = ms_since(t0);
   }
+  co_return resp;
+}
+
+net::awaitable<int> run_complete(State& s, pipeline::Context& ctx, http::ResponseWriter& w, Format fmt) {
+  double upstream_ms = -1;
+  api::ChatResponse resp = co_await complete_chat(s, ctx, upstream_ms);
   std::string body;
   if (fmt == Format::chat && upstream_ms >= 0 && !resp.wire_body.empty()) body = std::move(resp.wire_body);
   else if (fmt == Format::chat) body = boost::json::serialize(resp.to_json());
@@ -310,7 +323,50 @@ pipeline::Context new_context(State& s, const pipeline::Tenant& tenant) {
   return ctx;
 }
 
+// A background job's stream: chunks go to the job's event sink; an error after the first chunk is kept
+// for the caller to throw.
+class JobOut final : public ChunkOut {
+ public:
+  explicit JobOut(jobs::EventSink& events) : events_(events) {}
+  net::awaitable<bool> chunk(std::string_view json) override {
+    started_ = true;
+    co_return events_.chunk(json);
+  }
+  net::awaitable<void> done() override { co_return; }
+  net::awaitable<void> error(const api::Error& e) override {
+    failure = e;
+    co_return;
+  }
+  bool started() const override { return started_; }
+  std::optional<api::Error> failure;
+
+ private:
+  jobs::EventSink& events_;
+  bool started_ = false;
+};
+
 }  // namespace
+
+net::awaitable<std::string> run_chat_offline(State& s, pipeline::Context& ctx, bool legacy,
+                                             jobs::EventSink* events) {
+  Format fmt = legacy ? Format::completion : Format::chat;
+  if (events) {
+    ctx.request.stream = true;
+    JobOut out(*events);
+    api::ChatResponse answer;
+    if (!co_await run_stream(s, ctx, out, fmt, &answer))
+      throw api::Error(499, "invalid_request_error", "The job was cancelled.", "cancelled");
+    if (out.failure) throw *out.failure;
+    co_return boost::json::serialize(answer.to_json());
+  }
+  ctx.request.stream = false;
+  double upstream_ms = -1;
+  api::ChatResponse resp = co_await complete_chat(s, ctx, upstream_ms);
+  s.pipeline->run_response(ctx, resp);
+  if (legacy) co_return api::completion_json(resp);
+  if (upstream_ms >= 0 && !resp.wire_body.empty()) co_return std::move(resp.wire_body);
+  co_return boost::json::serialize(resp.to_json());
+}
 
 net::awaitable<int> handle_chat(State& s, const pipeline::Tenant& tenant, http::Request& req,
                                      http::ResponseWriter& w) {
@@ -318,6 +374,10 @@ net::awaitable<int> handle_chat(State& s, const pipeline::Tenant& tenant, http::
   pipeline::Context ctx = new_context(s, tenant);
   require_json(req);
   ctx.request = api::parse_chat_request(req.body);
+  if (const auto* bg = ctx.request.raw.if_contains("background")) {
+    if (!bg->is_bool()) throw api::Error::bad_request("'background' must be true or false.", "background");
+    if (bg->as_bool()) co_return co_await handle_background_chat(s, tenant, req, w);
+  }
   ctx.request_body = std::move(req.body);
   ctx.request_id = api::new_request_id("chatcmpl-");
   co_return co_await run_http(s, ctx, w, Format::chat);

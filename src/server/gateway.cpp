@@ -104,13 +104,16 @@ Route route_of(std::string_view path) {
   if (path.substr(0, 17) == "/v1/admin/stages/") return Route::admin;
   if (path.substr(0, 10) == "/v1/cache/") return Route::stage;
   if (path == "/dashboard" || path.substr(0, 11) == "/dashboard/") return Route::dashboard;
+  if (path == "/v1/files" || path.substr(0, 10) == "/v1/files/") return Route::files;
+  if (path == "/v1/batches" || path.substr(0, 12) == "/v1/batches/") return Route::batches;
+  if (path.substr(0, 14) == "/v1/chat/jobs/") return Route::chat_jobs;
   return Route::other;
 }
 
 net::awaitable<int> dispatch(State& s, Route route, const pipeline::Tenant*& tenant, http::Request& req,
                              http::ResponseWriter& w) {
   if (route == Route::chat || route == Route::completions || route == Route::embeddings || route == Route::models ||
-      route == Route::stage)
+      route == Route::stage || route == Route::files || route == Route::batches || route == Route::chat_jobs)
     tenant = &s.tenants.authenticate(req.header("authorization"));
   switch (route) {
     case Route::chat: co_return co_await handle_chat(s, *tenant, req, w);
@@ -119,6 +122,9 @@ net::awaitable<int> dispatch(State& s, Route route, const pipeline::Tenant*& ten
     case Route::models: co_return co_await handle_models(s, *tenant, req, w);
     case Route::admin: co_return co_await handle_admin(s, req, w);
     case Route::stage: co_return co_await handle_stage_client(s, *tenant, req, w);
+    case Route::files: co_return co_await handle_files(s, *tenant, req, w);
+    case Route::batches: co_return co_await handle_batches(s, *tenant, req, w);
+    case Route::chat_jobs: co_return co_await handle_chat_jobs(s, *tenant, req, w);
     case Route::healthz:
       co_await w.send(200, "application/json", std::string(R"({"status":"ok"})"), http::Headers{});
       co_return 200;
@@ -233,7 +239,12 @@ Gateway::~Gateway() {
   if (!state_) return;
   // Pending coroutines (a request cut by the drain timeout) are destroyed while the pipeline and the
   // dispatcher they use still exist; then the objects owning sockets go before the io_context.
+  if (state_->workers) state_->workers->stop();  // lines held go back to the queue
+  if (state_->webhooks) state_->webhooks->stop();
   if (state_->server) state_->server->shutdown_io();
+  state_->webhooks.reset();
+  state_->workers.reset();
+  state_->job_executor.reset();
   state_->pipeline.reset();
   state_->dispatcher.reset();
   state_->server.reset();
@@ -300,6 +311,27 @@ std::variant<std::unique_ptr<Gateway>, std::string> Gateway::create(const config
   if (auto* err = std::get_if<std::string>(&built)) return *err;
   s.pipeline = std::make_unique<pipeline::Pipeline>(std::move(std::get<pipeline::Pipeline>(built)));
   s.request_metrics = std::make_unique<RequestMetrics>(s.metrics);
+
+  auto job_opts = jobs::options_from_config(s.config);
+  if (auto* err = std::get_if<std::string>(&job_opts)) return *err;
+  s.job_options = std::get<jobs::Options>(job_opts);
+  if (s.job_options.enabled()) {
+    auto hook_opts = jobs::webhook_options_from_config(s.config);
+    if (auto* err = std::get_if<std::string>(&hook_opts)) return *err;
+    auto store = jobs::Store::open(s.job_options.dir);
+    if (auto* err = std::get_if<std::string>(&store)) return *err;
+    s.job_store = std::move(std::get<std::unique_ptr<jobs::Store>>(store));
+    s.job_executor = make_job_executor(s);
+    s.workers = std::make_unique<jobs::WorkerPool>(*s.job_store, *s.job_executor, s.server->executor(), s.job_options,
+                                                   &s.metrics);
+    auto hooks = jobs::WebhookSender::create(*s.job_store, s.server->executor(),
+                                             std::move(std::get<jobs::WebhookOptions>(hook_opts)), &s.metrics);
+    if (auto* err = std::get_if<std::string>(&hooks)) return *err;
+    s.webhooks = std::move(std::get<std::unique_ptr<jobs::WebhookSender>>(hooks));
+    s.workers->on_final([w = s.webhooks.get()] { w->notify(); });
+    s.workers->start();
+    s.webhooks->start();
+  }
   return gw;
 }
 

@@ -5,6 +5,10 @@
 #include "api/error.h"
 #include "config/config.h"
 #include "http/server.h"
+#include "jobs/options.h"
+#include "jobs/store.h"
+#include "jobs/webhooks.h"
+#include "jobs/worker_pool.h"
 #include "obs/metrics.h"
 #include "pipeline/pipeline.h"
 #include "server/dashboard.h"
@@ -38,6 +42,12 @@ struct Gateway::State {
   DashboardSessions dashboard_sessions;
   std::unique_ptr<RecentRequests> recent_requests;  // set when the dashboard is enabled
   std::atomic<bool> stopping{false};                 // a stop signal arrived: long streams end
+  // Async jobs (jobs.*): absent when jobs.dir is empty.
+  jobs::Options job_options;
+  std::unique_ptr<jobs::Store> job_store;
+  std::unique_ptr<jobs::Executor> job_executor;
+  std::unique_ptr<jobs::WorkerPool> workers;
+  std::unique_ptr<jobs::WebhookSender> webhooks;
 };
 
 using State = Gateway::State;
@@ -48,6 +58,23 @@ boost::asio::awaitable<int> handle_chat(State& s, const pipeline::Tenant& tenant
 boost::asio::awaitable<int> handle_completions(State& s, const pipeline::Tenant& tenant, http::Request& req,
                                         http::ResponseWriter& w);
 boost::asio::awaitable<void> handle_chat_websocket(State& s, http::Request& req, http::WebSocket& ws);
+// One chat request (a legacy completion when `legacy`) run to its end without a client (batch lines,
+// background jobs): the response body JSON, or api::Error as the live handler would answer. With
+// `events` the request streams, each chunk going to `events`; the body is then the assembled completion.
+boost::asio::awaitable<std::string> run_chat_offline(State& s, pipeline::Context& ctx, bool legacy,
+                                                     jobs::EventSink* events);
+
+// jobs_routes.cpp (404 while jobs.dir is empty)
+boost::asio::awaitable<int> handle_background_chat(State& s, const pipeline::Tenant& tenant, http::Request& req,
+                                                   http::ResponseWriter& w);
+boost::asio::awaitable<int> handle_files(State& s, const pipeline::Tenant& tenant, http::Request& req,
+                                         http::ResponseWriter& w);
+boost::asio::awaitable<int> handle_batches(State& s, const pipeline::Tenant& tenant, http::Request& req,
+                                           http::ResponseWriter& w);
+boost::asio::awaitable<int> handle_chat_jobs(State& s, const pipeline::Tenant& tenant, http::Request& req,
+                                             http::ResponseWriter& w);
+// job_executor.cpp: runs job lines through the pipeline and dispatcher (jobs::Executor).
+std::unique_ptr<jobs::Executor> make_job_executor(State& s);
 
 // endpoints.cpp
 boost::asio::awaitable<int> handle_embeddings(State& s, const pipeline::Tenant& tenant, http::Request& req,

@@ -18,6 +18,9 @@ std::string_view route_name(Route r) {
     case Route::stage: return "stage";
     case Route::websocket: return "websocket";
     case Route::dashboard: return "dashboard";
+    case Route::files: return "files";
+    case Route::batches: return "batches";
+    case Route::chat_jobs: return "chat_jobs";
     case Route::other: case Route::count_: break;
   }
   return "other";

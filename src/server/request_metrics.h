@@ -19,7 +19,10 @@ namespace kuai::obs { class Metrics; }
 
 namespace kuai::server {
 
-enum class Route { chat, completions, embeddings, models, healthz, metrics, admin, stage, websocket, dashboard, other, count_ };
+enum class Route {
+  chat, completions, embeddings, models, healthz, metrics, admin, stage, websocket, dashboard, files, batches, chat_jobs,
+  other, count_
+};
 std::string_view route_name(Route r);
 
 class RequestMetrics {

@@ -89,6 +89,13 @@ const pipeline::Tenant& TenantTable::authenticate(const std::string* authorizati
   return it->second;
 }
 
+const pipeline::Tenant* TenantTable::find_name(std::string_view name) const {
+  if (by_key_.empty()) return name == anonymous_.name ? &anonymous_ : nullptr;
+  for (const auto& [key, t] : by_key_)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
 void TenantTable::check_admin(const std::string* authorization) const {
   if (admin_key_.empty())
     throw api::Error(403, "invalid_request_error", "The admin API is disabled (set config 'admin_key').", "admin_disabled");

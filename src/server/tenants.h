@@ -24,6 +24,10 @@ class TenantTable {
   // The tenant for an `Authorization: Bearer <key>` value (or a bare key); throws api::Error 401.
   const pipeline::Tenant& authenticate(const std::string* authorization) const;
 
+  // The tenant named `name` (a job stored by name runs as it); the anonymous tenant when no tenants are
+  // configured; nullptr when no configured tenant has that name (any more).
+  const pipeline::Tenant* find_name(std::string_view name) const;
+
   const std::string& admin_key() const { return admin_key_; }
   // Admin calls: 403 when no admin key is configured, 401 when the key is missing or wrong.
   void check_admin(const std::string* authorization) const;

@@ -1,0 +1,248 @@
+#include "jobs/worker_pool.h"
+
+#include "api/request_id.h"
+#include "obs/metrics.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <deque>
+#include <list>
+
+namespace kuai::jobs {
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+
+struct WorkerPool::Impl {
+  WorkerPool& pool;
+  Store& store;
+  Executor& executor;
+  net::strand<net::any_io_executor> strand;
+  Options opts;
+  std::atomic<bool> stopping{false};
+  struct Waiter {
+    net::steady_timer* timer;
+    bool woken = false;
+  };
+  std::list<Waiter> idle;  // idle workers (on the strand)
+  std::mutex cancel_mu;
+  std::unordered_set<std::string> cancelled;
+
+  prometheus::Gauge* queued = nullptr;
+  prometheus::Gauge* running = nullptr;
+  prometheus::Counter* done_ok = nullptr;
+  prometheus::Counter* done_error = nullptr;
+  prometheus::Counter* given_up = nullptr;
+  prometheus::Histogram* latency = nullptr;
+
+  Impl(WorkerPool& p, Store& s, Executor& e, net::any_io_executor io, Options o)
+      : pool(p), store(s), executor(e), strand(net::make_strand(io)), opts(std::move(o)) {}
+
+  bool is_cancelled(const std::string& job) {
+    std::lock_guard lock(cancel_mu);
+    return cancelled.count(job) > 0;
+  }
+
+  class Events final : public EventSink {
+   public:
+    Events(Impl& impl, const std::string& job) : impl_(impl), job_(job) {}
+    bool chunk(std::string_view json) override {
+      if (impl_.is_cancelled(job_)) return false;
+      try {
+        impl_.store.append_event(job_, ++seq_, json);
+      } catch (const std::exception& e) {
+        spdlog::error("jobs: cannot store a chunk of {}: {}", job_, e.what());
+        return false;
+      }
+      return true;
+    }
+
+   private:
+    Impl& impl_;
+    const std::string& job_;
+    int64_t seq_ = 0;
+  };
+
+  net::awaitable<void> sleep(std::chrono::milliseconds d) {
+    net::steady_timer t(strand, d);
+    co_await t.async_wait(net::as_tuple(net::use_awaitable));
+  }
+
+  net::awaitable<void> idle_wait() {
+    net::steady_timer t(strand, std::chrono::milliseconds(opts.poll_ms));
+    auto it = idle.insert(idle.end(), Waiter{&t});
+    co_await t.async_wait(net::as_tuple(net::use_awaitable));
+    idle.erase(it);
+  }
+
+  void wake_one() {
+    for (auto& w : idle) {
+      if (w.woken) continue;
+      w.woken = true;
+      w.timer->cancel();
+      return;
+    }
+  }
+
+  net::awaitable<void> run_item(Item item) {
+    if (item.attempts == 1 && latency) latency->Observe(static_cast<double>(now_ms() - item.enqueued_ms) / 1000.0);
+    if (item.attempts > opts.max_attempts) {
+      spdlog::warn("jobs: {} line {} gave up after {} attempts", item.job, item.line, item.attempts - 1);
+      store.give_up(item, "The request was claimed " + std::to_string(item.attempts - 1) +
+                              " times without finishing (jobs.max_attempts); its workers stopped.");
+      if (given_up) given_up->Increment();
+      after_line(item);
+      co_return;
+    }
+    Result r;
+    std::optional<Events> events;
+    if (item.kind == Kind::chat) {
+      if (item.attempts > 1) store.clear_events(item.job);
+      events.emplace(*this, item.job);
+    }
+    try {
+      r = co_await executor.run(item, events ? &*events : nullptr);
+    } catch (const std::exception& e) {
+      boost::json::object err{{"error", boost::json::object{{"message", std::string("internal error: ") + e.what()},
+                                                            {"type", "server_error"}, {"param", nullptr}, {"code", nullptr}}}};
+      r = Result{500, boost::json::serialize(err), ""};
+    }
+    bool first = store.complete(item, r);
+    {
+      std::lock_guard lock(cancel_mu);
+      cancelled.erase(item.job);
+    }
+    if (first) (r.status_code < 400 ? done_ok : done_error)->Increment();
+    after_line(item);
+  }
+
+  void after_line(const Item& item) {
+    bool final = item.kind == Kind::chat || store.finalize_if_done(item.job, now_s());
+    if (final && pool.on_final_) pool.on_final_();
+  }
+
+  net::awaitable<void> worker() {
+    while (!stopping) {
+      std::optional<Item> item;
+      try {
+        item = store.claim(pool.owner_, now_ms(), opts.lease_ms);
+      } catch (const std::exception& e) {
+        spdlog::error("jobs: claim failed: {}", e.what());
+      }
+      if (!item) {
+        co_await idle_wait();
+        continue;
+      }
+      wake_one();  // there may be more: the next idle worker looks now (a batch ramps up at once)
+      bool store_failed = false;
+      try {
+        co_await run_item(std::move(*item));
+      } catch (const std::exception& e) {
+        spdlog::error("jobs: a line failed in the store: {}", e.what());
+        store_failed = true;
+      }
+      if (store_failed) co_await sleep(std::chrono::milliseconds(opts.poll_ms));
+    }
+  }
+
+  net::awaitable<void> heartbeat() {
+    auto period = std::chrono::milliseconds(std::max<int64_t>(opts.lease_ms / 3, 10));
+    while (!stopping) {
+      co_await sleep(period);
+      try {
+        for (auto& job : store.heartbeat(pool.owner_, now_ms() + opts.lease_ms)) pool.cancel(job);
+      } catch (const std::exception& e) {
+        spdlog::error("jobs: heartbeat failed: {}", e.what());
+      }
+    }
+  }
+
+  net::awaitable<void> sweeper() {
+    int64_t last_purge = 0;
+    while (!stopping) {
+      try {
+        int64_t now = now_s();
+        store.expire_batches(now);
+        bool any = false;
+        for (auto& id : store.batches_to_finalize()) any |= store.finalize_if_done(id, now);
+        if (any && pool.on_final_) pool.on_final_();
+        if (now - last_purge >= 60) {
+          store.purge(now - opts.retention_s);
+          last_purge = now;
+        }
+        if (queued) {
+          QueueCounts c = store.counts();
+          queued->Set(static_cast<double>(c.queued));
+          running->Set(static_cast<double>(c.running));
+        }
+      } catch (const std::exception& e) {
+        spdlog::error("jobs: sweep failed: {}", e.what());
+      }
+      co_await sleep(1000ms);
+    }
+  }
+};
+
+WorkerPool::WorkerPool(Store& store, Executor& executor, net::any_io_executor io, Options options,
+                       obs::Metrics* metrics)
+    : impl_(std::make_unique<Impl>(*this, store, executor, std::move(io), std::move(options))),
+      owner_(api::new_request_id("worker-")) {
+  if (metrics) {
+    auto& lines = metrics->gauge("kuai_jobs_lines", "Job lines in the queue, by state (all processes on the store).");
+    impl_->queued = &lines.Add({{"state", "queued"}});
+    impl_->running = &lines.Add({{"state", "running"}});
+    auto& done = metrics->counter("kuai_jobs_lines_done_total", "Job lines this process completed, by result.");
+    impl_->done_ok = &done.Add({{"result", "ok"}});
+    impl_->done_error = &done.Add({{"result", "error"}});
+    impl_->given_up = &metrics->counter("kuai_jobs_given_up_total", "Job lines failed after jobs.max_attempts claims.").Add({});
+    impl_->latency = &metrics->histogram("kuai_jobs_queue_latency_seconds", "Time from enqueue to a worker's first claim.")
+                          .Add({}, obs::Metrics::latency_buckets());
+  } else {
+    static prometheus::Counter sink_ok, sink_err, sink_up;
+    impl_->done_ok = &sink_ok;
+    impl_->done_error = &sink_err;
+    impl_->given_up = &sink_up;
+  }
+}
+
+WorkerPool::~WorkerPool() = default;
+
+void WorkerPool::start() {
+  for (int i = 0; i < impl_->opts.workers; ++i) net::co_spawn(impl_->strand, impl_->worker(), net::detached);
+  net::co_spawn(impl_->strand, impl_->heartbeat(), net::detached);
+  net::co_spawn(impl_->strand, impl_->sweeper(), net::detached);
+}
+
+void WorkerPool::notify() {
+  net::post(impl_->strand, [impl = impl_.get()] { impl->wake_one(); });
+}
+
+void WorkerPool::notify_final() {
+  net::post(impl_->strand, [this] {
+    if (on_final_) on_final_();
+  });
+}
+
+void WorkerPool::cancel(const std::string& job) {
+  std::lock_guard lock(impl_->cancel_mu);
+  impl_->cancelled.insert(job);
+}
+
+void WorkerPool::stop() {
+  if (impl_->stopping.exchange(true)) return;
+  try {
+    impl_->store.release(owner_);
+  } catch (const std::exception& e) {
+    spdlog::error("jobs: cannot release this process's lines: {}", e.what());
+  }
+}
+
+}  // namespace kuai::jobs
