@@ -76,13 +76,14 @@ Route route_of(std::string_view path) {
   if (path == "/metrics") return Route::metrics;
   if (path.substr(0, 17) == "/v1/admin/stages/") return Route::admin;
   if (path.substr(0, 10) == "/v1/cache/") return Route::stage;
+  if (path == "/v1/flows" || path.substr(0, 10) == "/v1/flows/") return Route::flows;
   return Route::other;
 }
 
 net::awaitable<int> dispatch(State& s, Route route, const pipeline::Tenant*& tenant, http::Request& req,
                              http::ResponseWriter& w) {
   if (route == Route::chat || route == Route::completions || route == Route::embeddings || route == Route::models ||
-      route == Route::stage)
+      route == Route::stage || route == Route::flows)
     tenant = &s.tenants.authenticate(req.header("authorization"));
   switch (route) {
     case Route::chat: co_return co_await handle_chat(s, *tenant, req, w);
@@ -91,6 +92,7 @@ net::awaitable<int> dispatch(State& s, Route route, const pipeline::Tenant*& ten
     case Route::models: co_return co_await handle_models(s, *tenant, req, w);
     case Route::admin: co_return co_await handle_admin(s, req, w);
     case Route::stage: co_return co_await handle_stage_client(s, *tenant, req, w);
+    case Route::flows: co_return co_await handle_flows(s, *tenant, req, w);
     case Route::healthz:
       co_await w.send(200, "application/json", std::string(R"({"status":"ok"})"), http::Headers{});
       co_return 200;
@@ -223,6 +225,12 @@ std::variant<std::unique_ptr<Gateway>, std::string> Gateway::create(const config
   if (auto* err = std::get_if<std::string>(&built)) return *err;
   s.pipeline = std::make_unique<pipeline::Pipeline>(std::move(std::get<pipeline::Pipeline>(built)));
   s.request_metrics = std::make_unique<RequestMetrics>(s.metrics);
+  // Flows: every one validated now (references, cycles, models), so a bad flow stops the start.
+  auto lib = flows::FlowLibrary::load(s.config.at("flows"), s.config.file(),
+                                      [sp](std::string_view m) { return sp->known_models.count(std::string(m)) > 0; });
+  if (auto* err = std::get_if<std::string>(&lib)) return *err;
+  s.flows = std::move(std::get<flows::FlowLibrary>(lib));
+  s.flow_runs.set_capacity(static_cast<size_t>(s.config.get<int>("flows.max_stored_runs", 100)));
   return gw;
 }
 

@@ -4,6 +4,8 @@
 
 #include "api/error.h"
 #include "config/config.h"
+#include "flows/library.h"
+#include "flows/run_store.h"
 #include "http/server.h"
 #include "obs/metrics.h"
 #include "pipeline/pipeline.h"
@@ -32,6 +34,8 @@ struct Gateway::State {
   std::string fallback_model;  // server.fallback_model: serves requests naming an unknown model
   std::unordered_set<std::string> known_models;  // the dispatcher's public models (start-up)
   bool access_log = true;
+  flows::FlowLibrary flows;    // flows.<name> and flows.dir, validated at start-up
+  flows::RunStore flow_runs;   // finished runs for GET /v1/flows/runs/{id}
 };
 
 using State = Gateway::State;
@@ -52,6 +56,10 @@ boost::asio::awaitable<int> handle_admin(State& s, http::Request& req, http::Res
 // METHOD /v1/<stage>/<path> for a tenant (POST /v1/cache/feedback): the stage's on_client.
 boost::asio::awaitable<int> handle_stage_client(State& s, const pipeline::Tenant& tenant, http::Request& req,
                                                 http::ResponseWriter& w);
+
+// flow_endpoints.cpp: GET /v1/flows, POST /v1/flows/{name}/runs, POST /v1/flows/runs, GET /v1/flows/runs/{id}.
+boost::asio::awaitable<int> handle_flows(State& s, const pipeline::Tenant& tenant, http::Request& req,
+                                         http::ResponseWriter& w);
 
 // Helpers shared by the handlers (endpoints.cpp).
 // Throws 415 unless the Content-Type is JSON (a missing Content-Type is accepted).

@@ -17,6 +17,7 @@ std::string_view route_name(Route r) {
     case Route::admin: return "admin";
     case Route::stage: return "stage";
     case Route::websocket: return "websocket";
+    case Route::flows: return "flows";
     case Route::other: case Route::count_: break;
   }
   return "other";

@@ -17,7 +17,7 @@ namespace kuai::obs { class Metrics; }
 
 namespace kuai::server {
 
-enum class Route { chat, completions, embeddings, models, healthz, metrics, admin, stage, websocket, other, count_ };
+enum class Route { chat, completions, embeddings, models, healthz, metrics, admin, stage, websocket, flows, other, count_ };
 std::string_view route_name(Route r);
 
 class RequestMetrics {
