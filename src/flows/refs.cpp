@@ -2,6 +2,7 @@
 
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
 #include <charconv>
 
 namespace kuai::flows {
@@ -109,6 +110,12 @@ const json::value* walk(const json::value& v, const std::vector<std::string>& pa
 std::string value_text(const json::value& v) {
   if (v.is_string()) return std::string(v.get_string());
   if (v.is_null()) return {};
+  if (v.is_array() && !v.get_array().empty() &&
+      std::all_of(v.get_array().begin(), v.get_array().end(), [](const json::value& x) { return x.is_string(); })) {
+    std::string out;  // a list of texts (a map's answers, chunks) reads as paragraphs
+    for (const auto& x : v.get_array()) out += (out.empty() ? "" : "\n\n") + std::string(x.get_string());
+    return out;
+  }
   return json::serialize(v);
 }
 

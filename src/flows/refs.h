@@ -1,6 +1,6 @@
 // Text with references: "${inputs.x}", "${steps.X.output}", "${steps.X.output.field.0}", "${item}",
-// "${item.field}". A reference to a string renders the string; to null renders nothing; to anything
-// else renders its JSON. Pure; any thread.
+// "${item.field}". A reference to a string renders the string; to null renders nothing; to a list of
+// strings renders them as paragraphs (separated by a blank line); to anything else renders its JSON. Pure; any thread.
 #pragma once
 
 #include <boost/json/value.hpp>
@@ -40,7 +40,7 @@ const boost::json::value* walk(const boost::json::value& v, const std::vector<st
 using Resolver = std::function<const boost::json::value*(const Ref&)>;
 
 std::string render(const Template& t, const Resolver& resolve);
-// A value as text: a string as is, null as "", anything else as JSON.
+// A value as text: a string as is, null as "", a list of strings as paragraphs, anything else as JSON.
 std::string value_text(const boost::json::value& v);
 
 }  // namespace kuai::flows

@@ -5,9 +5,11 @@
 
 #include "api/error.h"
 #include "config/schema.h"
+#include "server/flow_caller.h"
 #include "server/gateway_state.h"
 #include "upstream/local_backend.h"
 
+#include <boost/asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -239,6 +241,34 @@ uint16_t Gateway::port() const { return state_->server->port(); }
 std::string Gateway::host() const { return state_->server->options().host; }
 void Gateway::run() { state_->server->run(); }
 void Gateway::stop() { state_->server->stop(); }
+
+bool Gateway::has_model(std::string_view public_name) const {
+  return state_->known_models.count(std::string(public_name)) > 0;
+}
+
+const flows::Flow* Gateway::find_flow(std::string_view name) const { return state_->flows.find(name); }
+
+std::optional<flows::RunResult> Gateway::run_flow(const flows::Flow& flow, boost::json::object inputs,
+                                                  flows::EventFn on_event) {
+  State& s = *state_;
+  pipeline::Tenant tenant;
+  tenant.name = "cli";
+  PipelineStepCaller caller(s, tenant);
+  std::optional<flows::RunResult> out;
+  std::exception_ptr error;
+  auto body = [&]() -> net::awaitable<void> {
+    flows::FlowRun run(flow, std::move(inputs), caller, std::move(on_event));
+    out = co_await run.execute();
+  };
+  net::co_spawn(s.server->executor(), body(), [&](std::exception_ptr e) {
+    error = e;
+    s.server->stop();
+  });
+  s.server->run();
+  s.server->shutdown_io();
+  if (error) std::rethrow_exception(error);
+  return out;
+}
 
 void Gateway::stop_on_signals() {
   state_->server->stop_on_signals({SIGINT, SIGTERM}, [](int sig) {
