@@ -269,3 +269,32 @@ TEST(FlowsConfig, ABadFlowStopsTheStartNamingFileLineAndStep) {
   EXPECT_NE(r.out.find("cycle"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(":7: flow 'f' step 'a'"), std::string::npos) << r.out;
 }
+
+TEST_F(FlowsTest, CliChecksAndRunsAFlowFile) {
+  std::string bad = write_temp("steps:\n  a: {model: small, prompt: hi}\n  b: {template: \"${steps.c.output}\"}\n", ".yaml");
+  auto r = run_shell(kuai_bin() + " flow check " + bad + " --config " + config_);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find(bad + ":3: flow"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("step 'b'"), std::string::npos) << r.out;
+  std::string unknown_model = write_temp("steps:\n  a: {model: large, prompt: hi}\n", ".yaml");
+  r = run_shell(kuai_bin() + " flow check " + unknown_model + " --config " + config_);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find(":2: flow"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("unknown model 'large'"), std::string::npos) << r.out;
+
+  std::string doc = write_temp("alpha document text");
+  std::string good = write_temp("inputs: [document]\nsteps:\n  a: {model: small, prompt: \"${inputs.document}\"}\n"
+                                "  b: {model: small, prompt: \"beta\"}\n", ".yaml");
+  r = run_shell(kuai_bin() + " flow check " + good + " --config " + config_);
+  EXPECT_EQ(r.code, 0) << r.out;
+  r = run_shell(kuai_bin() + " flow run " + good + " --config " + config_ + " --input document=@" + doc + " --json 2>/dev/null");
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto o = parse_obj(r.out);
+  EXPECT_EQ(o.at("status").as_string(), "completed");
+  EXPECT_EQ(o.at("outputs").at("a").as_string(), "ALPHA");
+  EXPECT_EQ(o.at("outputs").at("b").as_string(), "BETA");
+  r = run_shell(kuai_bin() + " flow run " + good + " --config " + config_);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("needs input 'document'"), std::string::npos) << r.out;
+  for (const auto& f : {bad, unknown_model, doc, good}) std::remove(f.c_str());
+}
