@@ -11,7 +11,7 @@
 // 8 independent prompts as a map step vs the 8 calls one after another (engine_speedup).
 // Target (issue 20): achieved ≥ 0.9 × ideal speedup; engine ≥ 2×. Last line:
 //   flows: ideal_speedup=… achieved_speedup=… engine_speedup=…   (geometric means over the two flows)
-// Usage: bench_flows [--ttft-ms 30] [--tokens-per-s 400] [--reps 3]   (KUAI_BIN or ./kuai; KUAI_SHARED)
+// Usage: bench_flows [--ttft-ms 30] [--tokens-per-s 400] [--reps 3] [--engine-model GGUF] [--engine-tokens 200]   (KUAI_BIN or ./kuai; KUAI_SHARED)
 #include "flows/chunk.h"
 
 #include "../../tests/support/paths.h"
@@ -158,7 +158,7 @@ void print(const char* name, const Result& r) {
 }
 
 // The embedded engine: 8 independent prompts as one map step vs the same 8 calls one after another.
-double engine_speedup(const std::string& model_file) {
+double engine_speedup(const std::string& model_file, int tokens) {
   ChildProcess serve;
   serve.start(kuai_bin(), {"serve", "--port", "0", "--model", model_file, "--log-level", "warn"});
   uint16_t port = serve.wait_listening();
@@ -172,7 +172,7 @@ double engine_speedup(const std::string& model_file) {
   json::object flow{{"inputs", json::object{{"p", "text"}}},
                     {"steps", json::object{{"items", json::object{{"json", "${inputs.p}"}}},
                                            {"gen", json::object{{"map", "${steps.items.output}"}, {"model", "default"},
-                                                                {"max_parallel", 8}, {"max_tokens", 200},
+                                                                {"max_parallel", 8}, {"max_tokens", tokens},
                                                                 {"temperature", 0}, {"prompt", "${item}"}}}}}};
   json::object body{{"flow", flow}, {"inputs", json::object{{"p", json::serialize(prompts)}}}};
   double best_flow = 1e18, best_seq = 1e18;
@@ -182,14 +182,14 @@ double engine_speedup(const std::string& model_file) {
     best_flow = std::min(best_flow, ms);
     auto t0 = Clock::now();
     for (const auto& p : prompts) {
-      json::object req{{"model", "default"}, {"max_tokens", 200}, {"temperature", 0},
+      json::object req{{"model", "default"}, {"max_tokens", tokens}, {"temperature", 0},
                        {"messages", json::array{json::object{{"role", "user"}, {"content", p}}}}};
       post_json(c, "/v1/chat/completions", req, nullptr);
     }
     best_seq = std::min(best_seq, ms_since(t0));
   }
-  std::printf("  engine (stories260K, 8 prompts x 200 tokens): sequential %.1f ms | flow %.1f ms | %.2fx\n", best_seq,
-              best_flow, best_seq / best_flow);
+  std::printf("  engine (%s, 8 prompts, max_tokens %d): sequential %.1f ms | flow %.1f ms | %.2fx\n",
+              model_file.c_str(), tokens, best_seq, best_flow, best_seq / best_flow);
   return best_seq / best_flow;
 }
 
@@ -197,12 +197,15 @@ double engine_speedup(const std::string& model_file) {
 
 int main(int argc, char** argv) {
   std::string ttft = "30", tps = "400";
-  int reps = 3;
+  int reps = 3, engine_tokens = 200;
+  std::string model = shared_dir() + "/models/stories260K/stories260K.gguf";
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--ttft-ms") ttft = argv[i + 1];
     else if (a == "--tokens-per-s") tps = argv[i + 1];
     else if (a == "--reps") reps = std::max(1, std::atoi(argv[i + 1]));
+    else if (a == "--engine-model") model = argv[i + 1];
+    else if (a == "--engine-tokens") engine_tokens = std::max(1, std::atoi(argv[i + 1]));
   }
   std::printf("bench_flows on %s; fake upstream: TTFT %s ms, %s tokens/s (latency grows with answer tokens)\n",
               cpu_name().c_str(), ttft.c_str(), tps.c_str());
@@ -238,10 +241,9 @@ int main(int argc, char** argv) {
   std::remove(script_path.c_str());
   double ideal = std::sqrt((ets.seq_ms / ets.ideal_ms) * (sot.seq_ms / sot.ideal_ms));
   double achieved = std::sqrt((ets.seq_ms / ets.flow_ms) * (sot.seq_ms / sot.flow_ms));
-  std::string model = shared_dir() + "/models/stories260K/stories260K.gguf";
   std::string engine = "n/a";
   if (std::ifstream(model)) {
-    double e = engine_speedup(model);
+    double e = engine_speedup(model, engine_tokens);
     if (e > 0) engine = std::to_string(e).substr(0, 4);
   } else {
     std::printf("  engine: %s not found\n", model.c_str());

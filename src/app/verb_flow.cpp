@@ -93,11 +93,12 @@ std::optional<std::string> parse_inputs(const std::vector<std::string>& in, json
 // lines when stderr is not one.
 class LiveView {
  public:
-  LiveView(const flows::Flow& flow, bool tty) : tty_(tty) {
+  LiveView(const flows::Flow& flow, bool tty, bool quiet) : tty_(tty), quiet_(quiet) {
     for (const auto& s : flow.steps) rows_.push_back({s.name, "waiting", 0, 0, 0});
-    if (tty_) draw();
+    if (tty_ && !quiet_) draw();
   }
   void on_event(const flows::Event& e) {
+    if (quiet_) return;
     Row& r = row(e.step->name);
     switch (e.type) {
       case flows::Event::Type::step_started:
@@ -146,7 +147,7 @@ class LiveView {
     drawn_ = true;
     last_draw_ = Clock::now();
   }
-  bool tty_;
+  bool tty_, quiet_;
   bool drawn_ = false;
   std::vector<Row> rows_;
   Clock::time_point t0_ = Clock::now(), last_draw_{};
@@ -180,8 +181,8 @@ int run_flow_verb(const FlowArgs& a) {
   }
   if (auto err = flows::check_inputs(*flow, inputs)) return fail("flow", *err, "add --input NAME=VALUE");
   gw.stop_on_signals();
-  bool tty = ::isatty(STDERR_FILENO) && !a.json_out;
-  LiveView view(*flow, tty);
+  bool tty = ::isatty(STDERR_FILENO);
+  LiveView view(*flow, tty, a.json_out);  // --json: stdout is the run, stderr stays quiet
   auto result = gw.run_flow(*flow, std::move(inputs), [&view](const flows::Event& e) { view.on_event(e); });
   if (!result) return fail("flow", "interrupted before the run finished");
   if (a.json_out) {
