@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <set>
 
 using namespace kuai::test;
 namespace json = boost::json;
@@ -60,6 +61,10 @@ flows:
       good: {model: small, prompt: "alpha fine"}
       bad: {model: small, prompt: "explode three", retries: 2}
       after: {template: "${steps.bad.output}"}
+  timeouts:
+    steps:
+      slow: {model: small, prompt: "long wait", timeout_ms: 50, on_error: continue}
+      after: {template: "done ${steps.slow.output}"}
   slow:
     steps:
       a: {model: small, prompt: "long answer one"}
@@ -186,6 +191,18 @@ TEST_F(FlowsTest, AStepThatExhaustsItsRetriesFailsTheRunWithTheFinishedOutputs) 
   EXPECT_EQ(step(r, "after").at("status").as_string(), "pending");
 }
 
+TEST_F(FlowsTest, AStepPastItsTimeoutIsCancelled) {
+  HttpClient(fake_->port).post("/stats/reset", "");
+  auto r = run("timeouts", "{}");
+  ASSERT_EQ(r.at("status").as_string(), "completed") << json::serialize(r);
+  const auto& slow = step(r, "slow");
+  EXPECT_EQ(slow.at("status").as_string(), "failed");
+  EXPECT_NE(std::string(slow.at("error").as_string()).find("timed out after 50 ms"), std::string::npos);
+  EXPECT_EQ(r.at("outputs").at("after").as_string(), "done ");
+  // The upstream stream (0.6 s long) was cut, not left running.
+  EXPECT_TRUE(wait_until([&] { return fake_->stats().at("streams_aborted").as_int64() >= 1; }, Ms(5000)));
+}
+
 TEST_F(FlowsTest, StreamSendsStepEventsInOrder) {
   HttpClient c(serve_->port);
   auto r = c.post("/v1/flows/par/runs", R"({"inputs": {"q": "why"}, "stream": true})");
@@ -257,7 +274,7 @@ TEST_F(FlowsTest, BadRequestsGetClearErrors) {
   EXPECT_EQ(parse_obj(ok.body).at("outputs").at("a").as_string(), "BETA");
   auto list = c.get("/v1/flows");
   ASSERT_EQ(list.status, 200);
-  EXPECT_EQ(parse_obj(list.body).at("data").as_array().size(), 6u);
+  EXPECT_EQ(parse_obj(list.body).at("data").as_array().size(), 7u);
 }
 
 TEST(FlowsConfig, ABadFlowStopsTheStartNamingFileLineAndStep) {
@@ -297,4 +314,23 @@ TEST_F(FlowsTest, CliChecksAndRunsAFlowFile) {
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.out.find("needs input 'document'"), std::string::npos) << r.out;
   for (const auto& f : {bad, unknown_model, doc, good}) std::remove(f.c_str());
+}
+
+TEST_F(FlowsTest, BuiltInFlowsLoadFromFlowsDir) {
+  Serve serve({"--upstream", fake_->url(), "--set", "flows.dir=" + source_dir() + "/data/flows"});
+  HttpClient c(serve.port);
+  auto list = c.get("/v1/flows");
+  ASSERT_EQ(list.status, 200) << list.body;
+  std::set<std::string> names;
+  auto listed = parse_obj(list.body);
+  for (const auto& f : listed.at("data").as_array()) names.insert(std::string(f.at("id").as_string()));
+  EXPECT_EQ(names, (std::set<std::string>{"compare", "extract-then-summarize", "skeleton-of-thought"}));
+  auto r = c.post("/v1/flows/compare/runs", R"({"inputs": {"question": "alpha or beta?", "a": "x", "b": "y"}})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto o = parse_obj(r.body);
+  EXPECT_EQ(o.at("status").as_string(), "completed");
+  EXPECT_GE(step(o, "judge").at("start_ms").to_number<double>(),
+            std::max(step(o, "analysis_a").at("end_ms").to_number<double>(),
+                     step(o, "analysis_b").at("end_ms").to_number<double>()));
+  EXPECT_EQ(o.at("outputs").at("verdict").as_string(), "ALPHA");
 }
