@@ -15,6 +15,9 @@
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <deque>
 #include <chrono>
 #include <list>
 #include <stdexcept>
@@ -227,12 +230,15 @@ struct FlowRun::State : std::enable_shared_from_this<FlowRun::State> {
   }
 
   // One call with a timeout; throws what the call threw, or StepFailure on a timeout.
-  net::awaitable<CallResult> guarded_call(const Step& s, api::ChatRequest req, size_t step, int item) {
+  net::awaitable<CallResult> guarded_call(const Step& s, api::ChatRequest req, size_t step, int item, DeltaFn tap) {
     auto ex = co_await net::this_coro::executor;
     auto a = std::make_shared<Attempt>(ex);
     active.push_back(a);
     auto self = shared_from_this();
-    DeltaFn on_delta = [self, step, item](std::string_view d) { self->emit(Event::Type::step_delta, step, item, d); };
+    DeltaFn on_delta = [self, step, item, tap = std::move(tap)](std::string_view d) {
+      self->emit(Event::Type::step_delta, step, item, d);
+      if (tap) tap(d);
+    };
     net::co_spawn(ex, caller.call(std::move(req), std::move(on_delta)),
                   net::bind_cancellation_slot(a->signal.slot(), [a](std::exception_ptr e, CallResult r) {
                     a->finished = true;
@@ -261,7 +267,7 @@ struct FlowRun::State : std::enable_shared_from_this<FlowRun::State> {
 
   // A model step's call for one item, with retries and the JSON check.
   net::awaitable<json::value> model_call(const Step& s, const json::value* item, size_t step, int item_index,
-                                         CallTrace& ct) {
+                                         CallTrace& ct, DeltaFn tap = {}) {
     api::ChatRequest req;
     Resolver res = resolver(item);
     req.model = s.model_ref ? render(*s.model_ref, res) : s.model;
@@ -284,7 +290,7 @@ struct FlowRun::State : std::enable_shared_from_this<FlowRun::State> {
       ++ct.attempts;
       std::optional<CallResult> r;
       try {
-        r = co_await guarded_call(s, req, step, item_index);
+        r = co_await guarded_call(s, req, step, item_index, tap);
       } catch (const StepFailure& e) {
         last_error = e.what();
       } catch (const api::Error& e) {
@@ -317,7 +323,8 @@ struct FlowRun::State : std::enable_shared_from_this<FlowRun::State> {
   }
 
   // The step's work for one item (or the whole step when it has no map).
-  net::awaitable<json::value> body(const Step& s, const json::value* item, size_t step, int item_index, CallTrace& ct) {
+  net::awaitable<json::value> body(const Step& s, const json::value* item, size_t step, int item_index, CallTrace& ct,
+                                   DeltaFn tap = {}) {
     Resolver res = resolver(item);
     switch (s.kind) {
       case StepKind::chunk: {
@@ -359,7 +366,7 @@ struct FlowRun::State : std::enable_shared_from_this<FlowRun::State> {
         std::optional<json::value> out;
         std::exception_ptr err;
         try {
-          out = co_await model_call(s, item, step, item_index, ct);
+          out = co_await model_call(s, item, step, item_index, ct, std::move(tap));
         } catch (...) {
           err = std::current_exception();
         }
@@ -441,6 +448,158 @@ struct FlowRun::State : std::enable_shared_from_this<FlowRun::State> {
     co_return out;
   }
 
+  // ---- Planned decomposition: tasks parsed from the planner's lines while it streams.
+  struct PlanTask {
+    int n = 0;
+    const Step* tool = nullptr;
+    std::vector<std::string> args;  // literal text, or "$K"
+    std::vector<int> deps;          // task numbers (1-based)
+    bool started = false, done = false;
+    json::value out;
+    CallTrace ct;
+  };
+
+  static std::vector<std::string> split_args(std::string_view a) {
+    std::vector<std::string> out;
+    std::string cur;
+    char quote = 0;
+    int depth = 0;
+    for (char c : a) {
+      if (quote) {
+        if (c == quote) quote = 0;
+        else cur += c;
+        continue;
+      }
+      if (c == '"' || c == '\'') quote = c;
+      else if (c == '(' || c == '[' || c == '{') ++depth, cur += c;
+      else if (c == ')' || c == ']' || c == '}') --depth, cur += c;
+      else if (c == ',' && depth == 0) out.push_back(std::move(cur)), cur.clear();
+      else cur += c;
+    }
+    out.push_back(std::move(cur));
+    for (auto& x : out) {
+      size_t b = x.find_first_not_of(" \t"), e = x.find_last_not_of(" \t");
+      x = b == std::string::npos ? std::string() : x.substr(b, e - b + 1);
+    }
+    if (out.size() == 1 && out[0].empty()) out.clear();
+    return out;
+  }
+
+  // "3. join($1, $2)" → a task; lines that are not tasks (thoughts, blank) → nullopt; a bad task → error.
+  static std::optional<PlanTask> parse_task(std::string_view line, const Step& s, int next, std::string& error) {
+    size_t i = line.find_first_not_of(" \t*-");
+    if (i == std::string_view::npos) return std::nullopt;
+    line.remove_prefix(i);
+    size_t d = 0;
+    while (d < line.size() && std::isdigit(static_cast<unsigned char>(line[d]))) ++d;
+    if (d == 0 || d >= line.size() || (line[d] != '.' && line[d] != ')')) return std::nullopt;
+    line.remove_prefix(d + 1);
+    size_t open = line.find('('), close = line.rfind(')');
+    if (open == std::string_view::npos || close == std::string_view::npos || close < open) return std::nullopt;
+    std::string name(line.substr(0, open));
+    name.erase(0, name.find_first_not_of(" \t"));
+    name.erase(name.find_last_not_of(" \t") + 1);
+    PlanTask t;
+    t.n = next;
+    for (const auto& tool : s.plan_tools)
+      if (tool.name == name) t.tool = &tool;
+    if (!t.tool) {
+      error = "task " + std::to_string(next) + " names an unknown tool '" + name + "'";
+      return std::nullopt;
+    }
+    t.args = split_args(line.substr(open + 1, close - open - 1));
+    for (const auto& a : t.args) {
+      if (a.size() < 2 || a[0] != '$') continue;
+      int k = std::atoi(a.c_str() + (a[1] == '{' ? 2 : 1));
+      if (k < 1 || k >= next) {
+        error = "task " + std::to_string(next) + " refers to " + a + ", not an earlier task";
+        return std::nullopt;
+      }
+      t.deps.push_back(k);
+    }
+    return t;
+  }
+
+  net::awaitable<json::value> run_plan(const Step& s, size_t step, StepTrace& st, CallTrace& planner) {
+    auto ex = co_await net::this_coro::executor;
+    std::deque<PlanTask> tasks;  // stable references while tasks run
+    std::optional<std::string> failure;
+    int running_tasks = 0;
+    std::string pending_line;
+    net::steady_timer wake(ex);
+    auto self = shared_from_this();
+    std::function<void()> launch;
+    auto run_task = [&, self](PlanTask& t) -> net::awaitable<void> {
+      json::array item;
+      for (const auto& a : t.args) {
+        if (a.size() >= 2 && a[0] == '$') item.push_back(tasks[static_cast<size_t>(std::atoi(a.c_str() + (a[1] == '{' ? 2 : 1)) - 1)].out);
+        else item.emplace_back(json::string(a));
+      }
+      json::value iv(std::move(item));
+      t.ct.item = t.n;
+      try {
+        t.out = co_await body(*t.tool, &iv, step, t.n, t.ct);
+      } catch (const std::exception& e) {
+        t.ct.error = e.what();
+        t.out = nullptr;
+        if (s.on_error == OnError::fail && !failure) failure = "task " + std::to_string(t.n) + ": " + e.what();
+      }
+      if (t.tool->kind == StepKind::template_) t.ct.start_ms = t.ct.end_ms = now_ms();
+    };
+    launch = [&, self] {
+      if (failure || stopping()) return;
+      for (auto& t : tasks) {
+        if (t.started) continue;
+        bool ready = std::all_of(t.deps.begin(), t.deps.end(), [&](int k) { return tasks[static_cast<size_t>(k - 1)].done; });
+        if (!ready) continue;
+        t.started = true;
+        ++running_tasks;
+        net::co_spawn(ex, run_task(t), [&, tp = &t](std::exception_ptr) {
+          tp->done = true;
+          --running_tasks;
+          launch();
+          wake.cancel();
+        });
+      }
+    };
+    auto take_line = [&](std::string_view line) {
+      if (failure) return;
+      std::string err;
+      if (auto t = parse_task(line, s, static_cast<int>(tasks.size()) + 1, err)) {
+        tasks.push_back(std::move(*t));
+        launch();
+      } else if (!err.empty()) {
+        failure = err;
+      }
+    };
+    DeltaFn tap = [&](std::string_view d) {
+      pending_line += d;
+      size_t nl;
+      while ((nl = pending_line.find('\n')) != std::string::npos) {
+        take_line(std::string_view(pending_line).substr(0, nl));
+        pending_line.erase(0, nl + 1);
+      }
+    };
+    std::exception_ptr planner_error;
+    try {
+      co_await body(s, nullptr, step, -1, planner, tap);
+    } catch (...) {
+      planner_error = std::current_exception();
+    }
+    if (!planner_error) take_line(pending_line);
+    while (running_tasks > 0) {
+      wake.expires_at(Clock::time_point::max());
+      boost::system::error_code ec;
+      co_await wake.async_wait(net::redirect_error(net::use_awaitable, ec));
+    }
+    for (auto& t : tasks) st.calls.push_back(t.ct);
+    if (planner_error) std::rethrow_exception(planner_error);
+    if (failure) throw StepFailure(*failure);
+    if (stopping()) throw StepFailure("cancelled");
+    if (tasks.empty()) throw StepFailure("the plan has no task (lines like '1. tool(args)')");
+    co_return tasks.back().out;
+  }
+
   net::awaitable<void> run_step(size_t i) {
     const Step& s = flow.steps[i];
     StepTrace& st = result.steps[i];
@@ -456,6 +615,8 @@ struct FlowRun::State : std::enable_shared_from_this<FlowRun::State> {
         skipped = true;
       } else if (s.map) {
         out = co_await run_map(s, i, st);
+      } else if (!s.plan_tools.empty()) {
+        out = co_await run_plan(s, i, st, single);
       } else {
         out = co_await body(s, nullptr, i, -1, single);
       }
@@ -463,7 +624,7 @@ struct FlowRun::State : std::enable_shared_from_this<FlowRun::State> {
       error = e.what();
       single.error = e.what();
     }
-    if (s.kind == StepKind::model && !s.map && !skipped) st.calls.push_back(std::move(single));
+    if (s.kind == StepKind::model && !s.map && !skipped) st.calls.insert(st.calls.begin(), std::move(single));
     for (const auto& c : st.calls) {
       st.prompt_tokens += c.prompt_tokens;
       st.completion_tokens += c.completion_tokens;

@@ -36,9 +36,6 @@ namespace {
 const std::set<std::string> kRequestFields{"temperature", "top_p", "max_tokens", "max_completion_tokens", "seed",
                                            "stop", "response_format", "presence_penalty", "frequency_penalty",
                                            "logit_bias", "user", "tools", "tool_choice", "reasoning_effort"};
-const std::set<std::string> kStepKeys{"model", "chunk", "template", "json", "messages", "prompt", "map",
-                                      "max_parallel", "max_items", "output", "retries", "timeout_ms", "on_error",
-                                      "default", "when", "tokens", "pick", "description"};
 
 json::value yaml_to_json(const YAML::Node& n) {
   if (n.IsMap()) {
@@ -190,17 +187,22 @@ class Parser {
   }
 
   void step(const std::string& name, const YAML::Node& key_node, const YAML::Node& n) {
-    Step s;
-    s.name = name;
-    s.file = file_;
-    s.line = key_node.Mark().line + 1;
     if (flow_.find(name)) {
       fail(key_node, name, "written twice");
       return;
     }
+    if (auto s = parse_step(name, key_node, n)) flow_.steps.push_back(std::move(*s));
+  }
+
+  std::optional<Step> parse_step(const std::string& name, const YAML::Node& key_node, const YAML::Node& n) {
+    std::optional<Step> none;
+    Step s;
+    s.name = name;
+    s.file = file_;
+    s.line = key_node.Mark().line + 1;
     if (!n.IsMap()) {
       fail(n, name, "a step is a map with one of model, chunk, template, json");
-      return;
+      return none;
     }
     int kinds = 0;
     for (const char* k : {"model", "chunk", "template", "json"}) kinds += n[k] ? 1 : 0;
@@ -208,7 +210,7 @@ class Parser {
       fail(n, name,
            kinds == 0 ? "bad kind: a step needs one of model, chunk, template, json"
                       : "bad kind: a step has exactly one of model, chunk, template, json");
-      return;
+      return none;
     }
     json::object fields;
     for (const auto& kv : n) {
@@ -216,87 +218,102 @@ class Parser {
       const YAML::Node& v = kv.second;
       if (key == "model") {
         s.kind = StepKind::model;
-        if (!v.IsScalar()) { fail(v, name, "'model' must be a public model name"); return; }
+        if (!v.IsScalar()) { fail(v, name, "'model' must be a public model name"); return none; }
         s.model = v.Scalar();
         if (s.model.find("${") != std::string::npos) {
           s.model_ref = tmpl(v, name, "model");
-          if (!s.model_ref) return;
+          if (!s.model_ref) return none;
         } else if (has_model_ && !has_model_(s.model)) {
           fail(v, name, "unknown model '" + s.model + "' (not in 'models' of the config)");
-          return;
+          return none;
         }
       } else if (key == "chunk" || key == "template" || key == "json") {
         s.kind = key == "chunk" ? StepKind::chunk : key == "template" ? StepKind::template_ : StepKind::json;
         auto t = tmpl(v, name, key.c_str());
-        if (!t) return;
+        if (!t) return none;
         s.text = std::move(*t);
       } else if (key == "messages") {
-        if (!v.IsSequence() || v.size() == 0) { fail(v, name, "'messages' must be a non-empty list"); return; }
+        if (!v.IsSequence() || v.size() == 0) { fail(v, name, "'messages' must be a non-empty list"); return none; }
         for (const auto& m : v) {
-          if (!m.IsMap() || !m["content"]) { fail(m, name, "a message is {role: user, content: \"…\"}"); return; }
+          if (!m.IsMap() || !m["content"]) { fail(m, name, "a message is {role: user, content: \"…\"}"); return none; }
           MessageSpec ms;
           ms.role = m["role"] ? m["role"].as<std::string>() : "user";
           auto t = tmpl(m["content"], name, "content");
-          if (!t) return;
+          if (!t) return none;
           ms.content = std::move(*t);
           s.messages.push_back(std::move(ms));
         }
       } else if (key == "prompt") {
         auto t = tmpl(v, name, "prompt");
-        if (!t) return;
+        if (!t) return none;
         s.messages.push_back({"user", std::move(*t)});
       } else if (key == "map") {
         s.map = tmpl(v, name, "map");
-        if (!s.map) return;
+        if (!s.map) return none;
       } else if (key == "when") {
         s.when = tmpl(v, name, "when");
-        if (!s.when) return;
+        if (!s.when) return none;
       } else if (key == "max_parallel") {
-        if (!number<int>(v, name, "max_parallel", 1, 1024, s.max_parallel)) return;
+        if (!number<int>(v, name, "max_parallel", 1, 1024, s.max_parallel)) return none;
       } else if (key == "max_items") {
-        if (!number<int>(v, name, "max_items", 1, 100000, s.max_items)) return;
+        if (!number<int>(v, name, "max_items", 1, 100000, s.max_items)) return none;
       } else if (key == "retries") {
-        if (!number<int>(v, name, "retries", 0, 10, s.retries)) return;
+        if (!number<int>(v, name, "retries", 0, 10, s.retries)) return none;
       } else if (key == "timeout_ms") {
-        if (!number<int64_t>(v, name, "timeout_ms", 0, 86400000, s.timeout_ms)) return;
+        if (!number<int64_t>(v, name, "timeout_ms", 0, 86400000, s.timeout_ms)) return none;
       } else if (key == "tokens") {
-        if (!number<int64_t>(v, name, "tokens", 1, 1000000, s.chunk_tokens)) return;
+        if (!number<int64_t>(v, name, "tokens", 1, 1000000, s.chunk_tokens)) return none;
       } else if (key == "pick") {
         s.pick = v.as<std::string>();
       } else if (key == "output") {
         std::string o = v.as<std::string>();
-        if (o != "json" && o != "text") { fail(v, name, "'output' must be json or text"); return; }
+        if (o != "json" && o != "text") { fail(v, name, "'output' must be json or text"); return none; }
         s.output_json = o == "json";
       } else if (key == "on_error") {
         std::string o = v.as<std::string>();
         if (o == "fail") s.on_error = OnError::fail;
         else if (o == "continue") s.on_error = OnError::continue_;
         else if (o == "default") s.on_error = OnError::default_;
-        else { fail(v, name, "'on_error' must be fail, continue or default"); return; }
+        else { fail(v, name, "'on_error' must be fail, continue or default"); return none; }
       } else if (key == "default") {
         s.default_value = v.IsScalar() ? v.Scalar() : json::serialize(yaml_to_json(v));
+      } else if (key == "plan") {
+        if (!v.IsMap() || v.size() == 0) { fail(v, name, "'plan' is a map of tools {NAME: {model|template, …}}"); return none; }
+        for (const auto& tool : v) {
+          auto t = parse_step(tool.first.as<std::string>(), tool.first, tool.second);
+          if (!t) return none;
+          if ((t->kind != StepKind::model && t->kind != StepKind::template_) || t->map || !t->plan_tools.empty()) {
+            fail(tool.first, name, "plan tool '" + t->name + "' must be a model or template step without map or plan");
+            return none;
+          }
+          s.plan_tools.push_back(std::move(*t));
+        }
       } else if (key == "description") {
       } else if (kRequestFields.count(key)) {
         fields[key] = yaml_to_json(v);
       } else {
         fail(kv.first, name, "unknown key '" + key + "'");
-        return;
+        return none;
       }
     }
     if (s.kind == StepKind::model && s.messages.empty()) {
       fail(n, name, "a model step needs 'messages' or 'prompt'");
-      return;
+      return none;
     }
     if (s.kind != StepKind::model && (!fields.empty() || !s.messages.empty() || s.output_json)) {
       fail(n, name, "messages, prompt, output and request fields belong to a model step");
-      return;
+      return none;
+    }
+    if (!s.plan_tools.empty() && (s.kind != StepKind::model || s.map || s.output_json)) {
+      fail(n, name, "'plan' belongs to a model step (the planner) without map or output: json");
+      return none;
     }
     if (s.on_error == OnError::default_ && !n["default"]) {
       fail(n, name, "on_error: default needs a 'default' value");
-      return;
+      return none;
     }
     s.request_fields_json = json::serialize(fields);
-    flow_.steps.push_back(std::move(s));
+    return s;
   }
 
   bool check_ref(const Ref& r, const YAML::Node& at, const std::string& step, bool item_ok) {
@@ -346,6 +363,12 @@ class Parser {
       if (!check_refs_of(m.content, s, is_map, deps)) return;
     if (s.map && !check_refs_of(*s.map, s, false, deps)) return;
     if (s.when && !check_refs_of(*s.when, s, false, deps)) return;
+    for (const auto& tool : s.plan_tools) {  // a tool's ${item.N} are its arguments
+      if (!check_refs_of(tool.text, s, true, deps)) return;
+      for (const auto& m : tool.messages)
+        if (!check_refs_of(m.content, s, true, deps)) return;
+      if (tool.model_ref && !check_refs_of(*tool.model_ref, s, true, deps)) return;
+    }
     s.deps.assign(deps.begin(), deps.end());
   }
 

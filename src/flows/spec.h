@@ -58,6 +58,12 @@ struct Step {
   std::string default_value;        // on_error: default → the step's output
   std::optional<Template> when;     // false/empty/0/no/null → the step is skipped (output null)
 
+  // Planned decomposition (a model step with `plan: {TOOL: step, …}`): the model writes a numbered plan,
+  // one task a line, `N. TOOL(arg, "text", $K)`; each task runs the tool (a model or template step
+  // whose `${item.0}`, `${item.1}`… are its arguments, `$K` the output of task K) as soon as its `$K`
+  // have finished, while the plan still streams. The step's output is the last task's output.
+  std::vector<Step> plan_tools;
+
   std::vector<std::string> deps;    // steps referenced anywhere in the step (sorted, unique)
 };
 

@@ -96,6 +96,16 @@ TEST(FlowSpec, UnknownModelsAndBadKindsAreErrors) {
   EXPECT_NE(e.find("unclosed"), std::string::npos) << e;
 }
 
+TEST(FlowSpec, PlanToolsAreModelOrTemplateSteps) {
+  auto r = parse("steps:\n  p: {model: m, prompt: go, plan: {a: {model: m, prompt: \"${item.0}\"}, j: {template: \"${item.0}\"}}}\n");
+  ASSERT_TRUE(std::holds_alternative<Flow>(r)) << std::get<std::string>(r);
+  EXPECT_EQ(std::get<Flow>(r).steps[0].plan_tools.size(), 2u);
+  std::string e = error_of("steps:\n  p: {model: m, prompt: go, plan: {c: {chunk: x}}}\n");
+  EXPECT_NE(e.find("must be a model or template step"), std::string::npos) << e;
+  e = error_of("steps:\n  p: {template: go, plan: {j: {template: x}}}\n");
+  EXPECT_NE(e.find("'plan' belongs to a model step"), std::string::npos) << e;
+}
+
 TEST(FlowSpec, RequestFieldsPassThrough) {
   auto r = parse("steps:\n  a: {model: m, prompt: hi, temperature: 0.2, max_tokens: 30, stop: [\"\\n\"]}\n");
   ASSERT_TRUE(std::holds_alternative<Flow>(r)) << std::get<std::string>(r);

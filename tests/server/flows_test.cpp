@@ -24,6 +24,7 @@ std::string write_temp(const std::string& text, const char* suffix = "") {
 }
 
 const char* kScript = R"(# pattern => answer
+Plan the work => Thought: two parts.\n1. summarize("alpha text")\n2. extract("beta text")\n3. join($1, $2)
 List the parties => not json at all
 not valid JSON => {"parties": ["Acme", "Beta"]}
 explode => !500 scripted failure
@@ -65,6 +66,15 @@ flows:
     steps:
       slow: {model: small, prompt: "long wait", timeout_ms: 50, on_error: continue}
       after: {template: "done ${steps.slow.output}"}
+  planned:
+    steps:
+      solve:
+        model: small
+        prompt: "Plan the work"
+        plan:
+          summarize: {model: small, prompt: "alpha ${item.0}"}
+          extract: {model: small, prompt: "beta ${item.0}"}
+          join: {template: "${item.0}+${item.1}"}
   slow:
     steps:
       a: {model: small, prompt: "long answer one"}
@@ -203,6 +213,23 @@ TEST_F(FlowsTest, AStepPastItsTimeoutIsCancelled) {
   EXPECT_TRUE(wait_until([&] { return fake_->stats().at("streams_aborted").as_int64() >= 1; }, Ms(5000)));
 }
 
+TEST_F(FlowsTest, APlanRunsItsTasksWhileItStreams) {
+  auto r = run("planned", "{}");
+  ASSERT_EQ(r.at("status").as_string(), "completed") << json::serialize(r);
+  EXPECT_EQ(r.at("outputs").at("solve").as_string(), "ALPHA+BETA");
+  const auto& calls = step(r, "solve").at("calls").as_array();
+  ASSERT_EQ(calls.size(), 4u);  // the planner, then tasks 1..3
+  const auto& planner = calls[0].as_object();
+  const auto& t1 = calls[1].as_object();
+  const auto& t2 = calls[2].as_object();
+  const auto& t3 = calls[3].as_object();
+  EXPECT_EQ(t1.at("item").as_int64(), 1);
+  // Task 1 started as soon as its line arrived, before the planner had finished the plan.
+  EXPECT_LT(num(t1, "start_ms"), num(planner, "end_ms"));
+  // The join waited for both tasks it names.
+  EXPECT_GE(num(t3, "start_ms"), std::max(num(t1, "end_ms"), num(t2, "end_ms")));
+}
+
 TEST_F(FlowsTest, StreamSendsStepEventsInOrder) {
   HttpClient c(serve_->port);
   auto r = c.post("/v1/flows/par/runs", R"({"inputs": {"q": "why"}, "stream": true})");
@@ -274,7 +301,7 @@ TEST_F(FlowsTest, BadRequestsGetClearErrors) {
   EXPECT_EQ(parse_obj(ok.body).at("outputs").at("a").as_string(), "BETA");
   auto list = c.get("/v1/flows");
   ASSERT_EQ(list.status, 200);
-  EXPECT_EQ(parse_obj(list.body).at("data").as_array().size(), 7u);
+  EXPECT_EQ(parse_obj(list.body).at("data").as_array().size(), 8u);
 }
 
 TEST(FlowsConfig, ABadFlowStopsTheStartNamingFileLineAndStep) {
