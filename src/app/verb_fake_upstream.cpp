@@ -1,6 +1,7 @@
 // `kuai fake-upstream`: an OpenAI-compatible fake LLM server for tests and benchmarks (no cloud
 // provider is reachable here). See src/fakeup/options.h for what each behaviour does.
 #include "app/verbs.h"
+#include "fakeup/script.h"
 #include "fakeup/server.h"
 
 namespace kuai::app {
@@ -42,9 +43,19 @@ VerbRegistrar reg("fake-upstream", [](CLI::App& root) {
   cmd->add_flag("--echo", opts->echo, "the answer is the JSON of the messages received");
   cmd->add_option("--embedding-dim", opts->embedding_dim, "embedding vector size")->capture_default_str()
       ->check(CLI::Range(1, 65536));
+  auto script_file = std::make_shared<std::string>();
+  cmd->add_option("--script", *script_file,
+                  "scripted chat answers: lines 'PATTERN => ANSWER' checked in order against the last message "
+                  "(substring; * = any; \\n = line break; '!500 msg' = that HTTP error)");
   cmd->add_option("--tls-cert", opts->tls_cert, "PEM certificate chain: serve HTTPS");
   cmd->add_option("--tls-key", opts->tls_key, "PEM private key for --tls-cert");
-  cmd->callback([opts] {
+  cmd->callback([opts, script_file] {
+    if (!script_file->empty()) {
+      if (auto err = fakeup::load_script(*script_file, opts->script)) {
+        set_exit_code(fail("fake-upstream", *err, "one rule a line: PATTERN => ANSWER"));
+        return;
+      }
+    }
     if (opts->tls_cert.empty() != opts->tls_key.empty()) {
       set_exit_code(fail("fake-upstream", "--tls-cert and --tls-key go together", "give both PEM files, or neither"));
       return;

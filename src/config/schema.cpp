@@ -301,6 +301,10 @@ const std::vector<KeyRule>& key_rules() {
         {"models.*.backends[].total_timeout_ms", T::integer, 1, kNoMax},
         {"models.*.strategy", T::string, 0, 0, {"ordered", "fastest", "weighted"}},
         {"models.*.hedge_after_ms", T::integer, 0, kNoMax},
+        // Flows (src/flows): settings, then flows by name (each checked by the flow parser)
+        {"flows.dir", T::string},
+        {"flows.max_stored_runs", T::integer, 0, 100000},
+        {"flows.*", T::any},
         // Upstream
         {"upstream.connect_timeout_ms", T::integer, 1, kNoMax},
         {"upstream.first_token_timeout_ms", T::integer, 1, kNoMax},

@@ -5,8 +5,17 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace kuai::fakeup {
+
+// One line of a --script file: when the last message contains `pattern` ("*": any), answer `answer`
+// (or, with `status` other than 200, answer that HTTP error).
+struct ScriptRule {
+  std::string pattern;
+  std::string answer;
+  int status = 200;
+};
 
 struct Options {
   std::string host = "127.0.0.1";
@@ -27,6 +36,7 @@ struct Options {
   bool echo = false;                        // the answer is the JSON of the messages received
   int embedding_dim = 64;
   std::string tls_cert, tls_key;            // PEM files: serve HTTPS instead of HTTP
+  std::vector<ScriptRule> script;           // --script FILE: the first rule matching a chat's last message answers it
 };
 
 }  // namespace kuai::fakeup

@@ -1,5 +1,7 @@
 #include "fakeup/responder.h"
 
+#include "fakeup/script.h"
+
 #include "fakeup/token_count.h"
 
 #include <boost/json.hpp>
@@ -104,6 +106,20 @@ bool include_usage(const json::object& o) {
 
 json::object usage_json(int64_t prompt, int64_t completion) {
   return {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
+}
+
+// A scripted answer's tokens: each word with the spaces before it (so pacing grows with its length).
+std::vector<std::string> split_words(std::string_view text) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t j = i;
+    while (j < text.size() && (text[j] == ' ' || text[j] == '\n')) ++j;
+    while (j < text.size() && text[j] != ' ' && text[j] != '\n') ++j;
+    out.emplace_back(text.substr(i, j - i));
+    i = j;
+  }
+  return out;
 }
 
 // The answer's pieces (one per token) and finish reason: a function of what was received and the seed.
@@ -276,6 +292,24 @@ Reply Responder::chat(const Incoming& in, int64_t seq) {
   auto max_tokens = int_field(*body, "max_completion_tokens");
   if (!max_tokens) max_tokens = int_field(*body, "max_tokens");
   Answer ans = make_answer(opts_, messages_json, messages_json, max_tokens);
+  if (!opts_.script.empty() && !msgs->get_array().empty()) {
+    const auto& last = msgs->get_array().back();
+    const json::value* c = last.is_object() ? last.get_object().if_contains("content") : nullptr;
+    if (const ScriptRule* rule = match_script(opts_.script, c ? content_text(*c) : std::string())) {
+      if (rule->status != 200) {
+        r = error_reply(rule->status, rule->status == 429 ? "rate_limit_error" : "server_error",
+                        rule->answer.empty() ? "fake upstream: scripted error" : rule->answer);
+        apply_delays(r, prompt_tokens, 0);
+        return r;
+      }
+      ans = Answer{};
+      ans.pieces = split_words(rule->answer);
+      if (max_tokens && *max_tokens >= 0 && static_cast<size_t>(*max_tokens) < ans.pieces.size()) {
+        ans.pieces.resize(static_cast<size_t>(*max_tokens));
+        ans.finish_reason = "length";
+      }
+    }
+  }
   int64_t completion_tokens = static_cast<int64_t>(ans.pieces.size());
   std::string id = "chatcmpl-fake" + hex(fnv1a(messages_json) ^ opts_.seed).substr(0, 8) + "-" + std::to_string(seq);
   int64_t created = now_s();

@@ -5,10 +5,12 @@
 
 #include "api/error.h"
 #include "config/schema.h"
+#include "server/flow_caller.h"
 #include "server/gateway_state.h"
 #include "upstream/local_backend.h"
 
 #include <boost/json.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -107,13 +109,15 @@ Route route_of(std::string_view path) {
   if (path == "/v1/files" || path.substr(0, 10) == "/v1/files/") return Route::files;
   if (path == "/v1/batches" || path.substr(0, 12) == "/v1/batches/") return Route::batches;
   if (path.substr(0, 14) == "/v1/chat/jobs/") return Route::chat_jobs;
+  if (path == "/v1/flows" || path.substr(0, 10) == "/v1/flows/") return Route::flows;
   return Route::other;
 }
 
 net::awaitable<int> dispatch(State& s, Route route, const pipeline::Tenant*& tenant, http::Request& req,
                              http::ResponseWriter& w) {
   if (route == Route::chat || route == Route::completions || route == Route::embeddings || route == Route::models ||
-      route == Route::stage || route == Route::files || route == Route::batches || route == Route::chat_jobs)
+      route == Route::stage || route == Route::files || route == Route::batches || route == Route::chat_jobs ||
+      route == Route::flows)
     tenant = &s.tenants.authenticate(req.header("authorization"));
   switch (route) {
     case Route::chat: co_return co_await handle_chat(s, *tenant, req, w);
@@ -125,6 +129,7 @@ net::awaitable<int> dispatch(State& s, Route route, const pipeline::Tenant*& ten
     case Route::files: co_return co_await handle_files(s, *tenant, req, w);
     case Route::batches: co_return co_await handle_batches(s, *tenant, req, w);
     case Route::chat_jobs: co_return co_await handle_chat_jobs(s, *tenant, req, w);
+    case Route::flows: co_return co_await handle_flows(s, *tenant, req, w);
     case Route::healthz:
       co_await w.send(200, "application/json", std::string(R"({"status":"ok"})"), http::Headers{});
       co_return 200;
@@ -332,6 +337,12 @@ std::variant<std::unique_ptr<Gateway>, std::string> Gateway::create(const config
     s.workers->start();
     s.webhooks->start();
   }
+  // Flows: every one validated now (references, cycles, models), so a bad flow stops the start.
+  auto lib = flows::FlowLibrary::load(s.config.at("flows"), s.config.file(),
+                                      [sp](std::string_view m) { return sp->known_models.count(std::string(m)) > 0; });
+  if (auto* err = std::get_if<std::string>(&lib)) return *err;
+  s.flows = std::move(std::get<flows::FlowLibrary>(lib));
+  s.flow_runs.set_capacity(static_cast<size_t>(s.config.get<int>("flows.max_stored_runs", 100)));
   return gw;
 }
 
@@ -342,6 +353,34 @@ void Gateway::run() { state_->server->run(); }
 void Gateway::stop() {
   state_->stopping = true;
   state_->server->stop();
+}
+
+bool Gateway::has_model(std::string_view public_name) const {
+  return state_->known_models.count(std::string(public_name)) > 0;
+}
+
+const flows::Flow* Gateway::find_flow(std::string_view name) const { return state_->flows.find(name); }
+
+std::optional<flows::RunResult> Gateway::run_flow(const flows::Flow& flow, boost::json::object inputs,
+                                                  flows::EventFn on_event) {
+  State& s = *state_;
+  pipeline::Tenant tenant;
+  tenant.name = "cli";
+  PipelineStepCaller caller(s, tenant);
+  std::optional<flows::RunResult> out;
+  std::exception_ptr error;
+  auto body = [&]() -> net::awaitable<void> {
+    flows::FlowRun run(flow, std::move(inputs), caller, std::move(on_event));
+    out = co_await run.execute();
+  };
+  net::co_spawn(s.server->executor(), body(), [&](std::exception_ptr e) {
+    error = e;
+    s.server->stop();
+  });
+  s.server->run();
+  s.server->shutdown_io();
+  if (error) std::rethrow_exception(error);
+  return out;
 }
 
 void Gateway::stop_on_signals() {

@@ -4,6 +4,8 @@
 // Thread-safety: create/listen/run/shutdown from one thread; stop() from any thread.
 #pragma once
 
+#include "flows/executor.h"
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -30,6 +32,14 @@ class Gateway {
   void run();
   void stop();
   void stop_on_signals();  // SIGINT, SIGTERM → graceful stop
+
+  // `kuai flow run`: runs one flow in this process (no listening socket), each step a live request of
+  // an anonymous tenant, and returns when it finished (or nullopt when a signal stopped it). `on_event`
+  // is called on the I/O thread. Call instead of listen()/run().
+  std::optional<flows::RunResult> run_flow(const flows::Flow& flow, boost::json::object inputs,
+                                           flows::EventFn on_event);
+  bool has_model(std::string_view public_name) const;
+  const flows::Flow* find_flow(std::string_view name) const;  // config flows and flows.dir
 
   struct State;
 

@@ -4,6 +4,8 @@
 
 #include "api/error.h"
 #include "config/config.h"
+#include "flows/library.h"
+#include "flows/run_store.h"
 #include "http/server.h"
 #include "jobs/options.h"
 #include "jobs/store.h"
@@ -48,6 +50,8 @@ struct Gateway::State {
   std::unique_ptr<jobs::Executor> job_executor;
   std::unique_ptr<jobs::WorkerPool> workers;
   std::unique_ptr<jobs::WebhookSender> webhooks;
+  flows::FlowLibrary flows;    // flows.<name> and flows.dir, validated at start-up
+  flows::RunStore flow_runs;   // finished runs for GET /v1/flows/runs/{id}
 };
 
 using State = Gateway::State;
@@ -88,6 +92,9 @@ boost::asio::awaitable<int> handle_stage_client(State& s, const pipeline::Tenant
 
 // dashboard.cpp: /dashboard and everything under it.
 boost::asio::awaitable<int> handle_dashboard(State& s, http::Request& req, http::ResponseWriter& w);
+// flow_endpoints.cpp: GET /v1/flows, POST /v1/flows/{name}/runs, POST /v1/flows/runs, GET /v1/flows/runs/{id}.
+boost::asio::awaitable<int> handle_flows(State& s, const pipeline::Tenant& tenant, http::Request& req,
+                                         http::ResponseWriter& w);
 
 // Helpers shared by the handlers (endpoints.cpp).
 // Throws 415 unless the Content-Type is JSON (a missing Content-Type is accepted).

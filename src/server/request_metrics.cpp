@@ -21,6 +21,7 @@ std::string_view route_name(Route r) {
     case Route::files: return "files";
     case Route::batches: return "batches";
     case Route::chat_jobs: return "chat_jobs";
+    case Route::flows: return "flows";
     case Route::other: case Route::count_: break;
   }
   return "other";

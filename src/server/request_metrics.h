@@ -21,7 +21,7 @@ namespace kuai::server {
 
 enum class Route {
   chat, completions, embeddings, models, healthz, metrics, admin, stage, websocket, dashboard, files, batches, chat_jobs,
-  other, count_
+  flows, other, count_
 };
 std::string_view route_name(Route r);
 

@@ -1,5 +1,5 @@
 // The README's "Quick tour" runs as written (issue 23): every shell line of its ```sh blocks is run in
-// order, in a scratch copy of the layout a user has (the repository's examples/ and node_modules/,
+// order, in a scratch copy of the layout a user has (the repository's examples/, data/ and node_modules/,
 // ../shared beside it, models/stories260K.gguf as scripts/quickstart leaves it), against the real binary.
 // The ports the tour names (8080, 9000, …) become free ports, the same in the tour and in examples/;
 // `build/release/kuai` becomes the binary under test. A line ending in `&` starts a server that must
@@ -115,6 +115,7 @@ TEST(ReadmeTour, EveryLineRuns) {
   fs::create_directories(repo / "models");
   fs::create_directory_symlink(fs::absolute(shared_dir()), root / "shared");
   fs::create_directory_symlink(src / "node_modules", repo / "node_modules");
+  fs::create_directory_symlink(src / "data", repo / "data");
   fs::copy_file(root / "shared/models/stories260K/stories260K.gguf", repo / "models/stories260K.gguf");
   PortMap ports;
   fs::create_directory(repo / "examples");

@@ -1,0 +1,253 @@
+// bench_flows: a flow's independent steps running at once vs the same model calls made one after another.
+// `kuai fake-upstream --script` answers with latency that grows with the answer's tokens (TTFT + tokens at
+// a fixed rate); `kuai serve` serves the built-in flows of data/flows. For each flow:
+//   - flow wall: POST /v1/flows/NAME/runs, timed by this client;
+//   - sequential wall: the same chat calls (same prompts, from the run's step outputs) one after another
+//     through the same gateway: what a client running the steps itself waits;
+//   - ideal: the critical path of the sequential calls' own latencies (the slowest call of each stage,
+//     added up): the wall of a perfect parallel executor.
+// Flows: extract-then-summarize over a 20-chunk document, Skeleton-of-Thought with 8 points.
+// Then, if ../shared/models/stories260K/stories260K.gguf exists, the embedded engine (continuous batching):
+// 8 independent prompts as a map step vs the 8 calls one after another (engine_speedup).
+// Target (issue 20): achieved ≥ 0.9 × ideal speedup; engine ≥ 2×. Last line:
+//   flows: ideal_speedup=… achieved_speedup=… engine_speedup=…   (geometric means over the two flows)
+// Usage: bench_flows [--ttft-ms 30] [--tokens-per-s 400] [--reps 3] [--engine-model GGUF] [--engine-tokens 200]   (KUAI_BIN or ./kuai; KUAI_SHARED)
+#include "flows/chunk.h"
+
+#include "../../tests/support/paths.h"
+#include "../../tests/support/process.h"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace kuai::test;
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown CPU";
+}
+
+std::string words(int n, const char* w) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s += (i ? " " : "") + std::string(w) + std::to_string(i);
+  return s;
+}
+
+std::string script() {
+  std::string outline;
+  for (int i = 0; i < 8; ++i) outline += (i ? "\\n" : "") + std::string("point number ") + std::to_string(i);
+  return "Facts extracted from each part => " + words(60, "summary") + "\n" +
+         "Extract the key facts => " + words(30, "fact") + "\n" +
+         "Write 1 to 2 sentences that expand => " + words(40, "detail") + "\n" +
+         "Write only the skeleton => " + outline + "\n";
+}
+
+// A document the built-in flow's `chunk` step (600 tokens) cuts into exactly `chunks` chunks.
+std::string document_of_chunks(int chunks) {
+  std::string doc, next;
+  for (int i = 0;; ++i) {
+    next = doc + "The party shall deliver item " + std::to_string(i) + " before the end of the quarter as agreed. ";
+    if (static_cast<int>(kuai::flows::chunk_text(next, 600).size()) > chunks) return doc;
+    doc = std::move(next);
+  }
+}
+
+json::object post_json(HttpClient& c, const std::string& path, const json::object& body, double* ms) {
+  auto t0 = Clock::now();
+  auto r = c.post(path, json::serialize(body));
+  if (ms) *ms = ms_since(t0);
+  if (r.status != 200) {
+    std::fprintf(stderr, "%s: HTTP %d %s\n", path.c_str(), r.status, r.body.substr(0, 300).c_str());
+    std::exit(1);
+  }
+  return json::parse(r.body).as_object();
+}
+
+double chat_ms(HttpClient& c, const std::string& model, const std::string& prompt, int max_tokens = 0) {
+  json::object body{{"model", model}, {"messages", json::array{json::object{{"role", "user"}, {"content", prompt}}}}};
+  if (max_tokens) body["max_tokens"] = max_tokens;
+  double ms = 0;
+  post_json(c, "/v1/chat/completions", body, &ms);
+  return ms;
+}
+
+std::string text_of(const json::value& v) { return v.is_string() ? std::string(v.get_string()) : json::serialize(v); }
+
+struct Result {
+  double flow_ms = 0, seq_ms = 0, ideal_ms = 0, trace_cp_ms = 0;
+  int steps = 0;
+};
+
+// extract-then-summarize: the chunks, 20 extract calls, one summary call.
+Result extract_then_summarize(HttpClient& c, const std::string& doc) {
+  Result r;
+  json::object in{{"document", doc}};
+  json::object run = post_json(c, "/v1/flows/extract-then-summarize/runs", json::object{{"inputs", in}}, &r.flow_ms);
+  const auto& outs = run.at("step_outputs").as_object();
+  const auto& chunks = outs.at("chunks").as_array();
+  r.trace_cp_ms = run.at("timing").at("critical_path_ms").to_number<double>();
+  r.steps = 2 + static_cast<int>(chunks.size());
+  // Sequential: the same prompts one after another.
+  auto t0 = Clock::now();
+  double slowest_extract = 0;
+  std::string facts;
+  for (const auto& ch : chunks) {
+    std::string p = "Extract the key facts, obligations and deadlines of this part of a document as short bullet points:\n\n" +
+                    text_of(ch);
+    slowest_extract = std::max(slowest_extract, chat_ms(c, "default", p));
+  }
+  std::string q = "Summarise the key facts, obligations, deadlines and risks of this document.";
+  double summary = chat_ms(c, "default", q + "\n\nFacts extracted from each part of the document:\n\n" + text_of(outs.at("facts")));
+  r.seq_ms = ms_since(t0);
+  r.ideal_ms = slowest_extract + summary;
+  std::printf("  extract-then-summarize: %zu chunks\n", chunks.size());
+  return r;
+}
+
+// Skeleton-of-Thought: the outline, 8 expansions, the join (no call).
+Result skeleton_of_thought(HttpClient& c, const std::string& question) {
+  Result r;
+  json::object in{{"question", question}};
+  json::object run = post_json(c, "/v1/flows/skeleton-of-thought/runs", json::object{{"inputs", in}}, &r.flow_ms);
+  const auto& outs = run.at("step_outputs").as_object();
+  std::string outline = text_of(outs.at("outline"));
+  const auto& points = outs.at("expand").as_array();
+  r.trace_cp_ms = run.at("timing").at("critical_path_ms").to_number<double>();
+  r.steps = 2 + static_cast<int>(points.size());
+  auto t0 = Clock::now();
+  double first = chat_ms(c, "default", "Write only the skeleton of an answer to the question below: exactly 8 points, one per line, 3 to 5 words each, no numbering, nothing else.\n\nQuestion: " + question, 200);
+  double slowest = 0;
+  size_t start = 0;
+  int n = 0;
+  while (start < outline.size()) {
+    size_t end = outline.find('\n', start);
+    if (end == std::string::npos) end = outline.size();
+    std::string point = outline.substr(start, end - start);
+    start = end + 1;
+    if (point.empty()) continue;
+    ++n;
+    slowest = std::max(slowest, chat_ms(c, "default", "Question: " + question + "\n\nSkeleton of the answer:\n" + outline +
+                                                          "\n\nWrite 1 to 2 sentences that expand only this point of the skeleton: " + point));
+  }
+  r.seq_ms = ms_since(t0);
+  r.ideal_ms = first + slowest;
+  std::printf("  skeleton-of-thought: %d points\n", n);
+  return r;
+}
+
+void print(const char* name, const Result& r) {
+  double ideal_speedup = r.seq_ms / r.ideal_ms, achieved = r.seq_ms / r.flow_ms;
+  std::printf("  %-24s sequential %8.1f ms | flow %8.1f ms | ideal %8.1f ms (trace critical path %.1f) | "
+              "speedup ideal %.2fx achieved %.2fx = %.2f of ideal | overhead vs ideal %.2f ms/step\n",
+              name, r.seq_ms, r.flow_ms, r.ideal_ms, r.trace_cp_ms, ideal_speedup, achieved, achieved / ideal_speedup,
+              (r.flow_ms - r.ideal_ms) / r.steps);
+}
+
+// The embedded engine: 8 independent prompts as one map step vs the same 8 calls one after another.
+double engine_speedup(const std::string& model_file, int tokens) {
+  ChildProcess serve;
+  serve.start(kuai_bin(), {"serve", "--port", "0", "--model", model_file, "--log-level", "warn"});
+  uint16_t port = serve.wait_listening();
+  if (port == 0) {
+    std::fprintf(stderr, "engine serve did not start:\n%s\n", serve.output().c_str());
+    return 0;
+  }
+  HttpClient c(port, Ms(120000));
+  json::array prompts;
+  for (int i = 0; i < 8; ++i) prompts.emplace_back(json::string("Once upon a time there was a little " + std::string(i % 2 ? "cat" : "dog") + " number " + std::to_string(i)));
+  json::object flow{{"inputs", json::object{{"p", "text"}}},
+                    {"steps", json::object{{"items", json::object{{"json", "${inputs.p}"}}},
+                                           {"gen", json::object{{"map", "${steps.items.output}"}, {"model", "default"},
+                                                                {"max_parallel", 8}, {"max_tokens", tokens},
+                                                                {"temperature", 0}, {"prompt", "${item}"}}}}}};
+  json::object body{{"flow", flow}, {"inputs", json::object{{"p", json::serialize(prompts)}}}};
+  double best_flow = 1e18, best_seq = 1e18;
+  for (int rep = 0; rep < 3; ++rep) {
+    double ms = 0;
+    post_json(c, "/v1/flows/runs", body, &ms);
+    best_flow = std::min(best_flow, ms);
+    auto t0 = Clock::now();
+    for (const auto& p : prompts) {
+      json::object req{{"model", "default"}, {"max_tokens", tokens}, {"temperature", 0},
+                       {"messages", json::array{json::object{{"role", "user"}, {"content", p}}}}};
+      post_json(c, "/v1/chat/completions", req, nullptr);
+    }
+    best_seq = std::min(best_seq, ms_since(t0));
+  }
+  std::printf("  engine (%s, 8 prompts, max_tokens %d): sequential %.1f ms | flow %.1f ms | %.2fx\n",
+              model_file.c_str(), tokens, best_seq, best_flow, best_seq / best_flow);
+  return best_seq / best_flow;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string ttft = "30", tps = "400";
+  int reps = 3, engine_tokens = 200;
+  std::string model = shared_dir() + "/models/stories260K/stories260K.gguf";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--ttft-ms") ttft = argv[i + 1];
+    else if (a == "--tokens-per-s") tps = argv[i + 1];
+    else if (a == "--reps") reps = std::max(1, std::atoi(argv[i + 1]));
+    else if (a == "--engine-model") model = argv[i + 1];
+    else if (a == "--engine-tokens") engine_tokens = std::max(1, std::atoi(argv[i + 1]));
+  }
+  std::printf("bench_flows on %s; fake upstream: TTFT %s ms, %s tokens/s (latency grows with answer tokens)\n",
+              cpu_name().c_str(), ttft.c_str(), tps.c_str());
+  std::string script_path = "/tmp/kuai-bench-flows-" + std::to_string(::getpid()) + ".script";
+  std::ofstream(script_path) << script();
+  ChildProcess fake, serve;
+  fake.start(kuai_bin(), {"fake-upstream", "--port", "0", "--script", script_path, "--ttft-ms", ttft, "--tokens-per-s",
+                          tps, "--threads", "2"});
+  uint16_t fake_port = fake.wait_listening();
+  if (fake_port == 0) return std::fprintf(stderr, "fake-upstream did not start:\n%s\n", fake.output().c_str()), 1;
+  serve.start(kuai_bin(), {"serve", "--port", "0", "--threads", "1", "--upstream",
+                           "http://127.0.0.1:" + std::to_string(fake_port), "--set",
+                           "flows.dir=" + source_dir() + "/data/flows", "--log-level", "warn"});
+  uint16_t port = serve.wait_listening();
+  if (port == 0) return std::fprintf(stderr, "kuai serve did not start:\n%s\n", serve.output().c_str()), 1;
+  HttpClient c(port, Ms(120000));
+  std::string doc = document_of_chunks(20);
+  // Best of `reps` for each side (noise on a shared machine only ever adds time).
+  auto best = [&](auto fn) {
+    Result b = fn();
+    for (int i = 1; i < reps; ++i) {
+      Result r = fn();
+      if (r.flow_ms < b.flow_ms) b.flow_ms = r.flow_ms, b.trace_cp_ms = r.trace_cp_ms;
+      b.seq_ms = std::min(b.seq_ms, r.seq_ms);
+      b.ideal_ms = std::min(b.ideal_ms, r.ideal_ms);
+    }
+    return b;
+  };
+  Result ets = best([&] { return extract_then_summarize(c, doc); });
+  Result sot = best([&] { return skeleton_of_thought(c, "How do I make a service faster?"); });
+  print("extract-then-summarize", ets);
+  print("skeleton-of-thought", sot);
+  std::remove(script_path.c_str());
+  double ideal = std::sqrt((ets.seq_ms / ets.ideal_ms) * (sot.seq_ms / sot.ideal_ms));
+  double achieved = std::sqrt((ets.seq_ms / ets.flow_ms) * (sot.seq_ms / sot.flow_ms));
+  std::string engine = "n/a";
+  if (std::ifstream(model)) {
+    double e = engine_speedup(model, engine_tokens);
+    if (e > 0) engine = std::to_string(e).substr(0, 4);
+  } else {
+    std::printf("  engine: %s not found\n", model.c_str());
+  }
+  std::printf("flows: ideal_speedup=%.2f achieved_speedup=%.2f engine_speedup=%s\n", ideal, achieved, engine.c_str());
+  return 0;
+}
