@@ -36,7 +36,7 @@ std::vector<uint8_t> decay_mask(const ModelConfig& c) {
   return mask;
 }
 
-engine::Result<Params> read_params(const engine::GgufFile& f) {
+engine::Result<ModelConfig> read_config(const engine::GgufFile& f) {
   auto hp = engine::model::read_hparams(f);
   if (!hp) return std::move(hp).take_error();
   if (hp->arch != engine::model::Arch::kLlama)
@@ -57,6 +57,13 @@ engine::Result<Params> read_params(const engine::GgufFile& f) {
   c.n_vocab = int32_t(embd->ne[1]);
   c.tied = f.tensor("output.weight") == nullptr;
   if (auto st = c.check(); !st) return engine::make_error(f.path() + ": " + st.error());
+  return c;
+}
+
+engine::Result<Params> read_params(const engine::GgufFile& f) {
+  auto cfg = read_config(f);
+  if (!cfg) return std::move(cfg).take_error();
+  const ModelConfig& c = *cfg;
   const Layout layout(c);
   Params p{c, std::vector<float>(layout.n_params)};
   for (const TensorSpec& t : layout.tensors) {

@@ -26,6 +26,9 @@ struct Params {
 // 1/sqrt(2 n_layer) (GPT-2), norm weights 1. Same config and seed -> same values.
 Params init_params(const ModelConfig& c, uint64_t seed, float std = 0.02f);
 
+// The shape of a llama-architecture GGUF (errors: other architectures, partial RoPE, RoPE scaling).
+engine::Result<ModelConfig> read_config(const engine::GgufFile& f);
+
 // Reads a llama-architecture GGUF's weights (errors: other architectures, missing tensors, shapes).
 engine::Result<Params> read_params(const engine::GgufFile& f);
 
