@@ -8,6 +8,7 @@
 // GFLOP/s on the student's shape. Last line: `distill: kd_ppl=… ce_ppl=… … student_speedup=…`.
 //   bench_distill [--steps N] [--train-seqs N] [--heldout-seqs N] [--seq-len N] [--batch N] [--threads N]
 //                 [--student-layers N] [--alpha A] [--temperature T] [--lr LR] [--teacher FILE]
+//                 [--on-policy L]   (adds (c): distilled with a share L of windows continued by the student, GKD)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -91,7 +92,7 @@ double engine_prefill_gflops(const std::string& path, const train::ModelConfig& 
 
 int main(int argc, char** argv) {
   int steps = 300, train_seqs = 384, heldout_seqs = 64, seq_len = 64, batch = 16, threads = 2, student_layers = 2;
-  float alpha = 0.9f, temperature = 1.0f, lr = 3e-3f;
+  float alpha = 0.9f, temperature = 1.0f, lr = 3e-3f, on_policy = 0.0f;
   std::string teacher_path = test::shared_dir() + "/models/stories260K/stories260K.gguf";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -107,6 +108,7 @@ int main(int argc, char** argv) {
     else if (a == "--temperature") temperature = std::stof(next());
     else if (a == "--lr") lr = std::stof(next());
     else if (a == "--teacher") teacher_path = next();
+    else if (a == "--on-policy") on_policy = std::stof(next());
     else {
       std::fprintf(stderr, "bench_distill: unknown argument %s (see the comment at the top of bench/distill/main.cpp)\n", a.c_str());
       return 2;
@@ -186,6 +188,21 @@ int main(int argc, char** argv) {
               rce->losses.back(), rce->tokens_per_s());
   std::printf("%-22s %10.3f %12.4f %10.4f %12.4f %12.0f\n", "(b) distilled (kl)", ekd->ppl, ekd->kl, ekd->agree,
               rkd->losses.back(), rkd->tokens_per_s());
+
+  if (on_policy > 0) {
+    train::Params op = train::init_params(sc, 11);
+    train::DistillOptions gkd = dopt;
+    gkd.on_policy = on_policy;
+    gkd.stop_token = int32_t(eos);
+    auto rop = train::distill(**teacher, op, *train_data, opt, gkd, pool);
+    auto eop = rop ? train::evaluate(op, *heldout, teacher->get(), pool) : engine::Result<train::EvalResult>(engine::make_error(rop.error()));
+    if (!eop) {
+      std::fprintf(stderr, "bench_distill: %s\n", eop.error().c_str());
+      return 1;
+    }
+    std::printf("%-22s %10.3f %12.4f %10.4f %12.4f %12.0f\n", ("(c) on-policy " + std::to_string(on_policy).substr(0, 4)).c_str(),
+                eop->ppl, eop->kl, eop->agree, rop->losses.back(), rop->tokens_per_s());
+  }
 
   // decode speed, same run: the teacher file and the distilled student written as GGUF
   const std::string spath = (fs::temp_directory_path() / ("bench_distill_" + std::to_string(::getpid()) + ".gguf")).string();

@@ -43,6 +43,9 @@ VerbRegistrar reg("distill", [](CLI::App& root) {
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--top-k", a->d.top_k, "teacher probabilities kept per position; 0 = all")->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--on-policy", a->d.on_policy,
+                  "share of sequences continued by the student itself (GKD; divergence only on those)")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
   add_train_options(cmd, a->cli);
   cmd->callback([a] {
     const std::string verb = "distill";
@@ -129,6 +132,7 @@ VerbRegistrar reg("distill", [](CLI::App& root) {
       set_exit_code(fail(verb, corpus.error(), "give a longer text or a smaller --seq-len"));
       return;
     }
+    a->d.stop_token = (*tok)->eos();
     o.tokenizer = tfile.get();
     o.stop = install_stop_signals();
     std::fprintf(stderr, "distill: student %s (%zu parameters), teacher %llu parameters, %lld tokens of data, loss %s\n",

@@ -28,7 +28,7 @@ engine::Result<Corpus> corpus_from_teacher(const engine::model::LlamaModel& teac
   Teacher t(teacher, pool);
   Corpus c;
   for (int i = 0; i < n; ++i) {
-    auto s = t.sample(first, len, seed + uint64_t(i), stop);
+    auto s = t.sample(std::span(&first, 1), len, seed + uint64_t(i), stop);
     if (!s) return std::move(s).take_error();
     c.seqs.push_back(std::move(s).value());
   }

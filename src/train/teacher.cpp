@@ -45,7 +45,9 @@ engine::Status Teacher::probs(const int32_t* tokens, int n, float temperature, i
   return engine::Ok{};
 }
 
-engine::Result<std::vector<int32_t>> Teacher::sample(int32_t first, int len, uint64_t seed, int32_t stop) {
+engine::Result<std::vector<int32_t>> Teacher::sample(std::span<const int32_t> prefix, int len, uint64_t seed,
+                                                     int32_t stop) {
+  if (prefix.empty() || int(prefix.size()) >= len) return std::vector<int32_t>(prefix.begin(), prefix.end());
   engine::sample::SamplerParams sp;
   sp.temperature = 1.0f;
   sp.top_k = 0;
@@ -55,14 +57,17 @@ engine::Result<std::vector<int32_t>> Teacher::sample(int32_t first, int len, uin
   engine::sample::Sampler sampler(sp);
   auto kv = model_.make_kv_cache(len);
   SequenceKv* seqs[] = {kv.get()};
-  std::vector<int32_t> out = {first};
+  std::vector<int32_t> out(prefix.begin(), prefix.end());
   std::vector<float> logits(static_cast<size_t>(n_vocab()));
-  while (int(out.size()) < len) {
-    const BatchToken bt{out.back(), int32_t(out.size()) - 1, 0, true};
-    if (auto st = model_.forward(std::span(&bt, 1), seqs, st_, logits.data()); !st) return std::move(st).take_error();
+  batch_.clear();
+  for (size_t i = 0; i < out.size(); ++i) batch_.push_back({out[i], int32_t(i), 0, i + 1 == out.size()});
+  if (auto st = model_.forward(batch_, seqs, st_, logits.data()); !st) return std::move(st).take_error();
+  while (true) {
     const int32_t next = sampler.sample(logits);
     out.push_back(next);
-    if (next == stop) break;
+    if (next == stop || int(out.size()) >= len) break;
+    const BatchToken bt{next, int32_t(out.size()) - 1, 0, true};
+    if (auto st = model_.forward(std::span(&bt, 1), seqs, st_, logits.data()); !st) return std::move(st).take_error();
   }
   return out;
 }

@@ -1,9 +1,11 @@
 // A teacher model run in the engine (engine/model: any weight type it loads, quantized included): its
 // next-token distributions over a token sequence, and sequences sampled from it with fixed seeds.
+// On-policy distillation also samples the student through this class (an engine copy of its weights).
 // Threads: one Teacher is used by one thread at a time; its forward passes use the given pool.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "engine/gguf/result.h"
@@ -23,9 +25,9 @@ class Teacher {
   // keep their probability, the remaining mass is spread evenly over the others (what a teacher that
   // only reports its top k gives).
   engine::Status probs(const int32_t* tokens, int n, float temperature, int top_k, float* out);
-  // A sequence starting with `first`, sampled at temperature 1 (no filtering) until len tokens or
+  // `prefix` (not empty) continued by sampling at temperature 1 (no filtering) until len tokens or
   // until `stop` (included) when stop >= 0. Same seed, same sequence.
-  engine::Result<std::vector<int32_t>> sample(int32_t first, int len, uint64_t seed, int32_t stop);
+  engine::Result<std::vector<int32_t>> sample(std::span<const int32_t> prefix, int len, uint64_t seed, int32_t stop);
 
  private:
   const engine::model::LlamaModel& model_;

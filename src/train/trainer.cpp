@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <random>
 #include <sstream>
+#include <unistd.h>
 
 #include "engine/threads/thread_pool.h"
 #include "train/checkpoint.h"
@@ -27,6 +28,7 @@ using Clock = std::chrono::steady_clock;
 struct Window {
   const int32_t* tokens;
   int len;  // tokens in the window (inputs len - 1, targets len - 1)
+  bool on_policy = false;  // continued by the student: divergence only
 };
 
 // The windows of one micro-batch: a function of (seed, step, micro) only.
@@ -37,7 +39,7 @@ std::vector<Window> pick_windows(const Corpus& data, const TrainOptions& opt, in
     const auto& s = data.seqs[size_t(rng() % data.seqs.size())];
     const int len = std::min<int>(int(s.size()), opt.seq_len + 1);
     const int start = int(rng() % uint64_t(int(s.size()) - len + 1));
-    w.push_back({s.data() + start, len});
+    w.push_back({s.data() + start, len, false});
   }
   return w;
 }
@@ -46,11 +48,27 @@ std::string fingerprint(const Params& p, const TrainOptions& o, const DistillOpt
   std::ostringstream s;
   s << p.config.describe() << ";steps=" << o.steps << ",batch=" << o.batch << ",seq=" << o.seq_len << ",accum=" << o.accum
     << ",seed=" << o.seed << ",lr=" << o.adamw.lr << ",wd=" << o.adamw.weight_decay << ",warmup=" << o.adamw.warmup;
-  if (d) s << ";loss=" << divergence_name(d->loss) << ",T=" << d->temperature << ",alpha=" << d->alpha << ",top_k=" << d->top_k;
+  if (d)
+    s << ";loss=" << divergence_name(d->loss) << ",T=" << d->temperature << ",alpha=" << d->alpha << ",top_k=" << d->top_k
+      << ",on_policy=" << d->on_policy;
   return s.str();
 }
 
 // Per chunk of a micro-batch: activations, gradients, loss sums.
+// An engine copy of the student's current weights (through a temporary GGUF, unlinked once mapped),
+// to sample on-policy continuations with the engine's KV cache.
+engine::Result<std::unique_ptr<engine::model::LlamaModel>> engine_copy(const Params& p) {
+  static std::atomic<int> counter{0};
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("kuai_gkd_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + ".gguf"))
+                               .string();
+  if (auto st = write_model(path, p, nullptr, "kuai-gkd-student"); !st) return std::move(st).take_error();
+  auto m = engine::model::LlamaModel::load(path);
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  return m;
+}
+
 struct Chunk {
   Activations<float> act;
   std::vector<float> grad, dlogits;
@@ -77,8 +95,9 @@ engine::Result<TrainResult> run(const engine::model::LlamaModel* teacher_model, 
   if (teacher_model && teacher_model->hparams().n_vocab != c.n_vocab)
     return engine::make_error("the teacher's vocabulary has " + std::to_string(teacher_model->hparams().n_vocab) +
                               " tokens, the student's " + std::to_string(c.n_vocab) + "; they must share one");
-  if (dopt && (!(dopt->temperature > 0) || dopt->alpha < 0 || dopt->alpha > 1))
-    return engine::make_error("temperature must be positive and alpha in [0, 1]");
+  if (dopt && (!(dopt->temperature > 0) || dopt->alpha < 0 || dopt->alpha > 1 || dopt->on_policy < 0 ||
+               dopt->on_policy > 1))
+    return engine::make_error("temperature must be positive, alpha and on-policy in [0, 1]");
 
   const Model<float> model(c);
   const int V = c.n_vocab;
@@ -125,8 +144,29 @@ engine::Result<TrainResult> run(const engine::model::LlamaModel* teacher_model, 
     }
     std::vector<std::vector<Window>> micro(size_t(opt.accum));
     int64_t positions = 0;
+    std::unique_ptr<engine::model::LlamaModel> student_copy;
+    std::vector<std::vector<int32_t>> sampled;
+    sampled.reserve(size_t(opt.accum) * size_t(opt.batch));  // windows point into it
     for (int m = 0; m < opt.accum; ++m) {
       micro[size_t(m)] = pick_windows(usable, opt, step, m);
+      if (dopt && dopt->on_policy > 0) {
+        std::mt19937_64 rng(opt.seed ^ 0x5851f42d4c957f2dull ^ (uint64_t(step) << 24) ^ (uint64_t(m) << 8));
+        for (Window& w : micro[size_t(m)]) {
+          const bool take = double(rng() >> 11) * 0x1.0p-53 < dopt->on_policy;
+          const uint64_t seed = rng();
+          if (!take || w.len < 3) continue;
+          if (!student_copy) {
+            auto sc = engine_copy(p);
+            if (!sc) return std::move(sc).take_error();
+            student_copy = std::move(sc).value();
+          }
+          Teacher sampler(*student_copy, pool);
+          auto s = sampler.sample(std::span(w.tokens, size_t(std::max(1, (w.len - 1) / 2))), w.len, seed, dopt->stop_token);
+          if (!s) return std::move(s).take_error();
+          sampled.push_back(std::move(s).value());
+          w = Window{sampled.back().data(), int(sampled.back().size()), true};
+        }
+      }
       for (const Window& w : micro[size_t(m)]) positions += w.len - 1;
     }
     const float scale = 1.0f / float(positions);
@@ -156,7 +196,7 @@ engine::Result<TrainResult> run(const engine::model::LlamaModel* teacher_model, 
               const float* z = ch.act.logits.data() + size_t(t) * V;
               float* dz = ch.dlogits.data() + size_t(t) * V;
               if (dopt) {
-                const float T = dopt->temperature, a = dopt->alpha;
+                const float T = dopt->temperature, a = w.on_policy ? 1.0f : dopt->alpha;
                 const double kd = divergence(dopt->loss, tprobs[b].data() + size_t(t) * V, z, V, T, dz, scale * a * T * T);
                 const double ce = a < 1 ? cross_entropy(z, w.tokens[t + 1], V, dz, scale * (1 - a)) : 0.0;
                 ch.kd += kd;

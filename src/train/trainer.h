@@ -57,6 +57,11 @@ struct DistillOptions {
   float temperature = 2.0f;
   float alpha = 0.5f;  // loss = alpha * T^2 * D(teacher_T || student_T) + (1 - alpha) * CE
   int top_k = 0;       // teacher probabilities kept per position; 0 = all
+  // On-policy distillation (GKD, Agarwal et al.): this share of the windows keeps its first half and
+  // has the rest sampled from the student as it is at that step (temperature 1, ending at stop_token);
+  // those windows are trained on T^2 * D alone (cross-entropy on the student's own text teaches nothing).
+  float on_policy = 0;
+  int32_t stop_token = -1;
 };
 
 struct StepInfo {

@@ -81,7 +81,7 @@ TEST_F(TrainCli, DistillFromSampledTextWithResume) {
   const std::string out = path("student.gguf"), ck = path("student.ckpt");
   const std::string args = "distill --teacher " + teacher() +
                            " --student-config n_layer=1 --generate 8 --seq-len 24 --steps 6 --batch 2 --loss skew-kl"
-                           " --temperature 2 --alpha 0.7 --top-k 32 --checkpoint " + ck + " --checkpoint-every 3 -o " + out;
+                           " --temperature 2 --alpha 0.7 --top-k 32 --on-policy 0.5 --checkpoint " + ck + " --checkpoint-every 3 -o " + out;
   CliRun r = kuai(args);
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.err.find("\"verb\":\"distill\""), std::string::npos) << r.err;

@@ -181,9 +181,10 @@ TEST(Trainer, DistillationBringsTheStudentTowardTheTeacher) {
   opt.batch = 4;
   opt.seq_len = 16;
   opt.adamw.lr = 1e-2f;
-  for (Divergence d : {Divergence::kKl, Divergence::kJsd}) {
+  for (Divergence d : {Divergence::kKl, Divergence::kJsd, Divergence::kReverseKl}) {
     DistillOptions dopt;
     dopt.loss = d;
+    dopt.on_policy = d == Divergence::kReverseKl ? 0.5f : 0.0f;  // GKD: half the windows continued by the student
     dopt.alpha = 1.0f;
     dopt.temperature = 1.0f;
     dopt.top_k = d == Divergence::kJsd ? 8 : 0;
