@@ -64,6 +64,13 @@ const std::atomic<bool>* install_stop_signals() {
   return &g_stop;
 }
 
+std::string train_error_hint(const std::string& verb, const std::string& message, const train::TrainOptions& o) {
+  const bool stopped = message.find("stopped at step") != std::string::npos || message.find("the loss became") != std::string::npos;
+  if (!stopped) return "see kuai " + verb + " --help";
+  if (o.checkpoint_path.empty()) return "--checkpoint FILE --checkpoint-every N keeps progress to --resume from";
+  return "rerun the same command with --resume to continue from " + o.checkpoint_path;
+}
+
 std::string output_problem(const std::string& path) {
   namespace fs = std::filesystem;
   fs::path dir = fs::path(path).parent_path();

@@ -28,6 +28,10 @@ train::StepCallback progress_printer(const std::string& verb, int log_every);
 // and stops).
 const std::atomic<bool>* install_stop_signals();
 
+// The hint for an error of train::train / train::distill: how to keep or resume progress when the run
+// stopped (signal, non-finite loss), else where the options are described.
+std::string train_error_hint(const std::string& verb, const std::string& message, const train::TrainOptions& o);
+
 // "" when `path` can be written (its folder exists and is writable), else the reason.
 std::string output_problem(const std::string& path);
 

@@ -141,7 +141,7 @@ VerbRegistrar reg("distill", [](CLI::App& root) {
                  train::divergence_name(a->d.loss));
     auto r = train::distill(**teacher, student, *corpus, o, a->d, pool, progress_printer(verb, a->cli.log_every));
     if (!r) {
-      set_exit_code(fail(verb, r.error(), o.checkpoint_path.empty() ? "--checkpoint FILE keeps progress" : "rerun with --resume to continue"));
+      set_exit_code(fail(verb, r.error(), train_error_hint(verb, r.error(), o)));
       return;
     }
     if (auto st = train::write_model(a->cli.output, student, tfile.get(), "kuai-distill"); !st) {

@@ -92,7 +92,7 @@ VerbRegistrar reg("train", [](CLI::App& root) {
                  params.data.size(), static_cast<long long>(corpus->n_tokens()));
     auto r = train::train(params, *corpus, o, pool, progress_printer(verb, a->cli.log_every));
     if (!r) {
-      set_exit_code(fail(verb, r.error(), o.checkpoint_path.empty() ? "--checkpoint FILE keeps progress" : "rerun with --resume to continue"));
+      set_exit_code(fail(verb, r.error(), train_error_hint(verb, r.error(), o)));
       return;
     }
     if (auto st = train::write_model(a->cli.output, params, tf->get(), "kuai-train"); !st) {
