@@ -14,11 +14,11 @@ namespace k = kernels;
 
 namespace {
 
-// Every weight product of the forward pass: Q4_0 through the packed batched kernel where the CPU has
-// it (same bits alone or batched), anything else through kernels::matmul.
+// Every weight product of the forward pass: Q4_0 and Q8_0 through the packed int8 kernel where the CPU
+// has it and it pays (int8_gemm_preferred), anything else through kernels::matmul.
 void mm(ForwardState& st, std::span<const k::MatmulOut> outs, const float* x, size_t x_stride, int n) {
-  if (st.q4_gemm && q4_0_gemm_supported(outs)) {
-    q4_0_gemm(*st.pool, outs, x, x_stride, n, st.q4);
+  if (st.int8_gemm && int8_gemm_preferred(outs, n)) {
+    int8_gemm(*st.pool, outs, x, x_stride, n, st.int8);
   } else {
     k::matmul(*st.pool, outs, x, x_stride, n, st.mm);
   }
