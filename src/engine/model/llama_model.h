@@ -71,7 +71,7 @@ struct ForwardState {
   std::vector<float> attn_scratch;  // per pool thread
   kernels::MatmulScratch mm;
   Int8GemmScratch int8;
-  bool int8_gemm = true;              // Q4_0/Q8_0 weights through int8_gemm where supported (false: kernels::matmul)
+  bool int8_gemm = true;              // int8_gemm / float_gemm where preferred (false: kernels::matmul only)
   ForwardProfile* profile = nullptr;  // optional phase timers (not owned)
 };
 
