@@ -2,7 +2,9 @@
 #   Builds src/<name>/**/*.cpp into the static library kuai_<name>. A folder with no .cpp yet
 #   becomes an INTERFACE library so the dependency graph can be declared before the code exists.
 #   NATIVE: the folder holds kernels that dispatch on cpuid; it may compile ISA-specific files
-#   (named *_avx2.cpp, *_avx512.cpp) with the matching -m flags.
+#   (named *_avx2.cpp, *_avx512.cpp) with the matching -m flags. A file of a level may be called only
+#   when src/cpu/isa.h reports that level, which checks every feature these flags allow: keep the two
+#   lists equal.
 #   PCH: precompile the folder's pch.h (Beast and Asio are expensive; see docs/ARCHITECTURE.md).
 #   The kuai_<x> entries of DEPS are the only modules src/<name>/ may include (CTest `layers`,
 #   cmake/CheckLayers.cmake); list the lower modules it uses and nothing else.
@@ -21,9 +23,7 @@ function(kuai_module name)
           set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS
             "-mavx512f;-mavx512bw;-mavx512vl;-mavx512vnni;-mavx512bf16;-mavx512dq;-mavx2;-mfma;-mf16c")
         elseif(src MATCHES "_avx2\\.cpp$")
-          set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c;-mavxvnni")
-        elseif(src MATCHES "_native\\.cpp$")
-          set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "-march=native")
+          set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c")
         endif()
       endforeach()
     endif()

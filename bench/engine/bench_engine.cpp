@@ -13,6 +13,11 @@
 // A kernel-only line per weight type (one matvec over a 256 MiB matrix through kernels::matmul, as
 // decode does) separates kernel speed from the rest of the forward pass.
 //
+// llama.cpp's llama-bench (tools/llama_peer.h: ../shared/tools/llama.cpp/, amx/ on AMX CPUs, or
+// KUAI_LLAMA_BENCH) runs pp and tg on the same file with the same threads right after kuai's figures for
+// each type, and the table shows its tokens/s and kuai's ratio; when it is absent or dies, the table says
+// why and shows "-". --no-peer skips it.
+//
 // Default run is short (few tokens, one repetition) so it does not hog a shared machine; --full runs
 // pp512 / tg32 with 3 repetitions. Models are generated into a temporary folder (removed afterwards)
 // unless --model-dir names a folder to keep them in (then they are reused).
@@ -35,6 +40,7 @@
 #include "engine/model/llama_model.h"
 #include "engine/threads/thread_pool.h"
 #include "tools/bench.h"
+#include "tools/llama_peer.h"
 #include "tools/synth.h"
 
 namespace fs = std::filesystem;
@@ -47,6 +53,7 @@ struct Options {
   std::string preset = "tinyllama-1.1b";
   std::vector<std::string> types = {"f32", "f16", "q8_0", "q4_0", "q4_k_m"};
   int threads = 2, n_prompt = 64, n_gen = 8, reps = 1;
+  bool peer = true;
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -168,7 +175,7 @@ double prefill_kernel_gflops(engine::GgmlType type, bool x4) {
 int usage() {
   std::fprintf(stderr,
                "usage: bench_engine [--model-dir DIR] [--preset P] [--types f32,f16,q8_0,q4_0,q4_k_m] [--threads N]\n"
-               "                    [--prompt N] [--gen N] [--reps N] [--full]\n");
+               "                    [--prompt N] [--gen N] [--reps N] [--full] [--no-peer]\n");
   return 2;
 }
 
@@ -187,6 +194,7 @@ int main(int argc, char** argv) {
     else if (a == "--gen") o.n_gen = std::atoi(next().c_str());
     else if (a == "--reps") o.reps = std::atoi(next().c_str());
     else if (a == "--full") o.n_prompt = 512, o.n_gen = 32, o.reps = 3;
+    else if (a == "--no-peer") o.peer = false;
     else if (a == "--help" || a == "-h") return usage();
     else return usage();
   }
@@ -195,8 +203,8 @@ int main(int argc, char** argv) {
   fs::create_directories(o.model_dir);
 
   engine::ThreadPool pool(o.threads);
-  std::printf("kernels: %s, threads: %d, model: %s (synthetic), pp%d, tg%d, %d rep(s)\n",
-              std::string(engine::kernels::isa_name(engine::kernels::detected_isa())).c_str(), o.threads,
+  std::printf("CPU: %s; kernels: %s, threads: %d, model: %s (synthetic), pp%d, tg%d, %d rep(s)\n",
+              tools::cpu_model_name().c_str(), std::string(engine::kernels::isa_name(engine::kernels::detected_isa())).c_str(), o.threads,
               o.preset.c_str(), o.n_prompt, o.n_gen, o.reps);
   const double bw = tools::measure_read_bandwidth(pool, size_t(1) << 30, 3);
   std::printf("measured read bandwidth (STREAM-like sum, %d threads): %.2f GB/s\n", o.threads, bw / 1e9);
@@ -217,7 +225,13 @@ int main(int argc, char** argv) {
   struct Result {
     std::string type;
     double tg = 0, tg_median = 0, pp = 0, bytes_per_token = 0, gflops = 0, bw = 0, bw_median = 0, cpu = 0;
+    double peer_pp = 0, peer_tg = 0;  // llama-bench's tokens/s on the same file; 0: not run
   };
+  std::string peer_bin, peer_note = "skipped (--no-peer)";
+  if (o.peer) {
+    if (auto b = tools::find_llama_bench()) peer_bin = peer_note = *b;
+    else peer_note = b.error();
+  }
   std::vector<Result> results;
   for (const auto& type : o.types) {
     const std::string path = o.model_dir + "/" + o.preset + "-" + type + ".gguf";
@@ -271,6 +285,17 @@ int main(int argc, char** argv) {
     const double matmul_params = double(model.n_params()) - double(h.n_vocab) * h.n_embd *
                                                                (model.file().tensor("output.weight") ? 1.0 : 0.0);
     r.gflops = 2.0 * matmul_params * r.pp / 1e9;
+    if (!peer_bin.empty()) {  // back to back with kuai's figures
+      auto pp_peer = tools::run_llama_bench(peer_bin, path, o.n_prompt, 0, o.threads, o.reps);
+      auto tg_peer = pp_peer ? tools::run_llama_bench(peer_bin, path, 0, o.n_gen, o.threads, o.reps) : pp_peer;
+      if (pp_peer && tg_peer) {
+        r.peer_pp = *pp_peer;
+        r.peer_tg = *tg_peer;
+      } else {
+        peer_note = peer_bin + ": " + (pp_peer ? tg_peer.error() : pp_peer.error());
+        peer_bin.clear();
+      }
+    }
     results.push_back(r);
     std::fprintf(stderr, "%s: tg %.2f tok/s (median %.2f), pp %.2f tok/s, bw %.2f GB/s (median %.2f), cpu %.0f%%\n",
                  type.c_str(), r.tg, r.tg_median, r.pp, r.bw / 1e9, r.bw_median / 1e9, 100 * r.cpu);
@@ -281,6 +306,22 @@ int main(int argc, char** argv) {
   const Result* base = nullptr;
   for (const auto& r : results)
     if (r.type == "f32") base = &r;
+  std::printf("llama.cpp peer: %s\n", peer_note.c_str());
+  std::printf("| type | kuai pp%d tok/s | llama.cpp pp | pp ratio | kuai tg%d tok/s | llama.cpp tg | tg ratio |\n", o.n_prompt,
+              o.n_gen);
+  std::printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  for (const auto& r : results) {
+    auto fig = [](double v, const char* unit) {
+      char buf[32] = "-";
+      if (v > 0) std::snprintf(buf, sizeof buf, "%.2f%s", v, unit);
+      return std::string(buf);
+    };
+    auto ratio = [&](double kuai, double peer) { return fig(peer > 0 ? kuai / peer : 0, "x"); };
+    // kuai's tg here is llama-bench's definition: tokens / total time of the run (the median token's rate)
+    std::printf("| %s | %.2f | %s | %s | %.2f | %s | %s |\n", r.type.c_str(), r.pp, fig(r.peer_pp, "").c_str(),
+                ratio(r.pp, r.peer_pp).c_str(), r.tg_median, fig(r.peer_tg, "").c_str(), ratio(r.tg_median, r.peer_tg).c_str());
+  }
+  std::printf("\n");
   std::printf("decode: best token (median token); bandwidth: best pass (median pass) right before that decode\n");
   std::printf("| type | weights MiB/token | decode tok/s | decode vs f32 | decode GB/s | STREAM GB/s | of STREAM | cpu | "
               "prompt tok/s | prompt vs f32 | prompt GFLOP/s |\n");

@@ -7,7 +7,7 @@
 // Targets (issue 5): >= 4x aggregate throughput at 16 streams; cached TTFT <= 10% of uncached; waste < 4%.
 //   --engine-only: the same stream counts on an in-process Engine (no HTTP), with the engine's phase
 //   timers (forward: matmul / attention / output; scheduler, sampling, dispatch); --compare adds a run
-//   with Q4_0 through kernels::matmul instead of model::q4_0_gemm (the same-run baseline of that kernel).
+//   with Q4_0/Q8_0 through kernels::matmul instead of model::int8_gemm (the same-run baseline of that kernel).
 // Usage: bench_engine_serving [--preset tinyllama-1.1b|stories110m|tiny] [--type q4_0] [--tokens N]
 //        [--streams 1,4,16,32] [--system-words N] [--threads T] [--kuai PATH] [--model FILE]
 //        [--kv-block N] [--engine-only [--compare]]
@@ -166,7 +166,7 @@ std::string words(int n, unsigned seed) {
 // --engine-only: the same stream counts straight on an in-process Engine (no HTTP, no tokenizer), with
 // the engine's phase timers, to tell the engine's own scaling from the gateway's share.
 int run_engine_only(const std::string& model_file, int threads, int tokens, const std::vector<int>& streams,
-                    int32_t block_tokens, bool q4_gemm) {
+                    int32_t block_tokens, bool int8_gemm) {
   namespace es = kuai::engine::sched;
   auto loaded = kuai::engine::model::LlamaModel::load(model_file);
   if (!loaded.ok()) {
@@ -180,7 +180,7 @@ int run_engine_only(const std::string& model_file, int threads, int tokens, cons
   eo.max_seqs = std::max(32, *std::max_element(streams.begin(), streams.end()));
   eo.block_tokens = block_tokens;
   eo.profile = true;
-  eo.q4_gemm = q4_gemm;
+  eo.int8_gemm = int8_gemm;
   auto created = es::Engine::create(model, eo);
   if (!created.ok()) {
     std::fprintf(stderr, "engine failed: %s\n", created.error().c_str());
@@ -223,7 +223,7 @@ int run_engine_only(const std::string& model_file, int threads, int tokens, cons
   };
   run(1, 4);  // warm up
   std::printf("\n## Engine only (in-process, no gateway): %d compute threads, %d tokens per stream, KV blocks of %d, %s\n\n",
-              threads, tokens, block_tokens, q4_gemm ? "Q4_0 through model::q4_0_gemm" : "kernels::matmul only");
+              threads, tokens, block_tokens, int8_gemm ? "Q4_0/Q8_0 through model::int8_gemm" : "kernels::matmul only");
   std::printf("| streams | tok/s | ratio | steps | ms/step | forward | matmul | attention | output | sched+sample+complete | dispatch | idle |\n");
   std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   double base = 0;

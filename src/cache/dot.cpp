@@ -1,5 +1,7 @@
 #include "cache/dot.h"
 
+#include "cpu/isa.h"
+
 namespace kuai::cache {
 namespace {
 
@@ -10,10 +12,10 @@ struct Pick {
   const char* isa;
 };
 
+// The level each file is built for (cpu/isa.h), capped by KUAI_ISA like the engine's kernels.
 Pick pick() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return {dot_f32_avx512, "avx512"};
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {dot_f32_avx2, "avx2"};
+  if (cpu::isa_at_least(cpu::Isa::kAvx512)) return {dot_f32_avx512, "avx512"};
+  if (cpu::isa_at_least(cpu::Isa::kAvx2)) return {dot_f32_avx2, "avx2"};
   return {dot_f32_ref, "scalar"};
 }
 

@@ -1,4 +1,4 @@
-// Compiled with -mavx2 -mfma (see cmake/KuaiModules.cmake); called only when cpuid says AVX2+FMA.
+// Compiled with -mavx2 -mfma (see cmake/KuaiModules.cmake); called only at cpu::isa_level() avx2 or above.
 #include "cache/dot.h"
 
 #include <immintrin.h>

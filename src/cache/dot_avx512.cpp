@@ -1,4 +1,4 @@
-// Compiled with -mavx512f … (see cmake/KuaiModules.cmake); called only when cpuid says AVX-512F.
+// Compiled with -mavx512f … (see cmake/KuaiModules.cmake); called only at cpu::isa_level() avx512.
 #include "cache/dot.h"
 
 #include <immintrin.h>

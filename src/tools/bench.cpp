@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <numeric>
 
@@ -43,6 +44,14 @@ engine::Result<double> bench_generate_seconds(const LlamaModel& m, int n_gen, en
     if (auto s = m.forward(std::span(&bt, 1), seqs, st, logits.data()); !s) return std::move(s).take_error();
   }
   return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
 }
 
 std::string model_type_label(const LlamaModel& m) {

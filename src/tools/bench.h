@@ -33,6 +33,9 @@ double measure_read_bandwidth(engine::ThreadPool& pool, size_t bytes = size_t(1)
 // The same loop, bytes/s of each of `passes` passes in order.
 std::vector<double> read_bandwidth_passes(engine::ThreadPool& pool, size_t bytes, int passes);
 
+// The CPU's model name from /proc/cpuinfo ("unknown" when unreadable): every speed figure names it.
+std::string cpu_model_name();
+
 struct Stats {
   double mean = 0, stddev = 0;
 };

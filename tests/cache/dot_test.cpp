@@ -1,4 +1,5 @@
 #include "cache/dot.h"
+#include "cpu/isa.h"
 
 #include <gtest/gtest.h>
 
@@ -13,9 +14,10 @@ namespace {
 TEST(DotTest, KernelsMatchReference) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> u(-1, 1);
-  __builtin_cpu_init();
-  bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  bool avx512 = __builtin_cpu_supports("avx512f");
+  // the variants the level allows (cpu/isa.h: every feature of the files' build flags, capped by KUAI_ISA)
+  const bool avx2 = cpu::isa_at_least(cpu::Isa::kAvx2);
+  const bool avx512 = cpu::isa_at_least(cpu::Isa::kAvx512);
+  EXPECT_STREQ(dot_f32_isa(), avx512 ? "avx512" : avx2 ? "avx2" : "scalar");
   for (size_t n : {0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 64, 100, 384, 512, 1023}) {
     std::vector<float> a(n), b(n);
     for (size_t i = 0; i < n; ++i) { a[i] = u(rng); b[i] = u(rng); }

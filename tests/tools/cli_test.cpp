@@ -78,15 +78,21 @@ TEST(EngineCli, QuantizePerplexityAndBenchJson) {
   r = run("perplexity -m " + q + " -f " + text + " --ctx 32");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.out.rfind("perplexity ", 0), 0u) << r.out;
-  r = run("bench -m " + q + " -p 16 -n 4 -t 1 -r 2 -o json");
+  r = run("bench -m " + q + " -p 16 -n 4 -t 1 -r 2 -o json --no-peer");
   ASSERT_EQ(r.rc, 0) << r.err;
   for (const char* key : {"\"model_type\": \"llama", "\"n_prompt\": 16", "\"n_gen\": 4", "\"n_threads\": 1", "\"avg_ts\":",
-                          "\"stddev_ts\":"})
+                          "\"stddev_ts\":", "\"peer_avg_ts\": 0.000000"})
     EXPECT_NE(r.out.find(key), std::string::npos) << key << "\n" << r.out;
   EXPECT_EQ(r.out.front(), '[');
+  // a peer that is not there is named under the table, and kuai's figures stand alone
+  ::setenv("KUAI_LLAMA_BENCH", "/nonexistent/llama-bench", 1);
   r = run("bench -m " + q + " -p 8 -n 0 -r 1 -o md");
+  ::unsetenv("KUAI_LLAMA_BENCH");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("pp8"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("llama.cpp t/s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("peer: KUAI_LLAMA_BENCH=/nonexistent/llama-bench does not exist"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("CPU: "), std::string::npos) << r.out;
   fs::remove_all(dir);
 }
 

@@ -91,32 +91,24 @@ inline void prefetch_ahead_span(const void* p) {
   for (size_t off = 0; off < kBytes; off += 64) prefetch_ahead(static_cast<const char*>(p) + off);
 }
 
-// Two independent accumulators so consecutive blocks do not wait on one FMA chain (decode streams
-// weights at memory speed only if the core keeps up).
+// One accumulator, blocks in order: dot_qx_q8_0_x4's steps for one row, so a token's products have the
+// same bits alone (decode) or in a batch of 4 (KernelIsa.SingleRowEqualsFourRowKernel; the engine's
+// batched = alone depends on it). The integer products are independent, so the core still overlaps
+// the blocks; only the FMA chain is serial.
 template <bool kVnni, bool kQ4>
 float dot_qx_q8_0(int n, const void* w, const void* a) {
   using Block = std::conditional_t<kQ4, BlockQ4_0, BlockQ8_0>;
   const auto* y = static_cast<const BlockQ8_0*>(a);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  __m256 acc = _mm256_setzero_ps();
   const int nb = n / 32;
-  int i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    prefetch_ahead(static_cast<const Block*>(w) + i);  // one cache line per two blocks (68 or 36 bytes)
-    float d0, d1;
-    const __m256i q0 = qx_bytes<kQ4>(w, i, d0);
-    const __m256i q1 = qx_bytes<kQ4>(w, i + 1, d1);
-    const __m256 p0 = _mm256_cvtepi32_ps(dot_i8<kVnni>(q0, load256(y[i].qs)));
-    const __m256 p1 = _mm256_cvtepi32_ps(dot_i8<kVnni>(q1, load256(y[i + 1].qs)));
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * h2f(y[i].d)), p0, acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1 * h2f(y[i + 1].d)), p1, acc1);
-  }
-  for (; i < nb; ++i) {
+  for (int i = 0; i < nb; ++i) {
+    if (i % 2 == 0) prefetch_ahead(static_cast<const Block*>(w) + i);  // one cache line per two blocks (68 or 36 bytes)
     float d0;
     const __m256i q0 = qx_bytes<kQ4>(w, i, d0);
     const __m256 p0 = _mm256_cvtepi32_ps(dot_i8<kVnni>(q0, load256(y[i].qs)));
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * h2f(y[i].d)), p0, acc0);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d0 * h2f(y[i].d)), p0, acc);
   }
-  return hsum(_mm256_add_ps(acc0, acc1));
+  return hsum(acc);
 }
 
 template <bool kVnni, bool kQ4>

@@ -31,42 +31,7 @@ const Tables& tables() {
   return t;
 }
 
-Isa cpu_isa() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-      __builtin_cpu_supports("f16c"))
-    return Isa::kAvx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
-    return Isa::kAvx2;
-  return Isa::kPlain;
-}
-
 }  // namespace
-
-std::string_view isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::kPlain: return "plain";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kAvx512: return "avx512";
-  }
-  return "?";
-}
-
-Isa detected_isa() {
-  static const Isa isa = [] {
-    Isa best = cpu_isa();
-    if (const char* cap = std::getenv("KUAI_ISA")) {
-      Isa want = best;
-      if (std::strcmp(cap, "plain") == 0) want = Isa::kPlain;
-      if (std::strcmp(cap, "avx2") == 0) want = Isa::kAvx2;
-      if (int(want) < int(best)) best = want;
-    }
-    return best;
-  }();
-  return isa;
-}
 
 const KernelTraits* kernel_traits(GgmlType type, Isa isa) {
   const uint32_t id = static_cast<uint32_t>(type);

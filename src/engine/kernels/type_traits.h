@@ -1,7 +1,7 @@
 // The per-type kernel table (like ggml's type_traits_cpu): for every weight type the engine computes
 // with, how to convert rows from/to float, which format activations are quantized to before a dot
-// product, and the dot kernels. One table per instruction set; `kernel_traits()` returns the best one
-// the CPU supports (checked once with cpuid), so a binary built here also runs on AVX2-only machines.
+// product, and the dot kernels. One table per instruction set; `kernel_traits()` returns the one of
+// cpu::isa_level() (cpuid, capped by KUAI_ISA), so a binary built here also runs on AVX2-only machines.
 // Tables are immutable after first use: safe from any thread.
 #pragma once
 
@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "cpu/isa.h"
 #include "engine/gguf/ggml_type.h"
 
 namespace kuai::engine::kernels {
@@ -30,11 +31,12 @@ struct KernelTraits {
   VecDotX4Fn vec_dot_x4 = nullptr;    // optional
 };
 
-enum class Isa { kPlain = 0, kAvx2 = 1, kAvx512 = 2 };
-std::string_view isa_name(Isa isa);
+using cpu::Isa;
+using cpu::isa_name;
 
-// The best ISA this CPU supports (cpuid), capped by KUAI_ISA=plain|avx2|avx512 when set.
-Isa detected_isa();
+// The level the kernels run at: cpu::isa_level() (every feature of the level's build flags reported by
+// cpuid, capped by KUAI_ISA=plain|avx2|avx512).
+inline Isa detected_isa() { return cpu::isa_level(); }
 
 // Kernels of `type` for the best ISA (or nullptr when the engine has no kernels for the type).
 const KernelTraits* kernel_traits(GgmlType type);

@@ -1,5 +1,7 @@
 #include "engine/kv/kv_convert.h"
 
+#include "cpu/isa.h"
+
 #include "engine/kernels/blocks.h"
 #include "engine/kernels/fp16.h"
 
@@ -9,10 +11,7 @@
 namespace kuai::engine::kv {
 
 namespace detail {
-bool kv_has_avx2_f16c() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c");
-  return has;
-}
+bool kv_has_avx2_f16c() { return cpu::isa_at_least(cpu::Isa::kAvx2); }  // the level kv_convert_avx2.cpp is built for
 }  // namespace detail
 
 void kv_f32_to_f16(const float* x, uint16_t* out, int64_t n) {

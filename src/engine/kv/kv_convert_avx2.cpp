@@ -1,4 +1,4 @@
-// F16C paths for kv_convert.h (compiled with -mavx2 -mf16c; called only when cpuid says so).
+// F16C paths for kv_convert.h (compiled with -mavx2 -mf16c; called only at cpu::isa_level() avx2 or above).
 #include "engine/kv/kv_convert.h"
 
 #include "engine/kernels/fp16.h"

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "engine/kernels/ops.h"
+#include "engine/model/float_gemm.h"
 #include "engine/model/llama_model.h"
 #include "engine/threads/thread_pool.h"
 
@@ -14,11 +15,14 @@ namespace k = kernels;
 
 namespace {
 
-// Every weight product of the forward pass: Q4_0 through the packed batched kernel where the CPU has
-// it (same bits alone or batched), anything else through kernels::matmul.
+// Every weight product of the forward pass: Q4_0 and Q8_0 through the packed int8 kernel, F32/F16/BF16
+// prompts through the register-blocked float kernel, where the CPU has them and they pay (*_preferred);
+// anything else through kernels::matmul. ForwardState::int8_gemm = false sends everything to matmul.
 void mm(ForwardState& st, std::span<const k::MatmulOut> outs, const float* x, size_t x_stride, int n) {
-  if (st.q4_gemm && q4_0_gemm_supported(outs)) {
-    q4_0_gemm(*st.pool, outs, x, x_stride, n, st.q4);
+  if (st.int8_gemm && int8_gemm_preferred(outs, n)) {
+    int8_gemm(*st.pool, outs, x, x_stride, n, st.int8);
+  } else if (st.int8_gemm && float_gemm_preferred(outs, n)) {
+    float_gemm(*st.pool, outs, x, x_stride, n);
   } else {
     k::matmul(*st.pool, outs, x, x_stride, n, st.mm);
   }

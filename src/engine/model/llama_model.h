@@ -22,7 +22,7 @@
 #include "engine/kernels/matmul.h"
 #include "engine/model/hparams.h"
 #include "engine/model/kv_view.h"
-#include "engine/model/q4_0_gemm.h"
+#include "engine/model/int8_gemm.h"
 
 namespace kuai::engine {
 class GgufFile;
@@ -85,8 +85,8 @@ struct ForwardState {
   std::vector<float> x, xn, q, k, v, att, gate, up, ffn, out_x;
   std::vector<float> attn_scratch;  // per pool thread
   kernels::MatmulScratch mm;
-  Q4GemmScratch q4;
-  bool q4_gemm = true;                // Q4_0 weights through q4_0_gemm where supported (false: kernels::matmul)
+  Int8GemmScratch int8;
+  bool int8_gemm = true;              // int8_gemm / float_gemm where preferred (false: kernels::matmul only)
   ForwardProfile* profile = nullptr;  // optional phase timers (not owned)
   ForwardObserver* observer = nullptr;  // optional activation observer (not owned)
 };

@@ -92,7 +92,7 @@ Engine::Engine(std::shared_ptr<const model::LlamaModel> model, EngineOptions opt
   sched_ = std::make_unique<Scheduler>(*kv_, limits_);
   impl_ = std::make_unique<Impl>(opts_.threads);
   impl_->observer = opts_.observer.get();
-  impl_->st.q4_gemm = opts_.q4_gemm;
+  impl_->st.int8_gemm = opts_.int8_gemm;
   if (opts_.profile) {
     impl_->profiling = true;
     impl_->st.profile = &impl_->profile.model;

@@ -40,7 +40,7 @@ struct EngineOptions {
   int32_t max_context = 0;                  // 0 = the model's trained context
   std::shared_ptr<class EngineObserver> observer;  // told what each step did (null: nobody listens)
   bool profile = false;                     // time the phases of every step (EngineStats::profile)
-  bool q4_gemm = true;                      // Q4_0 weights through model::q4_0_gemm (false: kernels::matmul; benches)
+  bool int8_gemm = true;                    // model::int8_gemm / float_gemm where preferred (false: kernels::matmul; benches)
 };
 
 // Seconds per phase of the engine thread, summed over steps (EngineOptions::profile).

@@ -192,5 +192,29 @@ TEST(KernelIsa, Avx512Q8_0SingleRowEqualsFourRowKernel) {
   }
 }
 
+// Q8_0 and Q4_0 one-row dots take the 4-row kernel's steps at every level (plain, avx2 and avx512 where
+// the table uses dot_qx_q8_0): a token's products have the same bits alone or batched by kernels::matmul.
+TEST(KernelIsa, QxQ8_0SingleRowEqualsFourRowKernel) {
+  KUAI_SKIP_WITHOUT_SIMD();
+  for (Isa isa : supported_simd()) {
+    for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q4_0}) {
+      const KernelTraits* s = kernel_traits(t, isa);
+      const KernelTraits* sa = kernel_traits(GgmlType::Q8_0, isa);
+      for (int n : {32, 64, 96, 2048, 2080}) {
+        std::vector<uint8_t> wq(row_bytes(t, n));
+        s->from_float(random_row(n, 81).data(), wq.data(), n);
+        const size_t astride = row_bytes(GgmlType::Q8_0, n) + 34;
+        std::vector<uint8_t> aq(astride * 4);
+        for (int k = 0; k < 4; ++k) sa->from_float(random_row(n, 90 + uint32_t(k)).data(), aq.data() + k * astride, n);
+        float out4[4];
+        s->vec_dot_x4(n, wq.data(), aq.data(), astride, out4);
+        for (int k = 0; k < 4; ++k)
+          EXPECT_EQ(s->vec_dot(n, wq.data(), aq.data() + k * astride), out4[k])
+              << isa_name(isa) << " " << ggml_type_name(t) << " n=" << n << " row " << k;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace kuai::engine::kernels

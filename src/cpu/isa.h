@@ -1,0 +1,28 @@
+// The instruction-set levels kuai's SIMD files are built for, and the one place that asks cpuid which of
+// them this CPU runs (engine kernels, KV conversion, the semantic cache's dot product all dispatch here).
+// Each level is exactly the set of -m flags cmake/KuaiModules.cmake gives files named *_avx2.cpp and
+// *_avx512.cpp; a level is reported only when cpuid reports every one of its features, so a file is
+// never called on a CPU that lacks an instruction it was allowed to use.
+//   avx2:   AVX2, FMA, F16C
+//   avx512: the avx2 features plus AVX-512 F, BW, VL, DQ, VNNI, BF16
+// KUAI_ISA=plain|avx2|avx512 caps the level for the whole process (tests run the kernels once per
+// level this way; a value above what the CPU has changes nothing). Any thread; computed once.
+#pragma once
+
+#include <string_view>
+
+namespace kuai::cpu {
+
+enum class Isa { kPlain = 0, kAvx2 = 1, kAvx512 = 2 };
+
+std::string_view isa_name(Isa isa);
+
+// The highest level whose every feature cpuid reports (no KUAI_ISA cap).
+Isa cpu_isa();
+
+// cpu_isa() capped by KUAI_ISA: the level every dispatching file uses.
+Isa isa_level();
+
+inline bool isa_at_least(Isa level) { return int(isa_level()) >= int(level); }
+
+}  // namespace kuai::cpu
