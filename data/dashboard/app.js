@@ -6,7 +6,7 @@
 
 const HISTORY = 120;                       // seconds kept for the charts
 const COLORS = ['#4fb3ff', '#3ecf8e', '#f5a623', '#c678dd', '#ff5c5c', '#56d4dd', '#e5c07b', '#98c379'];
-const API_ROUTES = new Set(['chat', 'completions', 'embeddings', 'websocket', 'stage']);
+const API_ROUTES = new Set(['chat', 'completions', 'embeddings', 'websocket', 'stage', 'flows', 'files', 'batches', 'chat_jobs']);
 const state = { prev: null, history: [], requests: [], stageColors: {}, total: 0, selected: null };
 
 const $ = (id) => document.getElementById(id);
@@ -163,7 +163,7 @@ function onSnapshot(snap) {
   const ttfb = histDelta('kuai_request_first_byte_seconds', api, window10);
   const point = {
     rps: rate('kuai_requests_total', api),
-    errors: rate('kuai_requests_total', { route: api.route, status: (s) => s !== '200' }),
+    errors: rate('kuai_requests_total', { route: api.route, status: (s) => Number(s) >= 400 }),
     p50: quantile(lat, 0.5) * 1000 || null, p99: quantile(lat, 0.99) * 1000 || null,
     ttfb: quantile(ttfb, 0.5) * 1000 || null,
     tps: rate('kuai_engine_generated_tokens_total'), batch: total(snap, 'kuai_engine_running_sequences'),
@@ -186,7 +186,7 @@ function onSnapshot(snap) {
   $('kpi-inflight').textContent = String(total(snap, 'kuai_requests_in_flight'));
   $('kpi-total').textContent = String(Math.round(total(snap, 'kuai_requests_total', api)));
 
-  fillTable('errors', series(snap, 'kuai_requests_total').filter((s) => API_ROUTES.has(s.labels.route) && s.labels.status !== '200' && s.value > 0)
+  fillTable('errors', series(snap, 'kuai_requests_total').filter((s) => API_ROUTES.has(s.labels.route) && Number(s.labels.status) >= 400 && s.value > 0)
     .map((s) => [s.labels.route, s.labels.status, Math.round(s.value)]));
 
   // Stages: time stacked per stage; tokens saved from each stage's own counter.
@@ -245,8 +245,30 @@ function onSnapshot(snap) {
     $('engine-prefix').textContent = q ? (100 * total(snap, 'kuai_kv_prefix_hit_tokens_total') / q).toFixed(1) + '%' : '–';
   }
 
+  // Async jobs (when jobs.dir is set).
+  const hasJobs = !!snap.metrics['kuai_jobs_lines'];
+  $('jobs-panel').hidden = !hasJobs;
+  if (hasJobs) {
+    bars('jobs-bars', series(snap, 'kuai_jobs_lines').map((s) => [s.labels.state, s.value]));
+    const q = histogram(snap, 'kuai_jobs_queue_latency_seconds');
+    const qs = { ...q, buckets: [...q.buckets.entries()].sort((a, c) => a[0] - c[0]) };
+    $('jobs-latency').textContent = fmtMs(quantile(qs, 0.5) * 1000) + ' / ' + fmtMs(quantile(qs, 0.99) * 1000);
+    $('jobs-given-up').textContent = String(Math.round(total(snap, 'kuai_jobs_given_up_total')));
+    fillTable('jobs-done', series(snap, 'kuai_jobs_lines_done_total').map((s) => [s.labels.result, Math.round(s.value)]));
+    fillTable('jobs-webhooks', series(snap, 'kuai_jobs_webhook_deliveries_total').map((s) => [s.labels.result, Math.round(s.value)]));
+  }
+
   // Requests.
   for (const r of snap.requests) state.requests.unshift(r);
+  const flowRuns = state.requests.filter((r) => /^\/v1\/flows\/.*runs$/.test(r.path) && r.method === 'POST');
+  $('flows-panel').hidden = flowRuns.length === 0;
+  fillTable('flows', flowRuns.map((r) => {
+    const t = Object.fromEntries(timings(r).map((x) => [x.name, x.dur]));
+    const name = r.path.split('/')[3] === 'runs' ? '(inline)' : r.path.split('/')[3];
+    const sum = t['flow-steps-sum'], wall = t['total'] || r.total_ms;
+    return [new Date(r.t).toLocaleTimeString(), name, r.kuai['x-kuai-flow-status'] || (r.stream ? 'stream' : String(r.status)),
+            fmtMs(wall), fmtMs(t['flow-critical-path']), fmtMs(sum), sum && wall ? (sum / wall).toFixed(2) + '×' : '–'];
+  }));
   state.requests.length = Math.min(state.requests.length, 200);
   if (snap.requests.length || !state.prev) renderRequests(snap.show_content);
   drawTraffic();

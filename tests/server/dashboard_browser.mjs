@@ -39,7 +39,18 @@ try {
   for (let i = 0; i < 3; ++i) await ask('Hello! What is the capital of France?');
   await fetch(base + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' });
 
-  await page.waitForFunction(() => Number(document.getElementById('kpi-total').textContent) >= 4, null, { timeout: 15000 });
+  // A background chat job and a flow run: their panels appear.
+  await fetch(base + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gpt-test', background: true, messages: [{ role: 'user', content: 'Write a report.' }] }) });
+  const flow = await fetch(base + '/v1/flows/compare/runs', { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ inputs: { question: 'Which is faster?', a: 'Redis', b: 'SQLite' } }) });
+  out.flow_status = flow.status;
+  await page.waitForSelector('#jobs-panel:not([hidden]) #jobs-bars .bar', { timeout: 15000 });
+  await page.waitForSelector('#flows-panel:not([hidden]) #flows tbody tr', { timeout: 15000 });
+  out.flows_row = (await page.textContent('#flows tbody tr')).replace(/\s+/g, ' ');
+  out.jobs_bars = await page.locator('#jobs-bars .bar').allTextContents();
+
+  await page.waitForFunction(() => Number(document.getElementById('kpi-total').textContent) >= 6, null, { timeout: 15000 });
   await page.waitForFunction(() => document.querySelectorAll('#requests tbody tr').length >= 4, null, { timeout: 15000 });
   out.total = Number(await page.textContent('#kpi-total'));
   out.request_rows = await page.locator('#requests tbody tr').count();
@@ -48,7 +59,8 @@ try {
   out.stage_rows = await page.locator('#stages tbody tr').allTextContents();
   out.pipeline = (await page.textContent('#pipeline')).trim();
   // The waterfall of the newest answered request (a cache hit).
-  await page.locator('#requests tbody tr', { hasText: 'gpt-test' }).first().click();
+  await page.locator('#requests tbody tr').filter({ hasText: 'gpt-test' })
+    .filter({ has: page.locator('td', { hasText: /^200$/ }) }).first().click();
   out.detail = (await page.textContent('#detail')).replace(/\s+/g, ' ');
   await page.waitForTimeout(1500);  // let the charts draw a few seconds
   if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });

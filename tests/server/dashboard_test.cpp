@@ -105,7 +105,12 @@ TEST(Dashboard, WorksInARealBrowserWithoutTheNetwork) {
   if (!std::filesystem::exists(source_dir() + "/node_modules/playwright-core"))
     GTEST_SKIP() << "node_modules/playwright-core is not installed (bash scripts/setup installs it)";
   Fake fake({});
-  Serve serve(dashboard_args(fake));
+  char jobs_dir[] = "/tmp/kuai-dash-jobs-XXXXXX";
+  ASSERT_NE(::mkdtemp(jobs_dir), nullptr);
+  auto args = dashboard_args(fake);
+  args.insert(args.end(), {"--set", std::string("jobs.dir=") + jobs_dir, "--set",
+                           "flows.dir=" + source_dir() + "/data/flows"});
+  Serve serve(args);
   auto run = run_shell("KUAI_URL=http://127.0.0.1:" + std::to_string(serve.port) +
                        " KUAI_KEY=s3cret timeout 120 node " + script);
   ASSERT_EQ(run.code, 0) << run.out;
@@ -116,7 +121,7 @@ TEST(Dashboard, WorksInARealBrowserWithoutTheNetwork) {
   EXPECT_EQ(found.at("wrong_key_message").as_string(), "Wrong key.");
   EXPECT_TRUE(found.at("cookie").as_object().at("httpOnly").as_bool());
   EXPECT_EQ(found.at("cookie").as_object().at("sameSite").as_string(), "Strict");
-  EXPECT_GE(found.at("total").to_number<double>(), 4);
+  EXPECT_GE(found.at("total").to_number<double>(), 6);  // 3 chats, 1 malformed, 1 background, 1 flow
   EXPECT_GE(found.at("request_rows").to_number<double>(), 4);
   EXPECT_GE(found.at("cache_hits").to_number<double>(), 2);
   EXPECT_GE(found.at("errors_rows").to_number<double>(), 1);  // the malformed request's 400
@@ -124,4 +129,9 @@ TEST(Dashboard, WorksInARealBrowserWithoutTheNetwork) {
   const std::string detail(found.at("detail").as_string());
   EXPECT_NE(detail.find("x-kuai-cache: hit"), std::string::npos) << detail;
   EXPECT_NE(detail.find("cache"), std::string::npos) << detail;
+  // The jobs and flows panels show the background job and the flow run.
+  EXPECT_EQ(found.at("flow_status").to_number<int>(), 200);
+  EXPECT_NE(std::string(found.at("flows_row").as_string()).find("compare"), std::string::npos) << run.out;
+  EXPECT_FALSE(found.at("jobs_bars").as_array().empty()) << run.out;
+  std::filesystem::remove_all(jobs_dir);
 }
