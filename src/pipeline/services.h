@@ -41,6 +41,10 @@ struct Services {
   obs::Metrics* metrics = nullptr;
   ModelCaller* models = nullptr;
   const TokenCounter* tokens = nullptr;
+
+  // Tokens of `text` for `public_model`: the lent counter when there is one, else the documented
+  // per-script estimate (text::estimate_tokens). The one way stages count tokens.
+  int64_t count_tokens(std::string_view public_model, std::string_view text) const;
 };
 
 }  // namespace kuai::pipeline

@@ -93,7 +93,7 @@ asio::awaitable<void> condense_worker(std::vector<ChunkJob>& jobs, std::atomic<s
       api::ChatResponse resp = co_await services.models->complete(req, tenant);
       std::string piece = trim(resp.text());
       auto count = [&](std::string_view t) {
-        return services.tokens ? services.tokens->count(target_model, t) : text::estimate_tokens(t);
+        return services.count_tokens(target_model, t);
       };
       if (says_none(piece)) {
         job.result.clear();
@@ -158,7 +158,7 @@ boost::asio::awaitable<pipeline::Verdict> ExtractStage::on_request(pipeline::Con
   };
   const std::string target = ctx.request.model;
   auto count = [&](std::string_view t) {
-    return services && services->tokens ? services->tokens->count(target, t) : text::estimate_tokens(t);
+    return services ? services->count_tokens(target, t) : text::estimate_tokens(t);
   };
 
   api::Message* user = nullptr;

@@ -24,8 +24,7 @@ const api::Message* last_user_message(const api::ChatRequest& req) {
 }
 
 int64_t count_tokens(const pipeline::Services* s, std::string_view model, std::string_view text) {
-  if (s && s->tokens) return s->tokens->count(model, text);
-  return text::estimate_tokens(text);
+  return s ? s->count_tokens(model, text) : text::estimate_tokens(text);
 }
 
 void bump(pipeline::Services* s, const char* name, const char* help, const std::map<std::string, std::string>& labels) {

@@ -133,7 +133,7 @@ api::ChatResponse SemanticCacheStage::answer_from(const pipeline::Context& ctx, 
   resp.choices.push_back(std::move(c));
   int64_t prompt = 0;
   for (const auto& m : ctx.request.messages) {
-    prompt += services_.tokens ? services_.tokens->count(ctx.request.model, m.content) : text::estimate_tokens(m.content);
+    prompt += services_.count_tokens(ctx.request.model, m.content);
   }
   resp.usage = api::Usage{prompt, r.answer.completion_tokens};
   resp.cached = true;  // usage.prompt_tokens_details.cached_tokens = prompt_tokens

@@ -15,7 +15,7 @@ namespace kuai::stages {
 namespace {
 
 int64_t count_tokens(const pipeline::Services& services, std::string_view model, std::string_view text) {
-  return services.tokens ? services.tokens->count(model, text) : text::estimate_tokens(text);
+  return services.count_tokens(model, text);
 }
 
 // Only plain text content may be rewritten: a content array with image/audio parts would lose them.
