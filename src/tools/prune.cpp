@@ -110,6 +110,7 @@ engine::Result<PruneResult> run_prune(const PruneOptions& opt) {
     for (const auto& q : quantize_recipes()) known |= q == opt.rewrite.type;
     if (!known) return engine::make_error("unknown --type '" + opt.rewrite.type + "'");
   }
+  if (auto s = check_heal_options(*lm, opt.heal); !s) return std::move(s).take_error();
   engine::ThreadPool pool(std::max(1, opt.n_threads));
   const auto calib = lm->tokenizer->encode(opt.calib_text, true, false);
   if (calib.size() < 2) return engine::make_error("the calibration text has fewer than 2 tokens");

@@ -17,24 +17,39 @@ namespace kuai::tools {
 
 namespace {
 
+int window_tokens(const HealOptions& opt, int n_ctx) { return std::min(opt.seq_len, n_ctx) + 1; }
+
+engine::Result<std::vector<int32_t>> heal_text_tokens(const LoadedModel& teacher, const HealOptions& opt) {
+  auto tokens = teacher.tokenizer->encode(opt.text, /*add_special=*/true, /*parse_special=*/false);
+  const int window = window_tokens(opt, teacher.model->hparams().n_ctx_train);
+  if (int64_t(tokens.size()) < window)
+    return engine::make_error("the healing text has " + std::to_string(tokens.size()) + " tokens; at least " +
+                              std::to_string(window) + " are needed (a longer text or a smaller --heal-seq-len)");
+  return tokens;
+}
+
 // Windows of seq_len + 1 tokens.
 engine::Result<train::Corpus> heal_corpus(const LoadedModel& teacher, const HealOptions& opt, int seq_len,
                                           engine::ThreadPool& pool) {
-  const int window = seq_len + 1;
+  train::Corpus c;
   if (!opt.text.empty()) {
-    train::Corpus c;
-    c.seqs.push_back(teacher.tokenizer->encode(opt.text, /*add_special=*/true, /*parse_special=*/false));
-    if (int64_t(c.seqs[0].size()) < window)
-      return engine::make_error("the healing text has " + std::to_string(c.seqs[0].size()) + " tokens; at least " +
-                                std::to_string(window) + " are needed");
+    auto tokens = heal_text_tokens(teacher, opt);
+    if (!tokens) return std::move(tokens).take_error();
+    c.seqs.push_back(std::move(tokens).value());
     return c;
   }
   const int32_t bos = teacher.tokenizer->bos();
-  return train::corpus_from_teacher(*teacher.model, opt.generate, window, opt.seed, bos != engine::kNoToken ? bos : 0,
-                                    teacher.tokenizer->eos(), pool);
+  return train::corpus_from_teacher(*teacher.model, opt.generate, seq_len + 1, opt.seed,
+                                    bos != engine::kNoToken ? bos : 0, teacher.tokenizer->eos(), pool);
 }
 
 }  // namespace
+
+engine::Status check_heal_options(const LoadedModel& teacher, const HealOptions& opt) {
+  if (opt.steps > 0 && !opt.text.empty())
+    if (auto t = heal_text_tokens(teacher, opt); !t) return engine::make_error("healing: " + t.error());
+  return engine::Ok{};
+}
 
 engine::Status heal_pruned(const LoadedModel& teacher, const std::string& pruned_path, const std::string& out_path,
                            const HealOptions& opt, engine::ThreadPool& pool, HealReport* report) {
@@ -42,7 +57,7 @@ engine::Status heal_pruned(const LoadedModel& teacher, const std::string& pruned
   if (!f) return std::move(f).take_error();
   auto student = train::read_params(**f);
   if (!student) return engine::make_error("healing: " + student.error());
-  const int seq_len = std::min(opt.seq_len, student->config.n_ctx);  // the student's context bounds a window
+  const int seq_len = window_tokens(opt, student->config.n_ctx) - 1;  // the student's context bounds a window
   auto corpus = heal_corpus(teacher, opt, seq_len, pool);
   if (!corpus) return engine::make_error("healing: " + corpus.error());
 

@@ -37,6 +37,10 @@ struct HealReport {
   double seconds = 0, tokens_per_s = 0;
 };
 
+// What can be checked before pruning: a healing text (when given) holds one window of seq_len + 1
+// tokens (seq_len bounded by the model's context). The message says how many tokens it has.
+engine::Status check_heal_options(const LoadedModel& teacher, const HealOptions& opt);
+
 // teacher: the original model (loaded with its tokenizer). Errors: the pruned file is not trainable
 // (not llama, partial RoPE), too little text for one window, a non-finite loss, an unwritable output.
 engine::Status heal_pruned(const LoadedModel& teacher, const std::string& pruned_path, const std::string& out_path,
