@@ -44,7 +44,9 @@ VerbRegistrar reg(kVerb, [](CLI::App& root) {
     std::string model, out, calib, eval, drop_layers, type;
     std::vector<std::string> metrics;
     double heads_keep = 1.0, ffn_keep = 1.0;
-    int threads = 2, calib_tokens = 4096, ctx = 128, heal_steps = 0, heal_generate = 0;
+    int threads = 2, calib_tokens = 4096, ctx = 128, heal_steps = 0, heal_generate = 0, heal_batch = 8,
+        heal_seq_len = 64;
+    float heal_lr = 1e-3f;
     std::string heal_data;
     bool report = false, json = false, no_compare = false;
   };
@@ -54,7 +56,9 @@ VerbRegistrar reg(kVerb, [](CLI::App& root) {
       "Structured pruning of a llama GGUF: drop whole layers (block influence or angular distance on\n"
       "calibration text), KV groups with their query heads and FFN channels (activation-aware importance),\n"
       "the same count from every layer, and write a standard GGUF. Prints parameters, file size, perplexity\n"
-      "on --eval text and prompt/decode tokens/s of the original and the pruned model, measured in one run.");
+      "on --eval text and prompt/decode tokens/s of the original and the pruned model, measured in one run.\n"
+      "--heal-steps N heals the pruned model by distillation from the original (KL, src/train) and writes\n"
+      "the healed model instead, with its perplexity.");
   cmd->add_option("-m,--model", a->model, "input GGUF (llama architecture)")->required();
   cmd->add_option("-o,--output", a->out, "output GGUF (not needed with --report: then nothing is written)");
   cmd->add_option("--calib", a->calib, "calibration text file (UTF-8) for the importance measures");
@@ -75,13 +79,28 @@ VerbRegistrar reg(kVerb, [](CLI::App& root) {
   cmd->add_flag("--report", a->report, "print the importance table (alone: print it and write nothing)");
   cmd->add_flag("--json", a->json, "print the report as one JSON object");
   cmd->add_flag("--no-compare", a->no_compare, "skip the perplexity and speed comparison");
-  cmd->add_option("--heal-steps", a->heal_steps, "distillation steps after pruning (needs the training core)");
-  cmd->add_option("--heal-data", a->heal_data, "text for healing (needs the training core)");
-  cmd->add_option("--heal-generate", a->heal_generate, "tokens of teacher text for healing (needs the training core)");
+  cmd->add_option("--heal-steps", a->heal_steps,
+                  "heal: distil the pruned model from the original for N steps and write the healed model")
+      ->check(CLI::Range(0, 1 << 24));
+  auto* hd = cmd->add_option("--heal-data", a->heal_data, "text for healing (default: the --calib text)");
+  auto* hg = cmd->add_option("--heal-generate", a->heal_generate,
+                             "heal on N sequences sampled from the original instead (fixed seeds)")
+                 ->check(CLI::Range(1, 1 << 24));
+  hd->excludes(hg);
+  cmd->add_option("--heal-lr", a->heal_lr, "healing learning rate (AdamW, warm-up + cosine)")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--heal-batch", a->heal_batch, "healing windows per step")->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--heal-seq-len", a->heal_seq_len, "healing tokens per window")->capture_default_str()
+      ->check(CLI::Range(2, 1 << 20));
   cmd->callback([a] {
-    if (a->heal_steps != 0 || !a->heal_data.empty() || a->heal_generate != 0) {
-      set_exit_code(fail(kVerb, "healing needs the training core (issue 21), not built yet",
-                         "prune without --heal-steps / --heal-data / --heal-generate"));
+    if (a->heal_steps == 0 && (!a->heal_data.empty() || a->heal_generate != 0)) {
+      set_exit_code(fail(kVerb, "--heal-data / --heal-generate without --heal-steps",
+                         "give --heal-steps N (e.g. 200) to heal by distillation"));
+      return;
+    }
+    if (a->heal_steps > 0 && a->out.empty()) {
+      set_exit_code(fail(kVerb, "healing needs an output file", "give -o OUT.gguf"));
       return;
     }
     if (a->out.empty() && !a->report) {
@@ -123,6 +142,20 @@ VerbRegistrar reg(kVerb, [](CLI::App& root) {
     opt.calib.n_ctx = a->ctx;
     opt.ppl_ctx = a->ctx;
     opt.compare = !a->no_compare;
+    opt.heal.steps = a->heal_steps;
+    opt.heal.lr = a->heal_lr;
+    opt.heal.batch = a->heal_batch;
+    opt.heal.seq_len = a->heal_seq_len;
+    if (a->heal_generate > 0) {
+      opt.heal.generate = a->heal_generate;
+    } else if (!a->heal_data.empty()) {
+      if (!read_text(a->heal_data, opt.heal.text)) {
+        set_exit_code(fail(kVerb, "cannot read healing text " + a->heal_data, "give a readable text file with --heal-data"));
+        return;
+      }
+    } else {
+      opt.heal.text = opt.calib_text;
+    }
     opt.on_phase = [](const std::string& p) { std::fprintf(stderr, "prune: %s\n", p.c_str()); };
     auto r = tools::run_prune(opt);
     if (!r) {

@@ -1,7 +1,10 @@
 #include "tools/prune.h"
 
 #include <algorithm>
+#include <cctype>
 #include <ctime>
+#include <filesystem>
+#include <optional>
 
 #include "engine/gguf/gguf_file.h"
 #include "engine/kernels/type_traits.h"
@@ -21,6 +24,18 @@ uint64_t tensor_params(const engine::GgufFile& f) {
   uint64_t n = 0;
   for (const auto& t : f.tensors()) n += uint64_t(t.n_elements());
   return n;
+}
+
+// The type the pruned file's matrices have, as a quantize recipe ("f32" when not one of them): what
+// the healed (F32) weights are requantized to.
+std::string matrix_type(const engine::GgufFile& f) {
+  const engine::GgufTensor* t = f.tensor("blk.0.ffn_up.weight");
+  if (!t) return "f32";
+  std::string name(engine::ggml_type_name(t->type));
+  for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+  for (const auto& q : quantize_recipes())
+    if (q == name) return name;
+  return "f32";
 }
 
 // Rows of quantized FFN weights need whole blocks: kept channels rounded to 32 then.
@@ -95,6 +110,7 @@ engine::Result<PruneResult> run_prune(const PruneOptions& opt) {
     for (const auto& q : quantize_recipes()) known |= q == opt.rewrite.type;
     if (!known) return engine::make_error("unknown --type '" + opt.rewrite.type + "'");
   }
+  if (auto s = check_heal_options(*lm, opt.heal); !s) return std::move(s).take_error();
   engine::ThreadPool pool(std::max(1, opt.n_threads));
   const auto calib = lm->tokenizer->encode(opt.calib_text, true, false);
   if (calib.size() < 2) return engine::make_error("the calibration text has fewer than 2 tokens");
@@ -110,22 +126,55 @@ engine::Result<PruneResult> run_prune(const PruneOptions& opt) {
   if (opt.out_path.empty()) return r;
 
   phase("write");
-  if (auto s = write_pruned(*lm->file, r.plan, opt.out_path, opt.rewrite, &r.rewrite); !s)
+  // Healing trains from the pruned file and writes the output itself: the pruned one goes to a temp name.
+  const bool heal = opt.heal.steps > 0;
+  const std::string pruned_path = heal ? opt.out_path + ".pruned.tmp" : opt.out_path;
+  if (auto s = write_pruned(*lm->file, r.plan, pruned_path, opt.rewrite, &r.rewrite); !s)
     return std::move(s).take_error();
-  r.written = true;
-  auto pruned = load_model(opt.out_path);
+  struct RemoveTemp {
+    std::string path;
+    ~RemoveTemp() {
+      std::error_code ec;
+      if (!path.empty()) std::filesystem::remove(path, ec);
+    }
+  } remove_temp{heal ? pruned_path : std::string()};
+  auto pruned = load_model(pruned_path);
   if (!pruned) return engine::make_error("the pruned file does not load: " + pruned.error());
   r.after.params = tensor_params(*pruned->file);
   r.after.file_bytes = pruned->file->file_bytes();
-  if (!opt.compare) return r;
-
-  const auto eval = opt.eval_text.empty() ? std::vector<int32_t>{} : lm->tokenizer->encode(opt.eval_text, true, false);
-  phase("perplexity");
-  if (auto s = measure_perplexity(*lm, eval, opt, pool, r.before); !s) return std::move(s).take_error();
-  if (auto s = measure_perplexity(*pruned, eval, opt, pool, r.after); !s) return std::move(s).take_error();
-  if (opt.bench_reps <= 0) return r;
+  const auto eval = opt.eval_text.empty() || !opt.compare ? std::vector<int32_t>{}
+                                                          : lm->tokenizer->encode(opt.eval_text, true, false);
+  if (opt.compare) {
+    phase("perplexity");
+    if (auto s = measure_perplexity(*lm, eval, opt, pool, r.before); !s) return std::move(s).take_error();
+    if (auto s = measure_perplexity(*pruned, eval, opt, pool, r.after); !s) return std::move(s).take_error();
+  }
+  const LoadedModel* written = &*pruned;  // the file at out_path
+  std::optional<LoadedModel> healed_model;
+  if (heal) {
+    phase("heal");
+    HealOptions h = opt.heal;
+    if (h.type.empty()) h.type = opt.rewrite.type.empty() ? matrix_type(*pruned->file) : opt.rewrite.type;
+    std::optional<engine::ThreadPool> own_pool;
+    if (h.n_threads > 0 && h.n_threads != pool.size()) own_pool.emplace(h.n_threads);
+    if (auto s = heal_pruned(*lm, pruned_path, opt.out_path, h, own_pool ? *own_pool : pool, &r.heal); !s)
+      return std::move(s).take_error();
+    auto healed = load_model(opt.out_path);
+    if (!healed) return engine::make_error("the healed file does not load: " + healed.error());
+    ModelFigures f;
+    f.params = tensor_params(*healed->file);
+    f.file_bytes = healed->file->file_bytes();
+    if (opt.compare)
+      if (auto s = measure_perplexity(*healed, eval, opt, pool, f); !s) return std::move(s).take_error();
+    r.healed = f;
+    healed_model.emplace(std::move(healed).value());
+    written = &*healed_model;
+  }
+  r.written = true;
+  if (!opt.compare || opt.bench_reps <= 0) return r;
   phase("speed");
-  if (auto s = measure_speed(*lm, *pruned, opt, pool, r.before, r.after); !s) return std::move(s).take_error();
+  ModelFigures& out = r.healed ? *r.healed : r.after;
+  if (auto s = measure_speed(*lm, *written, opt, pool, r.before, out); !s) return std::move(s).take_error();
   return r;
 }
 

@@ -1,7 +1,7 @@
 // `kuai prune`: measure importance on calibration text, plan what to keep, write the pruned GGUF, and
 // compare the original with the pruned model in the same run: parameters, file size, perplexity on
-// held-out text, prompt and decode tokens/s. Healing (distillation from the original) needs the
-// training core and is not here yet.
+// held-out text, prompt and decode tokens/s; with heal.steps > 0, heal the pruned model by distillation
+// from the original (prune_heal.h) and write the healed model as the output, with its perplexity too.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +10,7 @@
 #include <string>
 
 #include "engine/gguf/result.h"
+#include "tools/prune_heal.h"
 #include "tools/prune_importance.h"
 #include "tools/prune_plan.h"
 #include "tools/prune_rewrite.h"
@@ -26,6 +27,7 @@ struct PruneOptions {
   RewriteOptions rewrite;
   int n_threads = 2;
   bool compare = true;     // measure perplexity and speed of both models (needs out_path)
+  HealOptions heal;        // steps > 0: distil the pruned model from the original; the healed one is written
   int ppl_ctx = 128;
   int bench_prompt = 64, bench_decode = 32, bench_reps = 3;  // pp / tg tokens, best of reps; 0 reps: no speed
   // Speed by the calling thread's CPU time instead of wall time (only with n_threads == 1, where the
@@ -48,8 +50,11 @@ struct PruneResult {
   std::optional<Importance> importance;
   PrunePlan plan;
   RewriteReport rewrite;
-  ModelFigures before, after;
+  ModelFigures before, after;   // after: the pruned model (unhealed); its speed only when not healed
+  std::optional<ModelFigures> healed;  // when healed: the written file (perplexity and speed)
+  HealReport heal;
   bool written = false;
+  const ModelFigures& output() const { return healed ? *healed : after; }  // the file written
 };
 
 engine::Result<PruneResult> run_prune(const PruneOptions& opt);

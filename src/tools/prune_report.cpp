@@ -93,10 +93,22 @@ std::string prune_report_text(const PruneResult& r, bool with_importance) {
   auto ppl = [](const std::optional<double>& p) { return p ? fmt("%.4f", *p) : std::string("n/a"); };
   row("perplexity", ppl(r.before.perplexity), ppl(r.after.perplexity),
       r.before.perplexity && r.after.perplexity ? ratio(*r.after.perplexity, *r.before.perplexity) : "n/a");
-  row("perplexity healed", "", "n/a", "n/a");
+  if (r.healed) {
+    row("perplexity healed", "", ppl(r.healed->perplexity),
+        r.before.perplexity && r.healed->perplexity ? ratio(*r.healed->perplexity, *r.before.perplexity) : "n/a");
+    row("healed file bytes", "", std::to_string(r.healed->file_bytes),
+        ratio(double(r.healed->file_bytes), double(r.before.file_bytes)));
+  } else {
+    row("perplexity healed", "", "n/a", "n/a");
+  }
+  const ModelFigures& out = r.output();
   auto tps = [](double v) { return v > 0 ? fmt("%.1f", v) : std::string("n/a"); };
-  row("prompt tok/s", tps(r.before.prompt_tps), tps(r.after.prompt_tps), ratio(r.after.prompt_tps, r.before.prompt_tps));
-  row("decode tok/s", tps(r.before.decode_tps), tps(r.after.decode_tps), ratio(r.after.decode_tps, r.before.decode_tps));
+  row("prompt tok/s", tps(r.before.prompt_tps), tps(out.prompt_tps), ratio(out.prompt_tps, r.before.prompt_tps));
+  row("decode tok/s", tps(r.before.decode_tps), tps(out.decode_tps), ratio(out.decode_tps, r.before.decode_tps));
+  if (r.healed)
+    s += fmt("healing: %.0f steps", r.heal.steps) + fmt(" on %.0f tokens of data", double(r.heal.data_tokens)) +
+         fmt(", loss %.4f", r.heal.first_loss) + fmt(" -> %.4f", r.heal.last_loss) +
+         fmt(", %.1f s", r.heal.seconds) + fmt(" (%.0f tokens/s)\n", r.heal.tokens_per_s);
   return s;
 }
 
@@ -143,7 +155,17 @@ std::string prune_report_json(const PruneResult& r) {
     };
     o["original"] = fig(r.before);
     o["pruned"] = fig(r.after);
-    o["healed"] = nullptr;
+    if (r.healed) {
+      json::object e = fig(*r.healed);
+      e["steps"] = r.heal.steps;
+      e["data_tokens"] = r.heal.data_tokens;
+      e["first_loss"] = r.heal.first_loss;
+      e["last_loss"] = r.heal.last_loss;
+      e["seconds"] = r.heal.seconds;
+      o["healed"] = std::move(e);
+    } else {
+      o["healed"] = nullptr;
+    }
   }
   return json::serialize(o);
 }

@@ -10,9 +10,10 @@ engine::Status ModelConfig::check() const {
   if (n_vocab <= 0) return bad("n_vocab must be positive");
   if (n_embd <= 0 || n_layer <= 0 || n_head <= 0 || n_head_kv <= 0 || n_ff <= 0 || n_ctx <= 1)
     return bad("n_embd, n_layer, n_head, n_head_kv, n_ff must be positive and ctx at least 2 (" + describe() + ")");
-  if (n_embd % n_head != 0) return bad("n_embd must be a multiple of n_head");
+  if (n_head_dim < 0) return bad("head_dim must be positive (or 0: n_embd / n_head)");
+  if (n_head_dim == 0 && n_embd % n_head != 0) return bad("n_embd must be a multiple of n_head (or give head_dim)");
   if (n_head % n_head_kv != 0) return bad("n_head must be a multiple of n_head_kv");
-  if (head_dim() % 2 != 0) return bad("the head dimension n_embd / n_head must be even (RoPE pairs)");
+  if (head_dim() % 2 != 0) return bad("the head dimension (head_dim, or n_embd / n_head) must be even (RoPE pairs)");
   if (!(rms_eps > 0 && rms_eps < 1) || !(rope_base > 0)) return bad("rms_eps must be in (0, 1) and rope_base positive");
   return engine::Ok{};
 }
@@ -21,6 +22,7 @@ std::string ModelConfig::describe() const {
   std::ostringstream s;
   s << "n_layer=" << n_layer << ",n_embd=" << n_embd << ",n_head=" << n_head << ",n_head_kv=" << n_head_kv
     << ",n_ff=" << n_ff << ",ctx=" << n_ctx << ",n_vocab=" << n_vocab << (tied ? ",tied=1" : "");
+  if (n_head_dim > 0) s << ",head_dim=" << n_head_dim;
   return s.str();
 }
 
@@ -52,6 +54,7 @@ engine::Result<ModelConfig> parse_model_config(const std::string& text, ModelCon
     else if (key == "n_head") ok = as_int(c.n_head);
     else if (key == "n_head_kv") ok = as_int(c.n_head_kv);
     else if (key == "n_ff") ok = as_int(c.n_ff);
+    else if (key == "head_dim") ok = as_int(c.n_head_dim);
     else if (key == "ctx" || key == "n_ctx") ok = as_int(c.n_ctx);
     else if (key == "n_vocab") ok = as_int(c.n_vocab);
     else if (key == "rope_base") ok = as_float(c.rope_base);
@@ -59,7 +62,7 @@ engine::Result<ModelConfig> parse_model_config(const std::string& text, ModelCon
     else if (key == "tied") ok = as_int(tied), c.tied = tied != 0;
     else
       return engine::make_error("model config: unknown key '" + key +
-                                "' (keys: n_layer, n_embd, n_head, n_head_kv, n_ff, ctx, tied, rope_base, rms_eps)");
+                                "' (keys: n_layer, n_embd, n_head, n_head_kv, n_ff, head_dim, ctx, tied, rope_base, rms_eps)");
     if (!ok) return engine::make_error("model config: bad value '" + val + "' for " + key);
   }
   if (c.n_head_kv == 0) c.n_head_kv = c.n_head;

@@ -23,16 +23,19 @@ struct ModelConfig {
   float rope_base = 10000.0f;
   float rms_eps = 1e-5f;
   bool tied = false;    // output head = token embedding
+  // A head's width when it is not n_embd / n_head (a pruned model with fewer heads: n_head * head_dim <
+  // n_embd; GGUF attention.key_length); 0 = n_embd / n_head.
+  int32_t n_head_dim = 0;
 
-  int32_t head_dim() const { return n_embd / n_head; }
+  int32_t head_dim() const { return n_head_dim > 0 ? n_head_dim : n_embd / n_head; }
   int32_t kv_dim() const { return n_head_kv * head_dim(); }
-  int32_t q_dim() const { return n_embd; }
+  int32_t q_dim() const { return n_head * head_dim(); }
   // An error names the field (head counts that do not divide, odd head dim, zero sizes).
   engine::Status check() const;
   std::string describe() const;  // "n_layer=2,n_embd=64,..."
 };
 
-// "n_layer=2,n_embd=64,n_head=8,n_head_kv=4,n_ff=172,ctx=256[,tied=1,rope_base=..,rms_eps=..]" over
+// "n_layer=2,n_embd=64,n_head=8,n_head_kv=4,n_ff=172,ctx=256[,tied=1,head_dim=..,rope_base=..,rms_eps=..]" over
 // `base` (n_vocab comes from the tokenizer). Errors name the unknown key or bad value.
 engine::Result<ModelConfig> parse_model_config(const std::string& text, ModelConfig base);
 

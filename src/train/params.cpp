@@ -41,14 +41,15 @@ engine::Result<ModelConfig> read_config(const engine::GgufFile& f) {
   if (!hp) return std::move(hp).take_error();
   if (hp->arch != engine::model::Arch::kLlama)
     return engine::make_error(f.path() + ": only llama-architecture models can be trained (this is " + hp->arch_name + ")");
-  if (hp->head_dim * hp->n_head != hp->n_embd || hp->n_rot != hp->head_dim || hp->rope_linear_scale != 1.0f)
-    return engine::make_error(f.path() + ": training needs head_dim = n_embd / n_head, full RoPE and no RoPE scaling");
+  if (hp->n_rot != hp->head_dim || hp->rope_linear_scale != 1.0f)
+    return engine::make_error(f.path() + ": training needs full RoPE (rope.dimension_count = the head width) and no RoPE scaling");
   ModelConfig c;
   c.n_embd = hp->n_embd;
   c.n_layer = hp->n_layer;
   c.n_head = hp->n_head;
   c.n_head_kv = hp->n_head_kv;
   c.n_ff = hp->n_ff;
+  if (hp->head_dim * hp->n_head != hp->n_embd) c.n_head_dim = hp->head_dim;  // pruned heads
   c.n_ctx = hp->n_ctx_train;
   c.rope_base = hp->rope_base;
   c.rms_eps = hp->rms_eps;
@@ -103,6 +104,10 @@ engine::Status add_model(engine::GgufWriter& w, const Params& p, const engine::G
   w.set_u32("llama.attention.head_count", uint32_t(c.n_head));
   w.set_u32("llama.attention.head_count_kv", uint32_t(c.n_head_kv));
   w.set_u32("llama.rope.dimension_count", uint32_t(c.head_dim()));
+  if (c.q_dim() != c.n_embd) {  // the head width cannot be derived from n_embd / n_head
+    w.set_u32("llama.attention.key_length", uint32_t(c.head_dim()));
+    w.set_u32("llama.attention.value_length", uint32_t(c.head_dim()));
+  }
   w.set_f32("llama.attention.layer_norm_rms_epsilon", c.rms_eps);
   w.set_f32("llama.rope.freq_base", c.rope_base);
   w.set_u32("llama.vocab_size", uint32_t(c.n_vocab));

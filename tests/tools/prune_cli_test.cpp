@@ -82,7 +82,10 @@ TEST_F(PruneCli, BadArgumentsAreOneLineErrors) {
       {"-m " + stories() + out + " --calib " + dir.file("missing.txt"), "cannot read calibration text"},
       {"-m " + dir.file("not_a_model.gguf") + " --calib " + dir.file("calib.txt") + out, "not_a_model.gguf"},
       {base(), "no output file"},
-      {base() + out + " --heal-steps 100", "healing needs the training core (issue 21), not built yet"},
+      {base() + out + " --heal-generate 4", "--heal-data / --heal-generate without --heal-steps"},
+      {base() + " --report --heal-steps 5", "healing needs an output file"},
+      {base() + out + " --heal-steps 5 --heal-data " + dir.file("missing.txt"), "cannot read healing text"},
+      {base() + out + " --heal-steps 5 --heal-seq-len 4000", "healing: the healing text has"},
   };
   for (const auto& [args, message] : cases) {
     const CliRun r = run(dir, args);
@@ -100,7 +103,7 @@ TEST_F(PruneCli, HelpNamesEveryOption) {
   const CliRun r = run(dir, "--help");
   EXPECT_EQ(r.rc, 0);
   for (const char* o : {"--calib", "--drop-layers", "--heads-keep", "--ffn-keep", "--metric", "--report", "--json",
-                        "--type", "--eval", "--heal-steps"})
+                        "--type", "--eval", "--heal-steps", "--heal-data", "--heal-generate", "--heal-lr"})
     EXPECT_NE(r.out.find(o), std::string::npos) << o;
 }
 

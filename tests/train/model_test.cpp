@@ -53,6 +53,23 @@ TEST(TrainModel, WholeModelBackwardMatchesFiniteDifferences) {
   }
 }
 
+// A pruned model's shape: fewer heads of the same width, n_head * head_dim < n_embd (GGUF key_length).
+TEST(TrainModel, BackwardMatchesFiniteDifferencesWithNarrowHeads) {
+  ModelConfig c = tiny(false);
+  c.n_head = 3, c.n_head_kv = 1, c.n_head_dim = 2;  // q 6 wide, kv 2, n_embd 8
+  ASSERT_TRUE(c.check().ok()) << c.check().error();
+  ASSERT_EQ(c.q_dim(), 6);
+  Model<double> m(c);
+  const auto p = random_vec(m.layout().n_params, 23, 0.5);
+  const std::vector<int32_t> tok = {2, 7, 3, 9, 1, 10, 4, 6};
+  Activations<double> a, a2;
+  std::vector<double> dlogits(size_t(tok.size() - 1) * c.n_vocab), g(p.size());
+  model_loss(m, p, tok, a, &dlogits);
+  m.backward(p.data(), g.data(), tok.data(), dlogits.data(), a);
+  check_gradient(p, g, [&](const std::vector<double>& pp) { return model_loss(m, pp, tok, a2, nullptr); },
+                 "model (narrow heads)", 1e-6, 1e-5, 2000);
+}
+
 TEST(TrainModel, FloatForwardMatchesDouble) {
   const ModelConfig c = tiny(false);
   Model<double> md(c);
@@ -75,6 +92,11 @@ TEST(TrainModel, ConfigParsing) {
   EXPECT_EQ(c->n_layer, 2);
   EXPECT_EQ(c->kv_dim(), 32);
   EXPECT_FALSE(parse_model_config("n_layer=2,n_embd=64,n_head=6", base).ok());  // 64 % 6
+  auto narrow = parse_model_config("n_layer=2,n_embd=64,n_head=6,n_head_kv=3,head_dim=8,n_ff=172", base);
+  ASSERT_TRUE(narrow.ok()) << narrow.error();
+  EXPECT_EQ(narrow->q_dim(), 48);
+  EXPECT_EQ(narrow->kv_dim(), 24);
+  EXPECT_FALSE(parse_model_config("n_layer=2,n_embd=64,n_head=8,head_dim=7", base).ok());  // odd
   EXPECT_FALSE(parse_model_config("n_layers=2", base).ok());
   EXPECT_FALSE(parse_model_config("n_layer=x", base).ok());
 }

@@ -132,9 +132,13 @@ TEST(Trainer, NanLossStopsWithTheLastCheckpointNamed) {
 }
 
 TEST(Trainer, WrittenModelGivesTheEngineTheSameLogits) {
-  for (bool tied : {false, true}) {
+  // untied, tied, and a pruned-head shape (2 heads of 4: n_head * head_dim = 8 < n_embd = 16)
+  for (int shape : {0, 1, 2}) {
+    const bool tied = shape == 1;
     ModelConfig c = small();
     c.tied = tied;
+    if (shape == 2) c.n_head = 2, c.n_head_kv = 1, c.n_head_dim = 4;
+    ASSERT_TRUE(c.check().ok()) << c.describe();
     const Params p = init_params(c, 5, 0.2f);
     const std::string path = temp("model.gguf");
     ASSERT_TRUE(write_model(path, p, nullptr, "test").ok());
@@ -162,6 +166,8 @@ TEST(Trainer, WrittenModelGivesTheEngineTheSameLogits) {
     ASSERT_TRUE(back.ok()) << back.error();
     EXPECT_EQ(back->data, p.data);
     EXPECT_EQ(back->config.tied, tied);
+    EXPECT_EQ(back->config.q_dim(), c.q_dim());
+    EXPECT_EQ(back->config.head_dim(), c.head_dim());
     fs::remove(path);
   }
 }
