@@ -149,6 +149,15 @@ struct Race {
     for (int j = 0; j < 2; ++j)
       if (j != keep && started[j] && !finished[j]) cancel[j].emit(asio::cancellation_type::terminal);
   }
+  // The first racer to call this wins: the other is cancelled and the race loop woken. True for the winner.
+  bool claim(int i) {
+    if (winner < 0) {
+      winner = i;
+      cancel_others(i);
+      wake->cancel();
+    }
+    return winner == i;
+  }
 };
 
 class RacerSink : public ChunkSink {
@@ -159,11 +168,7 @@ class RacerSink : public ChunkSink {
     if (first_) {
       first_ = false;
       TrackingSink::record_first(backend_, started_);
-      if (race_->winner < 0) {
-        race_->winner = index_;
-        race_->cancel_others(index_);
-        race_->wake->cancel();
-      }
+      race_->claim(index_);
     }
     if (race_->winner != index_) co_return false;  // lost: stop (the backend closes its connection)
     ++race_->forwarded;
@@ -235,7 +240,11 @@ class DispatcherImpl : public Dispatcher {
     std::optional<api::Error> last;
     if (m.hedge_after.count() > 0 && order.size() >= 2) {
       try {
-        co_return co_await hedged_complete(m, *order[0], *order[1], req);
+        bool committed = false;  // a whole answer reaches the client only once won
+        HedgeCall<api::ChatResponse> call = [&req](BackendSlot& b, const std::shared_ptr<Race>&, int) {
+          return b.backend().complete(req);
+        };
+        co_return co_await hedged(m, *order[0], *order[1], std::move(call), committed);
       } catch (...) {
         const api::Error e = current_api_error();
         if (is_final(e)) throw;
@@ -257,7 +266,11 @@ class DispatcherImpl : public Dispatcher {
     if (m.hedge_after.count() > 0 && order.size() >= 2) {
       bool committed = false;
       try {
-        co_await hedged_stream(m, *order[0], *order[1], req, sink, committed);
+        HedgeCall<void> call = [&](BackendSlot& b, const std::shared_ptr<Race>& race, int i) -> asio::awaitable<void> {
+          RacerSink racing(race, i, b, sink);  // the first token claims the race
+          co_await b.backend().stream(req, racing);
+        };
+        co_await hedged(m, *order[0], *order[1], std::move(call), committed);
         co_return;
       } catch (...) {
         const api::Error e = current_api_error();
@@ -411,56 +424,38 @@ class DispatcherImpl : public Dispatcher {
     if (race->winner == 1 && m.hedge_wins) m.hedge_wins->Increment();
   }
 
-  asio::awaitable<api::ChatResponse> hedged_complete(ModelSlot& m, BackendSlot& a, BackendSlot& b,
-                                                     const api::ChatRequest& req) {
-    auto ex = co_await asio::this_coro::executor;
-    auto race = std::make_shared<Race>();
-    race->wake = std::make_shared<asio::steady_timer>(ex);
-    BackendSlot* slots[2] = {&a, &b};
-    auto racer = [this, race, &req](int i, BackendSlot* s) -> asio::awaitable<void> {
-      auto t0 = Clock::now();
-      try {
-        api::ChatResponse r = co_await s->backend().complete(req);
-        record_ok(*s, t0);
-        if (race->winner < 0) {
-          race->winner = i;
-          race->answer = std::move(r);
-          race->cancel_others(i);
-        }
-      } catch (...) {
-        race->error[i] = std::current_exception();
-        if (auto e = api_error_of(race->error[i])) record_error(*s, *e, t0);
-      }
-      race->finished[i] = true;
-      --race->running;
-      race->wake->cancel();
-    };
-    auto start = [&](int i) {
-      race->started[i] = true;
-      ++race->running;
-      asio::co_spawn(ex, racer(i, slots[i]), asio::bind_cancellation_slot(race->cancel[i].slot(), asio::detached));
-    };
-    co_await run_race(race, m, start, m.hedge_after);
-    if (race->winner >= 0) co_return std::move(*race->answer);
-    std::rethrow_exception(race->error[race->started[1] ? 1 : 0]);
-  }
+  // One hedged call on one backend (the racer's index `i` in `race`). A streamed call claims the race
+  // at its first token through a RacerSink; a whole answer is claimed by the routine when it arrives.
+  template <class T>
+  using HedgeCall = std::function<asio::awaitable<T>(BackendSlot&, const std::shared_ptr<Race>&, int i)>;
 
-  asio::awaitable<void> hedged_stream(ModelSlot& m, BackendSlot& a, BackendSlot& b, const api::ChatRequest& req,
-                                      ChunkSink& sink, bool& committed) {
+  // The hedging routine of complete and stream: `call` starts on `a`, and on `b` after m.hedge_after
+  // without a winner; the first to answer wins and the other is cancelled. Returns the winner's answer,
+  // else throws its error (or the last started racer's). `committed`: the client has chunks.
+  template <class T>
+  asio::awaitable<T> hedged(ModelSlot& m, BackendSlot& a, BackendSlot& b, HedgeCall<T> call, bool& committed) {
+    constexpr bool whole = !std::is_void_v<T>;
     auto ex = co_await asio::this_coro::executor;
     auto race = std::make_shared<Race>();
     race->wake = std::make_shared<asio::steady_timer>(ex);
     BackendSlot* slots[2] = {&a, &b};
-    auto racer = [this, race, &req, &sink](int i, BackendSlot* s) -> asio::awaitable<void> {
+    auto racer = [this, race, &call](int i, BackendSlot* s) -> asio::awaitable<void> {
       auto t0 = Clock::now();
-      RacerSink rs(race, i, *s, sink);
       try {
-        co_await s->backend().stream(req, rs);
-        if (race->winner == i) record_ok(*s, t0);
+        if constexpr (whole) {
+          T r = co_await call(*s, race, i);
+          if (race->claim(i)) race->answer = std::move(r);
+        } else {
+          co_await call(*s, race, i);
+        }
+        // A streamed loser was stopped by its sink, not finished: it is no latency sample.
+        if (whole || race->winner == i) record_ok(*s, t0);
       } catch (...) {
         race->error[i] = std::current_exception();
         auto e = api_error_of(race->error[i]);
-        if (e && (race->winner == i || e->status() != 499)) record_error(*s, *e, t0);
+        // A streamed loser's cancellation (499) is the race's doing, not the backend's: not counted.
+        // A whole answer counts every outcome (as it always has).
+        if (e && (whole || race->winner == i || e->status() != 499)) record_error(*s, *e, t0);
       }
       race->finished[i] = true;
       --race->running;
@@ -473,11 +468,9 @@ class DispatcherImpl : public Dispatcher {
     };
     co_await run_race(race, m, start, m.hedge_after);
     committed = race->forwarded > 0;
-    if (race->winner >= 0) {
-      if (race->error[race->winner]) std::rethrow_exception(race->error[race->winner]);
-      co_return;
-    }
-    std::rethrow_exception(race->error[race->started[1] ? 1 : 0]);
+    const int lead = race->winner >= 0 ? race->winner : (race->started[1] ? 1 : 0);
+    if (race->winner < 0 || race->error[lead]) std::rethrow_exception(race->error[lead]);
+    if constexpr (whole) co_return std::move(*race->answer);
   }
 
   RetryConfig retry_;
