@@ -3,6 +3,7 @@
 #include "api/error.h"
 #include "api/request_id.h"
 #include "flows/chunk.h"
+#include "flows/json_schema.h"
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
@@ -307,7 +308,12 @@ struct FlowRun::State : std::enable_shared_from_this<FlowRun::State> {
       if (!r->route.empty()) ct.route = r->route;
       if (!s.output_json) co_return json::value(json::string(r->text));
       std::string jerr;
-      if (auto v = parse_json_answer(r->text, jerr)) co_return std::move(*v);
+      if (auto v = parse_json_answer(r->text, jerr)) {
+        if (s.output_schema_json.empty()) co_return std::move(*v);
+        auto broken = schema_violation(json::parse(s.output_schema_json), *v);
+        if (!broken) co_return std::move(*v);
+        jerr = "valid JSON that does not match the schema (" + *broken + "); the schema is " + s.output_schema_json;
+      }
       last_error = "the answer is " + jerr;
       if (json_retried) continue;
       // One retry carrying the error (does not count against `retries`).

@@ -1,5 +1,7 @@
 #include "flows/spec.h"
 
+#include "flows/json_schema.h"
+
 #include <boost/json/serialize.hpp>
 #include <yaml-cpp/yaml.h>
 
@@ -269,6 +271,10 @@ class Parser {
         std::string o = v.as<std::string>();
         if (o != "json" && o != "text") { fail(v, name, "'output' must be json or text"); return none; }
         s.output_json = o == "json";
+      } else if (key == "schema") {
+        json::value schema = yaml_to_json(v);
+        if (auto e = schema_error(schema)) { fail(v, name, "'schema': " + *e); return none; }
+        s.output_schema_json = json::serialize(schema);
       } else if (key == "on_error") {
         std::string o = v.as<std::string>();
         if (o == "fail") s.on_error = OnError::fail;
@@ -302,6 +308,10 @@ class Parser {
     }
     if (s.kind != StepKind::model && (!fields.empty() || !s.messages.empty() || s.output_json)) {
       fail(n, name, "messages, prompt, output and request fields belong to a model step");
+      return none;
+    }
+    if (!s.output_schema_json.empty() && !s.output_json) {
+      fail(n, name, "'schema' checks an 'output: json' answer: add output: json");
       return none;
     }
     if (!s.plan_tools.empty() && (s.kind != StepKind::model || s.map || s.output_json)) {

@@ -41,6 +41,7 @@ struct Step {
   std::vector<MessageSpec> messages;
   std::string request_fields_json;  // a JSON object: temperature, max_tokens, …
   bool output_json = false;         // `output: json`: the answer must parse as JSON (one retry with the error)
+  std::string output_schema_json;   // `schema:` (with output: json): the answer must match it (json_schema.h); "" = none
 
   // chunk / template / json: the text the step works on.
   Template text;

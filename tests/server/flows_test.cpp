@@ -24,6 +24,8 @@ std::string write_temp(const std::string& text, const char* suffix = "") {
 }
 
 const char* kScript = R"(# pattern => answer
+does not match the schema => {"owners": ["Acme", "Beta"]}
+Name the owners => {"owners": "Acme"}
 Plan the work => Thought: two parts.\n1. summarize("alpha text")\n2. extract("beta text")\n3. join($1, $2)
 List the parties => not json at all
 not valid JSON => {"parties": ["Acme", "Beta"]}
@@ -51,6 +53,10 @@ flows:
   jsonfix:
     steps:
       parties: {model: small, output: json, prompt: "List the parties"}
+  schemafix:
+    steps:
+      owners: {model: small, output: json, prompt: "Name the owners",
+               schema: {type: object, required: [owners], properties: {owners: {type: array, items: {type: string}}}}}
   errors:
     steps:
       bad1: {model: small, prompt: "explode one", on_error: continue}
@@ -183,6 +189,16 @@ TEST_F(FlowsTest, InvalidJsonIsRetriedOnceWithTheError) {
   EXPECT_EQ(step(r, "parties").at("calls").as_array()[0].as_object().at("attempts").as_int64(), 2);
 }
 
+// Valid JSON of the wrong shape is retried once, the request naming where it breaks the step's schema.
+TEST_F(FlowsTest, JsonThatBreaksTheSchemaIsRetriedOnceWithWhere) {
+  auto r = run("schemafix", "{}");
+  ASSERT_EQ(r.at("status").as_string(), "completed") << json::serialize(r);
+  EXPECT_EQ(r.at("outputs").at("owners").at("owners").as_array().size(), 2u);
+  EXPECT_EQ(step(r, "owners").at("calls").as_array()[0].as_object().at("attempts").as_int64(), 2);
+  const std::string asked(fake_->stats().at("last_body").as_string());
+  EXPECT_NE(asked.find("$.owners: expected array, got string"), std::string::npos) << asked;
+}
+
 TEST_F(FlowsTest, OnErrorContinueAndDefault) {
   auto r = run("errors", "{}");
   ASSERT_EQ(r.at("status").as_string(), "completed") << json::serialize(r);
@@ -301,7 +317,7 @@ TEST_F(FlowsTest, BadRequestsGetClearErrors) {
   EXPECT_EQ(parse_obj(ok.body).at("outputs").at("a").as_string(), "BETA");
   auto list = c.get("/v1/flows");
   ASSERT_EQ(list.status, 200);
-  EXPECT_EQ(parse_obj(list.body).at("data").as_array().size(), 8u);
+  EXPECT_EQ(parse_obj(list.body).at("data").as_array().size(), 9u);  // the flows of kFlows
 }
 
 TEST(FlowsConfig, ABadFlowStopsTheStartNamingFileLineAndStep) {
