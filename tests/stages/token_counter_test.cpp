@@ -64,8 +64,8 @@ TEST(TokenCounterTest, ModelsWithoutATokenizerUseTheEstimate) {
 }
 
 // The estimate holds what docs/ARCHITECTURE.md says of it: English within 15% of the real tokenizers;
-// Chinese between them (real vocabularies spend 0.6–1.5 tokens per character, the estimate 1), so the
-// ratio lies within [1/1.5, 1/0.6].
+// Chinese between them (real vocabularies spend 0.6–1.6 tokens per character, the estimate 1), so the
+// ratio lies within [1/1.6, 1/0.6].
 TEST(TokenCounterTest, EstimateIsCloseToRealTokenizers) {
   for (const char* name : {"ggml-vocab-llama-spm.gguf", "ggml-vocab-deepseek-llm.gguf"}) {
     std::unique_ptr<engine::GgufFile> file;
@@ -83,7 +83,7 @@ TEST(TokenCounterTest, EstimateIsCloseToRealTokenizers) {
       if (lang == 0) {
         EXPECT_NEAR(ratio, 1.0, 0.15) << name;
       } else {
-        EXPECT_GE(ratio, 1 / 1.5) << name;
+        EXPECT_GE(ratio, 1 / 1.6) << name;
         EXPECT_LE(ratio, 1 / 0.6) << name;
       }
     }
