@@ -84,8 +84,7 @@ VerbRegistrar reg("distill", [](CLI::App& root) {
     const auto& th = (*teacher)->hparams();
     train::Params student;
     if (!a->student.empty()) {
-      auto f = engine::GgufFile::open(a->student);
-      auto p = f ? train::read_params(**f) : engine::Result<train::Params>(engine::make_error(f.error()));
+      auto p = train::read_params_file(a->student);
       if (!p) {
         set_exit_code(fail(verb, p.error(), "--student must be a llama-architecture GGUF with weights"));
         return;

@@ -57,8 +57,7 @@ VerbRegistrar reg("train", [](CLI::App& root) {
     }
     train::Params params;
     if (!a->init.empty()) {
-      auto f = engine::GgufFile::open(a->init);
-      auto p = f ? train::read_params(**f) : engine::Result<train::Params>(engine::make_error(f.error()));
+      auto p = train::read_params_file(a->init);
       if (!p) {
         set_exit_code(fail(verb, p.error(), "--init must be a llama-architecture GGUF with weights"));
         return;

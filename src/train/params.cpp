@@ -61,6 +61,12 @@ engine::Result<ModelConfig> read_config(const engine::GgufFile& f) {
   return c;
 }
 
+engine::Result<Params> read_params_file(const std::string& path) {
+  auto f = engine::GgufFile::open(path);
+  if (!f) return std::move(f).take_error();
+  return read_params(**f);
+}
+
 engine::Result<Params> read_params(const engine::GgufFile& f) {
   auto cfg = read_config(f);
   if (!cfg) return std::move(cfg).take_error();

@@ -31,6 +31,8 @@ engine::Result<ModelConfig> read_config(const engine::GgufFile& f);
 
 // Reads a llama-architecture GGUF's weights (errors: other architectures, missing tensors, shapes).
 engine::Result<Params> read_params(const engine::GgufFile& f);
+// The same, opening the file first (errors: unreadable or broken GGUF, then read_params's).
+engine::Result<Params> read_params_file(const std::string& path);
 
 // Whether each parameter gets weight decay (matrices yes, norm weights no).
 std::vector<uint8_t> decay_mask(const ModelConfig& c);

@@ -12,34 +12,17 @@
 
 #include "engine/gguf/ggml_type.h"
 #include "engine/kernels/type_traits.h"
+#include "engine/model/gemm_test_data.h"
 #include "engine/model/int8_gemm.h"
 #include "engine/threads/thread_pool.h"
 
 namespace kuai::engine::model {
 namespace {
 
-struct QWeight {
-  std::vector<uint8_t> bytes;
-  kernels::WeightView view;
-  QWeight(GgmlType type, int64_t rows, int64_t cols, uint32_t seed) {
-    const size_t rb = row_bytes(type, uint64_t(cols));
-    bytes.resize(rb * size_t(rows));
-    std::mt19937 rng(seed);
-    std::normal_distribution<float> nd(0.0f, 0.05f);
-    std::vector<float> row(static_cast<size_t>(cols));
-    for (int64_t r = 0; r < rows; ++r) {
-      for (float& v : row) v = nd(rng);
-      kernels::kernel_traits(type, kernels::Isa::kPlain)->from_float(row.data(), bytes.data() + size_t(r) * rb, cols);
-    }
-    view = {type, bytes.data(), rows, cols, rb};
-  }
-};
+using QWeight = gemm_testing::RandomWeight;
 
 std::vector<float> activations(int n, int64_t cols, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::vector<float> x(size_t(n) * size_t(cols));
-  for (float& v : x) v = nd(rng);
+  std::vector<float> x = gemm_testing::normal_activations(n, cols, seed);
   for (int64_t c = 0; c < cols; c += 7) x[size_t(c)] = 0.0f;  // some zeros, and one all-zero block
   for (int64_t c = 32; c < 64 && c < cols; ++c) x[size_t(c)] = 0.0f;
   return x;
