@@ -11,6 +11,9 @@
 namespace kuai::cache {
 namespace {
 
+// WordNet relatedness (0..1, wordnet.h) at which two English words count as saying the same thing.
+constexpr double kMinRelatedness = 0.6;
+
 bool contains(const std::vector<std::string>& sorted, const std::string& w) {
   return std::binary_search(sorted.begin(), sorted.end(), w);
 }
@@ -36,8 +39,13 @@ bool one_edit_apart(std::string_view a, std::string_view b) {
 enum class Relation { None, Same, Polar };
 
 Relation zh_relation(const std::string& a, const std::string& b) {
-  if (a.find(b) != std::string::npos || b.find(a) != std::string::npos) return Relation::Same;
   std::u32string x = text::utf8_to_u32(a), y = text::utf8_to_u32(b);
+  // One inside the other: 退 / 退款, 狂犬 / 狂犬病; but a single character at the end of a longer
+  // word is that word's head, not the word (商 / 工商).
+  const std::u32string& shorter = x.size() <= y.size() ? x : y;
+  const std::u32string& longer = x.size() <= y.size() ? y : x;
+  if (longer.find(shorter) != std::u32string::npos && (shorter.size() >= 2 || longer[0] == shorter[0]))
+    return Relation::Same;
   std::u32string only_x, only_y;
   size_t shared = 0;
   for (char32_t c : x) {
@@ -49,11 +57,11 @@ Relation zh_relation(const std::string& a, const std::string& b) {
   for (char32_t c : only_x)
     for (char32_t d : only_y)
       if (zh_polar_pair(c, d) && (shared > 0 || x.size() == y.size())) return Relation::Polar;
-  // Most of the shorter word shared, and either two characters or the first: 退钱 / 退款 and 电饭煲 /
-  // 电饭锅 are the same thing; 孔子 / 孟子, 法语 / 德语, 男性 / 女性 share only their head character
-  // and are different things of one kind.
+  // Most of the shorter word shared, starting with the same character: 退钱 / 退款 and 电饭煲 / 电饭锅
+  // are the same thing. Words that differ at the start and share their head are different things of
+  // one kind: 孔子 / 孟子, 法语 / 德语, 招商银行 / 工商银行, 单人间 / 双人间.
   if (shared == 0 || 2 * shared < std::min(x.size(), y.size())) return Relation::None;
-  return shared >= 2 || x[0] == y[0] ? Relation::Same : Relation::None;
+  return x[0] == y[0] ? Relation::Same : Relation::None;
 }
 
 // Opposite English words: WordNet antonyms, or one prefix swapped for its opposite (upload / download,
@@ -69,11 +77,20 @@ bool en_polar(const std::string& a, const std::string& b, const WordNet* wn) {
         return true;
     }
   }
+  // Opposite actions WordNet does not list as antonyms.
+  static const std::pair<std::string_view, std::string_view> kOpposites[] = {
+      {"add", "remove"}, {"add", "delete"}, {"add", "subtract"}, {"speed", "slow"}, {"raise", "lower"},
+      {"open", "close"}, {"start", "stop"}, {"buy", "sell"}, {"lend", "borrow"}, {"join", "leave"},
+      {"split", "merge"}, {"arrive", "depart"}, {"win", "lose"}, {"send", "receive"}, {"give", "take"},
+      {"push", "pull"}, {"enter", "exit"}, {"attach", "detach"}, {"mute", "unmute"}, {"zoom", "shrink"}};
+  for (const auto& [x, y] : kOpposites)
+    if ((a == x && b == y) || (a == y && b == x)) return true;
   return wn && wn->antonyms(a, b);
 }
 
 // The same English word written another way: an abbreviation that starts it ("temp" / "temperature"),
-// a derivation ("renew" / "renewal"), a typo, or a WordNet synonym ("papers" / "documents").
+// a derivation ("renew" / "renewal"), a typo, or a word WordNet relates closely enough (a synonym,
+// a derivation, a direct hypernym, a word of its definition: wordnet.h).
 bool en_related(const std::string& a, const std::string& b, const WordNet* wn) {
   if (a == b) return true;
   const std::string& shorter = a.size() < b.size() ? a : b;
@@ -82,7 +99,7 @@ bool en_related(const std::string& a, const std::string& b, const WordNet* wn) {
   if (shorter.size() >= 5 && longer.size() - shorter.size() <= 3 && longer.compare(0, shorter.size() - 1, shorter, 0, shorter.size() - 1) == 0)
     return true;  // renew / renewal, forgive / forgiven, apply / application is left to WordNet
   if (shorter.size() >= 7 && one_edit_apart(a, b)) return true;
-  return wn && wn->synonyms(a, b);
+  return wn && wn->relatedness(a, b) >= kMinRelatedness;
 }
 
 // Whether word `w` of one query is present in the other query `q`: the same content word; for CJK, a
@@ -139,6 +156,11 @@ bool zh_opposite_in(const std::string& x, const QueryFeatures& b) {
 
 // A word of one query and a word of the other that mean opposite things.
 bool opposite_words(const QueryFeatures& a, const QueryFeatures& b, const WordNet* wn) {
+  // Opposite particles of phrasal verbs ("speed up" / "slow down", "turn on" / "turn off").
+  auto has = [](const QueryFeatures& q, std::string_view w) { return std::find(q.words.begin(), q.words.end(), w) != q.words.end(); };
+  for (auto [x, y] : {std::pair<std::string_view, std::string_view>{"up", "down"}, {"on", "off"}})
+    if ((has(a, x) && !has(a, y) && has(b, y) && !has(b, x)) || (has(a, y) && !has(a, x) && has(b, x) && !has(b, y)))
+      return true;
   for (const auto& x : a.content)
     if (text::has_cjk(x) && text::utf8_length(x) >= 2 && !contains(b.content, x) && zh_opposite_in(x, b)) return true;
   for (const auto& x : b.content)
@@ -155,37 +177,85 @@ bool opposite_words(const QueryFeatures& a, const QueryFeatures& b, const WordNe
   return false;
 }
 
-// How much of `a`'s content `b` covers, from 0 to 1: English words count 1 when present in `b` (as
-// above), generic words a third; a Chinese word counts its characters, each found in `b`'s text or not
-// (segmentation cuts the same phrase differently: 退换 / 退货, 额度 / 提额).
-double coverage(const QueryFeatures& a, const QueryFeatures& b, const WordNet* wn) {
+// How strongly word `w` of one query is said in the other query `q`, from 0 to 1: the same word (1);
+// for Chinese, its text in `q` (1), a word sharing most of its characters (0.9), else the share of its
+// characters `q` writes anywhere, scaled down; for English, a related word (en_related: 0.9) or
+// WordNet's relatedness (0.6–0.9). Entities only count when written the same way.
+double match_strength(const std::string& w, const QueryFeatures& q, bool entity, const WordNet* wn) {
+  if (contains(q.content, w)) return 1.0;
+  if (text::has_cjk(w)) {
+    if (q.normalized.find(w) != std::string::npos) return 1.0;
+    if (entity) return 0.0;
+    double best = 0;
+    for (const auto& v : q.content)
+      if (text::has_cjk(v) && zh_relation(w, v) == Relation::Same) best = 0.9;
+    size_t chars = 0, found = 0;
+    for (size_t i = 0; i < w.size();) {
+      size_t len;
+      text::utf8_decode(w, i, len);
+      ++chars;
+      found += q.normalized.find(w.substr(i, len)) != std::string::npos ? 1 : 0;
+      i += len;
+    }
+    return std::max(best, chars ? 0.8 * double(found) / double(chars) : 0.0);
+  }
+  if (entity || w[0] == '#') return 0.0;
+  double best = 0;
+  for (const auto& v : q.content) {
+    if (v[0] == '#' || text::has_cjk(v)) continue;
+    if (en_related(w, v, nullptr)) return 0.9;
+    if (wn) best = std::max(best, wn->relatedness(w, v));
+  }
+  // A synonym the other says with a word too common to be content ("required" / "need").
+  for (const auto& v : q.words)
+    if (best < 0.9 && !v.empty() && !text::has_cjk(v) && wn && wn->synonyms(w, v)) best = 0.9;
+  return best >= kMinRelatedness ? best : 0.0;
+}
+
+// How much of what `a` asks `b` says too, from 0 to 1: each content word of `a` (generic words aside)
+// weighs 1 and counts its match_strength in `b`; a number or date only `a` names counts as a word `b`
+// does not match. Also counts the words `b` says exactly (`same`) and those it says at best loosely
+// (`loose`: below kCloseMatch).
+struct Coverage {
+  double share = 1.0;
+  int same = 0, loose = 0;
+};
+constexpr double kCloseMatch = 0.85;
+
+Coverage coverage(const QueryFeatures& a, const QueryFeatures& b, const WordNet* wn) {
+  Coverage c;
   double total = 0, found = 0;
   const bool b_has_marker = has_marker(b);
   for (const auto& w : a.content) {
-    if (w[0] == '#' && !b_has_marker) continue;
-    if (text::has_cjk(w)) {
-      for (size_t i = 0; i < w.size();) {
-        size_t len;
-        text::utf8_decode(w, i, len);
-        total += 1;
-        found += b.normalized.find(w.substr(i, len)) != std::string::npos ? 1 : 0;
-        i += len;
-      }
-    } else {
-      double weight = is_generic_word(w) ? 0.3 : 1.0;
-      total += weight;
-      found += present_in(w, b, true, wn) ? weight : 0;
-    }
+    if (is_generic_word(w) || (w[0] == '#' && !b_has_marker)) continue;
+    total += 1;
+    const double m = match_strength(w, b, contains(a.entities, w), wn);
+    found += m;
+    c.same += m >= 1.0 ? 1 : 0;
+    c.loose += m < kCloseMatch ? 1 : 0;
   }
-  return total > 0 ? found / total : 1.0;
+  std::vector<std::string> only_a;
+  std::set_difference(a.numbers.begin(), a.numbers.end(), b.numbers.begin(), b.numbers.end(), std::back_inserter(only_a));
+  total += double(only_a.size());
+  if (total > 0) c.share = found / total;
+  return c;
 }
 
-// Words one query adds to an otherwise matched question: fine when they add little (generic words)
-// and at most `max_other` other words.
-bool only_harmless_extras(const std::vector<std::string>& extra, int max_other) {
-  int other = 0;
-  for (const auto& w : extra) other += is_generic_word(w) ? 0 : 1;
-  return other <= max_other;
+// Two questions that say the same things except one word each (or a few), where those words are not
+// synonyms: one thing asked in place of another ("track" / "return my Amazon order", 信用卡怎么分期 /
+// 销户). Paraphrases rarely keep most words and swap one for an unrelated one; look-alikes do.
+bool swapped_words(const Coverage& ab, const Coverage& ba) {
+  return ab.loose > 0 && ba.loose > 0 && std::min(ab.same, ba.same) >= std::max(ab.loose, ba.loose);
+}
+
+// Whether each query holds an item of a kind (number, entity) the other lacks: one thing put in place
+// of another ("Chase" / "Bank of America", "3 lb" / "6 lb"). An item only one side names is an addition,
+// which coverage() weighs instead.
+bool substituted(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  std::vector<std::string> only_a, only_b;
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(only_a));
+  std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(only_b));
+  return !only_a.empty() && !only_b.empty();
 }
 
 bool is_direction_word(const std::string& w) {
@@ -233,27 +303,22 @@ bool reversed_direction(const QueryFeatures& a, const QueryFeatures& b) {
 
 }  // namespace
 
-Guard check_guards(const QueryFeatures& a, const QueryFeatures& b, const GuardConfig& cfg) {
+Guard check_guards(const QueryFeatures& a, const QueryFeatures& b, const GuardConfig& cfg, double* agreement) {
   const WordNet* wn = WordNet::shared();
   if (cfg.negation && a.negations != b.negations) return Guard::Negation;
-  if (cfg.number && a.numbers != b.numbers) return Guard::Number;
-  if (cfg.entity && (!unmatched(a.entities, b, false, wn).empty() || !unmatched(b.entities, a, false, wn).empty()))
+  if (cfg.number && substituted(a.numbers, b.numbers)) return Guard::Number;
+  if (cfg.entity && !unmatched(a.entities, b, false, wn).empty() && !unmatched(b.entities, a, false, wn).empty())
     return Guard::Entity;
   if (cfg.direction && reversed_direction(a, b)) return Guard::Direction;
   if (cfg.polarity && opposite_words(a, b, wn)) return Guard::Polarity;
   if (cfg.scope && a.scope != b.scope) return Guard::Scope;
+  // Each query must say most of what the other asks, in its words or related ones.
   if (cfg.content) {
-    // Every content word of each has its match in the other, except words one side adds to a question
-    // the other fully covers. Two sides that each hold an unmatched word are two different questions
-    // ("track" / "return my Amazon order"), unless those words are related as above.
-    auto ua = unmatched(a.content, b, true, wn), ub = unmatched(b.content, a, true, wn);
-    // Generic words ("time", "way", 方法) never decide; of the rest, words unmatched on both sides are
-    // a substitution (another question), words on one side only are extras.
-    auto drop_generic = [](std::vector<std::string>& v) { std::erase_if(v, [](const std::string& w) { return is_generic_word(w); }); };
-    drop_generic(ua);
-    drop_generic(ub);
-    const bool matched = (ua.empty() || ub.empty()) && only_harmless_extras(ua.empty() ? ub : ua, cfg.content_max_diff);
-    if (!matched && std::min(coverage(a, b, wn), coverage(b, a, wn)) < cfg.content_min_coverage) return Guard::Content;
+    const Coverage ab = coverage(a, b, wn), ba = coverage(b, a, wn);
+    if (swapped_words(ab, ba) || std::min(ab.share, ba.share) < cfg.content_min_coverage) return Guard::Content;
+    if (agreement) *agreement = std::min(ab.share, ba.share);
+  } else if (agreement) {
+    *agreement = 1.0;
   }
   return Guard::None;
 }

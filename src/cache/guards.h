@@ -1,17 +1,19 @@
 // Guards against the false hits of cosine similarity: two queries close in embedding space can still
 // ask different things ("flights to Paris" / "flights to London", "is it safe" / "is it not safe",
-// "3 eggs" / "5 eggs"). A candidate hit is refused when the cached query and the new one differ in
+// "3 eggs" / "5 eggs"). The hard guards refuse a substitution — each side holding an item the other
+// lacks — while an item only one side adds counts against `content`:
 //  - negation:  the number of negation markers (EN not/no/never/…n't; ZH 不/没/别/非/无/未 …);
-//  - number:    any number, quantity or date (as a multiset);
-//  - entity:    a named entity of one is absent from the other;
+//  - number:    numbers, quantities, dates, before/after (a multiset; each side naming one the other lacks);
+//  - entity:    each side names an entity the other lacks;
 //  - direction: both name the same things around a direction word (from/to/into, 到/成/往/向/给/比) but
 //               in another order ("PayPal to my bank" / "my bank to PayPal", 上海到杭州 / 杭州到上海);
 //  - polarity:  a word of one is the opposite of a word of the other (WordNet antonyms, up-/down-,
 //               im-/ex- …; 升/降, 加/减 … in Chinese words that otherwise share their characters);
 //  - scope:     whose or how much ("all" / "one", "personal" / "business", 我的 / 孩子的);
-//  - content:   a content word of each side has no match in the other (the same word, a WordNet form or
-//               synonym, an abbreviation or derivation, a typo; for Chinese a word sharing most of its
-//               characters), or one side adds more than `content_max_diff` words beyond generic ones.
+//  - content:   each side must say at least `content_min_coverage` of the other's content words, each
+//               weighted by how closely it is said (the same word, a WordNet relation, an abbreviation
+//               or typo; for Chinese shared characters), and two queries that keep most words and swap
+//               one for a word that is no close match ask different things.
 // Pure; any thread.
 #pragma once
 
@@ -31,14 +33,16 @@ struct GuardConfig {
   bool polarity = true;
   bool scope = true;
   bool content = true;
-  int content_max_diff = 0;  // words beyond generic ones one side may add to a fully matched question
-  // Otherwise both sides must cover this share of each other's content (words, Chinese characters).
-  double content_min_coverage = 1.0;
+  // Each side must cover this share of the other's content words (weighted by how closely they match).
+  double content_min_coverage = 0.6;
 };
 
 // The first guard (in the order above) that refuses `query` being answered with `cached`'s answer;
 // Guard::None when none does. Symmetric.
-Guard check_guards(const QueryFeatures& cached, const QueryFeatures& query, const GuardConfig& cfg);
+// `agreement`, when given, receives how much of each other's content the two say (the smaller of the
+// two coverages, 0..1) when no guard refuses: among several candidates the best answers.
+Guard check_guards(const QueryFeatures& cached, const QueryFeatures& query, const GuardConfig& cfg,
+                   double* agreement = nullptr);
 
 // "none" | "negation" | "number" | "entity" | "direction" | "polarity" | "scope" | "content"
 std::string_view guard_name(Guard g);

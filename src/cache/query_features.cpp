@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 namespace kuai::cache {
 namespace {
@@ -90,6 +91,8 @@ struct Builder {
   QueryFeatures f;
   bool sentence_start = true;
   int last_number = -1;  // index in f.numbers of the number just read, while a unit may follow it
+  std::string last_word;  // the English word before this one ("next" before "week")
+  bool in_cjk_text = false;  // the query holds Chinese text
 
   // "1 hour" and "60 minutes", 一周 and 七天: a quantity becomes its size in the unit's base ("60min").
   void apply_unit(const Unit& u) {
@@ -156,6 +159,19 @@ struct Builder {
       last_number = int(f.numbers.size()) - 1;
       return;
     }
+    // When, relative to something: before / after ("stretch before running"), and a period counted
+    // from now ("next week", "last month").
+    const std::string previous = std::exchange(last_word, word);
+    if (auto order = en_order_word(word); !order.empty()) {
+      f.numbers.push_back(order);
+      f.terms.push_back(order);
+      return;
+    }
+    if (auto rel = en_relative_period(previous, word); !rel.empty()) {
+      f.numbers.push_back(rel);
+      f.terms.push_back(rel);
+      return;
+    }
     if (auto t = en_temporal_word(word, capital && !at_start); !t.empty()) {
       f.numbers.push_back(t);
       f.terms.push_back(t);
@@ -163,6 +179,14 @@ struct Builder {
     }
     if (auto tense = en_tense_word(word); !tense.empty()) { f.content.push_back(tense); f.terms.push_back(tense); return; }
     if (auto scope = en_scope_word(word); !scope.empty()) f.scope.push_back(scope);
+    // In Chinese text a capitalised Latin word is a name wherever it stands, even a common one ("Go
+    // 怎么读取 JSON 文件").
+    if (in_cjk_text && capital) {
+      f.entities.push_back(word);
+      f.content.push_back(word);
+      f.terms.push_back(word);
+      return;
+    }
     if (is_en_stopword(word)) { f.terms.push_back(word); return; }
     // Acronyms and mixed case ("NASA", "iPhone"), and capitalised words not at a sentence start.
     size_t uppers = 0;
@@ -246,7 +270,9 @@ struct Builder {
       while (j < run.size() && !excepted[j] && is_zh_numeral(run[j])) ++j;
       size_t unit_len = 0;
       const Unit unit = zh_unit_prefix(std::u32string_view(run).substr(j), unit_len);
-      bool article = j == i + 1 && run[i] == U'一' && j < run.size() && is_zh_measure(run[j]) && unit.factor <= 0;
+      // 一次 / 一回 count (once); 一个 / 一本 are the article.
+      bool article = j == i + 1 && run[i] == U'一' && j < run.size() && is_zh_measure(run[j]) && unit.factor <= 0 &&
+                     run[j] != U'次' && run[j] != U'回' && run[j] != U'遍';
       bool unit_only = zh_digit(run[i]) < 0 && j == i + 1;  // a lone 十/百/千/万 inside a word
       if (unit_only) { i = j; continue; }
       if (!article) {
@@ -259,6 +285,15 @@ struct Builder {
       }
       std::fill(consumed.begin() + i, consumed.begin() + j, true);
       i = j;
+    }
+    // Before / after something (饭后, 打疫苗前, 起飞前): the tag names what it is relative to, so 游泳后…吃饭
+    // and 饭后…游泳 differ.
+    for (size_t k = 0; k < tokens.size(); ++k) {
+      std::string anchor;
+      const std::string order = zh_order_word(tokens[k], k > 0 ? tokens[k - 1] : std::string(), anchor);
+      if (order.empty()) continue;
+      f.numbers.push_back(order + ":" + zh_synonym(anchor));
+      f.terms.push_back(f.numbers.back());
     }
     size_t pos = 0;
     for (const auto& t : tokens) {
@@ -289,6 +324,7 @@ void sort_unique(std::vector<std::string>& v) {
 QueryFeatures query_features(std::string_view input) {
   std::string text_in = zh_standard_forms(text::utf8_sanitize(input));
   Builder b;
+  b.in_cjk_text = text::has_cjk(text_in);
   std::vector<std::string> cjk_run;
   auto flush_cjk = [&] {
     if (!cjk_run.empty()) b.chinese(cjk_run);

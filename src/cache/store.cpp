@@ -163,11 +163,16 @@ LookupResult Store::lookup(const std::string& ns_id, const QueryFeatures& f, con
     auto ns = namespaces_.find(ns_id);
     if (out.kind == LookupResult::Kind::Miss && vec && ns != namespaces_.end() && ns->second.index &&
         ns->second.index->dim() == vec->size()) {
+      // Every candidate is verified; the one whose words agree best with the query answers (the
+      // nearest by cosine is not always the same question).
+      Slot* best = nullptr;
+      double best_agreement = -1, best_sim = 0;
       for (const auto& [label, sim] : ns->second.index->search(vec->data(), cfg_.candidates)) {
         auto it = entries_.find(label);
         if (it == entries_.end() || !live(it->second)) continue;
         if (sim < threshold_for(&ns->second, it->second.entry)) continue;
-        Guard g = check_guards(it->second.entry.features, f, cfg_.guards);
+        double agreement = 0;
+        Guard g = check_guards(it->second.entry.features, f, cfg_.guards, &agreement);
         if (g != Guard::None) {
           if (out.kind == LookupResult::Kind::Miss) {
             out.kind = LookupResult::Kind::Refused;
@@ -177,9 +182,13 @@ LookupResult Store::lookup(const std::string& ns_id, const QueryFeatures& f, con
           }
           continue;
         }
-        pick(it->second, sim, false);
-        break;
+        if (agreement > best_agreement) {
+          best = &it->second;
+          best_agreement = agreement;
+          best_sim = sim;
+        }
       }
+      if (best) pick(*best, best_sim, false);
     }
     for (uint64_t id : expired) {
       erase_locked(id);

@@ -44,12 +44,12 @@ struct Entry {
 };
 
 struct StoreConfig {
-  double threshold = 0.3;         // similarity a candidate needs before the guards verify it (docs/CONFIG.md)
+  double threshold = 0.15;        // similarity a candidate needs before the guards verify it (docs/CONFIG.md)
   int64_t ttl_ms = 3600 * 1000;   // 0: entries never expire
   size_t max_entries = 100000;    // LRU eviction beyond this
   size_t max_bytes = 256u << 20;  // ... or beyond this many bytes of queries, features, vectors and answers
   size_t answers_per_entry = 3;
-  size_t candidates = 8;          // nearest neighbours checked by the guards
+  size_t candidates = 16;         // nearest neighbours checked by the guards
   GuardConfig guards;
   IndexParams index;              // dim is taken from the first vector of each namespace
 };

@@ -1,5 +1,6 @@
 #include "cache/word_lists.h"
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -101,8 +102,8 @@ const Map& en_synonyms() {
       {"favourite", "favorite"}, {"centre", "center"}, {"organise", "organize"}, {"analyse", "analyze"},
       {"summarise", "summarize"}, {"optimise", "optimize"}, {"travell", "travel"}, {"pc", "computer"},
       {"laptop", "computer"}, {"recipe", "cook"}, {"prepare", "cook"}, {"utilize", "use"},
-      {"utilise", "use"}, {"usage", "use"}, {"password", "password"}, {"passcode", "password"},
-      {"login", "log"}, {"signin", "log"}, {"nation", "country"}, {"fix", "fix"}};
+      {"utilise", "use"}, {"usage", "use"}, {"passcode", "password"},
+      {"login", "log"}, {"signin", "log"}, {"nation", "country"}};
   return m;
 }
 
@@ -128,8 +129,7 @@ const Map& zh_synonyms() {
       {"几", "多少"}, {"计算机", "电脑"}, {"智能手机", "手机"}, {"图片", "照片"}, {"相片", "照片"},
       {"影片", "电影"}, {"价钱", "价格"}, {"多少钱", "价格"}, {"实惠", "便宜"}, {"修复", "修理"},
       {"维修", "修理"}, {"删掉", "删除"}, {"购买", "买"}, {"小孩", "孩子"}, {"儿童", "孩子"},
-      {"密码", "密码"}, {"口令", "密码"}, {"笔记本电脑", "电脑"}, {"身体", "身体"}, {"国家", "国家"},
-      {"首府", "首都"}, {"大小", "尺寸"}, {"重置", "重设"}, {"修改", "更改"}, {"改变", "更改"}, {"哪些", "什么"}, {"学习", "学"},
+      {"口令", "密码"}, {"笔记本电脑", "电脑"}, {"首府", "首都"}, {"大小", "尺寸"}, {"重置", "重设"}, {"修改", "更改"}, {"改变", "更改"}, {"哪些", "什么"}, {"学习", "学"},
       {"种植", "种"}, {"能吃", "吃"}, {"可以吃", "吃"}, {"制作", "做"}, {"做法", "做"}};
   return m;
 }
@@ -156,6 +156,47 @@ std::string en_temporal_word(std::string_view w, bool capitalised_mid_sentence) 
 std::string en_tense_word(std::string_view w) {
   if (w == "was" || w == "were" || w == "did" || w == "had") return "#past";
   if (w == "will" || w == "shall") return "#future";
+  return {};
+}
+
+std::string en_order_word(std::string_view w) {
+  if (w == "before" || w == "prior" || w == "beforehand") return "@before";
+  if (w == "after" || w == "afterwards" || w == "afterward") return "@after";
+  return {};
+}
+
+std::string en_relative_period(std::string_view previous, std::string_view w) {
+  static const Set kPeriods{"week", "weeks", "month", "months", "year", "years", "weekend", "semester", "season"};
+  static const Map kWhich{{"next", "next"}, {"coming", "next"}, {"upcoming", "next"}, {"last", "last"},
+                          {"previous", "last"}, {"past", "last"}, {"this", "this"}, {"current", "this"}};
+  auto which = kWhich.find(previous);
+  if (which == kWhich.end() || !kPeriods.contains(w)) return {};
+  std::string period(w);
+  if (period.ends_with('s') && period != "weeks" && period.size() > 4) period.pop_back();
+  if (period == "weeks") period = "week";
+  return "@" + std::string(which->second) + "_" + period;
+}
+
+std::string zh_order_word(const std::string& token, const std::string& previous, std::string& anchor) {
+  static const Map kAlone{{"前", "@before"}, {"之前", "@before"}, {"以前", "@before"}, {"后", "@after"},
+                          {"之后", "@after"}, {"以后", "@after"}};
+  // Words ending in 前/后 that do not mean before/after something.
+  static const Set kNotOrder{"提前", "然后", "最后", "先后", "前后", "目前", "当前", "眼前", "面前", "跟前", "往后",
+                             "今后", "此后", "随后", "向前", "从前", "空前", "背后", "落后", "售后", "午后", "善后", "幕后"};
+  if (auto it = kAlone.find(token); it != kAlone.end()) {
+    anchor = previous;
+    return std::string(it->second);
+  }
+  if (kNotOrder.contains(token)) return {};
+  const std::string_view t(token);
+  for (auto [suffix, tag] : {std::pair<std::string_view, std::string_view>{"前", "@before"}, {"后", "@after"}}) {
+    if (t.size() > suffix.size() && t.ends_with(suffix)) {
+      anchor = std::string(t.substr(0, t.size() - suffix.size()));
+      for (std::string_view inner : {"之", "以"})
+        if (anchor.ends_with(inner)) anchor.resize(anchor.size() - inner.size());
+      return std::string(tag);
+    }
+  }
   return {};
 }
 
@@ -254,7 +295,7 @@ std::string en_scope_word(std::string_view w) {
 const std::vector<std::pair<std::u32string, std::string>>& zh_scope_words() {
   static const std::vector<std::pair<std::u32string, std::string>> words{
       {U"所有", "#all"}, {U"全部", "#all"}, {U"整个", "#all"}, {U"一次性", "#all"}, {U"每个", "#each"},
-      {U"每一", "#each"}, {U"单个", "#one"}, {U"个人", "#personal"}, {U"自己", "#self"}, {U"家庭", "#family"},
+      {U"每一", "#each"}, {U"单个", "#one"}, {U"单人", "#one"}, {U"双人", "#double"}, {U"单间", "#one"}, {U"个人", "#personal"}, {U"自己", "#self"}, {U"家庭", "#family"},
       {U"全家", "#family"}, {U"公司", "#business"}, {U"企业", "#business"}, {U"单位", "#business"},
       {U"孩子", "#child"}, {U"儿子", "#child"}, {U"女儿", "#child"}, {U"未成年", "#child"}, {U"宝宝", "#child"},
       {U"爱人", "#spouse"}, {U"老公", "#spouse"}, {U"老婆", "#spouse"}, {U"配偶", "#spouse"},
@@ -272,7 +313,13 @@ bool is_generic_word(std::string_view w) {
       "properly", "correct", "correctly", "right", "general", "generally", "enough", "time", "long", "much",
       "many", "often", "okay", "ok",
       "方法", "办法", "做法", "流程", "步骤", "事项", "攻略", "技巧", "怎么办", "处理", "操作", "问题", "情况",
-      "一般", "具体", "大概", "注意", "哪些", "有用", "需要", "准备", "办理", "申请", "规定", "要求", "条件", "够"};
+      "一般", "具体", "大概", "注意", "哪些", "有用", "需要", "准备", "办理", "申请", "规定", "要求", "条件", "够",
+      // What kind of answer is asked for (how long, when, where, what difference), which the other
+      // query may ask with other words: 多久 / 几天 / 多长时间, "when" / "how often".
+      "when", "where", "who", "whom", "why", "difference", "differences", "differ", "different", "happen",
+      "happens", "fastest", "best", "cheapest", "lowest", "process", "procedure", "anyone", "somebody",
+      "多久", "几天", "时间", "什么时候", "时候", "多少", "价格", "哪里", "好", "弄", "整", "该", "办", "区别",
+      "差别", "不同", "影响", "会", "怎样", "最好", "一下"};
   return s.contains(w);
 }
 
@@ -337,8 +384,9 @@ bool is_zh_stopword(std::string_view w) { return zh_stopwords().contains(w); }
 
 std::string zh_standard_forms(std::string s) {
   static const std::pair<std::string_view, std::string_view> kForms[] = {
-      {"为啥", "为什么"}, {"咋样", "怎么样"}, {"咋办", "怎么办"}, {"咋", "怎么"}, {"啥", "什么"}};
-  if (s.find("\xe5\x95\xa5") == std::string::npos && s.find("\xe5\x92\x8b") == std::string::npos) return s;  // 啥, 咋
+      {"为啥", "为什么"}, {"咋样", "怎么样"}, {"咋办", "怎么办"}, {"咋整", "怎么办"}, {"咋弄", "怎么办"},
+      {"咋", "怎么"}, {"啥", "什么"}, {"多长时间", "多久"}, {"多少时间", "多久"}, {"多长的时间", "多久"}};
+  if (std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) return s;
   for (const auto& [from, to] : kForms) {
     for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
   }

@@ -18,7 +18,16 @@ bool is_en_common_starter(std::string_view w);         // words that start reque
 std::string en_number_word(std::string_view w);        // "three" → "3", "third" → "3"; "" if none
 // "tomorrow" → "@tomorrow", "monday" → "@mon"; "may"/"march" only when `capitalised_mid_sentence`.
 std::string en_temporal_word(std::string_view w, bool capitalised_mid_sentence);
-std::string en_tense_word(std::string_view w);          // was/were/did/had → "#past", will → "#future"
+std::string en_tense_word(std::string_view w);
+// Order in time: "before"/"prior" → "@before", "after" → "@after"; "" otherwise.
+std::string en_order_word(std::string_view w);
+// A period counted from now: "next"/"last"/"this"/"coming"/"previous" + "week"/"month"/"year"/"weekend"
+// → "@next_week" …; "" otherwise.
+std::string en_relative_period(std::string_view previous, std::string_view w);
+// A Chinese word saying before/after something: 前/后/之前/之后/以前/以后 alone (then `previous` is
+// what it is relative to), or ending a word (饭后: 饭). "@before"/"@after" and `anchor`; "" otherwise.
+// Words where 前/后 mean something else (提前, 然后, 最后, 前面, 后来 …) are not read.
+std::string zh_order_word(const std::string& token, const std::string& previous, std::string& anchor);          // was/were/did/had → "#past", will → "#future"
 std::string en_synonym(const std::string& stem);        // one form per synonym group (on the stem)
 
 // Scope: whose or how much a question is about ("all" / "one", "personal" / "business", "my kid's").

@@ -61,12 +61,14 @@ std::unique_ptr<WordNet> WordNet::load(const std::string& dir, std::string& erro
       if (fields >> inflected >> base) wn->exceptions_.emplace(inflected, base);
     }
   }
-  // Antonyms: "!" pointers in the data files of verbs, adjectives and adverbs ("offset lex_filenum
-  // ss_type w_cnt(hex) word lex_id … p_cnt ptr…", a pointer being "symbol offset pos source/target(hex)").
-  for (const char* pos : {"verb", "adj", "adv"}) {
-    std::ifstream data(dir + "/data." + pos);
+  // The data files: "offset lex_filenum ss_type w_cnt(hex) word lex_id … p_cnt ptr… | gloss", a
+  // pointer being "symbol offset pos source/target(hex)". Antonyms are kept per word; the other
+  // pointers and the definition per synset (relatedness()).
+  auto pos_index = [](std::string_view p) { return p == "n" ? 0 : p == "v" ? 1 : p == "r" ? 3 : 2; };  // a, s: adj
+  for (int pos = 0; pos < 4; ++pos) {
+    std::ifstream data(dir + "/data." + kPos[pos]);
     std::unordered_map<uint32_t, std::vector<std::string>> words;  // synset offset → its words
-    std::vector<std::tuple<uint32_t, int, uint32_t, int>> pointers;  // (offset, word, target, target word)
+    std::vector<std::tuple<uint32_t, int, uint32_t, int>> antonyms;  // (offset, word, target, target word)
     std::string line;
     while (std::getline(data, line)) {
       if (line.empty() || line[0] == ' ') continue;
@@ -83,19 +85,29 @@ std::unique_ptr<WordNet> WordNet::load(const std::string& dir, std::string& erro
         for (auto& c : word) c = char(std::tolower(static_cast<unsigned char>(c)));
         w.push_back(std::move(word));
       }
+      Synset& syn = wn->synsets_[(uint32_t(pos) << 28) | offset];
       int n_ptr = 0;
       fields >> n_ptr;
       for (int i = 0; i < n_ptr; ++i) {
         std::string symbol, p, st;
         uint32_t target = 0;
         fields >> symbol >> target >> p >> st;
+        const uint32_t id = (uint32_t(pos_index(p)) << 28) | target;
+        if (symbol == "@" || symbol == "@i") syn.hypernyms.push_back(id);
+        else if (symbol == "+" || symbol == "&" || symbol == "\\" || symbol == "=" || symbol == "^") syn.close.push_back(id);
         if (symbol != "!" || st.size() != 4) continue;
         int source_word = int(std::strtol(st.substr(0, 2).c_str(), nullptr, 16));
         int target_word = int(std::strtol(st.substr(2, 2).c_str(), nullptr, 16));
-        pointers.emplace_back(offset, source_word, target, target_word);
+        if (pos_index(p) == pos) antonyms.emplace_back(offset, source_word, target, target_word);
+      }
+      if (auto bar = line.find(" | "); bar != std::string::npos) {
+        std::string gloss = line.substr(bar + 3);
+        if (auto quote = gloss.find('"'); quote != std::string::npos) gloss.resize(quote);  // examples
+        for (auto& c : gloss) c = char(std::tolower(static_cast<unsigned char>(c)));
+        syn.gloss = std::move(gloss);
       }
     }
-    for (const auto& [offset, sw, target, tw] : pointers) {
+    for (const auto& [offset, sw, target, tw] : antonyms) {
       auto a = words.find(offset), b = words.find(target);
       if (a == words.end() || b == words.end() || sw < 1 || tw < 1 || sw > int(a->second.size()) ||
           tw > int(b->second.size()))
@@ -180,6 +192,66 @@ bool WordNet::antonyms(std::string_view a, std::string_view b) const {
       if (std::find(it->second.begin(), it->second.end(), y) != it->second.end()) return true;
   }
   return false;
+}
+
+std::vector<uint32_t> WordNet::top_synsets(std::string_view word, int senses) const {
+  std::vector<uint32_t> out;
+  for (const auto& f : forms(word)) {
+    const Senses* s = find(f);
+    for (int pos = 0; pos < 4; ++pos) {
+      const auto& ids = s->by_pos[pos];
+      for (size_t i = 0; i < std::min(ids.size(), size_t(senses)); ++i)
+        if (std::find(out.begin(), out.end(), ids[i]) == out.end()) out.push_back(ids[i]);
+    }
+  }
+  return out;
+}
+
+bool WordNet::gloss_mentions(uint32_t synset, const std::vector<std::string>& forms) const {
+  auto it = synsets_.find(synset);
+  if (it == synsets_.end()) return false;
+  const std::string& g = it->second.gloss;
+  for (size_t i = 0; i < g.size();) {
+    while (i < g.size() && !std::isalpha(static_cast<unsigned char>(g[i]))) ++i;
+    size_t j = i;
+    while (j < g.size() && (std::isalpha(static_cast<unsigned char>(g[j])) || g[j] == '-')) ++j;
+    if (j > i + 2) {
+      std::string_view word(g.data() + i, j - i);
+      if (std::find(forms.begin(), forms.end(), word) != forms.end()) return true;
+      for (const auto& f : this->forms(word))
+        if (std::find(forms.begin(), forms.end(), f) != forms.end()) return true;
+    }
+    i = j;
+  }
+  return false;
+}
+
+double WordNet::relatedness(std::string_view a, std::string_view b) const {
+  if (a == b) return 1.0;
+  const auto fa = forms(a), fb = forms(b);
+  if (fa.empty() || fb.empty()) return 0.0;
+  for (const auto& x : fa)
+    if (std::find(fb.begin(), fb.end(), x) != fb.end()) return 1.0;
+  if (synonyms(a, b)) return 0.9;
+  const auto sa = top_synsets(a, 3), sb = top_synsets(b, 3);
+  auto in = [](const std::vector<uint32_t>& v, uint32_t id) { return std::find(v.begin(), v.end(), id) != v.end(); };
+  auto links = [&](const std::vector<uint32_t>& from, const std::vector<uint32_t>& to, bool close) {
+    for (uint32_t id : from) {
+      auto it = synsets_.find(id);
+      if (it == synsets_.end()) continue;
+      for (uint32_t t : close ? it->second.close : it->second.hypernyms)
+        if (in(to, t)) return true;
+    }
+    return false;
+  };
+  if (links(sa, sb, true) || links(sb, sa, true)) return 0.8;
+  if (links(sa, sb, false) || links(sb, sa, false)) return 0.7;
+  const auto ga = top_synsets(a, 2), gb = top_synsets(b, 2);
+  for (uint32_t id : ga)
+    if (gloss_mentions(id, fb)) return 0.6;
+  for (uint32_t id : gb)
+    if (gloss_mentions(id, fa)) return 0.6;
+  return 0.0;
 }
 
 std::vector<std::string> WordNet::first_senses(const std::vector<std::string>& forms) const {

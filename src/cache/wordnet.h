@@ -37,6 +37,16 @@ class WordNet {
   // Whether WordNet lists two folded words (any of their forms) as antonyms (verbs, adjectives,
   // adverbs: "increase" / "decrease", "high" / "low", "import" / "export").
   bool antonyms(std::string_view a, std::string_view b) const;
+  // How closely two folded words are related in meaning, from 0 (not at all) to 1 (the same lemma),
+  // looking at the first few senses of each form (rarer senses relate almost anything):
+  //   1.0  one lemma ("papers" / "paper")
+  //   0.9  a shared synset ("documents" / "papers", "required" / "needed")
+  //   0.8  a derivation, similar-to, pertainym or attribute link ("renew" / "renewal", "medical" / "medicine")
+  //   0.7  one's synset is the direct hypernym of the other's ("laptop" / "computer", "fillet" / "piece")
+  //   0.6  one names the other in the definition of its most frequent senses ("bake" / "oven",
+  //        "pothole" / "road")
+  // Symmetric. ~1–20 µs.
+  double relatedness(std::string_view a, std::string_view b) const;
   size_t size() const { return lemmas_.size(); }
 
  private:
@@ -46,6 +56,18 @@ class WordNet {
     std::vector<uint32_t> by_pos[4];
   };
   const Senses* find(std::string_view lemma) const;
+  // Synsets of every form of `word`, the first `senses` of each part of speech.
+  std::vector<uint32_t> top_synsets(std::string_view word, int senses) const;
+  // Whether the definition of `synset` holds a word one of whose forms is in `forms`.
+  bool gloss_mentions(uint32_t synset, const std::vector<std::string>& forms) const;
+
+  // What the data files say of one synset: its pointers to others by kind, and its definition.
+  struct Synset {
+    std::vector<uint32_t> close;      // derivation (+), similar to (&), pertainym (\\), attribute (=), also see (^)
+    std::vector<uint32_t> hypernyms;  // @ and @i
+    std::string gloss;                // the definition, folded, without the examples
+  };
+  std::unordered_map<uint32_t, Synset> synsets_;  // id (as in Senses) → its data
 
   std::unordered_map<std::string, Senses> lemmas_;
   std::unordered_map<std::string, std::string> exceptions_;  // inflected → base (first listed)

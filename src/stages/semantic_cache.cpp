@@ -411,7 +411,6 @@ std::optional<std::string> read_cache_config(const YAML::Node& cfg, CacheStageCo
          read(g, "entity", c.store.guards.entity, error) && read(g, "direction", c.store.guards.direction, error) &&
          read(g, "polarity", c.store.guards.polarity, error) && read(g, "scope", c.store.guards.scope, error) &&
          read(g, "content", c.store.guards.content, error) &&
-         read(g, "content_max_diff", c.store.guards.content_max_diff, error) &&
          read(g, "content_min_coverage", c.store.guards.content_min_coverage, error);
   }
   if (ok && cfg["index"] && cfg["index"].IsMap()) {

@@ -39,9 +39,45 @@ TEST(Guards, Scope) {
   EXPECT_EQ(verdict("怎么删除所有照片", "怎么删除照片"), Guard::Scope);
 }
 
+TEST(Guards, BeforeAndAfterAreDifferentTimes) {
+  EXPECT_EQ(verdict("Should I water the lawn before mowing?", "Should I water the lawn after mowing?"), Guard::Number);
+  EXPECT_EQ(verdict("跑步后多久可以洗澡", "洗澡后多久可以跑步"), Guard::Number);  // after what
+  EXPECT_EQ(verdict("Which games go on sale next week?", "Which games go on sale this week?"), Guard::Number);
+}
+
+TEST(Guards, OppositeActionsAndParticles) {
+  EXPECT_EQ(verdict("How do I turn on dark mode?", "How do I turn off dark mode?"), Guard::Polarity);
+  EXPECT_EQ(verdict("How do I add a printer to my account?", "How do I remove a printer from my account?"), Guard::Polarity);
+}
+
+TEST(Guards, NamesSwappedAreRefusedNamesAddedAreWeighed) {
+  // A capitalised Latin word in Chinese text is a name, even a common English word.
+  EXPECT_EQ(verdict("Go 怎么写单元测试", "Rust 怎么写单元测试"), Guard::Entity);
+  // Chinese words that share their head and differ at the start are different things of one kind.
+  EXPECT_NE(verdict("建设银行卡怎么挂失", "农业银行卡怎么挂失"), Guard::None);
+  // A detail only one side gives is not a substitution; the rest still has to agree.
+  EXPECT_EQ(verdict("How do I reset a forgotten router password?", "forgot my router password, how to reset it"), Guard::None);
+  EXPECT_EQ(verdict("微信怎么开通指纹支付", "微信指纹支付怎么开通"), Guard::None);
+}
+
+TEST(Guards, AgreementRanksCandidates) {
+  double close = 0, loose = 0;
+  ASSERT_EQ(check_guards(query_features("Which papers are needed to open a bank account?"),
+                         query_features("What documents are required to open a bank account?"), GuardConfig{}, &close),
+            Guard::None);
+  ASSERT_EQ(check_guards(query_features("How do I renew my library card"), query_features("renew library card"),
+                         GuardConfig{}, &loose),
+            Guard::None);
+  EXPECT_GT(close, 0.6);
+  EXPECT_LE(close, 1.0);
+  EXPECT_DOUBLE_EQ(loose, 1.0);
+}
+
 TEST(Guards, ADifferentQuestionAboutTheSameThingIsRefused) {
   EXPECT_EQ(verdict("How do I cancel my gym membership", "How do I pause my gym membership"), Guard::Content);
   EXPECT_EQ(verdict("手机怎么截屏", "手机怎么录屏"), Guard::Content);
+  // Most words kept, one swapped for an unrelated one.
+  EXPECT_EQ(verdict("How do I track my eBay parcel?", "How do I return my eBay parcel?"), Guard::Content);
 }
 
 }  // namespace

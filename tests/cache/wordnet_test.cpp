@@ -42,6 +42,19 @@ TEST(WordNet, Antonyms) {
   EXPECT_FALSE(wordnet().antonyms("increase", "raise"));
 }
 
+TEST(WordNet, RelatednessGradesTheLink) {
+  const WordNet& wn = wordnet();
+  EXPECT_DOUBLE_EQ(wn.relatedness("papers", "paper"), 1.0);
+  EXPECT_DOUBLE_EQ(wn.relatedness("documents", "papers"), 0.9);  // a shared synset
+  EXPECT_GE(wn.relatedness("renew", "renewal"), 0.8);            // derivation
+  EXPECT_GE(wn.relatedness("bake", "oven"), 0.6);                // "cook … in a hot oven"
+  EXPECT_LT(wn.relatedness("bake", "oven"), 0.9);
+  EXPECT_DOUBLE_EQ(wn.relatedness("track", "return"), 0.0);
+  EXPECT_DOUBLE_EQ(wn.relatedness("passport", "banana"), 0.0);
+  EXPECT_DOUBLE_EQ(wn.relatedness("oven", "bake"), wn.relatedness("bake", "oven"));  // symmetric
+  EXPECT_DOUBLE_EQ(wn.relatedness("qwzx", "oven"), 0.0);  // unknown to WordNet
+}
+
 TEST(WordNet, MissingFilesAreAnErrorWithAHint) {
   std::string error;
   EXPECT_EQ(WordNet::load("/nonexistent/wordnet", error), nullptr);
