@@ -1,6 +1,5 @@
 #include "stages/slim_courtesy.h"
 
-#include "text/code_point_set.h"
 #include "text/utf8.h"
 
 #include <algorithm>
@@ -107,20 +106,22 @@ struct Scratch {
   std::vector<CourtesyLexicon::Word> words;
   std::vector<uint8_t> covered;  // per word: 1 trigger
   std::vector<uint8_t> cjk_mark;  // per byte of the range: 1 trigger, 2 soft
+  std::vector<uint8_t> probe;     // cjk_mark with the vetoes
+  std::vector<uint32_t> present;  // patterns of a lexicon found in the range
 };
 
-// Finds every occurrence of each pattern in s[b, e) and marks its bytes with `value` where unmarked;
-// returns whether any was found.
-// `held`: the code points of s[b, e).
-bool mark_cjk(std::string_view s, size_t b, size_t e, const text::CodePointSet& held,
-              const std::vector<std::string>& patterns, std::vector<uint8_t>& mark, uint8_t value) {
+// Finds every occurrence of each pattern of `set` in s[b, e) (patterns in their order: longest first)
+// and marks its bytes with `value` where unmarked; returns whether any was found.
+bool mark_cjk(std::string_view s, size_t b, size_t e, const text::PatternSet& set, std::vector<uint32_t>& present,
+              std::vector<uint8_t>& mark, uint8_t value) {
   bool found = false;
   std::string_view r = s.substr(b, e - b);
-  for (const std::string& p : patterns) {
-    if (!held.may_hold(p)) continue;
+  set.present(r, present);
+  for (uint32_t k : present) {
+    const std::string& p = set.patterns()[k];
     for (size_t at = r.find(p); at != std::string_view::npos; at = r.find(p, at + p.size())) {
       bool free = true;
-      for (size_t k = at; k < at + p.size() && free; ++k) free = mark[k] == 0;
+      for (size_t q = at; q < at + p.size() && free; ++q) free = mark[q] == 0;
       if (!free) continue;
       std::fill(mark.begin() + static_cast<std::ptrdiff_t>(at), mark.begin() + static_cast<std::ptrdiff_t>(at + p.size()), value);
       found = true;
@@ -136,8 +137,7 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
   bool cjk_here = false;
   for (size_t i = b; i < e && !cjk_here; ++i) cjk_here = static_cast<unsigned char>(s[i]) >= 0xE3;
   sc.cjk_mark.assign(e - b, 0);
-  const text::CodePointSet held(cjk_here ? s.substr(b, e - b) : std::string_view());
-  if (cjk_here) a.trigger = mark_cjk(s, b, e, held, lex.cjk_trigger(), sc.cjk_mark, 1);
+  if (cjk_here) a.trigger = mark_cjk(s, b, e, lex.cjk_trigger(), sc.present, sc.cjk_mark, 1);
   // Latin words and their triggers.
   latin_words(s, b, e, sc.words);
   const auto& w = sc.words;
@@ -152,9 +152,9 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
   // No trigger: not courtesy, whatever the rest (most sentences stop here).
   if (!a.trigger) return a;
   if (cjk_here) {
-    std::vector<uint8_t> probe = sc.cjk_mark;
-    if (mark_cjk(s, b, e, held, lex.cjk_veto(), probe, 3)) a.veto = true;
-    mark_cjk(s, b, e, held, lex.cjk_soft(), sc.cjk_mark, 2);
+    sc.probe = sc.cjk_mark;
+    if (mark_cjk(s, b, e, lex.cjk_veto(), sc.present, sc.probe, 3)) a.veto = true;
+    mark_cjk(s, b, e, lex.cjk_soft(), sc.present, sc.cjk_mark, 2);
   }
   for (size_t i = b; i < e;) {
     size_t len;
@@ -234,6 +234,9 @@ void CourtesyLexicon::add_list(std::string_view list) {
     bucket.push_back(std::move(words));
     std::stable_sort(bucket.begin(), bucket.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
   }
+  cjk_trigger_set_ = text::PatternSet(cjk_trigger_);
+  cjk_veto_set_ = text::PatternSet(cjk_veto_);
+  cjk_soft_set_ = text::PatternSet(cjk_soft_);
 }
 
 size_t CourtesyLexicon::match_at(const Patterns& table, const std::vector<Word>& words, size_t i, size_t end) {

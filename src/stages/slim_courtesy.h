@@ -16,6 +16,8 @@
 // courtesy_spans is pure. Cost: linear in the text, no ICU (a 20-turn chat in a few µs).
 #pragma once
 
+#include "text/pattern_set.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -45,14 +47,16 @@ class CourtesyLexicon {
   const Patterns& latin_trigger() const { return latin_trigger_; }
   const Patterns& latin_veto() const { return latin_veto_; }
   const std::unordered_set<std::string>& latin_soft() const { return latin_soft_; }
-  const std::vector<std::string>& cjk_trigger() const { return cjk_trigger_; }
-  const std::vector<std::string>& cjk_veto() const { return cjk_veto_; }
-  const std::vector<std::string>& cjk_soft() const { return cjk_soft_; }
+  // Non-Latin patterns (CJK words, full-width punctuation), longest first.
+  const text::PatternSet& cjk_trigger() const { return cjk_trigger_set_; }
+  const text::PatternSet& cjk_veto() const { return cjk_veto_set_; }
+  const text::PatternSet& cjk_soft() const { return cjk_soft_set_; }
 
  private:
   Patterns latin_trigger_, latin_veto_;
   std::unordered_set<std::string> latin_soft_;
   std::vector<std::string> cjk_trigger_, cjk_veto_, cjk_soft_;  // longest first
+  text::PatternSet cjk_trigger_set_, cjk_veto_set_, cjk_soft_set_;
 };
 
 // The built-in lexicons (data/slim/courtesy_*.txt, compiled into the binary).

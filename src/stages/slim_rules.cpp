@@ -392,7 +392,10 @@ SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOpt
     thread_local std::vector<uint8_t> skip_buf;
     thread_local std::vector<std::pair<size_t, size_t>> spans;
     skip_buf.resize(n);
-    for (size_t i = 0; i < n; ++i) skip_buf[i] = static_cast<uint8_t>(prot[i] | drop[i]);
+    uint8_t* skip = skip_buf.data();
+    const uint8_t* p = prot.data();
+    const uint8_t* d = drop.data();
+    for (size_t i = 0; i < n; ++i) skip[i] = static_cast<uint8_t>(p[i] | d[i]);
     spans.clear();
     courtesy_spans(s, skip_buf, *courtesy, spans);
     for (auto [b, e] : spans) remove(RemovedSpan::Kind::Courtesy, b, e);
@@ -427,27 +430,33 @@ SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOpt
     indent.clear();
     run_text.clear();
   };
-  for (size_t i = 0; i < n; ++i) {
-    if (drop[i]) continue;
+  const uint8_t* dropped = drop.data();
+  const uint8_t* protect = prot.data();
+  for (size_t i = 0; i < n;) {
+    if (dropped[i]) { ++i; continue; }
     const char c = s[i];
-    if (opt.whitespace && !prot[i] && is_space(c)) {
+    if (opt.whitespace && !protect[i] && is_space(c)) {
       if (run_begin == npos) run_begin = i;
       ++run_bytes;
       run_text += c;
       if (c == '\n') { ++newlines; indent.clear(); }
       else if (c != '\r') indent += c;
+      ++i;
       continue;
     }
     flush(false);
-    out += c;
+    // The kept bytes up to the next removed byte or collapsible space, in one append.
+    size_t j = i + 1;
+    while (j < n && !dropped[j] && (protect[j] || !opt.whitespace || !is_space(s[j]))) ++j;
+    out.append(s.data() + i, j - i);
+    i = j;
   }
   flush(true);
 
   // A message that would become empty (a lone "Thanks!") is kept as it was, unless allowed.
-  bool has_text = false;
-  for (char c : out) has_text = has_text || !is_space(c);
-  bool had_text = false;
-  for (char c : s) had_text = had_text || !is_space(c);
+  auto text_in = [](std::string_view t) { return std::any_of(t.begin(), t.end(), [](char c) { return !is_space(c); }); };
+  const bool has_text = text_in(out);
+  const bool had_text = text_in(s);
   if (had_text && !has_text && !opt.allow_empty) return SlimResult{std::string(s), {}};
 
   result.removed.insert(result.removed.end(), ws_spans.begin(), ws_spans.end());

@@ -1,6 +1,6 @@
 #include "stages/summary_ledger.h"
 
-#include "text/code_point_set.h"
+#include "text/pattern_set.h"
 #include "text/utf8.h"
 
 #include <algorithm>
@@ -78,23 +78,42 @@ bool has_ascii_digit(std::string_view s) {
 }
 
 bool code_line(std::string_view line) {
-  return line.find_first_of("()[]{}=<>`_'\"") != std::string_view::npos || line.starts_with("from ") ||
-         line.starts_with("import ");
+  for (char c : line) {
+    switch (c) {
+      case '(': case ')': case '[': case ']': case '{': case '}': case '=': case '<': case '>': case '`': case '_':
+      case '\'': case '"':
+        return true;
+      default:
+        break;
+    }
+  }
+  return line.starts_with("from ") || line.starts_with("import ");
+}
+
+// Where the next 、 (E3 80 81) is in s from `from` (npos: none); a byte loop, not memchr + memcmp on
+// the lead byte every CJK punctuation mark shares.
+size_t find_dunhao(std::string_view s, size_t from) {
+  for (size_t i = from; i + 2 < s.size(); ++i)
+    if (s[i] == '\xE3' && s[i + 1] == '\x80' && s[i + 2] == '\x81') return i;
+  return std::string_view::npos;
 }
 
 // A text's terms, each as a 64-bit hash (FNV-1a of its bytes; lowercase for Latin words), the lowest
 // bit 1 for a CJK bigram and 0 for a Latin word.
-using Terms = std::unordered_set<uint64_t>;
-void terms(std::string_view s, Terms& out);
+using Terms = std::vector<uint64_t>;
+void terms(std::string_view s, Terms& out);  // appends (with repeats)
+std::vector<uint64_t> sorted_terms(std::string_view s);
 
 // Two clauses of a list: both carry a number and they share a word ("42码对应26.5厘米" / "43码对应
 // 27厘米"; "Plus 30GB at $43.20 including tax" / "Max at $64.80 including tax").
 bool parallel(std::string_view a, std::string_view b) {
   if (!has_ascii_digit(a) || !has_ascii_digit(b)) return false;
-  Terms ta, tb;
-  terms(a, ta);
-  terms(b, tb);
-  return std::any_of(ta.begin(), ta.end(), [&](uint64_t t) { return tb.contains(t); });
+  const Terms ta = sorted_terms(a), tb = sorted_terms(b);
+  for (size_t i = 0, j = 0; i < ta.size() && j < tb.size();) {
+    if (ta[i] == tb[j]) return true;
+    ta[i] < tb[j] ? ++i : ++j;
+  }
+  return false;
 }
 
 // Splits the sentence s[b, e) into clauses at ， ； ： and at , ; before a space; then clauses in a
@@ -201,7 +220,8 @@ void sentences(std::string_view s, size_t msg, bool user, size_t& sentence_id, s
 bool enumerates(std::string_view s) {
   int items = 0;
   size_t b = 0;
-  for (size_t at = s.find("、"); b <= s.size(); at = s.find("、", b)) {
+  if (find_dunhao(s, 0) == std::string_view::npos) return false;  // one item
+  for (size_t at = find_dunhao(s, 0); b <= s.size(); at = find_dunhao(s, b)) {
     std::string_view item = s.substr(b, at == std::string_view::npos ? std::string_view::npos : at - b);
     items += has_ascii_digit(item);
     if (at == std::string_view::npos) break;
@@ -241,13 +261,6 @@ bool points_back(std::string_view s) {
   return false;
 }
 
-std::string lower_ascii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
-  return out;
-}
-
 // Latin words (3+ letters, stop words out) and CJK bigrams.
 uint64_t fnv1a(std::string_view s) {
   uint64_t h = 1469598103934665603ull;
@@ -256,12 +269,19 @@ uint64_t fnv1a(std::string_view s) {
 }
 
 void terms(std::string_view s, Terms& out) {
-  static const std::unordered_set<std::string_view> stop(std::begin(kStop), std::end(kStop));
+  static const std::unordered_set<uint64_t> stop = [] {
+    std::unordered_set<uint64_t> h;
+    for (std::string_view w : kStop) h.insert(fnv1a(w));
+    return h;
+  }();
   std::string word;
   char32_t prev_cjk = 0;
   size_t prev_at = 0;
   auto flush = [&] {
-    if (word.size() >= 3 && !stop.contains(word)) out.insert(fnv1a(word) & ~uint64_t{1});
+    if (word.size() >= 3) {
+      const uint64_t h = fnv1a(word);
+      if (!stop.contains(h)) out.push_back(h & ~uint64_t{1});
+    }
     word.clear();
   };
   for (size_t i = 0; i < s.size();) {
@@ -273,7 +293,7 @@ void terms(std::string_view s, Terms& out) {
       flush();
     }
     if (is_cjk(cp)) {
-      if (prev_cjk) out.insert(fnv1a(s.substr(prev_at, i + len - prev_at)) | 1);
+      if (prev_cjk) out.push_back(fnv1a(s.substr(prev_at, i + len - prev_at)) | 1);
       prev_cjk = cp;
       prev_at = i;
     } else {
@@ -343,7 +363,10 @@ double marks(std::string_view s) {
     for (std::string_view w : kMarkWords) b[static_cast<size_t>(w[0] - 'a')].push_back(w);
     return b;
   }();
-  std::string low = lower_ascii(s);
+  thread_local std::string low;
+  low.assign(s);
+  for (char& c : low)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
   int words = 0;
   std::string_view found[4];
   size_t n_found = 0;
@@ -356,28 +379,24 @@ double marks(std::string_view s) {
     }
   }
   words += static_cast<int>(n_found);
-  const text::CodePointSet held(s);
-  for (std::string_view w : kMarkCjk)
-    if (held.may_hold(w) && s.find(w) != std::string_view::npos && ++words >= 2) break;
+  static const text::PatternSet cjk_marks(std::vector<std::string>(std::begin(kMarkCjk), std::end(kMarkCjk)));
+  if (words < 2) words += static_cast<int>(cjk_marks.count_present(s, 2));
   // A decision in Chinese' "X就Y吧" shape ("汤就番茄蛋花汤吧", "那就定大理吧").
   if (s.find("就") != std::string_view::npos && (s.ends_with("吧") || s.ends_with("吧。") || s.ends_with("吧！")))
     ++words;
   score += 1.5 * std::min(words, 2);
   // A self-correction replaces an earlier value: it must reach the model.
-  for (std::string_view w : kCorrection)
-    if (low.find(w) != std::string::npos) {
-      score += 2;
-      break;
-    }
+  static const text::PatternSet corrections(std::vector<std::string>(std::begin(kCorrection), std::end(kCorrection)));
+  if (corrections.count_present(low, 1) > 0) score += 2;
   return score;
 }
 
 // Sorted, unique terms of a text.
 std::vector<uint64_t> sorted_terms(std::string_view s) {
-  Terms t;
-  terms(s, t);
-  std::vector<uint64_t> v(t.begin(), t.end());
+  std::vector<uint64_t> v;
+  terms(s, v);
   std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
   return v;
 }
 
@@ -442,8 +461,13 @@ LedgerMessage analyse_ledger_message(std::string_view content, bool user,
     u.marks = marks(text);
     u.tokens = count_tokens(text);
     u.hash = fnv1a(text);
-    u.terms = sorted_terms(text);
-    u.numbers = sorted_numbers(text);
+    const auto t = sorted_terms(text), n = sorted_numbers(text);
+    u.terms_at = static_cast<uint32_t>(lm.pool.size());
+    u.terms_n = static_cast<uint32_t>(t.size());
+    lm.pool.insert(lm.pool.end(), t.begin(), t.end());
+    u.numbers_at = static_cast<uint32_t>(lm.pool.size());
+    u.numbers_n = static_cast<uint32_t>(n.size());
+    lm.pool.insert(lm.pool.end(), n.begin(), n.end());
     lm.units.push_back(std::move(u));
   }
   if (user) {
@@ -456,7 +480,7 @@ LedgerMessage analyse_ledger_message(std::string_view content, bool user,
 
 size_t LedgerMessage::bytes() const {
   size_t b = sizeof(LedgerMessage) + (terms.size() + numbers.size()) * 8;
-  for (const Unit& u : units) b += sizeof(Unit) + (u.terms.size() + u.numbers.size()) * 8;
+  b += units.size() * sizeof(Unit) + pool.size() * 8;
   return b;
 }
 
@@ -556,6 +580,7 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
   };
   for (Pick& st : sents) {
     const LedgerMessage::Unit& u = *st.unit;
+    const auto u_terms = info[st.msg]->terms_of(u), u_numbers = info[st.msg]->numbers_of(u);
     std::string_view text = text_of(st);
     // Already in the request (a block pasted again in a kept turn) or pasted twice: counted once.
     auto [at, fresh] = seen.emplace(u.hash, text);
@@ -568,7 +593,7 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
     double mk = u.marks;
     // Shared terms; CJK bigrams overlap (a 4-character phrase is 3 of them), so each counts half.
     double shared = 0;
-    for (uint64_t t : u.terms) shared += holds(q_terms, t) ? ((t & 1) ? 0.5 : 1.0) : 0.0;
+    for (uint64_t t : u_terms) shared += holds(q_terms, t) ? ((t & 1) ? 0.5 : 1.0) : 0.0;
     const bool user = info[st.msg]->user;
     const bool asks = u.asks;
     // The assistant's own questions and unmarked words are not facts; its marked ones (a quoted price,
@@ -576,15 +601,15 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
     // (one constraint word alone — "符合要求", "policy" — is a comment, not a fact).
     if (!user && (mk < 2 || asks)) { st.score = -1; continue; }
     // An unmarked user clause must say something ("对了", "怎么办？" do not), and a question is not a fact.
-    if (user && mk == 0 && (asks || u.terms.size() < 3)) { st.score = -1; continue; }
+    if (user && mk == 0 && (asks || u_terms.size() < 3)) { st.score = -1; continue; }
     if (!user) {
       // An echo: every number of it and most of its terms are the user's own ("收到，角色X#50217").
-      bool numbers_echoed = std::all_of(u.numbers.begin(), u.numbers.end(), [&](uint64_t n) { return holds(user_numbers, n); });
+      bool numbers_echoed = std::all_of(u_numbers.begin(), u_numbers.end(), [&](uint64_t n) { return holds(user_numbers, n); });
       size_t echoed = 0;
-      for (uint64_t t : u.terms) echoed += holds(user_terms, t);
+      for (uint64_t t : u_terms) echoed += holds(user_terms, t);
       // (with numbers, a third of its terms suffice: "已查到订单YX20240612883" adds only "found")
-      const size_t need = u.numbers.empty() ? (u.terms.size() + 1) / 2 : u.terms.size() / 3;
-      if (numbers_echoed && (u.terms.empty() ? !u.numbers.empty() : echoed >= need)) { st.score = -1; continue; }
+      const size_t need = u_numbers.empty() ? (u_terms.size() + 1) / 2 : u_terms.size() / 3;
+      if (numbers_echoed && (u_terms.empty() ? !u_numbers.empty() : echoed >= need)) { st.score = -1; continue; }
     }
     // A list of values: the options and prices a question picks from, above all a "which" question.
     if (u.list) mk += choosing ? 3.0 : 1.5;
@@ -608,7 +633,7 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
   for (size_t i : order) {
     const int64_t cost = sents[i].unit->tokens + 2;  // "\n- " (an adjacent clause costs its separator instead)
     if (used + cost > budget_tokens) continue;
-    const auto& t = sents[i].unit->terms;
+    const auto t = info[sents[i].msg]->terms_of(*sents[i].unit);
     // A clause whose terms are all carried already (an echo: "记下了：订单号 X") adds nothing.
     if (!t.empty() && std::all_of(t.begin(), t.end(), [&](uint64_t w) { return carried.contains(w); })) continue;
     carried.insert(t.begin(), t.end());

@@ -39,6 +39,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -64,11 +65,14 @@ struct LedgerMessage {
     double marks = 0;               // fact marks (0: none)
     int64_t tokens = 0;             // by the window's counter
     uint64_t hash = 0;              // of its bytes
-    std::vector<uint64_t> terms;    // Latin words and CJK bigrams, hashed, sorted, unique
-    std::vector<uint64_t> numbers;  // digit runs, hashed, sorted, unique
+    // In `pool`: its terms (Latin words and CJK bigrams) and numbers (digit runs), hashed, sorted, unique.
+    uint32_t terms_at = 0, terms_n = 0, numbers_at = 0, numbers_n = 0;
   };
   bool user = false;
   std::vector<Unit> units;
+  std::vector<uint64_t> pool;  // the units' terms and numbers (one allocation per message)
+  std::span<const uint64_t> terms_of(const Unit& u) const { return {pool.data() + u.terms_at, u.terms_n}; }
+  std::span<const uint64_t> numbers_of(const Unit& u) const { return {pool.data() + u.numbers_at, u.numbers_n}; }
   uint32_t sentences = 0;
   std::vector<uint64_t> terms, numbers;  // of the whole text (user messages only)
   int64_t tokens = 0;                    // of the whole text
