@@ -414,6 +414,55 @@ std::vector<uint64_t> sorted_numbers(std::string_view s) {
   return v;
 }
 
+// A set of 64-bit hashes, open addressing in one array (no allocation per element; the per-request
+// sets of the ledger hold a few hundred).
+class HashSet {
+ public:
+  explicit HashSet(size_t expected) {
+    size_t cap = 16;
+    while (cap < expected * 2) cap <<= 1;
+    slots_.assign(cap, kEmpty);
+  }
+  // True when x was not in the set.
+  bool insert(uint64_t x) {
+    if (x == kEmpty) {
+      const bool fresh = !has_empty_;
+      has_empty_ = true;
+      return fresh;
+    }
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    for (size_t i = slot(x);; i = (i + 1) & (slots_.size() - 1)) {
+      if (slots_[i] == x) return false;
+      if (slots_[i] == kEmpty) {
+        slots_[i] = x;
+        ++size_;
+        return true;
+      }
+    }
+  }
+  bool contains(uint64_t x) const {
+    if (x == kEmpty) return has_empty_;
+    for (size_t i = slot(x);; i = (i + 1) & (slots_.size() - 1)) {
+      if (slots_[i] == x) return true;
+      if (slots_[i] == kEmpty) return false;
+    }
+  }
+
+ private:
+  static constexpr uint64_t kEmpty = ~uint64_t{0};
+  size_t slot(uint64_t x) const { return static_cast<size_t>((x * 0x9E3779B97F4A7C15ull) >> 32) & (slots_.size() - 1); }
+  void grow() {
+    std::vector<uint64_t> old(slots_.size() * 2, kEmpty);
+    old.swap(slots_);
+    size_ = 0;
+    for (uint64_t x : old)
+      if (x != kEmpty) insert(x);
+  }
+  std::vector<uint64_t> slots_;
+  size_t size_ = 0;
+  bool has_empty_ = false;
+};
+
 bool holds(const std::vector<uint64_t>& sorted, uint64_t x) { return std::binary_search(sorted.begin(), sorted.end(), x); }
 
 // Which 4-byte windows a set of texts holds (a Bloom filter of 2^16 bits): a unit whose first and last
@@ -487,7 +536,7 @@ size_t LedgerMessage::bytes() const {
 std::shared_ptr<const LedgerMessage> LedgerMemo::get(const api::Message& m, std::string_view model,
                                                      const std::function<int64_t(std::string_view)>& count_tokens) {
   const bool user = m.role == "user";
-  uint64_t key = fnv1a(m.content) ^ (fnv1a(model) * 31) ^ (user ? 0x5bd1e995ull : 0);
+  uint64_t key = std::hash<std::string_view>{}(m.content) ^ (fnv1a(model) * 31) ^ (user ? 0x5bd1e995ull : 0);
   if (max_bytes_ > 0) {
     std::lock_guard lock(mu_);
     auto it = index_.find(key);
@@ -573,8 +622,8 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
   for (size_t i = 0; i < question.size() && !cjk; ++i) cjk = static_cast<unsigned char>(question[i]) >= 0xE4;
   const std::vector<uint64_t> q_terms = sorted_terms(question);
   const bool choosing = asks_to_choose(question);
-  std::unordered_map<uint64_t, std::string_view> seen;
-  seen.reserve(sents.size());
+  // Units seen before in this request: the first unit with each hash (a collision is not a repeat).
+  HashSet seen(sents.size());
   auto text_of = [&](const Pick& p) {
     return std::string_view(dropped[p.msg]->content).substr(p.begin(), p.end() - p.begin());
   };
@@ -583,8 +632,13 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
     const auto u_terms = info[st.msg]->terms_of(u), u_numbers = info[st.msg]->numbers_of(u);
     std::string_view text = text_of(st);
     // Already in the request (a block pasted again in a kept turn) or pasted twice: counted once.
-    auto [at, fresh] = seen.emplace(u.hash, text);
-    const bool twice = !fresh && at->second == text;
+    bool twice = false;
+    if (!seen.insert(u.hash)) {
+      for (const Pick& earlier : sents) {
+        if (&earlier == &st) break;
+        if (earlier.unit->hash == u.hash && text_of(earlier) == text) { twice = true; break; }
+      }
+    }
     if (twice || (kept_windows.may_contain(text) &&
                   std::any_of(kept.begin(), kept.end(), [&](const api::Message* k) { return k->content.find(text) != std::string::npos; }))) {
       st.score = -1;
@@ -629,14 +683,14 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
     if (density(a) != density(b)) return density(a) > density(b);
     return a > b;
   });
-  std::unordered_set<uint64_t> carried;  // terms of the chosen clauses
+  HashSet carried(64);  // terms of the chosen clauses
   for (size_t i : order) {
     const int64_t cost = sents[i].unit->tokens + 2;  // "\n- " (an adjacent clause costs its separator instead)
     if (used + cost > budget_tokens) continue;
     const auto t = info[sents[i].msg]->terms_of(*sents[i].unit);
     // A clause whose terms are all carried already (an echo: "记下了：订单号 X") adds nothing.
     if (!t.empty() && std::all_of(t.begin(), t.end(), [&](uint64_t w) { return carried.contains(w); })) continue;
-    carried.insert(t.begin(), t.end());
+    for (uint64_t w : t) carried.insert(w);
     sents[i].chosen = true;
     used += cost;
   }
