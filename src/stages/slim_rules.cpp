@@ -191,18 +191,30 @@ void protected_bytes(std::string_view s, const std::vector<Line>& lines, std::ve
       i = end;
       continue;
     }
-    bool quoted = false;
-    for (const Pair& q : kQuotes) {
-      if (!starts_with_at(s, i, q.open)) continue;
+    // A quote opens here: " or one of the multi-byte marks (decoded once, not compared mark by mark).
+    const Pair* q = nullptr;
+    if (c == '"') {
+      q = &kQuotes[0];
+    } else if (u >= 0xC2) {
+      size_t len;
+      switch (cp_at(s, i, len)) {
+        case U'“': q = &kQuotes[1]; break;
+        case U'‘': q = &kQuotes[2]; break;
+        case U'「': q = &kQuotes[3]; break;
+        case U'『': q = &kQuotes[4]; break;
+        case U'«': q = &kQuotes[5]; break;
+        case U'《': q = &kQuotes[6]; break;
+        default: break;
+      }
+    }
+    if (q) {
       size_t stop = paragraph_end(s, i);
-      size_t close = s.find(q.close, i + q.open.size());
-      size_t end = (close != npos && close < stop) ? close + q.close.size() : stop;
+      size_t close = s.find(q->close, i + q->open.size());
+      size_t end = (close != npos && close < stop) ? close + q->close.size() : stop;
       mark(prot, i, end);
       i = end;
-      quoted = true;
-      break;
+      continue;
     }
-    if (quoted) continue;
     auto url_at = [&](size_t p) {
       for (std::string_view scheme : {"http://", "https://", "ftp://", "www.", "file://"}) {
         if (s.size() - p < scheme.size()) continue;
