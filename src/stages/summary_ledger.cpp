@@ -27,9 +27,15 @@ constexpr std::string_view kStop[] = {
     "let", "me", "my", "our", "out", "off", "over", "okay", "ok", "so", "if", "is", "it", "to", "of", "in",
     "on", "at", "or", "an", "be", "do", "am", "we", "us", "he", "she", "his", "her", "him", "a", "i"};
 
-// Words that make a sentence a constraint, preference or decision (Latin: prefixes of a word).
+// Words that make a sentence a constraint, preference or decision (Latin: prefixes of a word), by
+// kind: health and diet, limits and rules, choices and changes, the records a support chat refers to,
+// dates, the state of a system, identifiers introduced by name, incidents.
 constexpr std::string_view kMarkWords[] = {
     "allerg", "intoleran", "vegan", "vegetarian", "gluten", "halal", "kosher", "pregnan", "diabet",
+    "lactose", "dairy", "shellfish", "asthma", "epilep", "insulin", "blood pressure", "medication",
+    "prescription", "disab", "mobility", "hearing aid",
+    "passport", "visa", "licence", "license", "warranty", "serial", "tracking", "booking", "reservation",
+    "confirmation", "membership", "subscription", "contract",
     "only", "must", "never", "always", "cannot", "can't", "don't", "doesn't", "won't", "without", "except",
     "budget", "limit", "maximum", "minimum", "at most", "at least", "under", "deadline", "due", "expire",
     "until", "prefer", "rather", "instead", "changed", "change", "switch", "decided", "decide", "let's",
@@ -49,6 +55,9 @@ constexpr std::string_view kMarkCjk[] = {
     "至少", "怀孕", "心脏", "糖尿病", "高血压", "要求", "想住", "想要", "喜欢", "爱吃", "那就", "还是", "改成", "改为",
     "换成", "决定", "定了", "就定", "算了", "不换", "订单", "单号", "账号", "保单", "版本", "地址", "出发", "到期",
     "截止", "之前", "以前", "今年", "明年", "去年", "下周", "周末", "今晚", "明天", "户口", "社保", "合同", "考试",
+    // health, documents and records (the kinds above, more of their words)
+    "哮喘", "乳糖", "海鲜", "血压", "胰岛素", "轮椅", "护照", "签证", "驾照", "学号", "工号", "运单", "快递单",
+    "保修", "会员", "学期", "课本",
     // constraints of an environment or a situation
     "不了", "无法", "没法", "不让", "不允许", "禁止", "不支持",
     // identifiers introduced by name
