@@ -124,7 +124,9 @@ void check(const api::ChatRequest& in, const api::ChatRequest& out, const std::s
   SCOPED_TRACE(what);
   ASSERT_FALSE(out.messages.empty());
   // The system prompt first, the question last.
-  if (in.messages.front().role == "system") EXPECT_EQ(position(out.messages.front()), 0);
+  if (in.messages.front().role == "system") {
+    EXPECT_EQ(position(out.messages.front()), 0);
+  }
   EXPECT_EQ(position(out.messages.back()), position(in.messages.back()));
   // Order: positions strictly increase (a note the summarize stage adds has none).
   int last = -1;
