@@ -397,6 +397,7 @@ const std::vector<KeyRule>& key_rules() {
         {"stages.slim.remove_repeats", T::boolean},
         {"stages.slim.remove_decoration", T::boolean},
         {"stages.slim.courtesy", T::boolean},
+        {"stages.slim.memo_mb", T::integer, 0, kNoMax},
         {"stages.window.max_turns", T::integer, 0, kNoMax},
         {"stages.window.max_tokens", T::integer, 0, kNoMax},
         {"stages.window.message_overhead_tokens", T::integer, 0, kNoMax},
@@ -413,6 +414,7 @@ const std::vector<KeyRule>& key_rules() {
         {"stages.summarize.redis_ttl_s", T::integer, 0, kNoMax},
         {"stages.summarize.redis_timeout_ms", T::integer, 1, kNoMax},
         {"stages.summarize.lru_capacity", T::integer, 0, kNoMax},
+        {"stages.summarize.ledger_memo_mb", T::integer, 0, kNoMax},
     };
     return r;
   }();

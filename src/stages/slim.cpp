@@ -42,7 +42,11 @@ bool read_bool(const YAML::Node& cfg, const char* key, bool fallback, std::strin
 }  // namespace
 
 SlimStage::SlimStage(SlimConfig config, PhraseSet phrases, CourtesyLexicon courtesy, pipeline::Services& services)
-    : config_(std::move(config)), phrases_(std::move(phrases)), courtesy_(std::move(courtesy)), services_(services) {}
+    : config_(std::move(config)),
+      phrases_(std::move(phrases)),
+      courtesy_(std::move(courtesy)),
+      memo_(config_.memo_bytes),
+      services_(services) {}
 
 void SlimStage::slim_request(pipeline::Context& ctx) {
   size_t spans = 0;
@@ -59,10 +63,23 @@ void SlimStage::slim_request(pipeline::Context& ctx) {
     if (m.role == "system" || m.role == "developer") options.courtesy = false;
     options.allow_empty = i + 1 < ctx.request.messages.size() && (m.role == "user" || m.role == "assistant") &&
                           !m.has_tool_calls();
-    SlimResult r = slim_text(m.content, phrases_, options, &courtesy_);
+    // Earlier turns were slimmed when the conversation sent them before: looked up, not recomputed.
+    const uint8_t flags = static_cast<uint8_t>(options.courtesy) | static_cast<uint8_t>(options.allow_empty) << 1;
+    const uint64_t key = memo_.enabled() ? SlimMemo::key(m.content, flags, ctx.request.model) : 0;
+    SlimMemo::Value v;
+    if (!memo_.find(key, m.content, v)) {
+      v.result = slim_text(m.content, phrases_, options, &courtesy_);
+      if (v.result.changed())
+        v.tokens_saved = count_tokens(services_, ctx.request.model, m.content) -
+                         count_tokens(services_, ctx.request.model, v.result.text);
+      else
+        v.result.text.clear();
+      memo_.put(key, m.content, v);
+    }
+    SlimResult& r = v.result;
     if (!r.changed()) continue;
     spans += r.removed.size();
-    saved += count_tokens(services_, ctx.request.model, m.content) - count_tokens(services_, ctx.request.model, r.text);
+    saved += v.tokens_saved;
     for (const auto& sp : r.removed) {
       ++by_kind[static_cast<int>(sp.kind)];
       if (keep_report && report.size() < 200) {
@@ -136,6 +153,15 @@ std::unique_ptr<pipeline::Stage> make_slim_stage(const YAML::Node& cfg, pipeline
   config.options.repeats = read_bool(cfg, "remove_repeats", true, error);
   config.options.decoration = read_bool(cfg, "remove_decoration", true, error);
   config.options.courtesy = read_bool(cfg, "courtesy", true, error);
+  try {
+    if (cfg["memo_mb"]) {
+      const int64_t mb = cfg["memo_mb"].as<int64_t>();
+      if (mb < 0) error = "memo_mb must not be negative";
+      else config.memo_bytes = static_cast<size_t>(mb) << 20;
+    }
+  } catch (const YAML::Exception&) {
+    error = "memo_mb must be an integer (MiB)";
+  }
   bool builtin = read_bool(cfg, "builtin_phrases", true, error);
   if (!error.empty()) return nullptr;
   PhraseSet phrases;

@@ -13,11 +13,14 @@
 //           `dry_run` or `report_spans` is on (building the report costs more than slimming)
 // `dry_run: true` reports the same figures but sends the request unchanged (tokens_saved not added).
 // Messages whose content holds non-text parts (images, audio) are never rewritten.
+// Each message's result is memoised (slim_memo.h, `memo_mb`): the history a client sends again every
+// turn costs a lookup; only the new messages are slimmed.
 // Thread-safety: on_request from any I/O thread; the phrase set is immutable after construction.
 #pragma once
 
 #include "pipeline/pipeline.h"
 #include "stages/slim_courtesy.h"
+#include "stages/slim_memo.h"
 #include "stages/slim_rules.h"
 
 #include <memory>
@@ -31,6 +34,7 @@ struct SlimConfig {
   bool dry_run = false;
   bool report_spans = false;  // keep the removed spans for GET …/slim/last (always on in dry_run)
   SlimOptions options;
+  size_t memo_bytes = size_t{16} << 20;  // per-message memo (slim_memo.h); 0: off
   std::set<std::string, std::less<>> roles{"system", "user", "assistant"};
 };
 
@@ -49,6 +53,7 @@ class SlimStage : public pipeline::Stage {
   SlimConfig config_;
   PhraseSet phrases_;
   CourtesyLexicon courtesy_;
+  SlimMemo memo_;
   pipeline::Services& services_;
   std::mutex last_mu_;
   std::string last_report_;  // JSON of the last request that had removals

@@ -1,6 +1,5 @@
 #include "stages/slim_courtesy.h"
 
-#include "text/code_point_set.h"
 #include "text/utf8.h"
 
 #include <algorithm>
@@ -50,30 +49,40 @@ bool quote_mark(char32_t cp) {
   }
 }
 
-// Latin words of s[b, e): letters/digits with inner apostrophes and hyphens.
+// Latin words of s[b, e): letters/digits with inner apostrophes and hyphens, each as the hash of its
+// lower case form (’ read as ').
 void latin_words(std::string_view s, size_t b, size_t e, std::vector<CourtesyLexicon::Word>& out) {
   out.clear();
   size_t i = b;
   while (i < e) {
     if (!ascii_alpha(s[i]) && !ascii_digit(s[i])) { ++i; continue; }
-    CourtesyLexicon::Word w{i, i, {}};
+    CourtesyLexicon::Word w{i, i, CourtesyLexicon::kHashSeed, false, false};
+    size_t n = 0;
+    bool first_i = false, second_apostrophe = false;
     while (i < e) {
       char c = s[i];
+      char lc;
       if (ascii_alpha(c) || ascii_digit(c)) {
-        w.lower += static_cast<char>((c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c);
+        lc = static_cast<char>((c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c);
+        w.digit |= ascii_digit(c);
         ++i;
       } else if ((c == '\'' || c == '-') && i + 1 < e && ascii_alpha(s[i + 1])) {
-        w.lower += c;
+        lc = c;
         ++i;
       } else if (e - i >= 4 && s.compare(i, 3, "\xE2\x80\x99") == 0 && ascii_alpha(s[i + 3])) {
-        w.lower += '\'';
+        lc = '\'';
         i += 3;
       } else {
         break;
       }
+      if (n == 0) first_i = lc == 'i';
+      if (n == 1) second_apostrophe = lc == '\'';
+      ++n;
+      w.hash = CourtesyLexicon::hash_step(w.hash, lc);
     }
     w.end = i;
-    out.push_back(std::move(w));
+    w.pronoun_i = first_i && (n == 1 || second_apostrophe);  // "I" and its contractions
+    out.push_back(w);
   }
 }
 
@@ -107,20 +116,22 @@ struct Scratch {
   std::vector<CourtesyLexicon::Word> words;
   std::vector<uint8_t> covered;  // per word: 1 trigger
   std::vector<uint8_t> cjk_mark;  // per byte of the range: 1 trigger, 2 soft
+  std::vector<uint8_t> probe;     // cjk_mark with the vetoes
+  std::vector<uint32_t> present;  // patterns of a lexicon found in the range
 };
 
-// Finds every occurrence of each pattern in s[b, e) and marks its bytes with `value` where unmarked;
-// returns whether any was found.
-// `held`: the code points of s[b, e).
-bool mark_cjk(std::string_view s, size_t b, size_t e, const text::CodePointSet& held,
-              const std::vector<std::string>& patterns, std::vector<uint8_t>& mark, uint8_t value) {
+// Finds every occurrence of each pattern of `set` in s[b, e) (patterns in their order: longest first)
+// and marks its bytes with `value` where unmarked; returns whether any was found.
+bool mark_cjk(std::string_view s, size_t b, size_t e, const text::PatternSet& set, std::vector<uint32_t>& present,
+              std::vector<uint8_t>& mark, uint8_t value) {
   bool found = false;
   std::string_view r = s.substr(b, e - b);
-  for (const std::string& p : patterns) {
-    if (!held.may_hold(p)) continue;
+  set.present(r, present);
+  for (uint32_t k : present) {
+    const std::string& p = set.patterns()[k];
     for (size_t at = r.find(p); at != std::string_view::npos; at = r.find(p, at + p.size())) {
       bool free = true;
-      for (size_t k = at; k < at + p.size() && free; ++k) free = mark[k] == 0;
+      for (size_t q = at; q < at + p.size() && free; ++q) free = mark[q] == 0;
       if (!free) continue;
       std::fill(mark.begin() + static_cast<std::ptrdiff_t>(at), mark.begin() + static_cast<std::ptrdiff_t>(at + p.size()), value);
       found = true;
@@ -136,8 +147,7 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
   bool cjk_here = false;
   for (size_t i = b; i < e && !cjk_here; ++i) cjk_here = static_cast<unsigned char>(s[i]) >= 0xE3;
   sc.cjk_mark.assign(e - b, 0);
-  const text::CodePointSet held(cjk_here ? s.substr(b, e - b) : std::string_view());
-  if (cjk_here) a.trigger = mark_cjk(s, b, e, held, lex.cjk_trigger(), sc.cjk_mark, 1);
+  if (cjk_here) a.trigger = mark_cjk(s, b, e, lex.cjk_trigger(), sc.present, sc.cjk_mark, 1);
   // Latin words and their triggers.
   latin_words(s, b, e, sc.words);
   const auto& w = sc.words;
@@ -152,9 +162,9 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
   // No trigger: not courtesy, whatever the rest (most sentences stop here).
   if (!a.trigger) return a;
   if (cjk_here) {
-    std::vector<uint8_t> probe = sc.cjk_mark;
-    if (mark_cjk(s, b, e, held, lex.cjk_veto(), probe, 3)) a.veto = true;
-    mark_cjk(s, b, e, held, lex.cjk_soft(), sc.cjk_mark, 2);
+    sc.probe = sc.cjk_mark;
+    if (mark_cjk(s, b, e, lex.cjk_veto(), sc.present, sc.probe, 3)) a.veto = true;
+    mark_cjk(s, b, e, lex.cjk_soft(), sc.present, sc.cjk_mark, 2);
   }
   for (size_t i = b; i < e;) {
     size_t len;
@@ -168,21 +178,21 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
   }
   for (size_t i = 0; i < w.size(); ++i) {
     if (sc.covered[i]) continue;
-    const std::string& lw = w[i].lower;
-    if (std::any_of(lw.begin(), lw.end(), ascii_digit)) { a.veto = true; continue; }
+    if (w[i].digit) { a.veto = true; continue; }
     size_t run = i;
     while (run < w.size() && !sc.covered[run]) ++run;
     if (CourtesyLexicon::match_at(lex.latin_veto(), w, i, run) > 0) a.veto = true;
     // A capitalised word inside the sentence is a name ("I" and its contractions are not).
     const bool capital = s[w[i].begin] >= 'A' && s[w[i].begin] <= 'Z';
-    if (capital && lw != "i" && lw.rfind("i'", 0) != 0) {
+    const bool soft = lex.latin_soft().contains(w[i].hash);
+    if (capital && !w[i].pronoun_i) {
       size_t k = w[i].begin;
       while (k > b && hspace(s[k - 1])) --k;
       const bool starts = k == b || s[k - 1] == '\n' || s[k - 1] == '.' || s[k - 1] == '!' || s[k - 1] == '?' ||
                           s[k - 1] == '"' || s[k - 1] == '(';
-      if (!starts && !lex.latin_soft().contains(lw)) a.veto = true;
+      if (!starts && !soft) a.veto = true;
     }
-    if (!lex.latin_soft().contains(lw)) ++a.words;
+    if (!soft) ++a.words;
   }
   return a;
 }
@@ -225,31 +235,36 @@ void CourtesyLexicon::add_list(std::string_view list) {
       }
       word = std::move(plain);
     }
+    std::vector<uint64_t> hashes;
+    for (const auto& word : words) hashes.push_back(word == "*" ? kStar : hash_of(word));
     if (section == Soft) {
-      for (auto& word : words) latin_soft_.insert(word);
+      for (uint64_t h : hashes) latin_soft_.insert(h);
       continue;
     }
     auto& table = section == Trigger ? latin_trigger_ : latin_veto_;
-    auto& bucket = table[words[0]];
-    bucket.push_back(std::move(words));
+    auto& bucket = table[hashes[0]];
+    bucket.push_back(std::move(hashes));
     std::stable_sort(bucket.begin(), bucket.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
   }
+  cjk_trigger_set_ = text::PatternSet(cjk_trigger_);
+  cjk_veto_set_ = text::PatternSet(cjk_veto_);
+  cjk_soft_set_ = text::PatternSet(cjk_soft_);
 }
 
 size_t CourtesyLexicon::match_at(const Patterns& table, const std::vector<Word>& words, size_t i, size_t end) {
-  auto it = table.find(words[i].lower);
+  auto it = table.find(words[i].hash);
   if (it == table.end()) return 0;
   size_t best = 0;
   for (const auto& p : it->second) {
     // Greedy-free match with `*` = 1..3 words (backtracking over the few wildcards a pattern has).
     auto rec = [&](auto& self, size_t pi, size_t wi) -> size_t {
       if (pi == p.size()) return wi;
-      if (p[pi] == "*") {
+      if (p[pi] == kStar) {
         for (size_t n = 1; n <= kMaxWildcardWords && wi + n <= end; ++n)
           if (size_t r = self(self, pi + 1, wi + n)) return r;
         return 0;
       }
-      if (wi >= end || words[wi].lower != p[pi]) return 0;
+      if (wi >= end || words[wi].hash != p[pi]) return 0;
       return self(self, pi + 1, wi + 1);
     };
     if (size_t r = rec(rec, 0, i); r > i) best = std::max(best, r - i);

@@ -16,6 +16,8 @@
 // courtesy_spans is pure. Cost: linear in the text, no ICU (a 20-turn chat in a few µs).
 #pragma once
 
+#include "text/pattern_set.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -33,26 +35,39 @@ class CourtesyLexicon {
   void add_list(std::string_view list);
   bool empty() const { return latin_trigger_.empty() && cjk_trigger_.empty(); }
 
+  // Words are compared by the FNV-1a hash of their ASCII lower case form (’ → '): no string per word.
+  static constexpr uint64_t kHashSeed = 1469598103934665603ull;
+  static constexpr uint64_t hash_step(uint64_t h, char c) { return (h ^ static_cast<unsigned char>(c)) * 1099511628211ull; }
+  static uint64_t hash_of(std::string_view lower) {
+    uint64_t h = kHashSeed;
+    for (char c : lower) h = hash_step(h, c);
+    return h;
+  }
+  static constexpr uint64_t kStar = 0;  // `*` in a pattern (no word hashes to 0 in practice)
   struct Word {
-    size_t begin, end;  // byte offsets in the text
-    std::string lower;  // ASCII lower case, ’ → '
+    size_t begin, end;       // byte offsets in the text
+    uint64_t hash;           // of the ASCII lower case form, ’ → '
+    bool digit;              // holds a digit
+    bool pronoun_i;          // "I", "I'm", "I'd"…
   };
   // Marks, for words[i..], the words of the longest pattern of `table` that matches at i; returns how
   // many words it spans (0: none).
-  using Patterns = std::unordered_map<std::string, std::vector<std::vector<std::string>>>;
+  using Patterns = std::unordered_map<uint64_t, std::vector<std::vector<uint64_t>>>;
   static size_t match_at(const Patterns& table, const std::vector<Word>& words, size_t i, size_t end);
 
   const Patterns& latin_trigger() const { return latin_trigger_; }
   const Patterns& latin_veto() const { return latin_veto_; }
-  const std::unordered_set<std::string>& latin_soft() const { return latin_soft_; }
-  const std::vector<std::string>& cjk_trigger() const { return cjk_trigger_; }
-  const std::vector<std::string>& cjk_veto() const { return cjk_veto_; }
-  const std::vector<std::string>& cjk_soft() const { return cjk_soft_; }
+  const std::unordered_set<uint64_t>& latin_soft() const { return latin_soft_; }
+  // Non-Latin patterns (CJK words, full-width punctuation), longest first.
+  const text::PatternSet& cjk_trigger() const { return cjk_trigger_set_; }
+  const text::PatternSet& cjk_veto() const { return cjk_veto_set_; }
+  const text::PatternSet& cjk_soft() const { return cjk_soft_set_; }
 
  private:
   Patterns latin_trigger_, latin_veto_;
-  std::unordered_set<std::string> latin_soft_;
+  std::unordered_set<uint64_t> latin_soft_;
   std::vector<std::string> cjk_trigger_, cjk_veto_, cjk_soft_;  // longest first
+  text::PatternSet cjk_trigger_set_, cjk_veto_set_, cjk_soft_set_;
 };
 
 // The built-in lexicons (data/slim/courtesy_*.txt, compiled into the binary).

@@ -191,18 +191,30 @@ void protected_bytes(std::string_view s, const std::vector<Line>& lines, std::ve
       i = end;
       continue;
     }
-    bool quoted = false;
-    for (const Pair& q : kQuotes) {
-      if (!starts_with_at(s, i, q.open)) continue;
+    // A quote opens here: " or one of the multi-byte marks (decoded once, not compared mark by mark).
+    const Pair* q = nullptr;
+    if (c == '"') {
+      q = &kQuotes[0];
+    } else if (u >= 0xC2) {
+      size_t len;
+      switch (cp_at(s, i, len)) {
+        case U'“': q = &kQuotes[1]; break;
+        case U'‘': q = &kQuotes[2]; break;
+        case U'「': q = &kQuotes[3]; break;
+        case U'『': q = &kQuotes[4]; break;
+        case U'«': q = &kQuotes[5]; break;
+        case U'《': q = &kQuotes[6]; break;
+        default: break;
+      }
+    }
+    if (q) {
       size_t stop = paragraph_end(s, i);
-      size_t close = s.find(q.close, i + q.open.size());
-      size_t end = (close != npos && close < stop) ? close + q.close.size() : stop;
+      size_t close = s.find(q->close, i + q->open.size());
+      size_t end = (close != npos && close < stop) ? close + q->close.size() : stop;
       mark(prot, i, end);
       i = end;
-      quoted = true;
-      break;
+      continue;
     }
-    if (quoted) continue;
     auto url_at = [&](size_t p) {
       for (std::string_view scheme : {"http://", "https://", "ftp://", "www.", "file://"}) {
         if (s.size() - p < scheme.size()) continue;
@@ -392,7 +404,10 @@ SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOpt
     thread_local std::vector<uint8_t> skip_buf;
     thread_local std::vector<std::pair<size_t, size_t>> spans;
     skip_buf.resize(n);
-    for (size_t i = 0; i < n; ++i) skip_buf[i] = static_cast<uint8_t>(prot[i] | drop[i]);
+    uint8_t* skip = skip_buf.data();
+    const uint8_t* p = prot.data();
+    const uint8_t* d = drop.data();
+    for (size_t i = 0; i < n; ++i) skip[i] = static_cast<uint8_t>(p[i] | d[i]);
     spans.clear();
     courtesy_spans(s, skip_buf, *courtesy, spans);
     for (auto [b, e] : spans) remove(RemovedSpan::Kind::Courtesy, b, e);
@@ -427,27 +442,33 @@ SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOpt
     indent.clear();
     run_text.clear();
   };
-  for (size_t i = 0; i < n; ++i) {
-    if (drop[i]) continue;
+  const uint8_t* dropped = drop.data();
+  const uint8_t* protect = prot.data();
+  for (size_t i = 0; i < n;) {
+    if (dropped[i]) { ++i; continue; }
     const char c = s[i];
-    if (opt.whitespace && !prot[i] && is_space(c)) {
+    if (opt.whitespace && !protect[i] && is_space(c)) {
       if (run_begin == npos) run_begin = i;
       ++run_bytes;
       run_text += c;
       if (c == '\n') { ++newlines; indent.clear(); }
       else if (c != '\r') indent += c;
+      ++i;
       continue;
     }
     flush(false);
-    out += c;
+    // The kept bytes up to the next removed byte or collapsible space, in one append.
+    size_t j = i + 1;
+    while (j < n && !dropped[j] && (protect[j] || !opt.whitespace || !is_space(s[j]))) ++j;
+    out.append(s.data() + i, j - i);
+    i = j;
   }
   flush(true);
 
   // A message that would become empty (a lone "Thanks!") is kept as it was, unless allowed.
-  bool has_text = false;
-  for (char c : out) has_text = has_text || !is_space(c);
-  bool had_text = false;
-  for (char c : s) had_text = had_text || !is_space(c);
+  auto text_in = [](std::string_view t) { return std::any_of(t.begin(), t.end(), [](char c) { return !is_space(c); }); };
+  const bool has_text = text_in(out);
+  const bool had_text = text_in(s);
   if (had_text && !has_text && !opt.allow_empty) return SlimResult{std::string(s), {}};
 
   result.removed.insert(result.removed.end(), ws_spans.begin(), ws_spans.end());

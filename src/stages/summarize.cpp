@@ -10,7 +10,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/json/serialize.hpp>
+#include <boost/json.hpp>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
@@ -32,6 +32,15 @@ struct SummarizeStage::Core {
   std::unique_ptr<SummaryMemo> memo;
   std::unique_ptr<DefaultTokenCounter> own_counter;
   pipeline::Services* services = nullptr;
+  std::unique_ptr<LedgerMemo> ledger_memo;  // per-message analyses of mode `ledger`
+
+  // The last request's audit (GET …/summarize/last).
+  struct Last {
+    std::string request_id, report, summary;
+    std::vector<size_t> dropped;  // indices in the request as the stage saw it
+  };
+  std::mutex last_mu;
+  Last last;
 
   struct Job {
     api::Tenant tenant;  // the summary's model call counts against this tenant's tier
@@ -267,6 +276,7 @@ SummarizeStage::SummarizeStage(SummarizeConfig config, std::unique_ptr<SummaryMe
   core_->memo = std::move(memo);
   core_->own_counter = std::move(own_counter);
   core_->services = &services;
+  core_->ledger_memo = std::make_unique<LedgerMemo>(core_->config.ledger_memo_bytes);
 }
 
 SummarizeStage::~SummarizeStage() = default;
@@ -278,10 +288,23 @@ int64_t SummarizeStage::computed() const {
 
 namespace {
 
+// Keeps what the request dropped and the note that replaced it, for GET …/summarize/last.
+void remember(Core& core, const pipeline::Context& ctx, const Dropped& d, const std::string& summary,
+              const std::string& report) {
+  std::lock_guard lock(core.last_mu);
+  core.last.request_id = ctx.request_id;
+  core.last.report = report;
+  core.last.summary = summary;
+  core.last.dropped.clear();
+  for (size_t i = 0; i < ctx.request.messages.size(); ++i)
+    if (d.plan.drops(i, ctx.request.messages[i].role)) core.last.dropped.push_back(i);
+}
+
 // Puts `summary` where the dropped prefix of `d` started (or only reports, when it is empty).
 void replace_dropped(Core& core, pipeline::Context& ctx, const Dropped& d, std::string summary, const std::string& header) {
   api::ChatRequest& req = ctx.request;
   if (summary.empty()) {
+    remember(core, ctx, d, summary, header);
     ctx.add_header("x-kuai-summary", header);
     return;
   }
@@ -292,10 +315,15 @@ void replace_dropped(Core& core, pipeline::Context& ctx, const Dropped& d, std::
   int64_t dropped_tokens = 0;
   std::vector<api::Message> kept;
   kept.reserve(req.messages.size() - d.messages.size() + 1);
+  std::vector<size_t> dropped_at;
   for (size_t i = 0; i < req.messages.size(); ++i) {
     if (i == d.first) kept.push_back(sm);
-    if (d.plan.drops(i, req.messages[i].role)) dropped_tokens += d.plan.tokens[i];
-    else kept.push_back(std::move(req.messages[i]));
+    if (d.plan.drops(i, req.messages[i].role)) {
+      dropped_tokens += d.plan.tokens[i];
+      dropped_at.push_back(i);
+    } else {
+      kept.push_back(std::move(req.messages[i]));
+    }
   }
   req.messages = std::move(kept);
   int64_t saved = dropped_tokens - message_tokens(sm, req.model, core.counter(), core.config.policy.message_overhead_tokens);
@@ -305,7 +333,15 @@ void replace_dropped(Core& core, pipeline::Context& ctx, const Dropped& d, std::
       core.services->metrics->counter("kuai_summarize_tokens_saved_total", "Input tokens removed by the summarize stage")
           .Add({}).Increment(static_cast<double>(saved));
   }
-  ctx.add_header("x-kuai-summary", header + "; tokens_saved=" + std::to_string(std::max<int64_t>(saved, 0)));
+  std::string report = header + "; tokens_saved=" + std::to_string(std::max<int64_t>(saved, 0));
+  {
+    std::lock_guard lock(core.last_mu);
+    core.last.request_id = ctx.request_id;
+    core.last.report = report;
+    core.last.summary = sm.content;
+    core.last.dropped = std::move(dropped_at);
+  }
+  ctx.add_header("x-kuai-summary", std::move(report));
 }
 
 }  // namespace
@@ -325,7 +361,8 @@ void SummarizeStage::ledger_request(pipeline::Context& ctx) {
   for (size_t i = 0; i < req.messages.size(); ++i)
     if (!d.plan.drops(i, req.messages[i].role)) kept.push_back(&req.messages[i]);
   Ledger ledger = build_ledger(d.messages, kept, last_user_text(req), budget,
-                               [&](std::string_view s) { return counter.count(req.model, s); });
+                               [&](std::string_view s) { return counter.count(req.model, s); }, core.ledger_memo.get(),
+                               req.model);
   core.count("ledger");
   replace_dropped(core, ctx, d, std::move(ledger.text),
                   "ledger; dropped=" + std::to_string(d.messages.size()) + "; facts=" + std::to_string(ledger.facts) +
@@ -376,6 +413,20 @@ boost::asio::awaitable<pipeline::Verdict> SummarizeStage::on_request(pipeline::C
   co_return pipeline::Verdict::next();
 }
 
+std::optional<pipeline::AdminReply> SummarizeStage::on_admin(std::string_view method, std::string_view path,
+                                                             std::string_view body) {
+  (void)body;
+  if (method != "GET" || (path != "last" && path != "/last")) return std::nullopt;
+  std::lock_guard lock(core_->last_mu);
+  const auto& l = core_->last;
+  if (l.report.empty()) return pipeline::AdminReply{200, "{}"};
+  boost::json::array dropped;
+  for (size_t i : l.dropped) dropped.push_back(i);
+  boost::json::object o{{"request_id", l.request_id}, {"mode", mode_name(core_->config.mode)}, {"report", l.report},
+                        {"dropped", std::move(dropped)}, {"summary", text::utf8_sanitize(l.summary)}};
+  return pipeline::AdminReply{200, boost::json::serialize(o)};
+}
+
 void SummarizeStage::on_response(pipeline::Context& ctx, const api::ChatResponse& response) {
   if (!core_->config.async) return;
   Core::Job job;
@@ -394,7 +445,7 @@ void SummarizeStage::on_response(pipeline::Context& ctx, const api::ChatResponse
 std::unique_ptr<pipeline::Stage> make_summarize_stage(const YAML::Node& cfg, pipeline::Services& services, std::string& error) {
   SummarizeConfig config;
   std::string redis_url;
-  int64_t lru_capacity = 10000, ttl_s = 86400, timeout_ms = 50;
+  int64_t lru_capacity = 10000, ttl_s = 86400, timeout_ms = 50, ledger_memo_mb = 16;
   try {
     std::string mode = cfg["mode"] ? cfg["mode"].as<std::string>() : "ledger";
     if (mode == "ledger") config.mode = SummarizeConfig::Mode::Ledger;
@@ -411,6 +462,7 @@ std::unique_ptr<pipeline::Stage> make_summarize_stage(const YAML::Node& cfg, pip
     if (cfg["lru_capacity"]) lru_capacity = cfg["lru_capacity"].as<int64_t>();
     if (cfg["redis_ttl_s"]) ttl_s = cfg["redis_ttl_s"].as<int64_t>();
     if (cfg["redis_timeout_ms"]) timeout_ms = cfg["redis_timeout_ms"].as<int64_t>();
+    if (cfg["ledger_memo_mb"]) ledger_memo_mb = cfg["ledger_memo_mb"].as<int64_t>();
   } catch (const YAML::Exception& e) {
     error = std::string("bad value: ") + e.what();
     return nullptr;
@@ -420,8 +472,8 @@ std::unique_ptr<pipeline::Stage> make_summarize_stage(const YAML::Node& cfg, pip
     return nullptr;
   }
   if ((config.max_tokens < 8 && !(config.mode == SummarizeConfig::Mode::Ledger && config.max_tokens == 0)) ||
-      lru_capacity < 1 || ttl_s < 1 || timeout_ms < 1) {
-    error = "max_tokens must be >= 8; lru_capacity, redis_ttl_s and redis_timeout_ms positive";
+      lru_capacity < 1 || ttl_s < 1 || timeout_ms < 1 || ledger_memo_mb < 0) {
+    error = "max_tokens must be >= 8; lru_capacity, redis_ttl_s and redis_timeout_ms positive; ledger_memo_mb >= 0";
     return nullptr;
   }
   if (config.summary_role != "system" && config.summary_role != "user" && config.summary_role != "developer") {
@@ -463,6 +515,7 @@ std::unique_ptr<pipeline::Stage> make_summarize_stage(const YAML::Node& cfg, pip
   if (!redis_url.empty())
     redis = std::make_unique<RedisSummaries>(redis_url, std::chrono::milliseconds(timeout_ms), ttl_s);
   auto memo = std::make_unique<SummaryMemo>(static_cast<size_t>(lru_capacity), std::move(redis));
+  config.ledger_memo_bytes = static_cast<size_t>(ledger_memo_mb) << 20;
   return std::make_unique<SummarizeStage>(std::move(config), std::move(memo), std::move(counter), services);
 }
 

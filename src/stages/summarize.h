@@ -9,7 +9,8 @@
 //      key of every prefix length (one MGET on Redis).
 //   Mode `ledger` (the default, summary_ledger.h) skips the memo: the note is the verbatim facts of the
 //   dropped prefix and its turns most relevant to the last user message, which changes every turn;
-//   it costs microseconds, so it is computed on every request (async or not).
+//   it costs microseconds, so it is computed on every request (async or not); what it learns from each
+//   message on its own is memoised (LedgerMemo, `ledger_memo_mb`), so a turn is analysed once.
 //   4. Hit on the whole prefix: the dropped messages are removed and one message (role `summary_role`,
 //      default system, so the window keeps it) is put where they were. The window stage then finds
 //      the rest within its budget and drops nothing more.
@@ -25,6 +26,10 @@
 // Reports: header x-kuai-summary: hit|computed|partial|pending|ledger; dropped=D[; facts=F; turns=T]
 //          [; tokens_saved=S]
 //          metrics kuai_summarize_total{outcome}, kuai_summarize_tokens_saved_total
+//          admin GET /v1/admin/stages/summarize/last → the last request that dropped turns (JSON):
+//          request_id, mode, report (the header's value), dropped (indices in the request as this
+//          stage saw it) and summary (the note put in their place: in mode `ledger` the facts and turns
+//          kept, verbatim)
 // Thread-safety: on_request/on_response from any I/O thread; memo and pending table are locked.
 #pragma once
 
@@ -48,6 +53,7 @@ struct SummarizeConfig {
                                    // the kept turns leave of the window's budget
   size_t max_phrases = 12;         // keywords mode
   std::string summary_role = "system";
+  size_t ledger_memo_bytes = size_t{16} << 20;  // mode `ledger`: per-message analyses kept (0: off)
   WindowPolicy policy;             // from stages.window
 };
 
@@ -59,6 +65,8 @@ class SummarizeStage : public pipeline::Stage {
   std::string_view name() const override { return "summarize"; }
   boost::asio::awaitable<pipeline::Verdict> on_request(pipeline::Context& ctx) override;
   void on_response(pipeline::Context& ctx, const api::ChatResponse& response) override;
+  std::optional<pipeline::AdminReply> on_admin(std::string_view method, std::string_view path,
+                                               std::string_view body) override;
   // The synchronous body of on_request in mode `ledger` (also used by benchmarks); it builds a ledger
   // whatever the configured mode.
   void ledger_request(pipeline::Context& ctx);

@@ -1,11 +1,13 @@
 #include "stages/summary_ledger.h"
 
-#include "text/code_point_set.h"
+#include "text/pattern_set.h"
 #include "text/utf8.h"
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace kuai::stages {
@@ -25,9 +27,14 @@ constexpr std::string_view kStop[] = {
     "let", "me", "my", "our", "out", "off", "over", "okay", "ok", "so", "if", "is", "it", "to", "of", "in",
     "on", "at", "or", "an", "be", "do", "am", "we", "us", "he", "she", "his", "her", "him", "a", "i"};
 
-// Words that make a sentence a constraint, preference or decision (Latin: prefixes of a word).
+// Words that make a sentence a constraint, preference or decision (Latin: prefixes of a word), by
+// kind: health and diet, limits and rules, choices and changes, the records a support chat refers to,
+// dates, the state of a system, identifiers introduced by name, incidents.
 constexpr std::string_view kMarkWords[] = {
     "allerg", "intoleran", "vegan", "vegetarian", "gluten", "halal", "kosher", "pregnan", "diabet",
+    "lactose", "dairy", "shellfish", "asthma", "epilep", "insulin", "blood pressure", "medication",
+    "prescription", "disab", "mobility", "hearing aid",
+    "passport", "visa", "licence", "license", "warranty", "membership", "subscription", "contract",
     "only", "must", "never", "always", "cannot", "can't", "don't", "doesn't", "won't", "without", "except",
     "budget", "limit", "maximum", "minimum", "at most", "at least", "under", "deadline", "due", "expire",
     "until", "prefer", "rather", "instead", "changed", "change", "switch", "decided", "decide", "let's",
@@ -47,6 +54,9 @@ constexpr std::string_view kMarkCjk[] = {
     "至少", "怀孕", "心脏", "糖尿病", "高血压", "要求", "想住", "想要", "喜欢", "爱吃", "那就", "还是", "改成", "改为",
     "换成", "决定", "定了", "就定", "算了", "不换", "订单", "单号", "账号", "保单", "版本", "地址", "出发", "到期",
     "截止", "之前", "以前", "今年", "明年", "去年", "下周", "周末", "今晚", "明天", "户口", "社保", "合同", "考试",
+    // health, documents and records (the kinds above, more of their words)
+    "哮喘", "乳糖", "海鲜", "血压", "胰岛素", "轮椅", "护照", "签证", "驾照", "学号", "工号", "运单", "快递单",
+    "保修", "会员", "学期", "课本",
     // constraints of an environment or a situation
     "不了", "无法", "没法", "不让", "不允许", "禁止", "不支持",
     // identifiers introduced by name
@@ -76,23 +86,42 @@ bool has_ascii_digit(std::string_view s) {
 }
 
 bool code_line(std::string_view line) {
-  return line.find_first_of("()[]{}=<>`_'\"") != std::string_view::npos || line.starts_with("from ") ||
-         line.starts_with("import ");
+  for (char c : line) {
+    switch (c) {
+      case '(': case ')': case '[': case ']': case '{': case '}': case '=': case '<': case '>': case '`': case '_':
+      case '\'': case '"':
+        return true;
+      default:
+        break;
+    }
+  }
+  return line.starts_with("from ") || line.starts_with("import ");
+}
+
+// Where the next 、 (E3 80 81) is in s from `from` (npos: none); a byte loop, not memchr + memcmp on
+// the lead byte every CJK punctuation mark shares.
+size_t find_dunhao(std::string_view s, size_t from) {
+  for (size_t i = from; i + 2 < s.size(); ++i)
+    if (s[i] == '\xE3' && s[i + 1] == '\x80' && s[i + 2] == '\x81') return i;
+  return std::string_view::npos;
 }
 
 // A text's terms, each as a 64-bit hash (FNV-1a of its bytes; lowercase for Latin words), the lowest
 // bit 1 for a CJK bigram and 0 for a Latin word.
-using Terms = std::unordered_set<uint64_t>;
-void terms(std::string_view s, Terms& out);
+using Terms = std::vector<uint64_t>;
+void terms(std::string_view s, Terms& out);  // appends (with repeats)
+std::vector<uint64_t> sorted_terms(std::string_view s);
 
 // Two clauses of a list: both carry a number and they share a word ("42码对应26.5厘米" / "43码对应
 // 27厘米"; "Plus 30GB at $43.20 including tax" / "Max at $64.80 including tax").
 bool parallel(std::string_view a, std::string_view b) {
   if (!has_ascii_digit(a) || !has_ascii_digit(b)) return false;
-  Terms ta, tb;
-  terms(a, ta);
-  terms(b, tb);
-  return std::any_of(ta.begin(), ta.end(), [&](uint64_t t) { return tb.contains(t); });
+  const Terms ta = sorted_terms(a), tb = sorted_terms(b);
+  for (size_t i = 0, j = 0; i < ta.size() && j < tb.size();) {
+    if (ta[i] == tb[j]) return true;
+    ta[i] < tb[j] ? ++i : ++j;
+  }
+  return false;
 }
 
 // Splits the sentence s[b, e) into clauses at ， ； ： and at , ; before a space; then clauses in a
@@ -199,7 +228,8 @@ void sentences(std::string_view s, size_t msg, bool user, size_t& sentence_id, s
 bool enumerates(std::string_view s) {
   int items = 0;
   size_t b = 0;
-  for (size_t at = s.find("、"); b <= s.size(); at = s.find("、", b)) {
+  if (find_dunhao(s, 0) == std::string_view::npos) return false;  // one item
+  for (size_t at = find_dunhao(s, 0); b <= s.size(); at = find_dunhao(s, b)) {
     std::string_view item = s.substr(b, at == std::string_view::npos ? std::string_view::npos : at - b);
     items += has_ascii_digit(item);
     if (at == std::string_view::npos) break;
@@ -218,16 +248,6 @@ bool asks_to_choose(std::string_view q) {
     if (at != std::string::npos && (at == 0 || !alpha(low[at - 1]))) return true;
   }
   return false;
-}
-
-// Numbers of s (maximal runs of ASCII digits).
-void numbers(std::string_view s, std::unordered_set<std::string>& out) {
-  for (size_t i = 0; i < s.size();) {
-    if (!digit(s[i])) { ++i; continue; }
-    size_t b = i;
-    while (i < s.size() && digit(s[i])) ++i;
-    out.insert(std::string(s.substr(b, i - b)));
-  }
 }
 
 // A word that points back to what was said just before ("…is warped too. The contractor quoted
@@ -249,13 +269,6 @@ bool points_back(std::string_view s) {
   return false;
 }
 
-std::string lower_ascii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
-  return out;
-}
-
 // Latin words (3+ letters, stop words out) and CJK bigrams.
 uint64_t fnv1a(std::string_view s) {
   uint64_t h = 1469598103934665603ull;
@@ -264,12 +277,19 @@ uint64_t fnv1a(std::string_view s) {
 }
 
 void terms(std::string_view s, Terms& out) {
-  static const std::unordered_set<std::string_view> stop(std::begin(kStop), std::end(kStop));
+  static const std::unordered_set<uint64_t> stop = [] {
+    std::unordered_set<uint64_t> h;
+    for (std::string_view w : kStop) h.insert(fnv1a(w));
+    return h;
+  }();
   std::string word;
   char32_t prev_cjk = 0;
   size_t prev_at = 0;
   auto flush = [&] {
-    if (word.size() >= 3 && !stop.contains(word)) out.insert(fnv1a(word) & ~uint64_t{1});
+    if (word.size() >= 3) {
+      const uint64_t h = fnv1a(word);
+      if (!stop.contains(h)) out.push_back(h & ~uint64_t{1});
+    }
     word.clear();
   };
   for (size_t i = 0; i < s.size();) {
@@ -281,7 +301,7 @@ void terms(std::string_view s, Terms& out) {
       flush();
     }
     if (is_cjk(cp)) {
-      if (prev_cjk) out.insert(fnv1a(s.substr(prev_at, i + len - prev_at)) | 1);
+      if (prev_cjk) out.push_back(fnv1a(s.substr(prev_at, i + len - prev_at)) | 1);
       prev_cjk = cp;
       prev_at = i;
     } else {
@@ -351,7 +371,10 @@ double marks(std::string_view s) {
     for (std::string_view w : kMarkWords) b[static_cast<size_t>(w[0] - 'a')].push_back(w);
     return b;
   }();
-  std::string low = lower_ascii(s);
+  thread_local std::string low;
+  low.assign(s);
+  for (char& c : low)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
   int words = 0;
   std::string_view found[4];
   size_t n_found = 0;
@@ -364,95 +387,297 @@ double marks(std::string_view s) {
     }
   }
   words += static_cast<int>(n_found);
-  const text::CodePointSet held(s);
-  for (std::string_view w : kMarkCjk)
-    if (held.may_hold(w) && s.find(w) != std::string_view::npos && ++words >= 2) break;
+  static const text::PatternSet cjk_marks(std::vector<std::string>(std::begin(kMarkCjk), std::end(kMarkCjk)));
+  if (words < 2) words += static_cast<int>(cjk_marks.count_present(s, 2));
   // A decision in Chinese' "X就Y吧" shape ("汤就番茄蛋花汤吧", "那就定大理吧").
   if (s.find("就") != std::string_view::npos && (s.ends_with("吧") || s.ends_with("吧。") || s.ends_with("吧！")))
     ++words;
   score += 1.5 * std::min(words, 2);
   // A self-correction replaces an earlier value: it must reach the model.
-  for (std::string_view w : kCorrection)
-    if (low.find(w) != std::string::npos) {
-      score += 2;
-      break;
-    }
+  static const text::PatternSet corrections(std::vector<std::string>(std::begin(kCorrection), std::end(kCorrection)));
+  if (corrections.count_present(low, 1) > 0) score += 2;
   return score;
 }
 
+// Sorted, unique terms of a text.
+std::vector<uint64_t> sorted_terms(std::string_view s) {
+  std::vector<uint64_t> v;
+  terms(s, v);
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
+// Sorted, unique hashes of the numbers (digit runs) of a text.
+std::vector<uint64_t> sorted_numbers(std::string_view s) {
+  std::vector<uint64_t> v;
+  for (size_t i = 0; i < s.size();) {
+    if (!digit(s[i])) { ++i; continue; }
+    size_t b = i;
+    while (i < s.size() && digit(s[i])) ++i;
+    v.push_back(fnv1a(s.substr(b, i - b)));
+  }
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
+// A set of 64-bit hashes, open addressing in one array (no allocation per element; the per-request
+// sets of the ledger hold a few hundred).
+class HashSet {
+ public:
+  explicit HashSet(size_t expected) {
+    size_t cap = 16;
+    while (cap < expected * 2) cap <<= 1;
+    slots_.assign(cap, kEmpty);
+  }
+  // True when x was not in the set.
+  bool insert(uint64_t x) {
+    if (x == kEmpty) {
+      const bool fresh = !has_empty_;
+      has_empty_ = true;
+      return fresh;
+    }
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    for (size_t i = slot(x);; i = (i + 1) & (slots_.size() - 1)) {
+      if (slots_[i] == x) return false;
+      if (slots_[i] == kEmpty) {
+        slots_[i] = x;
+        ++size_;
+        return true;
+      }
+    }
+  }
+  bool contains(uint64_t x) const {
+    if (x == kEmpty) return has_empty_;
+    for (size_t i = slot(x);; i = (i + 1) & (slots_.size() - 1)) {
+      if (slots_[i] == x) return true;
+      if (slots_[i] == kEmpty) return false;
+    }
+  }
+
+ private:
+  static constexpr uint64_t kEmpty = ~uint64_t{0};
+  size_t slot(uint64_t x) const { return static_cast<size_t>((x * 0x9E3779B97F4A7C15ull) >> 32) & (slots_.size() - 1); }
+  void grow() {
+    std::vector<uint64_t> old(slots_.size() * 2, kEmpty);
+    old.swap(slots_);
+    size_ = 0;
+    for (uint64_t x : old)
+      if (x != kEmpty) insert(x);
+  }
+  std::vector<uint64_t> slots_;
+  size_t size_ = 0;
+  bool has_empty_ = false;
+};
+
+bool holds(const std::vector<uint64_t>& sorted, uint64_t x) { return std::binary_search(sorted.begin(), sorted.end(), x); }
+
+// Which 4-byte windows a set of texts holds (a Bloom filter of 2^16 bits): a unit whose first and last
+// 4 bytes are not both in it is surely in none of the texts (no substring search needed).
+class Windows {
+ public:
+  void add(std::string_view s) {
+    for (size_t i = 0; i + 4 <= s.size(); ++i) set(at(s, i));
+  }
+  bool may_contain(std::string_view u) const {
+    if (u.size() < 4) return true;
+    return get(at(u, 0)) && get(at(u, u.size() - 4));
+  }
+
+ private:
+  static uint32_t at(std::string_view s, size_t i) {
+    uint32_t w;
+    std::memcpy(&w, s.data() + i, 4);
+    return (w * 2654435761u) >> 16;
+  }
+  void set(uint32_t h) { bits_[h >> 6] |= uint64_t{1} << (h & 63); }
+  bool get(uint32_t h) const { return (bits_[h >> 6] >> (h & 63)) & 1; }
+  std::array<uint64_t, 1024> bits_{};
+};
+
 }  // namespace
+
+LedgerMessage analyse_ledger_message(std::string_view content, bool user,
+                                     const std::function<int64_t(std::string_view)>& count_tokens) {
+  LedgerMessage lm;
+  lm.user = user;
+  std::vector<Sentence> units;
+  size_t sentence_id = 0;
+  sentences(content, 0, user, sentence_id, units);
+  lm.sentences = static_cast<uint32_t>(sentence_id);
+  lm.units.reserve(units.size());
+  for (const Sentence& st : units) {
+    std::string_view text = content.substr(st.begin, st.end - st.begin);
+    LedgerMessage::Unit u;
+    u.begin = static_cast<uint32_t>(st.begin);
+    u.end = static_cast<uint32_t>(st.end);
+    u.sentence = static_cast<uint32_t>(st.sentence);
+    u.list = st.list || enumerates(text);
+    u.asks = !text.empty() && (text.back() == '?' || text.ends_with("？"));
+    u.marks = marks(text);
+    u.tokens = count_tokens(text);
+    u.hash = fnv1a(text);
+    const auto t = sorted_terms(text), n = sorted_numbers(text);
+    u.terms_at = static_cast<uint32_t>(lm.pool.size());
+    u.terms_n = static_cast<uint32_t>(t.size());
+    lm.pool.insert(lm.pool.end(), t.begin(), t.end());
+    u.numbers_at = static_cast<uint32_t>(lm.pool.size());
+    u.numbers_n = static_cast<uint32_t>(n.size());
+    lm.pool.insert(lm.pool.end(), n.begin(), n.end());
+    lm.units.push_back(std::move(u));
+  }
+  if (user) {
+    lm.terms = sorted_terms(content);
+    lm.numbers = sorted_numbers(content);
+  }
+  lm.tokens = count_tokens(content);
+  return lm;
+}
+
+size_t LedgerMessage::bytes() const {
+  size_t b = sizeof(LedgerMessage) + (terms.size() + numbers.size()) * 8;
+  b += units.size() * sizeof(Unit) + pool.size() * 8;
+  return b;
+}
+
+std::shared_ptr<const LedgerMessage> LedgerMemo::get(const api::Message& m, std::string_view model,
+                                                     const std::function<int64_t(std::string_view)>& count_tokens) {
+  const bool user = m.role == "user";
+  uint64_t key = std::hash<std::string_view>{}(m.content) ^ (fnv1a(model) * 31) ^ (user ? 0x5bd1e995ull : 0);
+  if (max_bytes_ > 0) {
+    std::lock_guard lock(mu_);
+    auto it = index_.find(key);
+    if (it != index_.end() && it->second->content == m.content && it->second->model == model &&
+        it->second->value->user == user) {
+      lru_.splice(lru_.begin(), lru_, it->second);
+      return it->second->value;
+    }
+  }
+  auto value = std::make_shared<const LedgerMessage>(analyse_ledger_message(m.content, user, count_tokens));
+  if (max_bytes_ == 0) return value;
+  Node node{key, m.content, std::string(model), value};
+  const size_t b = node.bytes();
+  if (b > max_bytes_ / 4) return value;
+  std::lock_guard lock(mu_);
+  if (auto it = index_.find(key); it != index_.end()) {
+    bytes_ -= it->second->bytes();
+    lru_.erase(it->second);
+    index_.erase(it);
+  }
+  lru_.push_front(std::move(node));
+  index_.emplace(key, lru_.begin());
+  bytes_ += b;
+  while (bytes_ > max_bytes_ && !lru_.empty()) {
+    bytes_ -= lru_.back().bytes();
+    index_.erase(lru_.back().key);
+    lru_.pop_back();
+  }
+  return value;
+}
+
+size_t LedgerMemo::entries() const {
+  std::lock_guard lock(mu_);
+  return lru_.size();
+}
 
 Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::vector<const api::Message*>& kept,
                     std::string_view question, int64_t budget_tokens,
-                    const std::function<int64_t(std::string_view)>& count_tokens) {
+                    const std::function<int64_t(std::string_view)>& count_tokens, LedgerMemo* memo,
+                    std::string_view model) {
+  LedgerMemo own(0);
+  LedgerMemo& analyses = memo ? *memo : own;
   Ledger ledger;
-  std::vector<Sentence> sents;
-  size_t sentence_id = 0;
+  // Per message: its analysis (memoised: the same for every request that sends the message).
+  std::vector<std::shared_ptr<const LedgerMessage>> info(dropped.size());
+  struct Pick {
+    size_t msg = 0;
+    const LedgerMessage::Unit* unit = nullptr;
+    size_t sentence = 0;  // request-wide
+    double score = 0;
+    bool chosen = false;
+    size_t begin() const { return unit->begin; }
+    size_t end() const { return unit->end; }
+  };
+  std::vector<Pick> sents;
+  size_t sentence_base = 0;
   bool cjk = false;
   // What the user said (dropped and kept): an assistant unit made of it is an echo.
-  Terms user_terms;
-  std::unordered_set<std::string> user_numbers;
+  std::vector<uint64_t> user_terms, user_numbers;
   for (size_t m = 0; m < dropped.size(); ++m) {
     const api::Message& msg = *dropped[m];
     if (msg.role != "user" && msg.role != "assistant") continue;
-    sentences(msg.content, m, msg.role == "user", sentence_id, sents);
-    if (msg.role == "user") {
-      terms(msg.content, user_terms);
-      numbers(msg.content, user_numbers);
+    info[m] = analyses.get(msg, model, count_tokens);
+    for (const auto& u : info[m]->units) sents.push_back({m, &u, sentence_base + u.sentence, 0, false});
+    sentence_base += info[m]->sentences;
+    if (info[m]->user) {
+      user_terms.insert(user_terms.end(), info[m]->terms.begin(), info[m]->terms.end());
+      user_numbers.insert(user_numbers.end(), info[m]->numbers.begin(), info[m]->numbers.end());
     }
   }
+  Windows kept_windows;
   for (const api::Message* k : kept) {
+    kept_windows.add(k->content);
     if (k->role != "user") continue;
-    terms(k->content, user_terms);
-    numbers(k->content, user_numbers);
+    auto a = analyses.get(*k, model, count_tokens);
+    user_terms.insert(user_terms.end(), a->terms.begin(), a->terms.end());
+    user_numbers.insert(user_numbers.end(), a->numbers.begin(), a->numbers.end());
+  }
+  for (auto* v : {&user_terms, &user_numbers}) {
+    std::sort(v->begin(), v->end());
+    v->erase(std::unique(v->begin(), v->end()), v->end());
   }
   for (size_t i = 0; i < question.size() && !cjk; ++i) cjk = static_cast<unsigned char>(question[i]) >= 0xE4;
-  Terms q_terms;
-  terms(question, q_terms);
+  const std::vector<uint64_t> q_terms = sorted_terms(question);
   const bool choosing = asks_to_choose(question);
-  Terms s_terms;
-  std::unordered_set<std::string> s_numbers;
-  std::unordered_set<std::string_view> seen;
-  for (Sentence& st : sents) {
-    std::string_view text = std::string_view(dropped[st.msg]->content).substr(st.begin, st.end - st.begin);
+  // Units seen before in this request: the first unit with each hash (a collision is not a repeat).
+  HashSet seen(sents.size());
+  auto text_of = [&](const Pick& p) {
+    return std::string_view(dropped[p.msg]->content).substr(p.begin(), p.end() - p.begin());
+  };
+  for (Pick& st : sents) {
+    const LedgerMessage::Unit& u = *st.unit;
+    const auto u_terms = info[st.msg]->terms_of(u), u_numbers = info[st.msg]->numbers_of(u);
+    std::string_view text = text_of(st);
     // Already in the request (a block pasted again in a kept turn) or pasted twice: counted once.
-    if (!seen.insert(text).second ||
-        std::any_of(kept.begin(), kept.end(), [&](const api::Message* k) { return k->content.find(text) != std::string::npos; })) {
+    bool twice = false;
+    if (!seen.insert(u.hash)) {
+      for (const Pick& earlier : sents) {
+        if (&earlier == &st) break;
+        if (earlier.unit->hash == u.hash && text_of(earlier) == text) { twice = true; break; }
+      }
+    }
+    if (twice || (kept_windows.may_contain(text) &&
+                  std::any_of(kept.begin(), kept.end(), [&](const api::Message* k) { return k->content.find(text) != std::string::npos; }))) {
       st.score = -1;
       continue;
     }
-    double mk = marks(text);
-    s_terms.clear();
-    terms(text, s_terms);
+    double mk = u.marks;
     // Shared terms; CJK bigrams overlap (a 4-character phrase is 3 of them), so each counts half.
     double shared = 0;
-    for (uint64_t t : s_terms) shared += q_terms.contains(t) ? ((t & 1) ? 0.5 : 1.0) : 0.0;
-    const bool user = dropped[st.msg]->role == "user";
-    const bool asks = !text.empty() && (text.back() == '?' || text.ends_with("？"));
+    for (uint64_t t : u_terms) shared += holds(q_terms, t) ? ((t & 1) ? 0.5 : 1.0) : 0.0;
+    const bool user = info[st.msg]->user;
+    const bool asks = u.asks;
     // The assistant's own questions and unmarked words are not facts; its marked ones (a quoted price,
     // a stated deductible) are, below what the user said.
     // (one constraint word alone — "符合要求", "policy" — is a comment, not a fact).
     if (!user && (mk < 2 || asks)) { st.score = -1; continue; }
     // An unmarked user clause must say something ("对了", "怎么办？" do not), and a question is not a fact.
-    if (user && mk == 0 && (asks || s_terms.size() < 3)) { st.score = -1; continue; }
+    if (user && mk == 0 && (asks || u_terms.size() < 3)) { st.score = -1; continue; }
     if (!user) {
       // An echo: every number of it and most of its terms are the user's own ("收到，角色X#50217").
-      s_numbers.clear();
-      numbers(text, s_numbers);
-      bool numbers_echoed = std::all_of(s_numbers.begin(), s_numbers.end(), [&](const std::string& n) { return user_numbers.contains(n); });
+      bool numbers_echoed = std::all_of(u_numbers.begin(), u_numbers.end(), [&](uint64_t n) { return holds(user_numbers, n); });
       size_t echoed = 0;
-      for (const auto& t : s_terms) echoed += user_terms.contains(t);
+      for (uint64_t t : u_terms) echoed += holds(user_terms, t);
       // (with numbers, a third of its terms suffice: "已查到订单YX20240612883" adds only "found")
-      const size_t need = s_numbers.empty() ? (s_terms.size() + 1) / 2 : s_terms.size() / 3;
-      if (numbers_echoed && (s_terms.empty() ? !s_numbers.empty() : echoed >= need)) { st.score = -1; continue; }
+      const size_t need = u_numbers.empty() ? (u_terms.size() + 1) / 2 : u_terms.size() / 3;
+      if (numbers_echoed && (u_terms.empty() ? !u_numbers.empty() : echoed >= need)) { st.score = -1; continue; }
     }
     // A list of values: the options and prices a question picks from, above all a "which" question.
-    if (!st.list) st.list = enumerates(text);
-    if (st.list) mk += choosing ? 3.0 : 1.5;
+    if (u.list) mk += choosing ? 3.0 : 1.5;
     st.score = (mk + std::min(shared, 4.0) + (mk > 0 ? 1.0 : 0.0)) * (user ? 1.0 : 0.6) + (user ? 1.5 : 0.0);
     // A user's question carries a fact only by the way ("Can we bump it to 500?"): below statements.
     if (user && asks) st.score *= 0.5;
-    st.tokens = count_tokens(text);
   }
   const std::string_view lead = cjk ? "此前对话中的事实（原文摘录，后出现的优先）：" : "Facts from earlier turns (verbatim; a later line wins):";
   int64_t used = count_tokens(lead);
@@ -461,21 +686,19 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
     if (sents[i].score > 0) order.push_back(i);
   // Clauses of the same message in a row merge into one span of the original bytes.
   // Value per token (a long clause must carry more to win), later first on ties (the latest value).
-  auto density = [&](size_t i) { return sents[i].score / (1.0 + static_cast<double>(sents[i].tokens) / 16.0); };
+  auto density = [&](size_t i) { return sents[i].score / (1.0 + static_cast<double>(sents[i].unit->tokens) / 16.0); };
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     if (density(a) != density(b)) return density(a) > density(b);
     return a > b;
   });
-  Terms carried;  // terms of the chosen clauses
+  HashSet carried(64);  // terms of the chosen clauses
   for (size_t i : order) {
-    const int64_t cost = sents[i].tokens + 2;  // "\n- " (an adjacent clause costs its separator instead)
+    const int64_t cost = sents[i].unit->tokens + 2;  // "\n- " (an adjacent clause costs its separator instead)
     if (used + cost > budget_tokens) continue;
-    s_terms.clear();
-    terms(std::string_view(dropped[sents[i].msg]->content).substr(sents[i].begin, sents[i].end - sents[i].begin), s_terms);
+    const auto t = info[sents[i].msg]->terms_of(*sents[i].unit);
     // A clause whose terms are all carried already (an echo: "记下了：订单号 X") adds nothing.
-    if (!s_terms.empty() && std::all_of(s_terms.begin(), s_terms.end(), [&](uint64_t w) { return carried.contains(w); }))
-      continue;
-    carried.insert(s_terms.begin(), s_terms.end());
+    if (!t.empty() && std::all_of(t.begin(), t.end(), [&](uint64_t w) { return carried.contains(w); })) continue;
+    for (uint64_t w : t) carried.insert(w);
     sents[i].chosen = true;
     used += cost;
   }
@@ -483,28 +706,25 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
   // contractor quoted another $2,150 for that."), then the sentences a chosen clause belongs to.
   for (size_t i = 1; i < sents.size(); ++i) {
     if (!sents[i].chosen || sents[i - 1].chosen || sents[i - 1].msg != sents[i].msg || sents[i - 1].score <= 0) continue;
-    const std::string_view content = dropped[sents[i].msg]->content;
-    if (!points_back(content.substr(sents[i].begin, sents[i].end - sents[i].begin))) continue;
-    if (used + sents[i - 1].tokens + 1 > budget_tokens) continue;
+    if (!points_back(text_of(sents[i]))) continue;
+    if (used + sents[i - 1].unit->tokens + 1 > budget_tokens) continue;
     sents[i - 1].chosen = true;
-    used += sents[i - 1].tokens + 1;
+    used += sents[i - 1].unit->tokens + 1;
   }
   for (size_t i : order) {
     if (sents[i].chosen) continue;
     bool sibling = (i > 0 && sents[i - 1].chosen && sents[i - 1].sentence == sents[i].sentence) ||
                    (i + 1 < sents.size() && sents[i + 1].chosen && sents[i + 1].sentence == sents[i].sentence);
-    if (!sibling || used + sents[i].tokens + 1 > budget_tokens) continue;
+    if (!sibling || used + sents[i].unit->tokens + 1 > budget_tokens) continue;
     sents[i].chosen = true;
-    used += sents[i].tokens + 1;
+    used += sents[i].unit->tokens + 1;
   }
   // Whole user turns most relevant to the question, while the budget lasts.
   std::vector<std::pair<int, size_t>> turns;
   for (size_t m = 0; m < dropped.size(); ++m) {
     if (dropped[m]->role != "user" || dropped[m]->content.empty()) continue;
-    s_terms.clear();
-    terms(dropped[m]->content, s_terms);
     int shared = 0;
-    for (const auto& t : s_terms) shared += q_terms.contains(t);
+    for (uint64_t t : info[m]->terms) shared += holds(q_terms, t);
     if (shared > 0) turns.push_back({shared, m});
   }
   std::stable_sort(turns.begin(), turns.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
@@ -512,10 +732,10 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
   for (auto [shared, m] : turns) {
     // Only a turn that adds a unit worth carrying (not one already in the request or carried).
     bool adds = false;
-    for (const Sentence& st : sents)
+    for (const Pick& st : sents)
       if (st.msg == m && !st.chosen && st.score > 0) adds = true;
     if (!adds) continue;
-    const int64_t cost = count_tokens(dropped[m]->content) + 4;
+    const int64_t cost = info[m]->tokens + 4;
     if (used + cost > budget_tokens) continue;
     used += cost;
     whole.push_back(m);
@@ -530,7 +750,7 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
       while (j + 1 < sents.size() && sents[j + 1].chosen && sents[j + 1].msg == sents[i].msg) ++j;
       std::string_view content = dropped[sents[i].msg]->content;
       body += "\n- ";
-      body += content.substr(sents[i].begin, sents[j].end - sents[i].begin);
+      body += content.substr(sents[i].begin(), sents[j].end() - sents[i].begin());
       ++ledger.facts;
       i = j + 1;
     }

@@ -27,16 +27,22 @@
 // the last user message), when they fit and hold a unit worth carrying that is not carried yet.
 // The note counted whole never exceeds `budget_tokens` (over: the last whole turn, then the least
 // valuable unit go; "" when even the heading does not fit).
-// Pure and deterministic; any thread. Cost: linear in the dropped text (no ICU), ~6 µs of CPU per
-// dropped turn (bench_input_stages).
+// Pure and deterministic; any thread. Cost: linear in the dropped text (no ICU); with a LedgerMemo a
+// message is analysed once per conversation, then each request only scores and picks
+// (bench_input_stages).
 #pragma once
 
 #include "api/chat.h"
 
 #include <cstdint>
 #include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace kuai::stages {
@@ -47,10 +53,65 @@ struct Ledger {
   size_t turns = 0;      // whole turns in it
 };
 
+// What the ledger learns from one message on its own: its units (bytes in the message), their fact
+// marks, terms, numbers and tokens, and (a user message) the terms and numbers of the whole text. The
+// same for every request that sends the message again, so LedgerMemo keeps it.
+struct LedgerMessage {
+  struct Unit {
+    uint32_t begin = 0, end = 0;    // bytes in the message
+    uint32_t sentence = 0;          // units of one sentence share it (counted in the message)
+    bool list = false;              // a list of values (parallel clauses with numbers, or 3+ items between 、)
+    bool asks = false;              // ends with ? / ？
+    double marks = 0;               // fact marks (0: none)
+    int64_t tokens = 0;             // by the window's counter
+    uint64_t hash = 0;              // of its bytes
+    // In `pool`: its terms (Latin words and CJK bigrams) and numbers (digit runs), hashed, sorted, unique.
+    uint32_t terms_at = 0, terms_n = 0, numbers_at = 0, numbers_n = 0;
+  };
+  bool user = false;
+  std::vector<Unit> units;
+  std::vector<uint64_t> pool;  // the units' terms and numbers (one allocation per message)
+  std::span<const uint64_t> terms_of(const Unit& u) const { return {pool.data() + u.terms_at, u.terms_n}; }
+  std::span<const uint64_t> numbers_of(const Unit& u) const { return {pool.data() + u.numbers_at, u.numbers_n}; }
+  uint32_t sentences = 0;
+  std::vector<uint64_t> terms, numbers;  // of the whole text (user messages only)
+  int64_t tokens = 0;                    // of the whole text
+  size_t bytes() const;
+};
+
+LedgerMessage analyse_ledger_message(std::string_view content, bool user,
+                                     const std::function<int64_t(std::string_view)>& count_tokens);
+
+// Analyses of messages by (text, role, model), least recently used out past `max_bytes` (0: off).
+// A chat client sends the whole conversation every turn: only its new messages are analysed.
+// Thread-safety: any thread (one mutex, never held while analysing).
+class LedgerMemo {
+ public:
+  explicit LedgerMemo(size_t max_bytes) : max_bytes_(max_bytes) {}
+  std::shared_ptr<const LedgerMessage> get(const api::Message& m, std::string_view model,
+                                           const std::function<int64_t(std::string_view)>& count_tokens);
+  size_t entries() const;
+
+ private:
+  struct Node {
+    uint64_t key;
+    std::string content, model;
+    std::shared_ptr<const LedgerMessage> value;
+    size_t bytes() const { return content.size() + model.size() + value->bytes() + 64; }
+  };
+  const size_t max_bytes_;
+  mutable std::mutex mu_;
+  std::list<Node> lru_;  // most recently used first
+  std::unordered_map<uint64_t, std::list<Node>::iterator> index_;
+  size_t bytes_ = 0;
+};
+
 // `kept`: the messages that stay (a unit already in one of them is not carried again; what the user
 // says there makes an assistant unit an echo). `count_tokens(text)`: tokens as the window counts them.
+// `memo` (may be null) keeps the per-message analyses; `model` is part of its key (token counts).
 Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::vector<const api::Message*>& kept,
                     std::string_view question, int64_t budget_tokens,
-                    const std::function<int64_t(std::string_view)>& count_tokens);
+                    const std::function<int64_t(std::string_view)>& count_tokens, LedgerMemo* memo = nullptr,
+                    std::string_view model = {});
 
 }  // namespace kuai::stages

@@ -9,7 +9,7 @@ bool is_cont(unsigned char c) { return (c & 0xC0) == 0x80; }
 
 }  // namespace
 
-char32_t utf8_decode(std::string_view s, size_t i, size_t& len) {
+char32_t utf8_decode_slow(std::string_view s, size_t i, size_t& len) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + i;
   const size_t left = s.size() - i;
   const unsigned char c = p[0];

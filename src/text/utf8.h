@@ -9,8 +9,25 @@
 namespace kuai::text {
 
 // Decodes the code point starting at s[i]; sets `len` to its byte length (1 for an invalid byte, which
-// decodes to U+FFFD). Requires i < s.size().
-char32_t utf8_decode(std::string_view s, size_t i, size_t& len);
+// decodes to U+FFFD). Requires i < s.size(). ASCII and valid 3-byte sequences (CJK) are decoded inline
+// (the hot path of every text scan); the rest by utf8_decode_slow.
+char32_t utf8_decode_slow(std::string_view s, size_t i, size_t& len);
+inline char32_t utf8_decode(std::string_view s, size_t i, size_t& len) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + i;
+  if (p[0] < 0x80) {
+    len = 1;
+    return p[0];
+  }
+  if ((p[0] & 0xF0) == 0xE0 && s.size() - i >= 3 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80) {
+    const char32_t cp = (static_cast<char32_t>(p[0] & 0x0F) << 12) | (static_cast<char32_t>(p[1] & 0x3F) << 6) |
+                        static_cast<char32_t>(p[2] & 0x3F);
+    if (cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF)) {
+      len = 3;
+      return cp;
+    }
+  }
+  return utf8_decode_slow(s, i, len);
+}
 // Appends the UTF-8 encoding of `cp` (invalid code points become U+FFFD).
 void utf8_append(std::string& out, char32_t cp);
 

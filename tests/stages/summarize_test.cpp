@@ -85,6 +85,59 @@ TEST(SummarizeStageTest, OnVsOffKeywords) {
   }
 }
 
+// A conversation with facts early on (an order number, an allergy) and small talk after.
+api::ChatRequest facts_then_chat(int turns, const std::string& question) {
+  std::vector<api::Message> m{msg("system", "You are a support agent for an online grocery.")};
+  m.push_back(msg("user", "My order number is GX-40917 and my son is allergic to peanuts."));
+  m.push_back(msg("assistant", "Noted: order GX-40917, no peanuts."));
+  for (int t = 0; t < turns; ++t) {
+    m.push_back(msg("user", "Can you tell me more about the delivery slots on day " + std::to_string(t) + "?"));
+    m.push_back(msg("assistant", "Slots run from 8 to 20 every day; evening slots fill up first."));
+  }
+  m.push_back(msg("user", question));
+  return request(std::move(m));
+}
+
+TEST(SummarizeStageTest, LedgerReportsAndAdminLast) {
+  const std::string yaml = "pipeline: [summarize, window]\nstages: {window: {max_tokens: 120}}\n";
+  PipelineRun on(yaml);
+  auto* stage = on.pipe.find("summarize");
+  auto empty = stage->on_admin("GET", "last", "");
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->body, "{}");
+  auto ctx = on.run(facts_then_chat(8, "Which items in my order contain peanuts?"));
+  const std::string h = header(ctx, "x-kuai-summary");
+  EXPECT_EQ(h.rfind("ledger; dropped=", 0), 0u) << h;
+  EXPECT_NE(h.find("; facts="), std::string::npos) << h;
+  auto reply = stage->on_admin("GET", "last", "");
+  ASSERT_TRUE(reply);
+  auto o = boost::json::parse(reply->body).as_object();
+  EXPECT_EQ(o.at("request_id").as_string(), "chatcmpl-test");
+  EXPECT_EQ(o.at("mode").as_string(), "ledger");
+  EXPECT_EQ(std::string(o.at("report").as_string()).rfind(h.substr(0, h.find("; tokens_saved")), 0), 0u);
+  EXPECT_GE(o.at("dropped").as_array().size(), 2u);
+  EXPECT_EQ(o.at("dropped").as_array()[0].as_int64(), 1);  // the first user turn (index in the request)
+  const std::string note(o.at("summary").as_string());
+  EXPECT_NE(note.find("GX-40917"), std::string::npos) << note;
+  EXPECT_NE(note.find("allergic to peanuts"), std::string::npos) << note;
+}
+
+TEST(SummarizeStageTest, LedgerMemoChangesNothing) {
+  // Turn after turn of one conversation, with the per-message memo and without it: the same requests.
+  PipelineRun memo("pipeline: [summarize, window]\nstages: {window: {max_tokens: 150}}\n");
+  PipelineRun none("pipeline: [summarize, window]\nstages: {summarize: {ledger_memo_mb: 0}, window: {max_tokens: 150}}\n");
+  for (int turns = 2; turns < 12; ++turns) {
+    for (const char* q : {"Which items in my order contain peanuts?", "订单里哪些东西含有花生？"}) {
+      auto a = memo.run(facts_then_chat(turns, q));
+      auto b = none.run(facts_then_chat(turns, q));
+      ASSERT_EQ(a.request.messages.size(), b.request.messages.size());
+      for (size_t i = 0; i < a.request.messages.size(); ++i)
+        EXPECT_EQ(a.request.messages[i].content, b.request.messages[i].content) << turns << " " << q;
+      EXPECT_EQ(header(a, "x-kuai-summary"), header(b, "x-kuai-summary"));
+    }
+  }
+}
+
 TEST(SummarizeStageTest, MemoisedPerPrefix) {
   PipelineRun on("pipeline: [summarize, window]\nstages: {summarize: {mode: keywords}, window: {max_turns: 2}}\n");
   auto* stage = static_cast<SummarizeStage*>(on.pipe.find("summarize"));

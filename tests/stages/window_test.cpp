@@ -44,6 +44,29 @@ TEST(WindowStageTest, OnVsOffTurns) {
   }
 }
 
+TEST(WindowStageTest, AdminLastReportsKeptAndDropped) {
+  PipelineRun on("pipeline: [window]\nstages: {window: {max_turns: 2}}\n");
+  auto* stage = on.pipe.find("window");
+  auto empty = stage->on_admin("GET", "last", "");
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->body, "{}");
+  auto ctx = on.run(conversation(false, 10));
+  auto reply = stage->on_admin("GET", "last", "");
+  ASSERT_TRUE(reply);
+  auto o = boost::json::parse(reply->body).as_object();
+  EXPECT_EQ(o.at("request_id").as_string(), "chatcmpl-test");
+  EXPECT_EQ(o.at("kept").as_int64(), 4);
+  EXPECT_EQ(o.at("dropped").as_int64(), 18);
+  const auto& msgs = o.at("messages").as_array();
+  ASSERT_EQ(msgs.size(), 22u);
+  EXPECT_EQ(msgs[0].at("role").as_string(), "system");
+  EXPECT_TRUE(msgs[0].at("kept").as_bool());
+  EXPECT_FALSE(msgs[1].at("kept").as_bool());
+  EXPECT_TRUE(msgs[21].at("kept").as_bool());
+  EXPECT_GT(o.at("tokens_before").as_int64(), o.at("tokens_after").as_int64());
+  EXPECT_FALSE(stage->on_admin("POST", "last", ""));
+}
+
 TEST(WindowStageTest, TokenBudgetHolds) {
   for (bool chinese : {false, true}) {
     PipelineRun on("pipeline: [window]\nstages: {window: {max_tokens: 120}}\n");

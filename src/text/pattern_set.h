@@ -1,0 +1,37 @@
+// PatternSet: which of a fixed list of UTF-8 patterns occur in a text, found in one pass over the
+// text's code points (the patterns are indexed by their first code point, with a 1024-bit filter in
+// front of the index), instead of one substring search per pattern: a lexicon of a few hundred CJK
+// words against a sentence costs a table probe per character. Matching is byte-exact (no case folding).
+// Thread-safety: immutable after construction; present() from any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace kuai::text {
+
+class PatternSet {
+ public:
+  PatternSet() = default;
+  explicit PatternSet(std::vector<std::string> patterns);
+
+  const std::vector<std::string>& patterns() const { return patterns_; }
+  size_t size() const { return patterns_.size(); }
+  // Sets `out` to the indices (ascending, each once) of the non-empty patterns that occur in `s`.
+  void present(std::string_view s, std::vector<uint32_t>& out) const;
+  // How many distinct patterns occur in `s`, counting up to `limit`.
+  size_t count_present(std::string_view s, size_t limit) const;
+
+ private:
+  template <class F>
+  void scan(std::string_view s, F&& on_match) const;
+
+  std::vector<std::string> patterns_;
+  std::unordered_map<char32_t, std::vector<uint32_t>> by_first_;  // first code point → patterns
+  uint64_t first_bits_[16] = {};                                   // first code points, modulo 1024
+};
+
+}  // namespace kuai::text
