@@ -228,6 +228,23 @@ bool WordNet::gloss_mentions(uint32_t synset, const std::vector<std::string>& fo
 
 double WordNet::relatedness(std::string_view a, std::string_view b) const {
   if (a == b) return 1.0;
+  if (b < a) std::swap(a, b);
+  std::string key;
+  key.reserve(a.size() + b.size() + 1);
+  key.append(a).push_back('\0');
+  key.append(b);
+  {
+    std::lock_guard lock(memo_mu_);
+    if (auto it = memo_.find(key); it != memo_.end()) return it->second;
+  }
+  const double r = compute_relatedness(a, b);
+  std::lock_guard lock(memo_mu_);
+  if (memo_.size() >= 65536) memo_.clear();
+  memo_.emplace(std::move(key), r);
+  return r;
+}
+
+double WordNet::compute_relatedness(std::string_view a, std::string_view b) const {
   const auto fa = forms(a), fb = forms(b);
   if (fa.empty() || fb.empty()) return 0.0;
   for (const auto& x : fa)

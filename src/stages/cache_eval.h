@@ -1,7 +1,7 @@
 // `kuai cache eval`: labelled query pairs ({"a", "b", "same", "kind"} per JSONL line) run offline through
 // the semantic cache's own code (query features, hash embedder, store, guards) the way the eval-dev judge
 // runs them through a gateway: every `a` is stored, then every `b` is looked up. Reports the hit rate on
-// true paraphrases, false hits by kind, refusals by guard, and a sweep over thresholds, so users tune
+// true paraphrases, false hits by kind, refusals by guard, and a sweep over the content coverage, so users tune
 // `stages.cache` on their own traffic.
 // Pure computation; one thread.
 #pragma once
