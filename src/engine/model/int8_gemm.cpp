@@ -30,7 +30,7 @@ void detail::int8_quantize_row(const float* x, int64_t cols, int32_t offset, int
 
 void detail::int8_group_ref(GgmlType type, const uint8_t* g, int rows, int nb, const int8_t* aq, const float* ad,
                             const int32_t* ac, int n, float* y, size_t ys) {
-  const int offset = type == GgmlType::Q4_0 ? 8 : 128;  // what the packed quant carries above q
+  const int offset = type == GgmlType::Q4_0 ? 0 : 128;  // stored quant -> the unsigned byte the kernel reads
   const size_t cols = size_t(nb) * 32;
   for (int t = 0; t < n; ++t) {
     for (int r = 0; r < rows; ++r) {

@@ -36,7 +36,7 @@ struct Case {
   std::vector<float> run(ChunkFn fn, int r0, int rows) const {
     std::vector<float> m(size_t(rows), -INFINITY), l(size_t(rows), 0.0f), acc(size_t(rows) * hd, 0.0f);
     std::vector<float> scratch(attn_scratch_floats(hd, chunk));
-    std::vector<int32_t> lim(size_t(rows));
+    std::vector<int32_t> lim(static_cast<size_t>(rows));
     AttnAccum a{m.data(), l.data(), acc.data()};
     for (int p0 = 0; p0 < n_keys; p0 += chunk) {
       const int n = std::min(chunk, n_keys - p0);
@@ -52,7 +52,7 @@ struct Case {
   std::vector<double> direct() const {
     std::vector<double> out(size_t(nq) * hd, 0.0);
     for (int i = 0; i < nq; ++i) {
-      std::vector<double> s(size_t(visible[size_t(i)]));
+      std::vector<double> s(static_cast<size_t>(visible[size_t(i)]));
       double mx = -1e300, sum = 0;
       for (int j = 0; j < visible[size_t(i)]; ++j) {
         double d = 0;
