@@ -8,11 +8,16 @@
 //   --engine-only: the same stream counts on an in-process Engine (no HTTP), with the engine's phase
 //   timers (forward: matmul / attention / output; scheduler, sampling, dispatch); --compare adds a run
 //   with Q4_0/Q8_0 through kernels::matmul instead of model::int8_gemm (the same-run baseline of that kernel).
+//   Beside it, llama.cpp's llama-batched-bench (found where tools::find_llama_bench finds llama-bench) runs
+//   the same file with the same stream counts, prompt length and generated tokens per stream, and the
+//   table shows its generated tokens / total time and kuai's ratio; --no-peer skips it, and a peer that is
+//   absent or dies (SIGILL: llama.cpp's portable build needs AVX-VNNI for Q4_0/Q8_0) leaves "-".
 // Usage: bench_engine_serving [--preset tinyllama-1.1b|stories110m|tiny] [--type q4_0] [--tokens N]
 //        [--streams 1,4,16,32] [--system-words N] [--threads T] [--kuai PATH] [--model FILE]
-//        [--kv-block N] [--engine-only [--compare]]
+//        [--kv-block N] [--engine-only [--compare] [--no-peer]]
 #include "engine/model/llama_model.h"
 #include "engine/sched/engine.h"
+#include "tools/llama_peer.h"
 #include "tools/synth.h"
 
 #include "../../tests/support/process.h"
@@ -23,6 +28,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
+#include <map>
+#include <sys/wait.h>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -163,10 +171,47 @@ std::string words(int n, unsigned seed) {
   return s;
 }
 
+constexpr int kPromptTokens = 15;  // per stream in --engine-only (and for the peer)
+
+// llama-batched-bench beside llama-bench: generated tokens / total time (prompt + generation) per stream
+// count, as kuai's engine-only tok/s counts them. Error: why there is no figure.
+kuai::engine::Result<std::map<int, double>> run_batched_peer(const std::string& model, int threads, int tokens,
+                                                             const std::vector<int>& streams) {
+  auto bench = kuai::tools::find_llama_bench();
+  if (!bench.ok()) return kuai::engine::make_error(bench.error());
+  const std::string bin = (std::filesystem::path(*bench).parent_path() / "llama-batched-bench").string();
+  if (!std::filesystem::exists(bin)) return kuai::engine::make_error(bin + " not found");
+  std::string npl;
+  int max_streams = 1;
+  for (int n : streams) npl += (npl.empty() ? "" : ",") + std::to_string(n), max_streams = std::max(max_streams, n);
+  const int ctx = max_streams * (kPromptTokens + tokens) + 64;
+  const std::string cmd = "'" + bin + "' -m '" + model + "' -c " + std::to_string(ctx) + " -b 512 -ub 512 -npp " +
+                          std::to_string(kPromptTokens) + " -ntg " + std::to_string(tokens) + " -npl " + npl + " -t " +
+                          std::to_string(threads) + " 2>/dev/null";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return kuai::engine::make_error("cannot start " + bin);
+  std::map<int, double> out;
+  char line[1024];
+  while (std::fgets(line, sizeof line, p)) {
+    // |    PP |     TG |    B |   N_KV |   T_PP s | S_PP t/s |   T_TG s | S_TG t/s |      T s |    S t/s |
+    int pp = 0, tg = 0, b = 0, nkv = 0;
+    double tpp = 0, spp = 0, ttg = 0, stg = 0, t = 0;
+    if (std::sscanf(line, " | %d | %d | %d | %d | %lf | %lf | %lf | %lf | %lf |", &pp, &tg, &b, &nkv, &tpp, &spp, &ttg,
+                    &stg, &t) == 9 && t > 0)
+      out[b] = double(b) * tg / t;
+  }
+  const int status = ::pclose(p);
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const int sig = WIFSIGNALED(status) ? WTERMSIG(status) : code > 128 ? code - 128 : 0;
+  if (sig == SIGILL) return kuai::engine::make_error("llama-batched-bench died with SIGILL (built for instructions this CPU lacks)");
+  if (out.empty()) return kuai::engine::make_error("llama-batched-bench printed no result (exit status " + std::to_string(code) + ")");
+  return out;
+}
+
 // --engine-only: the same stream counts straight on an in-process Engine (no HTTP, no tokenizer), with
 // the engine's phase timers, to tell the engine's own scaling from the gateway's share.
 int run_engine_only(const std::string& model_file, int threads, int tokens, const std::vector<int>& streams,
-                    int32_t block_tokens, bool int8_gemm) {
+                    int32_t block_tokens, bool int8_gemm, bool peer) {
   namespace es = kuai::engine::sched;
   auto loaded = kuai::engine::model::LlamaModel::load(model_file);
   if (!loaded.ok()) {
@@ -202,7 +247,7 @@ int run_engine_only(const std::string& model_file, int threads, int tokens, cons
       es::Request r;
       r.id = engine.next_id();
       unsigned seed = unsigned(i + 1) * 2654435761u;
-      for (int j = 0; j < 15; ++j) {
+      for (int j = 0; j < kPromptTokens; ++j) {
         seed = seed * 1103515245u + 12345u;
         r.prompt.push_back(int32_t(3 + (seed >> 8) % unsigned(n_vocab - 3)));
       }
@@ -224,9 +269,14 @@ int run_engine_only(const std::string& model_file, int threads, int tokens, cons
   run(1, 4);  // warm up
   std::printf("\n## Engine only (in-process, no gateway): %d compute threads, %d tokens per stream, KV blocks of %d, %s\n\n",
               threads, tokens, block_tokens, int8_gemm ? "Q4_0/Q8_0 through model::int8_gemm" : "kernels::matmul only");
-  std::printf("| streams | tok/s | ratio | steps | ms/step | forward | matmul | attention | output | sched+sample+complete | dispatch | idle |\n");
-  std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-  double base = 0;
+  std::printf("| streams | tok/s | ratio | llama.cpp tok/s | vs llama.cpp | steps | ms/step | forward | matmul | attention | output | sched+sample+complete | dispatch | idle |\n");
+  std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  struct Line {
+    int streams;
+    double tps;
+    std::string rest;  // steps onwards
+  };
+  std::vector<Line> lines;
   for (int n : streams) {
     const es::EngineStats before = engine.stats();
     const auto t0 = Clock::now();
@@ -237,19 +287,38 @@ int run_engine_only(const std::string& model_file, int threads, int tokens, cons
     const auto& a = after.profile;
     const auto& b = before.profile;
     const double tps = double(got) / wall;
-    if (base == 0) base = tps;
     const double fwd = a.forward - b.forward;
     const double mm = (a.model.matmul_qkv - b.model.matmul_qkv) + (a.model.matmul_wo - b.model.matmul_wo) +
                       (a.model.matmul_ffn - b.model.matmul_ffn) + (a.model.matmul_down - b.model.matmul_down);
     const int64_t steps = after.steps - before.steps;
     auto pct = [&](double x) { return 100.0 * x / wall; };
-    std::printf("| %d | %.2f | %.2fx | %lld | %.1f | %.0f%% | %.0f%% | %.0f%% | %.0f%% | %.1f%% | %.1f%% | %.0f%% |\n", n, tps,
-                tps / base, static_cast<long long>(steps), steps ? 1000.0 * wall / double(steps) : 0.0, pct(fwd), pct(mm),
-                pct(a.model.attention - b.model.attention), pct(a.model.output - b.model.output),
-                pct((a.schedule - b.schedule) + (a.sample - b.sample) + (a.complete - b.complete)),
-                pct(a.dispatch - b.dispatch), pct(a.idle - b.idle));
-    std::fflush(stdout);
+    char buf[512];
+    std::snprintf(buf, sizeof buf, "| %.0f%% | %.0f%% | %.0f%% | %.0f%% | %.1f%% | %.1f%% | %.0f%% |", pct(fwd), pct(mm),
+                  pct(a.model.attention - b.model.attention), pct(a.model.output - b.model.output),
+                  pct((a.schedule - b.schedule) + (a.sample - b.sample) + (a.complete - b.complete)),
+                  pct(a.dispatch - b.dispatch), pct(a.idle - b.idle));
+    char steps_col[128];
+    std::snprintf(steps_col, sizeof steps_col, " %lld | %.1f ", static_cast<long long>(steps),
+                  steps ? 1000.0 * wall / double(steps) : 0.0);
+    lines.push_back({n, tps, std::string(steps_col) + buf});
+    std::fprintf(stderr, "%d streams: %.2f tok/s\n", n, tps);
   }
+  // llama-batched-bench right after kuai's runs, so both see the same machine state
+  std::map<int, double> peer_tps;
+  std::string note = "skipped (--no-peer)";
+  if (peer) {
+    if (auto r = run_batched_peer(model_file, threads, tokens, streams)) peer_tps = *r, note = "llama-batched-bench, same file";
+    else note = r.error();
+  }
+  for (const Line& l : lines) {
+    const auto it = peer_tps.find(l.streams);
+    char peer_cols[96] = " - | - |";
+    if (it != peer_tps.end()) std::snprintf(peer_cols, sizeof peer_cols, " %.2f | %.2fx |", it->second, l.tps / it->second);
+    std::printf("| %d | %.2f | %.2fx |%s%s\n", l.streams, l.tps, l.tps / lines.front().tps, peer_cols, l.rest.c_str());
+  }
+  std::printf("\nllama.cpp peer: %s (its tok/s: generated tokens / total time, prompt %d tokens per stream)\n", note.c_str(),
+              kPromptTokens);
+  std::fflush(stdout);
   return 0;
 }
 
@@ -258,12 +327,12 @@ int run_engine_only(const std::string& model_file, int threads, int tokens, cons
 int main(int argc, char** argv) {
   std::string preset = "tinyllama-1.1b", type = "q4_0", kuai_path, model_file;
   int tokens = 32, system_words = 190, threads = 2, kv_block = 0;
-  bool engine_only = false, compare = false;
+  bool engine_only = false, compare = false, peer = true;
   std::vector<int> streams{1, 4, 16, 32};
   for (int i = 1; i < argc; i += 2) {
     std::string k = argv[i];
-    if (k == "--engine-only" || k == "--compare") {
-      (k == "--compare" ? compare : engine_only) = true;
+    if (k == "--engine-only" || k == "--compare" || k == "--no-peer") {
+      (k == "--compare" ? compare : k == "--no-peer" ? peer : engine_only) = k != "--no-peer";
       --i;
       continue;
     }
@@ -315,8 +384,8 @@ int main(int argc, char** argv) {
   }
   if (engine_only) {
     int r = 0;
-    if (compare) r |= run_engine_only(model_file, threads, tokens, streams, kv_block > 0 ? kv_block : kuai::engine::sched::EngineOptions{}.block_tokens, false);
-    r |= run_engine_only(model_file, threads, tokens, streams, kv_block > 0 ? kv_block : kuai::engine::sched::EngineOptions{}.block_tokens, true);
+    if (compare) r |= run_engine_only(model_file, threads, tokens, streams, kv_block > 0 ? kv_block : kuai::engine::sched::EngineOptions{}.block_tokens, false, false);
+    r |= run_engine_only(model_file, threads, tokens, streams, kv_block > 0 ? kv_block : kuai::engine::sched::EngineOptions{}.block_tokens, true, peer);
     std::filesystem::remove_all(dir);
     return r;
   }

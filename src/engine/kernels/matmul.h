@@ -20,12 +20,15 @@ class ThreadPool;
 namespace kuai::engine::kernels {
 
 // A 2-D weight: `rows` rows of `cols` elements of `type`, row r at data + r * row_bytes.
+// `packed`, when set, is the same weight in another layout that a batched kernel of engine/model reads
+// instead (model/int8_pack.h: Q4_0 and Q8_0 interleaved by 16 rows); kernels here read `data` only.
 struct WeightView {
   GgmlType type = GgmlType::F32;
   const void* data = nullptr;
   int64_t rows = 0;
   int64_t cols = 0;
   size_t row_bytes = 0;
+  const void* packed = nullptr;  // not owned
 };
 
 // One output of a fused product: y is (n_tokens, rows) with row stride y_stride floats.

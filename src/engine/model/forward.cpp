@@ -5,7 +5,9 @@
 #include <cstring>
 
 #include "engine/kernels/ops.h"
+#include "engine/model/attention.h"
 #include "engine/model/float_gemm.h"
+#include "engine/model/kquant_gemm.h"
 #include "engine/model/llama_model.h"
 #include "engine/threads/thread_pool.h"
 
@@ -15,12 +17,15 @@ namespace k = kernels;
 
 namespace {
 
-// Every weight product of the forward pass: Q4_0 and Q8_0 through the packed int8 kernel, F32/F16/BF16
-// prompts through the register-blocked float kernel, where the CPU has them and they pay (*_preferred);
-// anything else through kernels::matmul. ForwardState::int8_gemm = false sends everything to matmul.
+// Every weight product of the forward pass: Q4_0 and Q8_0 through the packed int8 kernel, Q4_K/Q6_K
+// and F32/F16/BF16 prompts through their batched kernels, where the CPU has them and they pay
+// (*_preferred); anything else through kernels::matmul. ForwardState::int8_gemm = false sends
+// everything to matmul.
 void mm(ForwardState& st, std::span<const k::MatmulOut> outs, const float* x, size_t x_stride, int n) {
   if (st.int8_gemm && int8_gemm_preferred(outs, n)) {
     int8_gemm(*st.pool, outs, x, x_stride, n, st.int8);
+  } else if (st.int8_gemm && kquant_gemm_preferred(outs, n)) {
+    kquant_gemm(*st.pool, outs, x, x_stride, n, st.kquant);
   } else if (st.int8_gemm && float_gemm_preferred(outs, n)) {
     float_gemm(*st.pool, outs, x, x_stride, n);
   } else {
@@ -152,11 +157,16 @@ Status LlamaModel::forward(std::span<const BatchToken> batch, std::span<Sequence
   return Ok{};
 }
 
-// Causal attention of every batch token over its sequence's positions [0, pos], one task per
-// (token, kv head): the q heads sharing that kv head walk the cache chunks once, with an online
-// softmax (running max and sum), so a chunk of K/V is read once per task whatever the cache layout.
+// Causal attention, blocked (flash-style): the batch is cut into query blocks — runs of up to
+// kAttnBlockTokens consecutive tokens of one sequence at consecutive positions (a prompt chunk; a decode
+// batch gives blocks of one) — and each task is (block, kv head): the block's tokens x the q heads of
+// that kv head are the query rows, and the sequence's cache is walked once per task, chunk by chunk,
+// each chunk read (converted to F32 when stored F16/Q8_0) once for all the rows (model/attention.h
+// keeps an online softmax per row). A row's bits depend only on its own keys and the chunk
+// boundaries, so a token gets the same result alone or in any block.
 void LlamaModel::attention(std::span<const BatchToken> batch, std::span<SequenceKv* const> seqs, int il,
                            ForwardState& st) const {
+  constexpr int kAttnBlockTokens = 16;
   const Hparams& h = hp_;
   const int n = int(batch.size());
   const int HD = h.head_dim, KV = h.kv_dim(), Q = h.q_dim();
@@ -165,64 +175,73 @@ void LlamaModel::attention(std::span<const BatchToken> batch, std::span<Sequence
   for (SequenceKv* s : seqs)
     if (s) chunk = std::max(chunk, s->chunk_tokens());
   chunk = std::min(chunk, 256);
-  // per thread: k_buf, v_buf (chunk, KV), scores (group, chunk), acc (group, HD), max/sum (group)
-  const size_t per_thread = size_t(chunk) * KV * 2 + size_t(group) * chunk + size_t(group) * HD + 2 * size_t(group);
+
+  std::vector<int>& starts = st.attn_blocks;  // block b: batch tokens [starts[b], starts[b + 1])
+  starts.clear();
+  for (int t = 0; t < n; ++t) {
+    const bool cont = t > 0 && t - starts.back() < kAttnBlockTokens && batch[size_t(t)].seq == batch[size_t(t - 1)].seq &&
+                      batch[size_t(t)].pos == batch[size_t(t - 1)].pos + 1;
+    if (!cont) starts.push_back(t);
+  }
+  const int n_blocks = int(starts.size());
+  starts.push_back(n);
+
+  // per thread: k_buf, v_buf (chunk, KV), queries and acc (rows, HD), m / l (rows), kernel scratch; lim (rows)
+  const int max_rows = kAttnBlockTokens * group;
+  const size_t kernel_floats = attn_scratch_floats(HD, chunk);
+  const size_t per_thread = size_t(chunk) * KV * 2 + 2 * size_t(max_rows) * HD + 2 * size_t(max_rows) + kernel_floats;
   const int nth = st.pool->size();
   if (st.attn_scratch.size() < per_thread * size_t(nth)) st.attn_scratch.resize(per_thread * size_t(nth));
+  if (st.attn_lim.size() < size_t(max_rows) * size_t(nth)) st.attn_lim.resize(size_t(max_rows) * size_t(nth));
   const float scale = 1.0f / std::sqrt(float(HD));
 
-  // tasks cost ~ (pos + 1) * group * HD * 2 flops; keep tiny batches on the caller
+  // tasks cost ~ (pos + 1) * group * HD * 4 flops; keep tiny batches on the caller
   int64_t work = 0;
   for (const BatchToken& bt : batch) work += int64_t(bt.pos + 1) * Q * 2;
-  const int64_t grain = work < (1 << 16) ? int64_t(n) * h.n_head_kv : 1;
-  st.pool->parallel_for(int64_t(n) * h.n_head_kv, grain, [&](int64_t b, int64_t e, int ith) {
+  const int64_t n_tasks = int64_t(n_blocks) * h.n_head_kv;
+  const int64_t grain = work < (1 << 16) ? n_tasks : 1;
+  st.pool->parallel_for(n_tasks, grain, [&](int64_t b, int64_t e, int ith) {
     float* base = st.attn_scratch.data() + per_thread * size_t(ith);
     float* k_buf = base;
     float* v_buf = k_buf + size_t(chunk) * KV;
-    float* scores = v_buf + size_t(chunk) * KV;
-    float* acc = scores + size_t(group) * chunk;
-    float* mx = acc + size_t(group) * HD;
-    float* sum = mx + group;
+    float* qs = v_buf + size_t(chunk) * KV;
+    float* acc = qs + size_t(max_rows) * HD;
+    float* mx = acc + size_t(max_rows) * HD;
+    float* sum = mx + max_rows;
+    float* kscratch = sum + max_rows;
+    int32_t* lim = st.attn_lim.data() + size_t(max_rows) * size_t(ith);
     for (int64_t task = b; task < e; ++task) {
-      const int t = int(task / h.n_head_kv), kvh = int(task % h.n_head_kv);
-      const BatchToken& bt = batch[size_t(t)];
-      const SequenceKv& kv = *seqs[size_t(bt.seq)];
-      const float* q = st.q.data() + size_t(t) * Q + size_t(kvh) * group * HD;
-      std::fill(acc, acc + size_t(group) * HD, 0.0f);
-      std::fill(mx, mx + group, -INFINITY);
-      std::fill(sum, sum + group, 0.0f);
-      const int n_pos = bt.pos + 1;
+      const int blk = int(task / h.n_head_kv), kvh = int(task % h.n_head_kv);
+      const int t0 = starts[size_t(blk)], nt = starts[size_t(blk) + 1] - t0;
+      const int rows = nt * group;
+      const SequenceKv& kv = *seqs[size_t(batch[size_t(t0)].seq)];
+      for (int i = 0; i < nt; ++i)
+        std::memcpy(qs + size_t(i) * group * HD, st.q.data() + size_t(t0 + i) * Q + size_t(kvh) * group * HD,
+                    size_t(group) * HD * sizeof(float));
+      std::fill(acc, acc + size_t(rows) * HD, 0.0f);
+      std::fill(mx, mx + rows, -INFINITY);
+      std::fill(sum, sum + rows, 0.0f);
+      const int n_pos = batch[size_t(t0 + nt - 1)].pos + 1;  // the block's last token sees the most
+      AttnAccum a{mx, sum, acc};
       for (int p0 = 0; p0 < n_pos;) {
         const KvChunk c = kv.chunk(il, p0, std::min(n_pos, p0 + chunk), k_buf, v_buf, kvh);
         const int m = std::min(c.n, std::min(n_pos, p0 + chunk) - p0);
-        for (int g = 0; g < group; ++g) {
-          const float* qg = q + size_t(g) * HD;
-          float* s = scores + size_t(g) * chunk;
-          float cmax = -INFINITY;
-          for (int j = 0; j < m; ++j) {
-            s[j] = k::dot_f32(qg, c.k + size_t(j) * KV + size_t(kvh) * HD, HD) * scale;
-            cmax = std::max(cmax, s[j]);
-          }
-          const float new_max = std::max(mx[g], cmax);
-          const float rescale = std::exp(mx[g] - new_max);  // exp(-inf) = 0 on the first chunk
-          float* a = acc + size_t(g) * HD;
-          if (rescale != 1.0f)
-            for (int d = 0; d < HD; ++d) a[d] *= rescale;
-          sum[g] *= rescale;
-          for (int j = 0; j < m; ++j) {
-            const float w = std::exp(s[j] - new_max);
-            sum[g] += w;
-            k::axpy(a, w, c.v + size_t(j) * KV + size_t(kvh) * HD, HD);
-          }
-          mx[g] = new_max;
-        }
-        p0 += m;
         if (m <= 0) break;
+        for (int i = 0; i < nt; ++i) {
+          const int visible = std::clamp(batch[size_t(t0 + i)].pos + 1 - p0, 0, m);
+          for (int g = 0; g < group; ++g) lim[i * group + g] = visible;
+        }
+        const AttnChunk ch{HD, rows, qs, lim, m, c.k + size_t(kvh) * HD, c.v + size_t(kvh) * HD, size_t(KV), scale};
+        attn_chunk(ch, a, kscratch);
+        p0 += m;
       }
-      float* out = st.att.data() + size_t(t) * Q + size_t(kvh) * group * HD;
-      for (int g = 0; g < group; ++g) {
-        const float inv = sum[g] > 0 ? 1.0f / sum[g] : 0.0f;
-        for (int d = 0; d < HD; ++d) out[size_t(g) * HD + d] = acc[size_t(g) * HD + d] * inv;
+      for (int i = 0; i < nt; ++i) {
+        float* out = st.att.data() + size_t(t0 + i) * Q + size_t(kvh) * group * HD;
+        for (int g = 0; g < group; ++g) {
+          const int r = i * group + g;
+          const float inv = sum[r] > 0 ? 1.0f / sum[r] : 0.0f;
+          for (int d = 0; d < HD; ++d) out[size_t(g) * HD + d] = acc[size_t(r) * HD + d] * inv;
+        }
       }
     }
   });

@@ -3,19 +3,14 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/kernels/fp16.h"
 #include "engine/kernels/type_traits.h"
+#include "engine/model/int8_pack.h"
 #include "engine/threads/thread_pool.h"
 
 namespace kuai::engine::model {
 
-namespace {
-
-constexpr int kRows = 8;       // weight rows must come in multiples of this
-constexpr int kTileRows = 16;  // rows per work item (the last of a weight may have 8)
-
-// Token row x (cols floats) -> int8 blocks of 32 with scale d = max|x| / 127, and offset * sum(q) per
-// block (offset: what the packed weights carry above their true value, 8 for Q4_0, 128 for Q8_0).
-void quantize_row(const float* x, int64_t cols, int32_t offset, int8_t* q, float* d, int32_t* c) {
+void detail::int8_quantize_row(const float* x, int64_t cols, int32_t offset, int8_t* q, float* d, int32_t* c) {
   for (int64_t b = 0; b < cols / 32; ++b) {
     const float* xb = x + b * 32;
     float amax = 0;
@@ -33,10 +28,24 @@ void quantize_row(const float* x, int64_t cols, int32_t offset, int8_t* q, float
   }
 }
 
-}  // namespace
-
-size_t detail::int8_gemm_pack_bytes(int nb, size_t row_bytes) {
-  return size_t(nb) * 576 + size_t(kTileRows) * row_bytes;  // packed tile (512 + 64 scales per block), row copy
+void detail::int8_group_ref(GgmlType type, const uint8_t* g, int rows, int nb, const int8_t* aq, const float* ad,
+                            const int32_t* ac, int n, float* y, size_t ys) {
+  const int offset = type == GgmlType::Q4_0 ? 0 : 128;  // stored quant -> the unsigned byte the kernel reads
+  const size_t cols = size_t(nb) * 32;
+  for (int t = 0; t < n; ++t) {
+    for (int r = 0; r < rows; ++r) {
+      float acc = 0.0f;
+      for (int b = 0; b < nb; ++b) {
+        int32_t s = 0;
+        for (int i = 0; i < 32; ++i)
+          s += (int8_pack_quant_at(type, g, r, int64_t(b) * 32 + i) + offset) * aq[size_t(t) * cols + size_t(b) * 32 + size_t(i)];
+        s -= ac[size_t(t) * size_t(nb) + size_t(b)];
+        const float scale = kernels::fp16_to_fp32(int8_pack_scale_at(type, g, r, b)) * ad[size_t(t) * size_t(nb) + size_t(b)];
+        acc = std::fma(scale, float(s), acc);
+      }
+      y[size_t(t) * ys + size_t(r)] = acc;
+    }
+  }
 }
 
 bool int8_gemm_supported(std::span<const kernels::MatmulOut> outs) {
@@ -45,20 +54,21 @@ bool int8_gemm_supported(std::span<const kernels::MatmulOut> outs) {
   if (type != GgmlType::Q4_0 && type != GgmlType::Q8_0) return false;
   for (const auto& o : outs) {
     const kernels::WeightView& w = *o.w;
-    if (w.type != type || w.rows % kRows != 0 || w.cols % 32 != 0 || w.cols != outs[0].w->cols) return false;
+    if (w.type != type || !int8_packable(w) || w.cols != outs[0].w->cols) return false;
   }
   return true;
 }
 
 bool int8_gemm_preferred(std::span<const kernels::MatmulOut> outs, int n_tokens) {
   if (!int8_gemm_supported(outs)) return false;
-  return outs[0].w->type == GgmlType::Q4_0 || n_tokens >= kInt8GemmMinTokensQ8_0;
+  if (outs[0].w->type == GgmlType::Q4_0 || n_tokens >= kInt8GemmMinTokensQ8_0) return true;
+  return std::all_of(outs.begin(), outs.end(), [](const kernels::MatmulOut& o) { return o.w->packed != nullptr; });
 }
 
 void int8_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, const float* x, size_t x_stride,
                int n_tokens, Int8GemmScratch& s) {
   if (outs.empty() || n_tokens <= 0) return;
-  const bool q8 = outs[0].w->type == GgmlType::Q8_0;
+  const GgmlType type = outs[0].w->type;
   const int64_t cols = outs[0].w->cols;
   const int nb = int(cols / 32);
   s.aq.resize(size_t(n_tokens) * size_t(cols));
@@ -66,34 +76,41 @@ void int8_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, const
   s.ac.resize(size_t(n_tokens) * size_t(nb));
   pool.parallel_for(n_tokens, std::max<int64_t>(1, 4096 / cols), [&](int64_t b, int64_t e, int) {
     for (int64_t t = b; t < e; ++t)
-      quantize_row(x + size_t(t) * x_stride, cols, q8 ? 128 : 8, s.aq.data() + size_t(t) * size_t(cols),
-                   s.ad.data() + t * nb, s.ac.data() + t * nb);
+      detail::int8_quantize_row(x + size_t(t) * x_stride, cols, type == GgmlType::Q8_0 ? 128 : 8,
+                                s.aq.data() + size_t(t) * size_t(cols), s.ad.data() + t * nb, s.ac.data() + t * nb);
   });
 
-  size_t max_row_bytes = 0;
-  for (const auto& o : outs) max_row_bytes = std::max(max_row_bytes, o.w->row_bytes);
-  const size_t pack_bytes = detail::int8_gemm_pack_bytes(nb, max_row_bytes) + 64;  // + alignment
-  if (s.pack.size() < size_t(pool.size())) s.pack.resize(size_t(pool.size()));
-  for (auto& p : s.pack)
-    if (p.size() < pack_bytes) p.resize(pack_bytes);
+  const size_t group_bytes = int8_pack_group_bytes(type, cols);
+  const bool any_unpacked = std::any_of(outs.begin(), outs.end(), [](const kernels::MatmulOut& o) { return !o.w->packed; });
+  if (any_unpacked) {
+    if (s.pack.size() < size_t(pool.size())) s.pack.resize(size_t(pool.size()));
+    for (auto& p : s.pack)
+      if (p.size() < group_bytes + 64) p.resize(group_bytes + 64);  // + alignment
+  }
 
-  auto* tile_fn = q8 ? detail::q8_0_tile_avx512 : detail::q4_0_tile_avx512;
   const size_t n_outs = outs.size();
-  std::vector<int64_t> tiles_before(n_outs + 1, 0);
-  for (size_t o = 0; o < n_outs; ++o) tiles_before[o + 1] = tiles_before[o] + (outs[o].w->rows + kTileRows - 1) / kTileRows;
-  const int64_t n_tiles = tiles_before[n_outs];
-  pool.parallel_for(n_tiles, 1, [&](int64_t begin, int64_t end, int ith) {
-    auto addr = reinterpret_cast<uintptr_t>(s.pack[size_t(ith)].data());
-    auto* pack = reinterpret_cast<uint8_t*>((addr + 63) & ~uintptr_t(63));
-    for (int64_t tile = begin; tile < end; ++tile) {
+  std::vector<int64_t> groups_before(n_outs + 1, 0);
+  for (size_t o = 0; o < n_outs; ++o)
+    groups_before[o + 1] = groups_before[o] + (outs[o].w->rows + kPackRows - 1) / kPackRows;
+  // One group is a work item; a thread's contiguous share of groups is one sequential stream.
+  pool.parallel_for(groups_before[n_outs], 1, [&](int64_t begin, int64_t end, int ith) {
+    for (int64_t gi = begin; gi < end; ++gi) {
       size_t o = 0;
-      while (tiles_before[o + 1] <= tile) ++o;
+      while (groups_before[o + 1] <= gi) ++o;
       const kernels::WeightView& w = *outs[o].w;
-      const int64_t r0 = (tile - tiles_before[o]) * kTileRows;
-      const int rows = int(std::min<int64_t>(kTileRows, w.rows - r0));
-      const auto* wbase = static_cast<const uint8_t*>(w.data) + size_t(r0) * w.row_bytes;
-      tile_fn(wbase, w.row_bytes, rows, nb, s.aq.data(), s.ad.data(), s.ac.data(), n_tokens, outs[o].y + r0,
-              outs[o].y_stride, pack);
+      const int64_t g = gi - groups_before[o], r0 = g * kPackRows;
+      const int rows = int(std::min<int64_t>(kPackRows, w.rows - r0));
+      const uint8_t* group;
+      if (w.packed) {
+        group = static_cast<const uint8_t*>(w.packed) + size_t(g) * group_bytes;
+      } else {
+        auto addr = reinterpret_cast<uintptr_t>(s.pack[size_t(ith)].data());
+        auto* dst = reinterpret_cast<uint8_t*>((addr + 63) & ~uintptr_t(63));
+        int8_pack_group(w, r0, dst);
+        group = dst;
+      }
+      detail::int8_group_avx512(type, group, rows, nb, s.aq.data(), s.ad.data(), s.ac.data(), n_tokens,
+                                outs[o].y + r0, outs[o].y_stride);
     }
   });
 }

@@ -1,7 +1,9 @@
 #include "engine/model/llama_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <thread>
 
 #include "engine/gguf/gguf_file.h"
 #include "engine/kernels/type_traits.h"
@@ -23,6 +25,7 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(std::shared_ptr<const GgufF
   if (!hp) return std::move(hp).take_error();
   m->hp_ = std::move(hp).value();
   if (auto st = m->load_weights(); !st) return std::move(st).take_error();
+  m->pack_weights();
   const Hparams& h = m->hp_;
   m->rope_inv_freq_.resize(size_t(h.n_rot / 2));
   for (int i = 0; i < h.n_rot / 2; ++i)
@@ -105,6 +108,19 @@ Status LlamaModel::load_weights() {
     if (!(st = matrix(p + "ffn_down.weight", h.n_embd, h.n_ff, L.w_down))) return st;
   }
   return Ok{};
+}
+
+void LlamaModel::pack_weights() {
+  if (kernels::detected_isa() < kernels::Isa::kAvx512) return;  // int8_gemm's level
+  const int threads = int(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+  auto pack = [&](kernels::WeightView& w) {
+    if (!int8_packable(w)) return;
+    packed_.push_back(int8_pack_weight(w, threads));
+    w.packed = packed_.back().data();
+  };
+  for (auto& L : layers_)
+    for (auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) pack(*w);
+  pack(output_);  // a tied output is a copy of tok_embd_'s view: the lookup keeps reading the file
 }
 
 uint64_t LlamaModel::weight_bytes_per_token() const {

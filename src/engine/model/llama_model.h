@@ -2,7 +2,11 @@
 // the same plus q/k/v biases and neox RoPE), loaded from a GGUF file and run on the CPU.
 //
 // Weights stay in the file's mapping (zero-copy) when their type has matmul kernels (F32, F16, BF16,
-// Q8_0, Q4_0, Q4_K, Q6_K); 1-D tensors (norms, biases) are converted to F32 copies. Without
+// Q8_0, Q4_0, Q4_K, Q6_K); 1-D tensors (norms, biases) are converted to F32 copies. Where int8_gemm runs
+// (AVX-512 VNNI), Q4_0 and Q8_0 matrices are also repacked once at load into int8_pack.h's interleaved
+// layout (WeightView::packed), which every int8_gemm product then reads: as many bytes again as those
+// matrices in the file, while the file's pages of them go cold (kernels::matmul, the embedding lookup
+// and tools still read the mapping). Without
 // output.weight the token embedding is used as the output projection (tied embeddings).
 //
 // forward() takes a batch of tokens, possibly of several sequences, each at its own position: a
@@ -23,6 +27,8 @@
 #include "engine/model/hparams.h"
 #include "engine/model/kv_view.h"
 #include "engine/model/int8_gemm.h"
+#include "engine/model/int8_pack.h"
+#include "engine/model/kquant_gemm.h"
 
 namespace kuai::engine {
 class GgufFile;
@@ -84,9 +90,12 @@ struct ForwardState {
   ThreadPool* pool;
   std::vector<float> x, xn, q, k, v, att, gate, up, ffn, out_x;
   std::vector<float> attn_scratch;  // per pool thread
+  std::vector<int32_t> attn_lim;    // per pool thread: each query row's visible keys in a chunk
+  std::vector<int> attn_blocks;     // attention's query blocks (first batch token of each)
   kernels::MatmulScratch mm;
   Int8GemmScratch int8;
-  bool int8_gemm = true;              // int8_gemm / float_gemm where preferred (false: kernels::matmul only)
+  KquantGemmScratch kquant;
+  bool int8_gemm = true;              // int8_gemm / kquant_gemm / float_gemm where preferred (false: kernels::matmul only)
   ForwardProfile* profile = nullptr;  // optional phase timers (not owned)
   ForwardObserver* observer = nullptr;  // optional activation observer (not owned)
 };
@@ -117,6 +126,7 @@ class LlamaModel {
  private:
   LlamaModel() = default;
   Status load_weights();
+  void pack_weights();
   void attention(std::span<const BatchToken> batch, std::span<SequenceKv* const> seqs, int layer,
                  ForwardState& st) const;
 
@@ -128,6 +138,7 @@ class LlamaModel {
   std::vector<LayerWeights> layers_;
   std::vector<float> rope_inv_freq_;  // (n_rot / 2)
   std::vector<std::unique_ptr<float[]>> owned_;  // F32 copies of 1-D tensors not stored as F32
+  std::vector<PackedWeight> packed_;              // int8_gemm's copies of Q4_0 / Q8_0 matrices
   uint64_t n_params_ = 0;
 };
 

@@ -1,7 +1,8 @@
-// model::int8_gemm: agrees with the plain C++ kernels on random Q4_0 and Q8_0 weights (fused outputs of
-// different heights, token counts 1 (unpacked path) and 3..9 (packed: 8-, 4- and 1-token passes)), and is
-// batch invariant: a token's outputs have the same bits alone (unpacked path) or inside any batch (packed
-// path).
+// model::int8_gemm and its packed layout (int8_pack.h): the layout holds every quant and scale of the
+// weight; the AVX-512 group kernel equals its plain C++ twin bit for bit; int8_gemm agrees with the plain
+// C++ kernels on random Q4_0 and Q8_0 weights (fused outputs of different heights, token counts 1 and
+// 3..9: 8-, 4- and 1-token passes), gives the same bits from a load-time packed copy as from packing
+// per call, and is batch invariant: a token's outputs have the same bits alone or inside any batch.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,7 +14,9 @@
 #include "engine/gguf/ggml_type.h"
 #include "engine/kernels/type_traits.h"
 #include "engine/model/gemm_test_data.h"
+#include "engine/kernels/blocks.h"
 #include "engine/model/int8_gemm.h"
+#include "engine/model/int8_pack.h"
 #include "engine/threads/thread_pool.h"
 
 namespace kuai::engine::model {
@@ -38,6 +41,87 @@ void plain_matmul(const kernels::WeightView& w, const float* x, int n, float* y)
     for (int64_t r = 0; r < w.rows; ++r)
       y[size_t(t) * size_t(w.rows) + size_t(r)] =
           k->vec_dot(int(w.cols), static_cast<const uint8_t*>(w.data) + size_t(r) * w.row_bytes, a.data());
+  }
+}
+
+// Row r's stored quant and scale of column c, read from the ggml blocks.
+int stored_quant(const kernels::WeightView& w, int64_t r, int64_t c) {
+  const auto* row = static_cast<const uint8_t*>(w.data) + size_t(r) * w.row_bytes;
+  const int64_t b = c / 32, i = c % 32;
+  if (w.type == GgmlType::Q4_0) {
+    const auto& blk = reinterpret_cast<const kernels::BlockQ4_0*>(row)[b];
+    return i < 16 ? (blk.qs[i] & 0x0F) : (blk.qs[i - 16] >> 4);
+  }
+  return reinterpret_cast<const kernels::BlockQ8_0*>(row)[b].qs[i];
+}
+uint16_t stored_scale(const kernels::WeightView& w, int64_t r, int b) {
+  const auto* row = static_cast<const uint8_t*>(w.data) + size_t(r) * w.row_bytes;
+  return w.type == GgmlType::Q4_0 ? reinterpret_cast<const kernels::BlockQ4_0*>(row)[b].d
+                                  : reinterpret_cast<const kernels::BlockQ8_0*>(row)[b].d;
+}
+
+class Int8PackTypes : public ::testing::TestWithParam<GgmlType> {};
+
+TEST_P(Int8PackTypes, HoldsEveryQuantAndScaleAndPadsTheLastGroup) {
+  const GgmlType type = GetParam();
+  QWeight w(type, 24, 288, 7);  // a group of 16 and one of 8 rows; 9 blocks: a half-filled last unit
+  ASSERT_TRUE(int8_packable(w.view));
+  const PackedWeight p = int8_pack_weight(w.view, 2);
+  const size_t gb = int8_pack_group_bytes(type, 288);
+  EXPECT_EQ(gb, 5 * int8_pack_unit_bytes(type));
+  ASSERT_EQ(p.size, 2 * gb);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p.data()) % 64, 0u);
+  for (int64_t r = 0; r < 32; ++r) {
+    const uint8_t* g = p.data() + size_t(r / 16) * gb;
+    for (int b = 0; b < 9; ++b) {
+      const uint16_t d = int8_pack_scale_at(type, g, int(r % 16), b);
+      EXPECT_EQ(d, r < 24 ? stored_scale(w.view, r, b) : 0) << "row " << r << " block " << b;
+    }
+    for (int64_t c = 0; c < 288; ++c) {
+      const int q = int8_pack_quant_at(type, g, int(r % 16), c);
+      const int pad = type == GgmlType::Q4_0 ? 0 : -128;  // zero bytes read back as stored
+      ASSERT_EQ(q, r < 24 ? stored_quant(w.view, r, c) : pad) << "row " << r << " col " << c;
+    }
+  }
+  QWeight f(GgmlType::F32, 16, 64, 1), odd(type, 12, 64, 2);
+  EXPECT_FALSE(int8_packable(f.view));
+  EXPECT_FALSE(int8_packable(odd.view));
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, Int8PackTypes, ::testing::Values(GgmlType::Q4_0, GgmlType::Q8_0));
+
+// The plain group kernel against the plain kernels' dots (runs at every ISA level), and the AVX-512 one
+// against the plain one, bit for bit, for 1..17 tokens, 8 and 16 rows, even and odd block counts.
+TEST_P(Int8PackTypes, GroupKernelMatchesPlainDotsAndAvx512EqualsPlainBits) {
+  const GgmlType type = GetParam();
+  const bool avx512 = kernels::detected_isa() == kernels::Isa::kAvx512;
+  for (int64_t cols : {int64_t(256), int64_t(288)}) {
+    for (int rows : {16, 8}) {
+      QWeight w(type, rows, cols, 11 + uint32_t(rows));
+      const int nb = int(cols / 32);
+      std::vector<uint8_t> buf(int8_pack_group_bytes(type, cols) + 64);
+      auto* g = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t(63));
+      int8_pack_group(w.view, 0, g);
+      for (int n : {1, 3, 4, 8, 9, 17}) {
+        SCOPED_TRACE("cols " + std::to_string(cols) + " rows " + std::to_string(rows) + " n " + std::to_string(n));
+        const auto x = activations(n, cols, 30 + uint32_t(n));
+        std::vector<int8_t> aq(size_t(n) * size_t(cols));
+        std::vector<float> ad(size_t(n) * size_t(nb));
+        std::vector<int32_t> ac(ad.size());
+        for (int t = 0; t < n; ++t)
+          detail::int8_quantize_row(x.data() + size_t(t) * size_t(cols), cols, type == GgmlType::Q4_0 ? 8 : 128,
+                                    aq.data() + size_t(t) * size_t(cols), ad.data() + size_t(t) * size_t(nb),
+                                    ac.data() + size_t(t) * size_t(nb));
+        std::vector<float> ref(size_t(n) * size_t(rows)), dots(ref.size());
+        detail::int8_group_ref(type, g, rows, nb, aq.data(), ad.data(), ac.data(), n, ref.data(), size_t(rows));
+        plain_matmul(w.view, x.data(), n, dots.data());
+        for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(ref[i], dots[i], 0.02f + 0.01f * std::fabs(dots[i])) << i;
+        if (!avx512) continue;
+        std::vector<float> simd(ref.size(), -1.0f);
+        detail::int8_group_avx512(type, g, rows, nb, aq.data(), ad.data(), ac.data(), n, simd.data(), size_t(rows));
+        EXPECT_EQ(0, std::memcmp(simd.data(), ref.data(), ref.size() * sizeof(float)));
+      }
+    }
   }
 }
 
@@ -78,6 +162,18 @@ TEST_P(Int8GemmCols, MatchesMatmulAndIsBatchInvariant) {
     plain_matmul(b.view, x.data(), n, rb.data());
     Int8GemmScratch qs;
     int8_gemm(pool, outs, x.data(), size_t(cols), n, qs);
+    {  // the same bits from load-time packed copies
+      QWeight pa(type, 24, cols, 3), pb(type, 8, cols, 4);
+      const PackedWeight ka = int8_pack_weight(pa.view, 2), kb = int8_pack_weight(pb.view, 1);
+      pa.view.packed = ka.data();
+      pb.view.packed = kb.data();
+      std::vector<float> qa(ya.size()), qb(yb.size());
+      const kernels::MatmulOut pouts[2] = {{&pa.view, qa.data(), 24}, {&pb.view, qb.data(), 8}};
+      EXPECT_TRUE(int8_gemm_preferred(pouts, n));
+      int8_gemm(pool, pouts, x.data(), size_t(cols), n, qs);
+      EXPECT_EQ(0, std::memcmp(qa.data(), ya.data(), ya.size() * sizeof(float)));
+      EXPECT_EQ(0, std::memcmp(qb.data(), yb.data(), yb.size() * sizeof(float)));
+    }
     // Both quantize activations to 8 bits per block of 32: agreement to a small fraction of the scale.
     for (size_t i = 0; i < ya.size(); ++i) EXPECT_NEAR(ya[i], ra[i], 0.02f + 0.01f * std::fabs(ra[i])) << i;
     for (size_t i = 0; i < yb.size(); ++i) EXPECT_NEAR(yb[i], rb[i], 0.02f + 0.01f * std::fabs(rb[i])) << i;

@@ -1,0 +1,53 @@
+// The inner step of the forward pass's blocked (flash-style) causal attention: `nq` query rows (the
+// q heads of one KV group for a block of consecutive tokens of one sequence) against one chunk of keys
+// and values, updating each query's online-softmax state (running max m, running sum l, unnormalised
+// output acc). The caller walks a sequence's KV chunks once per block, so a chunk read (and converted
+// from F16/Q8_0) once serves every query of the block: at a 2 048-token prompt the keys are read
+// 16x fewer times than one token at a time.
+//
+// Per query row i, on keys j < lim[i] of the chunk (the causal limit), in key order:
+//   s_j = (q_i . k_j) * scale;  M = max(m_i, max_j s_j);  r = exp(m_i - M)
+//   l_i = l_i * r + sum_j exp(s_j - M);  acc_i = acc_i * r + sum_j exp(s_j - M) v_j;  m_i = M
+// A query's result depends on its own row, its keys and the chunk boundaries only, never on the other
+// queries of the block: a token gets the same bits alone (decode) or inside a prompt block.
+// The plain C++ reference takes the same steps as the one-token-at-a-time loop it replaced (sequential
+// dot over the head dimension, std::exp), so the plain and avx2 levels keep their bits; the AVX-512
+// kernel (head_dim % 16 == 0) vectorises over 16 keys (K transposed per chunk) and over the head
+// dimension for V, with a polynomial exp: it agrees with the reference to a relative 1e-5.
+// Threads: pure functions of their arguments; scratch is the caller's (attn_scratch_floats floats).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace kuai::engine::model {
+
+struct AttnChunk {
+  int hd = 0;                 // head dimension
+  int nq = 0;                 // query rows
+  const float* q = nullptr;   // (nq, hd), contiguous
+  const int32_t* lim = nullptr;  // (nq): keys [0, lim[i]) of the chunk are visible to row i (<= n)
+  int n = 0;                  // keys in the chunk
+  const float* k = nullptr;   // key j at k + j * kv_stride (hd floats)
+  const float* v = nullptr;   // value j at v + j * kv_stride
+  size_t kv_stride = 0;
+  float scale = 1.0f;         // 1 / sqrt(hd)
+};
+
+struct AttnAccum {
+  float* m = nullptr;    // (nq) running max, -inf at start
+  float* l = nullptr;    // (nq) running sum, 0 at start
+  float* acc = nullptr;  // (nq, hd) unnormalised output, 0 at start
+};
+
+// Floats of scratch one call needs for chunks of up to max_n keys.
+size_t attn_scratch_floats(int hd, int max_n);
+
+// The reference, and the AVX-512 kernel (precondition: hd % 16 == 0; built with the avx512 flags, call
+// only at that level), and the level's choice (attn_chunk: AVX-512 where the engine runs at avx512 and
+// hd % 16 == 0, else the reference).
+void attn_chunk_ref(const AttnChunk& c, AttnAccum& a, float* scratch);
+void attn_chunk_avx512(const AttnChunk& c, AttnAccum& a, float* scratch);
+void attn_chunk(const AttnChunk& c, AttnAccum& a, float* scratch);
+
+}  // namespace kuai::engine::model

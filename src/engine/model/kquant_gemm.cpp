@@ -1,0 +1,185 @@
+#include "engine/model/kquant_gemm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "engine/kernels/blocks.h"
+#include "engine/kernels/fp16.h"
+#include "engine/kernels/type_traits.h"
+#include "engine/threads/thread_pool.h"
+
+namespace kuai::engine::model {
+
+namespace {
+
+constexpr int kGroupRows = 16;
+
+// One super-block of a row as unsigned quants in element order, scales (and mins), d and dmin.
+struct Unpacked {
+  uint8_t q[256];
+  uint8_t sc[16];  // Q4_K: 8 uint8 scales; Q6_K: 16 int8 scales (as bytes)
+  uint8_t m[8];    // Q4_K mins
+  uint16_t d = 0, dmin = 0;
+};
+
+void unpack_q4_k(const kernels::BlockQ4_K& b, Unpacked& u) {
+  for (int e = 0; e < 256; ++e) {
+    const int c = e / 64, l = e % 64;
+    u.q[e] = l < 32 ? uint8_t(b.qs[32 * c + l] & 0x0F) : uint8_t(b.qs[32 * c + l - 32] >> 4);
+  }
+  for (int j = 0; j < 8; ++j) kernels::q4k_scale_min(j, b.scales, u.sc[j], u.m[j]);
+  u.d = b.d;
+  u.dmin = b.dmin;
+}
+
+void unpack_q6_k(const kernels::BlockQ6_K& b, Unpacked& u) {
+  for (int c = 0; c < 2; ++c) {
+    const uint8_t* ql = b.ql + 64 * c;
+    const uint8_t* qh = b.qh + 32 * c;
+    uint8_t* y = u.q + 128 * c;
+    for (int l = 0; l < 32; ++l) {
+      y[l] = uint8_t((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4));
+      y[l + 32] = uint8_t((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4));
+      y[l + 64] = uint8_t((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+      y[l + 96] = uint8_t((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+    }
+  }
+  std::memcpy(u.sc, b.scales, 16);
+  u.d = b.d;
+}
+
+}  // namespace
+
+void detail::kquant_pack_group(const kernels::WeightView& w, int64_t r0, uint8_t* dst) {
+  const int n_super = int(w.cols / 256);
+  std::memset(dst, 0, size_t(n_super) * kKquantSuperBytes);
+  const int rows = int(std::min<int64_t>(kGroupRows, w.rows - r0));
+  Unpacked u;
+  for (int r = 0; r < rows; ++r) {
+    const auto* row = static_cast<const uint8_t*>(w.data) + size_t(r0 + r) * w.row_bytes;
+    for (int s = 0; s < n_super; ++s) {
+      if (w.type == GgmlType::Q4_K) unpack_q4_k(reinterpret_cast<const kernels::BlockQ4_K*>(row)[s], u);
+      else unpack_q6_k(reinterpret_cast<const kernels::BlockQ6_K*>(row)[s], u);
+      uint8_t* sb = dst + size_t(s) * kKquantSuperBytes;
+      for (int j = 0; j < 64; ++j) std::memcpy(sb + 64 * j + 4 * r, u.q + 4 * j, 4);
+      if (w.type == GgmlType::Q4_K) {
+        for (int j = 0; j < 8; ++j) {
+          sb[4096 + 16 * j + r] = u.sc[j];
+          sb[4096 + 128 + 16 * j + r] = u.m[j];
+        }
+      } else {
+        for (int j = 0; j < 16; ++j) sb[4096 + 16 * j + r] = u.sc[j];
+      }
+      std::memcpy(sb + 4352 + 2 * r, &u.d, 2);
+      std::memcpy(sb + 4384 + 2 * r, &u.dmin, 2);
+    }
+  }
+}
+
+void detail::kquant_quantize_row(const float* x, int64_t cols, int8_t* q, float* d, int32_t* s16) {
+  for (int64_t s = 0; s < cols / 256; ++s) {
+    const float* xs = x + s * 256;
+    float amax = 0;
+    for (int i = 0; i < 256; ++i) amax = std::max(amax, std::fabs(xs[i]));
+    const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    d[s] = amax / 127.0f;
+    for (int k = 0; k < 16; ++k) {
+      int32_t sum = 0;
+      for (int i = 16 * k; i < 16 * k + 16; ++i) {
+        const int v = std::clamp(int(std::nearbyint(xs[i] * inv)), -127, 127);
+        q[s * 256 + i] = int8_t(v);
+        sum += v;
+      }
+      s16[s * 16 + k] = sum;
+    }
+  }
+}
+
+void detail::kquant_group_ref(GgmlType type, const uint8_t* g, int rows, int n_super, const int8_t* aq, const float* ad,
+                              const int32_t* as, int n, float* y, size_t ys) {
+  const bool q4 = type == GgmlType::Q4_K;
+  const size_t cols = size_t(n_super) * 256;
+  for (int t = 0; t < n; ++t) {
+    for (int r = 0; r < rows; ++r) {
+      float acc = 0.0f;
+      for (int s = 0; s < n_super; ++s) {
+        const uint8_t* sb = g + size_t(s) * kKquantSuperBytes;
+        const int8_t* a = aq + size_t(t) * cols + size_t(s) * 256;
+        const int32_t* a16 = as + (size_t(t) * size_t(n_super) + size_t(s)) * 16;
+        const int sub = q4 ? 32 : 16;
+        int32_t isum = 0, msum = 0;
+        for (int k = 0; k < 256 / sub; ++k) {
+          int32_t dot = 0;
+          for (int e = k * sub; e < (k + 1) * sub; ++e) dot += int32_t(sb[64 * (e / 4) + 4 * r + e % 4]) * a[e];
+          if (q4) {
+            isum += int32_t(sb[4096 + 16 * k + r]) * dot;
+            msum += int32_t(sb[4096 + 128 + 16 * k + r]) * (a16[2 * k] + a16[2 * k + 1]);
+          } else {
+            isum += int32_t(int8_t(sb[4096 + 16 * k + r])) * (dot - 32 * a16[k]);
+          }
+        }
+        uint16_t dh, mh;
+        std::memcpy(&dh, sb + 4352 + 2 * r, 2);
+        std::memcpy(&mh, sb + 4384 + 2 * r, 2);
+        const float da = ad[size_t(t) * size_t(n_super) + size_t(s)];
+        acc = std::fma(kernels::fp16_to_fp32(dh) * da, float(isum), acc);
+        if (q4) acc = std::fma(-(kernels::fp16_to_fp32(mh) * da), float(msum), acc);
+      }
+      y[size_t(t) * ys + size_t(r)] = acc;
+    }
+  }
+}
+
+bool kquant_gemm_supported(std::span<const kernels::MatmulOut> outs) {
+  if (outs.empty() || kernels::detected_isa() < kernels::Isa::kAvx512) return false;
+  for (const auto& o : outs) {
+    const kernels::WeightView& w = *o.w;
+    if ((w.type != GgmlType::Q4_K && w.type != GgmlType::Q6_K) || w.cols % 256 != 0 || w.cols != outs[0].w->cols ||
+        w.rows <= 0)
+      return false;
+  }
+  return true;
+}
+
+bool kquant_gemm_preferred(std::span<const kernels::MatmulOut> outs, int n_tokens) {
+  return n_tokens >= kKquantGemmMinTokens && kquant_gemm_supported(outs);
+}
+
+void kquant_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, const float* x, size_t x_stride,
+                 int n_tokens, KquantGemmScratch& s) {
+  if (outs.empty() || n_tokens <= 0) return;
+  const int64_t cols = outs[0].w->cols;
+  const int n_super = int(cols / 256);
+  s.aq.resize(size_t(n_tokens) * size_t(cols));
+  s.ad.resize(size_t(n_tokens) * size_t(n_super));
+  s.as.resize(size_t(n_tokens) * size_t(n_super) * 16);
+  pool.parallel_for(n_tokens, std::max<int64_t>(1, 4096 / cols), [&](int64_t b, int64_t e, int) {
+    for (int64_t t = b; t < e; ++t)
+      detail::kquant_quantize_row(x + size_t(t) * x_stride, cols, s.aq.data() + size_t(t) * size_t(cols),
+                                  s.ad.data() + size_t(t) * size_t(n_super), s.as.data() + size_t(t) * size_t(n_super) * 16);
+  });
+  const size_t pack_bytes = size_t(n_super) * detail::kKquantSuperBytes + 64;
+  if (s.pack.size() < size_t(pool.size())) s.pack.resize(size_t(pool.size()));
+  for (auto& p : s.pack)
+    if (p.size() < pack_bytes) p.resize(pack_bytes);
+  const size_t n_outs = outs.size();
+  std::vector<int64_t> before(n_outs + 1, 0);
+  for (size_t o = 0; o < n_outs; ++o) before[o + 1] = before[o] + (outs[o].w->rows + kGroupRows - 1) / kGroupRows;
+  pool.parallel_for(before[n_outs], 1, [&](int64_t begin, int64_t end, int ith) {
+    auto addr = reinterpret_cast<uintptr_t>(s.pack[size_t(ith)].data());
+    auto* pack = reinterpret_cast<uint8_t*>((addr + 63) & ~uintptr_t(63));
+    for (int64_t gi = begin; gi < end; ++gi) {
+      size_t o = 0;
+      while (before[o + 1] <= gi) ++o;
+      const kernels::WeightView& w = *outs[o].w;
+      const int64_t r0 = (gi - before[o]) * kGroupRows;
+      const int rows = int(std::min<int64_t>(kGroupRows, w.rows - r0));
+      detail::kquant_pack_group(w, r0, pack);
+      detail::kquant_group_avx512(w.type, pack, rows, n_super, s.aq.data(), s.ad.data(), s.as.data(), n_tokens,
+                                  outs[o].y + r0, outs[o].y_stride);
+    }
+  });
+}
+
+}  // namespace kuai::engine::model
