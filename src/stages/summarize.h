@@ -25,7 +25,8 @@
 // Reports: header x-kuai-summary: hit|computed|partial|pending|ledger; dropped=D[; facts=F; turns=T]
 //          [; tokens_saved=S]
 //          metrics kuai_summarize_total{outcome}, kuai_summarize_tokens_saved_total
-// Thread-safety: on_request/on_response from any I/O thread; memo and pending table are locked.
+// Thread-safety: on_request/on_response from any I/O thread; the memo is locked (its Redis calls run on
+// its own thread); an async turn's pending conversation lives in the request's Context::stage_state.
 #pragma once
 
 #include "pipeline/pipeline.h"
