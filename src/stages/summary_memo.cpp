@@ -115,20 +115,25 @@ bool RedisSummaries::reachable() {
   return connect_locked();
 }
 
+// (Named member coroutines, not capturing lambdas: with g++ 12 a lambda coroutine's captures given to
+// co_spawn were destroyed twice, an ASan use-after-free in tests/stages/summary_memo_test.cpp.)
+boost::asio::awaitable<RedisSummaries::Values> RedisSummaries::get_many_here(std::vector<std::string> keys) {
+  co_return get_many_now(keys);
+}
+
+boost::asio::awaitable<void> RedisSummaries::put_here(std::string key, std::string value) {
+  put_now(key, value);
+  co_return;
+}
+
 boost::asio::awaitable<RedisSummaries::Values> RedisSummaries::get_many(std::vector<std::string> keys) {
-  co_return co_await boost::asio::co_spawn(
-      *thread_, [this, keys = std::move(keys)]() -> boost::asio::awaitable<Values> { co_return get_many_now(keys); },
-      boost::asio::use_awaitable);
+  auto on_thread = get_many_here(std::move(keys));
+  co_return co_await boost::asio::co_spawn(*thread_, std::move(on_thread), boost::asio::use_awaitable);
 }
 
 boost::asio::awaitable<void> RedisSummaries::put(std::string key, std::string value) {
-  co_await boost::asio::co_spawn(
-      *thread_,
-      [this, key = std::move(key), value = std::move(value)]() -> boost::asio::awaitable<void> {
-        put_now(key, value);
-        co_return;
-      },
-      boost::asio::use_awaitable);
+  auto on_thread = put_here(std::move(key), std::move(value));
+  co_await boost::asio::co_spawn(*thread_, std::move(on_thread), boost::asio::use_awaitable);
 }
 
 RedisSummaries::Values RedisSummaries::get_many_now(const std::vector<std::string>& keys) {

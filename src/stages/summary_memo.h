@@ -61,6 +61,8 @@ class RedisSummaries {
 
  private:
   Values get_many_now(const std::vector<std::string>& keys);
+  boost::asio::awaitable<Values> get_many_here(std::vector<std::string> keys);  // run on the Redis thread
+  boost::asio::awaitable<void> put_here(std::string key, std::string value);
   void put_now(const std::string& key, const std::string& value);
   bool connect_locked();
   std::string host_;
