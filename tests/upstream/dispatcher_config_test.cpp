@@ -61,7 +61,6 @@ TEST(DispatcherConfig, ErrorsNameTheKey) {
   EXPECT_NE(bad("models: {m: {backends: [{model: x}]}}\n").find("models.m.backends[0].url"), std::string::npos);
   EXPECT_NE(bad("models: {m: {backends: {url: x}}}\n").find("models.m.backends: must be a list"), std::string::npos);
   EXPECT_NE(bad("models: [a]\n").find("models: must be a map"), std::string::npos);
-  EXPECT_NE(bad("tiers: {free: {max_concurrency: lots}}\n").find("tiers.free"), std::string::npos);
 }
 
 TEST(DispatcherConfig, ExpandEnvOnlyExpandsAWholeReference) {
