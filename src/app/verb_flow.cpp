@@ -1,6 +1,7 @@
 // `kuai flow run FILE.yaml|NAME`: runs a flow in this process (the gateway's stages, cache, routing and
 // dispatcher, no listening socket) with a live per-step view on a terminal; `kuai flow check FILE.yaml`
 // validates a flow file (cycles, unknown references, unknown models) with file:line.
+#include "app/token_counter.h"
 #include "app/verbs.h"
 
 #include "config/config.h"
@@ -161,7 +162,7 @@ int run_flow_verb(const FlowArgs& a) {
   spdlog::set_level(spdlog::level::warn);
   pipeline::StageRegistry registry;
   stages::register_builtin_stages(registry);
-  auto made = server::Gateway::create(std::get<config::Config>(cfg), registry);
+  auto made = server::Gateway::create(std::get<config::Config>(cfg), registry, make_token_counter);
   if (auto* err = std::get_if<std::string>(&made))
     return fail("flow", *err, "give models with --config or --upstream URL");
   auto& gw = *std::get<std::unique_ptr<server::Gateway>>(made);

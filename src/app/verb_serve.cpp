@@ -1,5 +1,6 @@
 // kuai serve: the gateway. Config file + --set overrides + quick-start flags; graceful stop on
 // SIGINT/SIGTERM (stop accepting, finish in-flight requests within server.drain_timeout_ms, exit 0).
+#include "app/token_counter.h"
 #include "app/verbs.h"
 
 #include "config/config.h"
@@ -84,7 +85,7 @@ int run_serve(const ServeArgs& a) {
 
   pipeline::StageRegistry registry;
   stages::register_builtin_stages(registry);
-  auto made = server::Gateway::create(cfg, registry);
+  auto made = server::Gateway::create(cfg, registry, make_token_counter);
   if (auto* err = std::get_if<std::string>(&made))
     return fail("serve", *err, "see docs/CONFIG.md for every key and its default");
   auto& gw = *std::get<std::unique_ptr<server::Gateway>>(made);

@@ -2,12 +2,10 @@
 // limit, hands each request to the handler with a ResponseWriter, and is the error wall.
 #include "http/server_impl.h"
 
-#include "api/error.h"
 #include "http/head_format.h"
 #include "http/write_now.h"
 
 #include <boost/beast/websocket/rfc6455.hpp>
-#include <spdlog/spdlog.h>
 
 namespace kuai::http {
 namespace bhttp = beast::http;
@@ -16,8 +14,6 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
-
-std::string json_error(const api::Error& e) { return e.body(); }
 
 // Writes heads formatted by hand (head_format.h) into a buffer the connection reuses, together with
 // the body in one gather write that goes out at once when the socket takes it (write_now.h).
@@ -129,11 +125,13 @@ class ResponseWriterImpl final : public ResponseWriter {
 // Answers an error the connection itself detected (before any handler ran), then closes politely:
 // half-close, and read (discard) what the client still sends for a moment, so it sees the answer
 // instead of a reset.
-net::awaitable<void> reply_and_close(beast::tcp_stream& stream, unsigned version, const api::Error& err) {
-  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(err.status()), version ? version : 11};
-  res.set(bhttp::field::content_type, "application/json");
+net::awaitable<void> reply_and_close(const Server::Impl& server, beast::tcp_stream& stream, unsigned version,
+                                     ProtocolError err) {
+  ErrorReply reply = server.format_error(std::make_exception_ptr(std::move(err)));
+  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(reply.status), version ? version : 11};
+  res.set(bhttp::field::content_type, reply.content_type);
   res.keep_alive(false);
-  res.body() = json_error(err);
+  res.body() = std::move(reply.body);
   res.prepare_payload();
   stream.expires_after(5s);
   auto [ec, n] = co_await bhttp::async_write(stream, res, kTuple);
@@ -152,35 +150,33 @@ net::awaitable<void> reply_and_close(beast::tcp_stream& stream, unsigned version
 
 // What a failed request read means: nullopt for a slow or vanished client (close quietly), else the
 // error to answer before closing. `in_body`: the headers were complete.
-std::optional<api::Error> read_error(const boost::system::error_code& ec, bool timed_out, bool in_body,
-                                     size_t max_body_bytes) {
+std::optional<ProtocolError> read_error(const boost::system::error_code& ec, bool timed_out, bool in_body,
+                                        size_t max_body_bytes) {
   if (ec == bhttp::error::body_limit)
-    return api::Error::too_large("Request body is larger than the limit of " + std::to_string(max_body_bytes) +
-                                 " bytes.");
-  if (ec == bhttp::error::header_limit) return api::Error(431, "invalid_request_error", "Request headers are too large.");
+    return ProtocolError(413, "Request body is larger than the limit of " + std::to_string(max_body_bytes) + " bytes.");
+  if (ec == bhttp::error::header_limit) return ProtocolError(431, "Request headers are too large.");
   if (timed_out || ec == beast::error::timeout || ec == net::error::eof || ec == bhttp::error::end_of_stream ||
       ec == net::error::connection_reset || ec == net::error::operation_aborted || ec == net::error::bad_descriptor ||
       (in_body && ec == bhttp::error::partial_message))
     return std::nullopt;
-  return api::Error::bad_request((in_body ? "Malformed HTTP request body: " : "Malformed HTTP request: ") + ec.message());
+  return ProtocolError(400, (in_body ? "Malformed HTTP request body: " : "Malformed HTTP request: ") + ec.message());
 }
 
 // RFC 9112 §6.1/§6.3: a request body is framed by Content-Length or by a final `chunked` coding,
 // never both, and no other coding is accepted. Anything else would let the bytes after the head be
 // read as a second (smuggled) request, so it is refused and the connection closes.
-std::optional<api::Error> framing_error(const bhttp::request_parser<bhttp::string_body>::value_type& msg) {
+std::optional<ProtocolError> framing_error(const bhttp::request_parser<bhttp::string_body>::value_type& msg) {
   auto te = msg.find(bhttp::field::transfer_encoding);
   if (te == msg.end()) return std::nullopt;
   if (msg.find(bhttp::field::content_length) != msg.end())
-    return api::Error::bad_request("A request must not carry both Transfer-Encoding and Content-Length.");
+    return ProtocolError(400, "A request must not carry both Transfer-Encoding and Content-Length.");
   std::string_view coding = te->value();
   while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) coding.remove_prefix(1);
   while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) coding.remove_suffix(1);
   int n_te = 0;
   for (const auto& f : msg) n_te += f.name() == bhttp::field::transfer_encoding;
   if (n_te != 1 || !beast::iequals(coding, "chunked"))
-    return api::Error(501, "invalid_request_error",
-                      "Transfer-Encoding '" + std::string(te->value()) + "' is not supported: send chunked or a Content-Length.");
+    return ProtocolError(501, "Transfer-Encoding '" + std::string(te->value()) + "' is not supported: send chunked or a Content-Length.");
   return std::nullopt;
 }
 
@@ -256,11 +252,11 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
     unsigned version = parser.is_header_done() ? parser.get().version() : 11;
     if (ec) {
       if (auto err = read_error(ec, state->timed_out, parser.is_header_done(), opt.max_body_bytes))
-        co_await reply_and_close(stream, version, *err);
+        co_await reply_and_close(server, stream, version, *err);
       break;
     }
     if (auto err = framing_error(parser.get())) {
-      co_await reply_and_close(stream, version, *err);
+      co_await reply_and_close(server, stream, version, *err);
       break;
     }
     if (!parser.is_done()) {
@@ -274,7 +270,7 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
       auto [bec, n] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
       if (bec) {
         if (auto err = read_error(bec, state->timed_out, true, opt.max_body_bytes))
-          co_await reply_and_close(stream, version, *err);
+          co_await reply_and_close(server, stream, version, *err);
         break;
       }
     }
@@ -295,9 +291,9 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
     if (beast::websocket::is_upgrade(msg) && server.is_ws_path(req.path())) {
       // Beast would answer a bad handshake in plain text: answer it here, as every other error.
       if (msg[bhttp::field::sec_websocket_key].empty() || msg[bhttp::field::sec_websocket_version] != "13") {
-        co_await reply_and_close(stream, version,
-                                 api::Error::bad_request("A WebSocket upgrade needs Sec-WebSocket-Key and "
-                                                         "Sec-WebSocket-Version: 13."));
+        co_await reply_and_close(server, stream, version,
+                                 ProtocolError(400, "A WebSocket upgrade needs Sec-WebSocket-Key and "
+                                                    "Sec-WebSocket-Version: 13."));
         break;
       }
       req.body.clear();
@@ -309,20 +305,16 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
 
     bool keep_alive = msg.keep_alive() && !server.stopping.load();
     ResponseWriterImpl writer(stream, *state, head_buf, version, keep_alive, opt.body_timeout_ms);
-    std::optional<api::Error> failure;
+    std::exception_ptr failure;  // the error wall: the application's formatter words it
     try {
       co_await server.handler(req, writer);
-    } catch (const api::Error& e) {
-      failure = e;
-    } catch (const std::exception& e) {
-      spdlog::error("{} {}: unhandled error: {}", req.method, req.target, e.what());
-      failure = api::Error::internal(std::string("internal error: ") + e.what());
+    } catch (...) {
+      failure = std::current_exception();
     }
-    if (failure && !writer.started()) {
-      co_await writer.send(failure->status(), "application/json", json_error(*failure), {});
-    } else if (!writer.started()) {
-      co_await writer.send(500, "application/json",
-                           json_error(api::Error::internal("the handler produced no response")), {});
+    if (!writer.started()) {
+      if (!failure) failure = std::make_exception_ptr(ProtocolError(500, "the handler produced no response"));
+      ErrorReply reply = server.format_error(failure);
+      co_await writer.send(reply.status, reply.content_type, std::move(reply.body), {});
     } else if (writer.streaming_unfinished()) {
       if (failure || writer.client_gone()) break;  // cut stream: closing tells the client it is incomplete
       co_await writer.end_stream({});

@@ -90,6 +90,30 @@ Server::Server(ServerOptions options, Handler handler)
 
 Server::~Server() = default;
 
+void Server::set_error_formatter(ErrorFormatter formatter) { impl_->error_formatter = std::move(formatter); }
+
+ErrorReply Server::Impl::format_error(const std::exception_ptr& error) const {
+  if (error_formatter) {
+    try {
+      return error_formatter(error);
+    } catch (const std::exception& e) {
+      spdlog::error("error formatter failed: {}", e.what());
+    }
+  }
+  ErrorReply r;
+  try {
+    std::rethrow_exception(error);
+  } catch (const ProtocolError& e) {
+    r.status = e.status();
+    r.body = e.what();
+  } catch (const std::exception& e) {
+    r.body = e.what();
+  } catch (...) {
+    r.body = "internal error";
+  }
+  return r;
+}
+
 void Server::set_websocket(std::vector<std::string> paths, WsHandler handler) {
   impl_->ws_paths = std::move(paths);
   impl_->ws_handler = std::move(handler);

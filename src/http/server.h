@@ -8,8 +8,9 @@
 // - Streaming: chunked transfer, every write() is flushed to the socket at once (TCP_NODELAY), with
 //   optional trailers (Server-Timing at the end of an SSE stream).
 // - WebSocket: upgrade requests on registered paths go to the WebSocket handler.
-// - The error wall: anything a handler throws becomes an OpenAI error body (api::Error's status, or
-//   500); the server keeps serving.
+// - The error wall: anything a handler throws, and every error the server detects itself
+//   (ProtocolError), is worded by the ErrorFormatter the application gives (the gateway's words OpenAI
+//   error bodies); the server keeps serving. This layer knows statuses, not any API's error format.
 // - Graceful stop: stop accepting, close idle connections, let in-flight requests finish within
 //   drain_timeout_ms, then run() returns.
 #pragma once
@@ -21,7 +22,9 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <exception>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -85,6 +88,30 @@ struct ServerOptions {
   int ws_idle_timeout_ms = 60000;   // a WebSocket with no message from the client for this long is closed
 };
 
+// An error the server detects itself, with the status it answers: a malformed request (400), a body
+// over the limit (413), headers too large (431), an unsupported Transfer-Encoding (501), a bad WebSocket
+// handshake (400), a handler that sent no response (500). Given to the ErrorFormatter.
+class ProtocolError : public std::runtime_error {
+ public:
+  ProtocolError(int status, const std::string& message) : std::runtime_error(message), status_(status) {}
+  int status() const { return status_; }
+
+ private:
+  int status_;
+};
+
+// What the client gets for an error: status, content type and body (a WebSocket gets the body as a
+// text message).
+struct ErrorReply {
+  int status = 500;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+// Words an error for the client: `error` is what a handler threw, or a ProtocolError. Called on an
+// I/O thread; must not throw. Without one set, the reply is the status and the message as plain text.
+using ErrorFormatter = std::function<ErrorReply(const std::exception_ptr& error)>;
+
 using Handler = std::function<boost::asio::awaitable<void>(Request&, ResponseWriter&)>;
 using WsHandler = std::function<boost::asio::awaitable<void>(Request&, WebSocket&)>;
 
@@ -95,6 +122,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  // How errors are worded for clients (before listen()); see ErrorFormatter.
+  void set_error_formatter(ErrorFormatter formatter);
   // Upgrade requests whose path is in `paths` go to `handler` (before listen()).
   void set_websocket(std::vector<std::string> paths, WsHandler handler);
   // The executor connections run on; valid from construction (for upstream clients, timers).

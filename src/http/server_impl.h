@@ -56,6 +56,10 @@ struct Server::Impl {
   Handler handler;
   std::vector<std::string> ws_paths;
   WsHandler ws_handler;
+  ErrorFormatter error_formatter;
+
+  // The reply for `error` (error_formatter's, or the plain-text default). Never throws.
+  ErrorReply format_error(const std::exception_ptr& error) const;
 
   OwnedIoContext ioc;
   tcp::acceptor acceptor;

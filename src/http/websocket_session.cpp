@@ -2,10 +2,8 @@
 // Beast-free http::WebSocket interface for the handler.
 #include "http/server_impl.h"
 
-#include "api/error.h"
 
 #include <boost/beast/websocket.hpp>
-#include <spdlog/spdlog.h>
 
 #include <deque>
 
@@ -120,16 +118,18 @@ net::awaitable<void> serve_websocket(Server::Impl& server, ConnectionState& stat
   auto ex = co_await net::this_coro::executor;
   WebSocketImpl socket(ws, state, server, ex);
   net::co_spawn(ex, socket.run_reader(), net::detached);
-  std::string failure;  // the error wall: an escaped error becomes an error message, then a close
+  // The error wall: an escaped error becomes one message (worded by the application's formatter),
+  // then a close.
+  std::exception_ptr failure;
   try {
     co_await server.ws_handler(request, socket);
-  } catch (const api::Error& e) {
-    failure = e.body();
-  } catch (const std::exception& e) {
-    spdlog::error("websocket {}: unhandled error: {}", request.target, e.what());
-    failure = api::Error::internal(std::string("internal error: ") + e.what()).body();
+  } catch (...) {
+    failure = std::current_exception();
   }
-  if (!failure.empty()) co_await socket.write(failure);
+  if (failure) {
+    std::string message = server.format_error(failure).body;
+    co_await socket.write(message);
+  }
   co_await socket.finish();
 }
 

@@ -7,8 +7,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -42,6 +44,52 @@ struct RouteDecision {
   double confidence = 0;
 };
 
+// What stages keep for one request between on_request and on_response: one typed slot per stage
+// (keyed by the stage object, pass `this`), destroyed with the Context, so no stage keeps a side table
+// keyed by the request with a timed expiry. A cut stream (no on_response) frees it all the same.
+//   on_request:   ctx.stage_state.emplace<Pending>(this, …);
+//   on_response:  if (Pending* p = ctx.stage_state.find<Pending>(this)) { … }
+// Only the coroutine handling the request touches it (no locking); a few entries at most.
+class StageState {
+ public:
+  // Creates (or replaces) `owner`'s slot with a T built from `args`.
+  template <class T, class... Args>
+  T& emplace(const void* owner, Args&&... args) {
+    erase(owner);
+    auto value = std::make_unique<T>(std::forward<Args>(args)...);
+    T& ref = *value;
+    slots_.reserve(slots_.size() + 1);  // so the push_back below cannot throw after release()
+    slots_.push_back(Slot{owner, &typeid(T), Holder(value.release(), &destroy<T>)});
+    return ref;
+  }
+  // `owner`'s slot when it holds a T; nullptr otherwise.
+  template <class T>
+  T* find(const void* owner) const {
+    for (const auto& s : slots_)
+      if (s.owner == owner) return *s.type == typeid(T) ? static_cast<T*>(s.value.get()) : nullptr;
+    return nullptr;
+  }
+  void erase(const void* owner) {
+    for (auto it = slots_.begin(); it != slots_.end(); ++it)
+      if (it->owner == owner) {
+        slots_.erase(it);
+        return;
+      }
+  }
+  bool empty() const { return slots_.empty(); }
+
+ private:
+  using Holder = std::unique_ptr<void, void (*)(void*)>;
+  template <class T>
+  static void destroy(void* p) { delete static_cast<T*>(p); }
+  struct Slot {
+    const void* owner;
+    const std::type_info* type;
+    Holder value;
+  };
+  std::vector<Slot> slots_;
+};
+
 struct Context {
   api::ChatRequest request;
   Tenant tenant;
@@ -55,6 +103,7 @@ struct Context {
   int64_t tokens_saved = 0;              // input tokens removed by stages (x-kuai-tokens-saved)
   // Extra response headers stages want the client to see (x-kuai-cache, x-kuai-route, …).
   std::vector<std::pair<std::string, std::string>> response_headers;
+  StageState stage_state;                // per-stage state of this request (see StageState)
 
   void add_header(std::string name, std::string value) {
     response_headers.emplace_back(std::move(name), std::move(value));

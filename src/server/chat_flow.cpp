@@ -6,6 +6,7 @@
 #include "api/parse.h"
 #include "api/request_id.h"
 #include "api/stream.h"
+#include "server/error_wall.h"
 #include "server/gateway_state.h"
 
 #include <boost/json/serialize.hpp>
@@ -296,10 +297,8 @@ net::awaitable<int> run_http(State& s, pipeline::Context& ctx, http::ResponseWri
     } else {
       status = co_await run_complete(s, ctx, w, fmt);
     }
-  } catch (const api::Error& e) {
-    failure = e;
-  } catch (const std::exception& e) {
-    failure = api::Error::internal(std::string("internal error: ") + e.what());
+  } catch (...) {
+    failure = error_of(std::current_exception(), ctx.request_id);
   }
   if (!failure) co_return status;
   if (!w.started()) {
@@ -431,10 +430,8 @@ net::awaitable<void> handle_chat_websocket(State& s, http::Request& upgrade, htt
       ctx.request = api::parse_chat_request(*msg);
       ctx.request.stream = true;
       stayed = co_await run_stream(s, ctx, out, Format::chat);
-    } catch (const api::Error& e) {
-      failure = e;
-    } catch (const std::exception& e) {
-      failure = api::Error::internal(std::string("internal error: ") + e.what());
+    } catch (...) {
+      failure = error_of(std::current_exception(), ctx.request_id);
     }
     if (failure) co_await out.error(*failure);
     int status = failure ? failure->status() : (stayed ? 200 : 499);

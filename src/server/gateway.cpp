@@ -5,6 +5,7 @@
 
 #include "api/error.h"
 #include "config/schema.h"
+#include "server/error_wall.h"
 #include "server/flow_caller.h"
 #include "server/gateway_state.h"
 #include "upstream/local_backend.h"
@@ -206,11 +207,8 @@ net::awaitable<void> handle(State& s, http::Request& req, http::ResponseWriter& 
   const pipeline::Tenant* tenant = nullptr;
   try {
     status = co_await dispatch(s, route, tenant, req, w);
-  } catch (const api::Error& e) {
-    failure = e;
-  } catch (const std::exception& e) {
-    spdlog::error("{} {}: {}", req.method, req.target, e.what());
-    failure = api::Error::internal(std::string("internal error: ") + e.what());
+  } catch (...) {
+    failure = error_of(std::current_exception(), req.method + " " + req.target);
   }
   if (failure) {
     status = failure->status();
@@ -257,7 +255,8 @@ Gateway::~Gateway() {
 }
 
 std::variant<std::unique_ptr<Gateway>, std::string> Gateway::create(const config::Config& cfg,
-                                                                    const pipeline::StageRegistry& stages) {
+                                                                    const pipeline::StageRegistry& stages,
+                                                                    const TokenCounterFactory& tokens) {
   // Every key typed and range-checked before anything starts; stages registered from outside the
   // built-in set check their own keys.
   std::vector<std::string> free_subtrees;
@@ -295,6 +294,7 @@ std::variant<std::unique_ptr<Gateway>, std::string> Gateway::create(const config
   s.server = std::make_unique<http::Server>(opts, [sp](http::Request& req, http::ResponseWriter& w) {
     return handle(*sp, req, w);
   });
+  s.server->set_error_formatter(openai_error_reply);  // the HTTP layer's own errors, as OpenAI bodies
   s.server->set_websocket({"/v1/chat/ws"}, [sp](http::Request& req, http::WebSocket& ws) {
     return handle_chat_websocket(*sp, req, ws);
   });
@@ -313,6 +313,12 @@ std::variant<std::unique_ptr<Gateway>, std::string> Gateway::create(const config
   s.services.metrics = &s.metrics;
   s.model_caller = std::make_unique<DispatcherModelCaller>(*s.dispatcher);
   s.services.models = s.model_caller.get();
+  if (tokens) {
+    std::string error;
+    s.token_counter = tokens(s.config, error);
+    if (!s.token_counter) return "stages.window.tokenizers: " + error;
+    s.services.tokens = s.token_counter.get();
+  }
   auto built = pipeline::build_pipeline(s.config, s.services, stages);
   if (auto* err = std::get_if<std::string>(&built)) return *err;
   s.pipeline = std::make_unique<pipeline::Pipeline>(std::move(std::get<pipeline::Pipeline>(built)));

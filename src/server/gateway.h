@@ -7,22 +7,30 @@
 #include "flows/executor.h"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <variant>
 
 namespace kuai::config { class Config; }
-namespace kuai::pipeline { class StageRegistry; }
+namespace kuai::pipeline { class StageRegistry; class TokenCounter; }
 
 namespace kuai::server {
+
+// Builds the token counter the stages share (pipeline::Services::tokens) from the validated config;
+// nullptr with `error` set on a bad tokenizer file. The app wires the engine's (app/token_counter.h).
+using TokenCounterFactory =
+    std::function<std::unique_ptr<pipeline::TokenCounter>(const config::Config& cfg, std::string& error)>;
 
 class Gateway {
  public:
   // Builds everything from config (server.*, tenants, admin_key, models.*, pipeline, stages.*).
-  // A bad config is an error message, never an exception.
+  // A bad config is an error message, never an exception. Without `tokens`, stages count tokens with
+  // the per-script estimate.
   static std::variant<std::unique_ptr<Gateway>, std::string> create(const config::Config& cfg,
-                                                                    const pipeline::StageRegistry& stages);
+                                                                    const pipeline::StageRegistry& stages,
+                                                                    const TokenCounterFactory& tokens = {});
   ~Gateway();
 
   std::optional<std::string> listen();   // binds server.host:server.port

@@ -35,6 +35,7 @@ struct Gateway::State {
   std::unique_ptr<DispatcherModelCaller> model_caller;  // services.models: stages call models through it
   std::unique_ptr<pipeline::Pipeline> pipeline;
   pipeline::Services services;
+  std::unique_ptr<pipeline::TokenCounter> token_counter;  // services.tokens (wired by the app), may be null
   TenantTable tenants;
   std::unique_ptr<RequestMetrics> request_metrics;
   std::string fallback_model;  // server.fallback_model: serves requests naming an unknown model

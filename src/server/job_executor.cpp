@@ -4,6 +4,7 @@
 #include "api/error.h"
 #include "api/parse.h"
 #include "api/request_id.h"
+#include "server/error_wall.h"
 #include "server/gateway_state.h"
 
 #include <boost/json/serialize.hpp>
@@ -45,10 +46,8 @@ class GatewayJobExecutor final : public jobs::Executor {
         throw api::Error::not_found("Unknown batch endpoint " + item.endpoint + ".", "unknown_url");
       }
       r.status_code = 200;
-    } catch (const api::Error& e) {
-      failure = e;
-    } catch (const std::exception& e) {
-      failure = api::Error::internal(std::string("internal error: ") + e.what());
+    } catch (...) {
+      failure = error_of(std::current_exception(), r.request_id.empty() ? std::string("job line") : r.request_id);
     }
     if (failure) {
       r.status_code = failure->status();

@@ -42,14 +42,13 @@ struct SummarizeStage::Core {
   std::mutex last_mu;
   Last last;
 
+  // The conversation to summarise after the answer (async): the request's slot (Context::stage_state).
   struct Job {
     api::Tenant tenant;  // the summary's model call counts against this tenant's tier
     std::string model;
     std::vector<api::Message> messages;
-    std::chrono::steady_clock::time_point created;
   };
-  std::mutex mu;
-  std::map<std::string, Job> pending;  // request id → conversation to summarise after the answer
+  std::mutex mu;  // computed
   int64_t computed = 0;
 
   const pipeline::TokenCounter& counter() const {
@@ -68,8 +67,6 @@ namespace {
 
 using Core = SummarizeStage::Core;
 constexpr int64_t kMaxTranscriptBytes = 24000;
-constexpr auto kPendingTtl = std::chrono::minutes(2);
-constexpr size_t kMaxPending = 10000;
 
 const char* mode_name(SummarizeConfig::Mode m) {
   switch (m) {
@@ -232,13 +229,16 @@ boost::asio::awaitable<void> ensure_summary(std::shared_ptr<Core> core, api::Ten
   Dropped d = dropped_of(*core, req);
   if (d.messages.empty()) co_return;
   auto keys = prefix_keys(*core, tenant.name, d.messages);
-  auto hit = core->memo->longest(keys);
+  auto hit = co_await core->memo->longest(keys);
   if (hit && hit->first + 1 == keys.size()) co_return;
   size_t from = hit ? hit->first + 1 : 0;
   std::string previous;  // (no temporaries in co_await arguments: GCC 12 coroutine bugs)
   if (hit) previous = hit->second;
   std::string summary = co_await summarise(core, d.messages, from, previous, req.model, tenant);
-  if (!summary.empty()) core->memo->put(keys.back(), summary);
+  if (!summary.empty()) {
+    std::string key = keys.back();
+    co_await core->memo->put(std::move(key), summary);
+  }
 }
 
 // After the answer: this turn's dropped prefix, and the one the next turn will drop (conversation +
@@ -381,7 +381,7 @@ boost::asio::awaitable<pipeline::Verdict> SummarizeStage::on_request(pipeline::C
   std::string summary;
   std::string outcome;
   auto keys = prefix_keys(*core, ctx.tenant.name, d.messages);
-  auto hit = core->memo->longest(keys);
+  auto hit = co_await core->memo->longest(keys);
   if (hit && hit->first + 1 == keys.size()) {
     summary = std::move(hit->second);
     outcome = "hit";
@@ -390,17 +390,13 @@ boost::asio::awaitable<pipeline::Verdict> SummarizeStage::on_request(pipeline::C
     std::string previous;  // (no temporaries in co_await arguments: GCC 12 coroutine bugs)
     if (hit) previous = hit->second;
     summary = co_await summarise(core, d.messages, from, previous, req.model, ctx.tenant);
-    if (!summary.empty()) core->memo->put(keys.back(), summary);
+    if (!summary.empty()) {
+      std::string key = keys.back();
+      co_await core->memo->put(std::move(key), summary);
+    }
     outcome = "computed";
   } else {
-    {
-      std::lock_guard lock(core->mu);
-      auto now = std::chrono::steady_clock::now();
-      for (auto it = core->pending.begin(); it != core->pending.end();)
-        it = (now - it->second.created > kPendingTtl) ? core->pending.erase(it) : std::next(it);
-      if (core->pending.size() < kMaxPending)
-        core->pending[ctx.request_id] = Core::Job{ctx.tenant, req.model, req.messages, now};
-    }
+    ctx.stage_state.emplace<Core::Job>(this, Core::Job{ctx.tenant, req.model, req.messages});
     if (hit) {
       summary = std::move(hit->second);
       outcome = "partial";
@@ -429,14 +425,10 @@ std::optional<pipeline::AdminReply> SummarizeStage::on_admin(std::string_view me
 
 void SummarizeStage::on_response(pipeline::Context& ctx, const api::ChatResponse& response) {
   if (!core_->config.async) return;
-  Core::Job job;
-  {
-    std::lock_guard lock(core_->mu);
-    auto it = core_->pending.find(ctx.request_id);
-    if (it == core_->pending.end()) return;
-    job = std::move(it->second);
-    core_->pending.erase(it);
-  }
+  Core::Job* pending = ctx.stage_state.find<Core::Job>(this);
+  if (!pending) return;
+  Core::Job job = std::move(*pending);
+  ctx.stage_state.erase(this);
   if (!core_->services || !core_->services->executor) return;
   boost::asio::co_spawn(core_->services->executor, summarise_after_answer(core_, std::move(job), response.text()),
                         boost::asio::detached);
@@ -508,10 +500,15 @@ std::unique_ptr<pipeline::Stage> make_summarize_stage(const YAML::Node& cfg, pip
       return nullptr;
     }
   }
-  auto counter = DefaultTokenCounter::from_config(services.config->at("stages.window.tokenizers"),
-                                                  services.config->at("engine.models"), error);
-  if (!counter) return nullptr;
+  auto counter = std::make_unique<DefaultTokenCounter>();  // the estimate, when no counter is lent
   std::unique_ptr<RedisSummaries> redis;
+  if (!redis_url.empty()) {
+    error = RedisSummaries::valid_url(redis_url);
+    if (!error.empty()) {
+      error = "redis: " + error;
+      return nullptr;
+    }
+  }
   if (!redis_url.empty())
     redis = std::make_unique<RedisSummaries>(redis_url, std::chrono::milliseconds(timeout_ms), ttl_s);
   auto memo = std::make_unique<SummaryMemo>(static_cast<size_t>(lru_capacity), std::move(redis));

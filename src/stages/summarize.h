@@ -30,7 +30,8 @@
 //          request_id, mode, report (the header's value), dropped (indices in the request as this
 //          stage saw it) and summary (the note put in their place: in mode `ledger` the facts and turns
 //          kept, verbatim)
-// Thread-safety: on_request/on_response from any I/O thread; memo and pending table are locked.
+// Thread-safety: on_request/on_response from any I/O thread; the memo is locked (its Redis calls run on
+// its own thread); an async turn's pending conversation lives in the request's Context::stage_state.
 #pragma once
 
 #include "pipeline/pipeline.h"

@@ -7,7 +7,8 @@
 
 namespace kuai::stages {
 
-std::unique_ptr<DefaultTokenCounter> DefaultTokenCounter::from_config(const YAML::Node& tokenizers, std::string& error) {
+std::unique_ptr<DefaultTokenCounter> DefaultTokenCounter::from_config(const YAML::Node& tokenizers, const TokenizerLoader& load,
+                                                                     std::string& error) {
   auto counter = std::make_unique<DefaultTokenCounter>();
   if (!tokenizers || tokenizers.IsNull()) return counter;
   if (!tokenizers.IsMap()) {
@@ -22,7 +23,7 @@ std::unique_ptr<DefaultTokenCounter> DefaultTokenCounter::from_config(const YAML
       return nullptr;
     }
     std::string why;
-    auto tok = load_gguf_tokenizer(path, why);
+    auto tok = load(path, why);
     if (!tok) {
       error = "tokenizer for model '" + model + "' (" + path + "): " + why;
       return nullptr;
@@ -33,15 +34,16 @@ std::unique_ptr<DefaultTokenCounter> DefaultTokenCounter::from_config(const YAML
 }
 
 std::unique_ptr<DefaultTokenCounter> DefaultTokenCounter::from_config(const YAML::Node& tokenizers,
-                                                                     const YAML::Node& engine_models, std::string& error) {
-  auto counter = from_config(tokenizers, error);
+                                                                     const YAML::Node& engine_models,
+                                                                     const TokenizerLoader& load, std::string& error) {
+  auto counter = from_config(tokenizers, load, error);
   if (!counter || !engine_models || !engine_models.IsMap()) return counter;
   for (const auto& kv : engine_models) {
     std::string model = kv.first.as<std::string>("");
     std::string path = kv.second.IsScalar() ? kv.second.as<std::string>("") : kv.second["path"].as<std::string>("");
     if (model.empty() || path.empty() || counter->exact(model)) continue;
     std::string why;
-    if (auto tok = load_gguf_tokenizer(path, why)) counter->set_tokenizer(std::move(model), std::move(tok));
+    if (auto tok = load(path, why)) counter->set_tokenizer(std::move(model), std::move(tok));
     else spdlog::warn("token counter: local model '{}' ({}): {}; using the estimate", model, path, why);
   }
   return counter;

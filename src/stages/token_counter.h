@@ -1,13 +1,15 @@
-// The default pipeline::TokenCounter: per public model, the engine's tokenizer loaded from a GGUF file
-// named in config (`stages.window.tokenizers.<model>: path`, vocab-only GGUF files work), otherwise
-// the model file's own tokenizer for local models (`engine.models`), otherwise
-// the documented per-script estimate (text/estimate.h). The gateway lends one instance to every stage
-// through Services::tokens; stages fall back to their own instance when none is lent.
+// The gateway's pipeline::TokenCounter: per public model, a tokenizer loaded from a GGUF file named in
+// config (`stages.window.tokenizers.<model>: path`, vocab-only GGUF files work), otherwise the model
+// file's own tokenizer for local models (`engine.models`), otherwise the documented per-script estimate
+// (text/estimate.h). The tokenizers come from a TokenizerLoader: the app wires the engine's
+// (src/app/token_counter.cpp), so this layer never includes the engine. The app builds one counter and
+// the gateway lends it to every stage through Services::tokens (Services::count_tokens).
 // Thread-safety: built once, then count() from any thread (tokenizers are read-only after load).
 #pragma once
 
 #include "pipeline/services.h"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,7 +18,7 @@ namespace YAML { class Node; }
 
 namespace kuai::stages {
 
-// Counts one model's tokens; implemented over the engine's tokenizer.
+// Counts one model's tokens (of plain text: no BOS/EOS); the app implements it over the engine's tokenizer.
 class ModelTokenizer {
  public:
   virtual ~ModelTokenizer() = default;
@@ -24,19 +26,20 @@ class ModelTokenizer {
 };
 
 // Loads a tokenizer from a GGUF file; nullptr with `error` set when the file cannot be used.
-std::unique_ptr<ModelTokenizer> load_gguf_tokenizer(const std::string& path, std::string& error);
+using TokenizerLoader = std::function<std::unique_ptr<ModelTokenizer>(const std::string& path, std::string& error)>;
 
 class DefaultTokenCounter : public pipeline::TokenCounter {
  public:
   DefaultTokenCounter() = default;
   // `tokenizers`: a map public model name → GGUF path (may be undefined). Returns nullptr and sets
   // `error` when a named file cannot be loaded (a config error is better than silent estimates).
-  static std::unique_ptr<DefaultTokenCounter> from_config(const YAML::Node& tokenizers, std::string& error);
+  static std::unique_ptr<DefaultTokenCounter> from_config(const YAML::Node& tokenizers, const TokenizerLoader& load,
+                                                          std::string& error);
   // Same, plus the embedded engine's local models (`engine.models`: name → model GGUF), whose own
   // tokenizer counts their tokens unless `tokenizers` names another file. A local model file that
   // cannot be read is skipped here (the engine reports it when it loads the model).
   static std::unique_ptr<DefaultTokenCounter> from_config(const YAML::Node& tokenizers, const YAML::Node& engine_models,
-                                                          std::string& error);
+                                                          const TokenizerLoader& load, std::string& error);
 
   void set_tokenizer(std::string public_model, std::unique_ptr<ModelTokenizer> tokenizer);
   int64_t count(std::string_view public_model, std::string_view text) const override;

@@ -1,6 +1,5 @@
 #include "stages/window.h"
 
-#include "config/config.h"
 #include "obs/metrics.h"
 
 #include <boost/json.hpp>
@@ -97,10 +96,8 @@ std::unique_ptr<pipeline::Stage> make_window_stage(const YAML::Node& cfg, pipeli
   WindowPolicy policy;
   error = read_window_policy(cfg, policy);
   if (!error.empty()) return nullptr;
-  YAML::Node engine_models = services.config ? services.config->at("engine.models") : YAML::Node();
-  auto counter = DefaultTokenCounter::from_config(cfg["tokenizers"], engine_models, error);
-  if (!counter) return nullptr;
-  return std::make_unique<WindowStage>(policy, std::move(counter), services);
+  // `tokenizers` is read by the app, which lends the gateway one counter (Services::tokens).
+  return std::make_unique<WindowStage>(policy, std::make_unique<DefaultTokenCounter>(), services);
 }
 
 }  // namespace kuai::stages

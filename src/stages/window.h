@@ -1,7 +1,7 @@
 // Stage `window`: context window (rules in window_plan.h). Drops the oldest non-system messages that
-// fall outside `max_turns` / `max_tokens`, counting tokens with Services::tokens (the model's tokenizer
-// when known) or, when the gateway lends none, its own DefaultTokenCounter built from
-// `stages.window.tokenizers`. Adds the removed tokens to ctx.tokens_saved and reports
+// fall outside `max_turns` / `max_tokens`, counting tokens with Services::tokens (the counter the app
+// wires: the model's tokenizer when known, from `stages.window.tokenizers` and `engine.models`) or, when
+// the gateway lends none, the per-script estimate. Adds the removed tokens to ctx.tokens_saved and reports
 //   header  x-kuai-window: kept=K; dropped=D; tokens=T[; over_budget]
 //   metrics kuai_window_dropped_messages_total, kuai_window_tokens_saved_total
 //   admin   GET /v1/admin/stages/window/last → the last request's audit (JSON): request_id, tokens

@@ -1,14 +1,16 @@
-// Dispatcher implementation: model table, ordering strategies, retries with backoff honouring
-// Retry-After, fallback, hedging on a slow first token, tenant tiers. See dispatcher.h and
-// docs/CONFIG.md ("Models, backends, tiers").
+// Dispatcher implementation: the model table, retries with backoff honouring Retry-After, fallback,
+// hedging on a slow first token, tenant tiers. The config is read by dispatcher_config.*, the backend
+// order of a request is chosen by strategy.*. See dispatcher.h and docs/CONFIG.md ("Models, backends,
+// tiers").
 #include "upstream/dispatcher.h"
 
 #include "api/error.h"
-#include "config/config.h"
 #include "http/client.h"
 #include "obs/metrics.h"
 #include "upstream/backend_slot.h"
+#include "upstream/dispatcher_config.h"
 #include "upstream/http_backend.h"
+#include "upstream/strategy.h"
 #include "upstream/tier_limiter.h"
 
 #include <boost/asio/as_tuple.hpp>
@@ -19,12 +21,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstdlib>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -37,17 +37,7 @@ using Clock = std::chrono::steady_clock;
 using Ms = std::chrono::milliseconds;
 namespace {
 
-// g++ 12 can leave the reference of a `catch (const api::Error& e)` dangling inside a coroutine (seen as
-// std::bad_alloc when copying it after an upstream 500). Coroutines here catch (...) and copy the error
-// in this plain function instead; anything that is not an api::Error propagates unchanged.
-api::Error current_api_error() {
-  try {
-    throw;
-  } catch (const api::Error& e) {
-    return e;
-  }
-}
-
+// The api::Error inside a racer's stored exception, if it is one.
 std::optional<api::Error> api_error_of(const std::exception_ptr& p) {
   try {
     std::rethrow_exception(p);
@@ -60,15 +50,6 @@ std::optional<api::Error> api_error_of(const std::exception_ptr& p) {
 
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-
-enum class Strategy { ordered, fastest, weighted };
-
-struct RetryConfig {
-  int max_attempts = 2;            // attempts per backend (1: no retry)
-  Ms backoff_initial{100};
-  Ms backoff_max{2000};
-  Ms max_retry_after{10000};       // a longer Retry-After → fall back at once instead of waiting
-};
 
 struct ModelSlot {
   std::string name;
@@ -245,8 +226,7 @@ class DispatcherImpl : public Dispatcher {
           return b.backend().complete(req);
         };
         co_return co_await hedged(m, *order[0], *order[1], std::move(call), committed);
-      } catch (...) {
-        const api::Error e = current_api_error();
+      } catch (const api::Error& e) {
         if (is_final(e)) throw;
         last = e;
       }
@@ -272,8 +252,7 @@ class DispatcherImpl : public Dispatcher {
         };
         co_await hedged(m, *order[0], *order[1], std::move(call), committed);
         co_return;
-      } catch (...) {
-        const api::Error e = current_api_error();
+      } catch (const api::Error& e) {
         if (committed || is_final(e)) throw;
         last = e;
       }
@@ -302,32 +281,9 @@ class DispatcherImpl : public Dispatcher {
     return *it->second;
   }
 
-  // The order in which this request tries the model's backends.
+  // The order in which this request tries the model's backends (strategy.h).
   std::vector<BackendSlot*> choose(ModelSlot& m, bool streaming) {
-    std::vector<BackendSlot*> v;
-    for (auto& b : m.backends) v.push_back(b.get());
-    uint64_t n = m.requests++;
-    if (v.size() < 2) return v;
-    if (m.strategy == Strategy::fastest) {
-      // Backends with no sample yet first (so each gets measured), then by EWMA.
-      auto score = [&](BackendSlot* b) { return streaming ? b->ttft_ms() : b->latency_ms(); };
-      std::stable_sort(v.begin(), v.end(), [&](BackendSlot* a, BackendSlot* b) { return score(a) < score(b); });
-      if (n % 20 == 19) std::swap(v[0], v[1]);  // explore: a recovered backend gets measured again
-    } else if (m.strategy == Strategy::weighted) {
-      double total = 0;
-      for (auto* b : v) total += std::max(0.0, b->weight());
-      if (total > 0) {
-        thread_local std::mt19937_64 rng(std::random_device{}());
-        double r = std::uniform_real_distribution<double>(0, total)(rng);
-        size_t pick = 0;
-        for (; pick + 1 < v.size(); ++pick) {
-          r -= std::max(0.0, v[pick]->weight());
-          if (r < 0) break;
-        }
-        std::rotate(v.begin(), v.begin() + static_cast<long>(pick), v.begin() + static_cast<long>(pick) + 1);
-      }
-    }
-    return v;
+    return order_backends(m.backends, m.strategy, m.requests++, streaming);
   }
 
   // One try of one request on one backend, giving its answer (T: the answer type, or void); sets
@@ -360,8 +316,7 @@ class DispatcherImpl : public Dispatcher {
             record_ok(b, t0);
             co_return answer;
           }
-        } catch (...) {
-          const api::Error e = current_api_error();
+        } catch (const api::Error& e) {
           err = e;
         }
         record_error(b, *err, t0);
@@ -479,87 +434,21 @@ class DispatcherImpl : public Dispatcher {
   std::map<std::string, std::unique_ptr<ModelSlot>> models_;
 };
 
-std::string expand_env(const std::string& v) {
-  if (v.size() > 3 && v.compare(0, 2, "${") == 0 && v.back() == '}') {
-    const char* e = std::getenv(v.substr(2, v.size() - 3).c_str());
-    return e ? e : "";
-  }
-  return v;
-}
-
 }  // namespace
 
 std::variant<std::unique_ptr<Dispatcher>, std::string> Dispatcher::from_config(
     const config::Config& cfg, boost::asio::any_io_executor executor, obs::Metrics* metrics) {
   (void)executor;
-  RetryConfig retry;
-  retry.max_attempts = std::max(1, cfg.get<int>("upstream.retries.max_attempts", 2));
-  retry.backoff_initial = Ms(cfg.get<int64_t>("upstream.retries.backoff_initial_ms", 100));
-  retry.backoff_max = Ms(cfg.get<int64_t>("upstream.retries.backoff_max_ms", 2000));
-  retry.max_retry_after = Ms(cfg.get<int64_t>("upstream.retries.max_retry_after_ms", 10000));
-
-  std::map<std::string, TierConfig> tiers;
-  YAML::Node tnode = cfg.at("tiers");
-  if (tnode && tnode.IsMap()) {
-    for (const auto& kv : tnode) {
-      TierConfig t;
-      try {
-        t.max_concurrency = kv.second["max_concurrency"].as<int>(0);
-        t.priority = kv.second["priority"].as<int>(0);
-        t.queue_timeout = Ms(kv.second["queue_timeout_ms"].as<int64_t>(5000));
-      } catch (const YAML::Exception& e) {
-        return "tiers." + kv.first.as<std::string>() + ": " + e.what();
-      }
-      tiers[kv.first.as<std::string>()] = t;
-    }
-  }
-
-  http::ClientOptions copts;
-  copts.connect_timeout = Ms(cfg.get<int64_t>("upstream.connect_timeout_ms", 5000));
-  copts.first_byte_timeout = Ms(cfg.get<int64_t>("upstream.first_token_timeout_ms", 60000));
-  copts.total_timeout = Ms(cfg.get<int64_t>("upstream.total_timeout_ms", 600000));
-  copts.max_idle_per_host = static_cast<size_t>(std::max(0, cfg.get<int>("upstream.max_idle_connections_per_host", 64)));
-  copts.verify_peer = cfg.get<bool>("upstream.verify_tls", true);
-  copts.ca_file = cfg.get<std::string>("upstream.ca_file", "");
-  auto client = std::make_shared<http::Client>(copts);
-
-  auto d = std::make_unique<DispatcherImpl>(retry, std::move(tiers), cfg.get<int>("upstream.max_concurrency", 0), metrics);
-  YAML::Node models = cfg.at("models");
-  if (models && !models.IsMap()) return std::string("models: must be a map of public model names");
-  if (models) {
-    for (const auto& kv : models) {
-      std::string name = kv.first.as<std::string>();
-      std::string where = "models." + name;
-      ModelSlot& m = d->model(name);
-      try {
-        std::string strategy = kv.second["strategy"].as<std::string>("ordered");
-        if (strategy == "ordered") m.strategy = Strategy::ordered;
-        else if (strategy == "fastest") m.strategy = Strategy::fastest;
-        else if (strategy == "weighted") m.strategy = Strategy::weighted;
-        else return where + ".strategy: '" + strategy + "' is not one of ordered, fastest, weighted";
-        m.hedge_after = Ms(kv.second["hedge_after_ms"].as<int64_t>(0));
-        YAML::Node backends = kv.second["backends"];
-        if (backends && !backends.IsSequence()) return where + ".backends: must be a list";
-        for (size_t i = 0; backends && i < backends.size(); ++i) {
-          YAML::Node b = backends[i];
-          std::string bwhere = where + ".backends[" + std::to_string(i) + "]";
-          std::string type = b["type"].as<std::string>("http");
-          if (type != "http") continue;  // other kinds (the embedded engine) are added with add_backend
-          HttpBackendOptions o;
-          o.url = b["url"].as<std::string>("");
-          if (o.url.rfind("http://", 0) != 0 && o.url.rfind("https://", 0) != 0)
-            return bwhere + ".url: an http:// or https:// URL is required";
-          o.model = b["model"].as<std::string>("");
-          o.api_key = expand_env(b["api_key"].as<std::string>(""));
-          o.first_token_timeout = Ms(b["first_token_timeout_ms"].as<int64_t>(copts.first_byte_timeout.count()));
-          o.total_timeout = Ms(b["total_timeout_ms"].as<int64_t>(copts.total_timeout.count()));
-          double weight = b["weight"].as<double>(1.0);
-          d->add(name, std::make_shared<HttpBackend>(client, o), weight);
-        }
-      } catch (const YAML::Exception& e) {
-        return where + ": " + e.what();
-      }
-    }
+  auto read = read_dispatcher_config(cfg);
+  if (auto* err = std::get_if<std::string>(&read)) return *err;
+  DispatcherConfig& c = std::get<DispatcherConfig>(read);
+  auto client = std::make_shared<http::Client>(c.client);
+  auto d = std::make_unique<DispatcherImpl>(c.retry, std::move(c.tiers), c.max_concurrency, metrics);
+  for (auto& mc : c.models) {
+    ModelSlot& m = d->model(mc.name);
+    m.strategy = mc.strategy;
+    m.hedge_after = mc.hedge_after;
+    for (auto& b : mc.backends) d->add(mc.name, std::make_shared<HttpBackend>(client, std::move(b.options)), b.weight);
   }
   return std::unique_ptr<Dispatcher>(std::move(d));
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "api/chat.h"
+#include "app/token_counter.h"
 #include "config/config.h"
 #include "pipeline/pipeline.h"
 #include "stages/registry.h"
@@ -57,8 +58,11 @@ inline std::string header(const pipeline::Context& ctx, std::string_view name) {
 }
 
 // Builds the pipeline from YAML config and runs one request through it.
+// Tokens are counted as `kuai serve` counts them: the app's counter over the engine's tokenizers
+// (src/app/token_counter.cpp is built into this test binary).
 struct PipelineRun {
   config::Config cfg;
+  std::unique_ptr<pipeline::TokenCounter> tokens;
   pipeline::Services services;
   pipeline::Pipeline pipe;
   boost::asio::io_context io;
@@ -67,6 +71,10 @@ struct PipelineRun {
     if (auto err = config::Config::load_string(yaml, cfg)) throw std::runtime_error(*err);
     services.config = &cfg;
     services.executor = io.get_executor();
+    std::string error;
+    tokens = app::make_token_counter(cfg, error);
+    if (!tokens) throw std::runtime_error(error);
+    services.tokens = tokens.get();
     pipeline::StageRegistry registry;
     register_builtin_stages(registry);
     auto built = pipeline::build_pipeline(cfg, services, registry);

@@ -1,5 +1,6 @@
 #include "stages/token_counter.h"
 
+#include "app/token_counter.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "stages/window.h"
@@ -8,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <random>
@@ -41,7 +43,7 @@ const char* kSamples[] = {
 TEST(TokenCounterTest, CountsMatchTheEngineTokenizer) {
   for (const char* name : {"ggml-vocab-llama-spm.gguf", "ggml-vocab-gpt-2.gguf", "ggml-vocab-deepseek-llm.gguf"}) {
     std::string err;
-    auto mine = load_gguf_tokenizer(vocab(name), err);
+    auto mine = app::engine_tokenizer_loader()(vocab(name), err);
     ASSERT_TRUE(mine) << name << ": " << err;
     std::unique_ptr<engine::GgufFile> file;
     auto reference = engine_tokenizer(vocab(name), file);
@@ -54,13 +56,44 @@ TEST(TokenCounterTest, CountsMatchTheEngineTokenizer) {
 TEST(TokenCounterTest, ModelsWithoutATokenizerUseTheEstimate) {
   std::string err;
   YAML::Node tokenizers = YAML::Load("{llama: '" + vocab("ggml-vocab-llama-spm.gguf") + "'}");
-  auto counter = DefaultTokenCounter::from_config(tokenizers, err);
+  auto counter = DefaultTokenCounter::from_config(tokenizers, app::engine_tokenizer_loader(), err);
   ASSERT_TRUE(counter) << err;
   EXPECT_TRUE(counter->exact("llama"));
   EXPECT_FALSE(counter->exact("gpt-4o"));
   EXPECT_EQ(counter->count("gpt-4o", kSamples[3]), text::estimate_tokens(kSamples[3]));
-  EXPECT_FALSE(DefaultTokenCounter::from_config(YAML::Load("{m: /no/such.gguf}"), err));
+  EXPECT_FALSE(DefaultTokenCounter::from_config(YAML::Load("{m: /no/such.gguf}"), app::engine_tokenizer_loader(), err));
   EXPECT_NE(err.find("/no/such.gguf"), std::string::npos);
+}
+
+// The config logic without the engine: a named file that fails is an error, a local model's only a
+// fallback to the estimate; a named file wins over the local model's own.
+TEST(TokenCounterTest, ConfigDecidesWhichModelsAreCountedExactly) {
+  struct Fixed : ModelTokenizer {
+    int64_t n;
+    explicit Fixed(int64_t v) : n(v) {}
+    int64_t count(std::string_view) const override { return n; }
+  };
+  std::vector<std::string> loaded;
+  TokenizerLoader load = [&](const std::string& path, std::string& error) -> std::unique_ptr<ModelTokenizer> {
+    loaded.push_back(path);
+    if (path.find("bad") != std::string::npos) {
+      error = "unreadable";
+      return nullptr;
+    }
+    return std::make_unique<Fixed>(static_cast<int64_t>(path.size()));
+  };
+  std::string err;
+  auto counter = DefaultTokenCounter::from_config(YAML::Load("{a: named.gguf}"),
+                                                  YAML::Load("{a: local-a.gguf, b: {path: local-bb.gguf}, c: bad.gguf}"),
+                                                  load, err);
+  ASSERT_TRUE(counter) << err;
+  EXPECT_EQ(counter->count("a", "x"), 10);  // named.gguf, not local-a.gguf
+  EXPECT_EQ(counter->count("b", "x"), 14);
+  EXPECT_FALSE(counter->exact("c"));         // unreadable local file: the estimate
+  EXPECT_EQ(counter->count("c", "hello world"), text::estimate_tokens("hello world"));
+  EXPECT_EQ(std::count(loaded.begin(), loaded.end(), "local-a.gguf"), 0);
+  EXPECT_FALSE(DefaultTokenCounter::from_config(YAML::Load("{a: bad.gguf}"), YAML::Node(), load, err));
+  EXPECT_NE(err.find("bad.gguf"), std::string::npos);
 }
 
 // The estimate holds what docs/ARCHITECTURE.md says of it: English within 15% of the real tokenizers;
