@@ -109,16 +109,30 @@ std::string AmqpUrl::redacted() const {
 
 struct AmqpChannel::Impl {
   amqp_connection_state_t conn = nullptr;
+  bool logged_in = false, channel_open = false;
   bool confirming = false;
   uint64_t published = 0;  // publish sequence number (confirm mode)
   std::map<std::string, std::string> consumer_queue;  // consumer tag → queue
 
+  // Also when the constructor threw half-way (a failed login, a refused declare).
+  ~Impl() {
+    if (!conn) return;
+    if (channel_open) amqp_channel_close(conn, kChannel, AMQP_REPLY_SUCCESS);
+    if (logged_in) amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+    amqp_destroy_connection(conn);
+  }
+
   void check(const amqp_rpc_reply_t& r, const std::string& what) {
-    if (r.reply_type != AMQP_RESPONSE_NORMAL) throw AmqpError(what + ": " + describe(r));
+    if (r.reply_type == AMQP_RESPONSE_NORMAL) return;
+    channel_open = false;  // closed by the broker, or the socket failed: no polite close
+    if (r.reply_type != AMQP_RESPONSE_SERVER_EXCEPTION || r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) logged_in = false;
+    throw AmqpError(what + ": " + describe(r));
   }
   void check_rpc(const std::string& what) { check(amqp_get_rpc_reply(conn), what); }
   void check_status(int status, const std::string& what) {
-    if (status != AMQP_STATUS_OK) throw AmqpError(what + ": " + amqp_error_string2(status));
+    if (status == AMQP_STATUS_OK) return;
+    channel_open = logged_in = false;
+    throw AmqpError(what + ": " + amqp_error_string2(status));
   }
 
   void declare(const std::string& name, std::vector<amqp_table_entry_t> args) {
@@ -144,12 +158,14 @@ struct AmqpChannel::Impl {
         auto* m = static_cast<amqp_channel_close_t*>(f.payload.method.decoded);
         amqp_channel_close_ok_t ok{};
         amqp_send_method(conn, kChannel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+        channel_open = false;
         throw AmqpError("channel closed by the broker: " + std::to_string(m->reply_code) + " " + str(m->reply_text));
       }
       case AMQP_CONNECTION_CLOSE_METHOD: {
         auto* m = static_cast<amqp_connection_close_t*>(f.payload.method.decoded);
         amqp_connection_close_ok_t ok{};
         amqp_send_method(conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+        channel_open = logged_in = false;
         throw AmqpError("connection closed by the broker: " + std::to_string(m->reply_code) + " " + str(m->reply_text));
       }
       default:
@@ -171,8 +187,10 @@ AmqpChannel::AmqpChannel(const AmqpUrl& url, const std::string& queue, int heart
   m.check(amqp_login(m.conn, url.vhost.c_str(), 0, 131072, heartbeat_s, AMQP_SASL_METHOD_PLAIN, url.user.c_str(),
                      url.password.c_str()),
           "login to " + url.redacted());
+  m.logged_in = true;
   amqp_channel_open(m.conn, kChannel);
   m.check_rpc("open a channel on " + url.redacted());
+  m.channel_open = true;
 
   const std::string dead = queue + ".dead", results = queue + ".results";
   amqp_table_entry_t prio{}, dlx{}, dlk{}, single{};
@@ -193,12 +211,7 @@ AmqpChannel::AmqpChannel(const AmqpUrl& url, const std::string& queue, int heart
   m.declare(queue, {prio, dlx, dlk});
 }
 
-AmqpChannel::~AmqpChannel() {
-  if (!impl_ || !impl_->conn) return;
-  amqp_channel_close(impl_->conn, kChannel, AMQP_REPLY_SUCCESS);
-  amqp_connection_close(impl_->conn, AMQP_REPLY_SUCCESS);
-  amqp_destroy_connection(impl_->conn);
-}
+AmqpChannel::~AmqpChannel() = default;
 
 void AmqpChannel::publish(const std::vector<AmqpOutgoing>& messages, std::chrono::milliseconds timeout) {
   Impl& m = *impl_;

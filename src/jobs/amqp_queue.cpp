@@ -315,16 +315,18 @@ struct AmqpQueue::Impl {
         apply_cmds(*chan);
         if (draining) {
           bool all_done = running.load() == 0;
+          if (all_done) apply_cmds(*chan);  // results pushed just before `running` dropped
           std::map<uint64_t, InFlight> left;
+          bool past = false;
           {
             std::lock_guard lock(mu);
-            if (all_done || std::chrono::steady_clock::now() >= drain_deadline) left.swap(inflight);
-            else all_done = false;
+            past = std::chrono::steady_clock::now() >= drain_deadline;
+            if (all_done || past) left.swap(inflight);
           }
           if (!left.empty())
             spdlog::warn("jobs (amqp): {} line(s) still running after the grace period: handed back", left.size());
           for (const auto& [tag, f] : left) hand_back(*chan, tag, f);
-          if (all_done || !left.empty() || std::chrono::steady_clock::now() >= drain_deadline) break;
+          if (all_done || past) break;
         }
         if (auto d = chan->next(10ms)) on_delivery(*chan, *d);
       } catch (const std::exception& e) {
@@ -527,13 +529,16 @@ void AmqpQueue::notify_final() {
 
 void AmqpQueue::drain(std::chrono::milliseconds grace, std::function<void()> done) {
   Impl* m = impl_.get();
-  if (!m->consumer.joinable() || m->draining.exchange(true)) {
-    if (done) done();
-    return;
+  {
+    std::lock_guard lock(m->mu);
+    if (m->consumer.joinable() && !m->draining) {
+      m->drain_deadline = std::chrono::steady_clock::now() + grace;  // before `draining`: the consumer reads it then
+      m->drain_done = std::move(done);
+      m->draining = true;
+      return;
+    }
   }
-  std::lock_guard lock(m->mu);
-  m->drain_deadline = std::chrono::steady_clock::now() + grace;
-  m->drain_done = std::move(done);
+  if (done) done();  // no lines run here, or a drain is already under way
 }
 
 void AmqpQueue::stop() {

@@ -216,9 +216,10 @@ std::string streamed_content(const std::vector<Event>& events, size_t from) {
   std::string s;
   for (size_t i = from; i < events.size(); ++i) {
     auto o = parse_obj(events[i].data);
-    auto& ch = o.at("choices").as_array();
-    if (ch.empty()) continue;
-    auto* c = ch[0].at("delta").as_object().if_contains("content");
+    auto* ch = o.if_contains("choices");
+    if (!ch || !ch->is_array() || ch->as_array().empty() || !ch->as_array()[0].is_object()) continue;
+    auto* delta = ch->as_array()[0].as_object().if_contains("delta");
+    auto* c = delta && delta->is_object() ? delta->as_object().if_contains("content") : nullptr;
     if (c && c->is_string()) s += c->as_string();
   }
   return s;
