@@ -36,7 +36,9 @@ int run_worker(const WorkerArgs& a) {
   if (auto* err = std::get_if<std::string>(&made))
     return fail("worker", *err, "see docs/CONFIG.md, \"Async jobs\"");
   auto& gw = *std::get<std::unique_ptr<server::Gateway>>(made);
-  std::fprintf(stderr, "worker ready: %s\n", cfg.get<std::string>("jobs.queue", "sqlite").c_str());
+  // No URL here: it may hold the broker's password.
+  bool amqp = cfg.get<std::string>("jobs.queue", "sqlite").rfind("amqp", 0) == 0;
+  std::fprintf(stderr, "worker ready: %s\n", amqp ? "RabbitMQ (jobs.queue)" : "the job store in jobs.dir");
   std::fflush(stderr);
   gw.run_worker();
   spdlog::info("worker stopped");
