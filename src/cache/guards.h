@@ -1,10 +1,9 @@
 // Guards against the false hits of cosine similarity: two queries close in embedding space can still
 // ask different things ("flights to Paris" / "flights to London", "is it safe" / "is it not safe",
-// "3 eggs" / "5 eggs"). The hard guards refuse a substitution — each side holding an item the other
-// lacks — while an item only one side adds counts against `content`:
+// "3 eggs" / "5 eggs"). A candidate hit is refused when the cached query and the new one differ in
 //  - negation:  the number of negation markers (EN not/no/never/…n't; ZH 不/没/别/非/无/未 …);
-//  - number:    numbers, quantities, dates, before/after (a multiset; each side naming one the other lacks);
-//  - entity:    each side names an entity the other lacks;
+//  - number:    numbers, quantities, dates, before/after (as a multiset);
+//  - entity:    a named entity of one is absent from the other;
 //  - direction: both name the same things around a direction word (from/to/into, 到/成/往/向/给/比) but
 //               in another order ("PayPal to my bank" / "my bank to PayPal", 上海到杭州 / 杭州到上海);
 //  - polarity:  a word of one is the opposite of a word of the other (WordNet antonyms, up-/down-,
@@ -34,7 +33,7 @@ struct GuardConfig {
   bool scope = true;
   bool content = true;
   // Each side must cover this share of the other's content words (weighted by how closely they match).
-  double content_min_coverage = 0.6;
+  double content_min_coverage = 0.65;
 };
 
 // The first guard (in the order above) that refuses `query` being answered with `cached`'s answer;

@@ -50,12 +50,12 @@ TEST(Guards, OppositeActionsAndParticles) {
   EXPECT_EQ(verdict("How do I add a printer to my account?", "How do I remove a printer from my account?"), Guard::Polarity);
 }
 
-TEST(Guards, NamesSwappedAreRefusedNamesAddedAreWeighed) {
+TEST(Guards, NamesInChineseTextAndKindsOfOneThing) {
   // A capitalised Latin word in Chinese text is a name, even a common English word.
   EXPECT_EQ(verdict("Go 怎么写单元测试", "Rust 怎么写单元测试"), Guard::Entity);
   // Chinese words that share their head and differ at the start are different things of one kind.
   EXPECT_NE(verdict("建设银行卡怎么挂失", "农业银行卡怎么挂失"), Guard::None);
-  // A detail only one side gives is not a substitution; the rest still has to agree.
+  // The same question in other words passes.
   EXPECT_EQ(verdict("How do I reset a forgotten router password?", "forgot my router password, how to reset it"), Guard::None);
   EXPECT_EQ(verdict("微信怎么开通指纹支付", "微信指纹支付怎么开通"), Guard::None);
 }
