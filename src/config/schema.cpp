@@ -270,7 +270,9 @@ const std::vector<KeyRule>& key_rules() {
         // Async jobs (src/jobs, src/server/jobs_routes.cpp)
         {"jobs.dir", T::string},
         {"jobs.queue", T::string},
-        {"jobs.workers", T::integer, 1, 4096},
+        {"jobs.amqp_queue", T::string},
+        {"jobs.stop_grace_ms", T::integer, 0, kNoMax},
+        {"jobs.workers", T::integer, 0, 4096},
         {"jobs.max_attempts", T::integer, 1, 100},
         {"jobs.retention_s", T::integer, 1, kNoMax},
         {"jobs.max_file_bytes", T::integer, 1, kNoMax},

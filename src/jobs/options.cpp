@@ -1,6 +1,7 @@
 #include "jobs/options.h"
 
 #include "config/config.h"
+#include "jobs/amqp.h"
 
 namespace kuai::jobs {
 
@@ -15,8 +16,15 @@ std::variant<Options, std::string> options_from_config(const config::Config& cfg
   o.max_lines = cfg.get<int>("jobs.max_lines", o.max_lines);
   o.lease_ms = cfg.get<int64_t>("jobs.lease_ms", o.lease_ms);
   o.poll_ms = cfg.get<int64_t>("jobs.poll_ms", o.poll_ms);
-  if (o.queue != "sqlite")
-    return "config 'jobs.queue' is '" + o.queue + "': only 'sqlite' (the embedded queue) is built so far";
+  o.amqp_queue = cfg.get<std::string>("jobs.amqp_queue", o.amqp_queue);
+  o.stop_grace_ms = cfg.get<int64_t>("jobs.stop_grace_ms", o.stop_grace_ms);
+  if (o.amqp()) {
+    auto url = AmqpUrl::parse(o.queue);
+    if (auto* err = std::get_if<std::string>(&url)) return "config 'jobs.queue': " + *err;
+    if (o.amqp_queue.empty()) return std::string("config 'jobs.amqp_queue' must not be empty");
+  } else if (o.queue != "sqlite") {
+    return "config 'jobs.queue' is '" + o.queue + "': use 'sqlite' (the embedded queue) or an amqp:// URL (RabbitMQ)";
+  }
   return o;
 }
 

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <limits>
 
 namespace kuai::jobs {
 namespace json = boost::json;
@@ -21,7 +22,9 @@ int64_t now_ms() {
 namespace {
 
 // Line states in `items`.
-constexpr int64_t kQueued = 0, kRunning = 1, kDone = 2, kCancelled = 3;
+// kPublished: queued in RabbitMQ (jobs.queue amqp://…); the broker, not the store, hands it out.
+// A line not finished is in state 0, 1 or 4 ("IN (0,1,4)" below).
+constexpr int64_t kQueued = 0, kRunning = 1, kDone = 2, kCancelled = 3, kPublished = 4;
 
 constexpr std::string_view kSchema = R"(
 CREATE TABLE IF NOT EXISTS files(id TEXT PRIMARY KEY, tenant TEXT NOT NULL, filename TEXT NOT NULL,
@@ -235,7 +238,7 @@ std::optional<json::object> Store::cancel_batch(const std::string& tenant, const
       obj["cancelling_at"] = now_s();
       db_.prepare("UPDATE batches SET status='cancelling', end_as='cancelled', obj=? WHERE id=?")
           .bind(1, json::serialize(obj)).bind(2, id).run();
-      db_.prepare("UPDATE items SET state=3 WHERE job=? AND state=0").bind(1, id).run();
+      db_.prepare("UPDATE items SET state=3 WHERE job=? AND state IN (0,4)").bind(1, id).run();
       txn.commit();
     } else if (status != "cancelling" && status != "cancelled") {
       error = "Cannot cancel batch " + id + ": its status is '" + status + "'.";
@@ -249,7 +252,7 @@ std::optional<json::object> Store::cancel_batch(const std::string& tenant, const
 bool Store::finalize_if_done(const std::string& batch_id, int64_t now) {
   std::lock_guard lock(mu_);
   {  // the common case (lines left) without taking the write lock
-    auto left = db_.prepare("SELECT 1 FROM items WHERE job=? AND state IN (0,1) LIMIT 1");
+    auto left = db_.prepare("SELECT 1 FROM items WHERE job=? AND state IN (0,1,4) LIMIT 1");
     left.bind(1, batch_id);
     if (left.step()) return false;
   }
@@ -259,7 +262,7 @@ bool Store::finalize_if_done(const std::string& batch_id, int64_t now) {
   if (!st.step()) return false;
   std::string tenant = st.text(0), end_as = st.text(2);
   json::object obj = parse_object(st.text(3));
-  auto left = db_.prepare("SELECT count(*) FROM items WHERE job=? AND state IN (0,1)");
+  auto left = db_.prepare("SELECT count(*) FROM items WHERE job=? AND state IN (0,1,4)");
   left.bind(1, batch_id);
   left.step();
   if (left.i64(0) > 0) return false;
@@ -318,7 +321,7 @@ std::vector<std::string> Store::batches_to_finalize() {
   std::lock_guard lock(mu_);
   auto st = db_.prepare(
       "SELECT id FROM batches b WHERE finished_at IS NULL AND NOT EXISTS "
-      "(SELECT 1 FROM items i WHERE i.job=b.id AND i.state IN (0,1))");
+      "(SELECT 1 FROM items i WHERE i.job=b.id AND i.state IN (0,1,4))");
   std::vector<std::string> out;
   while (st.step()) out.push_back(st.text(0));
   return out;
@@ -333,7 +336,7 @@ int Store::expire_batches(int64_t now) {
   while (st.step()) ids.push_back(st.text(0));
   for (const auto& id : ids) {
     db_.prepare("UPDATE batches SET end_as='expired' WHERE id=?").bind(1, id).run();
-    db_.prepare("UPDATE items SET state=3 WHERE job=? AND state=0").bind(1, id).run();
+    db_.prepare("UPDATE items SET state=3 WHERE job=? AND state IN (0,4)").bind(1, id).run();
   }
   txn.commit();
   return static_cast<int>(ids.size());
@@ -376,21 +379,35 @@ std::optional<json::object> Store::cancel_chat_job(const std::string& tenant, co
     obj["cancelled_at"] = now_s();
     db_.prepare("UPDATE chat_jobs SET status='cancelled', finished_at=?, obj=? WHERE id=?")
         .bind(1, now_s()).bind(2, json::serialize(obj)).bind(3, id).run();
-    db_.prepare("UPDATE items SET state=3 WHERE job=? AND state IN (0,1)").bind(1, id).run();
+    db_.prepare("UPDATE items SET state=3 WHERE job=? AND state IN (0,1,4)").bind(1, id).run();
     record_event(tenant, "chat.job.cancelled", obj);
   }
   txn.commit();
   return obj;
 }
 
-void Store::append_event(const std::string& job, int64_t seq, std::string_view data) {
+int64_t Store::append_event(const std::string& job, std::string_view data) {
   std::lock_guard lock(mu_);
-  db_.prepare("INSERT OR REPLACE INTO events(job, seq, data) VALUES(?,?,?)").bind(1, job).bind(2, seq).bind(3, data).run();
+  auto st = db_.prepare(
+      "INSERT INTO events(job, seq, data) SELECT ?1, coalesce(max(seq),0)+1, ?2 FROM events WHERE job=?1 RETURNING seq");
+  st.bind(1, job).bind(2, data);
+  int64_t seq = st.step() ? st.i64(0) : 0;
+  while (st.step()) {
+  }
+  return seq;
 }
 
-void Store::clear_events(const std::string& job) {
+void Store::begin_run(const std::string& job, int attempt) {
   std::lock_guard lock(mu_);
-  db_.prepare("DELETE FROM events WHERE job=?").bind(1, job).run();
+  auto any = db_.prepare("SELECT 1 FROM events WHERE job=? LIMIT 1");
+  any.bind(1, job);
+  if (!any.step()) return;
+  json::object restart{{"object", "chat.completion.job.restart"},
+                       {"attempt", attempt},
+                       {"message", "The job's worker stopped before the answer was complete; the answer starts again "
+                                   "after this event (discard the chunks before it)."}};
+  db_.prepare("INSERT INTO events(job, seq, data) SELECT ?1, coalesce(max(seq),0)+1, ?2 FROM events WHERE job=?1")
+      .bind(1, job).bind(2, json::serialize(restart)).run();
 }
 
 std::vector<std::pair<int64_t, std::string>> Store::events_after(const std::string& job, int64_t after, int limit) {
@@ -441,6 +458,46 @@ std::optional<Item> Store::claim(const std::string& owner, int64_t now, int64_t 
   return it;
 }
 
+std::vector<Item> Store::unpublished(int limit) {
+  std::lock_guard lock(mu_);
+  auto st = db_.prepare(
+      "SELECT job, line, kind, tenant, custom_id, endpoint, body, attempts, enqueued_ms, priority FROM items WHERE state=0 "
+      "ORDER BY priority DESC, rowid LIMIT ?");
+  st.bind(1, static_cast<int64_t>(limit));
+  std::vector<Item> out;
+  while (st.step())
+    out.push_back(Item{st.text(0), st.i64(1), static_cast<Kind>(st.i64(2)), st.text(3), st.text(4), st.text(5), st.text(6),
+                       static_cast<int>(st.i64(7)), st.i64(8), static_cast<int>(st.i64(9))});
+  return out;
+}
+
+void Store::mark_published(const std::vector<Item>& items) {
+  std::lock_guard lock(mu_);
+  Txn txn(db_);
+  for (const auto& it : items)
+    db_.prepare("UPDATE items SET state=4 WHERE job=? AND line=? AND state=0").bind(1, it.job).bind(2, it.line).run();
+  txn.commit();
+}
+
+bool Store::started(const std::string& job, int64_t line, const std::string& owner, int attempt) {
+  std::lock_guard lock(mu_);
+  Txn txn(db_);
+  db_.prepare("UPDATE items SET state=1, owner=?, lease_until=?, attempts=? WHERE job=? AND line=? AND state IN (0,1,4)")
+      .bind(1, owner).bind(2, std::numeric_limits<int64_t>::max()).bind(3, static_cast<int64_t>(attempt))
+      .bind(4, job).bind(5, line).run();
+  if (db_.changes() == 0) return false;
+  auto st = db_.prepare("SELECT obj FROM chat_jobs WHERE id=? AND status IN ('queued','in_progress')");
+  st.bind(1, job);
+  if (st.step()) {
+    json::object obj = parse_object(st.text(0));
+    obj["status"] = "in_progress";
+    if (!obj.contains("started_at") || obj.at("started_at").is_null()) obj["started_at"] = now_s();
+    db_.prepare("UPDATE chat_jobs SET status='in_progress', obj=? WHERE id=?").bind(1, json::serialize(obj)).bind(2, job).run();
+  }
+  txn.commit();
+  return true;
+}
+
 std::vector<std::string> Store::heartbeat(const std::string& owner, int64_t lease_until) {
   std::lock_guard lock(mu_);
   db_.prepare("UPDATE items SET lease_until=? WHERE owner=? AND state=1").bind(1, lease_until).bind(2, owner).run();
@@ -454,7 +511,7 @@ std::vector<std::string> Store::heartbeat(const std::string& owner, int64_t leas
 bool Store::complete(const Item& item, const Result& result) {
   std::lock_guard lock(mu_);
   Txn txn(db_);
-  db_.prepare("UPDATE items SET state=2, status_code=?, request_id=?, result=? WHERE job=? AND line=? AND state IN (0,1)")
+  db_.prepare("UPDATE items SET state=2, status_code=?, request_id=?, result=? WHERE job=? AND line=? AND state IN (0,1,4)")
       .bind(1, static_cast<int64_t>(result.status_code)).bind(2, result.request_id).bind(3, result.body)
       .bind(4, item.job).bind(5, item.line)
       .run();
@@ -516,7 +573,7 @@ int Store::purge(int64_t cutoff) {
 
 QueueCounts Store::counts() {
   std::lock_guard lock(mu_);
-  auto st = db_.prepare("SELECT coalesce(sum(state=0),0), coalesce(sum(state=1),0) FROM items");
+  auto st = db_.prepare("SELECT coalesce(sum(state IN (0,4)),0), coalesce(sum(state=1),0) FROM items");
   st.step();
   return QueueCounts{st.i64(0), st.i64(1)};
 }

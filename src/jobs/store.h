@@ -41,6 +41,7 @@ struct Item {
   std::string body;      // the request JSON
   int attempts = 0;      // claims so far, this one included
   int64_t enqueued_ms = 0;
+  int priority = 0;      // the tenant's tier priority (set by Store::unpublished only)
 };
 
 // What running a line produced: the HTTP status and body a live request would have got.
@@ -120,10 +121,14 @@ class Store {
   // queued/in_progress → cancelled (the line is dropped; a running worker sees it at its next chunk or
   // heartbeat). Final jobs are returned as they are.
   std::optional<boost::json::object> cancel_chat_job(const std::string& tenant, const std::string& id);
-  // Chunks of a running chat job, numbered from 1. A retried run starts the numbering again
-  // (clear_events): a reader resuming across a worker crash sees the answer from its start.
-  void append_event(const std::string& job, int64_t seq, std::string_view data);
-  void clear_events(const std::string& job);
+  // Chunks of a chat job, numbered from 1 across all its runs: a retried run never restarts the
+  // numbering, so a reader resuming by Last-Event-ID after a worker crash misses nothing. Returns the
+  // chunk's number. Any process on the store may append (one statement picks the next number).
+  int64_t append_event(const std::string& job, std::string_view data);
+  // A run of a chat job starts (`attempt` counts claims). When an earlier run left chunks, an event
+  // {"object":"chat.completion.job.restart","attempt":N,…} follows them: a reader drops what it
+  // assembled so far; the chunks after it are the whole new answer.
+  void begin_run(const std::string& job, int attempt);
   std::vector<std::pair<int64_t, std::string>> events_after(const std::string& job, int64_t after, int limit);
 
   // Queue.
@@ -137,6 +142,17 @@ class Store {
   bool give_up(const Item& item, const std::string& why);
   // Lines this owner holds go back to the queue now (graceful stop).
   void release(const std::string& owner);
+
+  // RabbitMQ (jobs.queue amqp://…): the store stays the record of jobs and results, the broker hands
+  // out the lines. Lines not yet in the broker (state queued), oldest first within a priority; after
+  // the broker confirmed them, `mark_published` moves them to "published" (a crash in between only
+  // publishes them again: at-least-once, completion stays exactly-once).
+  std::vector<Item> unpublished(int limit);
+  void mark_published(const std::vector<Item>& items);
+  // A worker (through the broker) started a line: it counts as running (no lease: the broker
+  // redelivers it when the worker dies); a chat job becomes in_progress. False when the line is
+  // finished or cancelled.
+  bool started(const std::string& job, int64_t line, const std::string& owner, int attempt);
   // Writes the output and error files and the final state of a batch with no line left to run;
   // false when lines remain or the batch is already final.
   bool finalize_if_done(const std::string& batch_id, int64_t now_s);

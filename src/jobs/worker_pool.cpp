@@ -28,6 +28,8 @@ struct WorkerPool::Impl {
   net::strand<net::any_io_executor> strand;
   Options opts;
   std::atomic<bool> stopping{false};
+  bool draining = false;  // on the strand: drain() runs; the heartbeat keeps the leases of running lines
+  int running_lines = 0;  // on the strand
   struct Waiter {
     net::steady_timer* timer;
     bool woken = false;
@@ -57,7 +59,7 @@ struct WorkerPool::Impl {
     bool chunk(std::string_view json) override {
       if (impl_.is_cancelled(job_)) return false;
       try {
-        impl_.store.append_event(job_, ++seq_, json);
+        impl_.store.append_event(job_, json);
       } catch (const std::exception& e) {
         spdlog::error("jobs: cannot store a chunk of {}: {}", job_, e.what());
         return false;
@@ -68,7 +70,6 @@ struct WorkerPool::Impl {
    private:
     Impl& impl_;
     const std::string& job_;
-    int64_t seq_ = 0;
   };
 
   net::awaitable<void> sleep(std::chrono::milliseconds d) {
@@ -105,7 +106,7 @@ struct WorkerPool::Impl {
     Result r;
     std::optional<Events> events;
     if (item.kind == Kind::chat) {
-      if (item.attempts > 1) store.clear_events(item.job);
+      store.begin_run(item.job, item.attempts);
       events.emplace(*this, item.job);
     }
     try {
@@ -143,19 +144,35 @@ struct WorkerPool::Impl {
       }
       wake_one();  // there may be more: the next idle worker looks now (a batch ramps up at once)
       bool store_failed = false;
+      ++running_lines;
       try {
         co_await run_item(std::move(*item));
       } catch (const std::exception& e) {
         spdlog::error("jobs: a line failed in the store: {}", e.what());
         store_failed = true;
       }
+      --running_lines;
       if (store_failed) co_await sleep(std::chrono::milliseconds(opts.poll_ms));
     }
   }
 
+  net::awaitable<void> drain(std::chrono::milliseconds grace, std::function<void()> done) {
+    auto deadline = std::chrono::steady_clock::now() + grace;
+    while (running_lines > 0 && std::chrono::steady_clock::now() < deadline) co_await sleep(20ms);
+    if (running_lines > 0) spdlog::warn("jobs: {} line(s) still running after the grace period: handed back", running_lines);
+    try {
+      store.release(pool.owner_);
+    } catch (const std::exception& e) {
+      spdlog::error("jobs: cannot release this process's lines: {}", e.what());
+    }
+    draining_done = true;
+    if (done) done();
+  }
+  bool draining_done = false;
+
   net::awaitable<void> heartbeat() {
     auto period = std::chrono::milliseconds(std::max<int64_t>(opts.lease_ms / 3, 10));
-    while (!stopping) {
+    while (!stopping || (draining && !draining_done)) {
       co_await sleep(period);
       try {
         for (auto& job : store.heartbeat(pool.owner_, now_ms() + opts.lease_ms)) pool.cancel(job);
@@ -234,6 +251,18 @@ void WorkerPool::notify_final() {
 void WorkerPool::cancel(const std::string& job) {
   std::lock_guard lock(impl_->cancel_mu);
   impl_->cancelled.insert(job);
+}
+
+void WorkerPool::drain(std::chrono::milliseconds grace, std::function<void()> done) {
+  net::post(impl_->strand, [impl = impl_.get(), grace, done = std::move(done)]() mutable {
+    if (impl->stopping.exchange(true)) {
+      if (done) done();
+      return;
+    }
+    impl->draining = true;
+    for (auto& w : impl->idle) w.timer->cancel();  // idle workers see `stopping` and end
+    net::co_spawn(impl->strand, impl->drain(grace, std::move(done)), net::detached);
+  });
 }
 
 void WorkerPool::stop() {

@@ -1,4 +1,5 @@
-// The workers inside `kuai serve`: `jobs.workers` coroutines that claim lines from the Store's queue
+// The embedded SQLite queue's workers (in `kuai serve`, and in `kuai worker` on the same jobs.dir):
+// `jobs.workers` coroutines that claim lines from the Store's queue
 // and run each through an Executor (the gateway implements it with the same pipeline and dispatcher
 // as a live request), a heartbeat that extends this process's leases and learns of cancellations,
 // and a sweeper that finalises and expires batches, purges old jobs and updates the gauges.
@@ -13,6 +14,7 @@
 #pragma once
 
 #include "jobs/options.h"
+#include "jobs/queue.h"
 #include "jobs/store.h"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -47,25 +49,29 @@ class Executor {
   virtual boost::asio::awaitable<Result> run(const Item& item, EventSink* events) = 0;
 };
 
-class WorkerPool {
+// With `jobs.workers: 0` only the sweeper runs (a gateway whose lines run in `kuai worker`s, or the
+// sweeper beside RabbitMQ).
+class WorkerPool final : public Queue {
  public:
   WorkerPool(Store& store, Executor& executor, boost::asio::any_io_executor io, Options options,
              obs::Metrics* metrics);
-  ~WorkerPool();
+  ~WorkerPool() override;
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  void start();
+  void start() override;
   // Work was queued: wake an idle worker now instead of at its next poll.
-  void notify();
+  void notify() override;
   // A chat job was cancelled: its worker stops at the next chunk.
-  void cancel(const std::string& job);
+  void cancel(const std::string& job) override;
   // Stop claiming; the lines this process holds go back to the queue at once.
-  void stop();
+  void stop() override;
+  // Stop claiming; lines running finish within `grace`, the rest go back to the queue.
+  void drain(std::chrono::milliseconds grace, std::function<void()> done) override;
   // `fn` runs (on the pool's strand) after a job reached a final state: webhooks have news.
-  void on_final(std::function<void()> fn) { on_final_ = std::move(fn); }
+  void on_final(std::function<void()> fn) override { on_final_ = std::move(fn); }
   // A job reached a final state outside the workers (a cancel, a failed validation): any thread.
-  void notify_final();
+  void notify_final() override;
 
   const std::string& owner() const { return owner_; }
 

@@ -12,6 +12,7 @@
 
 #include <boost/json.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -256,7 +257,7 @@ Gateway::~Gateway() {
 
 std::variant<std::unique_ptr<Gateway>, std::string> Gateway::create(const config::Config& cfg,
                                                                     const pipeline::StageRegistry& stages,
-                                                                    const TokenCounterFactory& tokens) {
+                                                                    const TokenCounterFactory& tokens, Role role) {
   // Every key typed and range-checked before anything starts; stages registered from outside the
   // built-in set check their own keys.
   std::vector<std::string> free_subtrees;
@@ -327,22 +328,32 @@ std::variant<std::unique_ptr<Gateway>, std::string> Gateway::create(const config
   auto job_opts = jobs::options_from_config(s.config);
   if (auto* err = std::get_if<std::string>(&job_opts)) return *err;
   s.job_options = std::get<jobs::Options>(job_opts);
-  if (s.job_options.enabled()) {
-    auto hook_opts = jobs::webhook_options_from_config(s.config);
-    if (auto* err = std::get_if<std::string>(&hook_opts)) return *err;
-    auto store = jobs::Store::open(s.job_options.dir);
-    if (auto* err = std::get_if<std::string>(&store)) return *err;
-    s.job_store = std::move(std::get<std::unique_ptr<jobs::Store>>(store));
+  if (role == Role::worker && !s.job_options.enabled() && !s.job_options.amqp())
+    return std::string("kuai worker needs jobs.dir (the gateway's job store) or jobs.queue: amqp://… (RabbitMQ)");
+  if (s.job_options.amqp() && role == Role::serve && !s.job_options.enabled())
+    return std::string("config 'jobs.queue' is RabbitMQ: the gateway also needs jobs.dir (its job store)");
+  if (s.job_options.enabled() || role == Role::worker) {
+    if (s.job_options.enabled() && (role == Role::serve || !s.job_options.amqp())) {  // an AMQP worker has no store
+      auto store = jobs::Store::open(s.job_options.dir);
+      if (auto* err = std::get_if<std::string>(&store)) return *err;
+      s.job_store = std::move(std::get<std::unique_ptr<jobs::Store>>(store));
+    }
     s.job_executor = make_job_executor(s);
-    s.workers = std::make_unique<jobs::WorkerPool>(*s.job_store, *s.job_executor, s.server->executor(), s.job_options,
-                                                   &s.metrics);
-    auto hooks = jobs::WebhookSender::create(*s.job_store, s.server->executor(),
-                                             std::move(std::get<jobs::WebhookOptions>(hook_opts)), &s.metrics);
-    if (auto* err = std::get_if<std::string>(&hooks)) return *err;
-    s.webhooks = std::move(std::get<std::unique_ptr<jobs::WebhookSender>>(hooks));
-    s.workers->on_final([w = s.webhooks.get()] { w->notify(); });
+    auto queue = jobs::make_queue(role == Role::serve ? jobs::Role::serve : jobs::Role::worker, s.job_options,
+                                  s.job_store.get(), *s.job_executor, s.server->executor(), &s.metrics);
+    if (auto* err = std::get_if<std::string>(&queue)) return *err;
+    s.workers = std::move(std::get<std::unique_ptr<jobs::Queue>>(queue));
+    if (role == Role::serve) {
+      auto hook_opts = jobs::webhook_options_from_config(s.config);
+      if (auto* err = std::get_if<std::string>(&hook_opts)) return *err;
+      auto hooks = jobs::WebhookSender::create(*s.job_store, s.server->executor(),
+                                               std::move(std::get<jobs::WebhookOptions>(hook_opts)), &s.metrics);
+      if (auto* err = std::get_if<std::string>(&hooks)) return *err;
+      s.webhooks = std::move(std::get<std::unique_ptr<jobs::WebhookSender>>(hooks));
+      s.workers->on_final([w = s.webhooks.get()] { w->notify(); });
+      s.webhooks->start();
+    }
     s.workers->start();
-    s.webhooks->start();
   }
   // Flows: every one validated now (references, cycles, models), so a bad flow stops the start.
   auto lib = flows::FlowLibrary::load(s.config.at("flows"), s.config.file(),
@@ -388,6 +399,23 @@ std::optional<flows::RunResult> Gateway::run_flow(const flows::Flow& flow, boost
   s.server->shutdown_io();
   if (error) std::rethrow_exception(error);
   return out;
+}
+
+void Gateway::run_worker() {
+  State& s = *state_;
+  auto ex = s.server->executor();
+  // Outstanding work until the queue has drained: an idle RabbitMQ worker has no coroutine waiting.
+  net::any_io_executor work = net::prefer(ex, net::execution::outstanding_work.tracked);
+  net::signal_set signals(ex, SIGINT, SIGTERM);
+  signals.async_wait([&s](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    s.stopping = true;
+    spdlog::info("signal {}: taking no more job lines; running ones get {} ms (jobs.stop_grace_ms)", sig,
+                 s.job_options.stop_grace_ms);
+    s.workers->drain(std::chrono::milliseconds(s.job_options.stop_grace_ms), [&s] { s.server->stop(); });
+  });
+  s.server->run();
+  work = net::any_io_executor();
 }
 
 void Gateway::stop_on_signals() {

@@ -28,9 +28,13 @@ class Gateway {
   // Builds everything from config (server.*, tenants, admin_key, models.*, pipeline, stages.*).
   // A bad config is an error message, never an exception. Without `tokens`, stages count tokens with
   // the per-script estimate.
+  // Role::worker (`kuai worker`): the same models, stages and tenants, no HTTP listener; only job lines
+  // run (from jobs.dir's store, or from RabbitMQ), then run_worker().
+  enum class Role { serve, worker };
   static std::variant<std::unique_ptr<Gateway>, std::string> create(const config::Config& cfg,
                                                                     const pipeline::StageRegistry& stages,
-                                                                    const TokenCounterFactory& tokens = {});
+                                                                    const TokenCounterFactory& tokens = {},
+                                                                    Role role = Role::serve);
   ~Gateway();
 
   std::optional<std::string> listen();   // binds server.host:server.port
@@ -46,6 +50,9 @@ class Gateway {
   // is called on the I/O thread. Call instead of listen()/run().
   std::optional<flows::RunResult> run_flow(const flows::Flow& flow, boost::json::object inputs,
                                            flows::EventFn on_event);
+  // Role::worker: runs job lines until SIGINT/SIGTERM, then lets the running ones finish within
+  // jobs.stop_grace_ms and hands the rest back to the queue. Call instead of listen()/run().
+  void run_worker();
   bool has_model(std::string_view public_name) const;
   const flows::Flow* find_flow(std::string_view name) const;  // config flows and flows.dir
 

@@ -8,6 +8,7 @@
 #include "flows/run_store.h"
 #include "http/server.h"
 #include "jobs/options.h"
+#include "jobs/queue.h"
 #include "jobs/store.h"
 #include "jobs/webhooks.h"
 #include "jobs/worker_pool.h"
@@ -45,11 +46,11 @@ struct Gateway::State {
   DashboardSessions dashboard_sessions;
   std::unique_ptr<RecentRequests> recent_requests;  // set when the dashboard is enabled
   std::atomic<bool> stopping{false};                 // a stop signal arrived: long streams end
-  // Async jobs (jobs.*): absent when jobs.dir is empty.
+  // Async jobs (jobs.*): absent when jobs.dir is empty (a `kuai worker` on RabbitMQ has no store).
   jobs::Options job_options;
   std::unique_ptr<jobs::Store> job_store;
   std::unique_ptr<jobs::Executor> job_executor;
-  std::unique_ptr<jobs::WorkerPool> workers;
+  std::unique_ptr<jobs::Queue> workers;  // the embedded queue's WorkerPool or RabbitMQ (jobs.queue)
   std::unique_ptr<jobs::WebhookSender> webhooks;
   flows::FlowLibrary flows;    // flows.<name> and flows.dir, validated at start-up
   flows::RunStore flow_runs;   // finished runs for GET /v1/flows/runs/{id}

@@ -159,8 +159,8 @@ TEST(JobStore, ChatJobCompletesOnceAndCancelStopsIt) {
   ASSERT_TRUE(it);
   EXPECT_EQ(it->kind, Kind::chat);
   EXPECT_EQ(t.store->chat_job("alice", "cj_1")->at("status").as_string(), "in_progress");
-  t.store->append_event("cj_1", 1, R"({"c":1})");
-  t.store->append_event("cj_1", 2, R"({"c":2})");
+  EXPECT_EQ(t.store->append_event("cj_1", R"({"c":1})"), 1);
+  EXPECT_EQ(t.store->append_event("cj_1", R"({"c":2})"), 2);
   EXPECT_EQ(t.store->events_after("cj_1", 1, 10).size(), 1u);
   EXPECT_TRUE(t.store->complete(*it, Result{200, R"({"id":"chatcmpl-1"})", "r"}));
   auto job = t.store->chat_job("alice", "cj_1");
@@ -213,6 +213,62 @@ TEST(JobStore, GivingUpIsAnErrorLineAndRetentionPurges) {
   EXPECT_EQ(t.store->purge(now_s() - 3600), 0) << "nothing is older than an hour";
   EXPECT_GE(t.store->purge(now_s() + 1), 2) << "the batch and its error file";
   EXPECT_FALSE(t.store->batch("alice", "batch_8"));
+}
+
+}  // namespace
+}  // namespace kuai::jobs
+
+namespace kuai::jobs {
+namespace {
+
+// A retried chat job continues the event numbering: a reader that resumes from the last id it saw
+// gets a restart event, then the whole new answer; ids only grow.
+TEST(JobStore, ARetriedChatJobContinuesTheEventNumbering) {
+  TempStore t;
+  t.store->create_chat_job("alice", json::object{{"id", "cj_r"}, {"status", "queued"}}, "{}", 0);
+  auto first = t.store->claim("w1", now_ms(), 100);
+  ASSERT_TRUE(first);
+  t.store->begin_run("cj_r", first->attempts);
+  EXPECT_TRUE(t.store->events_after("cj_r", 0, 10).empty()) << "a first run writes no restart event";
+  t.store->append_event("cj_r", R"({"c":"a"})");
+  t.store->append_event("cj_r", R"({"c":"b"})");
+  auto second = t.store->claim("w2", now_ms() + 1000, 100);  // w1's lease passed: w1 died
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->attempts, 2);
+  t.store->begin_run("cj_r", second->attempts);
+  EXPECT_EQ(t.store->append_event("cj_r", R"({"c":"A"})"), 4);
+  auto resumed = t.store->events_after("cj_r", 2, 10);  // the reader had seen 1 and 2
+  ASSERT_EQ(resumed.size(), 2u);
+  EXPECT_EQ(resumed[0].first, 3);
+  auto restart = json::parse(resumed[0].second).as_object();
+  EXPECT_EQ(restart.at("object").as_string(), "chat.completion.job.restart");
+  EXPECT_EQ(restart.at("attempt").as_int64(), 2);
+  EXPECT_EQ(resumed[1].second, R"({"c":"A"})");
+}
+
+// The RabbitMQ path: the store keeps the record, the broker hands lines out. Published lines are not
+// claimable from the store, still count as unfinished, and complete once.
+TEST(JobStore, PublishedLinesAreTheBrokersAndCompleteOnce) {
+  TempStore t;
+  t.store->create_batch("alice", batch_obj("batch_p"), {{"a", "{}"}, {"b", "{}"}}, 7);
+  auto todo = t.store->unpublished(10);
+  ASSERT_EQ(todo.size(), 2u);
+  EXPECT_EQ(todo[0].priority, 7);
+  t.store->mark_published(todo);
+  EXPECT_TRUE(t.store->unpublished(10).empty());
+  EXPECT_FALSE(t.store->claim("w", now_ms(), 1000)) << "the broker, not the store, hands out published lines";
+  EXPECT_EQ(t.store->counts().queued, 2);
+  EXPECT_TRUE(t.store->started("batch_p", todo[0].line, "amqp-w", 1));
+  EXPECT_EQ(t.store->counts().running, 1);
+  EXPECT_FALSE(t.store->finalize_if_done("batch_p", now_s()));
+  EXPECT_TRUE(t.store->complete(todo[0], Result{200, "{}", "r0"}));
+  EXPECT_FALSE(t.store->complete(todo[0], Result{200, "{}", "r0-again"})) << "a redelivered line's second result";
+  EXPECT_TRUE(t.store->give_up(todo[1], "dead-lettered"));
+  EXPECT_TRUE(t.store->finalize_if_done("batch_p", now_s()));
+  auto b = t.store->batch("alice", "batch_p");
+  EXPECT_EQ(b->at("request_counts").at("completed").as_int64(), 1);
+  EXPECT_EQ(b->at("request_counts").at("failed").as_int64(), 1);
+  EXPECT_FALSE(t.store->started("batch_p", todo[0].line, "amqp-w", 2)) << "a finished line does not start again";
 }
 
 }  // namespace
