@@ -3,11 +3,17 @@
 // gateway at concurrency 64 (target ≥ 0.9×); then enqueue-to-start latency of background chat jobs on
 // an idle queue, p50/p99 from kuai_jobs_queue_latency_seconds (interpolated inside its buckets, as
 // Prometheus' histogram_quantile does; target ≤ 5 ms with SQLite). Client, gateway and upstream share
-// the machine's cores, so the throughput is a ratio from the same run. RabbitMQ and the engine batch
-// are not built yet: n/a. Last line machine-readable:
-//   jobs: batch_vs_live=… enqueue_p99_ms_sqlite=… enqueue_p99_ms_amqp=n/a engine_batch_speedup=n/a
-// Usage: bench_jobs [--lines N (2000)] [--jobs J (200)] [--ttft-ms MS (50)]   (KUAI_BIN or ./kuai)
+// the machine's cores, so the throughput is a ratio from the same run. The same enqueue-to-start with
+// `jobs.queue: amqp://…` on a RabbitMQ broker the bench starts (target ≤ 10 ms; n/a without
+// rabbitmq-server). Then the embedded engine (../shared/models/stories260K unless --engine-model): a
+// 64-line batch's aggregate completion tokens/s as a ratio of the same 64 requests one after another
+// (continuous batching; target ≥ 3×). Last line machine-readable:
+//   jobs: batch_vs_live=… enqueue_p99_ms_sqlite=… enqueue_p99_ms_amqp=… engine_batch_speedup=…
+// Usage: bench_jobs [--lines N (2000)] [--jobs J (200)] [--ttft-ms MS (50)] [--engine-model GGUF]
+//                   [--engine-tokens T (64)]   (KUAI_BIN or ./kuai; KUAI_SHARED)
 #include "../../tests/support/process.h"
+#include "support/paths.h"
+#include "support/rabbitmq.h"
 
 #include <boost/json.hpp>
 
@@ -87,17 +93,146 @@ double quantile_ms(const std::map<double, double>& before, const std::map<double
   return -1;
 }
 
+
+std::string upload(HttpClient& c, const std::string& jsonl) {
+  std::string mp = "--B\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n--B\r\nContent-Disposition: "
+                   "form-data; name=\"file\"; filename=\"b.jsonl\"\r\n\r\n" + jsonl + "\r\n--B--\r\n";
+  auto f = parse_obj(c.post("/v1/files", mp, {}, "multipart/form-data; boundary=B").body);
+  return f.contains("id") ? std::string(f.at("id").as_string()) : "";
+}
+
+// Creates a batch of `input_file` and waits until it is completed; the final batch object.
+boost::json::object run_batch(HttpClient& c, const std::string& input_file) {
+  std::string create = R"({"input_file_id":")" + input_file + R"(","endpoint":"/v1/chat/completions","completion_window":"24h"})";
+  auto b = parse_obj(c.post("/v1/batches", create).body);
+  if (!b.contains("id")) return b;
+  std::string bid(b.at("id").as_string());
+  wait_until([&] {
+    b = parse_obj(c.get("/v1/batches/" + bid).body);
+    auto st = b.at("status").as_string();
+    return st == "completed" || st == "failed" || st == "expired" || st == "cancelled";
+  }, Ms(600000));
+  return b;
+}
+
+// Enqueue-to-start p50/p99 (ms) of `jobs` background chat jobs sent one after another to an idle queue.
+std::pair<double, double> enqueue_latency(HttpClient& c, int jobs) {
+  auto before = latency_buckets(c);
+  for (int i = 0; i < jobs; ++i) {
+    auto r = parse_obj(c.post("/v1/chat/completions", R"({"model":"default","background":true,"messages":[{"role":"user","content":"hi"}]})").body);
+    if (!r.contains("id")) return {-1, -1};
+    std::string id(r.at("id").as_string());
+    wait_until([&] { return parse_obj(c.get("/v1/chat/jobs/" + id).body).at("status").as_string() == "completed"; });
+  }
+  auto after = latency_buckets(c);
+  return {quantile_ms(before, after, 0.5), quantile_ms(before, after, 0.99)};
+}
+
+// The same enqueue-to-start with RabbitMQ as the queue (a broker started here, workers in the gateway).
+double amqp_enqueue_p99(const std::string& fake_url, int jobs) {
+  auto* mq = RabbitMq::shared();
+  if (!mq) {
+    std::printf("enqueue-to-start (RabbitMQ): n/a, %s is not installed\n", RabbitMq::kServer);
+    return -1;
+  }
+  std::string dir = "/tmp/kuai_bench_jobs_amqp_" + std::to_string(::getpid());
+  ChildProcess serve;
+  uint16_t port = start(serve, {"serve", "--port", "0", "--upstream", fake_url, "--set", "jobs.dir=" + dir,
+                                "--set", "jobs.queue=" + mq->url(), "--set", "jobs.workers=64", "--log-level", "warn",
+                                "--set", "server.access_log=false"});
+  if (!port) {
+    std::fprintf(stderr, "bench_jobs: kuai serve on RabbitMQ did not start:\n%s", serve.output().c_str());
+    return -1;
+  }
+  HttpClient c(port, Ms(60000));
+  auto [p50, p99] = enqueue_latency(c, jobs);
+  std::printf("enqueue-to-start, %d background jobs on an idle queue (RabbitMQ): p50 %.2f ms, p99 %.2f ms (target <= 10 ms)\n",
+              jobs, p50, p99);
+  serve.stop();
+  std::filesystem::remove_all(dir);
+  return p99;
+}
+
+int64_t completion_tokens(const boost::json::object& response) {
+  auto* u = response.if_contains("usage");
+  return u && u->is_object() && u->as_object().contains("completion_tokens") ? u->as_object().at("completion_tokens").to_number<int64_t>() : 0;
+}
+
+// The embedded engine: 64 lines as one batch vs the same 64 requests one after another, as the ratio
+// of aggregate completion tokens per second.
+double engine_batch_speedup(const std::string& model, int tokens) {
+  const int kLines = 64;
+  std::string dir = "/tmp/kuai_bench_jobs_engine_" + std::to_string(::getpid());
+  ChildProcess serve;
+  uint16_t port = start(serve, {"serve", "--port", "0", "--model", model, "--set", "jobs.dir=" + dir, "--set",
+                                "jobs.workers=" + std::to_string(kLines), "--log-level", "warn", "--set", "server.access_log=false"});
+  if (!port) {
+    std::fprintf(stderr, "bench_jobs: kuai serve --model %s did not start:\n%s", model.c_str(), serve.output().c_str());
+    return -1;
+  }
+  auto body = [&](int i) {
+    return R"({"model":"default","temperature":0,"max_tokens":)" + std::to_string(tokens) +
+           R"(,"messages":[{"role":"user","content":"Once upon a time there was a little )" + (i % 2 ? std::string("cat") : "dog") +
+           " called number " + std::to_string(i) + R"("}]})";
+  };
+  HttpClient c(port, Ms(600000));
+  int64_t seq_tokens = 0;
+  auto t0 = Clock::now();
+  for (int i = 0; i < kLines; ++i) seq_tokens += completion_tokens(parse_obj(c.post("/v1/chat/completions", body(i)).body));
+  double seq_s = std::chrono::duration<double>(Clock::now() - t0).count();
+
+  std::string input;
+  for (int i = 0; i < kLines; ++i)
+    input += R"({"custom_id":"e)" + std::to_string(i) + R"(","method":"POST","url":"/v1/chat/completions","body":)" + body(i) + "}\n";
+  std::string file = upload(c, input);
+  auto t1 = Clock::now();
+  auto b = run_batch(c, file);
+  double batch_s = std::chrono::duration<double>(Clock::now() - t1).count();
+  int64_t batch_tokens = 0;
+  if (b.contains("output_file_id") && b.at("output_file_id").is_string()) {
+    std::string out = c.get("/v1/files/" + std::string(b.at("output_file_id").as_string()) + "/content").body;
+    for (size_t pos = 0; pos < out.size();) {
+      size_t eol = out.find('\n', pos);
+      auto line = parse_obj(out.substr(pos, eol - pos));
+      auto* resp = line.if_contains("response");
+      if (resp && resp->is_object() && resp->as_object().at("body").is_object())
+        batch_tokens += completion_tokens(resp->as_object().at("body").as_object());
+      pos = eol == std::string::npos ? out.size() : eol + 1;
+    }
+  }
+  serve.stop();
+  std::filesystem::remove_all(dir);
+  if (seq_tokens == 0 || batch_tokens == 0) {
+    std::fprintf(stderr, "bench_jobs: the engine produced no tokens (sequential %lld, batch %lld)\n",
+                 static_cast<long long>(seq_tokens), static_cast<long long>(batch_tokens));
+    return -1;
+  }
+  double seq_tps = seq_tokens / seq_s, batch_tps = batch_tokens / batch_s;
+  std::printf("engine (%s, %d lines, max_tokens %d): one after another %.0f tok/s (%.2f s) | batch %.0f tok/s (%.2f s) | %.2fx (target >= 3x)\n",
+              model.c_str(), kLines, tokens, seq_tps, seq_s, batch_tps, batch_s, batch_tps / seq_tps);
+  return batch_tps / seq_tps;
+}
+
+std::string fmt(double v) {
+  if (v < 0) return "n/a";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", v);
+  return buf;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int lines = 2000, jobs = 200;
-  std::string ttft = "50";
+  int lines = 2000, jobs = 200, engine_tokens = 64;
+  std::string ttft = "50", engine_model = shared_dir() + "/models/stories260K/stories260K.gguf";
   const int kConcurrency = 64;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--lines") lines = std::atoi(argv[i + 1]);
     else if (a == "--jobs") jobs = std::atoi(argv[i + 1]);
     else if (a == "--ttft-ms") ttft = argv[i + 1];
+    else if (a == "--engine-model") engine_model = argv[i + 1];
+    else if (a == "--engine-tokens") engine_tokens = std::max(1, std::atoi(argv[i + 1]));
   }
   std::string dir = "/tmp/kuai_bench_jobs_" + std::to_string(::getpid());
   ChildProcess fake, serve;
@@ -132,31 +267,13 @@ int main(int argc, char** argv) {
   for (int i = 0; i < lines; ++i)
     input += R"({"custom_id":"r)" + std::to_string(i) + R"(","method":"POST","url":"/v1/chat/completions","body":)" +
              chat_body(i) + "}\n";
-  std::string mp = "--B\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n--B\r\nContent-Disposition: "
-                   "form-data; name=\"file\"; filename=\"b.jsonl\"\r\n\r\n" + input + "\r\n--B--\r\n";
-  auto f = parse_obj(c.post("/v1/files", mp, {}, "multipart/form-data; boundary=B").body);
-  std::string create = R"({"input_file_id":")" + std::string(f.at("id").as_string()) +
-                       R"(","endpoint":"/v1/chat/completions","completion_window":"24h"})";
+  std::string file = upload(c, input);
   auto t1 = Clock::now();
-  auto b = parse_obj(c.post("/v1/batches", create).body);
-  std::string bid(b.at("id").as_string());
-  wait_until([&] {
-    b = parse_obj(c.get("/v1/batches/" + bid).body);
-    return b.at("status").as_string() == "completed";
-  }, Ms(600000));
+  auto b = run_batch(c, file);
   double batch_s = std::chrono::duration<double>(Clock::now() - t1).count();
-  int64_t ok = b.at("request_counts").at("completed").as_int64();
+  int64_t ok = b.contains("request_counts") ? b.at("request_counts").at("completed").as_int64() : 0;
 
-  // Enqueue-to-start on an idle queue: background chat jobs one after another.
-  auto before = latency_buckets(c);
-  for (int i = 0; i < jobs; ++i) {
-    auto r = parse_obj(c.post("/v1/chat/completions", R"({"model":"default","background":true,"messages":[{"role":"user","content":"hi"}]})").body);
-    std::string id(r.at("id").as_string());
-    wait_until([&] { return parse_obj(c.get("/v1/chat/jobs/" + id).body).at("status").as_string() == "completed"; });
-  }
-  auto after = latency_buckets(c);
-  double p50 = quantile_ms(before, after, 0.5), p99 = quantile_ms(before, after, 0.99);
-
+  auto [p50, p99] = enqueue_latency(c, jobs);
   double ratio = live_s / batch_s;
   std::printf("live:  %d requests at concurrency %d in %.2f s (%.0f req/s, %d failed)\n", lines, kConcurrency, live_s,
               lines / live_s, failed.load());
@@ -165,9 +282,14 @@ int main(int argc, char** argv) {
   std::printf("batch throughput / live throughput = %.2fx (target >= 0.9x)\n", ratio);
   std::printf("enqueue-to-start, %d background jobs on an idle queue (SQLite): p50 %.2f ms, p99 %.2f ms (target <= 5 ms)\n",
               jobs, p50, p99);
-  std::printf("jobs: batch_vs_live=%.2f enqueue_p99_ms_sqlite=%.2f enqueue_p99_ms_amqp=n/a engine_batch_speedup=n/a\n",
-              ratio, p99);
   serve.stop();
   std::filesystem::remove_all(dir);
+
+  double amqp_p99 = amqp_enqueue_p99("http://127.0.0.1:" + std::to_string(fake_port), jobs);
+  double engine = -1;
+  if (std::ifstream(engine_model)) engine = engine_batch_speedup(engine_model, engine_tokens);
+  else std::printf("engine: %s not found: n/a\n", engine_model.c_str());
+  std::printf("jobs: batch_vs_live=%.2f enqueue_p99_ms_sqlite=%.2f enqueue_p99_ms_amqp=%s engine_batch_speedup=%s\n",
+              ratio, p99, fmt(amqp_p99).c_str(), fmt(engine).c_str());
   return 0;
 }

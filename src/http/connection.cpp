@@ -150,10 +150,26 @@ net::awaitable<void> reply_and_close(const Server::Impl& server, beast::tcp_stre
 
 // What a failed request read means: nullopt for a slow or vanished client (close quietly), else the
 // error to answer before closing. `in_body`: the headers were complete.
+ProtocolError too_large(size_t limit) {
+  return ProtocolError(413, "Request body is larger than the limit of " + std::to_string(limit) + " bytes.");
+}
+
+// The body limit of a request target: its path's own (ServerOptions::body_limit_by_path) or the default.
+size_t body_limit_for(const ServerOptions& opt, std::string_view target) {
+  auto path = target.substr(0, target.find('?'));
+  auto it = opt.body_limit_by_path.find(std::string(path));
+  return it == opt.body_limit_by_path.end() ? opt.max_body_bytes : it->second;
+}
+
+size_t largest_body_limit(const ServerOptions& opt) {
+  size_t most = opt.max_body_bytes;
+  for (const auto& [path, limit] : opt.body_limit_by_path) most = std::max(most, limit);
+  return most;
+}
+
 std::optional<ProtocolError> read_error(const boost::system::error_code& ec, bool timed_out, bool in_body,
                                         size_t max_body_bytes) {
-  if (ec == bhttp::error::body_limit)
-    return ProtocolError(413, "Request body is larger than the limit of " + std::to_string(max_body_bytes) + " bytes.");
+  if (ec == bhttp::error::body_limit) return too_large(max_body_bytes);
   if (ec == bhttp::error::header_limit) return ProtocolError(431, "Request headers are too large.");
   if (timed_out || ec == beast::error::timeout || ec == net::error::eof || ec == bhttp::error::end_of_stream ||
       ec == net::error::connection_reset || ec == net::error::operation_aborted || ec == net::error::bad_descriptor ||
@@ -221,6 +237,7 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
   beast::flat_buffer buffer;
   std::string head_buf;  // response heads, reused by every request on this connection
   bool ws_taken = false;
+  const size_t largest_body = largest_body_limit(opt);
 
   for (;;) {
     // Idle between requests: wait for the first byte under the idle timeout.
@@ -236,7 +253,7 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
 
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(64 * 1024);
-    parser.body_limit(opt.max_body_bytes);
+    parser.body_limit(largest_body);
     state->expire_after(std::chrono::milliseconds(opt.header_timeout_ms));
     // Most requests are already whole in the buffer or the socket: parse them synchronously (the
     // socket is non-blocking), and wait asynchronously only for what has not arrived yet.
@@ -251,7 +268,7 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
     }
     unsigned version = parser.is_header_done() ? parser.get().version() : 11;
     if (ec) {
-      if (auto err = read_error(ec, state->timed_out, parser.is_header_done(), opt.max_body_bytes))
+      if (auto err = read_error(ec, state->timed_out, parser.is_header_done(), largest_body))
         co_await reply_and_close(server, stream, version, *err);
       break;
     }
@@ -259,6 +276,14 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
       co_await reply_and_close(server, stream, version, *err);
       break;
     }
+    // The parser took the largest limit of any route; this route's own applies from here (a
+    // Content-Length over it is refused before its body is read).
+    size_t body_limit = body_limit_for(opt, parser.get().target());
+    if (auto len = parser.content_length(); len && *len > body_limit) {
+      co_await reply_and_close(server, stream, version, too_large(body_limit));
+      break;
+    }
+    if (body_limit < largest_body && !parser.is_done()) parser.body_limit(body_limit);
     if (!parser.is_done()) {
       if (beast::iequals(parser.get()[bhttp::field::expect], "100-continue")) {
         bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
@@ -269,10 +294,14 @@ net::awaitable<void> serve_connection(Server::Impl& server, tcp::socket socket) 
       state->expire_after(std::chrono::milliseconds(opt.body_timeout_ms));
       auto [bec, n] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
       if (bec) {
-        if (auto err = read_error(bec, state->timed_out, true, opt.max_body_bytes))
+        if (auto err = read_error(bec, state->timed_out, true, body_limit))
           co_await reply_and_close(server, stream, version, *err);
         break;
       }
+    }
+    if (parser.get().body().size() > body_limit) {  // a chunked body read whole under the larger limit
+      co_await reply_and_close(server, stream, version, too_large(body_limit));
+      break;
     }
     state->expire_never();
 

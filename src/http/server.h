@@ -25,6 +25,7 @@
 #include <exception>
 #include <optional>
 #include <stdexcept>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -81,6 +82,8 @@ struct ServerOptions {
   uint16_t port = 8080;             // 0: pick a free port (see Server::port())
   int io_threads = 0;               // 0: hardware threads, clamped to [1, 8]; 1 on a machine of <= 2 cores
   size_t max_body_bytes = 8u << 20;  // larger bodies get 413
+  // Request paths (exact, without the query) with their own body limit instead (an upload route).
+  std::map<std::string, size_t> body_limit_by_path;
   int header_timeout_ms = 10000;    // from the first byte of a request to the end of its headers
   int idle_timeout_ms = 60000;      // a kept-alive connection with no new request is closed
   int body_timeout_ms = 60000;      // reading a body, and each write to a slow reader

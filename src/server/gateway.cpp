@@ -284,6 +284,13 @@ std::variant<std::unique_ptr<Gateway>, std::string> Gateway::create(const config
   opts.ws_idle_timeout_ms = cfg.get<int>("server.ws_idle_timeout_ms", opts.ws_idle_timeout_ms);
   if (opts.header_timeout_ms <= 0 || opts.idle_timeout_ms <= 0 || opts.body_timeout_ms <= 0 || opts.drain_timeout_ms < 0)
     return std::string("config 'server.*_timeout_ms' must be positive");
+  auto job_opts = jobs::options_from_config(cfg);
+  if (auto* err = std::get_if<std::string>(&job_opts)) return *err;
+  s.job_options = std::get<jobs::Options>(job_opts);
+  // An upload is bounded by jobs.max_file_bytes, not by server.max_body_bytes (plus room for the
+  // multipart framing around the file).
+  if (s.job_options.enabled())
+    opts.body_limit_by_path["/v1/files"] = static_cast<size_t>(s.job_options.max_file_bytes) + (64u << 10);
   s.fallback_model = cfg.get<std::string>("server.fallback_model", "");
   s.dashboard = DashboardOptions::from_config(cfg);
   if (s.dashboard.enabled) s.recent_requests = std::make_unique<RecentRequests>(s.dashboard.max_requests);
@@ -325,9 +332,6 @@ std::variant<std::unique_ptr<Gateway>, std::string> Gateway::create(const config
   s.pipeline = std::make_unique<pipeline::Pipeline>(std::move(std::get<pipeline::Pipeline>(built)));
   s.request_metrics = std::make_unique<RequestMetrics>(s.metrics);
 
-  auto job_opts = jobs::options_from_config(s.config);
-  if (auto* err = std::get_if<std::string>(&job_opts)) return *err;
-  s.job_options = std::get<jobs::Options>(job_opts);
   if (role == Role::worker && !s.job_options.enabled() && !s.job_options.amqp())
     return std::string("kuai worker needs jobs.dir (the gateway's job store) or jobs.queue: amqp://… (RabbitMQ)");
   if (s.job_options.amqp() && role == Role::serve && !s.job_options.enabled())

@@ -205,6 +205,30 @@ TEST_F(ServerTest, OversizedBodyIs413ThroughTheFormatterAndServerKeepsServing) {
   EXPECT_EQ(c2.post("/echo", std::string(1024, 'y')).status, 200);
 }
 
+// An upload route may take larger bodies than the rest (body_limit_by_path, by path without the query).
+TEST_F(ServerTest, APathWithItsOwnBodyLimitTakesLargerBodiesOnlyThere) {
+  http::ServerOptions o;
+  o.max_body_bytes = 1024;
+  o.body_limit_by_path["/echo"] = 8192;
+  start(o);
+  HttpClient c(port_);
+  EXPECT_EQ(c.post("/echo?x=1", std::string(4096, 'x')).status, 200);
+  auto over = c.post("/echo", std::string(9000, 'x'));
+  EXPECT_EQ(over.status, 413);
+  EXPECT_NE(over.body.find("limit of 8192 bytes"), std::string::npos) << over.body;
+  HttpClient c2(port_);
+  auto elsewhere = c2.post("/other", std::string(4096, 'x'));
+  EXPECT_EQ(elsewhere.status, 413);
+  EXPECT_NE(elsewhere.body.find("limit of 1024 bytes"), std::string::npos) << elsewhere.body;
+  // A chunked body (no Content-Length) over the default, on a path without its own limit.
+  RawConnection raw(port_);
+  raw.send_all("POST /other HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n" + std::string(2048, 'z') +
+               "\r\n0\r\n\r\n");
+  std::string got;
+  while (got.find("\r\n\r\n") == std::string::npos && raw.recv_some(got, Ms(5000)) > 0) {}
+  EXPECT_EQ(got.substr(0, 12), "HTTP/1.1 413");
+}
+
 TEST_F(ServerTest, ExpectContinueGetsContinueOr413) {
   http::ServerOptions o;
   o.max_body_bytes = 1024;

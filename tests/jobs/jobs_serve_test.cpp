@@ -129,8 +129,14 @@ TEST(JobsServe, CancelStopsTheUpstreamCall) {
 TEST(JobsServe, BadBatchInputIsAClearError) {
   Fake fake({});
   JobsDir dir;
-  Serve gw(serve_args(fake, dir.path, {"--set", "jobs.max_file_bytes=4000"}));
+  Serve gw(serve_args(fake, dir.path, {"--set", "jobs.max_file_bytes=4000", "--set", "server.max_body_bytes=3000"}));
   HttpClient c(gw.port);
+  // Uploads take jobs.max_file_bytes, not server.max_body_bytes; other routes keep the latter.
+  std::string lines;
+  while (lines.size() < 3500) lines += chat_line("l" + std::to_string(lines.size()));
+  auto fits = upload(c, lines);
+  EXPECT_EQ(fits.status, 200) << fits.body;
+  expect_error(c.post("/v1/chat/completions", std::string(3500, ' '), kAlice), 413);
   // Malformed JSONL and an unknown endpoint: the batch fails validation, each error naming its line.
   auto f = upload(c, chat_line("a") + "{oops\n" + chat_line("b", "/v1/images/generations"));
   ASSERT_EQ(f.status, 200) << f.body;
