@@ -21,6 +21,13 @@ int64_t now_ms() {
 
 namespace {
 
+// A background job's object: a flow run ("flow.run.job") or a chat completion ("chat.completion.job").
+bool is_flow_job(const json::object& obj) { return obj.contains("object") && obj.at("object") == "flow.run.job"; }
+// Its webhook event type: chat.job.completed, flow.job.cancelled, …
+std::string job_event_type(const json::object& obj, const char* end) {
+  return std::string(is_flow_job(obj) ? "flow.job." : "chat.job.") + end;
+}
+
 // Line states in `items`.
 // kPublished: queued in RabbitMQ (jobs.queue amqp://…); the broker, not the store, hands it out.
 // A line not finished is in state 0, 1 or 4 ("IN (0,1,4)" below).
@@ -344,7 +351,8 @@ int Store::expire_batches(int64_t now) {
 
 // ---- chat jobs
 
-void Store::create_chat_job(const std::string& tenant, const json::object& obj, const std::string& body, int priority) {
+void Store::create_chat_job(const std::string& tenant, const json::object& obj, const std::string& body, int priority,
+                            const std::string& endpoint) {
   std::string id = json::value_to<std::string>(obj.at("id"));
   std::lock_guard lock(mu_);
   Txn txn(db_);
@@ -352,8 +360,8 @@ void Store::create_chat_job(const std::string& tenant, const json::object& obj, 
       .bind(1, id).bind(2, tenant).bind(3, json::serialize(obj)).run();
   db_.prepare(
          "INSERT INTO items(job, line, tenant, kind, custom_id, endpoint, body, state, priority, enqueued_ms) "
-         "VALUES(?,0,?,1,'','/v1/chat/completions',?,0,?,?)")
-      .bind(1, id).bind(2, tenant).bind(3, body).bind(4, static_cast<int64_t>(priority)).bind(5, now_ms())
+         "VALUES(?,0,?,1,'',?,?,0,?,?)")
+      .bind(1, id).bind(2, tenant).bind(3, endpoint).bind(4, body).bind(5, static_cast<int64_t>(priority)).bind(6, now_ms())
       .run();
   txn.commit();
 }
@@ -380,7 +388,7 @@ std::optional<json::object> Store::cancel_chat_job(const std::string& tenant, co
     db_.prepare("UPDATE chat_jobs SET status='cancelled', finished_at=?, obj=? WHERE id=?")
         .bind(1, now_s()).bind(2, json::serialize(obj)).bind(3, id).run();
     db_.prepare("UPDATE items SET state=3 WHERE job=? AND state IN (0,1,4)").bind(1, id).run();
-    record_event(tenant, "chat.job.cancelled", obj);
+    record_event(tenant, job_event_type(obj, "cancelled"), obj);
   }
   txn.commit();
   return obj;
@@ -525,14 +533,15 @@ bool Store::complete(const Item& item, const Result& result) {
         json::object obj = parse_object(job.text(1));
         bool ok = result.status_code < 400;
         json::value body = parse_value(result.body);
+        bool flow = is_flow_job(obj);
         obj["status"] = ok ? "completed" : "failed";
         obj[ok ? "completed_at" : "failed_at"] = now_s();
-        if (ok) obj["completion"] = body;
+        if (ok) obj[flow ? "run" : "completion"] = body;
         else obj["error"] = error_of(body, result.status_code);
         db_.prepare("UPDATE chat_jobs SET status=?, finished_at=?, obj=? WHERE id=?")
             .bind(1, std::string(ok ? "completed" : "failed")).bind(2, now_s()).bind(3, json::serialize(obj))
             .bind(4, item.job).run();
-        record_event(tenant, ok ? "chat.job.completed" : "chat.job.failed", obj);
+        record_event(tenant, job_event_type(obj, ok ? "completed" : "failed"), obj);
       }
     }
     db_.prepare("DELETE FROM items WHERE job=? AND line=?").bind(1, item.job).bind(2, item.line).run();

@@ -114,9 +114,11 @@ class Store {
   std::optional<boost::json::object> cancel_batch(const std::string& tenant, const std::string& id,
                                                   std::string& error);
 
-  // Background chat jobs: `obj` is the job object (id, status queued, …); `body` the request.
+  // Background jobs of one request: a chat completion (`endpoint` /v1/chat/completions) or a flow run
+  // (/v1/flows/runs, job object "flow.run.job": its result goes under "run", not "completion").
+  // `obj` is the job object (id, status queued, …); `body` the request.
   void create_chat_job(const std::string& tenant, const boost::json::object& obj, const std::string& body,
-                       int priority);
+                       int priority, const std::string& endpoint = "/v1/chat/completions");
   std::optional<boost::json::object> chat_job(const std::string& tenant, const std::string& id);
   // queued/in_progress → cancelled (the line is dropped; a running worker sees it at its next chunk or
   // heartbeat). Final jobs are returned as they are.

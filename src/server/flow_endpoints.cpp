@@ -2,7 +2,8 @@
 // runs a flow given in the body); GET /v1/flows/runs/{id} returns a finished run. A run answers its
 // outputs with the per-step trace and Server-Timing (critical path, sum of step times, total), or with
 // `stream: true` SSE events step.started, step.delta, step.completed, run.completed. A streaming client
-// that goes away cancels the run's calls.
+// that goes away cancels the run's calls. `background: true` queues the run as a job (202 with a
+// flow.run.job; GET /v1/flows/jobs/{id}, …/events with the same step events, …/cancel).
 #include "api/error.h"
 #include "flows/executor.h"
 #include "server/flow_caller.h"
@@ -29,6 +30,8 @@ struct RunRequest {
   std::shared_ptr<const flows::Flow> flow;
   json::object inputs;
   bool stream = false;
+  bool background = false;
+  json::object body;  // the request as sent, for a background run's job
 };
 
 std::shared_ptr<const flows::Flow> inline_flow(const State& s, const json::value& spec) {
@@ -54,16 +57,17 @@ RunRequest parse_run_request(const State& s, std::string_view name, const std::s
   const json::object& o = v.get_object();
   for (const auto& kv : o) {
     std::string_view k = kv.key();
-    if (k != "inputs" && k != "stream" && k != "background" && k != "flow")
-      throw api::Error::bad_request("unknown field '" + std::string(k) + "' (a run takes inputs, stream, background)",
+    if (k != "inputs" && k != "stream" && k != "background" && k != "flow" && k != "metadata")
+      throw api::Error::bad_request("unknown field '" + std::string(k) + "' (a run takes inputs, stream, background, metadata)",
                                     std::string(k));
   }
-  if (auto* b = o.if_contains("background"); b && b->is_bool() && b->get_bool())
-    throw api::Error(501, "invalid_request_error",
-                     "background flow runs are not available yet (they need the async-jobs queue); run without "
-                     "'background', or with 'stream': true",
-                     "not_implemented", "background");
   RunRequest r;
+  if (auto* b = o.if_contains("background")) {
+    if (!b->is_bool()) throw api::Error::bad_request("'background' must be true or false", "background");
+    r.background = b->get_bool();
+  }
+  if (auto* m = o.if_contains("metadata"); m && !m->is_object())
+    throw api::Error::bad_request("'metadata' must be an object", "metadata");
   if (name.empty()) {
     auto* f = o.if_contains("flow");
     if (!f) throw api::Error::bad_request("POST /v1/flows/runs needs a 'flow' (YAML text or an object)", "flow");
@@ -84,6 +88,10 @@ RunRequest parse_run_request(const State& s, std::string_view name, const std::s
     r.stream = st->get_bool();
   }
   if (auto err = flows::check_inputs(*r.flow, r.inputs)) throw api::Error::bad_request(*err, "inputs");
+  if (r.background && r.stream)
+    throw api::Error::bad_request("a background run is not streamed: read GET /v1/flows/jobs/{id}/events", "stream");
+  r.body = o;
+  r.body.erase("background");
   return r;
 }
 
@@ -104,15 +112,16 @@ std::string sse(std::string_view type, const json::object& data) {
   return out;
 }
 
-std::string event_text(const flows::Event& e) {
+// A step event as JSON; its "type" is the SSE event name.
+json::object event_json(const flows::Event& e) {
   const flows::StepTrace& st = *e.step;
   switch (e.type) {
     case flows::Event::Type::step_started:
-      return sse("step.started", {{"type", "step.started"}, {"step", st.name}, {"kind", st.kind}, {"start_ms", st.start_ms}});
+      return {{"type", "step.started"}, {"step", st.name}, {"kind", st.kind}, {"start_ms", st.start_ms}};
     case flows::Event::Type::step_delta: {
       json::object o{{"type", "step.delta"}, {"step", st.name}, {"delta", e.delta}};
       if (e.item >= 0) o["item"] = e.item;
-      return sse("step.delta", o);
+      return o;
     }
     case flows::Event::Type::step_completed: {
       json::object o{{"type", "step.completed"}, {"step", st.name},   {"status", st.status},
@@ -120,10 +129,16 @@ std::string event_text(const flows::Event& e) {
                      {"completion_tokens", st.completion_tokens}};
       if (st.items >= 0) o["items"] = st.items;
       if (!st.error.empty()) o["error"] = st.error;
-      return sse("step.completed", o);
+      return o;
     }
   }
   return {};
+}
+
+std::string event_text(const flows::Event& e) {
+  json::object o = event_json(e);
+  std::string type(o.at("type").as_string());
+  return sse(type, o);
 }
 
 // What a streaming run shares with the coroutine that writes its events.
@@ -188,6 +203,7 @@ net::awaitable<int> run_flow(State& s, const pipeline::Tenant& tenant, std::stri
   require_method(req, "POST");
   require_json(req);
   RunRequest rr = parse_run_request(s, name, req.body);
+  if (rr.background) co_return co_await handle_background_flow(s, tenant, std::string(name), std::move(rr.body), w);
   auto caller = std::make_shared<PipelineStepCaller>(s, tenant);
   if (rr.stream) co_return co_await run_streaming(s, rr, caller, w);
   flows::FlowRun run(*rr.flow, std::move(rr.inputs), *caller);
@@ -215,6 +231,28 @@ net::awaitable<int> list_flows(State& s, http::ResponseWriter& w) {
 
 }  // namespace
 
+net::awaitable<std::string> run_flow_job(State& s, const pipeline::Tenant& tenant, const std::string& body,
+                                         jobs::EventSink* events) {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec || !v.is_object()) throw api::Error::bad_request("a flow job's request is not a JSON object");
+  json::object o = std::move(v.as_object());
+  std::string name = o.contains("name") && o.at("name").is_string() ? std::string(o.at("name").as_string()) : "";
+  o.erase("name");
+  RunRequest rr = parse_run_request(s, name, json::serialize(o));
+  PipelineStepCaller caller(s, tenant);
+  flows::FlowRun* self = nullptr;
+  flows::FlowRun run(*rr.flow, std::move(rr.inputs), caller, [&self, events](const flows::Event& e) {
+    // A cancelled job (or a lost store) says so at its next event: the run's calls stop.
+    if (events && !events->chunk(json::serialize(event_json(e))) && self) self->cancel();
+  });
+  self = &run;
+  flows::RunResult r = co_await run.execute();
+  std::string text = json::serialize(r.to_json());
+  s.flow_runs.put(r.id, text);
+  co_return text;
+}
+
 net::awaitable<int> handle_flows(State& s, const pipeline::Tenant& tenant, http::Request& req, http::ResponseWriter& w) {
   std::string_view path = req.path();
   std::string_view rest = path.substr(std::string_view("/v1/flows").size());
@@ -224,6 +262,7 @@ net::awaitable<int> handle_flows(State& s, const pipeline::Tenant& tenant, http:
   }
   rest.remove_prefix(1);
   if (rest == "runs") co_return co_await run_flow(s, tenant, "", req, w);
+  if (rest.substr(0, 5) == "jobs/") co_return co_await handle_chat_jobs(s, tenant, req, w, "/v1/flows/jobs");
   if (rest.substr(0, 5) == "runs/") {
     require_method(req, "GET");
     auto run = s.flow_runs.get(rest.substr(5));
@@ -235,7 +274,7 @@ net::awaitable<int> handle_flows(State& s, const pipeline::Tenant& tenant, http:
   if (slash != std::string_view::npos && rest.substr(slash) == "/runs")
     co_return co_await run_flow(s, tenant, rest.substr(0, slash), req, w);
   throw api::Error::not_found("Unknown request URL: " + req.method + " " + std::string(path) +
-                                  " (flows: GET /v1/flows, POST /v1/flows/{name}/runs, GET /v1/flows/runs/{id})",
+                                  " (flows: GET /v1/flows, POST /v1/flows/{name}/runs, GET /v1/flows/runs/{id}, GET /v1/flows/jobs/{id})",
                               "unknown_url");
 }
 

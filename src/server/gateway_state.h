@@ -77,8 +77,14 @@ boost::asio::awaitable<int> handle_files(State& s, const pipeline::Tenant& tenan
                                          http::ResponseWriter& w);
 boost::asio::awaitable<int> handle_batches(State& s, const pipeline::Tenant& tenant, http::Request& req,
                                            http::ResponseWriter& w);
+// GET {prefix}/{id}, …/events, POST …/cancel, GET …/webhook_deliveries: background chat jobs under
+// /v1/chat/jobs, background flow runs under /v1/flows/jobs (one store, one shape).
 boost::asio::awaitable<int> handle_chat_jobs(State& s, const pipeline::Tenant& tenant, http::Request& req,
-                                             http::ResponseWriter& w);
+                                             http::ResponseWriter& w, std::string_view prefix = "/v1/chat/jobs");
+// POST /v1/flows/{name}/runs (or /v1/flows/runs) with background: true: 202 with a flow.run.job.
+// `request` is the validated run request (inputs, inline flow), without `background`.
+boost::asio::awaitable<int> handle_background_flow(State& s, const pipeline::Tenant& tenant, const std::string& flow_name,
+                                                   boost::json::object request, http::ResponseWriter& w);
 // job_executor.cpp: runs job lines through the pipeline and dispatcher (jobs::Executor).
 std::unique_ptr<jobs::Executor> make_job_executor(State& s);
 
@@ -94,6 +100,10 @@ boost::asio::awaitable<int> handle_stage_client(State& s, const pipeline::Tenant
 
 // dashboard.cpp: /dashboard and everything under it.
 boost::asio::awaitable<int> handle_dashboard(State& s, http::Request& req, http::ResponseWriter& w);
+// flow_endpoints.cpp: a background flow run's job (`body` as handle_background_flow stored it): the run
+// object, its step events sent to `events` (a cancelled job stops the run's calls).
+boost::asio::awaitable<std::string> run_flow_job(State& s, const pipeline::Tenant& tenant, const std::string& body,
+                                                 jobs::EventSink* events);
 // flow_endpoints.cpp: GET /v1/flows, POST /v1/flows/{name}/runs, POST /v1/flows/runs, GET /v1/flows/runs/{id}.
 boost::asio::awaitable<int> handle_flows(State& s, const pipeline::Tenant& tenant, http::Request& req,
                                          http::ResponseWriter& w);

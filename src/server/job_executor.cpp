@@ -36,6 +36,9 @@ class GatewayJobExecutor final : public jobs::Executor {
         ctx.request_id = r.request_id = api::new_request_id("cmpl-");
         ctx.request = api::chat_request_from_completion(api::parse_completion_request(item.body));
         r.body = co_await run_chat_offline(s_, ctx, true, nullptr);
+      } else if (item.endpoint == "/v1/flows/runs") {
+        r.request_id = api::new_request_id("flowrun-");
+        r.body = co_await run_flow_job(s_, *tenant, item.body, events);
       } else if (item.endpoint == "/v1/embeddings") {
         r.request_id = api::new_request_id("emb-");
         api::EmbeddingRequest er = api::parse_embedding_request(item.body);

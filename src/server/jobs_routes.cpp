@@ -300,6 +300,29 @@ net::awaitable<int> handle_background_chat(State& s, const pipeline::Tenant& ten
   co_return co_await send_json(w, 202, obj);
 }
 
+net::awaitable<int> handle_background_flow(State& s, const pipeline::Tenant& tenant, const std::string& flow_name,
+                                           json::object request, http::ResponseWriter& w) {
+  require_jobs(s);
+  json::object obj{{"id", api::new_request_id("flowjob_")},
+                   {"object", "flow.run.job"},
+                   {"flow", flow_name.empty() ? json::value(nullptr) : json::value(flow_name)},
+                   {"status", "queued"},
+                   {"created_at", jobs::now_s()},
+                   {"started_at", nullptr},
+                   {"completed_at", nullptr},
+                   {"failed_at", nullptr},
+                   {"cancelled_at", nullptr}};
+  if (auto* m = request.if_contains("metadata"); m && m->is_object()) {
+    check_webhook_url(s, tenant, m->as_object());
+    obj["metadata"] = *m;
+  }
+  request.erase("metadata");
+  if (!flow_name.empty()) request["name"] = flow_name;
+  s.job_store->create_chat_job(tenant.name, obj, json::serialize(request), tenant.priority, "/v1/flows/runs");
+  s.workers->notify();
+  co_return co_await send_json(w, 202, obj);
+}
+
 net::awaitable<int> handle_files(State& s, const pipeline::Tenant& tenant, http::Request& req, http::ResponseWriter& w) {
   require_jobs(s);
   auto seg = segments(req.path(), "/v1/files");
@@ -374,9 +397,9 @@ net::awaitable<int> handle_batches(State& s, const pipeline::Tenant& tenant, htt
 }
 
 net::awaitable<int> handle_chat_jobs(State& s, const pipeline::Tenant& tenant, http::Request& req,
-                                     http::ResponseWriter& w) {
+                                     http::ResponseWriter& w, std::string_view prefix) {
   require_jobs(s);
-  auto seg = segments(req.path(), "/v1/chat/jobs");
+  auto seg = segments(req.path(), prefix);
   if (seg.empty() || seg.size() > 2) throw api::Error::not_found("Unknown request URL: " + req.method + " " + std::string(req.path()) + ".", "unknown_url");
   std::string id(seg[0]);
   if (seg.size() == 2 && seg[1] == "events") {

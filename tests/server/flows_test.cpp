@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 
 using namespace kuai::test;
 namespace json = boost::json;
@@ -293,14 +295,53 @@ TEST_F(FlowsTest, AClientThatGoesAwayCancelsTheRunningCalls) {
       << json::serialize(fake_->stats());
 }
 
+// background: true queues the run as a job: 202 at once, the run object when done, its step events
+// resumable, and a cancel stops the running calls.
+TEST_F(FlowsTest, ABackgroundRunIsAJobWithEventsAndCancel) {
+  std::string dir = ::testing::TempDir() + "kuai_flow_jobs_" + std::to_string(::getpid());
+  Serve gw({"--config", config_, "--set", "jobs.dir=" + dir});
+  HttpClient c(gw.port);
+  auto r = c.post("/v1/flows/par/runs", R"({"inputs": {"q": "x"}, "background": true})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  auto job = parse_obj(r.body);
+  EXPECT_EQ(job.at("object").as_string(), "flow.run.job");
+  EXPECT_EQ(job.at("flow").as_string(), "par");
+  std::string id(job.at("id").as_string());
+  ASSERT_TRUE(wait_until([&] {
+    job = parse_obj(c.get("/v1/flows/jobs/" + id).body);
+    return job.at("status").as_string() == "completed";
+  }, Ms(20000))) << json::serialize(job);
+  EXPECT_EQ(job.at("run").at("outputs").at("joined").as_string(), "ALPHA | BETA") << json::serialize(job);
+  std::string events = c.get("/v1/flows/jobs/" + id + "/events").body;
+  for (const char* step : {"\"step\":\"a\"", "\"step\":\"b\"", "\"step\":\"join\""})
+    EXPECT_NE(events.find(step), std::string::npos) << step << " in " << events;
+  EXPECT_NE(events.find("step.completed"), std::string::npos) << events;
+  expect_error(c.post("/v1/flows/par/runs", R"({"inputs": {"q": "x"}, "background": true, "stream": true})"), 400);
+  expect_error(c.post("/v1/flows/par/runs", R"({"inputs": {}, "background": true})"), 400);
+
+  // A cancelled run stops its upstream call (20 tokens at 40 tokens/s would take 0.5 s more).
+  int64_t aborted = fake_->stats().at("streams_aborted").as_int64();
+  auto slow = parse_obj(c.post("/v1/flows/runs", R"({"flow": {"steps": {"s": {"model": "small", "prompt": "long story"}}}, "background": true})").body);
+  std::string sid(slow.at("id").as_string());
+  // (/events streams until the job ends: poll the job instead.) Its answer starts after 100 ms and
+  // lasts 0.5 s: cancel in between.
+  ASSERT_TRUE(wait_until([&] { return parse_obj(c.get("/v1/flows/jobs/" + sid).body).at("status").as_string() == "in_progress"; }, Ms(10000)));
+  std::this_thread::sleep_for(Ms(250));
+  auto cancelled = parse_obj(c.post("/v1/flows/jobs/" + sid + "/cancel", "").body);
+  EXPECT_EQ(cancelled.at("status").as_string(), "cancelled");
+  EXPECT_TRUE(wait_until([&] { return fake_->stats().at("streams_aborted").as_int64() > aborted; }, Ms(5000)))
+      << json::serialize(fake_->stats());
+  std::filesystem::remove_all(dir);
+}
+
 TEST_F(FlowsTest, BadRequestsGetClearErrors) {
   HttpClient c(serve_->port);
   auto e = expect_error(c.post("/v1/flows/nope/runs", "{}"), 404);
   EXPECT_EQ(e.at("code").as_string(), "flow_not_found");
   e = expect_error(c.post("/v1/flows/par/runs", "{}"), 400);
   EXPECT_NE(std::string(e.at("message").as_string()).find("needs input 'q'"), std::string::npos);
-  e = expect_error(c.post("/v1/flows/par/runs", R"({"inputs": {"q": "x"}, "background": true})"), 501);
-  EXPECT_NE(std::string(e.at("message").as_string()).find("not available yet"), std::string::npos);
+  e = expect_error(c.post("/v1/flows/par/runs", R"({"inputs": {"q": "x"}, "background": true})"), 404);
+  EXPECT_EQ(e.at("code").as_string(), "jobs_disabled") << "background runs are jobs: off without jobs.dir";
   e = expect_error(c.post("/v1/flows/runs", R"({"flow": "steps:\n  a: {template: \"${steps.b.output}\"}\n  b: {template: \"${steps.a.output}\"}\n"})"), 400);
   std::string msg(e.at("message").as_string());
   EXPECT_NE(msg.find("cycle"), std::string::npos) << msg;
