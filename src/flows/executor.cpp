@@ -21,6 +21,7 @@
 #include <deque>
 #include <chrono>
 #include <list>
+#include <map>
 #include <stdexcept>
 
 namespace kuai::flows {
@@ -170,6 +171,7 @@ struct FlowRun::State : std::enable_shared_from_this<FlowRun::State> {
   std::vector<bool> started, finished;
   int running = 0;            // step coroutines alive
   int calls_running = 0;      // model calls (and map items) holding a run slot
+  std::map<std::string, int> calls_by_model;  // of those, per model (Flow::max_parallel_per_model)
   bool failed = false, cancelled = false;
   std::optional<net::steady_timer> wake;   // the main loop waits on it
   std::optional<net::steady_timer> slots;  // waiters for a run slot
@@ -216,18 +218,30 @@ struct FlowRun::State : std::enable_shared_from_this<FlowRun::State> {
     return true;
   }
 
-  // Waits until the run has a free call slot (Flow::max_parallel).
-  net::awaitable<void> acquire_slot() {
-    while (calls_running >= flow.max_parallel) {
+  // Waits until the run has a free call slot (Flow::max_parallel) and `model` one of its own
+  // (Flow::max_parallel_per_model).
+  net::awaitable<void> acquire_slot(const std::string& model) {
+    auto cap = flow.max_parallel_per_model.find(model);
+    auto full = [&] {
+      return calls_running >= flow.max_parallel ||
+             (cap != flow.max_parallel_per_model.end() && calls_by_model[model] >= cap->second);
+    };
+    while (full()) {
       slots->expires_at(Clock::time_point::max());
       boost::system::error_code ec;
       co_await slots->async_wait(net::redirect_error(net::use_awaitable, ec));
     }
     ++calls_running;
+    ++calls_by_model[model];
   }
-  void release_slot() {
+  void release_slot(const std::string& model) {
     --calls_running;
+    --calls_by_model[model];
     slots->cancel();
+  }
+
+  std::string model_of(const Step& s, const json::value* item) const {
+    return s.model_ref ? render(*s.model_ref, resolver(item)) : s.model;
   }
 
   // One call with a timeout; throws what the call threw, or StepFailure on a timeout.
@@ -271,7 +285,7 @@ struct FlowRun::State : std::enable_shared_from_this<FlowRun::State> {
                                          CallTrace& ct, DeltaFn tap = {}) {
     api::ChatRequest req;
     Resolver res = resolver(item);
-    req.model = s.model_ref ? render(*s.model_ref, res) : s.model;
+    req.model = model_of(s, item);
     boost::system::error_code ec;
     json::value fields = json::parse(s.request_fields_json, ec);
     if (fields.is_object()) req.raw = fields.get_object();
@@ -367,7 +381,8 @@ struct FlowRun::State : std::enable_shared_from_this<FlowRun::State> {
         co_return *picked;
       }
       case StepKind::model: {
-        co_await acquire_slot();
+        std::string model = model_of(s, item);
+        co_await acquire_slot(model);
         ct.start_ms = now_ms();
         std::optional<json::value> out;
         std::exception_ptr err;
@@ -377,7 +392,7 @@ struct FlowRun::State : std::enable_shared_from_this<FlowRun::State> {
           err = std::current_exception();
         }
         ct.end_ms = now_ms();
-        release_slot();
+        release_slot(model);
         if (err) std::rethrow_exception(err);
         co_return std::move(*out);
       }

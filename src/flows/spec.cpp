@@ -151,10 +151,24 @@ class Parser {
         }
       } else if (key == "max_parallel") {
         number<int>(v, "", "max_parallel", 1, 1024, flow_.max_parallel);
+      } else if (key == "max_parallel_per_model") {
+        if (!v.IsMap()) {
+          fail(v, "", "'max_parallel_per_model' must be a map {model: calls at once}");
+          continue;
+        }
+        for (const auto& m : v) {
+          std::string model = m.first.as<std::string>();
+          if (has_model_ && !has_model_(model)) {
+            fail(m.first, "", "max_parallel_per_model: unknown model '" + model + "'");
+            continue;
+          }
+          number<int>(m.second, "", ("max_parallel_per_model." + model).c_str(), 1, 1024, flow_.max_parallel_per_model[model]);
+        }
       } else if (key == "steps" || key == "outputs" || key == "name") {
         // below
       } else {
-        fail(kv.first, "", "unknown key '" + key + "' (a flow has description, inputs, steps, outputs, max_parallel)");
+        fail(kv.first, "", "unknown key '" + key + "' (a flow has description, inputs, steps, outputs, max_parallel, "
+                           "max_parallel_per_model)");
       }
     }
     YAML::Node steps = node["steps"];

@@ -78,6 +78,7 @@ struct Flow {
   std::vector<Step> steps;                               // in the order written
   std::vector<std::pair<std::string, Template>> outputs;  // name → template; none: every step's output
   int max_parallel = 16;                                 // steps (and map items) running at once in a run
+  std::map<std::string, int> max_parallel_per_model;     // of those, calls to one model at once (`{small: 4}`)
 
   const Step* find(std::string_view step) const;
   int index_of(std::string_view step) const;  // -1 when unknown

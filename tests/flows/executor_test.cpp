@@ -6,10 +6,15 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
+
+#include <map>
 
 namespace kuai::flows {
 namespace {
@@ -46,6 +51,51 @@ RunResult run(const std::string& yaml, json::object inputs, std::vector<std::str
                         boost::asio::detached);
   io.run();
   return out;
+}
+
+// Model calls that each take 20 ms of a timer, counting how many run at once per model.
+class CountingCaller final : public StepCaller {
+ public:
+  boost::asio::awaitable<CallResult> call(api::ChatRequest req, DeltaFn) override {
+    int n = ++now[req.model];
+    peak[req.model] = std::max(peak[req.model], n);
+    boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, std::chrono::milliseconds(20));
+    co_await t.async_wait(boost::asio::use_awaitable);
+    --now[req.model];
+    CallResult r;
+    r.text = "ok";
+    r.model = req.model;
+    co_return r;
+  }
+  bool has_model(std::string_view) const override { return true; }
+  std::map<std::string, int> now, peak;
+};
+
+// max_parallel_per_model caps one model's calls inside a run; other models still use the run's slots.
+TEST(FlowExecutor, APerModelCapHoldsWhileOtherModelsRun) {
+  auto parsed = parse_flow("t", YAML::Load(R"(
+max_parallel: 16
+max_parallel_per_model: {small: 2}
+steps:
+  items: {json: "[1,2,3,4,5,6,7,8]"}
+  a: {map: "${steps.items.output}", model: small, max_parallel: 8, prompt: "x ${item}"}
+  b: {map: "${steps.items.output}", model: large, max_parallel: 8, prompt: "y ${item}"}
+)"), "t.yaml");
+  ASSERT_TRUE(std::holds_alternative<Flow>(parsed)) << std::get<std::string>(parsed);
+  Flow flow = std::get<Flow>(std::move(parsed));
+  CountingCaller caller;
+  boost::asio::io_context io;
+  RunResult out;
+  FlowRun fr(flow, {}, caller, {});
+  boost::asio::co_spawn(io, [&]() -> boost::asio::awaitable<void> { out = co_await fr.execute(); },
+                        boost::asio::detached);
+  io.run();
+  EXPECT_EQ(out.status, "completed") << out.error;
+  EXPECT_EQ(caller.peak["small"], 2) << "the cap on small";
+  EXPECT_GT(caller.peak["large"], 2) << "large has no cap of its own";
+  EXPECT_NE(std::get<std::string>(parse_flow("t", YAML::Load("max_parallel_per_model: {small: 0}\nsteps:\n  a: {template: x}\n"), "t.yaml"))
+                .find("max_parallel_per_model"),
+            std::string::npos);
 }
 
 TEST(FlowExecutor, StepsRunAfterWhatTheyReference) {
