@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <iterator>
 
 namespace kuai::cache {
 namespace {
@@ -104,7 +105,8 @@ bool en_related(const std::string& a, const std::string& b, const WordNet* wn) {
 
 // Whether word `w` of one query is present in the other query `q`: the same content word; for CJK, a
 // substring of its text or a word sharing most of its characters; for English, a word related as above.
-// Entities only match exactly (or as CJK text): "iceland" is not "ireland".
+// Entities only match exactly (or as CJK text), or through a close WordNet link ("japan" / "japanese"):
+// "iceland" is not "ireland".
 bool present_in(const std::string& w, const QueryFeatures& q, bool loose, const WordNet* wn) {
   if (contains(q.content, w)) return true;
   if (text::has_cjk(w)) {
@@ -114,7 +116,15 @@ bool present_in(const std::string& w, const QueryFeatures& q, bool loose, const 
       if (text::has_cjk(v) && zh_relation(w, v) == Relation::Same) return true;
     return false;
   }
-  if (!loose || w[0] == '#') return false;
+  if (w[0] == '#') return false;
+  if (!loose) {
+    // A name said through its adjective or a synonym WordNet lists ("Japan" / "Japanese",
+    // "Holland" / "Netherlands"): a shared synset or a pertainym/derivation link, nothing looser.
+    if (!wn) return false;
+    for (const auto& v : q.content)
+      if (v[0] != '#' && !text::has_cjk(v) && wn->relatedness(w, v) >= 0.8) return true;
+    return false;
+  }
   for (const auto& v : q.content)
     if (v[0] != '#' && !text::has_cjk(v) && en_related(w, v, wn)) return true;
   // A synonym the other says with a word too common to be content ("required" / "need").
@@ -256,7 +266,7 @@ bool is_direction_word(const std::string& w) {
 }
 
 // Which stretch between direction words each word of `q` is in ("from PayPal to my bank": PayPal 1,
-// bank 2), for the words both queries hold.
+// bank 2), for the content words both queries hold.
 std::vector<std::pair<std::string, int>> stretches(const QueryFeatures& q, const QueryFeatures& other) {
   std::vector<std::pair<std::string, int>> out;
   int stretch = 0;
@@ -265,7 +275,9 @@ std::vector<std::pair<std::string, int>> stretches(const QueryFeatures& q, const
       ++stretch;
       continue;
     }
-    if (std::find(other.words.begin(), other.words.end(), w) != other.words.end()) out.emplace_back(w, stretch);
+    // Only words that name things: "the" before and after "from" says nothing of the direction.
+    const bool stop = text::has_cjk(w) ? is_zh_stopword(w) : is_en_stopword(w);
+    if (!stop && std::find(other.words.begin(), other.words.end(), w) != other.words.end()) out.emplace_back(w, stretch);
   }
   return out;
 }
@@ -287,15 +299,42 @@ bool reversed_direction(const QueryFeatures& a, const QueryFeatures& b) {
   return false;
 }
 
+// Whether two queries give different numbers, quantities or times. A value only one side gives is a
+// difference ("convert 35 Celsius" is not "convert Celsius"), except two kinds a paraphrase adds or
+// leaves out without changing the question:
+//  - 1 with no unit: "one", "a single", "first", 一 are as often an article, a pronoun ("pay it off
+//    with another one") or "for the first time" as a count;
+//  - before/after something ("after booking" / "already booked", 打完疫苗 / 疫苗后): the other side
+//    says it with a verb or not at all.
+// Values both sides give must agree (as multisets): 1 against 2, before against after, are refused.
+bool is_soft_number(const std::string& n) { return n == "1" || n.starts_with("@before") || n.starts_with("@after"); }
+
+bool numbers_differ(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  if (a == b) return false;
+  std::vector<std::string> only_a, only_b;  // both sorted: multiset differences
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(only_a));
+  std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(only_b));
+  if (!only_a.empty() && !only_b.empty()) return true;
+  const auto& extra = only_a.empty() ? only_b : only_a;
+  const auto& other = only_a.empty() ? a : b;
+  const bool other_has_order = std::any_of(other.begin(), other.end(), [](const std::string& n) {
+    return n.starts_with("@before") || n.starts_with("@after");
+  });
+  for (const auto& n : extra) {
+    if (!is_soft_number(n)) return true;
+    if (n != "1" && other_has_order) return true;  // before X against after Y is decided above
+  }
+  return false;
+}
+
 }  // namespace
 
 Guard check_guards(const QueryFeatures& a, const QueryFeatures& b, const GuardConfig& cfg, double* agreement) {
   const WordNet* wn = WordNet::shared();
   if (cfg.negation && a.negations != b.negations) return Guard::Negation;
-  // A number or a name only one side gives narrows the question ("convert 35 Celsius" is not "convert
-  // Celsius", "reset my Outlook password" is not "reset my password"): measured on eval-dev, refusing
-  // those costs no paraphrase and saves false hits.
-  if (cfg.number && a.numbers != b.numbers) return Guard::Number;
+  // A name only one side gives narrows the question ("reset my Outlook password" is not "reset my
+  // password"); so does a number, but for the soft ones of numbers_differ().
+  if (cfg.number && numbers_differ(a.numbers, b.numbers)) return Guard::Number;
   if (cfg.entity && (!unmatched(a.entities, b, false, wn).empty() || !unmatched(b.entities, a, false, wn).empty()))
     return Guard::Entity;
   if (cfg.direction && reversed_direction(a, b)) return Guard::Direction;
