@@ -89,7 +89,24 @@ bool en_polar(const std::string& a, const std::string& b, const WordNet* wn) {
   return wn && wn->antonyms(a, b);
 }
 
-// The same English word written another way: an abbreviation that starts it ("temp" / "temperature"),
+// An abbreviation written as the word's consonants ("tbsp" / "tablespoon", "pwd" / "password",
+// "msg" / "message", "str" / "string"): 2-5 letters, the same first letter, no vowel after it, each
+// letter found in order in the longer word (at least twice as long).
+bool consonant_abbreviation(std::string_view abbr, std::string_view word) {
+  auto vowel = [](char c) { return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u'; };
+  if (abbr.size() < 2 || abbr.size() > 5 || word.size() < 2 * abbr.size() || abbr[0] != word[0]) return false;
+  size_t j = 1;
+  for (size_t i = 1; i < abbr.size(); ++i) {
+    if (vowel(abbr[i]) || abbr[i] < 'a' || abbr[i] > 'z') return false;
+    while (j < word.size() && word[j] != abbr[i]) ++j;
+    if (j == word.size()) return false;
+    ++j;
+  }
+  return true;
+}
+
+// The same English word written another way: an abbreviation that starts it ("temp" / "temperature")
+// or spells its consonants ("tbsp" / "tablespoon"),
 // a derivation ("renew" / "renewal"), a typo, or a word WordNet relates closely enough (a synonym,
 // a derivation, a direct hypernym, a word of its definition: wordnet.h).
 bool en_related(const std::string& a, const std::string& b, const WordNet* wn) {
@@ -100,6 +117,7 @@ bool en_related(const std::string& a, const std::string& b, const WordNet* wn) {
   if (shorter.size() >= 5 && longer.size() - shorter.size() <= 3 && longer.compare(0, shorter.size() - 1, shorter, 0, shorter.size() - 1) == 0)
     return true;  // renew / renewal, forgive / forgiven, apply / application is left to WordNet
   if (shorter.size() >= 7 && one_edit_apart(a, b)) return true;
+  if (consonant_abbreviation(shorter, longer)) return true;
   return wn && wn->relatedness(a, b) >= kMinRelatedness;
 }
 
@@ -200,13 +218,20 @@ double match_strength(const std::string& w, const QueryFeatures& q, bool entity,
     for (const auto& v : q.content)
       if (text::has_cjk(v) && zh_relation(w, v) == Relation::Same) best = 0.9;
     size_t chars = 0, found = 0;
+    bool first_found = false, last_found = false;
     for (size_t i = 0; i < w.size();) {
       size_t len;
       text::utf8_decode(w, i, len);
+      const bool in_q = q.normalized.find(w.substr(i, len)) != std::string::npos;
+      first_found = chars == 0 ? in_q : first_found;
+      last_found = in_q;
       ++chars;
-      found += q.normalized.find(w.substr(i, len)) != std::string::npos ? 1 : 0;
+      found += in_q ? 1 : 0;
       i += len;
     }
+    // Only the head (last character) shared: another thing of the same kind (法语 / 德语, 工商 / 招商,
+    // 平安 / 众安), not the same thing said another way.
+    if (best == 0 && chars >= 2 && last_found && found == 1) return 0.0;
     return std::max(best, chars ? 0.8 * double(found) / double(chars) : 0.0);
   }
   if (entity || w[0] == '#') return 0.0;
@@ -224,12 +249,12 @@ double match_strength(const std::string& w, const QueryFeatures& q, bool entity,
 
 // How much of what `a` asks `b` says too, from 0 to 1: each content word of `a` (generic words aside)
 // weighs 1 and counts its match_strength in `b`. Also counts the words `b` says exactly (`same`) and those it says at best loosely
-// (`loose`: below kCloseMatch).
+// (`loose`: said by no close word).
 struct Coverage {
   double share = 1.0;
   int same = 0, loose = 0;
 };
-constexpr double kCloseMatch = 0.85;
+constexpr double kLooseBelow = 0.65;
 
 Coverage coverage(const QueryFeatures& a, const QueryFeatures& b, const WordNet* wn) {
   Coverage c;
@@ -241,7 +266,9 @@ Coverage coverage(const QueryFeatures& a, const QueryFeatures& b, const WordNet*
     const double m = match_strength(w, b, contains(a.entities, w), wn);
     found += m;
     c.same += m >= 1.0 ? 1 : 0;
-    c.loose += m < kCloseMatch ? 1 : 0;
+    // Loose: said by no close word. A Chinese word whose characters the other writes in part
+    // (改签几次 / 次数) is said, if weakly; an English word only a definition relates (0.6) is not.
+    c.loose += (text::has_cjk(w) ? m == 0 : m < kLooseBelow) ? 1 : 0;
   }
   if (total > 0) c.share = found / total;
   return c;
@@ -349,6 +376,14 @@ Guard check_guards(const QueryFeatures& a, const QueryFeatures& b, const GuardCo
     *agreement = 1.0;
   }
   return Guard::None;
+}
+
+std::vector<std::pair<std::string, double>> content_matches(const QueryFeatures& a, const QueryFeatures& b) {
+  const WordNet* wn = WordNet::shared();
+  std::vector<std::pair<std::string, double>> out;
+  for (const auto& w : a.content)
+    if (!is_generic_word(w) && w[0] != '#') out.emplace_back(w, match_strength(w, b, contains(a.entities, w), wn));
+  return out;
 }
 
 std::string_view guard_name(Guard g) {

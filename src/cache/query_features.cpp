@@ -367,21 +367,47 @@ struct Builder {
       f.terms.push_back(f.numbers.back());
     }
     size_t pos = 0;
+    // ICU's dictionary splits a word it does not know into single characters (布/洛/芬, 抖/音, 改/签):
+    // consecutive single characters that are neither stop words nor measure words are read as one word.
+    // (The embedder still sees the characters as ICU split them.) Runs of more than three are left
+    // split: those are more often several one-character words (电/饭/煲/做).
+    std::u32string pending;
+    auto content_word = [&](const std::u32string& rest, bool term) {
+      std::string word = zh_synonym(text::u32_to_utf8(rest));
+      if (term) f.terms.push_back(word);
+      if (is_zh_stopword(word) || (rest.size() == 1 && is_zh_measure(rest[0]))) return;
+      if (is_zh_name(rest)) f.entities.push_back(word);
+      f.content.push_back(word);
+    };
+    auto flush = [&] {
+      if (pending.size() <= 3) {
+        if (!pending.empty()) content_word(pending, false);
+      } else {
+        for (char32_t c : pending) content_word(std::u32string(1, c), false);
+      }
+      pending.clear();
+    };
     for (const auto& t : tokens) {
       std::u32string u = text::utf8_to_u32(t);
       f.words.push_back(t);
       // Drop the negation/numeral characters counted above; what is left is the content.
       std::u32string rest;
+      bool whole = true;
       for (size_t k = 0; k < u.size(); ++k)
         if (!consumed[pos + k]) rest.push_back(u[k]);
+        else whole = false;
       pos += u.size();
-      if (rest.empty()) continue;
-      std::string word = zh_synonym(text::u32_to_utf8(rest));
-      f.terms.push_back(word);
-      if (is_zh_stopword(word) || (rest.size() == 1 && is_zh_measure(rest[0]))) continue;
-      if (is_zh_name(rest)) f.entities.push_back(word);
-      f.content.push_back(word);
+      const bool single = whole && rest.size() == 1 && !is_zh_measure(rest[0]) && !is_zh_stopword(text::u32_to_utf8(rest)) &&
+                          zh_synonym(text::u32_to_utf8(rest)) == text::u32_to_utf8(rest);
+      if (single) {
+        pending += rest;
+        f.terms.push_back(text::u32_to_utf8(rest));
+        continue;
+      }
+      flush();
+      if (!rest.empty()) content_word(rest, true);
     }
+    flush();
   }
 };
 

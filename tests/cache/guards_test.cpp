@@ -84,6 +84,18 @@ TEST(Guards, DirectionIgnoresStopWords) {
             Guard::Direction);
 }
 
+TEST(Guards, AbbreviationsSpelledByTheirConsonants) {
+  EXPECT_EQ(verdict("how many tbsp in a cup of flour", "how many tablespoons in a cup of flour"), Guard::None);
+  EXPECT_EQ(verdict("reset my wifi pwd", "reset my wifi password"), Guard::None);
+}
+
+TEST(Guards, ChineseWordsSharingOnlyTheirHeadAreDifferentThings) {
+  // 日语 / 韩语 share 语 (language) and nothing else: two languages, not one said two ways.
+  EXPECT_EQ(verdict("自学日语要多久", "自学韩语要多久"), Guard::Content);
+  // A word whose first characters the other writes is said, if in other words (改签几次 / 改签次数).
+  EXPECT_EQ(verdict("火车票能改签几次", "火车票改签次数"), Guard::None);
+}
+
 TEST(Guards, AgreementRanksCandidates) {
   double close = 0, loose = 0;
   ASSERT_EQ(check_guards(query_features("Which papers are needed to open a bank account?"),

@@ -149,4 +149,10 @@ TEST(QueryFeaturesTest, ChineseNamesAndScopeInsideLongerWords) {
   EXPECT_EQ(join(query_features("个人的信用报告").scope), "#personal");
 }
 
+TEST(QueryFeaturesTest, ChineseWordsTheDictionaryLacksAreKeptWhole) {
+  // ICU splits words it does not know into characters; runs of up to three are read as one word.
+  EXPECT_TRUE(has(query_features("孕妇能吃布洛芬吗").content, "布洛芬")) << join(query_features("孕妇能吃布洛芬吗").content);
+  EXPECT_FALSE(has(query_features("孕妇能吃布洛芬吗").content, "洛"));
+}
+
 }  // namespace kuai::cache
