@@ -205,24 +205,81 @@ bool opposite_words(const QueryFeatures& a, const QueryFeatures& b, const WordNe
   return false;
 }
 
-// How strongly word `w` of one query is said in the other query `q`, from 0 to 1: the same word (1);
-// for Chinese, its text in `q` (1), a word sharing most of its characters (0.9), else the share of its
-// characters `q` writes anywhere, scaled down; for English, a related word (en_related: 0.9) or
+// Whether every character of `part` is in `whole`, in order.
+bool in_order(std::u32string_view part, std::u32string_view whole) {
+  size_t at = 0;
+  for (char32_t c : part) {
+    at = whole.find(c, at);
+    if (at == std::u32string_view::npos) return false;
+    ++at;
+  }
+  return true;
+}
+
+// Where `abbr` (2-3 characters, not written as such) spells a stretch of `text` by some of its
+// characters in order, starting with its first: [begin, end) of the first such stretch no longer than
+// 3 characters per character of `abbr`; npos when none.
+std::pair<size_t, size_t> abbreviation_span(std::u32string_view abbr, std::u32string_view text) {
+  constexpr size_t npos = std::u32string_view::npos;
+  if (abbr.size() < 2 || abbr.size() > 3 || text.find(abbr) != npos) return {npos, npos};
+  for (size_t begin = text.find(abbr[0]); begin != npos; begin = text.find(abbr[0], begin + 1)) {
+    size_t at = begin + 1;
+    bool ok = true;
+    for (size_t i = 1; i < abbr.size() && ok; ++i) {
+      at = text.find(abbr[i], at);
+      ok = at != npos && at + 1 - begin <= 3 * abbr.size();
+      if (ok) ++at;
+    }
+    if (ok) return {begin, at};
+  }
+  return {npos, npos};
+}
+
+// Whether `abbr`, a word of the other query, abbreviates a stretch of `own` that holds word `w`.
+bool abbreviates(std::u32string_view abbr, const QueryFeatures& own, std::u32string_view w) {
+  const std::u32string text = text::utf8_to_u32(own.normalized);
+  const auto [begin, end] = abbreviation_span(abbr, text);
+  if (begin == std::u32string::npos) return false;
+  const size_t at = text.find(w);
+  return at != std::u32string::npos && at < end && at + w.size() > begin;
+}
+
+// How strongly word `w` of query `own` is said in the other query `q`, from 0 to 1: the same word (1);
+// for Chinese, its text in `q` (1), a word sharing most of its characters (0.9), an abbreviation (0.8),
+// else the share of its characters `q` writes in words `own` does not say, scaled down (0 when that is
+// only its head); for English, a related word (en_related: 0.9) or
 // WordNet's relatedness (0.6–0.9). Entities only count when written the same way.
-double match_strength(const std::string& w, const QueryFeatures& q, bool entity, const WordNet* wn) {
+double match_strength(const std::string& w, const QueryFeatures& own, const QueryFeatures& q, bool entity,
+                      const WordNet* wn) {
   if (contains(q.content, w)) return 1.0;
   if (text::has_cjk(w)) {
     if (q.normalized.find(w) != std::string::npos) return 1.0;
     if (entity) return 0.0;
     double best = 0;
-    for (const auto& v : q.content)
-      if (text::has_cjk(v) && zh_relation(w, v) == Relation::Same) best = 0.9;
+    const std::u32string wu = text::utf8_to_u32(w);
+    for (const auto& v : q.content) {
+      if (!text::has_cjk(v)) continue;
+      if (zh_relation(w, v) == Relation::Same) best = 0.9;
+      // The other says it abbreviated: every character of a shorter word, in order (个税 for
+      // 个人所得税, 低保 for 最低生活保障, 重疾险 for 重大疾病险).
+      const std::u32string vu = text::utf8_to_u32(v);
+      if (vu.size() >= 2 && vu.size() < wu.size() && in_order(vu, wu)) best = std::max(best, 0.8);
+      if (vu.size() >= 2 && abbreviates(vu, own, wu)) best = std::max(best, 0.8);
+    }
+    // `w` abbreviates words of `q` that ICU split (低保 for 最低 / 生活 / 保障).
+    if (wu.size() >= 2 && wu.size() <= 3 && abbreviation_span(wu, text::utf8_to_u32(q.normalized)).first != std::u32string::npos)
+      best = std::max(best, 0.8);
+    // Characters are looked for in the words of `q` that `own` does not say too: 照片 is not said by
+    // the 照 of 护照 when both queries say 护照.
+    std::string unshared;
+    for (const auto& v : q.words)
+      if (text::has_cjk(v) && own.normalized.find(v) == std::string::npos) unshared += v;
     size_t chars = 0, found = 0;
     bool first_found = false, last_found = false;
     for (size_t i = 0; i < w.size();) {
       size_t len;
       text::utf8_decode(w, i, len);
-      const bool in_q = q.normalized.find(w.substr(i, len)) != std::string::npos;
+      const bool in_q = unshared.find(w.substr(i, len)) != std::string::npos;
       first_found = chars == 0 ? in_q : first_found;
       last_found = in_q;
       ++chars;
@@ -234,7 +291,12 @@ double match_strength(const std::string& w, const QueryFeatures& q, bool entity,
     if (best == 0 && chars >= 2 && last_found && found == 1) return 0.0;
     return std::max(best, chars ? 0.8 * double(found) / double(chars) : 0.0);
   }
-  if (entity || w[0] == '#') return 0.0;
+  if (w[0] == '#') return 0.0;
+  if (entity) {  // a name matches only itself, or its adjective or synonym ("japan" / "japanese")
+    for (const auto& v : q.content)
+      if (wn && v[0] != '#' && !text::has_cjk(v) && wn->relatedness(w, v) >= 0.8) return 0.9;
+    return 0.0;
+  }
   double best = 0;
   for (const auto& v : q.content) {
     if (v[0] == '#' || text::has_cjk(v)) continue;
@@ -263,7 +325,7 @@ Coverage coverage(const QueryFeatures& a, const QueryFeatures& b, const WordNet*
   for (const auto& w : a.content) {
     if (is_generic_word(w) || (w[0] == '#' && !b_has_marker)) continue;
     total += 1;
-    const double m = match_strength(w, b, contains(a.entities, w), wn);
+    const double m = match_strength(w, a, b, contains(a.entities, w), wn);
     found += m;
     c.same += m >= 1.0 ? 1 : 0;
     // Loose: said by no close word. A Chinese word whose characters the other writes in part
@@ -382,7 +444,7 @@ std::vector<std::pair<std::string, double>> content_matches(const QueryFeatures&
   const WordNet* wn = WordNet::shared();
   std::vector<std::pair<std::string, double>> out;
   for (const auto& w : a.content)
-    if (!is_generic_word(w) && w[0] != '#') out.emplace_back(w, match_strength(w, b, contains(a.entities, w), wn));
+    if (!is_generic_word(w) && w[0] != '#') out.emplace_back(w, match_strength(w, a, b, contains(a.entities, w), wn));
   return out;
 }
 

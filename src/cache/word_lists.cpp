@@ -331,6 +331,10 @@ bool is_generic_word(std::string_view w) {
       "find", "get", "make", "do", "go", "use", "quick", "quickly", "simple", "easy", "easiest", "proper",
       "properly", "correct", "correctly", "right", "general", "generally", "enough", "time", "long", "much",
       "many", "often", "okay", "ok",
+      // Courtesy around a question, and the framing of a comparison ("the difference between A and
+      // B" / "A vs B").
+      "sorry", "bother", "excuse", "pardon", "appreciate", "grateful", "between", "vs", "versus", "compare",
+      "comparison",
       "方法", "办法", "做法", "流程", "步骤", "事项", "攻略", "技巧", "怎么办", "处理", "操作", "问题", "情况",
       "一般", "具体", "大概", "注意", "哪些", "有用", "需要", "准备", "办理", "申请", "规定", "要求", "条件", "够",
       // What kind of answer is asked for (how long, when, where, what difference), which the other

@@ -96,6 +96,19 @@ TEST(Guards, ChineseWordsSharingOnlyTheirHeadAreDifferentThings) {
   EXPECT_EQ(verdict("火车票能改签几次", "火车票改签次数"), Guard::None);
 }
 
+TEST(Guards, ChineseAbbreviationsAndCharactersOfWordsBothSay) {
+  EXPECT_EQ(verdict("住房公积金怎么提取", "公积金怎么提取"), Guard::None);
+  EXPECT_EQ(verdict("最低生活保障怎么申请", "低保怎么申请"), Guard::None);
+  // 照片 shares 照 only with 护照, which both say: a photo is not said.
+  EXPECT_EQ(verdict("护照照片有什么要求", "护照要等多久"), Guard::Content);
+}
+
+TEST(Guards, CourtesyAndComparisonFramingAreNotContent) {
+  EXPECT_EQ(verdict("Sorry to bother you, how do I descale a kettle?", "descale a kettle"), Guard::None);
+  EXPECT_EQ(verdict("What is the difference between baking soda and baking powder?", "baking soda vs baking powder"),
+            Guard::None);
+}
+
 TEST(Guards, AgreementRanksCandidates) {
   double close = 0, loose = 0;
   ASSERT_EQ(check_guards(query_features("Which papers are needed to open a bank account?"),
