@@ -372,9 +372,20 @@ struct Builder {
     // (The embedder still sees the characters as ICU split them.) Runs of more than three are left
     // split: those are more often several one-character words (电/饭/煲/做).
     std::u32string pending;
+    // "How many days / times" (几天, 多少 天, 几次) asks for a quantity: the question's form, not its
+    // content (多久, 多长时间 and 时间 say the same).
+    bool after_how_many = false;
+    auto counted_unit = [](std::u32string_view u) {
+      size_t len = 0;
+      return (u.size() == 1 && is_zh_measure(u[0])) || (zh_unit_prefix(u, len).factor > 0 && len == u.size());
+    };
     auto content_word = [&](const std::u32string& rest, bool term) {
       std::string word = zh_synonym(text::u32_to_utf8(rest));
       if (term) f.terms.push_back(word);
+      const bool how_many = after_how_many;
+      after_how_many = word == "多少";
+      if (how_many && counted_unit(rest)) return;
+      if (rest.size() >= 2 && rest[0] == U'几' && counted_unit(std::u32string_view(rest).substr(1))) return;
       if (is_zh_stopword(word) || (rest.size() == 1 && is_zh_measure(rest[0]))) return;
       if (is_zh_name(rest)) f.entities.push_back(word);
       f.content.push_back(word);

@@ -22,7 +22,7 @@ const Set& en_stopwords() {
       "many", "what", "how", "whats", "hows", "way", "ways", "something", "anything", "thing", "things",
       "say", "mean", "meaning", "means", "exactly", "actually", "basically", "simply", "briefly", "detail",
       "details", "detailed", "info", "information", "regarding", "possible", "possibly", "someone",
-      "anyone", "somebody", "anybody", "im", "ive", "id", "youre", "get", "go", "going", "able", "should",
+      "anyone", "somebody", "anybody", "im", "ive", "id", "youre", "have", "has", "having", "get", "go", "going", "able", "should",
       "must", "ought", "one's", "s", "t", "re", "ve", "ll", "d", "m", "quick", "quickly", "short", "tips",
       "tip", "guide", "best", "good", "great", "nice", "which", "definition", "out", "up", "certain",
       "sure", "question", "answer", "idea", "overview", "summary", "kind", "type", "sort", "step",

@@ -155,4 +155,10 @@ TEST(QueryFeaturesTest, ChineseWordsTheDictionaryLacksAreKeptWhole) {
   EXPECT_FALSE(has(query_features("孕妇能吃布洛芬吗").content, "洛"));
 }
 
+TEST(QueryFeaturesTest, HowManyUnitsIsTheQuestionsFormNotItsContent) {
+  EXPECT_FALSE(has(query_features("签证几天能下来").content, "几天"));
+  EXPECT_FALSE(has(query_features("签证要等多少天").content, "天"));
+  EXPECT_FALSE(has(query_features("My cat has fleas").content, "have"));
+}
+
 }  // namespace kuai::cache
