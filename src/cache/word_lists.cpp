@@ -16,7 +16,7 @@ const Set& en_stopwords() {
       "my", "mine", "myself", "you", "your", "yours", "yourself", "we", "us", "our", "it", "its", "they",
       "them", "their", "this", "that", "these", "those", "there", "here", "of", "to", "in", "on", "at", "by",
       "for", "with", "from", "about", "into", "as", "and", "or", "but", "if", "then", "so", "too", "very",
-      "just", "really", "quite", "also", "please", "kindly", "can", "could", "would", "may", "might",
+      "just", "really", "quite", "also", "please", "kindly", "pls", "plz", "thx", "can", "could", "would", "may", "might",
       "shall", "let", "lets", "tell", "explain", "describe", "define", "give", "show", "know", "want",
       "need", "like", "help", "thanks", "thank", "hi", "hello", "hey", "ok", "okay", "some", "any", "much",
       "many", "what", "how", "whats", "hows", "way", "ways", "something", "anything", "thing", "things",
