@@ -138,7 +138,7 @@ bool present_in(const std::string& w, const QueryFeatures& q, bool loose, const 
   if (!loose) {
     // A name said through its adjective or a synonym WordNet lists ("Japan" / "Japanese",
     // "Holland" / "Netherlands"): a shared synset or a pertainym/derivation link, nothing looser.
-    if (!wn) return false;
+    if (!wn || wn->forms(w).empty()) return false;
     for (const auto& v : q.content)
       if (v[0] != '#' && !text::has_cjk(v) && wn->relatedness(w, v) >= 0.8) return true;
     return false;
@@ -223,21 +223,22 @@ std::pair<size_t, size_t> abbreviation_span(std::u32string_view abbr, std::u32st
   constexpr size_t npos = std::u32string_view::npos;
   if (abbr.size() < 2 || abbr.size() > 3 || text.find(abbr) != npos) return {npos, npos};
   for (size_t begin = text.find(abbr[0]); begin != npos; begin = text.find(abbr[0], begin + 1)) {
-    size_t at = begin + 1;
+    const std::u32string_view window = text.substr(begin, 3 * abbr.size());  // the stretch's limit
+    size_t at = 1;
     bool ok = true;
     for (size_t i = 1; i < abbr.size() && ok; ++i) {
-      at = text.find(abbr[i], at);
-      ok = at != npos && at + 1 - begin <= 3 * abbr.size();
+      at = window.find(abbr[i], at);
+      ok = at != npos;
       if (ok) ++at;
     }
-    if (ok) return {begin, at};
+    if (ok) return {begin, begin + at};
   }
   return {npos, npos};
 }
 
-// Whether `abbr`, a word of the other query, abbreviates a stretch of `own` that holds word `w`.
-bool abbreviates(std::u32string_view abbr, const QueryFeatures& own, std::u32string_view w) {
-  const std::u32string text = text::utf8_to_u32(own.normalized);
+// Whether `abbr`, a word of the other query, abbreviates a stretch of `text` (the own query's) that
+// holds word `w`.
+bool abbreviates(std::u32string_view abbr, std::u32string_view text, std::u32string_view w) {
   const auto [begin, end] = abbreviation_span(abbr, text);
   if (begin == std::u32string::npos) return false;
   const size_t at = text.find(w);
@@ -249,8 +250,26 @@ bool abbreviates(std::u32string_view abbr, const QueryFeatures& own, std::u32str
 // else the share of its characters `q` writes in words `own` does not say, scaled down (0 when that is
 // only its head); for English, a related word (en_related: 0.9) or
 // WordNet's relatedness (0.6–0.9). Entities only count when written the same way.
-double match_strength(const std::string& w, const QueryFeatures& own, const QueryFeatures& q, bool entity,
-                      const WordNet* wn) {
+// What match_strength needs of the two queries beyond their features, computed once per direction
+// (per-word work stays linear in the other query's words).
+struct Pair {
+  const QueryFeatures& own;  // the query whose word is matched
+  const QueryFeatures& q;    // the query it is looked for in
+  std::u32string own_text, q_text;
+  // The Chinese words of `q` that `own` does not say too, concatenated: where characters of a
+  // word of `own` are looked for (照片 is not said by the 照 of 护照 when both queries say 护照).
+  std::string unshared;
+  Pair(const QueryFeatures& o, const QueryFeatures& other) : own(o), q(other) {
+    if (!text::has_cjk(own.normalized) || !text::has_cjk(q.normalized)) return;
+    own_text = text::utf8_to_u32(own.normalized);
+    q_text = text::utf8_to_u32(q.normalized);
+    for (const auto& v : q.words)
+      if (text::has_cjk(v) && own.normalized.find(v) == std::string::npos) unshared += v;
+  }
+};
+
+double match_strength(const std::string& w, const Pair& p, bool entity, const WordNet* wn) {
+  const QueryFeatures& q = p.q;
   if (contains(q.content, w)) return 1.0;
   if (text::has_cjk(w)) {
     if (q.normalized.find(w) != std::string::npos) return 1.0;
@@ -264,16 +283,12 @@ double match_strength(const std::string& w, const QueryFeatures& own, const Quer
       // 个人所得税, 低保 for 最低生活保障, 重疾险 for 重大疾病险).
       const std::u32string vu = text::utf8_to_u32(v);
       if (vu.size() >= 2 && vu.size() < wu.size() && in_order(vu, wu)) best = std::max(best, 0.8);
-      if (vu.size() >= 2 && abbreviates(vu, own, wu)) best = std::max(best, 0.8);
+      if (vu.size() >= 2 && vu.size() <= 3 && abbreviates(vu, p.own_text, wu)) best = std::max(best, 0.8);
     }
     // `w` abbreviates words of `q` that ICU split (低保 for 最低 / 生活 / 保障).
-    if (wu.size() >= 2 && wu.size() <= 3 && abbreviation_span(wu, text::utf8_to_u32(q.normalized)).first != std::u32string::npos)
+    if (wu.size() >= 2 && wu.size() <= 3 && abbreviation_span(wu, p.q_text).first != std::u32string::npos)
       best = std::max(best, 0.8);
-    // Characters are looked for in the words of `q` that `own` does not say too: 照片 is not said by
-    // the 照 of 护照 when both queries say 护照.
-    std::string unshared;
-    for (const auto& v : q.words)
-      if (text::has_cjk(v) && own.normalized.find(v) == std::string::npos) unshared += v;
+    const std::string& unshared = p.unshared;
     size_t chars = 0, found = 0;
     bool first_found = false, last_found = false;
     for (size_t i = 0; i < w.size();) {
@@ -293,6 +308,7 @@ double match_strength(const std::string& w, const QueryFeatures& own, const Quer
   }
   if (w[0] == '#') return 0.0;
   if (entity) {  // a name matches only itself, or its adjective or synonym ("japan" / "japanese")
+    if (!wn || wn->forms(w).empty()) return 0.0;
     for (const auto& v : q.content)
       if (wn && v[0] != '#' && !text::has_cjk(v) && wn->relatedness(w, v) >= 0.8) return 0.9;
     return 0.0;
@@ -320,12 +336,13 @@ constexpr double kLooseBelow = 0.65;
 
 Coverage coverage(const QueryFeatures& a, const QueryFeatures& b, const WordNet* wn) {
   Coverage c;
+  const Pair pair(a, b);
   double total = 0, found = 0;
   const bool b_has_marker = has_marker(b);
   for (const auto& w : a.content) {
     if (is_generic_word(w) || (w[0] == '#' && !b_has_marker)) continue;
     total += 1;
-    const double m = match_strength(w, a, b, contains(a.entities, w), wn);
+    const double m = match_strength(w, pair, contains(a.entities, w), wn);
     found += m;
     c.same += m >= 1.0 ? 1 : 0;
     // Loose: said by no close word. A Chinese word whose characters the other writes in part
@@ -443,8 +460,9 @@ Guard check_guards(const QueryFeatures& a, const QueryFeatures& b, const GuardCo
 std::vector<std::pair<std::string, double>> content_matches(const QueryFeatures& a, const QueryFeatures& b) {
   const WordNet* wn = WordNet::shared();
   std::vector<std::pair<std::string, double>> out;
+  const Pair pair(a, b);
   for (const auto& w : a.content)
-    if (!is_generic_word(w) && w[0] != '#') out.emplace_back(w, match_strength(w, a, b, contains(a.entities, w), wn));
+    if (!is_generic_word(w) && w[0] != '#') out.emplace_back(w, match_strength(w, pair, contains(a.entities, w), wn));
   return out;
 }
 
