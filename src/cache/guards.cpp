@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <iterator>
 
 namespace kuai::cache {
 namespace {
@@ -88,7 +89,24 @@ bool en_polar(const std::string& a, const std::string& b, const WordNet* wn) {
   return wn && wn->antonyms(a, b);
 }
 
-// The same English word written another way: an abbreviation that starts it ("temp" / "temperature"),
+// An abbreviation written as the word's consonants ("tbsp" / "tablespoon", "pwd" / "password",
+// "msg" / "message", "str" / "string"): 2-5 letters, the same first letter, no vowel after it, each
+// letter found in order in the longer word (at least twice as long).
+bool consonant_abbreviation(std::string_view abbr, std::string_view word) {
+  auto vowel = [](char c) { return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u'; };
+  if (abbr.size() < 2 || abbr.size() > 5 || word.size() < 2 * abbr.size() || abbr[0] != word[0]) return false;
+  size_t j = 1;
+  for (size_t i = 1; i < abbr.size(); ++i) {
+    if (vowel(abbr[i]) || abbr[i] < 'a' || abbr[i] > 'z') return false;
+    while (j < word.size() && word[j] != abbr[i]) ++j;
+    if (j == word.size()) return false;
+    ++j;
+  }
+  return true;
+}
+
+// The same English word written another way: an abbreviation that starts it ("temp" / "temperature")
+// or spells its consonants ("tbsp" / "tablespoon"),
 // a derivation ("renew" / "renewal"), a typo, or a word WordNet relates closely enough (a synonym,
 // a derivation, a direct hypernym, a word of its definition: wordnet.h).
 bool en_related(const std::string& a, const std::string& b, const WordNet* wn) {
@@ -99,12 +117,14 @@ bool en_related(const std::string& a, const std::string& b, const WordNet* wn) {
   if (shorter.size() >= 5 && longer.size() - shorter.size() <= 3 && longer.compare(0, shorter.size() - 1, shorter, 0, shorter.size() - 1) == 0)
     return true;  // renew / renewal, forgive / forgiven, apply / application is left to WordNet
   if (shorter.size() >= 7 && one_edit_apart(a, b)) return true;
+  if (consonant_abbreviation(shorter, longer)) return true;
   return wn && wn->relatedness(a, b) >= kMinRelatedness;
 }
 
 // Whether word `w` of one query is present in the other query `q`: the same content word; for CJK, a
 // substring of its text or a word sharing most of its characters; for English, a word related as above.
-// Entities only match exactly (or as CJK text): "iceland" is not "ireland".
+// Entities only match exactly (or as CJK text), or through a close WordNet link ("japan" / "japanese"):
+// "iceland" is not "ireland".
 bool present_in(const std::string& w, const QueryFeatures& q, bool loose, const WordNet* wn) {
   if (contains(q.content, w)) return true;
   if (text::has_cjk(w)) {
@@ -114,7 +134,15 @@ bool present_in(const std::string& w, const QueryFeatures& q, bool loose, const 
       if (text::has_cjk(v) && zh_relation(w, v) == Relation::Same) return true;
     return false;
   }
-  if (!loose || w[0] == '#') return false;
+  if (w[0] == '#') return false;
+  if (!loose) {
+    // A name said through its adjective or a synonym WordNet lists ("Japan" / "Japanese",
+    // "Holland" / "Netherlands"): a shared synset or a pertainym/derivation link, nothing looser.
+    if (!wn || wn->forms(w).empty()) return false;
+    for (const auto& v : q.content)
+      if (v[0] != '#' && !text::has_cjk(v) && wn->relatedness(w, v) >= 0.8) return true;
+    return false;
+  }
   for (const auto& v : q.content)
     if (v[0] != '#' && !text::has_cjk(v) && en_related(w, v, wn)) return true;
   // A synonym the other says with a word too common to be content ("required" / "need").
@@ -177,29 +205,114 @@ bool opposite_words(const QueryFeatures& a, const QueryFeatures& b, const WordNe
   return false;
 }
 
-// How strongly word `w` of one query is said in the other query `q`, from 0 to 1: the same word (1);
-// for Chinese, its text in `q` (1), a word sharing most of its characters (0.9), else the share of its
-// characters `q` writes anywhere, scaled down; for English, a related word (en_related: 0.9) or
+// Whether every character of `part` is in `whole`, in order.
+bool in_order(std::u32string_view part, std::u32string_view whole) {
+  size_t at = 0;
+  for (char32_t c : part) {
+    at = whole.find(c, at);
+    if (at == std::u32string_view::npos) return false;
+    ++at;
+  }
+  return true;
+}
+
+// Where `abbr` (2-3 characters, not written as such) spells a stretch of `text` by some of its
+// characters in order, starting with its first: [begin, end) of the first such stretch no longer than
+// 3 characters per character of `abbr`; npos when none.
+std::pair<size_t, size_t> abbreviation_span(std::u32string_view abbr, std::u32string_view text) {
+  constexpr size_t npos = std::u32string_view::npos;
+  if (abbr.size() < 2 || abbr.size() > 3 || text.find(abbr) != npos) return {npos, npos};
+  for (size_t begin = text.find(abbr[0]); begin != npos; begin = text.find(abbr[0], begin + 1)) {
+    const std::u32string_view window = text.substr(begin, 3 * abbr.size());  // the stretch's limit
+    size_t at = 1;
+    bool ok = true;
+    for (size_t i = 1; i < abbr.size() && ok; ++i) {
+      at = window.find(abbr[i], at);
+      ok = at != npos;
+      if (ok) ++at;
+    }
+    if (ok) return {begin, begin + at};
+  }
+  return {npos, npos};
+}
+
+// Whether `abbr`, a word of the other query, abbreviates a stretch of `text` (the own query's) that
+// holds word `w`.
+bool abbreviates(std::u32string_view abbr, std::u32string_view text, std::u32string_view w) {
+  const auto [begin, end] = abbreviation_span(abbr, text);
+  if (begin == std::u32string::npos) return false;
+  const size_t at = text.find(w);
+  return at != std::u32string::npos && at < end && at + w.size() > begin;
+}
+
+// How strongly word `w` of query `own` is said in the other query `q`, from 0 to 1: the same word (1);
+// for Chinese, its text in `q` (1), a word sharing most of its characters (0.9), an abbreviation (0.8),
+// else the share of its characters `q` writes in words `own` does not say, scaled down (0 when that is
+// only its head); for English, a related word (en_related: 0.9) or
 // WordNet's relatedness (0.6–0.9). Entities only count when written the same way.
-double match_strength(const std::string& w, const QueryFeatures& q, bool entity, const WordNet* wn) {
+// What match_strength needs of the two queries beyond their features, computed once per direction
+// (per-word work stays linear in the other query's words).
+struct Pair {
+  const QueryFeatures& own;  // the query whose word is matched
+  const QueryFeatures& q;    // the query it is looked for in
+  std::u32string own_text, q_text;
+  // The Chinese words of `q` that `own` does not say too, concatenated: where characters of a
+  // word of `own` are looked for (照片 is not said by the 照 of 护照 when both queries say 护照).
+  std::string unshared;
+  Pair(const QueryFeatures& o, const QueryFeatures& other) : own(o), q(other) {
+    if (!text::has_cjk(own.normalized) || !text::has_cjk(q.normalized)) return;
+    own_text = text::utf8_to_u32(own.normalized);
+    q_text = text::utf8_to_u32(q.normalized);
+    for (const auto& v : q.words)
+      if (text::has_cjk(v) && own.normalized.find(v) == std::string::npos) unshared += v;
+  }
+};
+
+double match_strength(const std::string& w, const Pair& p, bool entity, const WordNet* wn) {
+  const QueryFeatures& q = p.q;
   if (contains(q.content, w)) return 1.0;
   if (text::has_cjk(w)) {
     if (q.normalized.find(w) != std::string::npos) return 1.0;
     if (entity) return 0.0;
     double best = 0;
-    for (const auto& v : q.content)
-      if (text::has_cjk(v) && zh_relation(w, v) == Relation::Same) best = 0.9;
+    const std::u32string wu = text::utf8_to_u32(w);
+    for (const auto& v : q.content) {
+      if (!text::has_cjk(v)) continue;
+      if (zh_relation(w, v) == Relation::Same) best = 0.9;
+      // The other says it abbreviated: every character of a shorter word, in order (个税 for
+      // 个人所得税, 低保 for 最低生活保障, 重疾险 for 重大疾病险).
+      const std::u32string vu = text::utf8_to_u32(v);
+      if (vu.size() >= 2 && vu.size() < wu.size() && in_order(vu, wu)) best = std::max(best, 0.8);
+      if (vu.size() >= 2 && vu.size() <= 3 && abbreviates(vu, p.own_text, wu)) best = std::max(best, 0.8);
+    }
+    // `w` abbreviates words of `q` that ICU split (低保 for 最低 / 生活 / 保障).
+    if (wu.size() >= 2 && wu.size() <= 3 && abbreviation_span(wu, p.q_text).first != std::u32string::npos)
+      best = std::max(best, 0.8);
+    const std::string& unshared = p.unshared;
     size_t chars = 0, found = 0;
+    bool first_found = false, last_found = false;
     for (size_t i = 0; i < w.size();) {
       size_t len;
       text::utf8_decode(w, i, len);
+      const bool in_q = unshared.find(w.substr(i, len)) != std::string::npos;
+      first_found = chars == 0 ? in_q : first_found;
+      last_found = in_q;
       ++chars;
-      found += q.normalized.find(w.substr(i, len)) != std::string::npos ? 1 : 0;
+      found += in_q ? 1 : 0;
       i += len;
     }
+    // Only the head (last character) shared: another thing of the same kind (法语 / 德语, 工商 / 招商,
+    // 平安 / 众安), not the same thing said another way.
+    if (best == 0 && chars >= 2 && last_found && found == 1) return 0.0;
     return std::max(best, chars ? 0.8 * double(found) / double(chars) : 0.0);
   }
-  if (entity || w[0] == '#') return 0.0;
+  if (w[0] == '#') return 0.0;
+  if (entity) {  // a name matches only itself, or its adjective or synonym ("japan" / "japanese")
+    if (!wn || wn->forms(w).empty()) return 0.0;
+    for (const auto& v : q.content)
+      if (wn && v[0] != '#' && !text::has_cjk(v) && wn->relatedness(w, v) >= 0.8) return 0.9;
+    return 0.0;
+  }
   double best = 0;
   for (const auto& v : q.content) {
     if (v[0] == '#' || text::has_cjk(v)) continue;
@@ -214,24 +327,27 @@ double match_strength(const std::string& w, const QueryFeatures& q, bool entity,
 
 // How much of what `a` asks `b` says too, from 0 to 1: each content word of `a` (generic words aside)
 // weighs 1 and counts its match_strength in `b`. Also counts the words `b` says exactly (`same`) and those it says at best loosely
-// (`loose`: below kCloseMatch).
+// (`loose`: said by no close word).
 struct Coverage {
   double share = 1.0;
   int same = 0, loose = 0;
 };
-constexpr double kCloseMatch = 0.85;
+constexpr double kLooseBelow = 0.65;
 
 Coverage coverage(const QueryFeatures& a, const QueryFeatures& b, const WordNet* wn) {
   Coverage c;
+  const Pair pair(a, b);
   double total = 0, found = 0;
   const bool b_has_marker = has_marker(b);
   for (const auto& w : a.content) {
     if (is_generic_word(w) || (w[0] == '#' && !b_has_marker)) continue;
     total += 1;
-    const double m = match_strength(w, b, contains(a.entities, w), wn);
+    const double m = match_strength(w, pair, contains(a.entities, w), wn);
     found += m;
     c.same += m >= 1.0 ? 1 : 0;
-    c.loose += m < kCloseMatch ? 1 : 0;
+    // Loose: said by no close word. A Chinese word whose characters the other writes in part
+    // (改签几次 / 次数) is said, if weakly; an English word only a definition relates (0.6) is not.
+    c.loose += (text::has_cjk(w) ? m == 0 : m < kLooseBelow) ? 1 : 0;
   }
   if (total > 0) c.share = found / total;
   return c;
@@ -256,7 +372,7 @@ bool is_direction_word(const std::string& w) {
 }
 
 // Which stretch between direction words each word of `q` is in ("from PayPal to my bank": PayPal 1,
-// bank 2), for the words both queries hold.
+// bank 2), for the content words both queries hold.
 std::vector<std::pair<std::string, int>> stretches(const QueryFeatures& q, const QueryFeatures& other) {
   std::vector<std::pair<std::string, int>> out;
   int stretch = 0;
@@ -265,7 +381,9 @@ std::vector<std::pair<std::string, int>> stretches(const QueryFeatures& q, const
       ++stretch;
       continue;
     }
-    if (std::find(other.words.begin(), other.words.end(), w) != other.words.end()) out.emplace_back(w, stretch);
+    // Only words that name things: "the" before and after "from" says nothing of the direction.
+    const bool stop = text::has_cjk(w) ? is_zh_stopword(w) : is_en_stopword(w);
+    if (!stop && std::find(other.words.begin(), other.words.end(), w) != other.words.end()) out.emplace_back(w, stretch);
   }
   return out;
 }
@@ -287,15 +405,42 @@ bool reversed_direction(const QueryFeatures& a, const QueryFeatures& b) {
   return false;
 }
 
+// Whether two queries give different numbers, quantities or times. A value only one side gives is a
+// difference ("convert 35 Celsius" is not "convert Celsius"), except two kinds a paraphrase adds or
+// leaves out without changing the question:
+//  - 1 with no unit: "one", "a single", "first", 一 are as often an article, a pronoun ("pay it off
+//    with another one") or "for the first time" as a count;
+//  - before/after something ("after booking" / "already booked", 打完疫苗 / 疫苗后): the other side
+//    says it with a verb or not at all.
+// Values both sides give must agree (as multisets): 1 against 2, before against after, are refused.
+bool is_soft_number(const std::string& n) { return n == "1" || n.starts_with("@before") || n.starts_with("@after"); }
+
+bool numbers_differ(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  if (a == b) return false;
+  std::vector<std::string> only_a, only_b;  // both sorted: multiset differences
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(only_a));
+  std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(only_b));
+  if (!only_a.empty() && !only_b.empty()) return true;
+  const auto& extra = only_a.empty() ? only_b : only_a;
+  const auto& other = only_a.empty() ? a : b;
+  const bool other_has_order = std::any_of(other.begin(), other.end(), [](const std::string& n) {
+    return n.starts_with("@before") || n.starts_with("@after");
+  });
+  for (const auto& n : extra) {
+    if (!is_soft_number(n)) return true;
+    if (n != "1" && other_has_order) return true;  // before X against after Y is decided above
+  }
+  return false;
+}
+
 }  // namespace
 
 Guard check_guards(const QueryFeatures& a, const QueryFeatures& b, const GuardConfig& cfg, double* agreement) {
   const WordNet* wn = WordNet::shared();
   if (cfg.negation && a.negations != b.negations) return Guard::Negation;
-  // A number or a name only one side gives narrows the question ("convert 35 Celsius" is not "convert
-  // Celsius", "reset my Outlook password" is not "reset my password"): measured on eval-dev, refusing
-  // those costs no paraphrase and saves false hits.
-  if (cfg.number && a.numbers != b.numbers) return Guard::Number;
+  // A name only one side gives narrows the question ("reset my Outlook password" is not "reset my
+  // password"); so does a number, but for the soft ones of numbers_differ().
+  if (cfg.number && numbers_differ(a.numbers, b.numbers)) return Guard::Number;
   if (cfg.entity && (!unmatched(a.entities, b, false, wn).empty() || !unmatched(b.entities, a, false, wn).empty()))
     return Guard::Entity;
   if (cfg.direction && reversed_direction(a, b)) return Guard::Direction;
@@ -310,6 +455,15 @@ Guard check_guards(const QueryFeatures& a, const QueryFeatures& b, const GuardCo
     *agreement = 1.0;
   }
   return Guard::None;
+}
+
+std::vector<std::pair<std::string, double>> content_matches(const QueryFeatures& a, const QueryFeatures& b) {
+  const WordNet* wn = WordNet::shared();
+  std::vector<std::pair<std::string, double>> out;
+  const Pair pair(a, b);
+  for (const auto& w : a.content)
+    if (!is_generic_word(w) && w[0] != '#') out.emplace_back(w, match_strength(w, pair, contains(a.entities, w), wn));
+  return out;
 }
 
 std::string_view guard_name(Guard g) {

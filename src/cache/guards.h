@@ -18,7 +18,10 @@
 
 #include "cache/query_features.h"
 
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace kuai::cache {
 
@@ -42,6 +45,10 @@ struct GuardConfig {
 // two coverages, 0..1) when no guard refuses: among several candidates the best answers.
 Guard check_guards(const QueryFeatures& cached, const QueryFeatures& query, const GuardConfig& cfg,
                    double* agreement = nullptr);
+
+// How strongly each content word of `a` is said in `b` (0..1), as the content guard weighs it (generic
+// words left out): what `kuai cache explain` shows.
+std::vector<std::pair<std::string, double>> content_matches(const QueryFeatures& a, const QueryFeatures& b);
 
 // "none" | "negation" | "number" | "entity" | "direction" | "polarity" | "scope" | "content"
 std::string_view guard_name(Guard g);

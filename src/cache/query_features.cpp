@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cmath>
 #include <cstdlib>
 #include <utility>
 
@@ -74,25 +75,14 @@ bool has_digit(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-void add_digit_runs(std::string_view s, std::vector<std::string>& numbers) {
-  for (size_t i = 0; i < s.size();) {
-    if (s[i] >= '0' && s[i] <= '9') {
-      size_t j = i;
-      while (j < s.size() && ((s[j] >= '0' && s[j] <= '9') || s[j] == '.' || s[j] == ',')) ++j;
-      numbers.push_back(canonical_number(s.substr(i, j - i)));
-      i = j;
-    } else {
-      ++i;
-    }
-  }
-}
-
 struct Builder {
   QueryFeatures f;
   bool sentence_start = true;
   int last_number = -1;  // index in f.numbers of the number just read, while a unit may follow it
   std::string last_word;  // the English word before this one ("next" before "week")
   bool in_cjk_text = false;  // the query holds Chinese text
+  bool degree_sign = false;  // "°" or "degrees" between the number just read and a possible C/F
+  int tenths_of = -1;        // index in f.numbers of "38" in "38度", while a "5" may follow
 
   // "1 hour" and "60 minutes", 一周 and 七天: a quantity becomes its size in the unit's base ("60min").
   void apply_unit(const Unit& u) {
@@ -102,7 +92,9 @@ struct Builder {
     double v = std::strtod(n.c_str(), &end);
     if (end == n.c_str() || *end != '\0') return;  // a date or tag, not a plain number
     char buf[48];
-    std::snprintf(buf, sizeof buf, "%.6g%.*s", v * u.factor, int(u.base.size()), u.base.data());
+    double size = v * u.factor + u.offset;
+    size = std::round(size * 100) / 100;  // 100.4 °F is 38 °C, not 37.99999
+    std::snprintf(buf, sizeof buf, "%.6g%.*s", size, int(u.base.size()), u.base.data());
     n = buf;
     f.terms.push_back(n);
     last_number = -1;
@@ -117,12 +109,20 @@ struct Builder {
       }
       word = std::move(ascii);
     }
-    if (Unit u = en_unit(word); last_number >= 0 && u.factor > 0) {
+    if (Unit u = degree_sign ? en_temperature_unit(word) : en_unit(word); last_number >= 0 && u.factor > 0) {
       f.words.push_back(word);
       apply_unit(u);
+      degree_sign = false;
+      return;
+    }
+    // "half a cup", "half an hour": the article between a number and its unit; "102 degrees F".
+    if (last_number >= 0 && (word == "a" || word == "an" || word == "degree" || word == "degrees")) {
+      f.words.push_back(word);
+      degree_sign = degree_sign || word.starts_with("degree");
       return;
     }
     last_number = -1;
+    degree_sign = false;
     f.words.push_back(word);
     size_t len;
     char32_t first = text::utf8_decode(original, 0, len);
@@ -131,10 +131,7 @@ struct Builder {
     sentence_start = false;
 
     if (has_digit(word)) {  // "5km", "gpt4", "3pm"
-      add_digit_runs(word, f.numbers);
-      f.entities.push_back(word);
-      f.content.push_back(word);
-      f.terms.push_back(word);
+      alphanumeric(word);
       return;
     }
     // Contractions.
@@ -215,10 +212,66 @@ struct Builder {
     f.terms.push_back(stem);
   }
 
+  // A word of letters and digits. Digits first are a quantity, with its unit when the letters are one
+  // ("5km", "2kg"), else counted as the number ("4g", "2fa", "3pm") beside the word as a name; letters
+  // first are a name that holds a number ("k8s", "win11", "gpt4", "b1"), not a quantity.
+  void alphanumeric(const std::string& word) {
+    size_t digits = 0;
+    while (digits < word.size() && ((word[digits] >= '0' && word[digits] <= '9') || word[digits] == '.')) ++digits;
+    if (digits > 0) {
+      const Unit u = en_unit(std::string_view(word).substr(digits));
+      f.numbers.push_back(canonical_number(word.substr(0, digits)));
+      if (u.factor > 0 && digits < word.size()) {
+        last_number = int(f.numbers.size()) - 1;
+        apply_unit(u);
+        return;
+      }
+      f.terms.push_back(f.numbers.back());
+      last_number = -1;
+    }
+    f.entities.push_back(word);
+    f.content.push_back(word);
+    f.terms.push_back(word);
+  }
+
   void number(std::string_view word) {
     sentence_start = false;
     f.words.emplace_back(word);
+    degree_sign = false;
+    // "38度5": a digit right after a number and 度 is its tenths (38.5 degrees), as Chinese says a temperature.
+    if (tenths_of >= 0 && word.size() == 1 && word[0] >= '0' && word[0] <= '9') {
+      std::string& n = f.numbers[size_t(tenths_of)];
+      n = std::to_string(std::atoi(n.c_str())) + "." + std::string(word) + "c";
+      tenths_of = -1;
+      return;
+    }
+    tenths_of = -1;
+    if (std::any_of(word.begin(), word.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); })) {
+      last_number = -1;
+      alphanumeric(std::string(word));
+      return;
+    }
     f.numbers.push_back(canonical_number(word));
+    f.terms.push_back(f.numbers.back());
+    last_number = int(f.numbers.size()) - 1;
+  }
+
+  // "1/2 cup", "3/4": a fraction when the numerator is smaller and the denominator small; otherwise
+  // the pair as written ("24/7", "140/90", "6/28") is one value.
+  void fraction(const std::string& num, const std::string& den) {
+    const double x = std::strtod(num.c_str(), nullptr), y = std::strtod(den.c_str(), nullptr);
+    if (!f.numbers.empty() && last_number == int(f.numbers.size()) - 1) {
+      f.numbers.pop_back();
+      f.terms.pop_back();
+    }
+    f.words.push_back(den);
+    if (y > 0 && x < y && y <= 16) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.4g", x / y);
+      f.numbers.emplace_back(buf);
+    } else {
+      f.numbers.push_back(canonical_number(num) + "/" + canonical_number(den));
+    }
     f.terms.push_back(f.numbers.back());
     last_number = int(f.numbers.size()) - 1;
   }
@@ -246,13 +299,31 @@ struct Builder {
     }
     // A unit right after a number written in digits before this run ("60分钟").
     if (size_t len = 0; last_number >= 0) {
+      const int number = last_number;
       Unit u = zh_unit_prefix(run, len);
       apply_unit(u);
       std::fill(consumed.begin(), consumed.begin() + len, true);
+      if (u.base == "c" && len == run.size()) tenths_of = number;
     }
     last_number = -1;
+    // A scope word inside a longer word is part of that word's name (个人 in 个人所得税, a tax everyone
+    // pays), not whose question it is; across words it counts (单 / 人间 is 单人间).
+    std::vector<size_t> token_end;  // code point offset where each token ends
+    for (size_t k = 0, at = 0; k < tokens.size(); ++k) token_end.push_back(at += text::utf8_to_u32(tokens[k]).size());
+    auto inside_longer_word = [&](size_t p, size_t n) {
+      size_t start = 0;
+      for (size_t end : token_end) {
+        if (p < end) return p + n <= end && end - start >= n + 2;
+        start = end;
+      }
+      return false;
+    };
     for (const auto& [w, tag] : zh_scope_words())
-      if (run.find(w) != std::u32string::npos) f.scope.push_back(tag);
+      for (size_t p = run.find(w); p != std::u32string::npos; p = run.find(w, p + 1))
+        if (!inside_longer_word(p, w.size())) {
+          f.scope.push_back(tag);
+          break;
+        }
     // Time words anywhere in the run (segmentation may glue 本周六 into one word): 本周 + 周六.
     for (const auto& [w, tag] : zh_temporal_words()) {
       for (size_t p = run.find(w); p != std::u32string::npos; p = run.find(w, p + 1)) {
@@ -296,21 +367,58 @@ struct Builder {
       f.terms.push_back(f.numbers.back());
     }
     size_t pos = 0;
+    // ICU's dictionary splits a word it does not know into single characters (布/洛/芬, 抖/音, 改/签):
+    // consecutive single characters that are neither stop words nor measure words are read as one word.
+    // (The embedder still sees the characters as ICU split them.) Runs of more than three are left
+    // split: those are more often several one-character words (电/饭/煲/做).
+    std::u32string pending;
+    // "How many days / times" (几天, 多少 天, 几次) asks for a quantity: the question's form, not its
+    // content (多久, 多长时间 and 时间 say the same).
+    bool after_how_many = false;
+    auto counted_unit = [](std::u32string_view u) {
+      size_t len = 0;
+      return (u.size() == 1 && is_zh_measure(u[0])) || (zh_unit_prefix(u, len).factor > 0 && len == u.size());
+    };
+    auto content_word = [&](const std::u32string& rest, bool term) {
+      std::string word = zh_synonym(text::u32_to_utf8(rest));
+      if (term) f.terms.push_back(word);
+      const bool how_many = after_how_many;
+      after_how_many = word == "多少";
+      if (how_many && counted_unit(rest)) return;
+      if (rest.size() >= 2 && rest[0] == U'几' && counted_unit(std::u32string_view(rest).substr(1))) return;
+      if (is_zh_stopword(word) || (rest.size() == 1 && is_zh_measure(rest[0]))) return;
+      if (is_zh_name(rest)) f.entities.push_back(word);
+      f.content.push_back(word);
+    };
+    auto flush = [&] {
+      if (pending.size() <= 3) {
+        if (!pending.empty()) content_word(pending, false);
+      } else {
+        for (char32_t c : pending) content_word(std::u32string(1, c), false);
+      }
+      pending.clear();
+    };
     for (const auto& t : tokens) {
       std::u32string u = text::utf8_to_u32(t);
       f.words.push_back(t);
       // Drop the negation/numeral characters counted above; what is left is the content.
       std::u32string rest;
+      bool whole = true;
       for (size_t k = 0; k < u.size(); ++k)
         if (!consumed[pos + k]) rest.push_back(u[k]);
+        else whole = false;
       pos += u.size();
-      if (rest.empty()) continue;
-      std::string word = zh_synonym(text::u32_to_utf8(rest));
-      f.terms.push_back(word);
-      if (is_zh_stopword(word) || (rest.size() == 1 && is_zh_measure(rest[0]))) continue;
-      if (rest.size() >= 2 && is_zh_entity_suffix(rest.back())) f.entities.push_back(word);
-      f.content.push_back(word);
+      const bool single = whole && rest.size() == 1 && !is_zh_measure(rest[0]) && !is_zh_stopword(text::u32_to_utf8(rest)) &&
+                          zh_synonym(text::u32_to_utf8(rest)) == text::u32_to_utf8(rest);
+      if (single) {
+        pending += rest;
+        f.terms.push_back(text::u32_to_utf8(rest));
+        continue;
+      }
+      flush();
+      if (!rest.empty()) content_word(rest, true);
     }
+    flush();
   }
 };
 
@@ -330,21 +438,60 @@ QueryFeatures query_features(std::string_view input) {
     if (!cjk_run.empty()) b.chinese(cjk_run);
     cjk_run.clear();
   };
-  for (const auto& span : text::segment(text_in)) {
-    std::string_view piece = std::string_view(text_in).substr(span.begin, span.end - span.begin);
+  const auto spans = text::segment(text_in);
+  auto piece_of = [&](size_t i) { return std::string_view(text_in).substr(spans[i].begin, spans[i].end - spans[i].begin); };
+  // Spans i, i+1, i+2 written together (no space): a number, "/" and a number ("1/2"); a word, "-"
+  // and a number ("W-2", "COVID-19": a name).
+  auto joined = [&](size_t i, text::SpanKind first, std::string_view mid) {
+    return i + 2 < spans.size() && spans[i].kind == first && spans[i + 1].kind == text::SpanKind::Punct &&
+           piece_of(i + 1) == mid && spans[i + 2].kind == text::SpanKind::Number && spans[i].end == spans[i + 1].begin &&
+           spans[i + 1].end == spans[i + 2].begin;
+  };
+  for (size_t i = 0; i < spans.size(); ++i) {
+    const auto& span = spans[i];
+    std::string_view piece = piece_of(i);
     if (span.kind != text::SpanKind::Cjk) flush_cjk();
+    if (joined(i, text::SpanKind::Number, "/")) {
+      b.number(text::normalize(piece));
+      b.fraction(text::normalize(piece), text::normalize(piece_of(i + 2)));
+      i += 2;
+      continue;
+    }
+    if (joined(i, text::SpanKind::Word, "-") && !text::has_cjk(piece)) {
+      b.sentence_start = false;
+      b.alphanumeric(text::normalize(piece) + "-" + text::normalize(piece_of(i + 2)));
+      b.f.words.push_back(text::normalize(piece));
+      i += 2;
+      continue;
+    }
     switch (span.kind) {
       case text::SpanKind::Cjk: cjk_run.push_back(text::normalize(piece)); break;
       case text::SpanKind::Word: b.english(piece, text::normalize(piece)); break;
       case text::SpanKind::Number: b.number(text::normalize(piece)); break;
       case text::SpanKind::Punct:
         if (is_sentence_end(piece)) b.sentence_start = true;
+        // "39°C": the degree sign joins a number to its scale.
+        if (piece == "°" && b.last_number >= 0) {
+          b.degree_sign = true;
+          break;
+        }
+        if ((piece == "℃" || piece == "℉") && b.last_number >= 0) {  // one character: "38.5℃"
+          b.apply_unit(en_temperature_unit(piece == "℃" ? "c" : "f"));
+          break;
+        }
         b.last_number = -1;
         break;
       case text::SpanKind::Space: break;
     }
   }
   flush_cjk();
+  // Saturday and Sunday are the weekend.
+  if (auto sat = std::find(b.f.numbers.begin(), b.f.numbers.end(), "@sat"); sat != b.f.numbers.end()) {
+    if (auto sun = std::find(b.f.numbers.begin(), b.f.numbers.end(), "@sun"); sun != b.f.numbers.end()) {
+      *sat = "@weekend";
+      b.f.numbers.erase(sun);
+    }
+  }
 
   // Normalised text: NFKC + fold, whitespace collapsed, trailing sentence punctuation dropped.
   std::string norm = text::normalize(text_in);

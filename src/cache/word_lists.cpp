@@ -16,13 +16,13 @@ const Set& en_stopwords() {
       "my", "mine", "myself", "you", "your", "yours", "yourself", "we", "us", "our", "it", "its", "they",
       "them", "their", "this", "that", "these", "those", "there", "here", "of", "to", "in", "on", "at", "by",
       "for", "with", "from", "about", "into", "as", "and", "or", "but", "if", "then", "so", "too", "very",
-      "just", "really", "quite", "also", "please", "kindly", "can", "could", "would", "may", "might",
+      "just", "really", "quite", "also", "please", "kindly", "pls", "plz", "thx", "can", "could", "would", "may", "might",
       "shall", "let", "lets", "tell", "explain", "describe", "define", "give", "show", "know", "want",
       "need", "like", "help", "thanks", "thank", "hi", "hello", "hey", "ok", "okay", "some", "any", "much",
       "many", "what", "how", "whats", "hows", "way", "ways", "something", "anything", "thing", "things",
       "say", "mean", "meaning", "means", "exactly", "actually", "basically", "simply", "briefly", "detail",
       "details", "detailed", "info", "information", "regarding", "possible", "possibly", "someone",
-      "anyone", "somebody", "anybody", "im", "ive", "id", "youre", "get", "go", "going", "able", "should",
+      "anyone", "somebody", "anybody", "im", "ive", "id", "youre", "have", "has", "having", "get", "go", "going", "able", "should",
       "must", "ought", "one's", "s", "t", "re", "ve", "ll", "d", "m", "quick", "quickly", "short", "tips",
       "tip", "guide", "best", "good", "great", "nice", "which", "definition", "out", "up", "certain",
       "sure", "question", "answer", "idea", "overview", "summary", "kind", "type", "sort", "step",
@@ -150,7 +150,14 @@ std::string en_temporal_word(std::string_view w, bool capitalised_mid_sentence) 
   if (capitalised_mid_sentence && w == "may") return "@may";
   if (capitalised_mid_sentence && w == "march") return "@mar";
   auto it = en_temporal().find(w);
-  return it == en_temporal().end() ? std::string() : std::string(it->second);
+  if (it != en_temporal().end()) return std::string(it->second);
+  // Plurals of weekdays and parts of the day say "every Monday", "in the evenings": the same day or
+  // time ("open on Mondays" / "open on Monday"); months and seasons have no such plural.
+  static const Set kPluralOf{"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+                             "weekend", "morning", "afternoon", "evening"};
+  if (w.size() > 1 && w.ends_with('s') && kPluralOf.contains(w.substr(0, w.size() - 1)))
+    return std::string(en_temporal().at(w.substr(0, w.size() - 1)));
+  return {};
 }
 
 std::string en_tense_word(std::string_view w) {
@@ -247,6 +254,18 @@ bool is_zh_entity_suffix(char32_t c) {
   return kSuffixes.find(c) != std::u32string_view::npos;
 }
 
+bool is_zh_name(std::u32string_view w) {
+  if (w.size() < 2 || !is_zh_entity_suffix(w.back())) return false;
+  if (w.size() >= 3) return true;  // 北京市, 招商银行, 清华大学, 协和医院
+  // Two characters: the suffix makes common nouns and verbs (银行, 公司, 医院, 小学, 旅行, 车站) more
+  // often than names, except for countries, provinces and cities (中国, 杭州, 上海), and even then
+  // not after a verb or a determiner (出国, 回国, 全国, 外国, 各省, 城市).
+  static const std::u32string_view kPlaceSuffixes = U"国州省县岛海";
+  static const std::u32string_view kNotNames = U"出入回全各外本祖爱异他我该城都超股门大临";
+  if (kPlaceSuffixes.find(w[1]) == std::u32string_view::npos) return false;
+  return kNotNames.find(w[0]) == std::u32string_view::npos;
+}
+
 const std::vector<std::u32string>& zh_masked_words() {
   static const std::vector<std::u32string> words{
       U"非常", U"无论", U"不过", U"不仅", U"不但", U"未来", U"别人", U"特别", U"区别", U"差别", U"分别",
@@ -312,6 +331,10 @@ bool is_generic_word(std::string_view w) {
       "find", "get", "make", "do", "go", "use", "quick", "quickly", "simple", "easy", "easiest", "proper",
       "properly", "correct", "correctly", "right", "general", "generally", "enough", "time", "long", "much",
       "many", "often", "okay", "ok",
+      // Courtesy around a question, and the framing of a comparison ("the difference between A and
+      // B" / "A vs B").
+      "sorry", "bother", "excuse", "pardon", "appreciate", "grateful", "between", "vs", "versus", "compare",
+      "comparison",
       "方法", "办法", "做法", "流程", "步骤", "事项", "攻略", "技巧", "怎么办", "处理", "操作", "问题", "情况",
       "一般", "具体", "大概", "注意", "哪些", "有用", "需要", "准备", "办理", "申请", "规定", "要求", "条件", "够",
       // What kind of answer is asked for (how long, when, where, what difference), which the other
@@ -363,12 +386,19 @@ Unit en_unit(std::string_view w) {
   return it == m.end() ? Unit{} : it->second;
 }
 
+Unit en_temperature_unit(std::string_view w) {
+  if (w == "c" || w == "celsius" || w == "centigrade") return {1, "c"};
+  if (w == "f" || w == "fahrenheit") return {5.0 / 9.0, "c", -160.0 / 9.0};
+  return {};
+}
+
 Unit zh_unit_prefix(std::u32string_view s, size_t& length) {
   static const std::pair<std::u32string_view, Unit> kUnits[] = {
       {U"分钟", {1, "min"}}, {U"小时", {60, "min"}}, {U"钟头", {60, "min"}}, {U"星期", {10080, "min"}},
       {U"礼拜", {10080, "min"}}, {U"个月", {43200, "min"}}, {U"千克", {1000, "g"}}, {U"公斤", {1000, "g"}},
       {U"毫升", {1, "ml"}}, {U"公里", {1000, "m"}}, {U"秒", {1.0 / 60, "min"}}, {U"天", {1440, "min"}},
-      {U"周", {10080, "min"}}, {U"克", {1, "g"}}, {U"斤", {500, "g"}}, {U"升", {1000, "ml"}}, {U"米", {1, "m"}}};
+      {U"周", {10080, "min"}}, {U"克", {1, "g"}}, {U"斤", {500, "g"}}, {U"升", {1000, "ml"}}, {U"米", {1, "m"}},
+      {U"摄氏度", {1, "c"}}, {U"度", {1, "c"}}};
   size_t skip = !s.empty() && s[0] == U'个' ? 1 : 0;
   for (const auto& [w, u] : kUnits) {
     if (s.substr(skip).starts_with(w)) {

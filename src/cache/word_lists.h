@@ -45,11 +45,16 @@ std::u32string zh_polar_partners(char32_t c);  // the characters zh_polar_pair p
 
 // A unit of time, mass or volume and its size in the class's base unit (minutes, grams, millilitres):
 // "hours" → {60, "min"}, "kg" → {1000, "g"}, "tbsp" → {15, "ml"}; 小时 → {60, "min"}. {0, ""} if none.
+// Temperatures are in degrees Celsius ("c"): a size is value * factor + offset.
 struct Unit {
   double factor = 0;
   std::string_view base;
+  double offset = 0;
 };
 Unit en_unit(std::string_view w);
+// "c"/"celsius" and "f"/"fahrenheit" after a number and a degree sign ("39°C", "102.2 °F"); {0, ""}
+// otherwise ("c" alone is as often a cup).
+Unit en_temperature_unit(std::string_view w);
 // The Chinese unit at the start of `s` (个 before it skipped: 一个小时) and its length in code points.
 Unit zh_unit_prefix(std::u32string_view s, size_t& length);
 
@@ -59,6 +64,9 @@ inline bool is_zh_numeral(char32_t c) { return zh_digit(c) >= 0 || zh_unit(c) > 
 bool is_zh_negation(char32_t c); // 不没别非无未莫勿否甭
 bool is_zh_measure(char32_t c);  // 个本家种件只位条张 …
 bool is_zh_entity_suffix(char32_t c);  // 市省县国州岛山河湖江 …
+// A Chinese word that names a place or an organisation by its suffix (北京市, 招商银行, 中国, 杭州),
+// not a common word with the same suffix (银行, 公司, 出国, 旅行).
+bool is_zh_name(std::u32string_view w);
 const std::vector<std::u32string>& zh_masked_words();  // 非常, 未来, 一些, 十分 …
 // Time words and their canonical tags (明天 → "@tomorrow", 周六 → "@sat", 下周 → "@next_week"), longest first.
 const std::vector<std::pair<std::u32string, std::string>>& zh_temporal_words();

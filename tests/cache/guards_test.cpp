@@ -60,6 +60,55 @@ TEST(Guards, NamesInChineseTextAndKindsOfOneThing) {
   EXPECT_EQ(verdict("微信怎么开通指纹支付", "微信指纹支付怎么开通"), Guard::None);
 }
 
+TEST(Guards, SoftNumbersOnOneSideOnly) {
+  // "one" as a pronoun, "the first time", before/after said with a verb on the other side.
+  EXPECT_NE(verdict("Can I pay a loan with a credit card?", "can a credit card pay off the loan, or only a debit one"),
+            Guard::Number);
+  EXPECT_NE(verdict("How do I cook rice for the first time?", "How do I cook rice as a beginner?"), Guard::Number);
+  EXPECT_NE(verdict("Can I change my hotel booking after paying?", "Can I change a paid hotel booking?"), Guard::Number);
+  // Both sides give one: they must agree.
+  EXPECT_EQ(verdict("Can I buy one ticket online?", "Can I buy two tickets online?"), Guard::Number);
+  EXPECT_EQ(verdict("Can I water plants before noon?", "Can I water plants after noon?"), Guard::Number);
+  // Any other number only one side gives narrows the question.
+  EXPECT_EQ(verdict("convert 35 Celsius to Fahrenheit", "convert Celsius to Fahrenheit"), Guard::Number);
+  EXPECT_EQ(verdict("Is 100.4 °F a fever?", "Is 38°C a fever?"), Guard::None);
+}
+
+TEST(Guards, NamesSaidThroughTheirAdjective) {
+  EXPECT_NE(verdict("Do people tip in Italian cafes?", "Is tipping expected in cafes in Italy?"), Guard::Entity);
+  EXPECT_EQ(verdict("Do people tip in Italian cafes?", "Do people tip in Spanish cafes?"), Guard::Entity);
+}
+
+TEST(Guards, DirectionIgnoresStopWords) {
+  EXPECT_NE(verdict("What is the best way to keep the bread fresh?", "keeping bread fresh: away from the sun or in the box?"),
+            Guard::Direction);
+}
+
+TEST(Guards, AbbreviationsSpelledByTheirConsonants) {
+  EXPECT_EQ(verdict("how many tbsp in a cup of flour", "how many tablespoons in a cup of flour"), Guard::None);
+  EXPECT_EQ(verdict("reset my wifi pwd", "reset my wifi password"), Guard::None);
+}
+
+TEST(Guards, ChineseWordsSharingOnlyTheirHeadAreDifferentThings) {
+  // 日语 / 韩语 share 语 (language) and nothing else: two languages, not one said two ways.
+  EXPECT_EQ(verdict("自学日语要多久", "自学韩语要多久"), Guard::Content);
+  // A word whose first characters the other writes is said, if in other words (改签几次 / 改签次数).
+  EXPECT_EQ(verdict("火车票能改签几次", "火车票改签次数"), Guard::None);
+}
+
+TEST(Guards, ChineseAbbreviationsAndCharactersOfWordsBothSay) {
+  EXPECT_EQ(verdict("住房公积金怎么提取", "公积金怎么提取"), Guard::None);
+  EXPECT_EQ(verdict("最低生活保障怎么申请", "低保怎么申请"), Guard::None);
+  // 照片 shares 照 only with 护照, which both say: a photo is not said.
+  EXPECT_EQ(verdict("护照照片有什么要求", "护照要等多久"), Guard::Content);
+}
+
+TEST(Guards, CourtesyAndComparisonFramingAreNotContent) {
+  EXPECT_EQ(verdict("Sorry to bother you, how do I descale a kettle?", "descale a kettle"), Guard::None);
+  EXPECT_EQ(verdict("What is the difference between baking soda and baking powder?", "baking soda vs baking powder"),
+            Guard::None);
+}
+
 TEST(Guards, AgreementRanksCandidates) {
   double close = 0, loose = 0;
   ASSERT_EQ(check_guards(query_features("Which papers are needed to open a bank account?"),

@@ -112,4 +112,53 @@ TEST(QueryFeaturesTest, ScopeTags) {
   EXPECT_TRUE(query_features("How do I delete a message").scope.empty());
 }
 
+TEST(QueryFeaturesTest, TemperaturesInCelsius) {
+  EXPECT_EQ(join(query_features("is 100.4 °F a fever").numbers), "38c");
+  EXPECT_EQ(join(query_features("is 38°C a fever").numbers), "38c");
+  EXPECT_EQ(join(query_features("is 212 degrees Fahrenheit boiling").numbers), "100c");
+  EXPECT_EQ(join(query_features("体温37度5算发烧吗").numbers), "37.5c");  // 37度5: 37.5 degrees
+  EXPECT_EQ(join(query_features("体温37.5℃算发烧吗").numbers), "37.5c");
+  EXPECT_EQ(join(query_features("how many c of flour").numbers), "");  // no number, no degree sign
+}
+
+TEST(QueryFeaturesTest, FractionsAndArticlesBeforeUnits) {
+  EXPECT_EQ(join(query_features("3/4 cup of milk").numbers), "180ml");
+  EXPECT_EQ(join(query_features("half an hour walk").numbers), "30min");
+  EXPECT_EQ(join(query_features("a 24/7 pharmacy").numbers), "24/7");  // not a fraction
+}
+
+TEST(QueryFeaturesTest, NamesHoldingDigitsAreNotQuantities) {
+  EXPECT_EQ(join(query_features("deploy on k3s").numbers), "");
+  EXPECT_TRUE(has(query_features("deploy on k3s").entities, "k3s"));
+  EXPECT_EQ(join(query_features("where is my I-9 form").numbers), "");
+  EXPECT_TRUE(has(query_features("where is my I-9 form").entities, "i-9"));
+  EXPECT_EQ(join(query_features("run 10km").numbers), "10000m");
+}
+
+TEST(QueryFeaturesTest, WeekdaysInThePluralAndTheWeekend) {
+  EXPECT_EQ(join(query_features("Is the museum open on Tuesdays?").numbers), "@tue");
+  EXPECT_EQ(join(query_features("open on Saturday and Sunday").numbers), join(query_features("open at the weekend").numbers));
+}
+
+TEST(QueryFeaturesTest, ChineseNamesAndScopeInsideLongerWords) {
+  EXPECT_TRUE(query_features("银行卡丢了怎么办").entities.empty());  // 银行 is a bank, not a name
+  EXPECT_TRUE(query_features("出国要带什么").entities.empty());
+  EXPECT_TRUE(has(query_features("杭州有什么好玩的").entities, "杭州"));
+  EXPECT_TRUE(has(query_features("去泰国要签证吗").entities, "泰国"));
+  EXPECT_TRUE(query_features("个人所得税起征点").scope.empty());  // the tax's name
+  EXPECT_EQ(join(query_features("个人的信用报告").scope), "#personal");
+}
+
+TEST(QueryFeaturesTest, ChineseWordsTheDictionaryLacksAreKeptWhole) {
+  // ICU splits words it does not know into characters; runs of up to three are read as one word.
+  EXPECT_TRUE(has(query_features("孕妇能吃布洛芬吗").content, "布洛芬")) << join(query_features("孕妇能吃布洛芬吗").content);
+  EXPECT_FALSE(has(query_features("孕妇能吃布洛芬吗").content, "洛"));
+}
+
+TEST(QueryFeaturesTest, HowManyUnitsIsTheQuestionsFormNotItsContent) {
+  EXPECT_FALSE(has(query_features("签证几天能下来").content, "几天"));
+  EXPECT_FALSE(has(query_features("签证要等多少天").content, "天"));
+  EXPECT_FALSE(has(query_features("My cat has fleas").content, "have"));
+}
+
 }  // namespace kuai::cache
