@@ -17,13 +17,14 @@ namespace kuai::obs { class Metrics; }
 namespace kuai::pipeline {
 
 // Calls a public model (config `models.<name>`) as the gateway would, without the stage pipeline.
-// A stage's call is made for the request's tenant, so its tier's concurrency limit and priority apply
-// to it as to the request itself (an extract fan-out never exceeds the tenant's tier).
+// A stage's call (a completion or an embedding) is made for the request's tenant, so its tier's
+// concurrency limit and priority apply to it as to the request itself (an extract fan-out or the
+// cache's embedder never exceeds the tenant's tier).
 class ModelCaller {
  public:
   virtual ~ModelCaller() = default;
   virtual boost::asio::awaitable<api::ChatResponse> complete(const api::ChatRequest& req, const api::Tenant& tenant) = 0;
-  virtual boost::asio::awaitable<api::Embeddings> embed(const api::EmbeddingRequest& req) = 0;
+  virtual boost::asio::awaitable<api::Embeddings> embed(const api::EmbeddingRequest& req, const api::Tenant& tenant) = 0;
   virtual bool has_model(std::string_view public_name) const = 0;
 };
 

@@ -265,8 +265,9 @@ class DispatcherImpl : public Dispatcher {
     co_await try_backends(m, order, next, std::move(last), req.model, std::move(run));
   }
 
-  asio::awaitable<api::Embeddings> embed(const api::EmbeddingRequest& req) override {
+  asio::awaitable<api::Embeddings> embed(const api::EmbeddingRequest& req, const api::Tenant* tenant) override {
     ModelSlot& m = find(req.model);
+    auto permit = co_await limiter_.acquire(tenant);
     auto order = choose(m, false);
     Attempt<api::Embeddings> run = [&req](BackendSlot& b, bool&) { return b.backend().embed(req); };
     std::optional<api::Error> none;
