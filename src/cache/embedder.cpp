@@ -83,17 +83,18 @@ bool HashEmbedder::embed_sync(std::string_view, const QueryFeatures& f, std::vec
   return true;
 }
 
-boost::asio::awaitable<std::vector<float>> HashEmbedder::embed(std::string_view, const QueryFeatures& f) {
+boost::asio::awaitable<std::vector<float>> HashEmbedder::embed(std::string_view, const QueryFeatures& f, const api::Tenant&) {
   co_return embed_words(f.terms);
 }
 
-boost::asio::awaitable<std::vector<float>> ModelEmbedder::embed(std::string_view text, const QueryFeatures&) {
+boost::asio::awaitable<std::vector<float>> ModelEmbedder::embed(std::string_view text, const QueryFeatures&,
+                                                                const api::Tenant& tenant) {
   if (!models_ || !models_->has_model(model_))
     throw api::Error::internal("cache embedder: model '" + model_ + "' is not configured");
   api::EmbeddingRequest req;
   req.model = model_;
   req.input.emplace_back(text);
-  api::Embeddings out = co_await models_->embed(req);
+  api::Embeddings out = co_await models_->embed(req, tenant);
   if (out.data.empty() || out.data.front().empty())
     throw api::Error::bad_gateway("cache embedder: model '" + model_ + "' returned no embedding");
   std::vector<float> v = std::move(out.data.front());

@@ -4,11 +4,13 @@
 //    bigrams), weighted like TF-IDF without a corpus (stop words and n-grams weigh less than content
 //    words), L2-normalised. ~5–20 µs per query, synchronous.
 //  - ModelEmbedder ("remote" / "local"): any public model that answers /v1/embeddings, called through
-//    pipeline::ModelCaller (so a remote OpenAI-compatible server and the embedded engine are the same
-//    path once it serves embeddings); the result is L2-normalised here.
+//    pipeline::ModelCaller for the request's tenant (its tier applies, as to the request itself), so a
+//    remote OpenAI-compatible server and the embedded engine are the same path once it serves
+//    embeddings; the result is L2-normalised here.
 // Threads: embed() runs on an I/O thread; embed_sync() (hash only) on any thread.
 #pragma once
 
+#include "api/tenant.h"
 #include "cache/query_features.h"
 
 #include <boost/asio/awaitable.hpp>
@@ -32,8 +34,10 @@ class Embedder {
     (void)text; (void)f; (void)out;
     return false;
   }
-  // Throws api::Error when a model call fails. `text` must outlive the call.
-  virtual boost::asio::awaitable<std::vector<float>> embed(std::string_view text, const QueryFeatures& f) = 0;
+  // Throws api::Error when a model call fails. `text` and `tenant` must outlive the call; a model call
+  // is made for `tenant` (its tier's concurrency limit and priority apply).
+  virtual boost::asio::awaitable<std::vector<float>> embed(std::string_view text, const QueryFeatures& f,
+                                                           const api::Tenant& tenant) = 0;
 };
 
 class HashEmbedder final : public Embedder {
@@ -42,7 +46,8 @@ class HashEmbedder final : public Embedder {
   std::string_view kind() const override { return "hash"; }
   size_t dim() const { return dim_; }
   bool embed_sync(std::string_view text, const QueryFeatures& f, std::vector<float>& out) override;
-  boost::asio::awaitable<std::vector<float>> embed(std::string_view text, const QueryFeatures& f) override;
+  boost::asio::awaitable<std::vector<float>> embed(std::string_view text, const QueryFeatures& f,
+                                                   const api::Tenant& tenant) override;
   std::vector<float> embed_words(const std::vector<std::string>& words) const;
 
  private:
@@ -55,7 +60,8 @@ class ModelEmbedder final : public Embedder {
   ModelEmbedder(pipeline::ModelCaller* models, std::string model, std::string kind)
       : models_(models), model_(std::move(model)), kind_(std::move(kind)) {}
   std::string_view kind() const override { return kind_; }
-  boost::asio::awaitable<std::vector<float>> embed(std::string_view text, const QueryFeatures& f) override;
+  boost::asio::awaitable<std::vector<float>> embed(std::string_view text, const QueryFeatures& f,
+                                                   const api::Tenant& tenant) override;
 
  private:
   pipeline::ModelCaller* models_;

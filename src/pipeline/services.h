@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace kuai::config { class Config; }
@@ -17,15 +18,22 @@ namespace kuai::obs { class Metrics; }
 namespace kuai::pipeline {
 
 // Calls a public model (config `models.<name>`) as the gateway would, without the stage pipeline.
-// A stage's call is made for the request's tenant, so its tier's concurrency limit and priority apply
-// to it as to the request itself (an extract fan-out never exceeds the tenant's tier).
+// A stage's call (a completion or an embedding) is made for the request's tenant, so its tier's
+// concurrency limit and priority apply to it as to the request itself (an extract fan-out or the
+// cache's embedder never exceeds the tenant's tier).
 class ModelCaller {
  public:
   virtual ~ModelCaller() = default;
   virtual boost::asio::awaitable<api::ChatResponse> complete(const api::ChatRequest& req, const api::Tenant& tenant) = 0;
-  virtual boost::asio::awaitable<api::Embeddings> embed(const api::EmbeddingRequest& req) = 0;
+  virtual boost::asio::awaitable<api::Embeddings> embed(const api::EmbeddingRequest& req, const api::Tenant& tenant) = 0;
   virtual bool has_model(std::string_view public_name) const = 0;
 };
+
+// The one way a stage builds its own model call (extract's condensing, route's classifier, summarize's
+// summary): a `system` instruction then the `user` text, temperature 0, at most `max_tokens`. The
+// sampling settings are in both the typed fields (the embedded engine reads them) and the JSON body
+// (`raw`: what an HTTP backend sends, api::ChatRequest::to_json, which does not serialise the typed ones).
+api::ChatRequest instruction_request(std::string model, std::string system, std::string user, int64_t max_tokens);
 
 // Counts tokens as the model that will read them does: the engine's tokenizer for local models, a
 // tokenizer file named in config for remote ones, otherwise a documented per-script estimate.

@@ -46,13 +46,13 @@ const std::string& dispatch_model(const State& s, const std::string& model) {
   return s.fallback_model;
 }
 
-net::awaitable<int> handle_embeddings(State& s, const pipeline::Tenant&, http::Request& req,
+net::awaitable<int> handle_embeddings(State& s, const pipeline::Tenant& tenant, http::Request& req,
                                      http::ResponseWriter& w) {
   require_method(req, "POST");
   require_json(req);
   api::EmbeddingRequest er = api::parse_embedding_request(req.body);
   er.model = dispatch_model(s, er.model);
-  api::Embeddings out = co_await s.dispatcher->embed(er);
+  api::Embeddings out = co_await s.dispatcher->embed(er, &tenant);
   std::string text = boost::json::serialize(out.to_json());
   co_await w.send(200, "application/json", std::move(text), http::Headers{});
   co_return 200;

@@ -43,7 +43,7 @@ class GatewayJobExecutor final : public jobs::Executor {
         r.request_id = api::new_request_id("emb-");
         api::EmbeddingRequest er = api::parse_embedding_request(item.body);
         er.model = dispatch_model(s_, er.model);
-        api::Embeddings out = co_await s_.dispatcher->embed(er);
+        api::Embeddings out = co_await s_.dispatcher->embed(er, tenant);
         r.body = boost::json::serialize(out.to_json());
       } else {
         throw api::Error::not_found("Unknown batch endpoint " + item.endpoint + ".", "unknown_url");

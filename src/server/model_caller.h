@@ -16,8 +16,9 @@ class DispatcherModelCaller final : public pipeline::ModelCaller {
     const api::Tenant owned = tenant;  // lives in this frame for the whole call
     co_return co_await dispatcher_.complete(req, &owned);
   }
-  boost::asio::awaitable<api::Embeddings> embed(const api::EmbeddingRequest& req) override {
-    return dispatcher_.embed(req);
+  boost::asio::awaitable<api::Embeddings> embed(const api::EmbeddingRequest& req, const api::Tenant& tenant) override {
+    const api::Tenant owned = tenant;
+    co_return co_await dispatcher_.embed(req, &owned);
   }
   bool has_model(std::string_view public_name) const override { return dispatcher_.has_model(public_name); }
 

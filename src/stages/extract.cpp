@@ -79,16 +79,9 @@ asio::awaitable<void> condense_worker(std::vector<ChunkJob>& jobs, std::atomic<s
   for (size_t i = next.fetch_add(1); i < jobs.size(); i = next.fetch_add(1)) {
     ChunkJob& job = jobs[i];
     job.result = job.text;
-    api::ChatRequest req;
-    req.model = cfg.model;
-    req.temperature = 0.0;
-    req.max_tokens = cfg.condense_tokens;
-    api::Message sys, user;
-    sys.role = "system";
-    sys.content = cfg.prompt;
-    user.role = "user";
-    user.content = "Question: " + question + "\n\nText:\n" + job.text;
-    req.messages = {std::move(sys), std::move(user)};
+    api::ChatRequest req = pipeline::instruction_request(cfg.model, cfg.prompt,
+                                                         "Question: " + question + "\n\nText:\n" + job.text,
+                                                         cfg.condense_tokens);
     try {
       api::ChatResponse resp = co_await services.models->complete(req, tenant);
       std::string piece = trim(resp.text());

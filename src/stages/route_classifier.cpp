@@ -1,5 +1,6 @@
 #include "stages/route_classifier.h"
 
+#include "pipeline/services.h"
 #include "text/utf8.h"
 
 #include <algorithm>
@@ -76,17 +77,7 @@ api::ChatRequest classifier_request(const std::string& model, const std::vector<
     system.replace(pos, 8, list);
   if (query.size() > prompt.max_query_chars) query = query.substr(0, text::utf8_floor(query, prompt.max_query_chars));
 
-  api::ChatRequest req;
-  req.model = model;
-  req.temperature = 0.0;
-  req.max_tokens = prompt.max_tokens;
-  api::Message sys, user;
-  sys.role = "system";
-  sys.content = std::move(system);
-  user.role = "user";
-  user.content = std::string(query);
-  req.messages = {std::move(sys), std::move(user)};
-  return req;
+  return pipeline::instruction_request(model, std::move(system), std::string(query), prompt.max_tokens);
 }
 
 std::optional<IntentGuess> parse_classifier_answer(std::string_view answer, const std::vector<std::string>& labels) {

@@ -93,28 +93,6 @@ double SemanticCacheStage::threshold_for(const pipeline::Context& ctx) const {
   return 0;
 }
 
-void SemanticCacheStage::remember(const pipeline::Context& ctx, Pending p) {
-  std::lock_guard lock(mu_);
-  p.request_id = ctx.request_id;
-  p.at = std::chrono::steady_clock::now();
-  // A request that failed never reaches on_response: drop what is older than 10 minutes.
-  if (pending_.size() > 256) {
-    auto cutoff = p.at - std::chrono::minutes(10);
-    std::erase_if(pending_, [&](const auto& kv) { return kv.second.at < cutoff; });
-  }
-  pending_[&ctx] = std::move(p);
-}
-
-std::optional<SemanticCacheStage::Pending> SemanticCacheStage::take(const pipeline::Context& ctx) {
-  std::lock_guard lock(mu_);
-  auto it = pending_.find(&ctx);
-  if (it == pending_.end()) return std::nullopt;
-  Pending p = std::move(it->second);
-  pending_.erase(it);
-  if (p.request_id != ctx.request_id) return std::nullopt;  // a reused address
-  return p;
-}
-
 void SemanticCacheStage::count(const char* result, const char* guard) {
   if (!services_.metrics) return;
   services_.metrics->counter("kuai_cache_lookups_total", "Semantic cache lookups by result").Add({{"result", result}}).Increment();
@@ -162,7 +140,7 @@ boost::asio::awaitable<pipeline::Verdict> SemanticCacheStage::on_request(pipelin
   p.features = cache::query_features(p.query);
   if (!embedder_->embed_sync(p.query, p.features, p.vec)) {
     try {
-      p.vec = co_await embedder_->embed(p.query, p.features);
+      p.vec = co_await embedder_->embed(p.query, p.features, ctx.tenant);
     } catch (const std::exception& e) {
       // No vector: the exact-match path still works; the answer is stored for exact matches only.
       spdlog::warn("cache: embedder {} failed: {}", embedder_->kind(), e.what());
@@ -172,7 +150,7 @@ boost::asio::awaitable<pipeline::Verdict> SemanticCacheStage::on_request(pipelin
   if (double t = threshold_for(ctx); t > 0) store_.set_namespace_threshold(p.ns, t);
   double pick, coin;
   {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(rng_mu_);
     std::uniform_real_distribution<double> u(0.0, 1.0);
     pick = u(rng_);
     coin = u(rng_);
@@ -216,14 +194,16 @@ boost::asio::awaitable<pipeline::Verdict> SemanticCacheStage::on_request(pipelin
     count("miss");
     ++misses_;
   }
-  remember(ctx, std::move(p));
+  ctx.stage_state.emplace<Pending>(this, std::move(p));
   co_return pipeline::Verdict::next();
 }
 
 void SemanticCacheStage::on_response(pipeline::Context& ctx, const api::ChatResponse& response) {
   if (response.cached) return;  // our own hit
-  auto p = take(ctx);
-  if (!p) return;
+  Pending* found = ctx.stage_state.find<Pending>(this);
+  if (!found) return;
+  Pending p = std::move(*found);
+  ctx.stage_state.erase(this);  // stored at most once per request
   if (response.choices.size() != 1) return;
   const auto& c = response.choices.front();
   if (c.finish_reason != "stop" || c.content.empty() || c.message_raw.contains("tool_calls")) return;
@@ -232,7 +212,7 @@ void SemanticCacheStage::on_response(pipeline::Context& ctx, const api::ChatResp
   a.finish_reason = c.finish_reason;
   a.completion_tokens = response.usage ? response.usage->completion_tokens : text::estimate_tokens(c.content);
   double cost_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - ctx.trace.started).count();
-  auto stored = store_.insert(p->ns, p->query, p->features, std::move(p->vec), std::move(a), cost_ms, now_ms(), p->add_to);
+  auto stored = store_.insert(p.ns, p.query, p.features, std::move(p.vec), std::move(a), cost_ms, now_ms(), p.add_to);
   if (!stored) return;
   ++stores_;
   if (services_.metrics) {

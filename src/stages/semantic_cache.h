@@ -16,8 +16,11 @@
 //                PUT namespaces/<ns>/threshold {"threshold": x}.
 // Namespace = hash of tenant, model, system prompt and earlier turns, tools/tool_choice,
 // response_format, sampling (temperature bucket, top_p, max_tokens, seed, stop, penalties, n).
-// Thread-safety: all hooks from any I/O thread; state is in cache::Store (locked) and a small
-// pending map (locked). Redis I/O (when configured) runs on the share's own threads, never here.
+// Per request: what a miss will store on_response (namespace, query, features, vector) lives in the
+// request's Context::stage_state, so it dies with the request (a failed or cut request leaves nothing).
+// Thread-safety: all hooks from any I/O thread; shared state is in cache::Store (locked), the served-hit
+// table (locked) and the sampling RNG (locked). Redis I/O (when configured) runs on the share's own
+// threads, never here.
 #pragma once
 
 #include "cache/embedder.h"
@@ -25,7 +28,6 @@
 #include "pipeline/pipeline.h"
 
 #include <atomic>
-#include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
@@ -81,13 +83,12 @@ class SemanticCacheStage : public pipeline::Stage {
   static bool cacheable(const api::ChatRequest& req);
 
  private:
+  // A missed query, waiting in the request's stage_state for the answer to store.
   struct Pending {
     std::string ns, query;
     cache::QueryFeatures features;
     std::vector<float> vec;
-    std::optional<uint64_t> add_to;
-    std::string request_id;
-    std::chrono::steady_clock::time_point at;
+    std::optional<uint64_t> add_to;  // a deliberate miss: the answer joins this entry
   };
 
   // A hit served recently, for feedback (bounded: the oldest are forgotten).
@@ -101,8 +102,6 @@ class SemanticCacheStage : public pipeline::Stage {
   void remember_hit(const pipeline::Context& ctx, const std::string& ns, uint64_t entry_id);
 
   double threshold_for(const pipeline::Context& ctx) const;
-  void remember(const pipeline::Context& ctx, Pending p);
-  std::optional<Pending> take(const pipeline::Context& ctx);
   api::ChatResponse answer_from(const pipeline::Context& ctx, const cache::LookupResult& r) const;
   void count(const char* result, const char* guard = nullptr);
 
@@ -117,8 +116,7 @@ class SemanticCacheStage : public pipeline::Stage {
   std::deque<std::string> served_order_;
   std::unordered_map<std::string, NamespaceBudget> budgets_;
 
-  std::mutex mu_;  // pending_, rng_
-  std::unordered_map<const pipeline::Context*, Pending> pending_;
+  std::mutex rng_mu_;  // rng_
   std::mt19937_64 rng_;
 
   std::atomic<uint64_t> hits_{0}, misses_{0}, refused_{0}, stores_{0};

@@ -4,17 +4,16 @@
 // (courtesy on/off, may become empty) and the model (tokens saved are counted with its tokenizer); an
 // entry also holds the text itself, so a hash collision is a miss, never a wrong result. Bounded by
 // `max_bytes` (texts + results), least recently used first out; max_bytes 0: off (every lookup misses).
-// Thread-safety: any thread; one mutex, held for a lookup or an insert (never while slimming).
+// The LRU is cache::ByteLru. Thread-safety: any thread; one mutex, held for a lookup or an insert
+// (never while slimming).
 #pragma once
 
+#include "cache/byte_lru.h"
 #include "stages/slim_rules.h"
 
 #include <cstdint>
-#include <list>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 namespace kuai::stages {
 
@@ -25,30 +24,22 @@ class SlimMemo {
     int64_t tokens_saved = 0;  // by the model's counter
   };
 
-  explicit SlimMemo(size_t max_bytes) : max_bytes_(max_bytes) {}
-  bool enabled() const { return max_bytes_ > 0; }
+  explicit SlimMemo(size_t max_bytes) : lru_(max_bytes) {}
+  bool enabled() const { return lru_.enabled(); }
 
   static uint64_t key(std::string_view text, uint8_t flags, std::string_view model);
   // Copies the value for (key, text) into `out`; false on a miss.
   bool find(uint64_t key, std::string_view text, Value& out);
   void put(uint64_t key, std::string_view text, Value value);
-  size_t bytes() const;
-  size_t entries() const;
+  size_t bytes() const { return lru_.bytes(); }
+  size_t entries() const { return lru_.entries(); }
 
  private:
-  struct Node {
-    uint64_t key;
-    std::string text;
+  struct Entry {
+    std::string text;  // the message, to confirm a hit
     Value value;
-    size_t bytes() const;
   };
-  void evict_locked();
-
-  const size_t max_bytes_;
-  mutable std::mutex mu_;
-  std::list<Node> lru_;  // most recently used first
-  std::unordered_map<uint64_t, std::list<Node>::iterator> index_;
-  size_t bytes_ = 0;
+  cache::ByteLru<Entry> lru_;
 };
 
 }  // namespace kuai::stages

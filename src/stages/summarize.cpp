@@ -175,20 +175,12 @@ boost::asio::awaitable<std::string> summarise(std::shared_ptr<Core> core, std::v
         size_t cut = text::utf8_floor(transcript, transcript.size() - static_cast<size_t>(kMaxTranscriptBytes));
         transcript = transcript.substr(cut);
       }
-      api::ChatRequest req;
-      req.model = core->config.model;
-      req.max_tokens = core->config.max_tokens;
-      req.temperature = 0.0;
-      req.raw = {{"model", req.model}, {"max_tokens", core->config.max_tokens}, {"temperature", 0.0}};
-      api::Message sys;
-      sys.role = "system";
-      sys.content = "Summarise the conversation below in at most " + std::to_string(core->config.max_tokens * 2 / 3) +
-                    " words. Keep names, numbers, decisions, open questions and the user's preferences. "
-                    "Write in the language of the conversation. Output only the summary.";
-      api::Message user;
-      user.role = "user";
-      user.content = std::move(transcript);
-      req.messages = {std::move(sys), std::move(user)};
+      std::string instruction =
+          "Summarise the conversation below in at most " + std::to_string(core->config.max_tokens * 2 / 3) +
+          " words. Keep names, numbers, decisions, open questions and the user's preferences. "
+          "Write in the language of the conversation. Output only the summary.";
+      api::ChatRequest req = pipeline::instruction_request(core->config.model, std::move(instruction),
+                                                           std::move(transcript), core->config.max_tokens);
       try {
         api::ChatResponse resp = co_await models->complete(req, tenant);
         summary = resp.text();

@@ -545,40 +545,18 @@ std::shared_ptr<const LedgerMessage> LedgerMemo::get(const api::Message& m, std:
                                                      const std::function<int64_t(std::string_view)>& count_tokens) {
   const bool user = m.role == "user";
   uint64_t key = std::hash<std::string_view>{}(m.content) ^ (fnv1a(model) * 31) ^ (user ? 0x5bd1e995ull : 0);
-  if (max_bytes_ > 0) {
-    std::lock_guard lock(mu_);
-    auto it = index_.find(key);
-    if (it != index_.end() && it->second->content == m.content && it->second->model == model &&
-        it->second->value->user == user) {
-      lru_.splice(lru_.begin(), lru_, it->second);
-      return it->second->value;
-    }
-  }
-  auto value = std::make_shared<const LedgerMessage>(analyse_ledger_message(m.content, user, count_tokens));
-  if (max_bytes_ == 0) return value;
-  Node node{key, m.content, std::string(model), value};
-  const size_t b = node.bytes();
-  if (b > max_bytes_ / 4) return value;
-  std::lock_guard lock(mu_);
-  if (auto it = index_.find(key); it != index_.end()) {
-    bytes_ -= it->second->bytes();
-    lru_.erase(it->second);
-    index_.erase(it);
-  }
-  lru_.push_front(std::move(node));
-  index_.emplace(key, lru_.begin());
-  bytes_ += b;
-  while (bytes_ > max_bytes_ && !lru_.empty()) {
-    bytes_ -= lru_.back().bytes();
-    index_.erase(lru_.back().key);
-    lru_.pop_back();
-  }
+  std::shared_ptr<const LedgerMessage> value;
+  if (lru_.find(key, [&](const Entry& e) {
+        if (e.content != m.content || e.model != model || e.value->user != user) return false;
+        value = e.value;
+        return true;
+      }))
+    return value;
+  value = std::make_shared<const LedgerMessage>(analyse_ledger_message(m.content, user, count_tokens));
+  if (!lru_.enabled()) return value;
+  const size_t bytes = m.content.size() + model.size() + value->bytes() + 64;
+  lru_.put(key, Entry{m.content, std::string(model), value}, bytes);
   return value;
-}
-
-size_t LedgerMemo::entries() const {
-  std::lock_guard lock(mu_);
-  return lru_.size();
 }
 
 Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::vector<const api::Message*>& kept,

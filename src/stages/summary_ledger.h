@@ -33,16 +33,14 @@
 #pragma once
 
 #include "api/chat.h"
+#include "cache/byte_lru.h"
 
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace kuai::stages {
@@ -84,26 +82,20 @@ LedgerMessage analyse_ledger_message(std::string_view content, bool user,
 
 // Analyses of messages by (text, role, model), least recently used out past `max_bytes` (0: off).
 // A chat client sends the whole conversation every turn: only its new messages are analysed.
-// Thread-safety: any thread (one mutex, never held while analysing).
+// Thread-safety: any thread (cache::ByteLru: one mutex, never held while analysing).
 class LedgerMemo {
  public:
-  explicit LedgerMemo(size_t max_bytes) : max_bytes_(max_bytes) {}
+  explicit LedgerMemo(size_t max_bytes) : lru_(max_bytes) {}
   std::shared_ptr<const LedgerMessage> get(const api::Message& m, std::string_view model,
                                            const std::function<int64_t(std::string_view)>& count_tokens);
-  size_t entries() const;
+  size_t entries() const { return lru_.entries(); }
 
  private:
-  struct Node {
-    uint64_t key;
-    std::string content, model;
+  struct Entry {
+    std::string content, model;  // to confirm a hit (with value->user)
     std::shared_ptr<const LedgerMessage> value;
-    size_t bytes() const { return content.size() + model.size() + value->bytes() + 64; }
   };
-  const size_t max_bytes_;
-  mutable std::mutex mu_;
-  std::list<Node> lru_;  // most recently used first
-  std::unordered_map<uint64_t, std::list<Node>::iterator> index_;
-  size_t bytes_ = 0;
+  cache::ByteLru<Entry> lru_;
 };
 
 // `kept`: the messages that stay (a unit already in one of them is not carried again; what the user

@@ -121,7 +121,6 @@ struct Race {
   bool started[2] = {false, false};
   bool finished[2] = {false, false};
   std::exception_ptr error[2];
-  std::optional<api::ChatResponse> answer;
   asio::cancellation_signal cancel[2];
   std::shared_ptr<asio::steady_timer> wake;
   int64_t forwarded = 0;  // chunks the winner sent to the client
@@ -214,63 +213,30 @@ class DispatcherImpl : public Dispatcher {
   bool has_model(std::string_view name) const override { return models_.count(std::string(name)) > 0; }
 
   asio::awaitable<api::ChatResponse> complete(const api::ChatRequest& req, const api::Tenant* tenant) override {
-    ModelSlot& m = find(req.model);
-    auto permit = co_await limiter_.acquire(tenant);
-    auto order = choose(m, false);
-    size_t next = 0;
-    std::optional<api::Error> last;
-    if (m.hedge_after.count() > 0 && order.size() >= 2) {
-      try {
-        bool committed = false;  // a whole answer reaches the client only once won
-        HedgeCall<api::ChatResponse> call = [&req](BackendSlot& b, const std::shared_ptr<Race>&, int) {
-          return b.backend().complete(req);
-        };
-        co_return co_await hedged(m, *order[0], *order[1], std::move(call), committed);
-      } catch (const api::Error& e) {
-        if (is_final(e)) throw;
-        last = e;
-      }
-      next = 2;
-    }
-    // (a named function object, not a temporary, across the co_await: g++ 12 coroutine temporaries)
+    // (named function objects, not temporaries, across the co_await: g++ 12 coroutine temporaries)
+    HedgeCall<api::ChatResponse> hedge = [&req](BackendSlot& b, const std::shared_ptr<Race>&, int) {
+      return b.backend().complete(req);
+    };
     Attempt<api::ChatResponse> run = [&req](BackendSlot& b, bool&) { return b.backend().complete(req); };
-    co_return co_await try_backends(m, order, next, std::move(last), req.model, std::move(run));
+    co_return co_await dispatch(req.model, tenant, false, std::move(hedge), std::move(run));
   }
 
   asio::awaitable<void> stream(const api::ChatRequest& req, ChunkSink& sink, const api::Tenant* tenant) override {
-    ModelSlot& m = find(req.model);
-    auto permit = co_await limiter_.acquire(tenant);
-    auto order = choose(m, true);
-    size_t next = 0;
-    std::optional<api::Error> last;
-    if (m.hedge_after.count() > 0 && order.size() >= 2) {
-      bool committed = false;
-      try {
-        HedgeCall<void> call = [&](BackendSlot& b, const std::shared_ptr<Race>& race, int i) -> asio::awaitable<void> {
-          RacerSink racing(race, i, b, sink);  // the first token claims the race
-          co_await b.backend().stream(req, racing);
-        };
-        co_await hedged(m, *order[0], *order[1], std::move(call), committed);
-        co_return;
-      } catch (const api::Error& e) {
-        if (committed || is_final(e)) throw;
-        last = e;
-      }
-      next = 2;
-    }
+    HedgeCall<void> hedge = [&](BackendSlot& b, const std::shared_ptr<Race>& race, int i) -> asio::awaitable<void> {
+      RacerSink racing(race, i, b, sink);  // the first token claims the race
+      co_await b.backend().stream(req, racing);
+    };
     Attempt<void> run = [&](BackendSlot& b, bool& committed) -> asio::awaitable<void> {
       TrackingSink tracking(sink, b, committed);  // a chunk reached the client: no retry after it
       co_await b.backend().stream(req, tracking);
     };
-    co_await try_backends(m, order, next, std::move(last), req.model, std::move(run));
+    co_await dispatch(req.model, tenant, true, std::move(hedge), std::move(run));
   }
 
-  asio::awaitable<api::Embeddings> embed(const api::EmbeddingRequest& req) override {
-    ModelSlot& m = find(req.model);
-    auto order = choose(m, false);
+  asio::awaitable<api::Embeddings> embed(const api::EmbeddingRequest& req, const api::Tenant* tenant) override {
+    HedgeCall<api::Embeddings> never;  // embeddings are not hedged
     Attempt<api::Embeddings> run = [&req](BackendSlot& b, bool&) { return b.backend().embed(req); };
-    std::optional<api::Error> none;
-    co_return co_await try_backends(m, order, 0, std::move(none), req.model, std::move(run));
+    co_return co_await dispatch(req.model, tenant, false, std::move(never), std::move(run));
   }
 
  private:
@@ -285,6 +251,11 @@ class DispatcherImpl : public Dispatcher {
   std::vector<BackendSlot*> choose(ModelSlot& m, bool streaming) {
     return order_backends(m.backends, m.strategy, m.requests++, streaming);
   }
+
+  // One hedged call on one backend (the racer's index `i` in `race`). A streamed call claims the race
+  // at its first token through a RacerSink; a whole answer is claimed by the routine when it arrives.
+  template <class T>
+  using HedgeCall = std::function<asio::awaitable<T>(BackendSlot&, const std::shared_ptr<Race>&, int i)>;
 
   // One try of one request on one backend, giving its answer (T: the answer type, or void); sets
   // `committed` once the client has part of the answer.
@@ -327,6 +298,36 @@ class DispatcherImpl : public Dispatcher {
       }
     }
     throw last.value_or(api::Error::unavailable("model '" + model + "' has no backend"));
+  }
+
+  // The one path of complete, stream and embed: the tenant's permit (held until the answer is
+  // complete), the order of the model's backends, a hedged race on the first two when the model hedges
+  // and `hedge` is set, then the retry loop over the backends the race did not use.
+  template <class T>
+  asio::awaitable<T> dispatch(const std::string& model, const api::Tenant* tenant, bool streaming, HedgeCall<T> hedge,
+                              Attempt<T> attempt) {
+    ModelSlot& m = find(model);
+    auto permit = co_await limiter_.acquire(tenant);
+    auto order = choose(m, streaming);
+    size_t next = 0;
+    std::optional<api::Error> last;
+    if (hedge && m.hedge_after.count() > 0 && order.size() >= 2) {
+      bool committed = false;  // a streamed racer sent the client a chunk: nothing is retried after it
+      try {
+        if constexpr (std::is_void_v<T>) {
+          co_await hedged(m, *order[0], *order[1], std::move(hedge), committed);
+          co_return;
+        } else {
+          co_return co_await hedged(m, *order[0], *order[1], std::move(hedge), committed);
+        }
+      } catch (const api::Error& e) {
+        if (committed || is_final(e)) throw;
+        last = e;
+      }
+      next = 2;
+    }
+    if constexpr (std::is_void_v<T>) co_await try_backends(m, order, next, std::move(last), model, std::move(attempt));
+    else co_return co_await try_backends(m, order, next, std::move(last), model, std::move(attempt));
   }
 
   // Waits before the next attempt on the same backend; false: move on to the next backend.
@@ -379,11 +380,6 @@ class DispatcherImpl : public Dispatcher {
     if (race->winner == 1 && m.hedge_wins) m.hedge_wins->Increment();
   }
 
-  // One hedged call on one backend (the racer's index `i` in `race`). A streamed call claims the race
-  // at its first token through a RacerSink; a whole answer is claimed by the routine when it arrives.
-  template <class T>
-  using HedgeCall = std::function<asio::awaitable<T>(BackendSlot&, const std::shared_ptr<Race>&, int i)>;
-
   // The hedging routine of complete and stream: `call` starts on `a`, and on `b` after m.hedge_after
   // without a winner; the first to answer wins and the other is cancelled. Returns the winner's answer,
   // else throws its error (or the last started racer's). `committed`: the client has chunks.
@@ -394,12 +390,14 @@ class DispatcherImpl : public Dispatcher {
     auto race = std::make_shared<Race>();
     race->wake = std::make_shared<asio::steady_timer>(ex);
     BackendSlot* slots[2] = {&a, &b};
-    auto racer = [this, race, &call](int i, BackendSlot* s) -> asio::awaitable<void> {
+    std::optional<std::conditional_t<whole, T, bool>> answer;  // the winner's whole answer
+    // The racers borrow `call` and `answer`: run_race returns only when both have finished.
+    auto racer = [this, race, &call, &answer](int i, BackendSlot* s) -> asio::awaitable<void> {
       auto t0 = Clock::now();
       try {
         if constexpr (whole) {
           T r = co_await call(*s, race, i);
-          if (race->claim(i)) race->answer = std::move(r);
+          if (race->claim(i)) answer = std::move(r);
         } else {
           co_await call(*s, race, i);
         }
@@ -425,7 +423,7 @@ class DispatcherImpl : public Dispatcher {
     committed = race->forwarded > 0;
     const int lead = race->winner >= 0 ? race->winner : (race->started[1] ? 1 : 0);
     if (race->winner < 0 || race->error[lead]) std::rethrow_exception(race->error[lead]);
-    if constexpr (whole) co_return std::move(*race->answer);
+    if constexpr (whole) co_return std::move(*answer);
   }
 
   RetryConfig retry_;

@@ -34,12 +34,12 @@ class Dispatcher {
   virtual std::vector<std::string> model_names() const = 0;
 
   // `req.model` is the public name; the backend's own model name is substituted on send.
-  // Unknown model → api::Error 404 (model_not_found). `tenant` (may be null) applies its tier.
+  // Unknown model → api::Error 404 (model_not_found). `tenant` (may be null) applies its tier (all three calls).
   virtual boost::asio::awaitable<api::ChatResponse> complete(const api::ChatRequest& req,
                                                              const api::Tenant* tenant) = 0;
   virtual boost::asio::awaitable<void> stream(const api::ChatRequest& req, ChunkSink& sink,
                                               const api::Tenant* tenant) = 0;
-  virtual boost::asio::awaitable<api::Embeddings> embed(const api::EmbeddingRequest& req) = 0;
+  virtual boost::asio::awaitable<api::Embeddings> embed(const api::EmbeddingRequest& req, const api::Tenant* tenant) = 0;
   virtual bool has_model(std::string_view public_name) const = 0;
 };
 

@@ -132,7 +132,13 @@ TEST(ExtractStage, OnVsOffThroughFakeSmallAndLargeModels) {
     EXPECT_LT(prompt_tokens * 2, text::estimate_tokens(message)) << "large model input did not shrink";
     // Each chunk was condensed against the question: the small model saw it.
     auto last = gw.small.stats();
-    EXPECT_NE(std::string(last.at("last_body").as_string()).find("Which quarter had a problem"), std::string::npos);
+    auto small_body = boost::json::parse(last.at("last_body").as_string()).as_object();
+    EXPECT_NE(boost::json::serialize(small_body.at("messages")).find("Which quarter had a problem"), std::string::npos);
+    // Condensing is bounded and greedy at the remote model too (the settings are in the body it gets).
+    ASSERT_TRUE(small_body.contains("max_tokens")) << boost::json::serialize(small_body);
+    EXPECT_EQ(small_body.at("max_tokens").to_number<int64_t>(), 160);
+    ASSERT_TRUE(small_body.contains("temperature"));
+    EXPECT_EQ(small_body.at("temperature").to_number<double>(), 0.0);
   }
 }
 

@@ -48,6 +48,12 @@ TEST(RouteClassifier, RequestListsLabelsAndCutsLongQueries) {
   EXPECT_EQ(req.messages[1].content, "你好你");  // cut at 9 bytes, on a character boundary
   EXPECT_EQ(req.max_tokens, 8);
   EXPECT_EQ(req.temperature, 0.0);
+  // What an HTTP backend sends (to_json) carries them too, not only the typed fields the engine reads.
+  auto sent = req.to_json();
+  ASSERT_TRUE(sent.contains("max_tokens"));
+  EXPECT_EQ(sent.at("max_tokens").to_number<int64_t>(), 8);
+  ASSERT_TRUE(sent.contains("temperature"));
+  EXPECT_EQ(sent.at("temperature").to_number<double>(), 0.0);
 }
 
 }  // namespace

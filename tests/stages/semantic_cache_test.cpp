@@ -1,8 +1,10 @@
 // Stage `cache` on its own (no server): lookup → answer/continue, store on a complete answer, headers,
-// guards, namespaces, probabilistic miss with several answers, admin API, config errors.
+// guards, namespaces, probabilistic miss with several answers, admin API, config errors; and through
+// `kuai serve` with a fake embedding model: the embedder's calls count against the request's tier.
 #include "obs/metrics.h"
 #include "stages/semantic_cache.h"
 #include "stage_harness.h"
+#include "stages/two_model_gateway.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -11,12 +13,17 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <optional>
+#include <thread>
+#include <vector>
+
 namespace kuai::stages {
 namespace {
 
 using testing::header;
 using testing::msg;
 using testing::request;
+using testing::TwoModelGateway;
 
 struct Harness {
   obs::Metrics metrics;
@@ -89,6 +96,79 @@ TEST(SemanticCacheStageTest, MissStoresThenParaphraseHits) {
   h.stage->on_response(second, *v.answer);
   EXPECT_EQ(h.cache().store().stats().entries, 1u);
   EXPECT_NE(h.metrics.serialize().find("kuai_cache_lookups_total{result=\"hit\"} 1"), std::string::npos);
+}
+
+// What a miss keeps for on_response lives in the request's Context (stage_state), not in the stage:
+// it goes with the request, and a later request (even one at the same address with the same id) never
+// stores its answer under an earlier request's query.
+TEST(SemanticCacheStageTest, PendingQueryLivesAndDiesWithTheRequest) {
+  Harness h;
+  // hit, then miss, then store: the store-on-response path through the request's slot.
+  auto a = user("How many moons does Mars have?");
+  EXPECT_EQ(h.ask(a).kind, pipeline::Verdict::Kind::Continue);
+  EXPECT_FALSE(a.stage_state.empty()) << "a miss keeps its query in the request for on_response";
+  h.respond(a, "Two: Phobos and Deimos.");
+  EXPECT_TRUE(a.stage_state.empty()) << "on_response takes it";
+  h.respond(a, "A second answer for the same request.");  // stored at most once per request
+  EXPECT_EQ(h.cache().store().stats().entries, 1u);
+  auto hit = user("How many moons does Mars have?");
+  ASSERT_EQ(h.ask(hit).kind, pipeline::Verdict::Kind::Answer);
+  EXPECT_TRUE(hit.stage_state.empty()) << "a hit keeps nothing";
+  auto miss = user("How many moons does Jupiter have?");
+  EXPECT_EQ(h.ask(miss).kind, pipeline::Verdict::Kind::Continue);
+  h.respond(miss, "Ninety-five known moons.");
+  EXPECT_EQ(h.cache().store().stats().entries, 2u);
+  auto again = user("How many moons does Jupiter have?");
+  auto v = h.ask(again);
+  ASSERT_EQ(v.kind, pipeline::Verdict::Kind::Answer);
+  EXPECT_EQ(v.answer->text(), "Ninety-five known moons.");
+
+  // A request that never gets an answer (failed upstream, cut stream) takes its query with it: a new
+  // request built in the same place with the same id, answered without a lookup, stores nothing.
+  std::optional<pipeline::Context> ctx;
+  ctx.emplace(user("What is the boiling point of water on Everest?"));
+  ctx->request_id = "chatcmpl-reused";
+  EXPECT_EQ(h.ask(*ctx).kind, pipeline::Verdict::Kind::Continue);
+  const pipeline::Context* where = &*ctx;
+  ctx.reset();
+  ctx.emplace(user("Tell me about something else entirely"));
+  ctx->request_id = "chatcmpl-reused";
+  ctx->services = &h.services;
+  ASSERT_EQ(&*ctx, where);
+  h.respond(*ctx, "About 71 degrees Celsius.");
+  EXPECT_EQ(h.cache().store().stats().entries, 2u);
+  auto everest = user("What is the boiling point of water on Everest?");
+  EXPECT_EQ(h.ask(everest).kind, pipeline::Verdict::Kind::Continue);
+}
+
+// A `remote` embedder's call is the request's: it waits for the request's tenant's tier (issue 17).
+// Three requests at once from a tenant limited to one call at a time never have two embedding calls
+// at the (slow) embedding model; a tenant without a limit has them all at once.
+TEST(SemanticCacheStageTest, EmbedderCallsRespectTheTenantsTier) {
+  TwoModelGateway gw({"--ttft-ms", "300", "--embedding-dim", "32"}, {"--answer-tokens", "4"},
+                     "tenants:\n  k-free: {name: f, tier: free}\n  k-pro: {name: p, tier: pro}\n"
+                     "tiers:\n  free: {max_concurrency: 1}\n  pro: {max_concurrency: 0}\n"
+                     "stages:\n  cache: {embedder: remote, embedder_model: small}\n");
+  auto in_flight_max = [&](const std::string& key) {
+    test::HttpClient(gw.small.port).post("/stats/reset", "");
+    std::vector<int> status(3, 0);
+    std::vector<std::thread> clients;
+    for (int i = 0; i < 3; ++i)
+      clients.emplace_back([&, i] {
+        boost::json::object body{
+            {"model", "large"},
+            {"messages", boost::json::array{boost::json::object{
+                             {"role", "user"}, {"content", key + " question number " + std::to_string(i) + " about tiers"}}}}};
+        test::HttpClient c(gw.gateway->port, test::Ms(30000));
+        status[i] = c.post("/v1/chat/completions", boost::json::serialize(body), {{"Authorization", "Bearer " + key}}).status;
+      });
+    for (auto& t : clients) t.join();
+    for (int s : status) EXPECT_EQ(s, 200) << key;
+    EXPECT_EQ(gw.small.model_requests(), 3) << "each request embeds its query once";
+    return gw.small.stats().at("model_in_flight_max").to_number<int64_t>();
+  };
+  EXPECT_EQ(in_flight_max("k-free"), 1);
+  EXPECT_GT(in_flight_max("k-pro"), 1);
 }
 
 TEST(SemanticCacheStageTest, GuardRefusalIsReportedInHeaders) {

@@ -177,7 +177,7 @@ TEST(Dispatcher, Embeddings) {
   api::EmbeddingRequest req;
   req.model = "e";
   req.input = {"a"};
-  auto r = run<api::Embeddings>([&]() { return d->embed(req); });
+  auto r = run<api::Embeddings>([&]() { return d->embed(req, nullptr); });
   ASSERT_EQ(r.data.size(), 1u);
   EXPECT_EQ(r.data[0].size(), 4u);
 }
@@ -226,6 +226,37 @@ TEST(Dispatcher, TierQueueWaitsWhenItHasTime) {
   auto d = dispatcher("tiers:\n  free: {max_concurrency: 1, queue_timeout_ms: 5000}\nmodels:\n  m:\n" + backends_yaml({fu.port}));
   api::Tenant t = tenant("alice", "free");
   EXPECT_EQ(concurrent(*d, {t, t, t}), (std::vector<int>{200, 200, 200}));
+}
+
+// Embeddings take the tenant's tier like chats (a stage's embedder calls are made for the request's
+// tenant): a second call of a one-at-a-time tenant queues, and times out behind a slow first one.
+TEST(Dispatcher, EmbeddingsWaitForTheTenantsTier) {
+  auto fu = fake({"--ttft-ms", "400", "--embedding-dim", "4"});
+  auto d = dispatcher("tiers:\n  free: {max_concurrency: 1, queue_timeout_ms: 100}\nmodels:\n  e:\n" +
+                      backends_yaml({fu.port}));
+  api::Tenant free_t = tenant("alice", "free");
+  auto both = [&](const api::Tenant* t) {
+    auto& ioc = io();
+    ioc.restart();
+    std::vector<int> status;
+    for (int i = 0; i < 2; ++i)
+      asio::co_spawn(ioc, [&]() -> asio::awaitable<void> {
+        api::EmbeddingRequest req;
+        req.model = "e";
+        req.input = {"a"};
+        try {
+          co_await d->embed(req, t);
+          status.push_back(200);
+        } catch (const api::Error& e) {
+          status.push_back(e.status());
+        }
+      }, asio::detached);
+    ioc.run();
+    std::sort(status.begin(), status.end());
+    return status;
+  };
+  EXPECT_EQ(both(&free_t), (std::vector<int>{200, 429}));
+  EXPECT_EQ(both(nullptr), (std::vector<int>{200, 200}));  // no tenant: no tier
 }
 
 TEST(Dispatcher, HigherPriorityIsServedFirst) {
