@@ -89,7 +89,9 @@ TEST(ByteLruTest, SeveralThreadsKeepTheBound) {
   EXPECT_GT(lru.entries(), 0u);
   for (uint64_t k = 0; k < 300; ++k) {
     const std::string v = get(lru, k, std::to_string(k));
-    if (!v.empty()) EXPECT_EQ(v, "v" + std::to_string(k));
+    if (!v.empty()) {
+      EXPECT_EQ(v, "v" + std::to_string(k));
+    }
   }
 }
 
