@@ -156,8 +156,8 @@ ProtocolError too_large(size_t limit) {
 
 // The body limit of a request target: its path's own (ServerOptions::body_limit_by_path) or the default.
 size_t body_limit_for(const ServerOptions& opt, std::string_view target) {
-  auto path = target.substr(0, target.find('?'));
-  auto it = opt.body_limit_by_path.find(std::string(path));
+  if (opt.body_limit_by_path.empty()) return opt.max_body_bytes;
+  auto it = opt.body_limit_by_path.find(target.substr(0, target.find('?')));
   return it == opt.body_limit_by_path.end() ? opt.max_body_bytes : it->second;
 }
 

@@ -83,7 +83,7 @@ struct ServerOptions {
   int io_threads = 0;               // 0: hardware threads, clamped to [1, 8]; 1 on a machine of <= 2 cores
   size_t max_body_bytes = 8u << 20;  // larger bodies get 413
   // Request paths (exact, without the query) with their own body limit instead (an upload route).
-  std::map<std::string, size_t> body_limit_by_path;
+  std::map<std::string, size_t, std::less<>> body_limit_by_path;
   int header_timeout_ms = 10000;    // from the first byte of a request to the end of its headers
   int idle_timeout_ms = 60000;      // a kept-alive connection with no new request is closed
   int body_timeout_ms = 60000;      // reading a body, and each write to a slow reader

@@ -275,26 +275,33 @@ net::awaitable<int> stream_events(State& s, const pipeline::Tenant& tenant, cons
   }
 }
 
-}  // namespace
-
-net::awaitable<int> handle_background_chat(State& s, const pipeline::Tenant& tenant, http::Request& req,
-                                           http::ResponseWriter& w) {
-  require_jobs(s);
-  json::object obj{{"id", api::new_request_id("chatjob_")},
-                   {"object", "chat.completion.job"},
+// A new background job's object: queued, every *_at time null; the request's `metadata` (an object)
+// is kept, its webhook_url checked against the tenant's permission.
+json::object queued_job(State& s, const pipeline::Tenant& tenant, const char* id_prefix, const char* object,
+                        const json::object* request) {
+  json::object obj{{"id", api::new_request_id(id_prefix)},
+                   {"object", object},
                    {"status", "queued"},
                    {"created_at", jobs::now_s()},
                    {"started_at", nullptr},
                    {"completed_at", nullptr},
                    {"failed_at", nullptr},
                    {"cancelled_at", nullptr}};
+  if (const json::value* m = request ? request->if_contains("metadata") : nullptr; m && m->is_object()) {
+    check_webhook_url(s, tenant, m->as_object());
+    obj["metadata"] = *m;
+  }
+  return obj;
+}
+
+}  // namespace
+
+net::awaitable<int> handle_background_chat(State& s, const pipeline::Tenant& tenant, http::Request& req,
+                                           http::ResponseWriter& w) {
+  require_jobs(s);
   boost::system::error_code ec;
   json::value body = json::parse(req.body, ec);  // parsed once already by handle_chat
-  if (!ec && body.is_object())
-    if (auto* m = body.as_object().if_contains("metadata"); m && m->is_object()) {
-      check_webhook_url(s, tenant, m->as_object());
-      obj["metadata"] = *m;
-    }
+  json::object obj = queued_job(s, tenant, "chatjob_", "chat.completion.job", !ec && body.is_object() ? &body.as_object() : nullptr);
   s.job_store->create_chat_job(tenant.name, obj, req.body, tenant.priority);
   s.workers->notify();
   co_return co_await send_json(w, 202, obj);
@@ -303,19 +310,8 @@ net::awaitable<int> handle_background_chat(State& s, const pipeline::Tenant& ten
 net::awaitable<int> handle_background_flow(State& s, const pipeline::Tenant& tenant, const std::string& flow_name,
                                            json::object request, http::ResponseWriter& w) {
   require_jobs(s);
-  json::object obj{{"id", api::new_request_id("flowjob_")},
-                   {"object", "flow.run.job"},
-                   {"flow", flow_name.empty() ? json::value(nullptr) : json::value(flow_name)},
-                   {"status", "queued"},
-                   {"created_at", jobs::now_s()},
-                   {"started_at", nullptr},
-                   {"completed_at", nullptr},
-                   {"failed_at", nullptr},
-                   {"cancelled_at", nullptr}};
-  if (auto* m = request.if_contains("metadata"); m && m->is_object()) {
-    check_webhook_url(s, tenant, m->as_object());
-    obj["metadata"] = *m;
-  }
+  json::object obj = queued_job(s, tenant, "flowjob_", "flow.run.job", &request);
+  obj["flow"] = flow_name.empty() ? json::value(nullptr) : json::value(flow_name);
   request.erase("metadata");
   if (!flow_name.empty()) request["name"] = flow_name;
   s.job_store->create_chat_job(tenant.name, obj, json::serialize(request), tenant.priority, "/v1/flows/runs");
