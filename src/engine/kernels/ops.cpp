@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "engine/kernels/type_traits.h"
+
 namespace kuai::engine::kernels {
 
 void rms_norm(float* out, const float* x, const float* w, int n, float eps) {
@@ -11,21 +13,27 @@ void rms_norm(float* out, const float* x, const float* w, int n, float eps) {
   for (int i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
 }
 
-void rope_normal(float* v, int head_dim, int pos, const float* inv_freq) {
+void rope_angles(int head_dim, int pos, const float* inv_freq, float* cos_sin) {
   for (int i = 0; i < head_dim / 2; ++i) {
     const float theta = float(pos) * inv_freq[i];
-    const float c = std::cos(theta), s = std::sin(theta);
+    cos_sin[2 * i] = std::cos(theta);
+    cos_sin[2 * i + 1] = std::sin(theta);
+  }
+}
+
+void rope_normal(float* v, int head_dim, const float* cos_sin) {
+  for (int i = 0; i < head_dim / 2; ++i) {
+    const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
     const float a = v[2 * i], b = v[2 * i + 1];
     v[2 * i] = a * c - b * s;
     v[2 * i + 1] = a * s + b * c;
   }
 }
 
-void rope_neox(float* v, int head_dim, int pos, const float* inv_freq) {
+void rope_neox(float* v, int head_dim, const float* cos_sin) {
   const int half = head_dim / 2;
   for (int i = 0; i < half; ++i) {
-    const float theta = float(pos) * inv_freq[i];
-    const float c = std::cos(theta), s = std::sin(theta);
+    const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
     const float a = v[i], b = v[i + half];
     v[i] = a * c - b * s;
     v[i + half] = a * s + b * c;
@@ -44,11 +52,16 @@ void softmax(float* x, int n) {
   for (int i = 0; i < n; ++i) x[i] *= inv;
 }
 
-void swiglu(float* out, const float* gate, const float* up, int n) {
+void swiglu_ref(float* out, const float* gate, const float* up, int n) {
   for (int i = 0; i < n; ++i) {
     const float g = gate[i];
     out[i] = g / (1.0f + std::exp(-g)) * up[i];
   }
+}
+
+void swiglu(float* out, const float* gate, const float* up, int n) {
+  if (detected_isa() >= Isa::kAvx512) swiglu_avx512(out, gate, up, n);
+  else swiglu_ref(out, gate, up, n);
 }
 
 void add_inplace(float* y, const float* x, int n) {

@@ -34,6 +34,19 @@ struct AttnChunk {
   float scale = 1.0f;         // 1 / sqrt(hd)
 };
 
+// The same chunk with binary16 keys and values by row pointer (a paged F16 cache read in place): key j's
+// hd values at k[j], value j's at v[j].
+struct AttnChunkF16 {
+  int hd = 0;
+  int nq = 0;
+  const float* q = nullptr;
+  const int32_t* lim = nullptr;
+  int n = 0;
+  const uint16_t* const* k = nullptr;
+  const uint16_t* const* v = nullptr;
+  float scale = 1.0f;
+};
+
 struct AttnAccum {
   float* m = nullptr;    // (nq) running max, -inf at start
   float* l = nullptr;    // (nq) running sum, 0 at start
@@ -49,5 +62,8 @@ size_t attn_scratch_floats(int hd, int max_n);
 void attn_chunk_ref(const AttnChunk& c, AttnAccum& a, float* scratch);
 void attn_chunk_avx512(const AttnChunk& c, AttnAccum& a, float* scratch);
 void attn_chunk(const AttnChunk& c, AttnAccum& a, float* scratch);
+// The AVX-512 kernel on binary16 rows: the same bits as attn_chunk_avx512 on the rows converted to
+// float (same preconditions). There is no plain twin: below avx512 the caller converts and uses attn_chunk.
+void attn_chunk_f16_avx512(const AttnChunkF16& c, AttnAccum& a, float* scratch);
 
 }  // namespace kuai::engine::model

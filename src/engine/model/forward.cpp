@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "engine/kernels/ops.h"
+#include "engine/kernels/type_traits.h"
 #include "engine/model/attention.h"
 #include "engine/model/float_gemm.h"
 #include "engine/model/kquant_gemm.h"
@@ -69,6 +70,7 @@ Status LlamaModel::forward(std::span<const BatchToken> batch, std::span<Sequence
   fit(st.gate, size_t(n) * F);
   fit(st.up, size_t(n) * F);
   fit(st.ffn, size_t(n) * E);
+  fit(st.rope, size_t(n) * h.n_rot);
   ThreadPool& pool = *st.pool;
   float* x = st.x.data();
   float* xn = st.xn.data();
@@ -86,13 +88,24 @@ Status LlamaModel::forward(std::span<const BatchToken> batch, std::span<Sequence
   ForwardObserver* obs = st.observer;
   using P = ForwardObserver::Point;
 
-  for (int t = 0; t < n; ++t) k::weight_row_to_float(tok_embd_, batch[size_t(t)].token, x + size_t(t) * E);
+  // Row-wise work over the batch's tokens, on the pool once there are enough of them.
+  const int64_t row_grain = std::max(1, (1 << 14) / E);
+  auto per_token = [&](auto&& f) {
+    pool.parallel_for(n, row_grain, [&](int64_t b, int64_t e, int) {
+      for (int64_t t = b; t < e; ++t) f(size_t(t));
+    });
+  };
+  per_token([&](size_t t) {
+    k::weight_row_to_float(tok_embd_, batch[t].token, x + t * E);
+    k::rope_angles(h.n_rot, batch[t].pos, rope_inv_freq_.data(), st.rope.data() + t * size_t(h.n_rot));
+  });
   mark(&ForwardProfile::embed);
 
   for (int il = 0; il < h.n_layer; ++il) {
     const LayerWeights& L = layers_[size_t(il)];
     if (obs) obs->observe(P::kLayerInput, il, x, n, E);
-    for (int t = 0; t < n; ++t) k::rms_norm(xn + size_t(t) * E, x + size_t(t) * E, L.attn_norm, E, h.rms_eps);
+    // the attention norm; after layer 0 it comes with the previous layer's last residual add
+    if (il == 0) per_token([&](size_t t) { k::rms_norm(xn + t * E, x + t * E, L.attn_norm, E, h.rms_eps); });
     mark(&ForwardProfile::norm);
     const k::MatmulOut qkv[3] = {{&L.wq, st.q.data(), size_t(Q)}, {&L.wk, st.k.data(), size_t(KV)},
                                  {&L.wv, st.v.data(), size_t(KV)}};
@@ -110,8 +123,9 @@ Status LlamaModel::forward(std::span<const BatchToken> batch, std::span<Sequence
         if (L.bk) k::add_inplace(kk, L.bk, KV);
         if (L.bv) k::add_inplace(vv, L.bv, KV);
         auto rope = h.rope_style == RopeStyle::kNeox ? k::rope_neox : k::rope_normal;
-        for (int hh = 0; hh < h.n_head; ++hh) rope(q + hh * HD, h.n_rot, bt.pos, rope_inv_freq_.data());
-        for (int hh = 0; hh < h.n_head_kv; ++hh) rope(kk + hh * HD, h.n_rot, bt.pos, rope_inv_freq_.data());
+        const float* cs = st.rope.data() + size_t(t) * size_t(h.n_rot);
+        for (int hh = 0; hh < h.n_head; ++hh) rope(q + hh * HD, h.n_rot, cs);
+        for (int hh = 0; hh < h.n_head_kv; ++hh) rope(kk + hh * HD, h.n_rot, cs);
         seqs[size_t(bt.seq)]->write(il, bt.pos, kk, vv);
       }
     });
@@ -123,9 +137,10 @@ Status LlamaModel::forward(std::span<const BatchToken> batch, std::span<Sequence
 
     mm(st, L.wo, st.att.data(), n, st.ffn.data());
     mark(&ForwardProfile::matmul_wo);
-    for (int t = 0; t < n; ++t) k::add_inplace(x + size_t(t) * E, st.ffn.data() + size_t(t) * E, E);
-
-    for (int t = 0; t < n; ++t) k::rms_norm(xn + size_t(t) * E, x + size_t(t) * E, L.ffn_norm, E, h.rms_eps);
+    per_token([&](size_t t) {
+      k::add_inplace(x + t * E, st.ffn.data() + t * E, E);
+      k::rms_norm(xn + t * E, x + t * E, L.ffn_norm, E, h.rms_eps);
+    });
     mark(&ForwardProfile::residual);
     const k::MatmulOut gu[2] = {{&L.w_gate, st.gate.data(), size_t(F)}, {&L.w_up, st.up.data(), size_t(F)}};
     mm(st, gu, xn, size_t(E), n);
@@ -138,7 +153,11 @@ Status LlamaModel::forward(std::span<const BatchToken> batch, std::span<Sequence
     if (obs) obs->observe(P::kFfnHidden, il, st.gate.data(), n, F);
     mm(st, L.w_down, st.gate.data(), n, st.ffn.data());
     mark(&ForwardProfile::matmul_down);
-    for (int t = 0; t < n; ++t) k::add_inplace(x + size_t(t) * E, st.ffn.data() + size_t(t) * E, E);
+    const float* next_norm = il + 1 < h.n_layer ? layers_[size_t(il) + 1].attn_norm : nullptr;
+    per_token([&](size_t t) {
+      k::add_inplace(x + t * E, st.ffn.data() + t * E, E);
+      if (next_norm) k::rms_norm(xn + t * E, x + t * E, next_norm, E, h.rms_eps);
+    });
     mark(&ForwardProfile::residual);
     if (obs) obs->observe(P::kLayerOutput, il, x, n, E);
   }
@@ -193,7 +212,10 @@ void LlamaModel::attention(std::span<const BatchToken> batch, std::span<Sequence
   const int nth = st.pool->size();
   if (st.attn_scratch.size() < per_thread * size_t(nth)) st.attn_scratch.resize(per_thread * size_t(nth));
   if (st.attn_lim.size() < size_t(max_rows) * size_t(nth)) st.attn_lim.resize(size_t(max_rows) * size_t(nth));
+  if (st.attn_rows.size() < 2 * size_t(chunk) * size_t(nth)) st.attn_rows.resize(2 * size_t(chunk) * size_t(nth));
   const float scale = 1.0f / std::sqrt(float(HD));
+  // binary16 caches are read in place by the AVX-512 kernel (the same bits as converting them first)
+  const bool f16_in_place = HD % 16 == 0 && k::detected_isa() >= k::Isa::kAvx512;
 
   // tasks cost ~ (pos + 1) * group * HD * 4 flops; keep tiny batches on the caller
   int64_t work = 0;
@@ -210,6 +232,8 @@ void LlamaModel::attention(std::span<const BatchToken> batch, std::span<Sequence
     float* sum = mx + max_rows;
     float* kscratch = sum + max_rows;
     int32_t* lim = st.attn_lim.data() + size_t(max_rows) * size_t(ith);
+    const uint16_t** k_rows = st.attn_rows.data() + 2 * size_t(chunk) * size_t(ith);
+    const uint16_t** v_rows = k_rows + chunk;
     for (int64_t task = b; task < e; ++task) {
       const int blk = int(task / h.n_head_kv), kvh = int(task % h.n_head_kv);
       const int t0 = starts[size_t(blk)], nt = starts[size_t(blk) + 1] - t0;
@@ -223,14 +247,26 @@ void LlamaModel::attention(std::span<const BatchToken> batch, std::span<Sequence
       std::fill(sum, sum + rows, 0.0f);
       const int n_pos = batch[size_t(t0 + nt - 1)].pos + 1;  // the block's last token sees the most
       AttnAccum a{mx, sum, acc};
-      for (int p0 = 0; p0 < n_pos;) {
-        const KvChunk c = kv.chunk(il, p0, std::min(n_pos, p0 + chunk), k_buf, v_buf, kvh);
-        const int m = std::min(c.n, std::min(n_pos, p0 + chunk) - p0);
-        if (m <= 0) break;
+      auto set_limits = [&](int p0, int m) {
         for (int i = 0; i < nt; ++i) {
           const int visible = std::clamp(batch[size_t(t0 + i)].pos + 1 - p0, 0, m);
           for (int g = 0; g < group; ++g) lim[i * group + g] = visible;
         }
+      };
+      for (int p0 = 0; p0 < n_pos;) {
+        const int end = std::min(n_pos, p0 + chunk);
+        if (f16_in_place && kv.f16_rows(il, p0, end - p0, k_rows, v_rows)) {
+          const int m = end - p0;
+          for (int j = 0; j < m; ++j) k_rows[j] += size_t(kvh) * HD, v_rows[j] += size_t(kvh) * HD;
+          set_limits(p0, m);
+          attn_chunk_f16_avx512(AttnChunkF16{HD, rows, qs, lim, m, k_rows, v_rows, scale}, a, kscratch);
+          p0 += m;
+          continue;
+        }
+        const KvChunk c = kv.chunk(il, p0, end, k_buf, v_buf, kvh);
+        const int m = std::min(c.n, end - p0);
+        if (m <= 0) break;
+        set_limits(p0, m);
         const AttnChunk ch{HD, rows, qs, lim, m, c.k + size_t(kvh) * HD, c.v + size_t(kvh) * HD, size_t(KV), scale};
         attn_chunk(ch, a, kscratch);
         p0 += m;

@@ -76,7 +76,7 @@ void int8_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, const
   s.ac.resize(size_t(n_tokens) * size_t(nb));
   pool.parallel_for(n_tokens, std::max<int64_t>(1, 4096 / cols), [&](int64_t b, int64_t e, int) {
     for (int64_t t = b; t < e; ++t)
-      detail::int8_quantize_row(x + size_t(t) * x_stride, cols, type == GgmlType::Q8_0 ? 128 : 8,
+      detail::int8_quantize_row_avx512(x + size_t(t) * x_stride, cols, type == GgmlType::Q8_0 ? 128 : 8,
                                 s.aq.data() + size_t(t) * size_t(cols), s.ad.data() + t * nb, s.ac.data() + t * nb);
   });
 

@@ -54,6 +54,8 @@ namespace detail {
 // Token row x (cols floats) -> int8 blocks of 32 with scale d = max|x| / 127, and offset * sum(q) per
 // block (offset: what the packed weights carry above their true value, 8 for Q4_0, 128 for Q8_0).
 void int8_quantize_row(const float* x, int64_t cols, int32_t offset, int8_t* q, float* d, int32_t* c);
+// The same with AVX-512 (the same bits; call only at the avx512 level).
+void int8_quantize_row_avx512(const float* x, int64_t cols, int32_t offset, int8_t* q, float* d, int32_t* c);
 // n tokens (aq: (n, nb * 32), ad / ac: (n, nb)) against one packed group `g` of Q4_0 or Q8_0 rows,
 // int8_pack.h's layout; rows (8 or 16) of the group are stored: y[t * ys + r]. The AVX-512 kernel and
 // its plain C++ twin: the same exact integer block sums, then per row and token in block order

@@ -98,6 +98,24 @@ void group(const uint8_t* g, int rows, int nb, const int8_t* aq, const float* ad
 
 }  // namespace
 
+void int8_quantize_row_avx512(const float* x, int64_t cols, int32_t offset, int8_t* q, float* d, int32_t* c) {
+  const __m512 sign = _mm512_set1_ps(-0.0f);
+  for (int64_t b = 0; b < cols / 32; ++b) {
+    const __m512 x0 = _mm512_loadu_ps(x + b * 32), x1 = _mm512_loadu_ps(x + b * 32 + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, x0), _mm512_andnot_ps(sign, x1)));
+    const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    const __m512 vinv = _mm512_set1_ps(inv);
+    // round to nearest even (MXCSR's default), as std::nearbyint in the reference
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+    const __m512i q0 = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(x0, vinv)), lo), hi);
+    const __m512i q1 = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(x1, vinv)), lo), hi);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * 32), _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b * 32 + 16), _mm512_cvtepi32_epi8(q1));
+    d[b] = amax / 127.0f;
+    c[b] = offset * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+  }
+}
+
 void int8_group_avx512(GgmlType type, const uint8_t* g, int rows, int nb, const int8_t* aq, const float* ad,
                        const int32_t* ac, int n, float* y, size_t ys) {
   if (type == GgmlType::Q4_0) group<Q4Kind>(g, rows, nb, aq, ad, ac, n, y, ys);

@@ -89,8 +89,10 @@ struct ForwardState {
   explicit ForwardState(ThreadPool& p) : pool(&p) {}
   ThreadPool* pool;
   std::vector<float> x, xn, q, k, v, att, gate, up, ffn, out_x;
+  std::vector<float> rope;           // (tokens, n_rot): each token's RoPE cos/sin (kernels::rope_angles)
   std::vector<float> attn_scratch;  // per pool thread
   std::vector<int32_t> attn_lim;    // per pool thread: each query row's visible keys in a chunk
+  std::vector<const uint16_t*> attn_rows;  // per pool thread: a chunk's K then V row pointers (F16 caches)
   std::vector<int> attn_blocks;     // attention's query blocks (first batch token of each)
   kernels::MatmulScratch mm;
   Int8GemmScratch int8;

@@ -55,6 +55,12 @@ struct Engine::Impl {
   std::vector<std::unique_ptr<PagedSequenceKv>> views;
   std::vector<model::SequenceKv*> view_ptrs;
   std::vector<float> logits, hidden;
+  struct Draw {  // one row of logits to sample after a forward pass
+    size_t chunk;
+    std::span<float> row;
+    sample::Sampler* sampler;  // null: plain greedy
+  };
+  std::vector<Draw> draws;
   EngineObserver* observer = nullptr;  // opts_.observer (kept alive by opts_)
   EngineProfile profile;
   bool profiling = false;
@@ -223,6 +229,10 @@ void Engine::step() {
   }
   std::vector<int32_t> sampled(plan.chunks.size(), -1);
   std::vector<std::span<const float>> hidden(plan.chunks.size());
+  // Rows to sample, then sampled on the pool: each sequence's sampler is its own (own rng, own recent
+  // tokens), so the draws do not depend on which thread takes which row.
+  std::vector<Impl::Draw>& draws = I.draws;
+  draws.clear();
   int o = 0;
   for (size_t i = 0; i < plan.chunks.size(); ++i) {
     const Chunk& c = plan.chunks[i];
@@ -235,14 +245,19 @@ void Engine::step() {
     std::span<float> row(I.logits.data() + size_t(o) * size_t(h.n_vocab), size_t(h.n_vocab));
     ++o;
     auto it = I.live.find(c.seq->req.id);
-    sample::Sampler* sampler = it != I.live.end() ? it->second.sampler.get() : nullptr;
-    if (sampler) {
-      sampled[i] = sampler->sample(row);
-      sampler->accept(sampled[i]);
-    } else {
-      sampled[i] = sample::sample_greedy(row);
-    }
+    draws.push_back(Impl::Draw{i, row, it != I.live.end() ? it->second.sampler.get() : nullptr});
   }
+  I.pool.parallel_for(int64_t(draws.size()), 1, [&](int64_t b, int64_t e, int) {
+    for (int64_t d = b; d < e; ++d) {
+      const Impl::Draw& dr = draws[size_t(d)];
+      if (dr.sampler) {
+        sampled[dr.chunk] = dr.sampler->sample(dr.row);
+        dr.sampler->accept(sampled[dr.chunk]);
+      } else {
+        sampled[dr.chunk] = sample::sample_greedy(dr.row);
+      }
+    }
+  });
   I.mark(I.profile.sample);
   auto events = sched_->complete(plan, sampled, hidden);
   I.mark(I.profile.complete);

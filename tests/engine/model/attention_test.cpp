@@ -1,6 +1,7 @@
 // model::attn_chunk: the plain reference equals a direct softmax in double over several chunks with
 // causal limits; the AVX-512 kernel agrees with the reference (relative 1e-5); and a query row gets the
-// same bits alone or among other rows, on both.
+// same bits alone or among other rows, on both; the kernel on binary16 rows read in place gives the
+// same bits as on those rows converted to float.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "engine/kernels/fp16.h"
 #include "engine/kernels/type_traits.h"
 #include "engine/model/attention.h"
 
@@ -100,6 +102,34 @@ TEST_P(AttnChunkShapes, Avx512AgreesWithReferenceAndRowsAreIndependent) {
       EXPECT_EQ(0, std::memcmp(one.data(), all.data() + size_t(r) * c.hd, size_t(c.hd) * sizeof(float))) << "row " << r;
     }
   }
+}
+
+// attn_chunk_f16_avx512 behind the AttnChunk signature: the chunk's rows as binary16, by pointer.
+void f16_kernel(const AttnChunk& c, AttnAccum& a, float* scratch) {
+  std::vector<uint16_t> k(size_t(c.n) * size_t(c.hd)), v(k.size());
+  std::vector<const uint16_t*> kp(size_t(c.n)), vp(size_t(c.n));
+  for (int j = 0; j < c.n; ++j) {
+    for (int e = 0; e < c.hd; ++e) {
+      k[size_t(j) * size_t(c.hd) + size_t(e)] = kernels::fp32_to_fp16(c.k[size_t(j) * c.kv_stride + size_t(e)]);
+      v[size_t(j) * size_t(c.hd) + size_t(e)] = kernels::fp32_to_fp16(c.v[size_t(j) * c.kv_stride + size_t(e)]);
+    }
+    kp[size_t(j)] = k.data() + size_t(j) * size_t(c.hd);
+    vp[size_t(j)] = v.data() + size_t(j) * size_t(c.hd);
+  }
+  attn_chunk_f16_avx512(AttnChunkF16{c.hd, c.nq, c.q, c.lim, c.n, kp.data(), vp.data(), c.scale}, a, scratch);
+}
+
+TEST_P(AttnChunkShapes, F16RowsInPlaceGiveTheBitsOfTheConvertedRows) {
+  const Shape sh = GetParam();
+  if (kernels::detected_isa() < kernels::Isa::kAvx512 || sh.hd % 16 != 0)
+    GTEST_SKIP() << "the AVX-512 kernel needs that level and hd % 16 == 0; this run: "
+                 << kernels::isa_name(kernels::detected_isa()) << ", hd " << sh.hd;
+  Case c(sh.hd, sh.nq, sh.n_keys, sh.chunk, 8);
+  for (auto* rows : {&c.k, &c.v})  // values a binary16 holds exactly
+    for (float& x : *rows) x = kernels::fp16_to_fp32(kernels::fp32_to_fp16(x));
+  const auto f32 = c.run(attn_chunk_avx512, 0, c.nq);
+  const auto f16 = c.run(f16_kernel, 0, c.nq);
+  EXPECT_EQ(0, std::memcmp(f32.data(), f16.data(), f32.size() * sizeof(float)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, AttnChunkShapes,

@@ -125,6 +125,28 @@ TEST_P(Int8PackTypes, GroupKernelMatchesPlainDotsAndAvx512EqualsPlainBits) {
   }
 }
 
+TEST(Int8Gemm, Avx512QuantizeRowEqualsPlainBits) {
+  if (kernels::detected_isa() != kernels::Isa::kAvx512) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  const int64_t cols = 320;
+  std::vector<float> x = activations(4, cols, 77);
+  x[5] = 1e-30f;                                            // a tiny value
+  for (int64_t c = 64; c < 96; ++c) x[size_t(c)] = 2.5f;    // a constant block
+  x[100] = -x[101];
+  for (int t = 0; t < 4; ++t) {
+    for (int32_t offset : {8, 128}) {
+      const float* row = x.data() + size_t(t) * size_t(cols);
+      std::vector<int8_t> q_ref(static_cast<size_t>(cols)), q_simd(static_cast<size_t>(cols), 99);
+      std::vector<float> d_ref(size_t(cols / 32)), d_simd(d_ref.size(), -1);
+      std::vector<int32_t> c_ref(d_ref.size()), c_simd(d_ref.size(), -1);
+      detail::int8_quantize_row(row, cols, offset, q_ref.data(), d_ref.data(), c_ref.data());
+      detail::int8_quantize_row_avx512(row, cols, offset, q_simd.data(), d_simd.data(), c_simd.data());
+      EXPECT_EQ(q_ref, q_simd);
+      EXPECT_EQ(0, std::memcmp(d_ref.data(), d_simd.data(), d_ref.size() * sizeof(float)));
+      EXPECT_EQ(c_ref, c_simd);
+    }
+  }
+}
+
 TEST(Int8Gemm, SupportedOnlyForQ4_0OrQ8_0RowsOf8OfOneTypeOnAvx512) {
   QWeight w(GgmlType::Q4_0, 16, 64, 1), odd(GgmlType::Q4_0, 12, 64, 2), q8(GgmlType::Q8_0, 16, 64, 1);
   QWeight f(GgmlType::F32, 16, 64, 1);
