@@ -84,12 +84,6 @@ KvStore::KvStore(const KvShape& shape, int32_t n_blocks)
       block_bytes_(size_t(shape.n_layer) * 2 * size_t(shape.block_tokens) * row_bytes_),
       arena_(alloc_arena(size_t(n_blocks) * block_bytes_)) {}
 
-uint8_t* KvStore::row(BlockId b, int32_t layer, bool value, int32_t slot) const {
-  const size_t layer_bytes = 2 * size_t(shape_.block_tokens) * row_bytes_;
-  return arena_.get() + size_t(b) * block_bytes_ + size_t(layer) * layer_bytes +
-         (value ? size_t(shape_.block_tokens) * row_bytes_ : 0) + size_t(slot) * row_bytes_;
-}
-
 void KvStore::encode(const float* x, uint8_t* out) const {
   switch (shape_.type) {
     case KvType::kF32: std::memcpy(out, x, row_bytes_); break;

@@ -69,7 +69,11 @@ class KvStore {
 
  private:
   KvStore(const KvShape& shape, int32_t n_blocks);
-  uint8_t* row(BlockId b, int32_t layer, bool value, int32_t slot) const;
+  uint8_t* row(BlockId b, int32_t layer, bool value, int32_t slot) const {
+    const size_t layer_bytes = 2 * size_t(shape_.block_tokens) * row_bytes_;
+    return arena_.get() + size_t(b) * block_bytes_ + size_t(layer) * layer_bytes +
+           (value ? size_t(shape_.block_tokens) * row_bytes_ : 0) + size_t(slot) * row_bytes_;
+  }
   void encode(const float* x, uint8_t* out) const;
   void decode(const uint8_t* in, float* x) const;
 

@@ -7,9 +7,10 @@
 
 namespace kuai::engine::model {
 
-size_t attn_scratch_floats(int hd, int max_n) {
+size_t attn_scratch_floats(int hd, int max_n, int max_rows) {
   const size_t npad = size_t(max_n + 15) / 16 * 16;
-  return size_t(hd) * npad + npad + 16;  // transposed keys, scores, slack
+  const size_t rows = size_t(std::max(max_rows, 1));
+  return size_t(hd) * npad + rows * npad + rows + 16;  // transposed keys, scores per row, rescales, slack
 }
 
 void attn_chunk_ref(const AttnChunk& c, AttnAccum& a, float* scratch) {

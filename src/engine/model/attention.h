@@ -53,8 +53,8 @@ struct AttnAccum {
   float* acc = nullptr;  // (nq, hd) unnormalised output, 0 at start
 };
 
-// Floats of scratch one call needs for chunks of up to max_n keys.
-size_t attn_scratch_floats(int hd, int max_n);
+// Floats of scratch one call needs for chunks of up to max_n keys and up to max_rows query rows.
+size_t attn_scratch_floats(int hd, int max_n, int max_rows);
 
 // The reference, and the AVX-512 kernel (precondition: hd % 16 == 0; built with the avx512 flags, call
 // only at that level), and the level's choice (attn_chunk: AVX-512 where the engine runs at avx512 and

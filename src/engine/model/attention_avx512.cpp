@@ -56,12 +56,21 @@ inline void transpose16(__m512* r) {
 // every binary16 is a float), so both give the same bits for the same values.
 struct F32Rows {
   const AttnChunk& c;
+  void prefetch(int) const {}  // rows are contiguous (or converted just now)
   __m512 key(int j, int e) const { return _mm512_loadu_ps(c.k + size_t(j) * c.kv_stride + size_t(e)); }
   __m512 value(int j, int e) const { return _mm512_loadu_ps(c.v + size_t(j) * c.kv_stride + size_t(e)); }
 };
 
 struct F16Rows {
   const AttnChunkF16& c;
+  // Rows of a paged cache are scattered (a block holds a couple of positions), so the hardware
+  // prefetcher cannot follow them: ask for key and value j ahead of use.
+  void prefetch(int j) const {
+    for (int e = 0; e < c.hd; e += 32) {
+      _mm_prefetch(reinterpret_cast<const char*>(c.k[j] + e), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c.v[j] + e), _MM_HINT_T0);
+    }
+  }
   __m512 key(int j, int e) const { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.k[j] + e))); }
   __m512 value(int j, int e) const { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.v[j] + e))); }
 };
@@ -70,12 +79,89 @@ struct F16Rows {
 template <class Src>
 void transpose_keys(const Src& src, int hd, int n, float* kt, size_t npad) {
   __m512 r[16];
+  for (int j = 0; j < std::min(n, 16); ++j) src.prefetch(j);
   for (int j0 = 0; j0 < n; j0 += 16) {
+    for (int j = j0 + 16; j < std::min(n, j0 + 32); ++j) src.prefetch(j);
     for (int e0 = 0; e0 < hd; e0 += 16) {
       for (int j = 0; j < 16; ++j) r[j] = j0 + j < n ? src.key(j0 + j, e0) : _mm512_setzero_ps();
       transpose16(r);
       for (int e = 0; e < 16; ++e) _mm512_storeu_ps(kt + size_t(e0 + e) * npad + size_t(j0), r[e]);
     }
+  }
+}
+
+// Scores of R query rows (q: (R, hd)) against the T key tiles from t0: R x T FMA chains over the head
+// dimension, each the same sequential sum as the row alone; S row r, tile t = the scaled scores, -inf
+// past the row's m[r] visible keys.
+template <int R, int T>
+void score_block(const float* q, int hd, const float* kt, size_t npad, int t0, const int* m, __m512 vscale, float* S) {
+  __m512 acc[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int k = 0; k < T; ++k) acc[r][k] = _mm512_setzero_ps();
+  const float* base = kt + size_t(t0) * 16;
+  for (int e = 0; e < hd; ++e) {
+    const float* row = base + size_t(e) * npad;
+    __m512 kv[T];
+    for (int k = 0; k < T; ++k) kv[k] = _mm512_loadu_ps(row + 16 * k);
+    for (int r = 0; r < R; ++r) {
+      const __m512 qe = _mm512_set1_ps(q[size_t(r) * size_t(hd) + size_t(e)]);
+      for (int k = 0; k < T; ++k) acc[r][k] = _mm512_fmadd_ps(qe, kv[k], acc[r][k]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int k = 0; k < T; ++k) {
+      const int tile = t0 + k;
+      const __m512 sv = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), tile_mask(m[r], tile), _mm512_mul_ps(acc[r][k], vscale));
+      _mm512_storeu_ps(S + size_t(r) * npad + size_t(tile) * 16, sv);
+    }
+}
+
+using ScoreBlock = void (*)(const float*, int, const float*, size_t, int, const int*, __m512, float*);
+constexpr ScoreBlock kScoreBlocks[4][4] = {
+    {score_block<1, 1>, score_block<1, 2>, score_block<1, 3>, score_block<1, 4>},
+    {score_block<2, 1>, score_block<2, 2>, score_block<2, 3>, score_block<2, 4>},
+    {score_block<3, 1>, score_block<3, 2>, score_block<3, 3>, score_block<3, 4>},
+    {score_block<4, 1>, score_block<4, 2>, score_block<4, 3>, score_block<4, 4>}};
+
+// out[p] = out[p] * rescale[p] + sum_j w[p][j] v_j over keys j < m, for P rows seeing the same keys:
+// 64 columns at a time, even and odd keys in separate accumulators (the order a row alone takes).
+template <int P, class Src>
+inline void accumulate_values(const Src& src, int hd, int m, const float* const* w, float* const* out, const float* rescale) {
+  for (int e0 = 0; e0 < hd; e0 += 64) {
+    const int nv = std::min(4, (hd - e0) / 16);
+    __m512 ev[P][4], od[P][4];
+    for (int p = 0; p < P; ++p) {
+      const __m512 vr = _mm512_set1_ps(rescale[p]);
+      for (int d = 0; d < nv; ++d) {
+        ev[p][d] = _mm512_mul_ps(_mm512_loadu_ps(out[p] + e0 + 16 * d), vr);
+        od[p][d] = _mm512_setzero_ps();
+      }
+    }
+    int j = 0;
+    auto pair = [&](int nvv) {
+      __m512 v0[4], v1[4];
+      for (int d = 0; d < nvv; ++d) v0[d] = src.value(j, e0 + 16 * d), v1[d] = src.value(j + 1, e0 + 16 * d);
+      for (int p = 0; p < P; ++p) {
+        const __m512 w0 = _mm512_set1_ps(w[p][j]), w1 = _mm512_set1_ps(w[p][j + 1]);
+        for (int d = 0; d < nvv; ++d) {
+          ev[p][d] = _mm512_fmadd_ps(w0, v0[d], ev[p][d]);
+          od[p][d] = _mm512_fmadd_ps(w1, v1[d], od[p][d]);
+        }
+      }
+    };
+    if (nv == 4) {
+      for (; j + 1 < m; j += 2) pair(4);
+    } else {
+      for (; j + 1 < m; j += 2) pair(nv);
+    }
+    if (j < m) {
+      for (int d = 0; d < nv; ++d) {
+        const __m512 v0 = src.value(j, e0 + 16 * d);
+        for (int p = 0; p < P; ++p) ev[p][d] = _mm512_fmadd_ps(_mm512_set1_ps(w[p][j]), v0, ev[p][d]);
+      }
+    }
+    for (int p = 0; p < P; ++p)
+      for (int d = 0; d < nv; ++d) _mm512_storeu_ps(out[p] + e0 + 16 * d, _mm512_add_ps(ev[p][d], od[p][d]));
   }
 }
 
@@ -86,46 +172,34 @@ void chunk_kernel(const Geometry& c, const Src& src, AttnAccum& a, float* scratc
   if (n <= 0) return;
   const int tiles = (n + 15) / 16;
   const size_t npad = size_t(tiles) * 16;
-  float* kt = scratch;           // (hd, npad): kt[e * npad + j] = k_j[e]
-  float* s = kt + size_t(hd) * npad;  // (npad) scores, then weights
+  float* kt = scratch;                // (hd, npad): kt[e * npad + j] = k_j[e]
+  float* S = kt + size_t(hd) * npad;  // (nq, npad) scores, then weights
   transpose_keys(src, hd, n, kt, npad);
   const __m512 vscale = _mm512_set1_ps(c.scale);
+  // scores, 4 rows x 4 tiles at a time (16 independent FMA chains sharing each key load)
+  for (int i0 = 0; i0 < c.nq; i0 += 4) {
+    const int R = std::min(4, c.nq - i0);
+    int ms[4] = {0, 0, 0, 0}, mt_max = 0;
+    for (int r = 0; r < R; ++r) {
+      ms[r] = std::clamp(c.lim[i0 + r], 0, n);
+      mt_max = std::max(mt_max, (ms[r] + 15) / 16);
+    }
+    for (int t0 = 0; t0 < mt_max; t0 += 4) {
+      const int T = std::min(4, mt_max - t0);
+      kScoreBlocks[R - 1][T - 1](c.q + size_t(i0) * size_t(hd), hd, kt, npad, t0, ms, vscale, S + size_t(i0) * npad);
+    }
+  }
+  // softmax per row: the chunk's weights in place of its scores, the running max and sum updated
+  float* rescale = S + size_t(c.nq) * npad;  // (nq) factor on each row's earlier output
   for (int i = 0; i < c.nq; ++i) {
     const int m = std::min(c.lim[i], n);
     if (m <= 0) continue;
-    const float* q = c.q + size_t(i) * size_t(hd);
     const int mt = (m + 15) / 16;
-    // scores, 4 tiles at a time
+    float* s = S + size_t(i) * npad;
     __m512 vmax = _mm512_set1_ps(-INFINITY);
-    for (int t0 = 0; t0 < mt; t0 += 4) {
-      const int nt = std::min(4, mt - t0);
-      __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-      const float* base = kt + size_t(t0) * 16;
-      if (nt == 4) {
-        for (int e = 0; e < hd; ++e) {
-          const __m512 qe = _mm512_set1_ps(q[e]);
-          const float* row = base + size_t(e) * npad;
-          acc[0] = _mm512_fmadd_ps(qe, _mm512_loadu_ps(row), acc[0]);
-          acc[1] = _mm512_fmadd_ps(qe, _mm512_loadu_ps(row + 16), acc[1]);
-          acc[2] = _mm512_fmadd_ps(qe, _mm512_loadu_ps(row + 32), acc[2]);
-          acc[3] = _mm512_fmadd_ps(qe, _mm512_loadu_ps(row + 48), acc[3]);
-        }
-      } else {
-        for (int e = 0; e < hd; ++e) {
-          const __m512 qe = _mm512_set1_ps(q[e]);
-          const float* row = base + size_t(e) * npad;
-          for (int k = 0; k < nt; ++k) acc[k] = _mm512_fmadd_ps(qe, _mm512_loadu_ps(row + 16 * k), acc[k]);
-        }
-      }
-      for (int k = 0; k < nt; ++k) {
-        const int tile = t0 + k;
-        const __m512 sv = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), tile_mask(m, tile), _mm512_mul_ps(acc[k], vscale));
-        _mm512_storeu_ps(s + size_t(tile) * 16, sv);
-        vmax = _mm512_max_ps(vmax, sv);
-      }
-    }
+    for (int tile = 0; tile < mt; ++tile) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(s + size_t(tile) * 16));
     const float new_max = std::max(a.m[i], _mm512_reduce_max_ps(vmax));
-    const float rescale = std::exp(a.m[i] - new_max);  // exp(-inf) = 0 on the first chunk
+    rescale[i] = std::exp(a.m[i] - new_max);  // exp(-inf) = 0 on the first chunk
     const __m512 vmx = _mm512_set1_ps(new_max);
     __m512 lsum = _mm512_setzero_ps();
     for (int tile = 0; tile < mt; ++tile) {
@@ -133,45 +207,27 @@ void chunk_kernel(const Geometry& c, const Src& src, AttnAccum& a, float* scratc
       _mm512_storeu_ps(s + size_t(tile) * 16, p);
       lsum = _mm512_add_ps(lsum, p);
     }
-    a.l[i] = a.l[i] * rescale + _mm512_reduce_add_ps(lsum);
+    a.l[i] = a.l[i] * rescale[i] + _mm512_reduce_add_ps(lsum);
     a.m[i] = new_max;
-    // values, 64 columns at a time, even and odd keys in separate accumulators
-    float* out = a.acc + size_t(i) * size_t(hd);
-    const __m512 vr = _mm512_set1_ps(rescale);
-    for (int e0 = 0; e0 < hd; e0 += 64) {
-      const int nv = std::min(4, (hd - e0) / 16);
-      __m512 ev[4], od[4];
-      for (int d = 0; d < nv; ++d) {
-        ev[d] = _mm512_mul_ps(_mm512_loadu_ps(out + e0 + 16 * d), vr);
-        od[d] = _mm512_setzero_ps();
-      }
-      int j = 0;
-      if (nv == 4) {
-        for (; j + 1 < m; j += 2) {
-          const __m512 w0 = _mm512_set1_ps(s[j]), w1 = _mm512_set1_ps(s[j + 1]);
-          ev[0] = _mm512_fmadd_ps(w0, src.value(j, e0), ev[0]);
-          ev[1] = _mm512_fmadd_ps(w0, src.value(j, e0 + 16), ev[1]);
-          ev[2] = _mm512_fmadd_ps(w0, src.value(j, e0 + 32), ev[2]);
-          ev[3] = _mm512_fmadd_ps(w0, src.value(j, e0 + 48), ev[3]);
-          od[0] = _mm512_fmadd_ps(w1, src.value(j + 1, e0), od[0]);
-          od[1] = _mm512_fmadd_ps(w1, src.value(j + 1, e0 + 16), od[1]);
-          od[2] = _mm512_fmadd_ps(w1, src.value(j + 1, e0 + 32), od[2]);
-          od[3] = _mm512_fmadd_ps(w1, src.value(j + 1, e0 + 48), od[3]);
-        }
-      } else {
-        for (; j + 1 < m; j += 2) {
-          const __m512 w0 = _mm512_set1_ps(s[j]), w1 = _mm512_set1_ps(s[j + 1]);
-          for (int d = 0; d < nv; ++d) {
-            ev[d] = _mm512_fmadd_ps(w0, src.value(j, e0 + 16 * d), ev[d]);
-            od[d] = _mm512_fmadd_ps(w1, src.value(j + 1, e0 + 16 * d), od[d]);
-          }
-        }
-      }
-      if (j < m) {
-        const __m512 w0 = _mm512_set1_ps(s[j]);
-        for (int d = 0; d < nv; ++d) ev[d] = _mm512_fmadd_ps(w0, src.value(j, e0 + 16 * d), ev[d]);
-      }
-      for (int d = 0; d < nv; ++d) _mm512_storeu_ps(out + e0 + 16 * d, _mm512_add_ps(ev[d], od[d]));
+  }
+  // values: two rows at a time where they see the same keys (each value load serves both)
+  for (int i = 0; i < c.nq;) {
+    const int m = std::min(c.lim[i], n);
+    if (m <= 0) {
+      ++i;
+      continue;
+    }
+    const size_t hs = size_t(hd);
+    if (i + 1 < c.nq && std::min(c.lim[i + 1], n) == m) {
+      const float* w[2] = {S + size_t(i) * npad, S + size_t(i + 1) * npad};
+      float* out[2] = {a.acc + size_t(i) * hs, a.acc + size_t(i + 1) * hs};
+      accumulate_values<2>(src, hd, m, w, out, rescale + i);
+      i += 2;
+    } else {
+      const float* w[1] = {S + size_t(i) * npad};
+      float* out[1] = {a.acc + size_t(i) * hs};
+      accumulate_values<1>(src, hd, m, w, out, rescale + i);
+      ++i;
     }
   }
 }

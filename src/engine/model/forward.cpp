@@ -207,7 +207,7 @@ void LlamaModel::attention(std::span<const BatchToken> batch, std::span<Sequence
 
   // per thread: k_buf, v_buf (chunk, KV), queries and acc (rows, HD), m / l (rows), kernel scratch; lim (rows)
   const int max_rows = kAttnBlockTokens * group;
-  const size_t kernel_floats = attn_scratch_floats(HD, chunk);
+  const size_t kernel_floats = attn_scratch_floats(HD, chunk, max_rows);
   const size_t per_thread = size_t(chunk) * KV * 2 + 2 * size_t(max_rows) * HD + 2 * size_t(max_rows) + kernel_floats;
   const int nth = st.pool->size();
   if (st.attn_scratch.size() < per_thread * size_t(nth)) st.attn_scratch.resize(per_thread * size_t(nth));

@@ -37,7 +37,7 @@ struct Case {
   // Runs rows [r0, r0 + rows) through `fn` chunk by chunk; returns the normalised outputs.
   std::vector<float> run(ChunkFn fn, int r0, int rows) const {
     std::vector<float> m(size_t(rows), -INFINITY), l(size_t(rows), 0.0f), acc(size_t(rows) * hd, 0.0f);
-    std::vector<float> scratch(attn_scratch_floats(hd, chunk));
+    std::vector<float> scratch(attn_scratch_floats(hd, chunk, rows));
     std::vector<int32_t> lim(static_cast<size_t>(rows));
     AttnAccum a{m.data(), l.data(), acc.data()};
     for (int p0 = 0; p0 < n_keys; p0 += chunk) {
