@@ -81,6 +81,11 @@ Db::Db(const std::string& path) {
   sqlite3_busy_timeout(db_, 5000);
   exec("PRAGMA journal_mode=WAL");
   exec("PRAGMA synchronous=NORMAL");
+  // Reads through a 256 MiB memory map and a 64 MiB page cache instead of a pread per page: a
+  // 10 000-line batch's table outgrows SQLite's default 2 MiB cache, and every syscall stalls the
+  // strand all workers share.
+  exec("PRAGMA mmap_size=268435456");
+  exec("PRAGMA cache_size=-65536");
 }
 
 Db::~Db() {

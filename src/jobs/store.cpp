@@ -49,7 +49,10 @@ CREATE TABLE IF NOT EXISTS items(job TEXT NOT NULL, line INTEGER NOT NULL, tenan
   result TEXT, PRIMARY KEY(job, line));
 CREATE INDEX IF NOT EXISTS items_ready ON items(state, priority DESC);
 CREATE INDEX IF NOT EXISTS items_lease ON items(state, lease_until);
-CREATE INDEX IF NOT EXISTS items_owner ON items(owner);
+CREATE TABLE IF NOT EXISTS batch_counts(id TEXT PRIMARY KEY, total INTEGER NOT NULL, ok INTEGER NOT NULL,
+  failed INTEGER NOT NULL);
+DROP INDEX IF EXISTS items_owner;
+CREATE INDEX IF NOT EXISTS items_owner_state ON items(owner, state);
 CREATE INDEX IF NOT EXISTS items_job_state ON items(job, state);
 CREATE TABLE IF NOT EXISTS events(job TEXT NOT NULL, seq INTEGER NOT NULL, data TEXT NOT NULL,
   PRIMARY KEY(job, seq)) WITHOUT ROWID;
@@ -169,6 +172,8 @@ void Store::create_batch(const std::string& tenant, const json::object& obj, con
       .bind(1, id).bind(2, tenant).bind(3, json::value_to<std::string>(obj.at("status")))
       .bind(4, obj.at("expires_at").to_number<int64_t>()).bind(5, json::serialize(obj))
       .run();
+  db_.prepare("INSERT INTO batch_counts(id, total, ok, failed) VALUES(?,?,0,0)")
+      .bind(1, id).bind(2, static_cast<int64_t>(lines.size())).run();
   auto ins = db_.prepare(
       "INSERT INTO items(job, line, tenant, kind, custom_id, endpoint, body, state, priority, enqueued_ms) "
       "VALUES(?,?,?,0,?,?,?,0,?,?)");
@@ -193,7 +198,15 @@ void Store::create_failed_batch(const std::string& tenant, const json::object& o
   txn.commit();
 }
 
+// From batch_counts (kept by create_batch and complete: a client polling a 10 000-line batch every
+// 10 ms made a scan of every stored result per poll), or, for a batch made before that table, counted.
 void Store::add_live_counts(const std::string& id, json::object& obj) {
+  auto kept = db_.prepare("SELECT total, ok, failed FROM batch_counts WHERE id=?");
+  kept.bind(1, id);
+  if (kept.step()) {
+    obj["request_counts"] = json::object{{"total", kept.i64(0)}, {"completed", kept.i64(1)}, {"failed", kept.i64(2)}};
+    return;
+  }
   auto st = db_.prepare(
       "SELECT count(*), coalesce(sum(state=2 AND status_code<400),0), coalesce(sum(state=2 AND status_code>=400),0) "
       "FROM items WHERE job=?");
@@ -319,6 +332,7 @@ bool Store::finalize_if_done(const std::string& batch_id, int64_t now) {
   db_.prepare("UPDATE batches SET status=?, finished_at=?, obj=? WHERE id=?")
       .bind(1, end_as).bind(2, now).bind(3, json::serialize(obj)).bind(4, batch_id).run();
   db_.prepare("DELETE FROM items WHERE job=?").bind(1, batch_id).run();
+  db_.prepare("DELETE FROM batch_counts WHERE id=?").bind(1, batch_id).run();
   record_event(tenant, "batch." + end_as, obj);
   txn.commit();
   return true;
@@ -430,8 +444,25 @@ std::vector<std::pair<int64_t, std::string>> Store::events_after(const std::stri
 // ---- queue
 
 std::optional<Item> Store::claim(const std::string& owner, int64_t now, int64_t lease_ms) {
+  std::vector<Item> one = claim_many(owner, now, lease_ms, 1);
+  if (one.empty()) return std::nullopt;
+  return std::move(one.front());
+}
+
+std::vector<Item> Store::claim_many(const std::string& owner, int64_t now, int64_t lease_ms, int max) {
   std::lock_guard lock(mu_);
   Txn txn(db_);
+  std::vector<Item> out;
+  while (static_cast<int>(out.size()) < max) {
+    std::optional<Item> it = claim_locked(owner, now, lease_ms);
+    if (!it) break;
+    out.push_back(std::move(*it));
+  }
+  if (!out.empty()) txn.commit();
+  return out;
+}
+
+std::optional<Item> Store::claim_locked(const std::string& owner, int64_t now, int64_t lease_ms) {
   auto pick = db_.prepare("SELECT rowid FROM items WHERE state=0 ORDER BY priority DESC, rowid LIMIT 1");
   int64_t rowid = -1;
   if (pick.step()) {
@@ -462,7 +493,6 @@ std::optional<Item> Store::claim(const std::string& owner, int64_t now, int64_t 
           .bind(1, json::serialize(obj)).bind(2, it.job).run();
     }
   }
-  txn.commit();
   return it;
 }
 
@@ -517,13 +547,30 @@ std::vector<std::string> Store::heartbeat(const std::string& owner, int64_t leas
 }
 
 bool Store::complete(const Item& item, const Result& result) {
+  const std::pair<Item, Result> one[1] = {{item, result}};
+  return complete_many(one).front();
+}
+
+std::vector<bool> Store::complete_many(std::span<const std::pair<Item, Result>> done) {
   std::lock_guard lock(mu_);
   Txn txn(db_);
+  std::vector<bool> first;
+  first.reserve(done.size());
+  for (const auto& [item, result] : done) first.push_back(complete_locked(item, result));
+  txn.commit();
+  return first;
+}
+
+bool Store::complete_locked(const Item& item, const Result& result) {
   db_.prepare("UPDATE items SET state=2, status_code=?, request_id=?, result=? WHERE job=? AND line=? AND state IN (0,1,4)")
       .bind(1, static_cast<int64_t>(result.status_code)).bind(2, result.request_id).bind(3, result.body)
       .bind(4, item.job).bind(5, item.line)
       .run();
   bool first = db_.changes() > 0;
+  if (first && item.kind == Kind::batch_line)
+    db_.prepare("UPDATE batch_counts SET ok=ok+?, failed=failed+? WHERE id=?")
+        .bind(1, static_cast<int64_t>(result.status_code < 400)).bind(2, static_cast<int64_t>(result.status_code >= 400))
+        .bind(3, item.job).run();
   if (item.kind == Kind::chat) {
     if (first) {
       auto job = db_.prepare("SELECT tenant, obj FROM chat_jobs WHERE id=?");
@@ -546,7 +593,6 @@ bool Store::complete(const Item& item, const Result& result) {
     }
     db_.prepare("DELETE FROM items WHERE job=? AND line=?").bind(1, item.job).bind(2, item.line).run();
   }
-  txn.commit();
   return first;
 }
 
@@ -582,7 +628,9 @@ int Store::purge(int64_t cutoff) {
 
 QueueCounts Store::counts() {
   std::lock_guard lock(mu_);
-  auto st = db_.prepare("SELECT coalesce(sum(state IN (0,4)),0), coalesce(sum(state=1),0) FROM items");
+  // counted in the (state, priority) index: a scan of the table would read every stored result
+  auto st = db_.prepare(
+      "SELECT (SELECT count(*) FROM items WHERE state IN (0,4)), (SELECT count(*) FROM items WHERE state=1)");
   st.step();
   return QueueCounts{st.i64(0), st.i64(1)};
 }

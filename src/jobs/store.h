@@ -22,7 +22,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -135,11 +137,15 @@ class Store {
 
   // Queue.
   std::optional<Item> claim(const std::string& owner, int64_t now_ms, int64_t lease_ms);
+  // Up to `max` lines in one transaction (a worker pool keeps the extra ones for its next free workers).
+  std::vector<Item> claim_many(const std::string& owner, int64_t now_ms, int64_t lease_ms, int max);
   // Extends every lease `owner` holds; returns the jobs among them that were cancelled meanwhile.
   std::vector<std::string> heartbeat(const std::string& owner, int64_t lease_until_ms);
   // Stores the first result of (job, line); false when the line was already completed or cancelled.
   // For a chat job the job becomes completed/failed (and its event is recorded) in the same transaction.
   bool complete(const Item& item, const Result& result);
+  // Several lines' results in one transaction (group commit); per line, what complete() returns.
+  std::vector<bool> complete_many(std::span<const std::pair<Item, Result>> done);
   // A line that ran out of attempts: completed with a 500 error naming the cause.
   bool give_up(const Item& item, const std::string& why);
   // Lines this owner holds go back to the queue now (graceful stop).
@@ -189,6 +195,9 @@ class Store {
   // `job` is the job's object: its metadata.webhook_url, if any, also gets the event.
   void record_event(const std::string& tenant, const std::string& type, const boost::json::object& job);
   void add_live_counts(const std::string& id, boost::json::object& obj);
+  // claim / complete of one line inside the caller's lock and transaction.
+  std::optional<Item> claim_locked(const std::string& owner, int64_t now_ms, int64_t lease_ms);
+  bool complete_locked(const Item& item, const Result& result);
 
   std::mutex mu_;
   Db db_;
