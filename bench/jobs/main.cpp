@@ -5,11 +5,14 @@
 // Prometheus' histogram_quantile does; target ≤ 5 ms with SQLite). Client, gateway and upstream share
 // the machine's cores, so the throughput is a ratio from the same run. The same enqueue-to-start with
 // `jobs.queue: amqp://…` on a RabbitMQ broker the bench starts (target ≤ 10 ms; n/a without
-// rabbitmq-server). Then the embedded engine (../shared/models/stories260K unless --engine-model): a
-// 64-line batch's aggregate completion tokens/s as a ratio of the same 64 requests one after another
-// (continuous batching; target ≥ 3×). Last line machine-readable:
+// rabbitmq-server). Then the embedded engine: a 64-line batch's aggregate completion tokens/s as a
+// ratio of the same 64 requests one after another (continuous batching; target ≥ 3×), on a model of a
+// real shape (stories110m, Q4_0, made by `kuai synth` in a temp dir; --engine-model FILE instead) and,
+// for comparison, on ../shared/models/stories260K (260K parameters: a step costs little more than its
+// per-token bookkeeping, so batching has little to save there). Last line machine-readable (the engine
+// figure is the first model's):
 //   jobs: batch_vs_live=… enqueue_p99_ms_sqlite=… enqueue_p99_ms_amqp=… engine_batch_speedup=…
-// Usage: bench_jobs [--lines N (2000)] [--jobs J (200)] [--ttft-ms MS (50)] [--engine-model GGUF]
+// Usage: bench_jobs [--lines N (10000)] [--jobs J (200)] [--ttft-ms MS (50)] [--engine-model GGUF]
 //                   [--engine-tokens T (64)]   (KUAI_BIN or ./kuai; KUAI_SHARED)
 #include "../../tests/support/process.h"
 #include "support/paths.h"
@@ -223,8 +226,8 @@ std::string fmt(double v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int lines = 2000, jobs = 200, engine_tokens = 64;
-  std::string ttft = "50", engine_model = shared_dir() + "/models/stories260K/stories260K.gguf";
+  int lines = 10000, jobs = 200, engine_tokens = 64;
+  std::string ttft = "50", engine_model;
   const int kConcurrency = 64;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -287,8 +290,19 @@ int main(int argc, char** argv) {
 
   double amqp_p99 = amqp_enqueue_p99("http://127.0.0.1:" + std::to_string(fake_port), jobs);
   double engine = -1;
+  std::string synth_dir;
+  if (engine_model.empty()) {
+    synth_dir = dir + "_synth";
+    std::filesystem::create_directories(synth_dir);
+    engine_model = synth_dir + "/stories110m-q4_0.gguf";
+    auto made = run_shell(kuai_bin() + " synth --preset stories110m --type q4_0 -o " + engine_model);
+    if (made.code != 0) std::fprintf(stderr, "bench_jobs: kuai synth failed:\n%s", made.out.c_str());
+  }
   if (std::ifstream(engine_model)) engine = engine_batch_speedup(engine_model, engine_tokens);
   else std::printf("engine: %s not found: n/a\n", engine_model.c_str());
+  const std::string small = shared_dir() + "/models/stories260K/stories260K.gguf";
+  if (!synth_dir.empty() && std::ifstream(small)) engine_batch_speedup(small, engine_tokens);
+  if (!synth_dir.empty()) std::filesystem::remove_all(synth_dir);
   std::printf("jobs: batch_vs_live=%.2f enqueue_p99_ms_sqlite=%.2f enqueue_p99_ms_amqp=%s engine_batch_speedup=%s\n",
               ratio, p99, fmt(amqp_p99).c_str(), fmt(engine).c_str());
   return 0;
