@@ -92,14 +92,24 @@ void int8_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, const
   std::vector<int64_t> groups_before(n_outs + 1, 0);
   for (size_t o = 0; o < n_outs; ++o)
     groups_before[o + 1] = groups_before[o] + (outs[o].w->rows + kPackRows - 1) / kPackRows;
-  // One group is a work item; a thread's contiguous share of groups is one sequential stream.
-  pool.parallel_for(groups_before[n_outs], 1, [&](int64_t begin, int64_t end, int ith) {
+  // One group is a work item (two with several tokens: a packed weight's groups then run in pairs,
+  // int8_group_pair_avx512); a thread's contiguous share of groups is one sequential stream.
+  const bool pairs = n_tokens >= 2;
+  pool.parallel_for(groups_before[n_outs], pairs ? 2 : 1, [&](int64_t begin, int64_t end, int ith) {
     for (int64_t gi = begin; gi < end; ++gi) {
       size_t o = 0;
       while (groups_before[o + 1] <= gi) ++o;
       const kernels::WeightView& w = *outs[o].w;
       const int64_t g = gi - groups_before[o], r0 = g * kPackRows;
       const int rows = int(std::min<int64_t>(kPackRows, w.rows - r0));
+      if (pairs && w.packed && rows == kPackRows && gi + 1 < end && gi + 1 < groups_before[o + 1]) {
+        const auto* g0 = static_cast<const uint8_t*>(w.packed) + size_t(g) * group_bytes;
+        const int rows1 = int(std::min<int64_t>(kPackRows, w.rows - r0 - kPackRows));
+        detail::int8_group_pair_avx512(type, g0, g0 + group_bytes, rows1, nb, s.aq.data(), s.ad.data(), s.ac.data(),
+                                       n_tokens, outs[o].y + r0, outs[o].y + r0 + kPackRows, outs[o].y_stride);
+        ++gi;
+        continue;
+      }
       const uint8_t* group;
       if (w.packed) {
         group = static_cast<const uint8_t*>(w.packed) + size_t(g) * group_bytes;

@@ -62,6 +62,10 @@ void int8_quantize_row_avx512(const float* x, int64_t cols, int32_t offset, int8
 // acc = fma(d_w * d_a, float(sum - ac), acc), so both give the same bits.
 void int8_group_avx512(GgmlType type, const uint8_t* g, int rows, int nb, const int8_t* aq, const float* ad,
                        const int32_t* ac, int n, float* y, size_t ys);
+// Two groups at once (g0 of 16 rows, g1 of rows1; outputs y0 and y1 at stride ys): the same bits as
+// int8_group_avx512 on each.
+void int8_group_pair_avx512(GgmlType type, const uint8_t* g0, const uint8_t* g1, int rows1, int nb, const int8_t* aq,
+                            const float* ad, const int32_t* ac, int n, float* y0, float* y1, size_t ys);
 void int8_group_ref(GgmlType type, const uint8_t* g, int rows, int nb, const int8_t* aq, const float* ad,
                     const int32_t* ac, int n, float* y, size_t ys);
 }  // namespace detail

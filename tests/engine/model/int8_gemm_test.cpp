@@ -125,6 +125,39 @@ TEST_P(Int8PackTypes, GroupKernelMatchesPlainDotsAndAvx512EqualsPlainBits) {
   }
 }
 
+TEST_P(Int8PackTypes, PairKernelEqualsTwoSingleGroupsBitForBit) {
+  if (kernels::detected_isa() != kernels::Isa::kAvx512) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  const GgmlType type = GetParam();
+  const int64_t cols = 288;  // an odd block count: the last unit half-filled
+  const int nb = int(cols / 32);
+  for (int rows : {32, 24}) {  // a second group of 16 rows, or of 8 (zero-padded)
+    QWeight w(type, rows, cols, 5 + uint32_t(rows));
+    const size_t gb = int8_pack_group_bytes(type, cols);
+    std::vector<uint8_t> buf(2 * gb + 64);
+    auto* g = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t(63));
+    int8_pack_group(w.view, 0, g);
+    int8_pack_group(w.view, 16, g + gb);
+    for (int n : {2, 4, 5, 9}) {
+      SCOPED_TRACE("rows " + std::to_string(rows) + " n " + std::to_string(n));
+      const auto x = activations(n, cols, 40 + uint32_t(n));
+      std::vector<int8_t> aq(size_t(n) * size_t(cols));
+      std::vector<float> ad(size_t(n) * size_t(nb));
+      std::vector<int32_t> ac(ad.size());
+      for (int t = 0; t < n; ++t)
+        detail::int8_quantize_row(x.data() + size_t(t) * size_t(cols), cols, type == GgmlType::Q4_0 ? 8 : 128,
+                                  aq.data() + size_t(t) * size_t(cols), ad.data() + size_t(t) * size_t(nb),
+                                  ac.data() + size_t(t) * size_t(nb));
+      const size_t ys = size_t(rows);
+      std::vector<float> single(size_t(n) * ys, -1.0f), pair(single.size(), -2.0f);
+      detail::int8_group_avx512(type, g, 16, nb, aq.data(), ad.data(), ac.data(), n, single.data(), ys);
+      detail::int8_group_avx512(type, g + gb, rows - 16, nb, aq.data(), ad.data(), ac.data(), n, single.data() + 16, ys);
+      detail::int8_group_pair_avx512(type, g, g + gb, rows - 16, nb, aq.data(), ad.data(), ac.data(), n, pair.data(),
+                                     pair.data() + 16, ys);
+      EXPECT_EQ(0, std::memcmp(single.data(), pair.data(), single.size() * sizeof(float)));
+    }
+  }
+}
+
 TEST(Int8Gemm, Avx512QuantizeRowEqualsPlainBits) {
   if (kernels::detected_isa() != kernels::Isa::kAvx512) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
   const int64_t cols = 320;
