@@ -209,6 +209,9 @@ AmqpChannel::AmqpChannel(const AmqpUrl& url, const std::string& queue, int heart
   m.declare(dead, {});
   m.declare(results, {single});
   m.declare(queue, {prio, dlx, dlk});
+  const std::string cancel = queue + ".cancel";
+  amqp_exchange_declare(m.conn, kChannel, bytes(cancel), amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
+  m.check_rpc("declare exchange '" + cancel + "'");
 }
 
 AmqpChannel::~AmqpChannel() = default;
@@ -235,8 +238,9 @@ void AmqpChannel::publish(const std::vector<AmqpOutgoing>& messages, std::chrono
       props._flags |= AMQP_BASIC_HEADERS_FLAG;
       props.headers = amqp_table_t{1, &attempts};
     }
-    m.check_status(amqp_basic_publish(m.conn, kChannel, amqp_empty_bytes, bytes(msg.queue), 0, 0, &props, bytes(msg.body)),
-                   "publish to '" + msg.queue + "'");
+    m.check_status(amqp_basic_publish(m.conn, kChannel, msg.exchange.empty() ? amqp_empty_bytes : bytes(msg.exchange),
+                                      bytes(msg.queue), 0, 0, &props, bytes(msg.body)),
+                   "publish to '" + (msg.exchange.empty() ? msg.queue : msg.exchange) + "'");
     ++m.published;
   }
   // Wait for the confirms (the broker acks, often several at once with `multiple`).
@@ -263,6 +267,18 @@ void AmqpChannel::consume(const std::string& queue, int prefetch) {
   auto* ok = amqp_basic_consume(m.conn, kChannel, bytes(queue), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
   m.check_rpc("consume '" + queue + "'");
   m.consumer_queue[str(ok->consumer_tag)] = queue;
+}
+
+void AmqpChannel::subscribe(const std::string& exchange) {
+  Impl& m = *impl_;
+  auto* q = amqp_queue_declare(m.conn, kChannel, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
+  m.check_rpc("declare a queue for '" + exchange + "'");
+  const std::string name = str(q->queue);
+  amqp_queue_bind(m.conn, kChannel, bytes(name), bytes(exchange), amqp_empty_bytes, amqp_empty_table);
+  m.check_rpc("bind a queue to '" + exchange + "'");
+  auto* ok = amqp_basic_consume(m.conn, kChannel, bytes(name), amqp_empty_bytes, 0, 1, 1, amqp_empty_table);
+  m.check_rpc("consume '" + name + "'");
+  m.consumer_queue[str(ok->consumer_tag)] = exchange;
 }
 
 void AmqpChannel::cancel_consumers() {

@@ -8,6 +8,8 @@
 //   Q.dead      lines that exhausted jobs.max_attempts (a worker rejects them without requeue)
 //   Q.results   what workers send back to the gateways' store: start, event, result
 //               (x-single-active-consumer: one gateway applies them, in order)
+//   Q.cancel    a fanout exchange: a gateway publishes the id of a chat job cancelled while it runs;
+//               every worker process reads it through a queue of its own (exclusive, auto-delete)
 // Header "x-kuai-attempts" on a line: deliveries before this one that did not finish it.
 //
 // Errors: every failure (connect, login, a channel closed by the broker, a nack, a timeout) throws
@@ -42,10 +44,11 @@ struct AmqpUrl {
 };
 
 struct AmqpOutgoing {
-  std::string queue;  // routing key on the default exchange
+  std::string queue;  // routing key (on the default exchange: the queue)
   std::string body;
   int attempts = -1;  // x-kuai-attempts header; -1 = none
   int priority = 0;
+  std::string exchange = {};  // empty: the default exchange
 };
 
 struct AmqpDelivery {
@@ -72,6 +75,9 @@ class AmqpChannel {
 
   // Consuming: at most `prefetch` unacked deliveries; may be called for several queues.
   void consume(const std::string& queue, int prefetch);
+  // Consumes a new exclusive, auto-delete queue bound to the fanout exchange `exchange`, without acks
+  // (a missed message is harmless); its deliveries come with queue == exchange.
+  void subscribe(const std::string& exchange);
   // Stops every consumer of this channel (basic.cancel, waiting for the broker's ok): no delivery
   // arrives after it but those already sent, which next() still returns.
   void cancel_consumers();

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <thread>
 #include <unordered_set>
@@ -150,6 +151,9 @@ struct AmqpQueue::Impl {
   std::function<void()> drain_done;
   std::mutex cancel_mu;
   std::unordered_set<std::string> cancelled;
+  std::deque<std::string> cancel_order;  // oldest first: every worker hears every cancel, so keep the last few
+  static constexpr size_t kKeptCancels = 4096;
+  std::string cancel_x;                  // the fanout exchange of cancels (amqp.h)
 
   // Gateway side.
   std::thread outbox, results;
@@ -164,7 +168,18 @@ struct AmqpQueue::Impl {
 
   Impl(Role r, Options o, AmqpUrl u, Store* s, Executor& e, net::any_io_executor i)
       : role(r), opts(std::move(o)), url(std::move(u)), store(s), executor(e), io(i), strand(net::make_strand(i)),
-        results_q(opts.amqp_queue + ".results"), dead_q(opts.amqp_queue + ".dead"), publisher(url, opts.amqp_queue) {}
+        results_q(opts.amqp_queue + ".results"), dead_q(opts.amqp_queue + ".dead"), publisher(url, opts.amqp_queue),
+        cancel_x(opts.amqp_queue + ".cancel") {}
+
+  void remember_cancel(const std::string& job) {
+    std::lock_guard lock(cancel_mu);
+    if (!cancelled.insert(job).second) return;
+    cancel_order.push_back(job);
+    if (cancel_order.size() > kKeptCancels) {
+      cancelled.erase(cancel_order.front());
+      cancel_order.pop_front();
+    }
+  }
 
   bool runs_lines() const { return opts.workers > 0; }
 
@@ -267,6 +282,10 @@ struct AmqpQueue::Impl {
   }
 
   void on_delivery(AmqpChannel& chan, const AmqpDelivery& d) {
+    if (d.queue == cancel_x) {  // a gateway cancelled a chat job: its worker, if here, stops at the next chunk
+      remember_cancel(d.body);
+      return;
+    }
     auto item = decode_line(d.body);
     if (!item) {
       spdlog::error("jobs (amqp): a message on {} is not a job line: dead-lettered", opts.amqp_queue);
@@ -327,7 +346,10 @@ struct AmqpQueue::Impl {
           chan = std::make_unique<AmqpChannel>(url, opts.amqp_queue, 30);
           ++gen;
           consuming = !draining;
-          if (consuming) chan->consume(opts.amqp_queue, opts.workers);
+          if (consuming) {
+            chan->consume(opts.amqp_queue, opts.workers);
+            chan->subscribe(cancel_x);
+          }
         }
         apply_cmds(*chan);
         if (draining && consuming) {
@@ -538,8 +560,15 @@ void AmqpQueue::notify() {
 }
 
 void AmqpQueue::cancel(const std::string& job) {
-  std::lock_guard lock(impl_->cancel_mu);
-  impl_->cancelled.insert(job);
+  impl_->remember_cancel(job);
+  // and to every worker process (`kuai worker` elsewhere), off the caller's thread
+  net::post(impl_->pub_pool, [impl = impl_.get(), job] {
+    try {
+      impl->publisher.publish({AmqpOutgoing{"", job, -1, 0, impl->cancel_x}});
+    } catch (const std::exception& e) {
+      spdlog::error("jobs (amqp): cannot tell the workers that {} was cancelled: {}", job, e.what());
+    }
+  });
 }
 
 void AmqpQueue::on_final(std::function<void()> fn) {

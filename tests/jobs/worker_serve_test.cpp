@@ -1,8 +1,9 @@
 // `kuai serve` accepting jobs and separate `kuai worker` processes running them, on the embedded
 // SQLite queue (the gateway's jobs.dir) and on a real RabbitMQ broker (started by the test): kill -9
 // of a worker mid-batch (another finishes; every custom_id exactly once), SIGTERM (running lines are
-// handed back without costing an attempt), a line whose runs keep dying (dead-lettered), and a chat
-// job retried after its worker died (event ids keep growing; a resumed reader gets the restart).
+// handed back without costing an attempt), a line whose runs keep dying (dead-lettered), a chat
+// job retried after its worker died (event ids keep growing; a resumed reader gets the restart), and
+// a chat job cancelled through the gateway while a worker runs it (the worker stops the upstream call).
 #include "support/gateway_procs.h"
 #include "support/paths.h"
 #include "support/rabbitmq.h"
@@ -268,6 +269,31 @@ TEST_P(Workers, ARetriedChatJobKeepsItsEventNumbering) {
   ASSERT_FALSE(resumed.empty());
   EXPECT_NE(resumed[0].data.find("chat.completion.job.restart"), std::string::npos);
   EXPECT_EQ(streamed_content(resumed, 1), content);
+}
+
+// A chat job running on a `kuai worker` (the gateway only accepts) is cancelled through the gateway:
+// the worker hears of it (the store's heartbeat; RabbitMQ's cancel exchange) and stops the upstream
+// stream long before its end; the job ends cancelled.
+TEST_P(Workers, CancellingAChatJobStopsItsRemoteWorker) {
+  Fake fake({"--answer-tokens", "400", "--tokens-per-s", "20"});  // 20 s to the last token
+  Serve gw(gateway(fake));
+  Worker w(worker(fake));
+  HttpClient c(gw.port);
+  auto r = c.post("/v1/chat/completions",
+                  R"({"model":"default","background":true,"messages":[{"role":"user","content":"go"}]})", kAlice);
+  ASSERT_EQ(r.status, 202) << r.body;
+  std::string id(parse_obj(r.body).at("id").as_string());
+  ASSERT_TRUE(wait_until([&] {
+    return parse_obj(c.get("/v1/chat/jobs/" + id, kAlice).body).at("status").as_string() == "in_progress" &&
+           fake.stats().at("streams_started").as_int64() >= 1;
+  }, Ms(20000))) << w.proc.output();
+  std::this_thread::sleep_for(Ms(300));  // some chunks stored
+  auto cancel = c.post("/v1/chat/jobs/" + id + "/cancel", "", kAlice);
+  ASSERT_EQ(cancel.status, 200) << cancel.body;
+  EXPECT_TRUE(wait_until([&] { return fake.stats().at("streams_aborted").as_int64() >= 1; }, Ms(8000)))
+      << "the worker stopped reading the upstream stream: " << json::serialize(fake.stats()) << w.proc.output();
+  EXPECT_EQ(fake.stats().at("streams_completed").as_int64(), 0);
+  EXPECT_EQ(parse_obj(c.get("/v1/chat/jobs/" + id, kAlice).body).at("status").as_string(), "cancelled");
 }
 
 INSTANTIATE_TEST_SUITE_P(Queue, Workers, ::testing::Values(QueueKind::sqlite, QueueKind::amqp),
