@@ -44,7 +44,7 @@ void attn_chunk_ref(const AttnChunk& c, AttnAccum& a, float* scratch) {
 }
 
 void attn_chunk(const AttnChunk& c, AttnAccum& a, float* scratch) {
-  if (c.hd % 16 == 0 && kernels::detected_isa() >= kernels::Isa::kAvx512) attn_chunk_avx512(c, a, scratch);
+  if (kernels::detected_isa() >= kernels::Isa::kAvx512) attn_chunk_avx512(c, a, scratch);
   else attn_chunk_ref(c, a, scratch);
 }
 

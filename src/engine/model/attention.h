@@ -12,8 +12,9 @@
 // queries of the block: a token gets the same bits alone (decode) or inside a prompt block.
 // The plain C++ reference takes the same steps as the one-token-at-a-time loop it replaced (sequential
 // dot over the head dimension, std::exp), so the plain and avx2 levels keep their bits; the AVX-512
-// kernel (head_dim % 16 == 0) vectorises over 16 keys (K transposed per chunk) and over the head
-// dimension for V, with a polynomial exp: it agrees with the reference to a relative 1e-5.
+// kernel (any head width; a width that is not a multiple of 16 ends with a masked vector) vectorises
+// over 16 keys (K transposed per chunk) and over the head dimension for V, with a polynomial exp: it
+// agrees with the reference to a relative 1e-5.
 // Threads: pure functions of their arguments; scratch is the caller's (attn_scratch_floats floats).
 #pragma once
 
@@ -56,9 +57,8 @@ struct AttnAccum {
 // Floats of scratch one call needs for chunks of up to max_n keys and up to max_rows query rows.
 size_t attn_scratch_floats(int hd, int max_n, int max_rows);
 
-// The reference, and the AVX-512 kernel (precondition: hd % 16 == 0; built with the avx512 flags, call
-// only at that level), and the level's choice (attn_chunk: AVX-512 where the engine runs at avx512 and
-// hd % 16 == 0, else the reference).
+// The reference, and the AVX-512 kernel (built with the avx512 flags, call only at that level), and the
+// level's choice (attn_chunk: AVX-512 where the engine runs at avx512, else the reference).
 void attn_chunk_ref(const AttnChunk& c, AttnAccum& a, float* scratch);
 void attn_chunk_avx512(const AttnChunk& c, AttnAccum& a, float* scratch);
 void attn_chunk(const AttnChunk& c, AttnAccum& a, float* scratch);

@@ -54,11 +54,14 @@ inline void transpose16(__m512* r) {
 // Where a chunk's keys and values come from: 16 values of row j from column e. F32Rows: float rows at a
 // stride (AttnChunk); F16Rows: binary16 rows by pointer (AttnChunkF16), converted on the fly (exactly:
 // every binary16 is a float), so both give the same bits for the same values.
+// `m`: the lanes to read (a head width that is not a multiple of 16 ends with a partial vector).
 struct F32Rows {
   const AttnChunk& c;
   void prefetch(int) const {}  // rows are contiguous (or converted just now)
-  __m512 key(int j, int e) const { return _mm512_loadu_ps(c.k + size_t(j) * c.kv_stride + size_t(e)); }
-  __m512 value(int j, int e) const { return _mm512_loadu_ps(c.v + size_t(j) * c.kv_stride + size_t(e)); }
+  __m512 key(int j, int e, __mmask16 m) const { return _mm512_maskz_loadu_ps(m, c.k + size_t(j) * c.kv_stride + size_t(e)); }
+  __m512 value(int j, int e, __mmask16 m) const {
+    return _mm512_maskz_loadu_ps(m, c.v + size_t(j) * c.kv_stride + size_t(e));
+  }
 };
 
 struct F16Rows {
@@ -71,11 +74,15 @@ struct F16Rows {
       _mm_prefetch(reinterpret_cast<const char*>(c.v[j] + e), _MM_HINT_T0);
     }
   }
-  __m512 key(int j, int e) const { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.k[j] + e))); }
-  __m512 value(int j, int e) const { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.v[j] + e))); }
+  __m512 key(int j, int e, __mmask16 m) const { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, c.k[j] + e)); }
+  __m512 value(int j, int e, __mmask16 m) const { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, c.v[j] + e)); }
 };
 
-// kt[e * npad + j] = k_j[e] for j < n, zero for j in [n, npad): 16 x 16 tiles transposed in registers.
+// Lanes [0, n) of a vector, n <= 16.
+inline __mmask16 first_lanes(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
+
+// kt[e * npad + j] = k_j[e] for j < n, zero for j in [n, npad): 16 x 16 tiles transposed in registers
+// (the last tile of a head width that is not a multiple of 16 is zero-padded and stores its rows only).
 template <class Src>
 void transpose_keys(const Src& src, int hd, int n, float* kt, size_t npad) {
   __m512 r[16];
@@ -83,9 +90,11 @@ void transpose_keys(const Src& src, int hd, int n, float* kt, size_t npad) {
   for (int j0 = 0; j0 < n; j0 += 16) {
     for (int j = j0 + 16; j < std::min(n, j0 + 32); ++j) src.prefetch(j);
     for (int e0 = 0; e0 < hd; e0 += 16) {
-      for (int j = 0; j < 16; ++j) r[j] = j0 + j < n ? src.key(j0 + j, e0) : _mm512_setzero_ps();
+      const int ne = std::min(16, hd - e0);
+      const __mmask16 m = first_lanes(ne);
+      for (int j = 0; j < 16; ++j) r[j] = j0 + j < n ? src.key(j0 + j, e0, m) : _mm512_setzero_ps();
       transpose16(r);
-      for (int e = 0; e < 16; ++e) _mm512_storeu_ps(kt + size_t(e0 + e) * npad + size_t(j0), r[e]);
+      for (int e = 0; e < ne; ++e) _mm512_storeu_ps(kt + size_t(e0 + e) * npad + size_t(j0), r[e]);
     }
   }
 }
@@ -128,19 +137,21 @@ constexpr ScoreBlock kScoreBlocks[4][4] = {
 template <int P, class Src>
 inline void accumulate_values(const Src& src, int hd, int m, const float* const* w, float* const* out, const float* rescale) {
   for (int e0 = 0; e0 < hd; e0 += 64) {
-    const int nv = std::min(4, (hd - e0) / 16);
+    const int nv = std::min(4, (hd - e0 + 15) / 16);
+    const __mmask16 last = first_lanes(hd - e0 - 16 * (nv - 1));  // lanes of vector nv - 1
+    auto lanes = [&](int d) { return d == nv - 1 ? last : __mmask16(0xFFFF); };
     __m512 ev[P][4], od[P][4];
     for (int p = 0; p < P; ++p) {
       const __m512 vr = _mm512_set1_ps(rescale[p]);
       for (int d = 0; d < nv; ++d) {
-        ev[p][d] = _mm512_mul_ps(_mm512_loadu_ps(out[p] + e0 + 16 * d), vr);
+        ev[p][d] = _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(d), out[p] + e0 + 16 * d), vr);
         od[p][d] = _mm512_setzero_ps();
       }
     }
     int j = 0;
     auto pair = [&](int nvv) {
       __m512 v0[4], v1[4];
-      for (int d = 0; d < nvv; ++d) v0[d] = src.value(j, e0 + 16 * d), v1[d] = src.value(j + 1, e0 + 16 * d);
+      for (int d = 0; d < nvv; ++d) v0[d] = src.value(j, e0 + 16 * d, lanes(d)), v1[d] = src.value(j + 1, e0 + 16 * d, lanes(d));
       for (int p = 0; p < P; ++p) {
         const __m512 w0 = _mm512_set1_ps(w[p][j]), w1 = _mm512_set1_ps(w[p][j + 1]);
         for (int d = 0; d < nvv; ++d) {
@@ -156,12 +167,12 @@ inline void accumulate_values(const Src& src, int hd, int m, const float* const*
     }
     if (j < m) {
       for (int d = 0; d < nv; ++d) {
-        const __m512 v0 = src.value(j, e0 + 16 * d);
+        const __m512 v0 = src.value(j, e0 + 16 * d, lanes(d));
         for (int p = 0; p < P; ++p) ev[p][d] = _mm512_fmadd_ps(_mm512_set1_ps(w[p][j]), v0, ev[p][d]);
       }
     }
     for (int p = 0; p < P; ++p)
-      for (int d = 0; d < nv; ++d) _mm512_storeu_ps(out[p] + e0 + 16 * d, _mm512_add_ps(ev[p][d], od[p][d]));
+      for (int d = 0; d < nv; ++d) _mm512_mask_storeu_ps(out[p] + e0 + 16 * d, lanes(d), _mm512_add_ps(ev[p][d], od[p][d]));
   }
 }
 

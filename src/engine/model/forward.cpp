@@ -215,7 +215,7 @@ void LlamaModel::attention(std::span<const BatchToken> batch, std::span<Sequence
   if (st.attn_rows.size() < 2 * size_t(chunk) * size_t(nth)) st.attn_rows.resize(2 * size_t(chunk) * size_t(nth));
   const float scale = 1.0f / std::sqrt(float(HD));
   // binary16 caches are read in place by the AVX-512 kernel (the same bits as converting them first)
-  const bool f16_in_place = HD % 16 == 0 && k::detected_isa() >= k::Isa::kAvx512;
+  const bool f16_in_place = k::detected_isa() >= k::Isa::kAvx512;
 
   // tasks cost ~ (pos + 1) * group * HD * 4 flops; keep tiny batches on the caller
   int64_t work = 0;
