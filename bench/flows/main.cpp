@@ -7,8 +7,10 @@
 //   - ideal: the critical path of the sequential calls' own latencies (the slowest call of each stage,
 //     added up): the wall of a perfect parallel executor.
 // Flows: extract-then-summarize over a 20-chunk document, Skeleton-of-Thought with 8 points.
-// Then, if ../shared/models/stories260K/stories260K.gguf exists, the embedded engine (continuous batching):
-// 8 independent prompts as a map step vs the 8 calls one after another (engine_speedup).
+// Then the embedded engine (continuous batching): 8 independent prompts as a map step vs the 8 calls one
+// after another (engine_speedup), on a model of a real shape (stories110m, Q4_0, made by `kuai synth` in a
+// temp dir; --engine-model FILE instead) and, for comparison, on ../shared/models/stories260K (260K
+// parameters: a step costs little more than its per-sequence bookkeeping, which batching does not share).
 // Target (issue 20): achieved ≥ 0.9 × ideal speedup; engine ≥ 2×. Last line:
 //   flows: ideal_speedup=… achieved_speedup=… engine_speedup=…   (geometric means over the two flows)
 // Usage: bench_flows [--ttft-ms 30] [--tokens-per-s 400] [--reps 3] [--engine-model GGUF] [--engine-tokens 200]   (KUAI_BIN or ./kuai; KUAI_SHARED)
@@ -22,6 +24,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -198,7 +201,7 @@ double engine_speedup(const std::string& model_file, int tokens) {
 int main(int argc, char** argv) {
   std::string ttft = "30", tps = "400";
   int reps = 3, engine_tokens = 200;
-  std::string model = shared_dir() + "/models/stories260K/stories260K.gguf";
+  std::string model;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--ttft-ms") ttft = argv[i + 1];
@@ -241,13 +244,23 @@ int main(int argc, char** argv) {
   std::remove(script_path.c_str());
   double ideal = std::sqrt((ets.seq_ms / ets.ideal_ms) * (sot.seq_ms / sot.ideal_ms));
   double achieved = std::sqrt((ets.seq_ms / ets.flow_ms) * (sot.seq_ms / sot.flow_ms));
-  std::string engine = "n/a";
+  std::string engine = "n/a", synth_dir;
+  if (model.empty()) {
+    synth_dir = "/tmp/kuai-bench-flows-synth-" + std::to_string(::getpid());
+    std::filesystem::create_directories(synth_dir);
+    model = synth_dir + "/stories110m-q4_0.gguf";
+    auto made = run_shell(kuai_bin() + " synth --preset stories110m --type q4_0 -o " + model);
+    if (made.code != 0) std::fprintf(stderr, "kuai synth failed:\n%s", made.out.c_str());
+  }
   if (std::ifstream(model)) {
     double e = engine_speedup(model, engine_tokens);
     if (e > 0) engine = std::to_string(e).substr(0, 4);
   } else {
     std::printf("  engine: %s not found\n", model.c_str());
   }
+  const std::string small = shared_dir() + "/models/stories260K/stories260K.gguf";
+  if (!synth_dir.empty() && std::ifstream(small)) engine_speedup(small, engine_tokens);
+  if (!synth_dir.empty()) std::filesystem::remove_all(synth_dir);
   std::printf("flows: ideal_speedup=%.2f achieved_speedup=%.2f engine_speedup=%s\n", ideal, achieved, engine.c_str());
   return 0;
 }
