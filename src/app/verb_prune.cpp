@@ -68,7 +68,7 @@ VerbRegistrar reg(kVerb, [](CLI::App& root) {
       ->capture_default_str();
   cmd->add_option("--ffn-keep", a->ffn_keep, "fraction of FFN channels kept, (0, 1]")->capture_default_str();
   cmd->add_option("--metric", a->metrics,
-                  "block-influence|angular (layers), activation|fluctuation (heads, FFN); comma list")
+                  "block-influence|angular (layers), activation|fluctuation|taylor (heads, FFN); comma list")
       ->delimiter(',');
   cmd->add_option("--type", a->type, "requantize the output's matrices to this type (default: each keeps its type)");
   cmd->add_option("--calib-tokens", a->calib_tokens, "calibration tokens used at most")->capture_default_str()
@@ -119,7 +119,7 @@ VerbRegistrar reg(kVerb, [](CLI::App& root) {
     opt.spec.ffn_keep = a->ffn_keep;
     for (const auto& m : a->metrics) {
       if (!tools::set_prune_metric(m, opt.spec)) {
-        set_exit_code(fail(kVerb, "unknown metric '" + m + "'", "use block-influence, angular, activation or fluctuation"));
+        set_exit_code(fail(kVerb, "unknown metric '" + m + "'", "use block-influence, angular, activation, fluctuation or taylor"));
         return;
       }
     }

@@ -117,6 +117,10 @@ engine::Result<PruneResult> run_prune(const PruneOptions& opt) {
   phase("importance");
   auto imp = measure_importance(*lm->model, calib, opt.calib, pool);
   if (!imp) return std::move(imp).take_error();
+  if (spec.width_metric == WidthMetric::kTaylor) {
+    phase("taylor");
+    if (auto s = add_taylor_importance(*lm->file, calib, opt.calib, *imp); !s) return std::move(s).take_error();
+  }
   r.importance = std::move(imp).value();
   auto plan = plan_prune(r.hparams, &*r.importance, spec);
   if (!plan) return std::move(plan).take_error();

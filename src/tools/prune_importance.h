@@ -11,6 +11,10 @@
 //   a KV group sums the attn_output columns of its query heads, an FFN channel is its ffn_down column.
 // - fluctuation (FLAP): column j scores var(X_j) * ||W_:j||_2^2 (how much the output moves when the
 //   channel is replaced by its mean), summed the same way.
+// - taylor (first order, LLM-Pruner's element-wise form; add_taylor_importance): sum |w * dL/dw| over a
+//   structure's weights, L the mean next-token cross-entropy of the calibration text, from the training
+//   core's backward pass: a KV group's query heads' attn_q rows and attn_output columns and its kv
+//   head's attn_k and attn_v rows; an FFN channel's ffn_gate and ffn_up rows and ffn_down column.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +24,7 @@
 #include "engine/gguf/result.h"
 
 namespace kuai::engine {
+class GgufFile;
 class ThreadPool;
 }
 namespace kuai::engine::model {
@@ -36,6 +41,7 @@ struct Importance {
   // (n_layer, n_head_kv) and (n_layer, n_ff), row-major.
   std::vector<double> group_activation, group_fluctuation;
   std::vector<double> channel_activation, channel_fluctuation;
+  std::vector<double> group_taylor, channel_taylor;  // empty until add_taylor_importance
 
   double cosine(int i, int j) const { return boundary_cos[size_t(i) * size_t(n_layer + 1) + size_t(j)]; }
   double block_influence(int layer) const { return 1.0 - cosine(layer, layer + 1); }
@@ -50,5 +56,11 @@ struct CalibOptions {
 // tokens: the calibration text's ids. Errors: fewer than 2 tokens, forward errors, unreadable weights.
 engine::Result<Importance> measure_importance(const engine::model::LlamaModel& model, std::span<const int32_t> tokens,
                                               const CalibOptions& opt, engine::ThreadPool& pool);
+
+// Fills group_taylor and channel_taylor from the model file's weights (read as floats by the training
+// core: a pass costs a training step per calibration window). Errors: a file the training core cannot
+// read, a model of another shape than `imp`'s.
+engine::Status add_taylor_importance(const engine::GgufFile& file, std::span<const int32_t> tokens,
+                                     const CalibOptions& opt, Importance& imp);
 
 }  // namespace kuai::tools

@@ -98,18 +98,17 @@ engine::Result<PrunePlan> plan_prune(const Hparams& h, const Importance* imp, co
   }
   PrunePlan plan;
   const int n_groups = kept_groups(h, spec), n_channels = kept_channels(h, spec);
-  const bool fluct = spec.width_metric == WidthMetric::kFluctuation;
   for (int l = 0; l < h.n_layer; ++l) {
     if (drop.count(l)) continue;
     plan.layers.push_back(l);
     if (n_groups < h.n_head_kv) {
-      const auto& g = fluct ? imp->group_fluctuation : imp->group_activation;
+      const auto& g = group_scores(*imp, spec.width_metric);
       plan.groups.push_back(top_indices(g.data() + size_t(l) * size_t(h.n_head_kv), h.n_head_kv, n_groups));
     } else {
       plan.groups.push_back(all_indices(h.n_head_kv));
     }
     if (n_channels < h.n_ff) {
-      const auto& c = fluct ? imp->channel_fluctuation : imp->channel_activation;
+      const auto& c = channel_scores(*imp, spec.width_metric);
       plan.channels.push_back(top_indices(c.data() + size_t(l) * size_t(h.n_ff), h.n_ff, n_channels));
     } else {
       plan.channels.push_back(all_indices(h.n_ff));
@@ -123,8 +122,33 @@ bool set_prune_metric(const std::string& name, PruneSpec& spec) {
   else if (name == "angular") spec.layer_metric = LayerMetric::kAngular;
   else if (name == "activation") spec.width_metric = WidthMetric::kActivation;
   else if (name == "fluctuation") spec.width_metric = WidthMetric::kFluctuation;
+  else if (name == "taylor") spec.width_metric = WidthMetric::kTaylor;
   else return false;
   return true;
+}
+
+const std::vector<double>& group_scores(const Importance& imp, WidthMetric metric) {
+  switch (metric) {
+    case WidthMetric::kFluctuation: return imp.group_fluctuation;
+    case WidthMetric::kTaylor: return imp.group_taylor;
+    default: return imp.group_activation;
+  }
+}
+
+const std::vector<double>& channel_scores(const Importance& imp, WidthMetric metric) {
+  switch (metric) {
+    case WidthMetric::kFluctuation: return imp.channel_fluctuation;
+    case WidthMetric::kTaylor: return imp.channel_taylor;
+    default: return imp.channel_activation;
+  }
+}
+
+const char* width_metric_name(WidthMetric metric) {
+  switch (metric) {
+    case WidthMetric::kFluctuation: return "fluctuation";
+    case WidthMetric::kTaylor: return "taylor";
+    default: return "activation";
+  }
 }
 
 }  // namespace kuai::tools

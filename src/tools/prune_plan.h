@@ -15,7 +15,7 @@ namespace kuai::tools {
 struct Importance;
 
 enum class LayerMetric { kBlockInfluence, kAngular };  // ShortGPT's BI | angular distance over n blocks
-enum class WidthMetric { kActivation, kFluctuation };  // Wanda-style |W|*||X|| | FLAP's fluctuation
+enum class WidthMetric { kActivation, kFluctuation, kTaylor };  // Wanda-style |W|*||X|| | FLAP's | |w*dL/dw|
 
 struct PruneSpec {
   int drop_layers = 0;               // how many layers go, chosen by layer_metric
@@ -46,7 +46,12 @@ int kept_channels(const engine::model::Hparams& h, const PruneSpec& spec);
 // The plan. imp may be null only when nothing is chosen by importance (no drop count, keeps of 1).
 engine::Result<PrunePlan> plan_prune(const engine::model::Hparams& h, const Importance* imp, const PruneSpec& spec);
 
-// Parses "block-influence", "angular", "activation", "fluctuation" into the spec's metrics; false if unknown.
+// Parses "block-influence", "angular", "activation", "fluctuation", "taylor" into the spec's metrics;
+// false if unknown.
 bool set_prune_metric(const std::string& name, PruneSpec& spec);
+// The (layer, group) and (layer, channel) scores of a width metric, and its name.
+const std::vector<double>& group_scores(const Importance& imp, WidthMetric metric);
+const std::vector<double>& channel_scores(const Importance& imp, WidthMetric metric);
+const char* width_metric_name(WidthMetric metric);
 
 }  // namespace kuai::tools

@@ -21,17 +21,9 @@ int angular_n(const PruneResult& r) {
   return std::clamp(n, 1, r.hparams.n_layer);
 }
 
-const std::vector<double>& group_scores(const PruneResult& r) {
-  return r.spec.width_metric == WidthMetric::kFluctuation ? r.importance->group_fluctuation
-                                                           : r.importance->group_activation;
-}
-const std::vector<double>& channel_scores(const PruneResult& r) {
-  return r.spec.width_metric == WidthMetric::kFluctuation ? r.importance->channel_fluctuation
-                                                           : r.importance->channel_activation;
-}
-const char* width_metric_name(const PruneResult& r) {
-  return r.spec.width_metric == WidthMetric::kFluctuation ? "fluctuation" : "activation";
-}
+const std::vector<double>& group_scores(const PruneResult& r) { return group_scores(*r.importance, r.spec.width_metric); }
+const std::vector<double>& channel_scores(const PruneResult& r) { return channel_scores(*r.importance, r.spec.width_metric); }
+const char* width_metric_name(const PruneResult& r) { return width_metric_name(r.spec.width_metric); }
 const char* layer_metric_name(const PruneResult& r) {
   return r.spec.layer_metric == LayerMetric::kAngular ? "angular" : "block-influence";
 }

@@ -3,6 +3,7 @@
 // plan follows the scores; bad specs are one-line errors.
 #include "tools/prune_importance.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/tokenizer/tokenizer.h"
@@ -46,6 +47,55 @@ TEST(PruneImportance, IsDeterministicAndShapedLikeTheModel) {
   // another calibration text gives other numbers (the measure reads the activations)
   const Importance c = measure(stories(), model_text(stories(), 2));
   EXPECT_NE(a.channel_activation, c.channel_activation);
+}
+
+// Taylor scores (|w * dL/dw| from the training core's backward) are deterministic, positive, and a KV
+// group whose attn_output columns are zero scores exactly 0 (no weight of it reaches the loss), so it is
+// the one a plan drops; an FFN channel whose ffn_down column is zero likewise.
+TEST(PruneImportance, TaylorIsDeterministicAndZeroForAGroupThatReachesNothing) {
+  TempDir dir;
+  const int group = 2, hd = 8, channel = 17;  // stories260K: 8 heads of 8, 4 KV groups, 172 channels
+  copy_edited(stories(), dir.file("zeroed.gguf"), [&](const std::string& name, int64_t rows, int64_t cols, float* d) {
+    if (name.find("attn_output.weight") != std::string::npos)
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = group * 2 * hd; c < (group + 1) * 2 * hd; ++c) d[r * cols + c] = 0.0f;
+    if (name.find("ffn_down.weight") != std::string::npos)
+      for (int64_t r = 0; r < rows; ++r) d[r * cols + channel] = 0.0f;
+  });
+  const std::string text = model_text(stories(), 1);
+  auto taylor = [&] {
+    auto lm = load_model(dir.file("zeroed.gguf"));
+    EXPECT_TRUE(lm.ok());
+    engine::ThreadPool pool(2);
+    auto ids = lm->tokenizer->encode(text, true, false);
+    CalibOptions opt;
+    opt.n_ctx = 64;
+    auto imp = measure_importance(*lm->model, ids, opt, pool);
+    EXPECT_TRUE(imp.ok());
+    EXPECT_TRUE(add_taylor_importance(*lm->file, ids, opt, *imp).ok());
+    return std::move(imp).value();
+  };
+  const Importance a = taylor(), b = taylor();
+  ASSERT_EQ(a.group_taylor.size(), 5u * 4u);
+  ASSERT_EQ(a.channel_taylor.size(), 5u * 172u);
+  EXPECT_EQ(a.group_taylor, b.group_taylor);
+  EXPECT_EQ(a.channel_taylor, b.channel_taylor);
+  for (int l = 0; l < 5; ++l) {
+    for (int g = 0; g < 4; ++g) {
+      const double v = a.group_taylor[size_t(l * 4 + g)];
+      if (g == group) EXPECT_EQ(v, 0.0) << "layer " << l;
+      else EXPECT_GT(v, 0.0) << "layer " << l << " group " << g;
+    }
+    EXPECT_EQ(a.channel_taylor[size_t(l * 172 + channel)], 0.0) << "layer " << l;
+  }
+  PruneSpec spec;
+  spec.heads_keep = 0.75;
+  spec.width_metric = WidthMetric::kTaylor;
+  engine::model::Hparams h;
+  h.n_layer = 5, h.n_head = 8, h.n_head_kv = 4, h.n_ff = 172, h.n_embd = 64;
+  auto plan = plan_prune(h, &a, spec);
+  ASSERT_TRUE(plan.ok()) << (plan.ok() ? "" : plan.error());
+  for (const auto& kept : plan->groups) EXPECT_EQ(std::count(kept.begin(), kept.end(), group), 0) << "the dead group goes";
 }
 
 TEST(PrunePlan, FollowsTheScores) {
