@@ -1,5 +1,7 @@
 // bench_prune: structured pruning of the real stories260K (5 layers, 8 heads, 4 KV heads, FFN 172) —
-// drop 1 layer; keep 75% of FFN channels; keep 3 of 4 KV groups; each alone and all combined — with
+// drop 1 layer; keep 75% of FFN channels; keep 3 of 4 KV groups; each alone (the two widths also by the
+// Taylor measure) and all combined (by block influence + activation, angular + FLAP, block influence +
+// Taylor) — with
 // perplexity on held-out text before / after pruning / after healing (the combined cut: distilled from
 // the original: 1000 steps of 8 windows of 64 tokens, KL at T=1 with alpha 0.9, lr 1e-3, on 2048
 // sequences of 65 tokens sampled from the original with seeds 1000.., 2 threads; the speed columns are
@@ -81,7 +83,7 @@ struct Case {
   const char* name;
   int drop_layers;
   double ffn_keep, heads_keep;
-  const char* metrics = nullptr;  // "angular,fluctuation"; default block-influence, activation
+  const char* metrics = nullptr;  // comma list, e.g. "angular,fluctuation"; default block-influence, activation
   int heal_steps = 0, heal_generate = 0;
   float heal_lr = 0;
 };
@@ -117,8 +119,12 @@ bool run_case(const Case& c, const std::string& model, const std::string& out, c
     opt.heal.n_threads = 2;
   }
   if (c.metrics) {
-    tools::set_prune_metric("angular", opt.spec);
-    tools::set_prune_metric("fluctuation", opt.spec);
+    std::string list = c.metrics;
+    for (size_t pos = 0; pos <= list.size();) {
+      const size_t comma = std::min(list.find(',', pos), list.size());
+      tools::set_prune_metric(list.substr(pos, comma - pos), opt.spec);
+      pos = comma + 1;
+    }
   }
   auto r = tools::run_prune(opt);
   if (!r) {
@@ -257,7 +263,10 @@ int main(int argc, char** argv) {
   const Case cases[] = {{"drop 1 layer", 1, 1.0, 1.0},
                         {"keep 75% FFN", 0, 0.75, 1.0},
                         {"keep 3 of 4 KV groups", 0, 1.0, 0.75},
+                        {"keep 75% FFN, Taylor", 0, 0.75, 1.0, "taylor"},
+                        {"keep 3 of 4 KV, Taylor", 0, 1.0, 0.75, "taylor"},
                         {"combined, angular+FLAP", 1, 0.75, 0.75, "angular,fluctuation"},
+                        {"combined, BI+Taylor", 1, 0.75, 0.75, "taylor"},
                         {"combined", 1, 0.75, 0.75, nullptr, heal_steps, heal_generate, heal_lr}};
   Row combined;
   for (const Case& c : cases) {
