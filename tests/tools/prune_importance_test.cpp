@@ -13,7 +13,8 @@
 namespace kuai::tools::prune_test {
 namespace {
 
-Importance measure(const std::string& model, const std::string& text) {
+// With `taylor`, the Taylor scores too.
+Importance measure(const std::string& model, const std::string& text, bool taylor = false) {
   auto lm = load_model(model);
   EXPECT_TRUE(lm.ok());
   engine::ThreadPool pool(2);
@@ -22,7 +23,9 @@ Importance measure(const std::string& model, const std::string& text) {
   opt.n_ctx = 64;
   auto imp = measure_importance(*lm->model, ids, opt, pool);
   EXPECT_TRUE(imp.ok()) << (imp.ok() ? "" : imp.error());
-  return imp.ok() ? std::move(imp).value() : Importance{};
+  if (!imp) return Importance{};
+  if (taylor) EXPECT_TRUE(add_taylor_importance(*lm->file, ids, opt, *imp).ok());
+  return std::move(imp).value();
 }
 
 TEST(PruneImportance, IsDeterministicAndShapedLikeTheModel) {
@@ -63,19 +66,7 @@ TEST(PruneImportance, TaylorIsDeterministicAndZeroForAGroupThatReachesNothing) {
       for (int64_t r = 0; r < rows; ++r) d[r * cols + channel] = 0.0f;
   });
   const std::string text = model_text(stories(), 1);
-  auto taylor = [&] {
-    auto lm = load_model(dir.file("zeroed.gguf"));
-    EXPECT_TRUE(lm.ok());
-    engine::ThreadPool pool(2);
-    auto ids = lm->tokenizer->encode(text, true, false);
-    CalibOptions opt;
-    opt.n_ctx = 64;
-    auto imp = measure_importance(*lm->model, ids, opt, pool);
-    EXPECT_TRUE(imp.ok());
-    EXPECT_TRUE(add_taylor_importance(*lm->file, ids, opt, *imp).ok());
-    return std::move(imp).value();
-  };
-  const Importance a = taylor(), b = taylor();
+  const Importance a = measure(dir.file("zeroed.gguf"), text, true), b = measure(dir.file("zeroed.gguf"), text, true);
   ASSERT_EQ(a.group_taylor.size(), 5u * 4u);
   ASSERT_EQ(a.channel_taylor.size(), 5u * 172u);
   EXPECT_EQ(a.group_taylor, b.group_taylor);

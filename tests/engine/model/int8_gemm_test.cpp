@@ -31,6 +31,20 @@ std::vector<float> activations(int n, int64_t cols, uint32_t seed) {
   return x;
 }
 
+// n token rows of x quantized by the plain quantizer: int8 blocks (aq), scales (ad), offset sums (ac).
+struct QuantizedTokens {
+  std::vector<int8_t> aq;
+  std::vector<float> ad;
+  std::vector<int32_t> ac;
+  QuantizedTokens(GgmlType type, const std::vector<float>& x, int n, int64_t cols)
+      : aq(size_t(n) * size_t(cols)), ad(size_t(n) * size_t(cols / 32)), ac(ad.size()) {
+    const size_t nb = size_t(cols / 32);
+    for (int t = 0; t < n; ++t)
+      detail::int8_quantize_row(x.data() + size_t(t) * size_t(cols), cols, type == GgmlType::Q4_0 ? 8 : 128,
+                                aq.data() + size_t(t) * size_t(cols), ad.data() + size_t(t) * nb, ac.data() + size_t(t) * nb);
+  }
+};
+
 // The plain C++ reference: each token quantized by the plain Q8_0 quantizer, each output the plain dot.
 void plain_matmul(const kernels::WeightView& w, const float* x, int n, float* y) {
   const kernels::KernelTraits* k = kernels::kernel_traits(w.type, kernels::Isa::kPlain);
@@ -105,13 +119,8 @@ TEST_P(Int8PackTypes, GroupKernelMatchesPlainDotsAndAvx512EqualsPlainBits) {
       for (int n : {1, 3, 4, 8, 9, 17}) {
         SCOPED_TRACE("cols " + std::to_string(cols) + " rows " + std::to_string(rows) + " n " + std::to_string(n));
         const auto x = activations(n, cols, 30 + uint32_t(n));
-        std::vector<int8_t> aq(size_t(n) * size_t(cols));
-        std::vector<float> ad(size_t(n) * size_t(nb));
-        std::vector<int32_t> ac(ad.size());
-        for (int t = 0; t < n; ++t)
-          detail::int8_quantize_row(x.data() + size_t(t) * size_t(cols), cols, type == GgmlType::Q4_0 ? 8 : 128,
-                                    aq.data() + size_t(t) * size_t(cols), ad.data() + size_t(t) * size_t(nb),
-                                    ac.data() + size_t(t) * size_t(nb));
+        const QuantizedTokens qt(type, x, n, cols);
+        const auto& [aq, ad, ac] = qt;
         std::vector<float> ref(size_t(n) * size_t(rows)), dots(ref.size());
         detail::int8_group_ref(type, g, rows, nb, aq.data(), ad.data(), ac.data(), n, ref.data(), size_t(rows));
         plain_matmul(w.view, x.data(), n, dots.data());
@@ -139,14 +148,8 @@ TEST_P(Int8PackTypes, PairKernelEqualsTwoSingleGroupsBitForBit) {
     int8_pack_group(w.view, 16, g + gb);
     for (int n : {2, 4, 5, 9}) {
       SCOPED_TRACE("rows " + std::to_string(rows) + " n " + std::to_string(n));
-      const auto x = activations(n, cols, 40 + uint32_t(n));
-      std::vector<int8_t> aq(size_t(n) * size_t(cols));
-      std::vector<float> ad(size_t(n) * size_t(nb));
-      std::vector<int32_t> ac(ad.size());
-      for (int t = 0; t < n; ++t)
-        detail::int8_quantize_row(x.data() + size_t(t) * size_t(cols), cols, type == GgmlType::Q4_0 ? 8 : 128,
-                                  aq.data() + size_t(t) * size_t(cols), ad.data() + size_t(t) * size_t(nb),
-                                  ac.data() + size_t(t) * size_t(nb));
+      const QuantizedTokens qt(type, activations(n, cols, 40 + uint32_t(n)), n, cols);
+      const auto& [aq, ad, ac] = qt;
       const size_t ys = size_t(rows);
       std::vector<float> single(size_t(n) * ys, -1.0f), pair(single.size(), -2.0f);
       detail::int8_group_avx512(type, g, 16, nb, aq.data(), ad.data(), ac.data(), n, single.data(), ys);
