@@ -109,7 +109,7 @@ double cpu_seconds() {
   return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + 1e-6 * double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
-// Seconds per decoded token (tg: one token at a time from position 0, as tools::bench_generate_seconds).
+// Seconds per decoded token (tg: one token at a time from position 0, as tools::BenchRunner::generate_seconds).
 std::vector<double> decode_token_seconds(const engine::model::LlamaModel& m, int n_gen, engine::ThreadPool& pool) {
   using namespace engine::model;
   ForwardState st(pool);
@@ -253,7 +253,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     const auto& model = **m;
-    (void)tools::bench_generate_seconds(model, 1, pool);  // page the weights in
+    tools::BenchRunner runner(model, std::max(1, o.n_prompt), pool);
+    (void)runner.prompt_seconds(o.n_prompt);  // warm-up: pages the weights and the runner's buffers in
     std::vector<double> tg, pp, bws;
     double cpu = 0, wall = 0;
     for (int r = 0; r < o.reps; ++r) {
@@ -263,7 +264,7 @@ int main(int argc, char** argv) {
       const std::vector<double> g = decode_token_seconds(model, o.n_gen, pool);
       wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
       cpu += cpu_seconds() - c0;
-      auto p = tools::bench_prompt_seconds(model, o.n_prompt, pool);
+      auto p = runner.prompt_seconds(o.n_prompt);
       if (g.empty() || !p) {
         std::fprintf(stderr, "run failed\n");
         return 1;

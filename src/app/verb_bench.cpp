@@ -77,15 +77,17 @@ VerbRegistrar reg("bench", [](CLI::App& root) {
       const auto& m = *lm->model;
       for (int nt : a->threads) {
         engine::ThreadPool pool(std::max(1, nt));
-        (void)tools::bench_generate_seconds(m, 1, pool);  // warm-up: pages the weights in
         auto run = [&](int n_prompt, int n_gen) -> bool {
           Row r{path, tools::model_type_label(m), tools::model_size_bytes(m), m.n_params(), nt, n_prompt, n_gen, {}, {}};
           const std::time_t now = std::time(nullptr);
           char buf[32];
           std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
           r.time = buf;
+          tools::BenchRunner runner(m, std::max(n_prompt, n_gen), pool);
+          auto once = [&] { return n_prompt > 0 ? runner.prompt_seconds(n_prompt) : runner.generate_seconds(n_gen); };
+          (void)once();  // warm-up, as llama-bench's: pages the weights and the runner's buffers in
           for (int rep = 0; rep < a->reps; ++rep) {
-            auto s = n_prompt > 0 ? tools::bench_prompt_seconds(m, n_prompt, pool) : tools::bench_generate_seconds(m, n_gen, pool);
+            auto s = once();
             if (!s) {
               set_exit_code(fail("bench", s.error(), "the test may exceed the model's context"));
               return false;

@@ -21,27 +21,50 @@ namespace {
 int32_t bench_token(int i, int32_t n_vocab) { return int32_t((uint32_t(i) * 2654435761u + 7u) % uint32_t(n_vocab)); }
 }  // namespace
 
-engine::Result<double> bench_prompt_seconds(const LlamaModel& m, int n_prompt, engine::ThreadPool& pool) {
-  ForwardState st(pool);
-  auto kv = m.make_kv_cache(n_prompt);
-  SequenceKv* seqs[] = {kv.get()};
+struct BenchRunner::Impl {
+  Impl(const LlamaModel& model, int ctx, engine::ThreadPool& pool)
+      : m(model), n_ctx(std::max(1, ctx)), st(pool), kv(model.make_kv_cache(n_ctx)),
+        logits(size_t(model.hparams().n_vocab)) {}
+  engine::Status check(int n) const {
+    if (n > n_ctx) return engine::make_error("a test of " + std::to_string(n) + " tokens in a runner of " + std::to_string(n_ctx));
+    return engine::Ok{};
+  }
+  const LlamaModel& m;
+  int n_ctx;
+  ForwardState st;
+  std::unique_ptr<SequenceKv> kv;
   std::vector<BatchToken> batch;
-  for (int i = 0; i < n_prompt; ++i) batch.push_back({bench_token(i, m.hparams().n_vocab), i, 0, i == n_prompt - 1});
-  std::vector<float> logits(size_t(m.hparams().n_vocab));
+  std::vector<float> logits;
+};
+
+BenchRunner::BenchRunner(const LlamaModel& m, int n_ctx, engine::ThreadPool& pool)
+    : impl_(std::make_unique<Impl>(m, n_ctx, pool)) {}
+BenchRunner::~BenchRunner() = default;
+
+engine::Result<double> BenchRunner::prompt_seconds(int n_prompt) {
+  Impl& I = *impl_;
+  if (auto s = I.check(n_prompt); !s) return std::move(s).take_error();
+  SequenceKv* seqs[] = {I.kv.get()};
+  const int32_t n_vocab = I.m.hparams().n_vocab;
   const auto t0 = Clock::now();
-  if (auto s = m.forward(batch, seqs, st, logits.data()); !s) return std::move(s).take_error();
+  for (int b = 0; b < n_prompt; b += kPromptUbatch) {
+    const int e = std::min(n_prompt, b + kPromptUbatch);
+    I.batch.clear();
+    for (int i = b; i < e; ++i) I.batch.push_back({bench_token(i, n_vocab), i, 0, i == n_prompt - 1});
+    if (auto s = I.m.forward(I.batch, seqs, I.st, I.logits.data()); !s) return std::move(s).take_error();
+  }
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-engine::Result<double> bench_generate_seconds(const LlamaModel& m, int n_gen, engine::ThreadPool& pool) {
-  ForwardState st(pool);
-  auto kv = m.make_kv_cache(std::max(1, n_gen));
-  SequenceKv* seqs[] = {kv.get()};
-  std::vector<float> logits(size_t(m.hparams().n_vocab));
+engine::Result<double> BenchRunner::generate_seconds(int n_gen) {
+  Impl& I = *impl_;
+  if (auto s = I.check(n_gen); !s) return std::move(s).take_error();
+  SequenceKv* seqs[] = {I.kv.get()};
+  const int32_t n_vocab = I.m.hparams().n_vocab;
   const auto t0 = Clock::now();
   for (int i = 0; i < n_gen; ++i) {
-    const BatchToken bt{bench_token(i, m.hparams().n_vocab), i, 0, true};
-    if (auto s = m.forward(std::span(&bt, 1), seqs, st, logits.data()); !s) return std::move(s).take_error();
+    const BatchToken bt{bench_token(i, n_vocab), i, 0, true};
+    if (auto s = I.m.forward(std::span(&bt, 1), seqs, I.st, I.logits.data()); !s) return std::move(s).take_error();
   }
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }

@@ -73,12 +73,13 @@ engine::Status measure_speed(const LoadedModel& a, const LoadedModel& b, const P
                              engine::ThreadPool& pool, ModelFigures& fa, ModelFigures& fb) {
   const bool cpu = opt.speed_by_thread_cpu && pool.size() == 1;
   double pa = 1e30, pb = 1e30, da = 1e30, db = 1e30;
+  const int n_ctx = std::max(opt.bench_prompt, opt.bench_decode);
+  BenchRunner ra(*a.model, n_ctx, pool), rb(*b.model, n_ctx, pool);
   for (int r = 0; r < opt.bench_reps; ++r) {
-    for (auto [lm, pp, tg] : {std::tuple{&a, &pa, &da}, std::tuple{&b, &pb, &db}}) {
-      const auto& m = *lm->model;
-      auto p = timed([&] { return bench_prompt_seconds(m, opt.bench_prompt, pool); }, cpu);
+    for (auto [run, pp, tg] : {std::tuple{&ra, &pa, &da}, std::tuple{&rb, &pb, &db}}) {
+      auto p = timed([&] { return run->prompt_seconds(opt.bench_prompt); }, cpu);
       if (!p) return std::move(p).take_error();
-      auto g = timed([&] { return bench_generate_seconds(m, opt.bench_decode, pool); }, cpu);
+      auto g = timed([&] { return run->generate_seconds(opt.bench_decode); }, cpu);
       if (!g) return std::move(g).take_error();
       *pp = std::min(*pp, *p);
       *tg = std::min(*tg, *g);
