@@ -21,7 +21,7 @@ uint8_t* alloc_arena(size_t bytes) {
   auto* p = static_cast<uint8_t*>(std::aligned_alloc(kHuge, size));
   if (!p) throw std::bad_alloc();
 #ifdef MADV_HUGEPAGE
-  if (p) ::madvise(p, size, MADV_HUGEPAGE);  // advice only: where THP is off nothing changes
+  ::madvise(p, size, MADV_HUGEPAGE);  // advice only: where THP is off nothing changes
 #endif
   return p;
 }

@@ -255,9 +255,8 @@ void LlamaModel::attention(std::span<const BatchToken> batch, std::span<Sequence
       };
       for (int p0 = 0; p0 < n_pos;) {
         const int end = std::min(n_pos, p0 + chunk);
-        if (f16_in_place && kv.f16_rows(il, p0, end - p0, k_rows, v_rows)) {
+        if (f16_in_place && kv.f16_rows(il, p0, end - p0, kvh * HD, k_rows, v_rows)) {
           const int m = end - p0;
-          for (int j = 0; j < m; ++j) k_rows[j] += size_t(kvh) * HD, v_rows[j] += size_t(kvh) * HD;
           set_limits(p0, m);
           attn_chunk_f16_avx512(AttnChunkF16{HD, rows, qs, lim, m, k_rows, v_rows, scale}, a, kscratch);
           p0 += m;

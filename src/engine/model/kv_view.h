@@ -33,9 +33,9 @@ class SequenceKv {
   // row (still at their offsets in the kv_dim-wide rows), so a decoding cache may convert just those.
   virtual KvChunk chunk(int32_t layer, int32_t pos0, int32_t n_pos, float* k_buf, float* v_buf,
                         int32_t kv_head = -1) const = 0;
-  // Where rows are stored as binary16: the K and V row pointers (kv_dim values each) of positions
+  // Where rows are stored as binary16: pointers to column col0 of the K and V rows of positions
   // [pos0, pos0 + n) of `layer`, so attention reads them in place; false (nothing written) otherwise.
-  virtual bool f16_rows(int32_t /*layer*/, int32_t /*pos0*/, int32_t /*n*/, const uint16_t** /*k*/,
+  virtual bool f16_rows(int32_t /*layer*/, int32_t /*pos0*/, int32_t /*n*/, int32_t /*col0*/, const uint16_t** /*k*/,
                         const uint16_t** /*v*/) const {
     return false;
   }

@@ -51,13 +51,14 @@ model::KvChunk PagedSequenceKv::chunk(int32_t layer, int32_t pos0, int32_t n_pos
   return model::KvChunk{pos0, end - pos0, k_buf, v_buf};
 }
 
-bool PagedSequenceKv::f16_rows(int32_t layer, int32_t pos0, int32_t n, const uint16_t** k, const uint16_t** v) const {
+bool PagedSequenceKv::f16_rows(int32_t layer, int32_t pos0, int32_t n, int32_t col0, const uint16_t** k,
+                               const uint16_t** v) const {
   if (store_->shape().type != kv::KvType::kF16) return false;
   for (int32_t i = 0; i < n; ++i) {
     const int32_t p = pos0 + i;
     const kv::BlockId b = table_->blocks[size_t(p / bs_)];
-    k[i] = store_->f16_row(b, layer, false, p % bs_);
-    v[i] = store_->f16_row(b, layer, true, p % bs_);
+    k[i] = store_->f16_row(b, layer, false, p % bs_) + col0;
+    v[i] = store_->f16_row(b, layer, true, p % bs_) + col0;
   }
   return true;
 }

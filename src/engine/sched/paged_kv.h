@@ -24,7 +24,8 @@ class PagedSequenceKv final : public model::SequenceKv {
   // (token, kv head), so decoding whole rows would convert n_head_kv times too much).
   model::KvChunk chunk(int32_t layer, int32_t pos0, int32_t n_pos, float* k_buf, float* v_buf,
                        int32_t kv_head = -1) const override;
-  bool f16_rows(int32_t layer, int32_t pos0, int32_t n, const uint16_t** k, const uint16_t** v) const override;
+  bool f16_rows(int32_t layer, int32_t pos0, int32_t n, int32_t col0, const uint16_t** k,
+                const uint16_t** v) const override;
 
  private:
   kv::KvStore* store_;
