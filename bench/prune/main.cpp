@@ -1,19 +1,23 @@
 // bench_prune: structured pruning of the real stories260K (5 layers, 8 heads, 4 KV heads, FFN 172) —
 // drop 1 layer; keep 75% of FFN channels; keep 3 of 4 KV groups; each alone (the two widths also by the
-// Taylor measure) and all combined (by block influence + activation, angular + FLAP, block influence +
-// Taylor) — with
-// perplexity on held-out text before / after pruning / after healing (the combined cut: distilled from
-// the original: 1000 steps of 8 windows of 64 tokens, KL at T=1 with alpha 0.9, lr 1e-3, on 2048
-// sequences of 65 tokens sampled from the original with seeds 1000.., 2 threads; the speed columns are
-// then the healed file's) and decode / prompt speed of the pruned model against the original measured in the same run
-// (alternating, best of reps; 1 thread and its CPU time for this 1 MB model). Calibration and held-out text are sampled from the model itself
-// (temperature 1) with fixed seeds, different for the two. Then the same combined cut on a synthetic
-// TinyLlama-1.1B-shaped Q4_0 file (kuai synth, random weights: speed figures only). Between them, the
-// measures against choices they did not make (each single layer dropped; KV groups and channels at random).
+// Taylor measure and with the least-squares compensation of prune_compensate.h), all three at once
+// (40% of the non-embedding parameters: by block influence + activation, angular + FLAP, block
+// influence + Taylor, compensated), and the issue's ~25% cut, FFN 75% + KV 3/4 compensated, healed:
+// distilled from the original for --heal-steps (3000) steps of 8 windows of 128 tokens (the perplexity
+// window), KL at T=1 with alpha 0.9, lr 1e-3, on --heal-generate (1024) sequences of 257 tokens sampled
+// from the original with seeds 1000.., 2 threads (the speed columns are then the healed file's).
+// Every row: perplexity on held-out text before / after pruning (/ after healing) and decode / prompt
+// speed of the pruned model against the original measured in the same run (alternating, best of reps;
+// 1 thread and its CPU time for this 1 MB model). Calibration and held-out text are sampled from the
+// model itself (temperature 1) with fixed seeds, different for the two. Then the three-way cut on a
+// synthetic TinyLlama-1.1B-shaped Q4_0 file (kuai synth, random weights: speed figures only). Between
+// them, the measures against choices they did not make (each single layer dropped; KV groups and
+// channels at random).
 //
-// params_removed on the last line is the fraction of non-embedding parameters (token_embd and output
-// aside). Flags: --no-synth (stories260K only), --model-dir DIR (keep the synthetic file there), --reps N,
-// --heal-steps N (0: no healing), --heal-generate N (sequences), --heal-lr X.
+// The last line is the healed ~25% cut; params_removed is the fraction of non-embedding parameters
+// (token_embd and output aside). Flags: --no-synth (stories260K only), --model-dir DIR (keep the
+// synthetic file there), --reps N, --heal-steps N (0: no healing), --heal-generate N (sequences),
+// --heal-lr X, --case TEXT (only the rows whose name contains TEXT).
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -84,6 +88,7 @@ struct Case {
   int drop_layers;
   double ffn_keep, heads_keep;
   const char* metrics = nullptr;  // comma list, e.g. "angular,fluctuation"; default block-influence, activation
+  bool compensate = false;
   int heal_steps = 0, heal_generate = 0;
   float heal_lr = 0;
 };
@@ -118,6 +123,7 @@ bool run_case(const Case& c, const std::string& model, const std::string& out, c
     opt.heal.lr = c.heal_lr;
     opt.heal.n_threads = 2;
   }
+  opt.compensate = c.compensate;
   if (c.metrics) {
     std::string list = c.metrics;
     for (size_t pos = 0; pos <= list.size();) {
@@ -229,19 +235,20 @@ void print_header() {
 
 int main(int argc, char** argv) {
   bool synth = true;
-  int reps = 30, heal_steps = 1000, heal_generate = 2048;
+  int reps = 30, heal_steps = 3000, heal_generate = 1024;
   float heal_lr = 1e-3f;
-  std::string model_dir;
+  std::string model_dir, only;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--no-synth") synth = false;
     else if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
     else if (a == "--model-dir" && i + 1 < argc) model_dir = argv[++i];
+    else if (a == "--case" && i + 1 < argc) only = argv[++i];
     else if (a == "--heal-steps" && i + 1 < argc) heal_steps = std::max(0, std::atoi(argv[++i]));
     else if (a == "--heal-generate" && i + 1 < argc) heal_generate = std::max(1, std::atoi(argv[++i]));
     else if (a == "--heal-lr" && i + 1 < argc) heal_lr = std::max(1e-6f, float(std::atof(argv[++i])));
     else {
-      std::fprintf(stderr, "usage: bench_prune [--no-synth] [--reps N] [--model-dir DIR] [--heal-steps N] [--heal-generate N] [--heal-lr X]\n");
+      std::fprintf(stderr, "usage: bench_prune [--no-synth] [--reps N] [--model-dir DIR] [--heal-steps N] [--heal-generate N] [--heal-lr X] [--case TEXT]\n");
       return 2;
     }
   }
@@ -262,18 +269,23 @@ int main(int argc, char** argv) {
   print_header();
   const Case cases[] = {{"drop 1 layer", 1, 1.0, 1.0},
                         {"keep 75% FFN", 0, 0.75, 1.0},
-                        {"keep 3 of 4 KV groups", 0, 1.0, 0.75},
+                        {"keep 75% FFN, compensated", 0, 0.75, 1.0, nullptr, true},
                         {"keep 75% FFN, Taylor", 0, 0.75, 1.0, "taylor"},
+                        {"keep 3 of 4 KV groups", 0, 1.0, 0.75},
+                        {"keep 3 of 4 KV, compensated", 0, 1.0, 0.75, nullptr, true},
                         {"keep 3 of 4 KV, Taylor", 0, 1.0, 0.75, "taylor"},
-                        {"combined, angular+FLAP", 1, 0.75, 0.75, "angular,fluctuation"},
-                        {"combined, BI+Taylor", 1, 0.75, 0.75, "taylor"},
-                        {"combined", 1, 0.75, 0.75, nullptr, heal_steps, heal_generate, heal_lr}};
-  Row combined;
+                        {"all three", 1, 0.75, 0.75},
+                        {"all three, angular+FLAP", 1, 0.75, 0.75, "angular,fluctuation"},
+                        {"all three, BI+Taylor", 1, 0.75, 0.75, "taylor"},
+                        {"all three, compensated", 1, 0.75, 0.75, nullptr, true},
+                        {"FFN 75% + KV 3/4", 0, 0.75, 0.75, nullptr, true, heal_steps, heal_generate, heal_lr}};
+  Row headline;  // the last row run
   for (const Case& c : cases) {
+    if (!only.empty() && std::string(c.name).find(only) == std::string::npos) continue;
     Row row;
     if (!run_case(c, model, (tmp / "pruned.gguf").string(), calib, eval, reps, 128, 128, 4096, 1, row)) return 1;
     print_row(c.name, row, true);
-    combined = row;
+    headline = row;
   }
   importance_vs_baselines(model, (tmp / "baseline.gguf").string(), calib, eval);
   if (synth) {
@@ -301,8 +313,8 @@ int main(int argc, char** argv) {
   }
   fs::remove_all(tmp);
   char healed[32] = "n/a";
-  if (combined.ppl_healed > 0) std::snprintf(healed, sizeof healed, "%.3f", combined.ppl_healed);
+  if (headline.ppl_healed > 0) std::snprintf(healed, sizeof healed, "%.3f", headline.ppl_healed);
   std::printf("prune: params_removed=%.2f ppl_orig=%.3f ppl_pruned=%.3f ppl_healed=%s decode_speedup=%.2f\n",
-              combined.removed, combined.ppl_orig, combined.ppl_pruned, healed, combined.decode_ratio);
+              headline.removed, headline.ppl_orig, headline.ppl_pruned, healed, headline.decode_ratio);
   return 0;
 }

@@ -45,10 +45,10 @@ VerbRegistrar reg(kVerb, [](CLI::App& root) {
     std::vector<std::string> metrics;
     double heads_keep = 1.0, ffn_keep = 1.0;
     int threads = 2, calib_tokens = 4096, ctx = 128, heal_steps = 0, heal_generate = 0, heal_batch = 8,
-        heal_seq_len = 64;
+        heal_seq_len = 128;
     float heal_lr = 1e-3f;
     std::string heal_data;
-    bool report = false, json = false, no_compare = false;
+    bool report = false, json = false, no_compare = false, compensate = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = root.add_subcommand(
@@ -79,6 +79,9 @@ VerbRegistrar reg(kVerb, [](CLI::App& root) {
   cmd->add_flag("--report", a->report, "print the importance table (alone: print it and write nothing)");
   cmd->add_flag("--json", a->json, "print the report as one JSON object");
   cmd->add_flag("--no-compare", a->no_compare, "skip the perplexity and speed comparison");
+  cmd->add_flag("--compensate", a->compensate,
+                "least-squares update of the kept attn_output / ffn_down columns on the calibration activations "
+                "(needs n_layer * (q_dim^2 + n_ff^2) doubles)");
   cmd->add_option("--heal-steps", a->heal_steps,
                   "heal: distil the pruned model from the original for N steps and write the healed model")
       ->check(CLI::Range(0, 1 << 24));
@@ -142,6 +145,7 @@ VerbRegistrar reg(kVerb, [](CLI::App& root) {
     opt.calib.n_ctx = a->ctx;
     opt.ppl_ctx = a->ctx;
     opt.compare = !a->no_compare;
+    opt.compensate = a->compensate;
     opt.heal.steps = a->heal_steps;
     opt.heal.lr = a->heal_lr;
     opt.heal.batch = a->heal_batch;

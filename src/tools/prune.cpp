@@ -14,6 +14,7 @@
 #include "tools/bench.h"
 #include "tools/generate.h"
 #include "tools/perplexity.h"
+#include "tools/prune_compensate.h"
 #include "tools/quantize.h"
 
 namespace kuai::tools {
@@ -115,8 +116,15 @@ engine::Result<PruneResult> run_prune(const PruneOptions& opt) {
   engine::ThreadPool pool(std::max(1, opt.n_threads));
   const auto calib = lm->tokenizer->encode(opt.calib_text, true, false);
   if (calib.size() < 2) return engine::make_error("the calibration text has fewer than 2 tokens");
+  CalibOptions calib_opt = opt.calib;
+  calib_opt.gram = opt.compensate && (kept_groups(r.hparams, spec) < r.hparams.n_head_kv ||
+                                      kept_channels(r.hparams, spec) < r.hparams.n_ff);
+  if (calib_opt.gram && compensation_gram_bytes(r.hparams) > kMaxCompensationGramBytes)
+    return engine::make_error("--compensate needs " + std::to_string(compensation_gram_bytes(r.hparams) >> 20) +
+                              " MiB of activation statistics for this model (limit " +
+                              std::to_string(kMaxCompensationGramBytes >> 20) + " MiB); prune without it");
   phase("importance");
-  auto imp = measure_importance(*lm->model, calib, opt.calib, pool);
+  auto imp = measure_importance(*lm->model, calib, calib_opt, pool);
   if (!imp) return std::move(imp).take_error();
   if (spec.width_metric == WidthMetric::kTaylor) {
     phase("taylor");
@@ -134,7 +142,15 @@ engine::Result<PruneResult> run_prune(const PruneOptions& opt) {
   // Healing trains from the pruned file and writes the output itself: the pruned one goes to a temp name.
   const bool heal = opt.heal.steps > 0;
   const std::string pruned_path = heal ? opt.out_path + ".pruned.tmp" : opt.out_path;
-  if (auto s = write_pruned(*lm->file, r.plan, pruned_path, opt.rewrite, &r.rewrite); !s)
+  RewriteOptions rewrite = opt.rewrite;
+  std::optional<Compensation> comp;
+  if (calib_opt.gram) {
+    auto c = compensate(r.hparams, *r.importance, r.plan);
+    if (!c) return std::move(c).take_error();
+    comp = std::move(c).value();
+    rewrite.compensation = &*comp;
+  }
+  if (auto s = write_pruned(*lm->file, r.plan, pruned_path, rewrite, &r.rewrite); !s)
     return std::move(s).take_error();
   struct RemoveTemp {
     std::string path;

@@ -17,6 +17,8 @@
 
 namespace kuai::tools {
 
+inline constexpr uint64_t kMaxCompensationGramBytes = uint64_t(4) << 30;
+
 struct PruneOptions {
   std::string in_path;
   std::string out_path;    // "" = importance table only, nothing written
@@ -25,6 +27,9 @@ struct PruneOptions {
   std::string eval_text;   // held-out text for perplexity; "" = no perplexity
   CalibOptions calib;
   RewriteOptions rewrite;
+  // Least-squares update of the kept attn_output / ffn_down columns (prune_compensate.h); needs the
+  // Gram matrices, refused above kMaxCompensationGramBytes.
+  bool compensate = false;
   int n_threads = 2;
   bool compare = true;     // measure perplexity and speed of both models (needs out_path)
   HealOptions heal;        // steps > 0: distil the pruned model from the original; the healed one is written

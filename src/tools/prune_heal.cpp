@@ -28,7 +28,7 @@ engine::Result<std::vector<int32_t>> heal_text_tokens(const LoadedModel& teacher
   return tokens;
 }
 
-// Windows of seq_len + 1 tokens.
+// Windows of seq_len + 1 tokens (generated sequences are longer: see HealOptions::generate).
 engine::Result<train::Corpus> heal_corpus(const LoadedModel& teacher, const HealOptions& opt, int seq_len,
                                           engine::ThreadPool& pool) {
   train::Corpus c;
@@ -39,7 +39,7 @@ engine::Result<train::Corpus> heal_corpus(const LoadedModel& teacher, const Heal
     return c;
   }
   const int32_t bos = teacher.tokenizer->bos();
-  return train::corpus_from_teacher(*teacher.model, opt.generate, seq_len + 1, opt.seed,
+  return train::corpus_from_teacher(*teacher.model, opt.generate, 2 * seq_len + 1, opt.seed,
                                     bos != engine::kNoToken ? bos : 0, teacher.tokenizer->eos(), pool);
 }
 

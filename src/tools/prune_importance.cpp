@@ -33,10 +33,35 @@ struct ColumnStats {
   }
 };
 
-// Collects one window's layer boundaries and every layer's column statistics.
+// G += X^T X for n rows of `width` (upper triangle; mirrored by mirror_gram).
+void add_gram(std::vector<double>& g, const float* rows, int n, int width) {
+  const size_t w = size_t(width);
+  if (g.empty()) g.assign(w * w, 0.0);
+  std::vector<double> x(w);
+  for (int t = 0; t < n; ++t) {
+    const float* r = rows + size_t(t) * w;
+    for (size_t j = 0; j < w; ++j) x[j] = r[j];
+    for (size_t i = 0; i < w; ++i) {
+      const double xi = x[i];
+      if (xi == 0) continue;
+      double* gi = g.data() + i * w;
+      for (size_t j = i; j < w; ++j) gi[j] += xi * x[j];
+    }
+  }
+}
+
+void mirror_gram(std::vector<double>& g, int width) {
+  const size_t w = size_t(width);
+  for (size_t i = 0; i < w; ++i)
+    for (size_t j = 0; j < i; ++j) g[i * w + j] = g[j * w + i];
+}
+
+// Collects one window's layer boundaries and every layer's column statistics (and Gram matrices).
 class Collector final : public ForwardObserver {
  public:
-  Collector(const Hparams& h) : h_(h), boundaries_(size_t(h.n_layer + 1)), attn_(size_t(h.n_layer)), ffn_(size_t(h.n_layer)) {}
+  Collector(const Hparams& h, bool gram)
+      : h_(h), gram_(gram), boundaries_(size_t(h.n_layer + 1)), attn_(size_t(h.n_layer)), ffn_(size_t(h.n_layer)),
+        attn_gram_(gram ? size_t(h.n_layer) : 0), ffn_gram_(gram ? size_t(h.n_layer) : 0) {}
 
   void observe(Point point, int layer, const float* rows, int n, int width) override {
     switch (point) {
@@ -44,8 +69,14 @@ class Collector final : public ForwardObserver {
       case Point::kLayerOutput:
         if (layer == h_.n_layer - 1) boundaries_[size_t(layer + 1)].assign(rows, rows + size_t(n) * size_t(width));
         break;
-      case Point::kAttnOutput: attn_[size_t(layer)].add(rows, n, width); break;
-      case Point::kFfnHidden: ffn_[size_t(layer)].add(rows, n, width); break;
+      case Point::kAttnOutput:
+        attn_[size_t(layer)].add(rows, n, width);
+        if (gram_) add_gram(attn_gram_[size_t(layer)], rows, n, width);
+        break;
+      case Point::kFfnHidden:
+        ffn_[size_t(layer)].add(rows, n, width);
+        if (gram_) add_gram(ffn_gram_[size_t(layer)], rows, n, width);
+        break;
     }
   }
 
@@ -75,11 +106,22 @@ class Collector final : public ForwardObserver {
 
   const ColumnStats& attn(int l) const { return attn_[size_t(l)]; }
   const ColumnStats& ffn(int l) const { return ffn_[size_t(l)]; }
+  // The finished Gram matrices (moved out).
+  void take_grams(Importance& imp) {
+    for (int l = 0; l < int(attn_gram_.size()); ++l) {
+      mirror_gram(attn_gram_[size_t(l)], h_.q_dim());
+      mirror_gram(ffn_gram_[size_t(l)], h_.n_ff);
+    }
+    imp.attn_gram = std::move(attn_gram_);
+    imp.ffn_gram = std::move(ffn_gram_);
+  }
 
  private:
   const Hparams& h_;
+  bool gram_;
   std::vector<std::vector<float>> boundaries_;
   std::vector<ColumnStats> attn_, ffn_;
+  std::vector<std::vector<double>> attn_gram_, ffn_gram_;
 };
 
 // Per column of a (rows, cols) weight: the L1 norm and the squared L2 norm.
@@ -132,7 +174,7 @@ engine::Result<Importance> measure_importance(const LlamaModel& model, std::span
   imp.n_layer = h.n_layer, imp.n_head = h.n_head, imp.n_head_kv = h.n_head_kv, imp.n_ff = h.n_ff;
   const int B = h.n_layer + 1;
   std::vector<double> cos_sum(size_t(B) * size_t(B), 0.0);
-  Collector col(h);
+  Collector col(h, opt.gram);
   ForwardState st(pool);
   st.observer = &col;
   for (int start = 0; start < n_total; start += n_ctx) {
@@ -145,6 +187,7 @@ engine::Result<Importance> measure_importance(const LlamaModel& model, std::span
     col.add_cosines(n, cos_sum);
   }
   imp.n_tokens = n_total;
+  if (opt.gram) col.take_grams(imp);
   imp.boundary_cos.assign(size_t(B) * size_t(B), 1.0);
   for (int i = 0; i < B; ++i)
     for (int j = i + 1; j < B; ++j)

@@ -6,6 +6,8 @@
 // boundary n_layer = the output of the last layer), mean over calibration tokens:
 // - block influence (ShortGPT): BI(l) = 1 - cos(h_l, h_{l+1}); low = the layer changes little.
 // - angular distance over n consecutive blocks (Gromov et al.): arccos(cos(h_l, h_{l+n})) / pi.
+// With gram: the Gram matrices of the inputs of attn_output and ffn_down, for the least-squares update
+// of the kept columns (prune_compensate.h).
 // Width, per layer (Wanda-style, weights times input activation norms, summed per structure):
 // - activation: column j of a projection scores sum_i |W_ij| * ||X_j||_2 over the calibration tokens;
 //   a KV group sums the attn_output columns of its query heads, an FFN channel is its ffn_down column.
@@ -42,6 +44,9 @@ struct Importance {
   std::vector<double> group_activation, group_fluctuation;
   std::vector<double> channel_activation, channel_fluctuation;
   std::vector<double> group_taylor, channel_taylor;  // empty until add_taylor_importance
+  // Per layer, with CalibOptions::gram: X^T X of the attn_output input (q_dim^2) and of the ffn_down
+  // input (n_ff^2), row-major, summed over the calibration tokens (prune_compensate.h).
+  std::vector<std::vector<double>> attn_gram, ffn_gram;
 
   double cosine(int i, int j) const { return boundary_cos[size_t(i) * size_t(n_layer + 1) + size_t(j)]; }
   double block_influence(int layer) const { return 1.0 - cosine(layer, layer + 1); }
@@ -51,6 +56,7 @@ struct Importance {
 struct CalibOptions {
   int n_ctx = 128;          // tokens per forward window (each window a fresh KV cache)
   int max_tokens = 4096;    // calibration tokens used at most
+  bool gram = false;        // also collect the Gram matrices (n_layer * (q_dim^2 + n_ff^2) doubles)
 };
 
 // tokens: the calibration text's ids. Errors: fewer than 2 tokens, forward errors, unreadable weights.

@@ -8,6 +8,7 @@
 #include "engine/kernels/type_traits.h"
 #include "engine/model/hparams.h"
 #include "engine/threads/thread_pool.h"
+#include "tools/prune_compensate.h"
 #include "tools/prune_plan.h"
 #include "tools/quantize.h"
 
@@ -20,9 +21,11 @@ namespace kern = engine::kernels;
 
 namespace {
 
-// Rows and columns of a 2-D tensor to keep (empty = all), ascending.
+// Rows and columns of a 2-D tensor to keep (empty = all), ascending; or the kept columns as a mix of
+// the old row (not null: cols says only how many).
 struct Cut {
   std::vector<int64_t> rows, cols;
+  const ColumnMix* mix = nullptr;
 };
 
 // Row indices of blocks of `width` rows: block b covers rows [b * width, (b + 1) * width).
@@ -126,15 +129,21 @@ engine::Status write_pruned(const engine::GgufFile& in, const PrunePlan& plan, c
         cut.rows = block_rows(groups, h.head_dim);
       } else if (base == "attn_output.weight") {
         cut.cols = block_rows(groups, int64_t(group) * h.head_dim);
+        if (opt.compensation && !opt.compensation->attn_output[size_t(ni)].empty())
+          cut.mix = &opt.compensation->attn_output[size_t(ni)];
       } else if (base == "ffn_gate.weight" || base == "ffn_up.weight") {
         cut.rows = block_rows(channels, 1);
       } else if (base == "ffn_down.weight") {
         cut.cols = block_rows(channels, 1);
+        if (opt.compensation && !opt.compensation->ffn_down[size_t(ni)].empty())
+          cut.mix = &opt.compensation->ffn_down[size_t(ni)];
       } else if (base != "attn_norm.weight" && base != "ffn_norm.weight") {
         return engine::make_error(in.path() + ": tensor '" + t.name + "': prune does not know how to cut it");
       }
       if (int64_t(cut.rows.size()) == t.ne[1]) cut.rows.clear();
-      if (int64_t(cut.cols.size()) == t.ne[0]) cut.cols.clear();
+      if (int64_t(cut.cols.size()) == t.ne[0]) cut.cols.clear(), cut.mix = nullptr;
+      if (cut.mix && (cut.mix->in_cols != t.ne[0] || cut.mix->out_cols != int64_t(cut.cols.size())))
+        return engine::make_error(in.path() + ": tensor '" + t.name + "': the compensation has another shape");
     }
     const int64_t cols = cut.cols.empty() ? t.ne[0] : int64_t(cut.cols.size());
     const int64_t rows = cut.rows.empty() ? t.n_rows() : int64_t(cut.rows.size());
@@ -172,8 +181,15 @@ engine::Status write_pruned(const engine::GgufFile& in, const PrunePlan& plan, c
         float* k = kept[size_t(ith)].data();
         for (int64_t r = b; r < e; ++r) {
           src->to_float(source_row(r), f, t.ne[0]);
-          if (!cut.cols.empty())
+          if (cut.mix) {
+            std::fill(k, k + cols, 0.0f);
+            for (int64_t i = 0; i < t.ne[0]; ++i) {
+              const float* m = cut.mix->m.data() + size_t(i) * size_t(cols);
+              for (int64_t j = 0; j < cols; ++j) k[j] += f[i] * m[j];
+            }
+          } else if (!cut.cols.empty()) {
             for (int64_t j = 0; j < cols; ++j) k[j] = f[cut.cols[size_t(j)]];
+          }
           dst->from_float(cut.cols.empty() ? f : k, out.data() + size_t(r) * out_row, cols);
         }
       });

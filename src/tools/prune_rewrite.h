@@ -9,6 +9,7 @@
 // Types: a tensor keeps its type unless `type` names a quantize recipe. Rows kept whole are copied byte
 // for byte; a tensor that loses columns is dequantized, cut and requantized (to its type, or to a
 // fitting one when the new row length does not fill the type's blocks: see quantize.h fitting_type).
+// With a compensation, attn_output and ffn_down rows are mixed, not cut (prune_compensate.h).
 // The file is written under a temporary name and renamed (GgufWriter).
 #pragma once
 
@@ -25,10 +26,14 @@ class GgufFile;
 namespace kuai::tools {
 
 struct PrunePlan;
+struct Compensation;
 
 struct RewriteOptions {
   std::string type;   // "" = each tensor keeps its type; else a recipe of quantize_recipes()
   int n_threads = 2;
+  // Not null: attn_output and ffn_down rows are the least-squares mix of the old row (prune_compensate.h)
+  // instead of its kept columns.
+  const Compensation* compensation = nullptr;
 };
 
 struct RewriteReport {

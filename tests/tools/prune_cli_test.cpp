@@ -103,7 +103,7 @@ TEST_F(PruneCli, HelpNamesEveryOption) {
   const CliRun r = run(dir, "--help");
   EXPECT_EQ(r.rc, 0);
   for (const char* o : {"--calib", "--drop-layers", "--heads-keep", "--ffn-keep", "--metric", "--report", "--json",
-                        "--type", "--eval", "--heal-steps", "--heal-data", "--heal-generate", "--heal-lr"})
+                        "--type", "--eval", "--heal-steps", "--heal-data", "--heal-generate", "--heal-lr", "--compensate"})
     EXPECT_NE(r.out.find(o), std::string::npos) << o;
 }
 
