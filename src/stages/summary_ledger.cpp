@@ -282,24 +282,29 @@ void terms(std::string_view s, Terms& out) {
     for (std::string_view w : kStop) h.insert(fnv1a(w));
     return h;
   }();
-  std::string word;
+  // The current Latin word's FNV-1a hash (of its lowercase bytes), built as it is read.
+  uint64_t word_hash = 1469598103934665603ull;
+  size_t word_len = 0;
   char32_t prev_cjk = 0;
   size_t prev_at = 0;
   auto flush = [&] {
-    if (word.size() >= 3) {
-      const uint64_t h = fnv1a(word);
-      if (!stop.contains(h)) out.push_back(h & ~uint64_t{1});
-    }
-    word.clear();
+    if (word_len >= 3 && !stop.contains(word_hash)) out.push_back(word_hash & ~uint64_t{1});
+    word_hash = 1469598103934665603ull;
+    word_len = 0;
   };
   for (size_t i = 0; i < s.size();) {
+    const char c = s[i];
+    if (alpha(c) || digit(c) || c == '\'') {  // ASCII: no decoding
+      const char l = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+      word_hash = (word_hash ^ static_cast<unsigned char>(l)) * 1099511628211ull;
+      ++word_len;
+      prev_cjk = 0;
+      ++i;
+      continue;
+    }
     size_t len;
     char32_t cp = text::utf8_decode(s, i, len);
-    if (cp < 0x80 && (alpha(static_cast<char>(cp)) || digit(static_cast<char>(cp)) || cp == '\'')) {
-      word += static_cast<char>((cp >= 'A' && cp <= 'Z') ? cp + ('a' - 'A') : cp);
-    } else {
-      flush();
-    }
+    flush();
     if (is_cjk(cp)) {
       if (prev_cjk) out.push_back(fnv1a(s.substr(prev_at, i + len - prev_at)) | 1);
       prev_cjk = cp;
@@ -343,7 +348,7 @@ double marks(std::string_view s) {
   for (size_t i = 0; i < s.size() && !has_digit;) {
     size_t len;
     char32_t cp = text::utf8_decode(s, i, len);
-    if (kCjkNumerals.find(s.substr(i, len)) != std::string_view::npos && len == 3 && i + len < s.size()) {
+    if (len == 3 && i + len < s.size() && kCjkNumerals.find(s.substr(i, len)) != std::string_view::npos) {
       size_t len2;
       char32_t next = text::utf8_decode(s, i + len, len2);
       // 一 is also "a" ("一点" a little, "一次函数" a linear function): only with money, age and time.
@@ -366,9 +371,12 @@ double marks(std::string_view s) {
   score += std::min(names, 2);
   // Mark words (Latin: prefixes of a word; each counted once), looked up by the first letter of each
   // word; CJK ones only when the text holds their first character.
-  static const auto by_letter = [] {
-    std::array<std::vector<std::string_view>, 26> b;
-    for (std::string_view w : kMarkWords) b[static_cast<size_t>(w[0] - 'a')].push_back(w);
+  // Bucketed by the first two bytes (every mark word has at least two), so most word starts compare
+  // against nothing.
+  static const auto by_pair = [] {
+    std::unordered_map<uint16_t, std::vector<std::string_view>> b;
+    for (std::string_view w : kMarkWords)
+      b[static_cast<uint16_t>(static_cast<unsigned char>(w[0]) << 8 | static_cast<unsigned char>(w[1]))].push_back(w);
     return b;
   }();
   thread_local std::string low;
@@ -378,9 +386,12 @@ double marks(std::string_view s) {
   int words = 0;
   std::string_view found[4];
   size_t n_found = 0;
-  for (size_t i = 0; i < low.size() && n_found < 4; ++i) {
+  for (size_t i = 0; i + 1 < low.size() && n_found < 4; ++i) {
     if (low[i] < 'a' || low[i] > 'z' || (i > 0 && alpha(low[i - 1]))) continue;
-    for (std::string_view w : by_letter[static_cast<size_t>(low[i] - 'a')]) {
+    const auto bucket = by_pair.find(
+        static_cast<uint16_t>(static_cast<unsigned char>(low[i]) << 8 | static_cast<unsigned char>(low[i + 1])));
+    if (bucket == by_pair.end()) continue;
+    for (std::string_view w : bucket->second) {
       if (low.compare(i, w.size(), w) != 0) continue;
       if (std::find(found, found + n_found, w) == found + n_found) found[n_found++] = w;
       if (n_found == 4) break;

@@ -1,6 +1,6 @@
 // PatternSet: which of a fixed list of UTF-8 patterns occur in a text, found in one pass over the
-// text's code points (the patterns are indexed by their first code point, with a 1024-bit filter in
-// front of the index), instead of one substring search per pattern: a lexicon of a few hundred CJK
+// text's code points (the patterns are indexed by their first code point: ASCII in a table, others by
+// lead byte, then a 1024-bit filter, then a hash map), instead of one substring search per pattern: a lexicon of a few hundred CJK
 // words against a sentence costs a table probe per character. Matching is byte-exact (no case folding).
 // Thread-safety: immutable after construction; present() from any thread.
 #pragma once
@@ -30,8 +30,10 @@ class PatternSet {
   void scan(std::string_view s, F&& on_match) const;
 
   std::vector<std::string> patterns_;
-  std::unordered_map<char32_t, std::vector<uint32_t>> by_first_;  // first code point → patterns
-  uint64_t first_bits_[16] = {};                                   // first code points, modulo 1024
+  std::vector<uint32_t> by_ascii_[128];                            // ASCII first byte → patterns
+  std::unordered_map<char32_t, std::vector<uint32_t>> by_first_;  // other first code point → patterns
+  bool lead_[256] = {};                                            // first bytes of by_first_'s code points
+  uint64_t first_bits_[16] = {};                                   // by_first_'s code points, modulo 1024
 };
 
 }  // namespace kuai::text
