@@ -5,6 +5,8 @@
 
 #include <utf8proc.h>
 
+#include <array>
+
 namespace kuai::text {
 namespace {
 
@@ -36,26 +38,33 @@ int64_t estimate_tokens(std::string_view s) {
     run = kind;
     ++run_len;
   };
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
+  // ASCII classes: 0 breaks a run (space, control), 1 letter, 2 digit, 3 punctuation / symbol / '_'.
+  static constexpr auto kAscii = [] {
+    std::array<uint8_t, 128> t{};
+    for (int c = 0x21; c < 0x7F; ++c) t[size_t(c)] = 3;
+    for (int c = 'a'; c <= 'z'; ++c) t[size_t(c)] = t[size_t(c - 'a' + 'A')] = 1;
+    for (int c = '0'; c <= '9'; ++c) t[size_t(c)] = 2;
+    return t;
+  }();
+  const size_t n = s.size();
+  const auto* b = reinterpret_cast<const unsigned char*>(s.data());
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = b[i];
     if (c < 0x80) {
-      if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') {  // a run of ASCII letters in one step (most text)
+      const uint8_t k = kAscii[c];
+      if (k == 1 || k == 2) {  // a run of ASCII letters or digits in one step (most text)
         size_t j = i + 1;
-        while (j < s.size() && (static_cast<unsigned char>(s[j]) | 0x20) >= 'a' &&
-               (static_cast<unsigned char>(s[j]) | 0x20) <= 'z')
-          ++j;
-        if (run != Run::Latin) flush();
-        run = Run::Latin;
+        while (j < n && b[j] < 0x80 && kAscii[b[j]] == k) ++j;
+        const Run kind = k == 1 ? Run::Latin : Run::Digits;
+        if (run != kind) flush();
+        run = kind;
         run_len += static_cast<int64_t>(j - i);
         i = j;
         continue;
       }
+      flush();
+      tokens += k == 3;  // punctuation, symbols, '_'; space and control characters: nothing
       ++i;
-      if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') extend(Run::Latin);
-      else if (c >= '0' && c <= '9') extend(Run::Digits);
-      else if (c == ' ' || (c >= '\t' && c <= '\r')) flush();
-      else if (c < 0x20 || c == 0x7F) flush();  // other control characters: nothing
-      else { flush(); ++tokens; }               // punctuation, symbols, '_'
       continue;
     }
     size_t len;

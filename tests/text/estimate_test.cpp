@@ -17,6 +17,9 @@ TEST(EstimateTest, FormulaPerScript) {
   EXPECT_EQ(estimate_tokens("你好，世界。"), 6);          // CJK punctuation counts 1 each
   EXPECT_EQ(estimate_tokens("привет"), 2);                // other script: 1 + 5/3
   EXPECT_EQ(estimate_tokens("用Python写"), 3);
+  EXPECT_EQ(estimate_tokens("abc123def"), 3);  // letters, digits, letters: three runs
+  EXPECT_EQ(estimate_tokens("café au lait"), 3);  // é continues its ASCII word's run
+  EXPECT_EQ(estimate_tokens("\xC3\xA9" "a1_"), 3);  // é + a one run, 1 a digit run, '_' a symbol
 }
 
 TEST(EstimateTest, AdditiveOverWhitespaceSeparatedPieces) {
