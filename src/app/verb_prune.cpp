@@ -53,7 +53,7 @@ VerbRegistrar reg(kVerb, [](CLI::App& root) {
   auto a = std::make_shared<Args>();
   auto* cmd = root.add_subcommand(
       kVerb,
-      "Structured pruning of a llama GGUF: drop whole layers (block influence or angular distance on\n"
+      "Structured pruning of a llama or qwen2 GGUF: drop whole layers (block influence or angular distance on\n"
       "calibration text), KV groups with their query heads and FFN channels (activation-aware importance),\n"
       "the same count from every layer, and write a standard GGUF. Prints parameters, file size, perplexity\n"
       "on --eval text and prompt/decode tokens/s of the original and the pruned model, measured in one run.\n"

@@ -106,6 +106,10 @@ engine::Result<PruneResult> run_prune(const PruneOptions& opt) {
                                                : (opt.rewrite.type == "f32" || opt.rewrite.type == "f16" ||
                                                   opt.rewrite.type == "bf16") ? 1 : 32;
   if (auto s = check_prune_spec(r.hparams, spec); !s) return std::move(s).take_error();
+  // The training core (Taylor scores, healing) reads llama files only.
+  if (r.hparams.arch != engine::model::Arch::kLlama && (spec.width_metric == WidthMetric::kTaylor || opt.heal.steps > 0))
+    return engine::make_error("--metric taylor and --heal-steps need a llama file (the training core's); this one is '" +
+                              r.hparams.arch_name + "'");
   r.spec = spec;
   if (!opt.rewrite.type.empty()) {
     bool known = false;

@@ -47,11 +47,16 @@ int kept_channels(const Hparams& h, const PruneSpec& spec) {
 }
 
 engine::Status check_prune_spec(const Hparams& h, const PruneSpec& spec) {
-  if (h.arch != engine::model::Arch::kLlama)
-    return engine::make_error("prune supports llama-architecture files only; this one is '" + h.arch_name + "'");
+  if (h.arch != engine::model::Arch::kLlama && h.arch != engine::model::Arch::kQwen2)
+    return engine::make_error("prune supports llama and qwen2 files only; this one is '" + h.arch_name + "'");
   auto ratio_ok = [](double r) { return r > 0.0 && r <= 1.0; };
   if (!ratio_ok(spec.heads_keep))
     return engine::make_error("--heads-keep must be in (0, 1]; got " + std::to_string(spec.heads_keep));
+  // llama.cpp's qwen2 loader sizes attn_q as n_embd x n_embd (it ignores key_length): a qwen2 file with
+  // fewer heads would load in kuai and nowhere else.
+  if (h.arch == engine::model::Arch::kQwen2 && kept_groups(h, spec) < h.n_head_kv)
+    return engine::make_error("--heads-keep: a qwen2 file keeps all its heads (llama.cpp's qwen2 loader needs "
+                              "n_head x head_dim = n_embd); prune its layers and FFN channels");
   if (!ratio_ok(spec.ffn_keep))
     return engine::make_error("--ffn-keep must be in (0, 1]; got " + std::to_string(spec.ffn_keep));
   if (spec.drop_layers < 0) return engine::make_error("--drop-layers must not be negative");

@@ -1,6 +1,6 @@
 // What `kuai prune` keeps: which layers, and in every kept layer which KV groups (a KV head with the
 // query heads that share it) and which FFN channels. The same count is removed from every layer so the
-// result is a standard llama GGUF. Choices follow the importance measures (prune_importance.h); ties go
+// result is a standard llama / qwen2 GGUF. Choices follow the importance measures (prune_importance.h); ties go
 // to the lower index, so a plan is deterministic.
 #pragma once
 

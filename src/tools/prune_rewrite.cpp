@@ -71,8 +71,8 @@ engine::Status write_pruned(const engine::GgufFile& in, const PrunePlan& plan, c
   auto hp = engine::model::read_hparams(in);
   if (!hp) return std::move(hp).take_error();
   const engine::model::Hparams& h = *hp;
-  if (h.arch != engine::model::Arch::kLlama)
-    return engine::make_error(in.path() + ": prune supports llama-architecture files only; this one is '" +
+  if (h.arch != engine::model::Arch::kLlama && h.arch != engine::model::Arch::kQwen2)
+    return engine::make_error(in.path() + ": prune supports llama and qwen2 files only; this one is '" +
                               h.arch_name + "'");
   if (!opt.type.empty()) {
     bool known = false;
@@ -127,6 +127,11 @@ engine::Status write_pruned(const engine::GgufFile& in, const PrunePlan& plan, c
         cut.rows = block_rows(groups, int64_t(group) * h.head_dim);
       } else if (base == "attn_k.weight" || base == "attn_v.weight") {
         cut.rows = block_rows(groups, h.head_dim);
+      } else if (base == "attn_q.bias") {  // one element per row of its projection (qwen2; heads are only
+                                           // cut there through a plan made by hand: check_prune_spec)
+        cut.cols = block_rows(groups, int64_t(group) * h.head_dim);
+      } else if (base == "attn_k.bias" || base == "attn_v.bias") {
+        cut.cols = block_rows(groups, h.head_dim);
       } else if (base == "attn_output.weight") {
         cut.cols = block_rows(groups, int64_t(group) * h.head_dim);
         if (opt.compensation && !opt.compensation->attn_output[size_t(ni)].empty())

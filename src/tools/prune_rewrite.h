@@ -1,4 +1,4 @@
-// Writes the pruned model of a plan (prune_plan.h) as a standard llama GGUF: the kept layers renumbered
+// Writes the pruned model of a plan (prune_plan.h) as a standard llama / qwen2 GGUF: the kept layers renumbered
 // 0..n-1; in each, the rows of attn_q / attn_k / attn_v and the columns of attn_output of the kept KV
 // groups (with their query heads), the rows of ffn_gate / ffn_up and the columns of ffn_down of the kept
 // channels. Metadata is copied with every shape key made true: block_count, attention.head_count,

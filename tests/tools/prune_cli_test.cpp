@@ -107,12 +107,39 @@ TEST_F(PruneCli, HelpNamesEveryOption) {
     EXPECT_NE(r.out.find(o), std::string::npos) << o;
 }
 
-TEST_F(PruneCli, NonLlamaFileIsRefused) {
+TEST_F(PruneCli, AnotherArchitectureIsRefused) {
+  // tiny-qwen2's tensors under an architecture prune does not know.
+  const std::string qwen = dir.file("qwen.gguf"), other = dir.file("gpt2.gguf");
+  ASSERT_EQ(std::system((test::kuai_bin() + " synth --preset tiny-qwen2 -o " + qwen + " >/dev/null 2>&1").c_str()), 0);
+  auto f = engine::GgufFile::open(qwen);
+  ASSERT_TRUE(f.ok());
+  engine::GgufWriter w;
+  for (const auto& kv : (*f)->metadata()) {
+    std::string key = kv.key.rfind("qwen2.", 0) == 0 ? "gpt2." + kv.key.substr(6) : kv.key;
+    w.set(key, kv.key == "general.architecture" ? engine::GgufValue::of(std::string("gpt2")) : kv.value);
+  }
+  for (const auto& t : (*f)->tensors())
+    w.add_tensor(t.name, t.type, std::vector<int64_t>(t.ne.begin(), t.ne.begin() + std::max<uint32_t>(1, t.n_dims)),
+                 std::vector<uint8_t>(t.data, t.data + t.n_bytes));
+  ASSERT_TRUE(w.write(other).ok());
+  const CliRun r = run(dir, "-m " + other + " --calib " + dir.file("calib.txt") + " -o " + dir.file("never.gguf"));
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.substr(0, r.err.find('\n')).find("unsupported architecture 'gpt2'"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir.file("never.gguf")));
+}
+
+TEST_F(PruneCli, Qwen2RefusesTaylorHealingAndHeadCuts) {
   const std::string qwen = dir.file("qwen.gguf");
   ASSERT_EQ(std::system((test::kuai_bin() + " synth --preset tiny-qwen2 -o " + qwen + " >/dev/null 2>&1").c_str()), 0);
-  const CliRun r = run(dir, "-m " + qwen + " --calib " + dir.file("calib.txt") + " -o " + dir.file("never.gguf"));
-  EXPECT_NE(r.rc, 0);
-  EXPECT_NE(r.err.find("llama-architecture files only; this one is 'qwen2'"), std::string::npos) << r.err;
+  for (const char* extra : {" --ffn-keep 0.5 --metric taylor", " --ffn-keep 0.5 --heal-steps 5"}) {
+    const CliRun r = run(dir, "-m " + qwen + " --calib " + dir.file("calib.txt") + " -o " + dir.file("never.gguf") + extra);
+    EXPECT_NE(r.rc, 0) << extra;
+    EXPECT_NE(r.err.find("need a llama file"), std::string::npos) << extra << ": " << r.err;
+  }
+  const CliRun heads = run(dir, "-m " + qwen + " --calib " + dir.file("calib.txt") + " -o " + dir.file("never.gguf") +
+                                    " --heads-keep 0.5");
+  EXPECT_NE(heads.rc, 0);
+  EXPECT_NE(heads.err.find("a qwen2 file keeps all its heads"), std::string::npos) << heads.err;
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // The pruned file against the model it came from: pruning nothing gives the same logits; pruning a KV
 // group whose attn_output columns are zero, or FFN channels whose ffn_down columns are zero, leaves the
 // logits unchanged (up to summation order); shape keys and per-layer arrays follow the new shape; a
-// quantized input keeps its types where the rows allow; the file loads in kuai and in llama.cpp.
+// quantized input keeps its types where the rows allow; the file loads in kuai and in llama.cpp. The same
+// for a qwen2 file (layers and FFN channels: llama.cpp's qwen2 loader needs every head).
 #include "tools/prune_rewrite.h"
 
 #include <cstdlib>
@@ -14,6 +15,7 @@
 #include "prune_test_util.h"
 #include "tools/prune.h"
 #include "tools/quantize.h"
+#include "tools/synth.h"
 
 namespace kuai::tools::prune_test {
 namespace {
@@ -197,6 +199,72 @@ TEST(PruneRewrite, PrunedFileLoadsInKuaiAndLlamaCpp) {
   ss << in.rdbuf();
   // greedy: llama.cpp writes the same continuation as kuai
   EXPECT_NE(ss.str().find("Once upon" + out->text), std::string::npos) << ss.str() << " vs " << out->text;
+}
+
+// Greedy continuation by llama.cpp's llama-simple, or why there is none ("" and a reason).
+std::string llama_simple(const TempDir& dir, const std::string& model, const std::string& prompt, std::string& why) {
+  const std::string simple = test::shared_dir() + std::string("/tools/llama.cpp/llama-simple");
+  if (!fs::exists(simple)) return why = "llama.cpp's llama-simple is not at " + simple, "";
+  const std::string cmd = simple + " -m " + model + " -n 8 '" + prompt + "' >" + dir.file("out.txt") + " 2>" + dir.file("err.txt");
+  const int status = std::system(cmd.c_str());
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGILL) return why = "llama-simple needs AVX-512 (SIGILL here)", "";
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return why = "llama-simple failed on " + model, "";
+  std::ifstream in(dir.file("out.txt"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(PruneRewrite, Qwen2PrunesLayersAndChannelsAndLoadsInKuaiAndLlamaCpp) {
+  TempDir dir;
+  const std::string qwen = dir.file("qwen.gguf");
+  SynthOptions so;
+  so.preset = "tiny-qwen2";
+  ASSERT_TRUE(synth_model(qwen, so).ok());
+  const std::string calib = model_text(qwen, 1, 64);
+  // Pruning nothing: the same logits.
+  const PruneResult same = prune(qwen, dir.file("same.gguf"), PruneSpec{}, calib);
+  ASSERT_TRUE(same.written);
+  const auto ids = eval_tokens(qwen);
+  ASSERT_GT(ids.size(), 4u);
+  EXPECT_EQ(all_logits(qwen, ids), all_logits(dir.file("same.gguf"), ids));
+  // A layer and a quarter of the FFN (a qwen2 file keeps its heads: check_prune_spec).
+  PruneSpec spec;
+  spec.drop_layers = 1;
+  spec.ffn_keep = 0.75;
+  const PruneResult r = prune(qwen, dir.file("pruned.gguf"), spec, calib);
+  ASSERT_TRUE(r.written);
+  const auto& h = r.hparams;
+  auto lm = load_model(dir.file("pruned.gguf"));
+  ASSERT_TRUE(lm.ok()) << lm.error();
+  EXPECT_EQ(lm->model->hparams().n_layer, h.n_layer - 1);
+  EXPECT_EQ(lm->model->hparams().n_ff, kept_channels(h, r.spec));
+  EXPECT_EQ(lm->model->hparams().arch, Arch::kQwen2);
+  engine::ThreadPool pool(2);
+  GenerateOptions g;
+  g.n_predict = 8;
+  g.sampling.temperature = 0;
+  auto out = generate(*lm, "Once upon", g, pool);
+  ASSERT_TRUE(out.ok()) << out.error();
+  // A plan made by hand that cuts a KV group (check_prune_spec refuses it for qwen2): the biases follow
+  // their rows and kuai loads the file.
+  PrunePlan by_hand = same.plan;
+  for (auto& groups : by_hand.groups) groups.resize(1);
+  auto in = engine::GgufFile::open(qwen);
+  ASSERT_TRUE(in.ok());
+  ASSERT_TRUE(write_pruned(**in, by_hand, dir.file("heads.gguf"), RewriteOptions{}).ok());
+  auto heads = engine::GgufFile::open(dir.file("heads.gguf"));
+  ASSERT_TRUE(heads.ok());
+  const int group = h.n_head / h.n_head_kv;
+  EXPECT_EQ((*heads)->tensor("blk.0.attn_q.bias")->ne[0], int64_t(group) * h.head_dim);
+  EXPECT_EQ((*heads)->tensor("blk.0.attn_k.bias")->ne[0], int64_t(h.head_dim));
+  EXPECT_EQ((*heads)->tensor("blk.0.attn_v.bias")->ne[0], int64_t(h.head_dim));
+  EXPECT_TRUE(load_model(dir.file("heads.gguf")).ok());
+
+  std::string why;
+  const std::string peer = llama_simple(dir, dir.file("pruned.gguf"), "Once upon", why);
+  if (!why.empty()) GTEST_SKIP() << why << ": not compared";
+  EXPECT_NE(peer.find("Once upon" + out->text), std::string::npos) << peer << " vs " << out->text;
 }
 
 }  // namespace
