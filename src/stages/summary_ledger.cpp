@@ -178,13 +178,20 @@ void units(std::string_view s, size_t msg, bool user, size_t b, size_t e, size_t
   }
   const bool asks = line.ends_with("?") || line.ends_with("？");
   if (asks) {
-    // the last clause cut: after the last ， ； ： or , ; before a space
+    // the last clause cut: after the last ， ； ： or , ; before a space (one backward scan)
     size_t cut = std::string_view::npos, next = 0;
-    for (std::string_view sep : {"，", "；", "：", ", ", "; "}) {
-      size_t at = line.rfind(sep);
-      if (at != std::string_view::npos && (cut == std::string_view::npos || at > cut)) {
+    for (size_t at = line.size(); at-- > 0;) {
+      const char c = line[at];
+      if ((c == ',' || c == ';') && at + 1 < line.size() && line[at + 1] == ' ') {
         cut = at;
-        next = at + sep.size();
+        next = at + 2;
+        break;
+      }
+      if (c == '\xEF' && at + 2 < line.size() && line[at + 1] == '\xBC' &&
+          (line[at + 2] == '\x8C' || line[at + 2] == '\x9B' || line[at + 2] == '\x9A')) {  // ， ； ：
+        cut = at;
+        next = at + 3;
+        break;
       }
     }
     if (cut != std::string_view::npos && cut > 0) {
