@@ -7,8 +7,6 @@
 #include <array>
 #include <cstring>
 #include <string_view>
-#include <unordered_map>
-#include <unordered_set>
 
 namespace kuai::stages {
 namespace {
@@ -283,12 +281,34 @@ uint64_t fnv1a(std::string_view s) {
   return h;
 }
 
+// The stop words' hashes in a flat table (open addressing, 256 slots for ~100 words): a lookup per
+// Latin word, without std::unordered_set's division.
+class StopHashes {
+ public:
+  StopHashes() {
+    slots_.fill(0);
+    for (std::string_view w : kStop) {
+      const uint64_t h = fnv1a(w);
+      size_t i = slot(h);
+      while (slots_[i] != 0 && slots_[i] != h) i = (i + 1) & (kSlots - 1);
+      slots_[i] = h;
+    }
+  }
+  bool contains(uint64_t h) const {
+    for (size_t i = slot(h);; i = (i + 1) & (kSlots - 1)) {
+      if (slots_[i] == h) return true;
+      if (slots_[i] == 0) return false;
+    }
+  }
+
+ private:
+  static constexpr size_t kSlots = 256;
+  static size_t slot(uint64_t h) { return static_cast<size_t>((h * 0x9E3779B97F4A7C15ull) >> 56); }
+  std::array<uint64_t, kSlots> slots_;
+};
+
 void terms(std::string_view s, Terms& out) {
-  static const std::unordered_set<uint64_t> stop = [] {
-    std::unordered_set<uint64_t> h;
-    for (std::string_view w : kStop) h.insert(fnv1a(w));
-    return h;
-  }();
+  static const StopHashes stop;
   // The current Latin word's FNV-1a hash (of its lowercase bytes), built as it is read.
   uint64_t word_hash = 1469598103934665603ull;
   size_t word_len = 0;
@@ -322,6 +342,14 @@ void terms(std::string_view s, Terms& out) {
     i += len;
   }
   flush();
+}
+
+// The bucket of a mark word by its first two bytes (a-z, ' or space each); kNoPair for others.
+constexpr size_t kNoPair = ~size_t{0};
+size_t pair_index(char a, char b) {
+  auto at = [](char c) -> size_t { return c >= 'a' && c <= 'z' ? size_t(c - 'a') : c == '\'' ? 26 : c == ' ' ? 27 : kNoPair; };
+  const size_t x = at(a), y = at(b);
+  return x == kNoPair || y == kNoPair ? kNoPair : x * 28 + y;
 }
 
 // Fact marks of a sentence (0: none).
@@ -380,10 +408,10 @@ double marks(std::string_view s) {
   // word; CJK ones only when the text holds their first character.
   // Bucketed by the first two bytes (every mark word has at least two), so most word starts compare
   // against nothing.
+  // (every mark word starts with two of a-z, ' and space: an array of 28 x 28 buckets)
   static const auto by_pair = [] {
-    std::unordered_map<uint16_t, std::vector<std::string_view>> b;
-    for (std::string_view w : kMarkWords)
-      b[static_cast<uint16_t>(static_cast<unsigned char>(w[0]) << 8 | static_cast<unsigned char>(w[1]))].push_back(w);
+    std::array<std::vector<std::string_view>, 28 * 28> b;
+    for (std::string_view w : kMarkWords) b[pair_index(w[0], w[1])].push_back(w);
     return b;
   }();
   thread_local std::string low;
@@ -395,10 +423,9 @@ double marks(std::string_view s) {
   size_t n_found = 0;
   for (size_t i = 0; i + 1 < low.size() && n_found < 4; ++i) {
     if (low[i] < 'a' || low[i] > 'z' || (i > 0 && alpha(low[i - 1]))) continue;
-    const auto bucket = by_pair.find(
-        static_cast<uint16_t>(static_cast<unsigned char>(low[i]) << 8 | static_cast<unsigned char>(low[i + 1])));
-    if (bucket == by_pair.end()) continue;
-    for (std::string_view w : bucket->second) {
+    const size_t bucket = pair_index(low[i], low[i + 1]);
+    if (bucket == kNoPair) continue;
+    for (std::string_view w : by_pair[bucket]) {
       if (low.compare(i, w.size(), w) != 0) continue;
       if (std::find(found, found + n_found, w) == found + n_found) found[n_found++] = w;
       if (n_found == 4) break;
@@ -546,10 +573,18 @@ LedgerMessage analyse_ledger_message(std::string_view content, bool user,
     lm.units.push_back(std::move(u));
   }
   if (user) {
-    lm.terms = sorted_terms(content);
-    lm.numbers = sorted_numbers(content);
+    // The units cover every term and number of the text (they split only at spaces and punctuation,
+    // never inside a word, a CJK run or a digit run): the whole text's are the union of theirs.
+    for (const auto& u : lm.units) {
+      lm.terms.insert(lm.terms.end(), lm.pool.begin() + u.terms_at, lm.pool.begin() + u.terms_at + u.terms_n);
+      lm.numbers.insert(lm.numbers.end(), lm.pool.begin() + u.numbers_at, lm.pool.begin() + u.numbers_at + u.numbers_n);
+    }
+    for (auto* v : {&lm.terms, &lm.numbers}) {
+      std::sort(v->begin(), v->end());
+      v->erase(std::unique(v->begin(), v->end()), v->end());
+    }
+    lm.tokens = count_tokens(content);  // only a user turn is ever carried whole
   }
-  lm.tokens = count_tokens(content);
   return lm;
 }
 

@@ -73,7 +73,7 @@ struct LedgerMessage {
   std::span<const uint64_t> numbers_of(const Unit& u) const { return {pool.data() + u.numbers_at, u.numbers_n}; }
   uint32_t sentences = 0;
   std::vector<uint64_t> terms, numbers;  // of the whole text (user messages only)
-  int64_t tokens = 0;                    // of the whole text
+  int64_t tokens = 0;                    // of the whole text (user messages only)
   size_t bytes() const;
 };
 
