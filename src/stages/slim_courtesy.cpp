@@ -117,25 +117,32 @@ struct Scratch {
   std::vector<uint8_t> covered;  // per word: 1 trigger
   std::vector<uint8_t> cjk_mark;  // per byte of the range: 1 trigger, 2 soft
   std::vector<uint8_t> probe;     // cjk_mark with the vetoes
-  std::vector<uint32_t> present;  // patterns of a lexicon found in the range
+  std::vector<std::pair<uint32_t, uint32_t>> occurrences;  // of a lexicon's patterns in the range
 };
 
-// Finds every occurrence of each pattern of `set` in s[b, e) (patterns in their order: longest first)
-// and marks its bytes with `value` where unmarked; returns whether any was found.
-bool mark_cjk(std::string_view s, size_t b, size_t e, const text::PatternSet& set, std::vector<uint32_t>& present,
-              std::vector<uint8_t>& mark, uint8_t value) {
+// Finds every occurrence of each pattern of `set` in s[b, e) (patterns in their order: longest first;
+// a pattern's occurrences left to right, each search resuming after the previous one) and marks its
+// bytes with `value` where unmarked; returns whether any was found.
+bool mark_cjk(std::string_view s, size_t b, size_t e, const text::PatternSet& set,
+              std::vector<std::pair<uint32_t, uint32_t>>& occurrences, std::vector<uint8_t>& mark, uint8_t value) {
   bool found = false;
-  std::string_view r = s.substr(b, e - b);
-  set.present(r, present);
-  for (uint32_t k : present) {
-    const std::string& p = set.patterns()[k];
-    for (size_t at = r.find(p); at != std::string_view::npos; at = r.find(p, at + p.size())) {
-      bool free = true;
-      for (size_t q = at; q < at + p.size() && free; ++q) free = mark[q] == 0;
-      if (!free) continue;
-      std::fill(mark.begin() + static_cast<std::ptrdiff_t>(at), mark.begin() + static_cast<std::ptrdiff_t>(at + p.size()), value);
-      found = true;
+  set.matches(s.substr(b, e - b), occurrences);
+  std::sort(occurrences.begin(), occurrences.end());  // by pattern, then offset
+  uint32_t pattern = ~0u;
+  size_t resume = 0;
+  for (auto [k, at] : occurrences) {
+    const size_t len = set.patterns()[k].size();
+    if (k != pattern) {
+      pattern = k;
+      resume = 0;
     }
+    if (at < resume) continue;  // overlaps the previous occurrence of the same pattern
+    resume = at + len;
+    bool free = true;
+    for (size_t q = at; q < at + len && free; ++q) free = mark[q] == 0;
+    if (!free) continue;
+    std::fill(mark.begin() + static_cast<std::ptrdiff_t>(at), mark.begin() + static_cast<std::ptrdiff_t>(at + len), value);
+    found = true;
   }
   return found;
 }
@@ -147,7 +154,7 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
   bool cjk_here = false;
   for (size_t i = b; i < e && !cjk_here; ++i) cjk_here = static_cast<unsigned char>(s[i]) >= 0xE3;
   sc.cjk_mark.assign(e - b, 0);
-  if (cjk_here) a.trigger = mark_cjk(s, b, e, lex.cjk_trigger(), sc.present, sc.cjk_mark, 1);
+  if (cjk_here) a.trigger = mark_cjk(s, b, e, lex.cjk_trigger(), sc.occurrences, sc.cjk_mark, 1);
   // Latin words and their triggers.
   latin_words(s, b, e, sc.words);
   const auto& w = sc.words;
@@ -163,8 +170,8 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
   if (!a.trigger) return a;
   if (cjk_here) {
     sc.probe = sc.cjk_mark;
-    if (mark_cjk(s, b, e, lex.cjk_veto(), sc.present, sc.probe, 3)) a.veto = true;
-    mark_cjk(s, b, e, lex.cjk_soft(), sc.present, sc.cjk_mark, 2);
+    if (mark_cjk(s, b, e, lex.cjk_veto(), sc.occurrences, sc.probe, 3)) a.veto = true;
+    mark_cjk(s, b, e, lex.cjk_soft(), sc.occurrences, sc.cjk_mark, 2);
   }
   for (size_t i = b; i < e;) {
     size_t len;

@@ -4,6 +4,8 @@
 #include "text/utf8.h"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <cctype>
 #include <cstdint>
 #include <unordered_set>
@@ -130,8 +132,7 @@ void mark(std::vector<uint8_t>& v, size_t b, size_t e) {
 }
 
 bool any(const std::vector<uint8_t>& v, size_t b, size_t e) {
-  return std::find(v.begin() + static_cast<std::ptrdiff_t>(b), v.begin() + static_cast<std::ptrdiff_t>(e), 1) !=
-         v.begin() + static_cast<std::ptrdiff_t>(e);
+  return e > b && std::memchr(v.data() + b, 1, e - b) != nullptr;
 }
 
 size_t paragraph_end(std::string_view s, size_t from) {
@@ -173,9 +174,14 @@ void protected_bytes(std::string_view s, const std::vector<Line>& lines, std::ve
     if (prot[i]) { ++i; continue; }
     const char c = s[i];
     // Only these bytes can open code, a quote or a URL.
+    static constexpr auto kOpens = [] {
+      std::array<bool, 256> t{};
+      for (int o : {int{'`'}, int{'"'}, int{'h'}, int{'H'}, int{'f'}, int{'F'}, int{'w'}, int{'W'}, 0xE2, 0xE3, 0xC2})
+        t[size_t(o)] = true;
+      return t;
+    }();
     const auto u = static_cast<unsigned char>(c);
-    if (c != '`' && c != '"' && u != 0xE2 && u != 0xE3 && u != 0xC2 && c != 'h' && c != 'H' && c != 'f' &&
-        c != 'F' && c != 'w' && c != 'W') {
+    if (!kOpens[u]) {
       ++i;
       continue;
     }
@@ -224,7 +230,9 @@ void protected_bytes(std::string_view s, const std::vector<Line>& lines, std::ve
       }
       return false;
     };
-    if ((c == 'h' || c == 'H' || c == 'f' || c == 'F' || c == 'w' || c == 'W') && url_at(i) &&
+    // (a scheme's second letter first: most h, f and w start plain words)
+    const char second = i + 1 < s.size() ? lower(s[i + 1]) : 0;
+    if ((second == 't' || second == 'i' || second == 'w') && url_at(i) &&
         (i == 0 || !std::isalnum(static_cast<unsigned char>(s[i - 1])))) {
       size_t j = i;
       while (j < s.size() && !is_space(s[j]) && s[j] != '<' && s[j] != '>' && s[j] != '"') {

@@ -5,8 +5,22 @@
 #include <algorithm>
 
 namespace kuai::text {
+namespace {
+
+size_t slot_of(char32_t cp, size_t slots) { return static_cast<size_t>((cp * 0x9E3779B1u) >> 8) & (slots - 1); }
+
+// Whether `p` is at s[i] (the caller checked the first byte; patterns are a few bytes: no memcmp call).
+bool at(std::string_view s, size_t i, const std::string& p) {
+  if (s.size() - i < p.size()) return false;
+  for (size_t k = 1; k < p.size(); ++k)
+    if (s[i + k] != p[k]) return false;
+  return true;
+}
+
+}  // namespace
 
 PatternSet::PatternSet(std::vector<std::string> patterns) : patterns_(std::move(patterns)) {
+  std::vector<std::pair<char32_t, uint32_t>> others;
   for (uint32_t k = 0; k < patterns_.size(); ++k) {
     const std::string& p = patterns_[k];
     if (p.empty()) continue;
@@ -17,9 +31,27 @@ PatternSet::PatternSet(std::vector<std::string> patterns) : patterns_(std::move(
     }
     size_t len;
     const char32_t cp = utf8_decode(p, 0, len);
-    by_first_[cp].push_back(k);
+    others.emplace_back(cp, k);
     lead_[c] = true;
     first_bits_[(cp >> 6) & 15] |= uint64_t{1} << (cp & 63);
+  }
+  if (others.empty()) return;
+  size_t slots = 16;
+  while (slots < others.size() * 2) slots <<= 1;
+  by_first_.assign(slots, {});
+  for (auto [cp, k] : others) {  // k ascending: each slot's list stays in the patterns' order
+    size_t i = slot_of(cp, slots);
+    while (by_first_[i].first != 0 && by_first_[i].first != cp) i = (i + 1) & (slots - 1);
+    by_first_[i].first = cp;
+    by_first_[i].second.push_back(k);
+  }
+}
+
+const std::vector<uint32_t>* PatternSet::starting_with(char32_t cp) const {
+  if (by_first_.empty()) return nullptr;
+  for (size_t i = slot_of(cp, by_first_.size());; i = (i + 1) & (by_first_.size() - 1)) {
+    if (by_first_[i].first == cp) return &by_first_[i].second;
+    if (by_first_[i].first == 0) return nullptr;
   }
 }
 
@@ -27,10 +59,8 @@ template <class F>
 void PatternSet::scan(std::string_view s, F&& on_match) const {
   if (patterns_.empty()) return;
   auto try_at = [&](size_t i, const std::vector<uint32_t>& ks) {
-    for (uint32_t k : ks) {
-      const std::string& p = patterns_[k];
-      if (s.size() - i >= p.size() && s.compare(i, p.size(), p) == 0 && !on_match(k)) return false;
-    }
+    for (uint32_t k : ks)
+      if (at(s, i, patterns_[k]) && !on_match(k, i)) return false;
     return true;
   };
   for (size_t i = 0; i < s.size();) {
@@ -47,8 +77,8 @@ void PatternSet::scan(std::string_view s, F&& on_match) const {
     size_t len;
     const char32_t cp = utf8_decode(s, i, len);
     if ((first_bits_[(cp >> 6) & 15] >> (cp & 63)) & 1) {
-      auto it = by_first_.find(cp);
-      if (it != by_first_.end() && !try_at(i, it->second)) return;
+      const std::vector<uint32_t>* ks = starting_with(cp);
+      if (ks && !try_at(i, *ks)) return;
     }
     i += len;
   }
@@ -56,7 +86,7 @@ void PatternSet::scan(std::string_view s, F&& on_match) const {
 
 void PatternSet::present(std::string_view s, std::vector<uint32_t>& out) const {
   out.clear();
-  scan(s, [&](uint32_t k) {
+  scan(s, [&](uint32_t k, size_t) {
     out.push_back(k);
     return true;
   });
@@ -71,7 +101,7 @@ size_t PatternSet::count_present(std::string_view s, size_t limit) const {
   uint32_t small[8];  // the usual limit: no allocation
   std::vector<uint32_t> large;
   size_t n = 0;
-  scan(s, [&](uint32_t k) {
+  scan(s, [&](uint32_t k, size_t) {
     uint32_t* seen = limit <= 8 ? small : large.data();
     if (std::find(seen, seen + n, k) == seen + n) {
       if (limit <= 8) small[n] = k;
@@ -81,6 +111,14 @@ size_t PatternSet::count_present(std::string_view s, size_t limit) const {
     return n < limit;
   });
   return n;
+}
+
+void PatternSet::matches(std::string_view s, std::vector<std::pair<uint32_t, uint32_t>>& out) const {
+  out.clear();
+  scan(s, [&](uint32_t k, size_t i) {
+    out.emplace_back(k, static_cast<uint32_t>(i));
+    return true;
+  });
 }
 
 }  // namespace kuai::text

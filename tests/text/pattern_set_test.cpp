@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 namespace kuai::text {
@@ -42,6 +43,46 @@ TEST(PatternSetTest, SameAsOneSearchPerPatternOnRandomText) {
       if (s.find(patterns[k]) != std::string::npos) expect.push_back(k);
     // (a pattern listed twice is found under each index)
     EXPECT_EQ(present(set, s), expect) << s;
+  }
+}
+
+TEST(PatternSetTest, MatchesListsEveryOccurrenceByOffsetThenPatternOrder) {
+  PatternSet set({"哈哈", "哈", "ab", "", "b"});
+  std::vector<std::pair<uint32_t, uint32_t>> out;
+  set.matches("哈哈哈ab", out);
+  // 哈 is 3 bytes: 哈哈 at 0 and 3 (overlapping), 哈 at 0, 3, 6; ab at 9; b at 10.
+  EXPECT_EQ(out, (std::vector<std::pair<uint32_t, uint32_t>>{{0, 0}, {1, 0}, {0, 3}, {1, 3}, {1, 6}, {2, 9}, {4, 10}}));
+  set.matches("", out);
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(PatternSetTest, MatchesSameAsSearchingEveryCharacterOnRandomText) {
+  const std::vector<std::string> alphabet = {"谢", "不", "好", "a", "b", "，", "意"};
+  std::mt19937 rng(11);
+  std::vector<std::string> patterns;
+  for (int k = 0; k < 300; ++k) {  // many first code points: the flat table grows and probes
+    std::string p;
+    if (rng() % 3 == 0) {  // a CJK code point of its own
+      p.push_back('\xE4');
+      p.push_back(static_cast<char>(0x80 + rng() % 64));
+      p.push_back(static_cast<char>(0x80 + rng() % 64));
+    }
+    for (int n = 1 + static_cast<int>(rng() % 3); n > 0; --n) p += alphabet[rng() % 6];
+    patterns.push_back(p);
+  }
+  PatternSet set(patterns);
+  for (int t = 0; t < 200; ++t) {
+    std::string s;
+    for (int n = static_cast<int>(rng() % 30); n > 0; --n) s += alphabet[rng() % alphabet.size()];
+    // Every pattern at every character start, by offset then list order.
+    std::vector<std::pair<uint32_t, uint32_t>> expect, got;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if ((static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) continue;  // inside a character
+      for (uint32_t k = 0; k < patterns.size(); ++k)
+        if (s.compare(i, patterns[k].size(), patterns[k]) == 0) expect.emplace_back(k, static_cast<uint32_t>(i));
+    }
+    set.matches(s, got);
+    EXPECT_EQ(got, expect) << s;
   }
 }
 
