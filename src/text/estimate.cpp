@@ -22,6 +22,21 @@ int64_t run_tokens(Run run, int64_t n) {
   return 0;
 }
 
+// utf8proc's category, from a table for the CJK punctuation blocks (U+3000..303F, U+FF00..FFEF:
+// the commas and stops of every Chinese sentence) built from utf8proc itself, so the same answer.
+utf8proc_category_t category(char32_t cp) {
+  static const auto kTables = [] {
+    std::array<uint8_t, 0x40 + 0xF0> t{};
+    for (char32_t c = 0; c < 0x40; ++c) t[c] = static_cast<uint8_t>(utf8proc_category(static_cast<utf8proc_int32_t>(0x3000 + c)));
+    for (char32_t c = 0; c < 0xF0; ++c)
+      t[0x40 + c] = static_cast<uint8_t>(utf8proc_category(static_cast<utf8proc_int32_t>(0xFF00 + c)));
+    return t;
+  }();
+  if (cp >= 0x3000 && cp < 0x3040) return static_cast<utf8proc_category_t>(kTables[cp - 0x3000]);
+  if (cp >= 0xFF00 && cp < 0xFFF0) return static_cast<utf8proc_category_t>(kTables[0x40 + cp - 0xFF00]);
+  return utf8proc_category(static_cast<utf8proc_int32_t>(cp));
+}
+
 }  // namespace
 
 int64_t estimate_tokens(std::string_view s) {
@@ -79,8 +94,8 @@ int64_t estimate_tokens(std::string_view s) {
       cp = utf8_decode(s, i, len);
     }
     i += len;
-    if (is_cjk(cp)) { flush(); ++tokens; continue; }
-    auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(cp));
+    if ((cp >= 0x4E00 && cp <= 0x9FFF) || is_cjk(cp)) { flush(); ++tokens; continue; }  // (the common block first)
+    const auto cat = category(cp);
     if (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) {
       extend(cp < 0x250 ? Run::Latin : Run::OtherLetters);  // Latin-1 / Latin Extended letters stay Latin
     } else if (cat >= UTF8PROC_CATEGORY_MN && cat <= UTF8PROC_CATEGORY_ME) {
