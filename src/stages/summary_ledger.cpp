@@ -65,7 +65,15 @@ constexpr std::string_view kMarkCjk[] = {
 constexpr std::string_view kCorrection[] = {
     "i meant", "correction", "i misspoke", "scratch that", "make that", "i was wrong", "typo",
     "说错了", "写错了", "更正", "纠正", "改一下", "提高到", "降到", "降低到", "增加到", "减少到", "调整为", "调整到", "改到"};
-constexpr std::string_view kCjkNumerals = "一二三四五六七八九十两百千万";
+bool cjk_numeral(char32_t cp) {
+  switch (cp) {
+    case U'一': case U'二': case U'三': case U'四': case U'五': case U'六': case U'七': case U'八': case U'九':
+    case U'十': case U'两': case U'百': case U'千': case U'万':
+      return true;
+    default:
+      return false;
+  }
+}
 
 // A unit of a dropped message: the span a fact is carried in (a clause, a user's sentence, a list).
 struct Sentence {
@@ -383,7 +391,7 @@ double marks(std::string_view s) {
   for (size_t i = 0; i < s.size() && !has_digit;) {
     size_t len;
     char32_t cp = text::utf8_decode(s, i, len);
-    if (len == 3 && i + len < s.size() && kCjkNumerals.find(s.substr(i, len)) != std::string_view::npos) {
+    if (len == 3 && i + len < s.size() && cjk_numeral(cp)) {
       size_t len2;
       char32_t next = text::utf8_decode(s, i + len, len2);
       // 一 is also "a" ("一点" a little, "一次函数" a linear function): only with money, age and time.
