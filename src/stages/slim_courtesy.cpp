@@ -191,7 +191,7 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
     if (CourtesyLexicon::match_at(lex.latin_veto(), w, i, run) > 0) a.veto = true;
     // A capitalised word inside the sentence is a name ("I" and its contractions are not).
     const bool capital = s[w[i].begin] >= 'A' && s[w[i].begin] <= 'Z';
-    const bool soft = lex.latin_soft().contains(w[i].hash);
+    const bool soft = lex.latin_soft(w[i].hash);
     if (capital && !w[i].pronoun_i) {
       size_t k = w[i].begin;
       while (k > b && hspace(s[k - 1])) --k;
@@ -245,11 +245,15 @@ void CourtesyLexicon::add_list(std::string_view list) {
     std::vector<uint64_t> hashes;
     for (const auto& word : words) hashes.push_back(word == "*" ? kStar : hash_of(word));
     if (section == Soft) {
-      for (uint64_t h : hashes) latin_soft_.insert(h);
+      for (uint64_t h : hashes) {
+        latin_soft_.insert(h);
+        soft_bits_[(h >> 6) & 63] |= uint64_t{1} << (h & 63);
+      }
       continue;
     }
     auto& table = section == Trigger ? latin_trigger_ : latin_veto_;
-    auto& bucket = table[hashes[0]];
+    table.first_bits[(hashes[0] >> 6) & 63] |= uint64_t{1} << (hashes[0] & 63);
+    auto& bucket = table.by_first[hashes[0]];
     bucket.push_back(std::move(hashes));
     std::stable_sort(bucket.begin(), bucket.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
   }
@@ -259,8 +263,9 @@ void CourtesyLexicon::add_list(std::string_view list) {
 }
 
 size_t CourtesyLexicon::match_at(const Patterns& table, const std::vector<Word>& words, size_t i, size_t end) {
-  auto it = table.find(words[i].hash);
-  if (it == table.end()) return 0;
+  if (!table.may_start(words[i].hash)) return 0;
+  auto it = table.by_first.find(words[i].hash);
+  if (it == table.by_first.end()) return 0;
   size_t best = 0;
   for (const auto& p : it->second) {
     // Greedy-free match with `*` = 1..3 words (backtracking over the few wildcards a pattern has).

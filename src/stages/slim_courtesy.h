@@ -18,6 +18,7 @@
 
 #include "text/pattern_set.h"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -52,12 +53,21 @@ class CourtesyLexicon {
   };
   // Marks, for words[i..], the words of the longest pattern of `table` that matches at i; returns how
   // many words it spans (0: none).
-  using Patterns = std::unordered_map<uint64_t, std::vector<std::vector<uint64_t>>>;
+  // Word sequences by their first word, with a 4096-bit filter of the first words' hashes (most words
+  // of a text start no pattern: one bit test, no hash-table probe).
+  struct Patterns {
+    std::unordered_map<uint64_t, std::vector<std::vector<uint64_t>>> by_first;
+    std::array<uint64_t, 64> first_bits{};
+    bool may_start(uint64_t h) const { return (first_bits[(h >> 6) & 63] >> (h & 63)) & 1; }
+    bool empty() const { return by_first.empty(); }
+  };
   static size_t match_at(const Patterns& table, const std::vector<Word>& words, size_t i, size_t end);
 
   const Patterns& latin_trigger() const { return latin_trigger_; }
   const Patterns& latin_veto() const { return latin_veto_; }
-  const std::unordered_set<uint64_t>& latin_soft() const { return latin_soft_; }
+  bool latin_soft(uint64_t hash) const {
+    return ((soft_bits_[(hash >> 6) & 63] >> (hash & 63)) & 1) && latin_soft_.contains(hash);
+  }
   // Non-Latin patterns (CJK words, full-width punctuation), longest first.
   const text::PatternSet& cjk_trigger() const { return cjk_trigger_set_; }
   const text::PatternSet& cjk_veto() const { return cjk_veto_set_; }
@@ -66,6 +76,7 @@ class CourtesyLexicon {
  private:
   Patterns latin_trigger_, latin_veto_;
   std::unordered_set<uint64_t> latin_soft_;
+  std::array<uint64_t, 64> soft_bits_{};  // latin_soft_'s hashes modulo 4096
   std::vector<std::string> cjk_trigger_, cjk_veto_, cjk_soft_;  // longest first
   text::PatternSet cjk_trigger_set_, cjk_veto_set_, cjk_soft_set_;
 };
