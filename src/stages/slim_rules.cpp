@@ -299,8 +299,17 @@ void PhraseSet::add(std::string_view phrase) {
 
 size_t PhraseSet::match(std::string_view text, size_t pos) const {
   if (pos >= text.size()) return npos;
-  char c0 = starts_with_at(text, pos, "\xE2\x80\x99") ? '\'' : lower(text[pos]);
+  const bool curly = starts_with_at(text, pos, "\xE2\x80\x99");
+  const char c0 = curly ? '\'' : lower(text[pos]);
+  // The text's second character as a phrase writes it (spaces as ' ', ’ as '): most phrases of the
+  // bucket differ there, and are skipped without a match_one call.
+  const size_t at1 = pos + (curly ? 3 : 1);
+  const char c1 = at1 >= text.size()                             ? '\0'
+                  : is_hspace(text[at1])                         ? ' '
+                  : starts_with_at(text, at1, "\xE2\x80\x99") ? '\''
+                                                                 : lower(text[at1]);
   for (const auto& p : buckets_[static_cast<unsigned char>(c0)]) {
+    if (p.size() >= 2 && p[1] != c1) continue;
     size_t e = match_one(text, pos, p);
     if (e != npos && clause_ends_at(text, e)) return e;
   }
