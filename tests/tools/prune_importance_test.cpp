@@ -147,9 +147,15 @@ TEST(PrunePlan, BadSpecsAreOneLineErrors) {
   s = {};
   s.heads_keep = 0.1;  // 0.4 of a group
   EXPECT_NE(err(s).find("keeps no KV group"), std::string::npos);
+  // qwen2: layers and FFN channels, never heads (llama.cpp's qwen2 loader); other architectures are
+  // refused where a file is read (PruneCli.AnotherArchitectureIsRefused).
   h.arch = engine::model::Arch::kQwen2, h.arch_name = "qwen2";
-  EXPECT_NE(err(PruneSpec{}).find("llama-architecture"), std::string::npos);
-  for (const std::string& e : {err(PruneSpec{})}) EXPECT_EQ(e.find('\n'), std::string::npos);
+  EXPECT_TRUE(check_prune_spec(h, PruneSpec{}).ok());
+  s = {};
+  s.heads_keep = 0.75;
+  const std::string heads = err(s);
+  EXPECT_NE(heads.find("keeps all its heads"), std::string::npos);
+  EXPECT_EQ(heads.find('\n'), std::string::npos);
   h.arch = engine::model::Arch::kLlama, h.arch_name = "llama";
   PruneSpec needs;
   needs.ffn_keep = 0.5;
