@@ -289,34 +289,61 @@ uint64_t fnv1a(std::string_view s) {
   return h;
 }
 
-// The stop words' hashes in a flat table (open addressing, 256 slots for ~100 words): a lookup per
-// Latin word, without std::unordered_set's division.
-class StopHashes {
+// A set of 64-bit hashes, open addressing in one array (no allocation per element; the per-request
+// sets of the ledger hold a few hundred).
+class HashSet {
  public:
-  StopHashes() {
-    slots_.fill(0);
-    for (std::string_view w : kStop) {
-      const uint64_t h = fnv1a(w);
-      size_t i = slot(h);
-      while (slots_[i] != 0 && slots_[i] != h) i = (i + 1) & (kSlots - 1);
-      slots_[i] = h;
+  explicit HashSet(size_t expected) {
+    size_t cap = 16;
+    while (cap < expected * 2) cap <<= 1;
+    slots_.assign(cap, kEmpty);
+  }
+  // True when x was not in the set.
+  bool insert(uint64_t x) {
+    if (x == kEmpty) {
+      const bool fresh = !has_empty_;
+      has_empty_ = true;
+      return fresh;
+    }
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    for (size_t i = slot(x);; i = (i + 1) & (slots_.size() - 1)) {
+      if (slots_[i] == x) return false;
+      if (slots_[i] == kEmpty) {
+        slots_[i] = x;
+        ++size_;
+        return true;
+      }
     }
   }
-  bool contains(uint64_t h) const {
-    for (size_t i = slot(h);; i = (i + 1) & (kSlots - 1)) {
-      if (slots_[i] == h) return true;
-      if (slots_[i] == 0) return false;
+  bool contains(uint64_t x) const {
+    if (x == kEmpty) return has_empty_;
+    for (size_t i = slot(x);; i = (i + 1) & (slots_.size() - 1)) {
+      if (slots_[i] == x) return true;
+      if (slots_[i] == kEmpty) return false;
     }
   }
 
  private:
-  static constexpr size_t kSlots = 256;
-  static size_t slot(uint64_t h) { return static_cast<size_t>((h * 0x9E3779B97F4A7C15ull) >> 56); }
-  std::array<uint64_t, kSlots> slots_;
+  static constexpr uint64_t kEmpty = ~uint64_t{0};
+  size_t slot(uint64_t x) const { return static_cast<size_t>((x * 0x9E3779B97F4A7C15ull) >> 32) & (slots_.size() - 1); }
+  void grow() {
+    std::vector<uint64_t> old(slots_.size() * 2, kEmpty);
+    old.swap(slots_);
+    size_ = 0;
+    for (uint64_t x : old)
+      if (x != kEmpty) insert(x);
+  }
+  std::vector<uint64_t> slots_;
+  size_t size_ = 0;
+  bool has_empty_ = false;
 };
 
 void terms(std::string_view s, Terms& out) {
-  static const StopHashes stop;
+  static const HashSet stop = [] {  // (a flat table: no std::unordered_set division per word)
+    HashSet h(std::size(kStop));
+    for (std::string_view w : kStop) h.insert(fnv1a(w));
+    return h;
+  }();
   // The current Latin word's FNV-1a hash (of its lowercase bytes), built as it is read.
   uint64_t word_hash = 1469598103934665603ull;
   size_t word_len = 0;
@@ -414,9 +441,8 @@ double marks(std::string_view s) {
   score += std::min(names, 2);
   // Mark words (Latin: prefixes of a word; each counted once), looked up by the first letter of each
   // word; CJK ones only when the text holds their first character.
-  // Bucketed by the first two bytes (every mark word has at least two), so most word starts compare
-  // against nothing.
-  // (every mark word starts with two of a-z, ' and space: an array of 28 x 28 buckets)
+  // Bucketed by the first two bytes (every mark word starts with two of a-z, ' and space: 28 x 28
+  // buckets), so most word starts compare against nothing.
   static const auto by_pair = [] {
     std::array<std::vector<std::string_view>, 28 * 28> b;
     for (std::string_view w : kMarkWords) b[pair_index(w[0], w[1])].push_back(w);
@@ -474,55 +500,6 @@ std::vector<uint64_t> sorted_numbers(std::string_view s) {
   v.erase(std::unique(v.begin(), v.end()), v.end());
   return v;
 }
-
-// A set of 64-bit hashes, open addressing in one array (no allocation per element; the per-request
-// sets of the ledger hold a few hundred).
-class HashSet {
- public:
-  explicit HashSet(size_t expected) {
-    size_t cap = 16;
-    while (cap < expected * 2) cap <<= 1;
-    slots_.assign(cap, kEmpty);
-  }
-  // True when x was not in the set.
-  bool insert(uint64_t x) {
-    if (x == kEmpty) {
-      const bool fresh = !has_empty_;
-      has_empty_ = true;
-      return fresh;
-    }
-    if ((size_ + 1) * 2 > slots_.size()) grow();
-    for (size_t i = slot(x);; i = (i + 1) & (slots_.size() - 1)) {
-      if (slots_[i] == x) return false;
-      if (slots_[i] == kEmpty) {
-        slots_[i] = x;
-        ++size_;
-        return true;
-      }
-    }
-  }
-  bool contains(uint64_t x) const {
-    if (x == kEmpty) return has_empty_;
-    for (size_t i = slot(x);; i = (i + 1) & (slots_.size() - 1)) {
-      if (slots_[i] == x) return true;
-      if (slots_[i] == kEmpty) return false;
-    }
-  }
-
- private:
-  static constexpr uint64_t kEmpty = ~uint64_t{0};
-  size_t slot(uint64_t x) const { return static_cast<size_t>((x * 0x9E3779B97F4A7C15ull) >> 32) & (slots_.size() - 1); }
-  void grow() {
-    std::vector<uint64_t> old(slots_.size() * 2, kEmpty);
-    old.swap(slots_);
-    size_ = 0;
-    for (uint64_t x : old)
-      if (x != kEmpty) insert(x);
-  }
-  std::vector<uint64_t> slots_;
-  size_t size_ = 0;
-  bool has_empty_ = false;
-};
 
 bool holds(const std::vector<uint64_t>& sorted, uint64_t x) { return std::binary_search(sorted.begin(), sorted.end(), x); }
 
