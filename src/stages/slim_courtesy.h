@@ -51,8 +51,6 @@ class CourtesyLexicon {
     bool digit;              // holds a digit
     bool pronoun_i;          // "I", "I'm", "I'd"…
   };
-  // Marks, for words[i..], the words of the longest pattern of `table` that matches at i; returns how
-  // many words it spans (0: none).
   // Word sequences by their first word, with a 4096-bit filter of the first words' hashes (most words
   // of a text start no pattern: one bit test, no hash-table probe).
   struct Patterns {
@@ -61,6 +59,8 @@ class CourtesyLexicon {
     bool may_start(uint64_t h) const { return (first_bits[(h >> 6) & 63] >> (h & 63)) & 1; }
     bool empty() const { return by_first.empty(); }
   };
+  // Marks, for words[i..], the words of the longest pattern of `table` that matches at i; returns how
+  // many words it spans (0: none).
   static size_t match_at(const Patterns& table, const std::vector<Word>& words, size_t i, size_t end);
 
   const Patterns& latin_trigger() const { return latin_trigger_; }

@@ -5,9 +5,9 @@
 
 #include <algorithm>
 #include <array>
-#include <cstring>
 #include <cctype>
 #include <cstdint>
+#include <cstring>
 #include <unordered_set>
 
 namespace kuai::stages {
