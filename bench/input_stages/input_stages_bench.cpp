@@ -30,6 +30,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <cstdio>
@@ -192,6 +193,75 @@ void judge_chats(const char* name, const std::vector<Chat>& chats, pipeline::Ser
               100.0 * gone / fill, batches[2]);
 }
 
+// The third [slim] figure: words slim removes outside the labelled filler. From the stage's own
+// span report (report_spans: every removed span, by message and byte offset): each removed word (a
+// Latin letter/digit run or a CJK character) whose bytes are outside every occurrence of the chat's
+// filler strings in that message counts. Whitespace and punctuation are not words.
+void audit_removed_words(const std::vector<Chat>& chats, const std::string& slim_yaml, bool lost) {
+  config::Config cfg;
+  (void)config::Config::load_string(slim_yaml, cfg);
+  pipeline::Services services;
+  services.config = &cfg;
+  std::string err;
+  auto slim = stages::make_slim_stage(cfg.at("stages.slim"), services, err);
+  if (!slim) {
+    std::fprintf(stderr, "slim config: %s\n", err.c_str());
+    return;
+  }
+  auto* stage = static_cast<stages::SlimStage*>(slim.get());
+  size_t removed = 0, outside = 0;
+  std::vector<std::string> examples;
+  for (size_t i = 0; i < chats.size(); ++i) {
+    pipeline::Context ctx;
+    ctx.request = chats[i].request;
+    ctx.services = &services;
+    stage->slim_request(ctx);
+    auto reply = stage->on_admin("GET", "last", "");
+    if (!reply) continue;
+    const auto report = boost::json::parse(reply->body).as_object();
+    if (!report.contains("spans")) continue;  // nothing removed
+    for (const auto& sp : report.at("spans").as_array()) {
+      const auto& o = sp.as_object();
+      const size_t m = static_cast<size_t>(o.at("message").to_number<int64_t>());
+      const size_t at = static_cast<size_t>(o.at("offset").to_number<int64_t>());
+      const std::string text(o.at("text").as_string());
+      const std::string& content = chats[i].request.messages.at(m).content;
+      std::vector<uint8_t> in_filler(content.size(), 0);
+      for (const auto& f : chats[i].filler)
+        for (size_t k = content.find(f); k != std::string::npos; k = content.find(f, k + 1))
+          std::fill(in_filler.begin() + static_cast<std::ptrdiff_t>(k), in_filler.begin() + static_cast<std::ptrdiff_t>(k + f.size()), 1);
+      for (size_t b = 0; b < text.size();) {
+        const auto c = static_cast<unsigned char>(text[b]);
+        size_t e = b + 1;
+        bool word = false;
+        if (std::isalnum(c)) {
+          while (e < text.size() && std::isalnum(static_cast<unsigned char>(text[e]))) ++e;
+          word = true;
+        } else if (c >= 0xE3 && c <= 0xE9 && b + 2 < text.size()) {  // a CJK ideograph (3 bytes)
+          e = b + 3;
+          word = c >= 0xE4;
+        } else if (c >= 0x80) {
+          while (e < text.size() && (static_cast<unsigned char>(text[e]) & 0xC0) == 0x80) ++e;
+        }
+        if (word) {
+          ++removed;
+          bool inside = true;
+          for (size_t q = at + b; q < at + e && q < in_filler.size(); ++q) inside = inside && in_filler[q];
+          if (!inside) {
+            ++outside;
+            if (lost) examples.push_back("chat " + std::to_string(i) + ": \"" + text.substr(b, e - b) + "\" in \"" + text + "\"");
+          }
+        }
+        b = e;
+      }
+    }
+  }
+  std::printf("  %-32s words removed %zu, outside the labelled filler %zu (%.1f%%)%s\n", "[slim] audit", removed, outside,
+              removed ? 100.0 * static_cast<double>(outside) / static_cast<double>(removed) : 0.0,
+              lost ? "" : " (--lost lists them)");
+  for (const auto& e : examples) std::printf("    outside filler: %s\n", e.c_str());
+}
+
 struct Gateway {
   std::unique_ptr<test::KuaiProcess> proc;
   std::string path;
@@ -290,6 +360,7 @@ int main(int argc, char** argv) {
     auto chats = load_chats(chats_path);
     std::printf("eval-dev chats (%zu, %s), CPU time with memos off:\n", chats.size(), chats_path.c_str());
     judge_chats("[slim]", chats, cold4->services, lost, [&](pipeline::Context& c) { cold4->run_slim(c); });
+    audit_removed_words(chats, "pipeline: [slim]\nstages: {slim: {memo_mb: 0, report_spans: true}}\n", lost);
     judge_chats("[slim, summarize, window 300]", chats, cold300->services, lost,
                 [&](pipeline::Context& c) { cold300->run_full(c); });
   } else {

@@ -43,6 +43,10 @@ TEST(SlimCourtesyTest, ContentInACourteousSentenceStays) {
   EXPECT_EQ(slim("Sorry, my daughter is allergic to sesame."), "my daughter is allergic to sesame.");
   EXPECT_EQ(slim("谢谢，我对芒果过敏。"), "我对芒果过敏。");
   EXPECT_EQ(slim("不好意思，我只能用Java 8。"), "我只能用Java 8。");
+  // A condition or a limit said in passing, with too few words to pass for more than small talk.
+  EXPECT_EQ(slim("Ugh, sorry, and now my son is sick."), "and now my son is sick.");
+  EXPECT_EQ(slim("见谅哈，菜别太辣。"), "菜别太辣。");
+  EXPECT_EQ(slim("抱歉啊，我最近在发烧。"), "我最近在发烧。");
 }
 
 TEST(SlimCourtesyTest, SentencesWithoutCourtesyAreUntouched) {
