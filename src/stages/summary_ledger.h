@@ -33,7 +33,7 @@
 #pragma once
 
 #include "api/chat.h"
-#include "cache/byte_lru.h"
+#include "stages/summary_ledger_message.h"
 
 #include <cstdint>
 #include <functional>
@@ -49,53 +49,6 @@ struct Ledger {
   std::string text;      // the note ("" when the dropped turns hold no fact)
   size_t facts = 0;      // fact spans in it
   size_t turns = 0;      // whole turns in it
-};
-
-// What the ledger learns from one message on its own: its units (bytes in the message), their fact
-// marks, terms, numbers and tokens, and (a user message) the terms and numbers of the whole text. The
-// same for every request that sends the message again, so LedgerMemo keeps it.
-struct LedgerMessage {
-  struct Unit {
-    uint32_t begin = 0, end = 0;    // bytes in the message
-    uint32_t sentence = 0;          // units of one sentence share it (counted in the message)
-    bool list = false;              // a list of values (parallel clauses with numbers, or 3+ items between 、)
-    bool asks = false;              // ends with ? / ？
-    double marks = 0;               // fact marks (0: none)
-    int64_t tokens = 0;             // by the window's counter
-    uint64_t hash = 0;              // of its bytes
-    // In `pool`: its terms (Latin words and CJK bigrams) and numbers (digit runs), hashed, sorted, unique.
-    uint32_t terms_at = 0, terms_n = 0, numbers_at = 0, numbers_n = 0;
-  };
-  bool user = false;
-  std::vector<Unit> units;
-  std::vector<uint64_t> pool;  // the units' terms and numbers (one allocation per message)
-  std::span<const uint64_t> terms_of(const Unit& u) const { return {pool.data() + u.terms_at, u.terms_n}; }
-  std::span<const uint64_t> numbers_of(const Unit& u) const { return {pool.data() + u.numbers_at, u.numbers_n}; }
-  uint32_t sentences = 0;
-  std::vector<uint64_t> terms, numbers;  // of the whole text (user messages only)
-  int64_t tokens = 0;                    // of the whole text (user messages only)
-  size_t bytes() const;
-};
-
-LedgerMessage analyse_ledger_message(std::string_view content, bool user,
-                                     const std::function<int64_t(std::string_view)>& count_tokens);
-
-// Analyses of messages by (text, role, model), least recently used out past `max_bytes` (0: off).
-// A chat client sends the whole conversation every turn: only its new messages are analysed.
-// Thread-safety: any thread (cache::ByteLru: one mutex, never held while analysing).
-class LedgerMemo {
- public:
-  explicit LedgerMemo(size_t max_bytes) : lru_(max_bytes) {}
-  std::shared_ptr<const LedgerMessage> get(const api::Message& m, std::string_view model,
-                                           const std::function<int64_t(std::string_view)>& count_tokens);
-  size_t entries() const { return lru_.entries(); }
-
- private:
-  struct Entry {
-    std::string content, model;  // to confirm a hit (with value->user)
-    std::shared_ptr<const LedgerMessage> value;
-  };
-  cache::ByteLru<Entry> lru_;
 };
 
 // `kept`: the messages that stay (a unit already in one of them is not carried again; what the user

@@ -1,0 +1,492 @@
+#include "stages/summary_ledger_message.h"
+
+#include "text/pattern_set.h"
+#include "text/utf8.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <string_view>
+
+namespace kuai::stages {
+namespace {
+
+bool alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool digit(char c) { return c >= '0' && c <= '9'; }
+bool hspace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_cjk(char32_t cp) { return (cp >= 0x3400 && cp <= 0x9FFF) || (cp >= 0xF900 && cp <= 0xFAFF); }
+
+constexpr std::string_view kStop[] = {
+    "the", "and", "for", "you", "your", "that", "this", "with", "are", "was", "were", "have", "has", "had",
+    "but", "not", "can", "could", "would", "should", "will", "what", "which", "how", "when", "where", "why",
+    "who", "there", "here", "then", "than", "them", "they", "their", "from", "into", "about", "just", "also",
+    "any", "all", "some", "been", "being", "does", "did", "doing", "its", "it's", "i'm", "i've", "i'll",
+    "i'd", "you're", "yes", "now", "too", "very", "really", "much", "more", "most", "one", "get", "got",
+    "let", "me", "my", "our", "out", "off", "over", "okay", "ok", "so", "if", "is", "it", "to", "of", "in",
+    "on", "at", "or", "an", "be", "do", "am", "we", "us", "he", "she", "his", "her", "him", "a", "i"};
+
+// Words that make a sentence a constraint, preference or decision (Latin: prefixes of a word), by
+// kind: health and diet, limits and rules, choices and changes, the records a support chat refers to,
+// dates, the state of a system, identifiers introduced by name, incidents.
+constexpr std::string_view kMarkWords[] = {
+    "allerg", "intoleran", "vegan", "vegetarian", "gluten", "halal", "kosher", "pregnan", "diabet",
+    "lactose", "dairy", "shellfish", "asthma", "epilep", "insulin", "blood pressure", "medication",
+    "prescription", "disab", "mobility", "hearing aid",
+    "passport", "visa", "licence", "license", "warranty", "membership", "subscription", "contract",
+    "only", "must", "never", "always", "cannot", "can't", "don't", "doesn't", "won't", "without", "except",
+    "budget", "limit", "maximum", "minimum", "at most", "at least", "under", "deadline", "due", "expire",
+    "until", "prefer", "rather", "instead", "changed", "change", "switch", "decided", "decide", "let's",
+    "go with", "actually", "final", "require", "need", "stay on", "avoid", "wheelchair", "order", "policy",
+    "ticket", "account", "invoice", "claim", "version", "plan", "address", "ship", "deliver", "refund",
+    "january", "february", "march", "april", "june", "july", "august", "september", "october", "november",
+    "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "tomorrow",
+    "tonight", "next week",
+    // constraints of an environment or a situation
+    "stuck", "unable", "not allowed", "no longer", "locked", "running", "installed", "supported",
+    // identifiers introduced by name
+    "name is", "last name", "called", "id is", "number is", "server", "region", "model",
+    // incidents (what broke, what was lost)
+    "broke", "broken", "crack", "damage", "warp", "leak", "burst", "lost", "stolen", "missing", "stopped"};
+constexpr std::string_view kMarkCjk[] = {
+    "过敏", "不吃", "忌口", "只有", "只能", "必须", "不能", "不要", "没有", "预算", "不超过", "以内", "别超过", "最多",
+    "至少", "怀孕", "心脏", "糖尿病", "高血压", "要求", "想住", "想要", "喜欢", "爱吃", "那就", "还是", "改成", "改为",
+    "换成", "决定", "定了", "就定", "算了", "不换", "订单", "单号", "账号", "保单", "版本", "地址", "出发", "到期",
+    "截止", "之前", "以前", "今年", "明年", "去年", "下周", "周末", "今晚", "明天", "户口", "社保", "合同", "考试",
+    // health, documents and records (the kinds above, more of their words)
+    "哮喘", "乳糖", "海鲜", "血压", "胰岛素", "轮椅", "护照", "签证", "驾照", "学号", "工号", "运单", "快递单",
+    "保修", "会员", "学期", "课本",
+    // constraints of an environment or a situation
+    "不了", "无法", "没法", "不让", "不允许", "禁止", "不支持",
+    // identifiers introduced by name
+    "区服", "服务器", "角色", "型号", "编号", "尾号", "名字", "账户", "年级", "教材",
+    // incidents (what broke, what was lost)
+    "丢了", "弄丢", "坏了", "损坏", "破损", "漏水", "摔", "被盗"};
+// Self-corrections (lowercase; matched anywhere).
+constexpr std::string_view kCorrection[] = {
+    "i meant", "correction", "i misspoke", "scratch that", "make that", "i was wrong", "typo",
+    "说错了", "写错了", "更正", "纠正", "改一下", "提高到", "降到", "降低到", "增加到", "减少到", "调整为", "调整到", "改到"};
+bool cjk_numeral(char32_t cp) {
+  switch (cp) {
+    case U'一': case U'二': case U'三': case U'四': case U'五': case U'六': case U'七': case U'八': case U'九':
+    case U'十': case U'两': case U'百': case U'千': case U'万':
+      return true;
+    default:
+      return false;
+  }
+}
+
+// A unit of a dropped message: the span a fact is carried in (a clause, a user's sentence, a list).
+struct Sentence {
+  size_t msg = 0;
+  size_t begin = 0, end = 0;  // bytes in the message, trailing spaces excluded
+  double score = 0;
+  bool chosen = false;
+  int64_t tokens = 0;
+  size_t sentence = 0;        // units of one sentence share it
+  bool list = false;          // a list of values: parallel clauses with numbers, or items with numbers
+                              // between 、 ("10元10G月包、20元25G月包、…"): a price list, a size chart
+};
+
+bool has_ascii_digit(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return digit(c); });
+}
+
+bool code_line(std::string_view line) {
+  for (char c : line) {
+    switch (c) {
+      case '(': case ')': case '[': case ']': case '{': case '}': case '=': case '<': case '>': case '`': case '_':
+      case '\'': case '"':
+        return true;
+      default:
+        break;
+    }
+  }
+  return line.starts_with("from ") || line.starts_with("import ");
+}
+
+// Where the next 、 (E3 80 81) is in s from `from` (npos: none); a byte loop, not memchr + memcmp on
+// the lead byte every CJK punctuation mark shares.
+size_t find_dunhao(std::string_view s, size_t from) {
+  for (size_t i = from; i + 2 < s.size(); ++i)
+    if (s[i] == '\xE3' && s[i + 1] == '\x80' && s[i + 2] == '\x81') return i;
+  return std::string_view::npos;
+}
+
+// A text's terms as ledger_terms hashes them, unsorted.
+using Terms = std::vector<uint64_t>;
+void terms(std::string_view s, Terms& out);  // appends (with repeats)
+
+// Two clauses of a list: both carry a number and they share a word ("42码对应26.5厘米" / "43码对应
+// 27厘米"; "Plus 30GB at $43.20 including tax" / "Max at $64.80 including tax").
+bool parallel(std::string_view a, std::string_view b) {
+  if (!has_ascii_digit(a) || !has_ascii_digit(b)) return false;
+  const Terms ta = ledger_terms(a), tb = ledger_terms(b);
+  for (size_t i = 0, j = 0; i < ta.size() && j < tb.size();) {
+    if (ta[i] == tb[j]) return true;
+    ta[i] < tb[j] ? ++i : ++j;
+  }
+  return false;
+}
+
+// Splits the sentence s[b, e) into clauses at ， ； ： and at , ; before a space; then clauses in a
+// row that each carry a digit and share a word become one unit (a list of values is one fact: "42码对应26.5厘米，43码
+// 对应27厘米，…", "Plus 30GB at $43; and Max at $64").
+void clauses(std::string_view s, size_t msg, size_t b, size_t e, size_t sentence, std::vector<Sentence>& out) {
+  const size_t first = out.size();
+  size_t cb = b;
+  for (size_t i = b; i < e;) {
+    size_t len;
+    char32_t cp = text::utf8_decode(s, i, len);
+    i += len;
+    bool cut = cp == U'，' || cp == U'；' || cp == U'：' || ((cp == ',' || cp == ';') && i < e && hspace(s[i]));
+    if (!cut && i < e) continue;
+    size_t ce = std::min(i, e);
+    if (cut && ce < e) {
+      // the clause keeps its separator out: "a, b" → "a" | "b"
+      ce -= len;
+    }
+    size_t t = ce;
+    while (t > cb && hspace(s[t - 1])) --t;
+    if (t > cb) out.push_back({msg, cb, t, 0, false, 0, sentence});
+    cb = i;
+    while (cb < e && hspace(s[cb])) ++cb;
+  }
+  auto text_of = [&](size_t k) { return s.substr(out[k].begin, out[k].end - out[k].begin); };
+  size_t w = first;
+  for (size_t r = first; r < out.size();) {
+    size_t k = r;
+    while (k + 1 < out.size() && parallel(text_of(k), text_of(k + 1))) ++k;
+    Sentence u = out[r];
+    u.end = out[k].end;
+    u.list = k > r;
+    out[w++] = u;
+    r = k + 1;
+  }
+  out.resize(w);
+}
+
+// Units of one sentence s[b, e). A line of code or a log line is one unit ("from x import a, b").
+// A user's sentence is one unit when short (what a user says is mostly content, and its clauses lean
+// on each other: "我上初二，用的是人教版教材"), except that a question at its end is a unit of its own
+// ("对了，发票我弄丢了一张，怎么办？" carries a fact and then asks). Assistant sentences go by clauses.
+constexpr size_t kUserSentenceBytes = 200;
+void units(std::string_view s, size_t msg, bool user, size_t b, size_t e, size_t sentence, std::vector<Sentence>& out) {
+  std::string_view line = s.substr(b, e - b);
+  if (code_line(line)) {
+    out.push_back({msg, b, e, 0, false, 0, sentence});
+    return;
+  }
+  if (!user || e - b > kUserSentenceBytes) {
+    clauses(s, msg, b, e, sentence, out);
+    return;
+  }
+  const bool asks = line.ends_with("?") || line.ends_with("？");
+  if (asks) {
+    // the last clause cut: after the last ， ； ： or , ; before a space (one backward scan)
+    size_t cut = std::string_view::npos, next = 0;
+    for (size_t at = line.size(); at-- > 0;) {
+      const char c = line[at];
+      if ((c == ',' || c == ';') && at + 1 < line.size() && line[at + 1] == ' ') {
+        cut = at;
+        next = at + 2;
+        break;
+      }
+      if (c == '\xEF' && at + 2 < line.size() && line[at + 1] == '\xBC' &&
+          (line[at + 2] == '\x8C' || line[at + 2] == '\x9B' || line[at + 2] == '\x9A')) {  // ， ； ：
+        cut = at;
+        next = at + 3;
+        break;
+      }
+    }
+    if (cut != std::string_view::npos && cut > 0) {
+      out.push_back({msg, b, b + cut, 0, false, 0, sentence});
+      while (next < line.size() && hspace(line[next])) ++next;
+      if (next < line.size()) out.push_back({msg, b + next, e, 0, false, 0, sentence});
+      return;
+    }
+  }
+  out.push_back({msg, b, e, 0, false, 0, sentence});
+}
+
+// Sentences of s: up to and including . ! ? (before a space or the end), 。！？…, or a line end.
+void sentences(std::string_view s, size_t msg, bool user, size_t& sentence_id, std::vector<Sentence>& out) {
+  size_t b = 0;
+  const size_t n = s.size();
+  while (b < n) {
+    while (b < n && (hspace(s[b]) || s[b] == '\n')) ++b;
+    if (b >= n) break;
+    size_t e = b;
+    while (e < n) {
+      size_t len;
+      char32_t cp = text::utf8_decode(s, e, len);
+      if (cp == '\n') break;
+      e += len;
+      bool end = cp == U'。' || cp == U'！' || cp == U'？' || cp == U'…' ||
+                 ((cp == '.' || cp == '!' || cp == '?') && (e >= n || hspace(s[e]) || s[e] == '\n'));
+      if (end) {
+        while (e < n && (s[e] == '.' || s[e] == '!' || s[e] == '?')) ++e;
+        break;
+      }
+    }
+    size_t t = e;
+    while (t > b && hspace(s[t - 1])) --t;
+    if (t > b) units(s, msg, user, b, t, sentence_id++, out);
+    b = e;
+  }
+}
+
+// Items with numbers between 、 ("10元10G月包、20元25G月包、30元40G月包").
+bool enumerates(std::string_view s) {
+  int items = 0;
+  size_t b = 0;
+  if (find_dunhao(s, 0) == std::string_view::npos) return false;  // one item
+  for (size_t at = find_dunhao(s, 0); b <= s.size(); at = find_dunhao(s, b)) {
+    std::string_view item = s.substr(b, at == std::string_view::npos ? std::string_view::npos : at - b);
+    items += has_ascii_digit(item);
+    if (at == std::string_view::npos) break;
+    b = at + std::string_view("、").size();
+  }
+  return items >= 3;
+}
+
+// Latin words (3+ letters, stop words out) and CJK bigrams.
+uint64_t fnv1a(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;
+  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return h;
+}
+
+void terms(std::string_view s, Terms& out) {
+  static const HashSet64 stop = [] {  // (a flat table: no std::unordered_set division per word)
+    HashSet64 h(std::size(kStop));
+    for (std::string_view w : kStop) h.insert(fnv1a(w));
+    return h;
+  }();
+  // The current Latin word's FNV-1a hash (of its lowercase bytes), built as it is read.
+  uint64_t word_hash = 1469598103934665603ull;
+  size_t word_len = 0;
+  char32_t prev_cjk = 0;
+  size_t prev_at = 0;
+  auto flush = [&] {
+    if (word_len >= 3 && !stop.contains(word_hash)) out.push_back(word_hash & ~uint64_t{1});
+    word_hash = 1469598103934665603ull;
+    word_len = 0;
+  };
+  for (size_t i = 0; i < s.size();) {
+    const char c = s[i];
+    if (alpha(c) || digit(c) || c == '\'') {  // ASCII: no decoding
+      const char l = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+      word_hash = (word_hash ^ static_cast<unsigned char>(l)) * 1099511628211ull;
+      ++word_len;
+      prev_cjk = 0;
+      ++i;
+      continue;
+    }
+    size_t len;
+    char32_t cp = text::utf8_decode(s, i, len);
+    flush();
+    if (is_cjk(cp)) {
+      if (prev_cjk) out.push_back(fnv1a(s.substr(prev_at, i + len - prev_at)) | 1);
+      prev_cjk = cp;
+      prev_at = i;
+    } else {
+      prev_cjk = 0;
+    }
+    i += len;
+  }
+  flush();
+}
+
+// The bucket of a mark word by its first two bytes (a-z, ' or space each); kNoPair for others.
+constexpr size_t kNoPair = ~size_t{0};
+size_t pair_index(char a, char b) {
+  auto at = [](char c) -> size_t { return c >= 'a' && c <= 'z' ? size_t(c - 'a') : c == '\'' ? 26 : c == ' ' ? 27 : kNoPair; };
+  const size_t x = at(a), y = at(b);
+  return x == kNoPair || y == kNoPair ? kNoPair : x * 28 + y;
+}
+
+// Fact marks of a sentence (0: none).
+double marks(std::string_view s) {
+  double score = 0;
+  bool has_digit = false, has_id = false;
+  int names = 0;
+  // Tokens of letters/digits and the joiners of an identifier.
+  for (size_t i = 0; i < s.size();) {
+    if (!(alpha(s[i]) || digit(s[i]) || s[i] == '#' || s[i] == '$')) { ++i; continue; }
+    size_t b = i;
+    bool letters = false, digits = false, upper = s[i] >= 'A' && s[i] <= 'Z';
+    while (i < s.size() && (alpha(s[i]) || digit(s[i]) || s[i] == '#' || s[i] == '$' || s[i] == '-' ||
+                            s[i] == '_' || s[i] == '.' || s[i] == ',' || s[i] == '%' || s[i] == '\'')) {
+      if ((s[i] == '.' || s[i] == ',' || s[i] == '-' || s[i] == '\'') && (i + 1 >= s.size() || !(alpha(s[i + 1]) || digit(s[i + 1])))) break;
+      letters |= alpha(s[i]);
+      digits |= digit(s[i]);
+      ++i;
+    }
+    has_digit |= digits;
+    has_id |= digits && (letters || s[b] == '#');
+    if (upper && !digits) {
+      size_t k = b;
+      while (k > 0 && hspace(s[k - 1])) --k;
+      bool starts = k == 0 || s[k - 1] == '.' || s[k - 1] == '!' || s[k - 1] == '?' || s[k - 1] == ':' || s[k - 1] == '\n';
+      std::string_view w = s.substr(b, i - b);
+      if (!starts && w != "I" && w.rfind("I'", 0) != 0) ++names;
+    }
+  }
+  // Chinese numerals with a measure word ("六个人", "两个景点").
+  for (size_t i = 0; i < s.size() && !has_digit;) {
+    size_t len;
+    char32_t cp = text::utf8_decode(s, i, len);
+    if (len == 3 && i + len < s.size() && cjk_numeral(cp)) {
+      size_t len2;
+      char32_t next = text::utf8_decode(s, i + len, len2);
+      // 一 is also "a" ("一点" a little, "一次函数" a linear function): only with money, age and time.
+      const bool one = cp == U'一';
+      if (next == U'岁' || next == U'天' || next == U'元' || next == U'年' || next == U'周' || next == U'块' ||
+          next == U'万' || next == U'千' || next == U'百' ||
+          (!one && (next == U'个' || next == U'位' || next == U'次' || next == U'人' || next == U'月' || next == U'点')))
+        has_digit = true;
+    }
+    i += len;
+  }
+  if (has_digit) score += 2;
+  // Each further value adds (a unit stating the balance, the rate and the term carries three facts).
+  int values = 0;
+  for (size_t i = 0; i < s.size(); ++i)
+    if (digit(s[i]) && (i == 0 || !(digit(s[i - 1]) || ((s[i - 1] == '.' || s[i - 1] == ',') && i > 1 && digit(s[i - 2])))))
+      ++values;
+  if (values > 1) score += 0.5 * std::min(values - 1, 4);
+  if (has_id) score += 2;
+  score += std::min(names, 2);
+  // Mark words (Latin: prefixes of a word; each counted once), looked up by the first letter of each
+  // word; CJK ones only when the text holds their first character.
+  // Bucketed by the first two bytes (every mark word starts with two of a-z, ' and space: 28 x 28
+  // buckets), so most word starts compare against nothing.
+  static const auto by_pair = [] {
+    std::array<std::vector<std::string_view>, 28 * 28> b;
+    for (std::string_view w : kMarkWords) b[pair_index(w[0], w[1])].push_back(w);
+    return b;
+  }();
+  thread_local std::string low;
+  low.assign(s);
+  for (char& c : low)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+  int words = 0;
+  std::string_view found[4];
+  size_t n_found = 0;
+  for (size_t i = 0; i + 1 < low.size() && n_found < 4; ++i) {
+    if (low[i] < 'a' || low[i] > 'z' || (i > 0 && alpha(low[i - 1]))) continue;
+    const size_t bucket = pair_index(low[i], low[i + 1]);
+    if (bucket == kNoPair) continue;
+    for (std::string_view w : by_pair[bucket]) {
+      if (low.compare(i, w.size(), w) != 0) continue;
+      if (std::find(found, found + n_found, w) == found + n_found) found[n_found++] = w;
+      if (n_found == 4) break;
+    }
+  }
+  words += static_cast<int>(n_found);
+  static const text::PatternSet cjk_marks(std::vector<std::string>(std::begin(kMarkCjk), std::end(kMarkCjk)));
+  if (words < 2) words += static_cast<int>(cjk_marks.count_present(s, 2));
+  // A decision in Chinese' "X就Y吧" shape ("汤就番茄蛋花汤吧", "那就定大理吧").
+  if (s.find("就") != std::string_view::npos && (s.ends_with("吧") || s.ends_with("吧。") || s.ends_with("吧！")))
+    ++words;
+  score += 1.5 * std::min(words, 2);
+  // A self-correction replaces an earlier value: it must reach the model.
+  static const text::PatternSet corrections(std::vector<std::string>(std::begin(kCorrection), std::end(kCorrection)));
+  if (corrections.count_present(low, 1) > 0) score += 2;
+  return score;
+}
+
+// Sorted, unique hashes of the numbers (digit runs) of a text.
+std::vector<uint64_t> sorted_numbers(std::string_view s) {
+  std::vector<uint64_t> v;
+  for (size_t i = 0; i < s.size();) {
+    if (!digit(s[i])) { ++i; continue; }
+    size_t b = i;
+    while (i < s.size() && digit(s[i])) ++i;
+    v.push_back(fnv1a(s.substr(b, i - b)));
+  }
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
+}  // namespace
+
+std::vector<uint64_t> ledger_terms(std::string_view s) {
+  std::vector<uint64_t> v;
+  terms(s, v);
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
+LedgerMessage analyse_ledger_message(std::string_view content, bool user,
+                                     const std::function<int64_t(std::string_view)>& count_tokens) {
+  LedgerMessage lm;
+  lm.user = user;
+  std::vector<Sentence> units;
+  size_t sentence_id = 0;
+  sentences(content, 0, user, sentence_id, units);
+  lm.sentences = static_cast<uint32_t>(sentence_id);
+  lm.units.reserve(units.size());
+  for (const Sentence& st : units) {
+    std::string_view text = content.substr(st.begin, st.end - st.begin);
+    LedgerMessage::Unit u;
+    u.begin = static_cast<uint32_t>(st.begin);
+    u.end = static_cast<uint32_t>(st.end);
+    u.sentence = static_cast<uint32_t>(st.sentence);
+    u.list = st.list || enumerates(text);
+    u.asks = !text.empty() && (text.back() == '?' || text.ends_with("？"));
+    u.marks = marks(text);
+    u.tokens = count_tokens(text);
+    u.hash = fnv1a(text);
+    const auto t = ledger_terms(text), n = sorted_numbers(text);
+    u.terms_at = static_cast<uint32_t>(lm.pool.size());
+    u.terms_n = static_cast<uint32_t>(t.size());
+    lm.pool.insert(lm.pool.end(), t.begin(), t.end());
+    u.numbers_at = static_cast<uint32_t>(lm.pool.size());
+    u.numbers_n = static_cast<uint32_t>(n.size());
+    lm.pool.insert(lm.pool.end(), n.begin(), n.end());
+    lm.units.push_back(std::move(u));
+  }
+  if (user) {
+    // The units cover every term and number of the text (they split only at spaces and punctuation,
+    // never inside a word, a CJK run or a digit run): the whole text's are the union of theirs.
+    for (const auto& u : lm.units) {
+      lm.terms.insert(lm.terms.end(), lm.pool.begin() + u.terms_at, lm.pool.begin() + u.terms_at + u.terms_n);
+      lm.numbers.insert(lm.numbers.end(), lm.pool.begin() + u.numbers_at, lm.pool.begin() + u.numbers_at + u.numbers_n);
+    }
+    for (auto* v : {&lm.terms, &lm.numbers}) {
+      std::sort(v->begin(), v->end());
+      v->erase(std::unique(v->begin(), v->end()), v->end());
+    }
+    lm.tokens = count_tokens(content);  // only a user turn is ever carried whole
+  }
+  return lm;
+}
+
+size_t LedgerMessage::bytes() const {
+  size_t b = sizeof(LedgerMessage) + (terms.size() + numbers.size()) * 8;
+  b += units.size() * sizeof(Unit) + pool.size() * 8;
+  return b;
+}
+
+std::shared_ptr<const LedgerMessage> LedgerMemo::get(const api::Message& m, std::string_view model,
+                                                     const std::function<int64_t(std::string_view)>& count_tokens) {
+  const bool user = m.role == "user";
+  uint64_t key = std::hash<std::string_view>{}(m.content) ^ (fnv1a(model) * 31) ^ (user ? 0x5bd1e995ull : 0);
+  std::shared_ptr<const LedgerMessage> value;
+  if (lru_.find(key, [&](const Entry& e) {
+        if (e.content != m.content || e.model != model || e.value->user != user) return false;
+        value = e.value;
+        return true;
+      }))
+    return value;
+  value = std::make_shared<const LedgerMessage>(analyse_ledger_message(m.content, user, count_tokens));
+  if (!lru_.enabled()) return value;
+  const size_t bytes = m.content.size() + model.size() + value->bytes() + 64;
+  lru_.put(key, Entry{m.content, std::string(model), value}, bytes);
+  return value;
+}
+
+}  // namespace kuai::stages
