@@ -17,8 +17,6 @@
 
 namespace kuai::tools {
 
-inline constexpr uint64_t kMaxCompensationGramBytes = uint64_t(4) << 30;
-
 struct PruneOptions {
   std::string in_path;
   std::string out_path;    // "" = importance table only, nothing written
@@ -28,7 +26,7 @@ struct PruneOptions {
   CalibOptions calib;
   RewriteOptions rewrite;
   // Least-squares update of the kept attn_output / ffn_down columns (prune_compensate.h); needs the
-  // Gram matrices, refused above kMaxCompensationGramBytes.
+  // Gram matrices, refused above kMaxCompensationGramBytes (prune_compensate.h).
   bool compensate = false;
   int n_threads = 2;
   bool compare = true;     // measure perplexity and speed of both models (needs out_path)

@@ -65,13 +65,6 @@ engine::Result<ColumnMix> mix(const std::vector<double>& g, int64_t in_cols, con
   return m;
 }
 
-std::vector<int64_t> expand(const std::vector<int>& blocks, int64_t width) {
-  std::vector<int64_t> r;
-  for (int b : blocks)
-    for (int64_t i = 0; i < width; ++i) r.push_back(int64_t(b) * width + i);
-  return r;
-}
-
 }  // namespace
 
 uint64_t compensation_gram_bytes(const engine::model::Hparams& h) {
@@ -90,12 +83,12 @@ engine::Result<Compensation> compensate(const engine::model::Hparams& h, const I
   for (size_t ni = 0; ni < plan.layers.size(); ++ni) {
     const size_t l = size_t(plan.layers[ni]);
     if (plan.groups[ni].size() < size_t(h.n_head_kv)) {
-      auto m = mix(imp.attn_gram[l], h.q_dim(), expand(plan.groups[ni], group_cols), damp);
+      auto m = mix(imp.attn_gram[l], h.q_dim(), block_indices(plan.groups[ni], group_cols), damp);
       if (!m) return engine::make_error("layer " + std::to_string(l) + " attn_output: " + m.error());
       c.attn_output[ni] = std::move(m).value();
     }
     if (plan.channels[ni].size() < size_t(h.n_ff)) {
-      auto m = mix(imp.ffn_gram[l], h.n_ff, expand(plan.channels[ni], 1), damp);
+      auto m = mix(imp.ffn_gram[l], h.n_ff, block_indices(plan.channels[ni], 1), damp);
       if (!m) return engine::make_error("layer " + std::to_string(l) + " ffn_down: " + m.error());
       c.ffn_down[ni] = std::move(m).value();
     }

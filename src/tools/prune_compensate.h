@@ -32,8 +32,10 @@ struct Compensation {
   std::vector<ColumnMix> attn_output, ffn_down;
 };
 
-// Bytes of the Gram matrices compensation needs for a model of this shape.
+// Bytes of the Gram matrices compensation needs for a model of this shape; `kuai prune --compensate`
+// refuses models above the limit.
 uint64_t compensation_gram_bytes(const engine::model::Hparams& h);
+inline constexpr uint64_t kMaxCompensationGramBytes = uint64_t(4) << 30;
 
 // Needs imp's Gram matrices (CalibOptions::gram). Errors: no Gram matrices, a matrix that stays
 // singular after damping.

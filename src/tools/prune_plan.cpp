@@ -46,6 +46,13 @@ int kept_channels(const Hparams& h, const PruneSpec& spec) {
   return std::clamp(keep, std::min(m, h.n_ff), h.n_ff);
 }
 
+std::vector<int64_t> block_indices(const std::vector<int>& blocks, int64_t width) {
+  std::vector<int64_t> r;
+  for (int b : blocks)
+    for (int64_t i = 0; i < width; ++i) r.push_back(int64_t(b) * width + i);
+  return r;
+}
+
 engine::Status check_prune_spec(const Hparams& h, const PruneSpec& spec) {
   if (h.arch != engine::model::Arch::kLlama && h.arch != engine::model::Arch::kQwen2)
     return engine::make_error("prune supports llama and qwen2 files only; this one is '" + h.arch_name + "'");

@@ -43,6 +43,10 @@ engine::Status check_prune_spec(const engine::model::Hparams& h, const PruneSpec
 int kept_groups(const engine::model::Hparams& h, const PruneSpec& spec);
 int kept_channels(const engine::model::Hparams& h, const PruneSpec& spec);
 
+// The indices covered by kept blocks of `width` (block b: [b * width, (b + 1) * width)), in order:
+// the rows of a KV group's heads, the columns an FFN channel is (width 1).
+std::vector<int64_t> block_indices(const std::vector<int>& blocks, int64_t width);
+
 // The plan. imp may be null only when nothing is chosen by importance (no drop count, keeps of 1).
 engine::Result<PrunePlan> plan_prune(const engine::model::Hparams& h, const Importance* imp, const PruneSpec& spec);
 

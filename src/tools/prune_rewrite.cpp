@@ -28,14 +28,6 @@ struct Cut {
   const ColumnMix* mix = nullptr;
 };
 
-// Row indices of blocks of `width` rows: block b covers rows [b * width, (b + 1) * width).
-std::vector<int64_t> block_rows(const std::vector<int>& blocks, int64_t width) {
-  std::vector<int64_t> r;
-  for (int b : blocks)
-    for (int64_t i = 0; i < width; ++i) r.push_back(int64_t(b) * width + i);
-  return r;
-}
-
 // A per-layer array cut to the kept layers (element bytes copied as they are).
 GgufValue cut_layer_array(const GgufValue& v, const std::vector<int>& layers) {
   if (v.array_type() == engine::GgufValueType::STRING) {
@@ -124,22 +116,22 @@ engine::Status write_pruned(const engine::GgufFile& in, const PrunePlan& plan, c
       const auto& groups = plan.groups[size_t(ni)];
       const auto& channels = plan.channels[size_t(ni)];
       if (base == "attn_q.weight") {
-        cut.rows = block_rows(groups, int64_t(group) * h.head_dim);
+        cut.rows = block_indices(groups, int64_t(group) * h.head_dim);
       } else if (base == "attn_k.weight" || base == "attn_v.weight") {
-        cut.rows = block_rows(groups, h.head_dim);
+        cut.rows = block_indices(groups, h.head_dim);
       } else if (base == "attn_q.bias") {  // one element per row of its projection (qwen2; heads are only
                                            // cut there through a plan made by hand: check_prune_spec)
-        cut.cols = block_rows(groups, int64_t(group) * h.head_dim);
+        cut.cols = block_indices(groups, int64_t(group) * h.head_dim);
       } else if (base == "attn_k.bias" || base == "attn_v.bias") {
-        cut.cols = block_rows(groups, h.head_dim);
+        cut.cols = block_indices(groups, h.head_dim);
       } else if (base == "attn_output.weight") {
-        cut.cols = block_rows(groups, int64_t(group) * h.head_dim);
+        cut.cols = block_indices(groups, int64_t(group) * h.head_dim);
         if (opt.compensation && !opt.compensation->attn_output[size_t(ni)].empty())
           cut.mix = &opt.compensation->attn_output[size_t(ni)];
       } else if (base == "ffn_gate.weight" || base == "ffn_up.weight") {
-        cut.rows = block_rows(channels, 1);
+        cut.rows = block_indices(channels, 1);
       } else if (base == "ffn_down.weight") {
-        cut.cols = block_rows(channels, 1);
+        cut.cols = block_indices(channels, 1);
         if (opt.compensation && !opt.compensation->ffn_down[size_t(ni)].empty())
           cut.mix = &opt.compensation->ffn_down[size_t(ni)];
       } else if (base != "attn_norm.weight" && base != "ffn_norm.weight") {
