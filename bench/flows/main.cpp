@@ -172,6 +172,7 @@ struct EngineRun {
   double seq_ms = 1e18, flow_ms = 1e18;
 };
 
+// One greedy user-turn call: a chat body, and a flow's model step (the same fields).
 json::object chat_body(const std::string& prompt, int max_tokens) {
   return json::object{{"model", "default"}, {"max_tokens", max_tokens}, {"temperature", 0},
                       {"messages", json::array{json::object{{"role", "user"}, {"content", prompt}}}}};
@@ -179,11 +180,6 @@ json::object chat_body(const std::string& prompt, int max_tokens) {
 
 std::string reply_of(const json::object& r) {
   return std::string(r.at("choices").as_array().at(0).at("message").at("content").as_string());
-}
-
-json::object model_step(const std::string& content, int max_tokens) {
-  return json::object{{"model", "default"}, {"max_tokens", max_tokens}, {"temperature", 0},
-                      {"messages", json::array{json::object{{"role", "user"}, {"content", content}}}}};
 }
 
 EngineRun engine_sot(HttpClient& c, int tokens) {
@@ -195,11 +191,11 @@ EngineRun engine_sot(HttpClient& c, int tokens) {
     points.emplace_back(p);
   const std::string expand = "Question: " + question + "\n\nSkeleton of the answer:\n${steps.outline.output}\n\n"
                              "Expand this point in 1 to 2 sentences: ";
-  json::object gen = model_step(expand + "${item}", tokens);
+  json::object gen = chat_body(expand + "${item}", tokens);
   gen["map"] = "${steps.points.output}";
   gen["max_parallel"] = 8;
   json::object flow{{"inputs", json::object{{"points", "text"}}},
-                    {"steps", json::object{{"outline", model_step(outline_prompt, 32)},
+                    {"steps", json::object{{"outline", chat_body(outline_prompt, 32)},
                                            {"points", json::object{{"json", "${inputs.points}"}}},
                                            {"expand", gen},
                                            {"answer", json::object{{"template", "${steps.expand.output}"}}}}}};
@@ -224,14 +220,14 @@ EngineRun engine_ets(HttpClient& c, int tokens) {
   const std::string extract = "Extract the key facts, obligations and deadlines of this part of a document as short bullet points:\n\n";
   const std::string question = "Summarise the key facts, obligations, deadlines and risks of this document.";
   const int fact_tokens = 12;
-  json::object facts = model_step(extract + "${item}", fact_tokens);
+  json::object facts = chat_body(extract + "${item}", fact_tokens);
   facts["map"] = "${steps.chunks.output}";
   facts["max_parallel"] = 32;
   json::object flow{{"inputs", json::object{{"document", "text"}}},
                     {"steps", json::object{{"chunks", json::object{{"chunk", "${inputs.document}"}, {"tokens", 120}}},
                                            {"facts", facts},
                                            {"first", json::object{{"json", "${steps.facts.output}"}, {"pick", "0"}}},
-                                           {"summary", model_step(question + "\n\nFacts:\n\n${steps.first.output}", tokens)}}}};
+                                           {"summary", chat_body(question + "\n\nFacts:\n\n${steps.first.output}", tokens)}}}};
   json::object body{{"flow", flow}, {"inputs", json::object{{"document", doc}}}};
   EngineRun r;
   for (int rep = 0; rep < 3; ++rep) {
