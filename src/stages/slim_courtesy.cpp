@@ -122,9 +122,12 @@ struct Scratch {
 
 // Finds every occurrence of each pattern of `set` in s[b, e) (patterns in their order: longest first;
 // a pattern's occurrences left to right, each search resuming after the previous one) and marks its
-// bytes with `value` where unmarked; returns whether any was found.
+// bytes with `value` where unmarked; returns whether any was found. An occurrence counts where none of
+// its bytes is marked, or, with `overhang`, where any is: a veto that runs past a trigger's end still
+// marks content ("一点都不行": the trigger 一点都不 ends inside the veto 不行, a limit).
 bool mark_cjk(std::string_view s, size_t b, size_t e, const text::PatternSet& set,
-              std::vector<std::pair<uint32_t, uint32_t>>& occurrences, std::vector<uint8_t>& mark, uint8_t value) {
+              std::vector<std::pair<uint32_t, uint32_t>>& occurrences, std::vector<uint8_t>& mark, uint8_t value,
+              bool overhang = false) {
   bool found = false;
   set.matches(s.substr(b, e - b), occurrences);
   std::sort(occurrences.begin(), occurrences.end());  // by pattern, then offset
@@ -138,9 +141,9 @@ bool mark_cjk(std::string_view s, size_t b, size_t e, const text::PatternSet& se
     }
     if (at < resume) continue;  // overlaps the previous occurrence of the same pattern
     resume = at + len;
-    bool free = true;
-    for (size_t q = at; q < at + len && free; ++q) free = mark[q] == 0;
-    if (!free) continue;
+    size_t unmarked = 0;
+    for (size_t q = at; q < at + len; ++q) unmarked += mark[q] == 0;
+    if (overhang ? unmarked == 0 : unmarked < len) continue;
     std::fill(mark.begin() + static_cast<std::ptrdiff_t>(at), mark.begin() + static_cast<std::ptrdiff_t>(at + len), value);
     found = true;
   }
@@ -150,7 +153,7 @@ bool mark_cjk(std::string_view s, size_t b, size_t e, const text::PatternSet& se
 // `sentence_start`: s[b] starts a sentence (a capital there is not a name).
 Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& lex, Scratch& sc) {
   Analysis a;
-  // CJK: triggers, then vetoes outside them, then soft words; count what is left.
+  // CJK: triggers, then vetoes not inside them, then soft words; count what is left.
   bool cjk_here = false;
   for (size_t i = b; i < e && !cjk_here; ++i) cjk_here = static_cast<unsigned char>(s[i]) >= 0xE3;
   sc.cjk_mark.assign(e - b, 0);
@@ -170,7 +173,7 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
   if (!a.trigger) return a;
   if (cjk_here) {
     sc.probe = sc.cjk_mark;
-    if (mark_cjk(s, b, e, lex.cjk_veto(), sc.occurrences, sc.probe, 3)) a.veto = true;
+    if (mark_cjk(s, b, e, lex.cjk_veto(), sc.occurrences, sc.probe, 3, /*overhang=*/true)) a.veto = true;
     mark_cjk(s, b, e, lex.cjk_soft(), sc.occurrences, sc.cjk_mark, 2);
   }
   for (size_t i = b; i < e;) {

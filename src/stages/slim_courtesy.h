@@ -6,7 +6,7 @@
 // , ; : — ， ； ： 、 ～. For each sentence:
 //   1. no trigger word in it → kept;
 //   2. pure courtesy (every word is a trigger or a soft word, at most 2 other CJK characters) → removed;
-//   3. a trigger and no content mark (a veto word outside the triggers, a digit, '?', a quote, a
+//   3. a trigger and no content mark (a veto word not inside a trigger, a digit, '?', a quote, a
 //      capitalised name inside the sentence) and at most 5 other words / 24 other CJK characters →
 //      removed whole (small talk riding on a courtesy: "Sorry, my dog is barking, one moment.");
 //   4. otherwise only its pure-courtesy clauses go ("Sorry if this is a silly question, but do I …"

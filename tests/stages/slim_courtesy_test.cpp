@@ -49,6 +49,12 @@ TEST(SlimCourtesyTest, ContentInACourteousSentenceStays) {
   EXPECT_EQ(slim("抱歉啊，我最近在发烧。"), "我最近在发烧。");
 }
 
+TEST(SlimCourtesyTest, ALimitThatRunsPastACourtesyWordStays) {
+  // 一点都不 opens reassurance ("一点都不麻烦"); 一点都不行 ends in the limit 不行: not courtesy.
+  EXPECT_EQ(slim("我婆婆不吃辣，一点都不行。"), "我婆婆不吃辣，一点都不行。");
+  EXPECT_EQ(slim("一点都不麻烦！"), "");
+}
+
 TEST(SlimCourtesyTest, SentencesWithoutCourtesyAreUntouched) {
   for (std::string_view s : {"The parcel arrived with a dented lid and a missing screw.",
                              "Only the lid, the base is fine.", "明天上午十点到，地址不变。",
