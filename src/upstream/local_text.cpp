@@ -2,6 +2,7 @@
 
 #include "engine/tokenizer/chat_template.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "text/utf8.h"
 
 #include <algorithm>
 
@@ -59,13 +60,13 @@ std::string TextAssembler::take_ready() {
   std::string prefix = text_.substr(0, end);
   end -= incomplete_utf8_tail(prefix);
   if (end <= taken_) return {};
-  std::string out = text_.substr(taken_, end - taken_);
+  std::string out = text::utf8_sanitize(std::string_view(text_).substr(taken_, end - taken_));
   taken_ = end;
   return out;
 }
 
 std::string TextAssembler::take_all() {
-  std::string out = text_.substr(std::min(taken_, text_.size()));
+  std::string out = text::utf8_sanitize(std::string_view(text_).substr(std::min(taken_, text_.size())));
   taken_ = text_.size();
   return out;
 }

@@ -1,5 +1,6 @@
 // Text side of the LocalBackend: generated token ids → the text a client sees (whole UTF-8 characters
-// only, stop strings cut out), and chat messages → the prompt text (the model's chat template).
+// only, stop strings cut out; byte tokens that form no character, as a small or random model emits
+// them, become U+FFFD: a response is valid UTF-8, so valid JSON), and chat messages → the prompt text (the model's chat template).
 // Threads: a TextAssembler belongs to one request.
 #pragma once
 
@@ -23,7 +24,8 @@ class TextAssembler {
   void add(int32_t token);
   // Text that is now safe to show: complete UTF-8 characters that cannot be the start of a stop string.
   std::string take_ready();
-  // Everything not yet taken (at the end of generation), up to a stop string if one was seen.
+  // Everything not yet taken (at the end of generation), up to a stop string if one was seen; an
+  // unfinished character at the end becomes U+FFFD.
   std::string take_all();
   bool stopped() const { return stopped_; }  // a stop string appeared: the rest is dropped
   int64_t n_tokens() const { return n_tokens_; }
