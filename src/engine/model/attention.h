@@ -12,9 +12,10 @@
 // queries of the block: a token gets the same bits alone (decode) or inside a prompt block.
 // The plain C++ reference takes the same steps as the one-token-at-a-time loop it replaced (sequential
 // dot over the head dimension, std::exp), so the plain and avx2 levels keep their bits; the AVX-512
-// kernel (any head width; a width that is not a multiple of 16 ends with a masked vector) vectorises
-// over 16 keys (K transposed per chunk) and over the head dimension for V, with a polynomial exp: it
-// agrees with the reference to a relative 1e-5.
+// kernel (any head width; a width that is not a multiple of 16 ends with a masked vector) sums each score
+// in 16 lanes of the head dimension, then across the lanes (one order for a row alone and for a block,
+// whether keys are read as rows or transposed), vectorises V over the head dimension and uses a
+// polynomial exp: it agrees with the reference to a relative 1e-5.
 // Threads: pure functions of their arguments; scratch is the caller's (attn_scratch_floats floats).
 #pragma once
 

@@ -1,6 +1,7 @@
 // attn_chunk_avx512 (see attention.h): compiled with the avx512 flags, called only at that level.
-// Scores: the chunk's keys transposed once into (hd, 16-key tiles), then per query 4 tiles at a time,
-// one FMA with an embedded broadcast of q[e] per (tile, e): no horizontal sums. exp: range reduction
+// Scores: one fixed sum per score (16 lane chains over the head dimension, then the lanes left to right),
+// computed by a block path (keys transposed once per chunk, for blocks of rows) or a row path (keys read
+// as rows, for a decode row); see score_block below. exp: range reduction
 // to [-ln2/2, ln2/2], a degree-6 polynomial, vscalefps. Values: two accumulator sets (even and odd keys)
 // per 64 columns of the head, summed at the end.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -99,38 +100,89 @@ void transpose_keys(const Src& src, int hd, int n, float* kt, size_t npad) {
   }
 }
 
-// Scores of R query rows (q: (R, hd)) against the T key tiles from t0: R x T FMA chains over the head
-// dimension, each the same sequential sum as the row alone; S row r, tile t = the scaled scores, -inf
-// past the row's m[r] visible keys.
+// A score is one fixed sum whichever of two paths computes it (a row gets the same bits alone or in a
+// block of any size): lane l = 0..15 of the head dimension accumulates v_l = sum over d of q[16d + l] *
+// k[16d + l] (FMA, d in order, from +0; lanes past hd add +0), then s = v_0 + v_1 + ... + v_15, left to
+// right.
+//   - block path (score_block): keys transposed once per chunk (kt), one query value times 16 keys per
+//     FMA, 4 rows x 3 tiles of 16 keys at a time; the transpose is shared by the block's rows (prompts,
+//     GQA groups);
+//   - row path (score_row): one key per FMA chain, the 16 lane sums of 16 keys transposed once; a decode
+//     row of a multi-head model (one query per KV head) reads each key once and transposes 4x less than
+//     the block path at head width 64.
+
+// Scores of R query rows (q: (R, hd)) against the T key tiles from t0; S row r, tile t = the scaled
+// scores, -inf past the row's m[r] visible keys.
 template <int R, int T>
 void score_block(const float* q, int hd, const float* kt, size_t npad, int t0, const int* m, __m512 vscale, float* S) {
-  __m512 acc[R][T];
-  for (int r = 0; r < R; ++r)
-    for (int k = 0; k < T; ++k) acc[r][k] = _mm512_setzero_ps();
+  const int nv = (hd + 15) / 16;
   const float* base = kt + size_t(t0) * 16;
-  for (int e = 0; e < hd; ++e) {
-    const float* row = base + size_t(e) * npad;
-    __m512 kv[T];
-    for (int k = 0; k < T; ++k) kv[k] = _mm512_loadu_ps(row + 16 * k);
-    for (int r = 0; r < R; ++r) {
-      const __m512 qe = _mm512_set1_ps(q[size_t(r) * size_t(hd) + size_t(e)]);
-      for (int k = 0; k < T; ++k) acc[r][k] = _mm512_fmadd_ps(qe, kv[k], acc[r][k]);
+  __m512 sum[R][T];
+  for (int l = 0; l < 16; ++l) {
+    __m512 acc[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+    for (int d = 0; d < nv; ++d) {
+      const int e = 16 * d + l;
+      if (e >= hd) {  // a lane past the head width: the row path's masked FMA adds +0
+        for (int r = 0; r < R; ++r)
+          for (int t = 0; t < T; ++t) acc[r][t] = _mm512_add_ps(acc[r][t], _mm512_setzero_ps());
+        continue;
+      }
+      const float* row = base + size_t(e) * npad;
+      __m512 kv[T];
+      for (int t = 0; t < T; ++t) kv[t] = _mm512_loadu_ps(row + 16 * t);
+      for (int r = 0; r < R; ++r) {
+        const __m512 qe = _mm512_set1_ps(q[size_t(r) * size_t(hd) + size_t(e)]);
+        for (int t = 0; t < T; ++t) acc[r][t] = _mm512_fmadd_ps(qe, kv[t], acc[r][t]);
+      }
     }
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) sum[r][t] = l == 0 ? acc[r][t] : _mm512_add_ps(sum[r][t], acc[r][t]);
   }
   for (int r = 0; r < R; ++r)
-    for (int k = 0; k < T; ++k) {
-      const int tile = t0 + k;
-      const __m512 sv = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), tile_mask(m[r], tile), _mm512_mul_ps(acc[r][k], vscale));
+    for (int t = 0; t < T; ++t) {
+      const int tile = t0 + t;
+      const __m512 sv = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), tile_mask(m[r], tile), _mm512_mul_ps(sum[r][t], vscale));
       _mm512_storeu_ps(S + size_t(r) * npad + size_t(tile) * 16, sv);
     }
 }
 
 using ScoreBlock = void (*)(const float*, int, const float*, size_t, int, const int*, __m512, float*);
-constexpr ScoreBlock kScoreBlocks[4][4] = {
-    {score_block<1, 1>, score_block<1, 2>, score_block<1, 3>, score_block<1, 4>},
-    {score_block<2, 1>, score_block<2, 2>, score_block<2, 3>, score_block<2, 4>},
-    {score_block<3, 1>, score_block<3, 2>, score_block<3, 3>, score_block<3, 4>},
-    {score_block<4, 1>, score_block<4, 2>, score_block<4, 3>, score_block<4, 4>}};
+constexpr ScoreBlock kScoreBlocks[4][3] = {{score_block<1, 1>, score_block<1, 2>, score_block<1, 3>},
+                                           {score_block<2, 1>, score_block<2, 2>, score_block<2, 3>},
+                                           {score_block<3, 1>, score_block<3, 2>, score_block<3, 3>},
+                                           {score_block<4, 1>, score_block<4, 2>, score_block<4, 3>}};
+
+// Head widths the row path holds in registers (a wider head takes the block path: the same bits).
+constexpr int kRowPathMaxHd = 256;
+// Query rows up to which a chunk takes the row path.
+constexpr int kRowPathMaxRows = 2;
+
+// Scores of query row q against its m visible keys, read as rows: S = the scaled scores, -inf past m
+// (whole tiles of 16).
+template <class Src>
+void score_row(const Src& src, const float* q, int hd, int m, __m512 vscale, float* S) {
+  const int nv = (hd + 15) / 16;
+  const __mmask16 last = first_lanes(hd - 16 * (nv - 1));
+  __m512 qv[kRowPathMaxHd / 16];
+  for (int d = 0; d < nv; ++d) qv[d] = _mm512_maskz_loadu_ps(d == nv - 1 ? last : __mmask16(0xFFFF), q + 16 * d);
+  for (int j = 0; j < std::min(m, 16); ++j) src.prefetch(j);
+  for (int j0 = 0; j0 < m; j0 += 16) {
+    for (int j = j0 + 16; j < std::min(m, j0 + 32); ++j) src.prefetch(j);
+    __m512 a[16];  // a[j] = key j0 + j's lane sums
+    for (int j = 0; j < 16; ++j) {
+      __m512 acc = _mm512_setzero_ps();
+      if (j0 + j < m)
+        for (int d = 0; d < nv; ++d) acc = _mm512_fmadd_ps(qv[d], src.key(j0 + j, 16 * d, d == nv - 1 ? last : __mmask16(0xFFFF)), acc);
+      a[j] = acc;
+    }
+    transpose16(a);  // a[l] = lane l of the 16 keys
+    __m512 sum = a[0];
+    for (int l = 1; l < 16; ++l) sum = _mm512_add_ps(sum, a[l]);
+    _mm512_storeu_ps(S + j0, _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), tile_mask(m, j0 / 16), _mm512_mul_ps(sum, vscale)));
+  }
+}
 
 // out[p] = out[p] * rescale[p] + sum_j w[p][j] v_j over keys j < m, for P rows seeing the same keys:
 // 64 columns at a time, even and odd keys in separate accumulators (the order a row alone takes).
@@ -185,19 +237,23 @@ void chunk_kernel(const Geometry& c, const Src& src, AttnAccum& a, float* scratc
   const size_t npad = size_t(tiles) * 16;
   float* kt = scratch;                // (hd, npad): kt[e * npad + j] = k_j[e]
   float* S = kt + size_t(hd) * npad;  // (nq, npad) scores, then weights
-  transpose_keys(src, hd, n, kt, npad);
   const __m512 vscale = _mm512_set1_ps(c.scale);
-  // scores, 4 rows x 4 tiles at a time (16 independent FMA chains sharing each key load)
-  for (int i0 = 0; i0 < c.nq; i0 += 4) {
-    const int R = std::min(4, c.nq - i0);
-    int ms[4] = {0, 0, 0, 0}, mt_max = 0;
-    for (int r = 0; r < R; ++r) {
-      ms[r] = std::clamp(c.lim[i0 + r], 0, n);
-      mt_max = std::max(mt_max, (ms[r] + 15) / 16);
-    }
-    for (int t0 = 0; t0 < mt_max; t0 += 4) {
-      const int T = std::min(4, mt_max - t0);
-      kScoreBlocks[R - 1][T - 1](c.q + size_t(i0) * size_t(hd), hd, kt, npad, t0, ms, vscale, S + size_t(i0) * npad);
+  if (c.nq <= kRowPathMaxRows && hd <= kRowPathMaxHd) {
+    for (int i = 0; i < c.nq; ++i)
+      score_row(src, c.q + size_t(i) * size_t(hd), hd, std::clamp(c.lim[i], 0, n), vscale, S + size_t(i) * npad);
+  } else {
+    transpose_keys(src, hd, n, kt, npad);
+    for (int i0 = 0; i0 < c.nq; i0 += 4) {
+      const int R = std::min(4, c.nq - i0);
+      int ms[4] = {0, 0, 0, 0}, mt_max = 0;
+      for (int r = 0; r < R; ++r) {
+        ms[r] = std::clamp(c.lim[i0 + r], 0, n);
+        mt_max = std::max(mt_max, (ms[r] + 15) / 16);
+      }
+      for (int t0 = 0; t0 < mt_max; t0 += 3) {
+        const int T = std::min(3, mt_max - t0);
+        kScoreBlocks[R - 1][T - 1](c.q + size_t(i0) * size_t(hd), hd, kt, npad, t0, ms, vscale, S + size_t(i0) * npad);
+      }
     }
   }
   // softmax per row: the chunk's weights in place of its scores, the running max and sum updated
