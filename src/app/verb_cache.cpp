@@ -15,7 +15,7 @@
 namespace kuai::app {
 namespace {
 
-void print_run(const stages::PairEvalResult& r) {
+void print_run(const stages::PairEvalResult& r, double min_similarity) {
   std::printf("threshold %.2f: hit rate on true paraphrases %.1f%% (%d/%d); false hits %d (%.1f%% of %d pairs)\n",
               r.threshold, 100 * r.hit_rate(), r.hits, r.same, r.false_hits, 100 * r.false_hit_rate(),
               r.same + r.different);
@@ -35,6 +35,11 @@ void print_run(const stages::PairEvalResult& r) {
     for (const auto& [g, n] : r.refused_by_guard) std::printf(" %s %d", g.c_str(), n);
     std::printf("\n");
   }
+  const int lookups = r.same + r.different;
+  std::printf("  verifier model (stages.cache.verifier_model, grey zone from cosine %.2f): would be asked on %d of %d "
+              "lookups; one always right adds up to %d hits (hit rate up to %.1f%%)\n",
+              min_similarity, r.verifier_asks, lookups, r.verifier_could_hit,
+              r.same ? 100.0 * (r.hits + r.verifier_could_hit) / r.same : 0.0);
 }
 
 std::string joined(const std::vector<std::string>& v) {
@@ -107,7 +112,7 @@ VerbRegistrar reg("cache", [](CLI::App& root) {
     if (auto* err = std::get_if<std::string>(&loaded)) return set_exit_code(fail("cache eval", *err, "one JSON object per line"));
     const auto& pairs = std::get<std::vector<stages::LabelledPair>>(loaded);
     auto run = stages::evaluate_pairs(pairs, cc);
-    print_run(run);
+    print_run(run, cc.verifier.min_similarity);
     if (a->show)
       for (const auto& w : run.wrong)
         std::printf("  [%s%s] %s | %s  (nearest %.3f)\n", w.outcome.c_str(),

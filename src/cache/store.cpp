@@ -135,19 +135,7 @@ LookupResult Store::lookup(const std::string& ns_id, const QueryFeatures& f, con
   std::vector<uint64_t> expired;
   {
     std::lock_guard lock(mu_);
-    auto pick = [&](Slot& s, double sim, bool exact) {
-      touch_locked(s);
-      Entry& e = s.entry;
-      if (!exact) e.last_hit_similarity = sim;
-      size_t i = std::min(e.answers.size() - 1, static_cast<size_t>(rand01 * double(e.answers.size())));
-      out.kind = LookupResult::Kind::Hit;
-      out.exact = exact;
-      out.entry_id = e.id;
-      out.similarity = sim;
-      out.answer = e.answers[i];
-      out.answers = e.answers.size();
-      out.cost_ms = e.cost_ms;
-    };
+    auto pick = [&](Slot& s, double sim, bool exact) { pick_locked(s, sim, exact, rand01, out); };
     auto live = [&](Slot& s) {
       if (s.entry.expires_ms != 0 && s.entry.expires_ms <= now_ms) {
         if (std::find(expired.begin(), expired.end(), s.entry.id) == expired.end()) expired.push_back(s.entry.id);
@@ -180,6 +168,10 @@ LookupResult Store::lookup(const std::string& ns_id, const QueryFeatures& f, con
             out.entry_id = label;
             out.similarity = sim;
           }
+          if (g == Guard::Content && out.grey_entry_id == 0) {
+            out.grey_entry_id = label;
+            out.grey_similarity = sim;
+          }
           continue;
         }
         if (agreement > best_agreement) {
@@ -197,6 +189,30 @@ LookupResult Store::lookup(const std::string& ns_id, const QueryFeatures& f, con
   }
   if (on_evict_)
     for (uint64_t id : expired) on_evict_(id);
+  return out;
+}
+
+void Store::pick_locked(Slot& s, double sim, bool exact, double rand01, LookupResult& out) {
+  touch_locked(s);
+  Entry& e = s.entry;
+  if (!exact) e.last_hit_similarity = sim;
+  size_t i = std::min(e.answers.size() - 1, static_cast<size_t>(rand01 * double(e.answers.size())));
+  out.kind = LookupResult::Kind::Hit;
+  out.exact = exact;
+  out.entry_id = e.id;
+  out.similarity = sim;
+  out.answer = e.answers[i];
+  out.answers = e.answers.size();
+  out.cost_ms = e.cost_ms;
+}
+
+std::optional<LookupResult> Store::serve(uint64_t id, double similarity, int64_t now_ms, double rand01) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second.entry.answers.empty()) return std::nullopt;
+  if (it->second.entry.expires_ms != 0 && it->second.entry.expires_ms <= now_ms) return std::nullopt;
+  LookupResult out;
+  pick_locked(it->second, similarity, false, rand01, out);
   return out;
 }
 

@@ -61,6 +61,10 @@ struct LookupResult {
   uint64_t entry_id = 0;   // the hit, or the nearest refused candidate
   double similarity = 0;
   Guard guard = Guard::None;  // for Refused
+  // The nearest candidate that only the content guard refused (no hard guard: negation, number, entity,
+  // direction, polarity, scope): what a model verifier may still accept. 0: none.
+  uint64_t grey_entry_id = 0;
+  double grey_similarity = 0;
   Answer answer;           // for Hit: one of the entry's answers, picked at random
   size_t answers = 0;      // how many answers the entry holds
   double cost_ms = 0;
@@ -86,6 +90,10 @@ class Store {
   // uniform draw in [0, 1) used to pick one of several answers.
   LookupResult lookup(const std::string& ns, const QueryFeatures& f, const std::vector<float>* vec,
                       int64_t now_ms, double rand01);
+
+  // Entry `id` served as a hit (a model verifier accepted it) with one of its answers picked by `rand01`;
+  // nullopt when it is gone or expired.
+  std::optional<LookupResult> serve(uint64_t id, double similarity, int64_t now_ms, double rand01);
 
   // Stores an answer for `query`: appended to the entry with the same exact key, or to `add_to` (the
   // entry a deliberate miss skipped), or as a new entry. Returns a copy of the entry as stored (for
@@ -129,6 +137,8 @@ class Store {
   void insert_locked(Entry e);
   void erase_locked(uint64_t id);
   void touch_locked(Slot& s);
+  // `out` becomes a hit on s's entry (one answer picked by rand01); s is the most recently used now.
+  void pick_locked(Slot& s, double sim, bool exact, double rand01, LookupResult& out);
   void recount_locked(Slot& s);  // after the entry's answers changed
   void evict_locked(int64_t now_ms, std::vector<uint64_t>& evicted);
   double threshold_for(const Namespace* ns, const Entry& e) const;

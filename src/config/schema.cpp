@@ -351,6 +351,9 @@ const std::vector<KeyRule>& key_rules() {
         {"stages.cache.index.ef_search", T::integer, 1, kNoMax},
         {"stages.cache.redis", T::string},
         {"stages.cache.redis_prefix", T::string},
+        {"stages.cache.verifier_model", T::string},
+        {"stages.cache.verifier_budget_ms", T::integer, 1, 60000},
+        {"stages.cache.verifier_min_similarity", T::number, 0, 1},
         // Embedded engine
         {"engine.models", T::map},
         {"engine.models.*", T::string},

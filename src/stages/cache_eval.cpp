@@ -85,6 +85,12 @@ PairEvalResult evaluate_pairs(const std::vector<LabelledPair>& pairs, const Cach
       r.top16 += better < 16;
     }
     auto got = store.lookup(ns, f, &v, 0, 0.0);
+    if (got.kind != cache::LookupResult::Kind::Hit && got.grey_entry_id != 0 &&
+        got.grey_similarity >= cfg.verifier.min_similarity) {
+      ++r.verifier_asks;
+      auto grey = store.get(got.grey_entry_id);
+      r.verifier_could_hit += p.same && grey && grey->query == p.a;
+    }
     if (got.kind == cache::LookupResult::Kind::Hit) {
       if (p.same && got.answer.content == p.a) {
         ++r.hits;

@@ -36,6 +36,10 @@ struct PairEvalResult {
   // stored one, or among the nearest 4 / 16 (by the embedder's cosine), and the median cosine to it.
   int top1 = 0, top4 = 0, top16 = 0;
   double median_cosine = 0;
+  // The model verifier's share (stages.cache.verifier_model; counted whether or not one is set): lookups
+  // that would ask it (a grey candidate at cfg.verifier.min_similarity or closer), and the true
+  // paraphrases whose grey candidate is their own question (hits a verifier that is always right adds).
+  int verifier_asks = 0, verifier_could_hit = 0;
   // Every pair that went wrong: a missed paraphrase ("miss", "refused: <guard>") or a false hit.
   struct Wrong {
     const LabelledPair* pair;

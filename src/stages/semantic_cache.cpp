@@ -34,7 +34,26 @@ pipeline::AdminReply error_reply(int status, std::string msg) {
 SemanticCacheStage::SemanticCacheStage(CacheStageConfig cfg, std::unique_ptr<cache::Embedder> embedder,
                                        pipeline::Services& services)
     : cfg_(std::move(cfg)), embedder_(std::move(embedder)), services_(services), store_(cfg_.store),
-      rng_(std::random_device{}()) {}
+      rng_(std::random_device{}()) {
+  if (!cfg_.verifier.model.empty()) verifier_ = std::make_unique<CacheVerifier>(cfg_.verifier);
+}
+
+boost::asio::awaitable<std::optional<LookupResult>> SemanticCacheStage::verified_hit(pipeline::Context& ctx, const Pending& p,
+                                                                                     const LookupResult& r, double pick) {
+  auto entry = store_.get(r.grey_entry_id);
+  if (!entry) co_return std::nullopt;
+  bool remembered = false;
+  const VerifyOutcome o = co_await verifier_->verify(entry->query, p.query, services_, ctx.tenant, &remembered);
+  ++verified_[static_cast<int>(o)];
+  const std::string outcome(verify_outcome_name(o));
+  ctx.add_header("x-kuai-cache-verifier", remembered ? outcome + "; remembered" : outcome);
+  if (services_.metrics)
+    services_.metrics->counter("kuai_cache_verifier_total", "Grey-zone cache candidates shown to the verifier model, by outcome")
+        .Add({{"outcome", outcome}})
+        .Increment();
+  if (o != VerifyOutcome::Yes) co_return std::nullopt;
+  co_return store_.serve(r.grey_entry_id, r.grey_similarity, now_ms(), pick);
+}
 
 SemanticCacheStage::~SemanticCacheStage() = default;
 
@@ -156,6 +175,10 @@ boost::asio::awaitable<pipeline::Verdict> SemanticCacheStage::on_request(pipelin
     coin = u(rng_);
   }
   LookupResult r = store_.lookup(p.ns, p.features, p.vec.empty() ? nullptr : &p.vec, now_ms(), pick);
+  if (r.kind != LookupResult::Kind::Hit && verifier_ && r.grey_entry_id != 0 &&
+      r.grey_similarity >= cfg_.verifier.min_similarity) {
+    if (auto verified = co_await verified_hit(ctx, p, r, pick)) r = std::move(*verified);
+  }
 
   if (r.kind == LookupResult::Kind::Hit) {
     double p_miss = std::min(cfg_.max_miss_probability, std::max(0.0, cfg_.temperature_miss_slope * temperature));
@@ -240,6 +263,12 @@ std::optional<pipeline::AdminReply> SemanticCacheStage::on_admin(std::string_vie
                      {"refused_by_guard", std::move(refused)}, {"stores", stores_.load()},
                      {"latency_saved_ms", saved_ms_.load()}, {"embedder", embedder_->kind()},
                      {"threshold", cfg_.store.threshold}};
+    if (verifier_) {
+      json::object verdicts;
+      for (auto o : {VerifyOutcome::Yes, VerifyOutcome::No, VerifyOutcome::Unclear, VerifyOutcome::Error, VerifyOutcome::Timeout})
+        verdicts[verify_outcome_name(o)] = verified_[static_cast<int>(o)].load();
+      out["verifier"] = json::object{{"model", cfg_.verifier.model}, {"outcomes", std::move(verdicts)}};
+    }
     if (share_) {
       auto rs = share_->stats();
       out["redis"] = json::object{{"connected", rs.connected}, {"loaded", rs.loaded}, {"applied", rs.applied},
@@ -384,7 +413,10 @@ std::optional<std::string> read_cache_config(const YAML::Node& cfg, CacheStageCo
             read(cfg, "default_temperature", c.default_temperature, error) && read(cfg, "redis", c.redis, error) &&
             read(cfg, "redis_prefix", c.redis_prefix, error) &&
             read(cfg, "model_thresholds", c.model_thresholds, error) &&
-            read(cfg, "tenant_thresholds", c.tenant_thresholds, error);
+            read(cfg, "tenant_thresholds", c.tenant_thresholds, error) &&
+            read(cfg, "verifier_model", c.verifier.model, error) &&
+            read(cfg, "verifier_budget_ms", c.verifier.budget_ms, error) &&
+            read(cfg, "verifier_min_similarity", c.verifier.min_similarity, error);
   if (ok && cfg["guards"] && cfg["guards"].IsMap()) {
     const YAML::Node g = cfg["guards"];
     ok = read(g, "negation", c.store.guards.negation, error) && read(g, "number", c.store.guards.number, error) &&
@@ -403,6 +435,10 @@ std::optional<std::string> read_cache_config(const YAML::Node& cfg, CacheStageCo
   if (ttl_s < 0) return std::string("stages.cache.ttl_s must be >= 0 (0: never expire)");
   if (c.store.max_entries == 0) return std::string("stages.cache.max_entries must be > 0");
   if (c.hash_dim < 16 || c.hash_dim > 8192) return std::string("stages.cache.hash_dim must be in 16..8192");
+  if (c.verifier.budget_ms < 1 || c.verifier.budget_ms > 60000)
+    return std::string("stages.cache.verifier_budget_ms must be in 1..60000");
+  if (!(c.verifier.min_similarity >= 0 && c.verifier.min_similarity <= 1))
+    return std::string("stages.cache.verifier_min_similarity must be in [0, 1]");
   c.store.ttl_ms = static_cast<int64_t>(ttl_s * 1000.0);
   return std::nullopt;
 }
@@ -433,6 +469,10 @@ std::unique_ptr<pipeline::Stage> make_cache_stage(const YAML::Node& cfg, pipelin
     embedder = std::make_unique<cache::ModelEmbedder>(services.models, c.embedder_model, c.embedder);
   } else {
     error = "stages.cache.embedder must be hash, remote or local (got '" + c.embedder + "')";
+    return nullptr;
+  }
+  if (!c.verifier.model.empty() && services.models && !services.models->has_model(c.verifier.model)) {
+    error = "stages.cache.verifier_model '" + c.verifier.model + "' is not a configured model";
     return nullptr;
   }
   auto stage = std::make_unique<SemanticCacheStage>(std::move(c), std::move(embedder), services);

@@ -7,10 +7,15 @@
 //                skipped on purpose and the fresh answer is added to that entry (up to K answers).
 //   on_response  stores a complete answer (finish_reason "stop", text only; the server never calls
 //                it for a cut stream) for the query that missed.
+//                With `verifier_model`, the nearest candidate only the content guard refused (above
+//                verifier_min_similarity) is shown to that model with the query (cache_verifier.h):
+//                "yes" within verifier_budget_ms serves it, anything else is the miss or refusal it was.
 //   headers      x-kuai-cache: hit | miss | refused; x-kuai-cache-guard: <guard> when refused;
-//                x-kuai-cache-entry / x-kuai-cache-similarity on a hit or refusal.
+//                x-kuai-cache-entry / x-kuai-cache-similarity on a hit or refusal;
+//                x-kuai-cache-verifier: yes | no | unclear | error | timeout (and "; remembered") when asked.
 //   metrics      kuai_cache_lookups_total{result}, kuai_cache_refusals_total{guard},
-//                kuai_cache_latency_saved_seconds_total, kuai_cache_stores_total, kuai_cache_entries.
+//                kuai_cache_latency_saved_seconds_total, kuai_cache_stores_total, kuai_cache_entries,
+//                kuai_cache_verifier_total{outcome}.
 //   admin        GET stats | GET entries/<id> | DELETE entries/<id> (wrong answer: drops it and
 //                tightens that entry's threshold) | DELETE entries (all) | DELETE namespaces/<ns> |
 //                PUT namespaces/<ns>/threshold {"threshold": x}.
@@ -25,6 +30,7 @@
 
 #include "cache/embedder.h"
 #include "cache/store.h"
+#include "stages/cache_verifier.h"
 #include "pipeline/pipeline.h"
 
 #include <atomic>
@@ -56,6 +62,7 @@ struct CacheStageConfig {
   std::map<std::string, double> tenant_thresholds;  // tenant name → threshold
   std::string redis;                    // redis://host:port[/db]; empty: in-process only
   std::string redis_prefix = "kuai:cache:";
+  CacheVerifierConfig verifier;         // verifier_model, verifier_budget_ms, verifier_min_similarity
 };
 
 class SemanticCacheStage : public pipeline::Stage {
@@ -104,12 +111,16 @@ class SemanticCacheStage : public pipeline::Stage {
   double threshold_for(const pipeline::Context& ctx) const;
   api::ChatResponse answer_from(const pipeline::Context& ctx, const cache::LookupResult& r) const;
   void count(const char* result, const char* guard = nullptr);
+  // The verifier's verdict on r's grey candidate, when there is one to ask about (headers and metric set).
+  boost::asio::awaitable<std::optional<cache::LookupResult>> verified_hit(pipeline::Context& ctx, const Pending& p,
+                                                                   const cache::LookupResult& r, double pick);
 
   CacheStageConfig cfg_;
   std::unique_ptr<cache::Embedder> embedder_;
   pipeline::Services& services_;
   cache::Store store_;
   std::unique_ptr<cache::RedisShare> share_;
+  std::unique_ptr<CacheVerifier> verifier_;  // null without verifier_model
 
   std::mutex served_mu_;  // served_, served_order_, budgets_
   std::unordered_map<std::string, ServedHit> served_;  // request id → the hit it got
@@ -121,6 +132,7 @@ class SemanticCacheStage : public pipeline::Stage {
 
   std::atomic<uint64_t> hits_{0}, misses_{0}, refused_{0}, stores_{0};
   std::atomic<uint64_t> refused_by_[8] = {};  // by cache::Guard
+  std::atomic<uint64_t> verified_[5] = {};    // by VerifyOutcome
   std::atomic<double> saved_ms_{0};
 };
 

@@ -54,6 +54,30 @@ TEST(StoreTest, GuardsRefuseCloseButDifferentQueries) {
   EXPECT_EQ(r.guard, Guard::Number);
 }
 
+// The grey zone a model verifier looks at: only a candidate that nothing but the content guard refused.
+TEST(StoreTest, ReportsTheCandidateOnlyTheContentGuardRefusedAndServesItOnRequest) {
+  Store store(StoreConfig{});
+  Q a("What's the penalty for filing taxes late?");
+  const auto stored = store.insert("ns", a.text, a.f, a.v, ans("5% a month."), 1, 1000);
+  ASSERT_TRUE(stored);
+  Q para("fine for missing the tax filing deadline");
+  auto r = store.lookup("ns", para.f, &para.v, 1001, 0.0);
+  ASSERT_EQ(r.kind, LookupResult::Kind::Refused);
+  EXPECT_EQ(r.guard, Guard::Content);
+  EXPECT_EQ(r.grey_entry_id, stored->id);
+  EXPECT_GT(r.grey_similarity, 0.3);
+  auto served = store.serve(r.grey_entry_id, r.grey_similarity, 1002, 0.0);
+  ASSERT_TRUE(served);
+  EXPECT_EQ(served->kind, LookupResult::Kind::Hit);
+  EXPECT_EQ(served->answer.content, "5% a month.");
+  EXPECT_FALSE(store.serve(stored->id + 12345, 0.5, 1002, 0.0)) << "no such entry";
+  Q neg("What's not the penalty for filing taxes late?");  // a hard guard: not grey
+  r = store.lookup("ns", neg.f, &neg.v, 1001, 0.0);
+  EXPECT_EQ(r.kind, LookupResult::Kind::Refused);
+  EXPECT_EQ(r.guard, Guard::Negation);
+  EXPECT_EQ(r.grey_entry_id, 0u);
+}
+
 TEST(StoreTest, TtlExpires) {
   StoreConfig cfg;
   cfg.ttl_ms = 1000;
