@@ -49,6 +49,19 @@ struct AttnChunkF16 {
   float scale = 1.0f;
 };
 
+// The same chunk with Q8_0 keys and values by row pointer (a paged Q8_0 cache read in place): key j's
+// hd values are the hd / 32 ggml blocks (binary16 scale, 32 int8) from k[j]; hd % 32 == 0.
+struct AttnChunkQ8 {
+  int hd = 0;
+  int nq = 0;
+  const float* q = nullptr;
+  const int32_t* lim = nullptr;
+  int n = 0;
+  const uint8_t* const* k = nullptr;
+  const uint8_t* const* v = nullptr;
+  float scale = 1.0f;
+};
+
 struct AttnAccum {
   float* m = nullptr;    // (nq) running max, -inf at start
   float* l = nullptr;    // (nq) running sum, 0 at start
@@ -66,5 +79,8 @@ void attn_chunk(const AttnChunk& c, AttnAccum& a, float* scratch);
 // The AVX-512 kernel on binary16 rows: the same bits as attn_chunk_avx512 on the rows converted to
 // float (same preconditions). There is no plain twin: below avx512 the caller converts and uses attn_chunk.
 void attn_chunk_f16_avx512(const AttnChunkF16& c, AttnAccum& a, float* scratch);
+// On Q8_0 blocks, dequantised as they are read (scale x int8, the KV store's own conversion): the same
+// bits as attn_chunk_avx512 on the rows the store decodes. hd % 32 == 0; no plain twin either.
+void attn_chunk_q8_avx512(const AttnChunkQ8& c, AttnAccum& a, float* scratch);
 
 }  // namespace kuai::engine::model

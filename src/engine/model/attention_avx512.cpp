@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "engine/kernels/exp_avx512.h"
 #include "engine/model/attention.h"
@@ -77,6 +78,30 @@ struct F16Rows {
   }
   __m512 key(int j, int e, __mmask16 m) const { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, c.k[j] + e)); }
   __m512 value(int j, int e, __mmask16 m) const { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, c.v[j] + e)); }
+};
+
+struct Q8Rows {
+  const AttnChunkQ8& c;
+  static constexpr int kBlockBytes = 34;  // ggml block_q8_0: binary16 scale, 32 int8
+  // Rows are scattered like F16Rows'; a head of 64 is 68 bytes.
+  void prefetch(int j) const {
+    for (int e = 0; e < c.hd; e += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(c.k[j] + (e / 32) * kBlockBytes), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c.v[j] + (e / 32) * kBlockBytes), _MM_HINT_T0);
+    }
+    _mm_prefetch(reinterpret_cast<const char*>(c.k[j] + (c.hd / 32) * kBlockBytes - 1), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c.v[j] + (c.hd / 32) * kBlockBytes - 1), _MM_HINT_T0);
+  }
+  // 16 values from column e (a multiple of 16): scale x int8, as the store's decoding computes them.
+  static __m512 dequant(const uint8_t* row, int e, __mmask16 m) {
+    const uint8_t* block = row + (e / 32) * kBlockBytes;
+    uint16_t d;
+    std::memcpy(&d, block, sizeof d);
+    const __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, block + 2 + e % 32)));
+    return _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(d)), q);
+  }
+  __m512 key(int j, int e, __mmask16 m) const { return dequant(c.k[j], e, m); }
+  __m512 value(int j, int e, __mmask16 m) const { return dequant(c.v[j], e, m); }
 };
 
 // Lanes [0, n) of a vector, n <= 16.
@@ -306,5 +331,7 @@ void attn_chunk_avx512(const AttnChunk& c, AttnAccum& a, float* scratch) { chunk
 void attn_chunk_f16_avx512(const AttnChunkF16& c, AttnAccum& a, float* scratch) {
   chunk_kernel(c, F16Rows{c}, a, scratch);
 }
+
+void attn_chunk_q8_avx512(const AttnChunkQ8& c, AttnAccum& a, float* scratch) { chunk_kernel(c, Q8Rows{c}, a, scratch); }
 
 }  // namespace kuai::engine::model

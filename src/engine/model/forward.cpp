@@ -213,9 +213,12 @@ void LlamaModel::attention(std::span<const BatchToken> batch, std::span<Sequence
   if (st.attn_scratch.size() < per_thread * size_t(nth)) st.attn_scratch.resize(per_thread * size_t(nth));
   if (st.attn_lim.size() < size_t(max_rows) * size_t(nth)) st.attn_lim.resize(size_t(max_rows) * size_t(nth));
   if (st.attn_rows.size() < 2 * size_t(chunk) * size_t(nth)) st.attn_rows.resize(2 * size_t(chunk) * size_t(nth));
+  if (st.attn_rows_q8.size() < 2 * size_t(chunk) * size_t(nth)) st.attn_rows_q8.resize(2 * size_t(chunk) * size_t(nth));
   const float scale = 1.0f / std::sqrt(float(HD));
   // binary16 caches are read in place by the AVX-512 kernel (the same bits as converting them first)
   const bool f16_in_place = k::detected_isa() >= k::Isa::kAvx512;
+  // so are Q8_0 caches, dequantised as read, where a head is whole blocks of 32
+  const bool q8_in_place = f16_in_place && HD % 32 == 0;
 
   // tasks cost ~ (pos + 1) * group * HD * 4 flops; keep tiny batches on the caller
   int64_t work = 0;
@@ -234,6 +237,8 @@ void LlamaModel::attention(std::span<const BatchToken> batch, std::span<Sequence
     int32_t* lim = st.attn_lim.data() + size_t(max_rows) * size_t(ith);
     const uint16_t** k_rows = st.attn_rows.data() + 2 * size_t(chunk) * size_t(ith);
     const uint16_t** v_rows = k_rows + chunk;
+    const uint8_t** k_q8 = st.attn_rows_q8.data() + 2 * size_t(chunk) * size_t(ith);
+    const uint8_t** v_q8 = k_q8 + chunk;
     for (int64_t task = b; task < e; ++task) {
       const int blk = int(task / h.n_head_kv), kvh = int(task % h.n_head_kv);
       const int t0 = starts[size_t(blk)], nt = starts[size_t(blk) + 1] - t0;
@@ -259,6 +264,13 @@ void LlamaModel::attention(std::span<const BatchToken> batch, std::span<Sequence
           const int m = end - p0;
           set_limits(p0, m);
           attn_chunk_f16_avx512(AttnChunkF16{HD, rows, qs, lim, m, k_rows, v_rows, scale}, a, kscratch);
+          p0 += m;
+          continue;
+        }
+        if (q8_in_place && kv.q8_rows(il, p0, end - p0, kvh * HD, k_q8, v_q8)) {
+          const int m = end - p0;
+          set_limits(p0, m);
+          attn_chunk_q8_avx512(AttnChunkQ8{HD, rows, qs, lim, m, k_q8, v_q8, scale}, a, kscratch);
           p0 += m;
           continue;
         }

@@ -39,6 +39,13 @@ class SequenceKv {
                         const uint16_t** /*v*/) const {
     return false;
   }
+  // Where rows are stored as ggml Q8_0 blocks (34 bytes: a binary16 scale, 32 int8) and col0 starts a
+  // block: pointers to the block holding column col0 of the K and V rows of positions [pos0, pos0 + n)
+  // of `layer`, so attention dequantises them as it reads; false (nothing written) otherwise.
+  virtual bool q8_rows(int32_t /*layer*/, int32_t /*pos0*/, int32_t /*n*/, int32_t /*col0*/, const uint8_t** /*k*/,
+                       const uint8_t** /*v*/) const {
+    return false;
+  }
 };
 
 // Contiguous F32 cache of one sequence: (n_layer, capacity, kv_dim) for K and for V.

@@ -93,6 +93,7 @@ struct ForwardState {
   std::vector<float> attn_scratch;  // per pool thread
   std::vector<int32_t> attn_lim;    // per pool thread: each query row's visible keys in a chunk
   std::vector<const uint16_t*> attn_rows;  // per pool thread: a chunk's K then V row pointers (F16 caches)
+  std::vector<const uint8_t*> attn_rows_q8;  // the same for Q8_0 caches
   std::vector<int> attn_blocks;     // attention's query blocks (first batch token of each)
   kernels::MatmulScratch mm;
   Int8GemmScratch int8;

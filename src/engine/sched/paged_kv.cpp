@@ -1,5 +1,7 @@
 #include "engine/sched/paged_kv.h"
 
+#include "engine/kernels/blocks.h"
+
 #include <algorithm>
 
 namespace kuai::engine::sched {
@@ -59,6 +61,19 @@ bool PagedSequenceKv::f16_rows(int32_t layer, int32_t pos0, int32_t n, int32_t c
     const kv::BlockId b = table_->blocks[size_t(p / bs_)];
     k[i] = store_->f16_row(b, layer, false, p % bs_) + col0;
     v[i] = store_->f16_row(b, layer, true, p % bs_) + col0;
+  }
+  return true;
+}
+
+bool PagedSequenceKv::q8_rows(int32_t layer, int32_t pos0, int32_t n, int32_t col0, const uint8_t** k,
+                              const uint8_t** v) const {
+  if (store_->shape().type != kv::KvType::kQ8_0 || col0 % engine::kernels::kQK8_0 != 0) return false;
+  const size_t off = size_t(col0 / engine::kernels::kQK8_0) * sizeof(engine::kernels::BlockQ8_0);
+  for (int32_t i = 0; i < n; ++i) {
+    const int32_t p = pos0 + i;
+    const kv::BlockId b = table_->blocks[size_t(p / bs_)];
+    k[i] = store_->q8_row(b, layer, false, p % bs_) + off;
+    v[i] = store_->q8_row(b, layer, true, p % bs_) + off;
   }
   return true;
 }

@@ -26,6 +26,8 @@ class PagedSequenceKv final : public model::SequenceKv {
                        int32_t kv_head = -1) const override;
   bool f16_rows(int32_t layer, int32_t pos0, int32_t n, int32_t col0, const uint16_t** k,
                 const uint16_t** v) const override;
+  bool q8_rows(int32_t layer, int32_t pos0, int32_t n, int32_t col0, const uint8_t** k,
+               const uint8_t** v) const override;
 
  private:
   kv::KvStore* store_;

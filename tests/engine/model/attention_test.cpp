@@ -1,7 +1,7 @@
 // model::attn_chunk: the plain reference equals a direct softmax in double over several chunks with
 // causal limits; the AVX-512 kernel agrees with the reference (relative 1e-5); and a query row gets the
-// same bits alone or among other rows, on both; the kernel on binary16 rows read in place gives the
-// same bits as on those rows converted to float.
+// same bits alone or among other rows, on both; the kernel on binary16 or Q8_0 rows read in place gives
+// the same bits as on those rows converted to float.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,6 +11,7 @@
 
 #include "engine/kernels/fp16.h"
 #include "engine/kernels/type_traits.h"
+#include "engine/kv/kv_convert.h"
 #include "engine/model/attention.h"
 
 namespace kuai::engine::model {
@@ -128,6 +129,42 @@ TEST_P(AttnChunkShapes, F16RowsInPlaceGiveTheBitsOfTheConvertedRows) {
   const auto f32 = c.run(attn_chunk_avx512, 0, c.nq);
   const auto f16 = c.run(f16_kernel, 0, c.nq);
   EXPECT_EQ(0, std::memcmp(f32.data(), f16.data(), f32.size() * sizeof(float)));
+}
+
+// attn_chunk_q8_avx512 behind the AttnChunk signature: the chunk's rows quantised to Q8_0 blocks (as the
+// KV store writes them), by pointer.
+void q8_kernel(const AttnChunk& c, AttnAccum& a, float* scratch) {
+  const size_t row_bytes = size_t(c.hd / 32) * 34;
+  std::vector<uint8_t> k(size_t(c.n) * row_bytes), v(k.size());
+  std::vector<const uint8_t*> kp(size_t(c.n)), vp(size_t(c.n));
+  for (int j = 0; j < c.n; ++j) {
+    kv::kv_f32_to_q8_0(c.k + size_t(j) * c.kv_stride, k.data() + size_t(j) * row_bytes, c.hd);
+    kv::kv_f32_to_q8_0(c.v + size_t(j) * c.kv_stride, v.data() + size_t(j) * row_bytes, c.hd);
+    kp[size_t(j)] = k.data() + size_t(j) * row_bytes;
+    vp[size_t(j)] = v.data() + size_t(j) * row_bytes;
+  }
+  attn_chunk_q8_avx512(AttnChunkQ8{c.hd, c.nq, c.q, c.lim, c.n, kp.data(), vp.data(), c.scale}, a, scratch);
+}
+
+TEST_P(AttnChunkShapes, Q8RowsInPlaceGiveTheBitsOfTheDecodedRows) {
+  const Shape sh = GetParam();
+  if (kernels::detected_isa() < kernels::Isa::kAvx512)
+    GTEST_SKIP() << "the AVX-512 kernel needs that level; this run: " << kernels::isa_name(kernels::detected_isa());
+  if (sh.hd % 32 != 0) GTEST_SKIP() << "Q8_0 rows are read in place only where a head is whole blocks of 32 (hd " << sh.hd << ")";
+  Case c(sh.hd, sh.nq, sh.n_keys, sh.chunk, 9);
+  // The rows as the store decodes them: Q8_0 and back.
+  std::vector<uint8_t> block(size_t(c.hd / 32) * 34);
+  for (auto* rows : {&c.k, &c.v})
+    for (int j = 0; j < c.n_keys; ++j) {
+      float* row = rows->data() + size_t(j) * size_t(c.stride_pad);
+      kv::kv_f32_to_q8_0(row, block.data(), c.hd);
+      kv::kv_q8_0_to_f32(block.data(), row, c.hd);
+    }
+  const auto f32 = c.run(attn_chunk_avx512, 0, c.nq);
+  const auto q8 = c.run(q8_kernel, 0, c.nq);
+  EXPECT_EQ(0, std::memcmp(f32.data(), q8.data(), f32.size() * sizeof(float)));
+  const auto one = c.run(q8_kernel, c.nq - 1, 1);
+  EXPECT_EQ(0, std::memcmp(one.data(), q8.data() + size_t(c.nq - 1) * c.hd, size_t(c.hd) * sizeof(float)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, AttnChunkShapes,

@@ -138,7 +138,8 @@ TEST(Engine, ConcurrentEqualsAlone) {
 }
 
 // kuai synth's tiny preset (width 256, 2 layers) in Q4_0: alone, each decode step is one token (the
-// Q4_0 one-token path); together, steps batch several tokens (packed tiles). Same tokens either way.
+// Q4_0 one-token path); together, steps batch several tokens (packed tiles). Same tokens either way,
+// with an F16 and with a Q8_0 KV cache.
 TEST(Engine, Q4_0ConcurrentEqualsAlone) {
   namespace fs = std::filesystem;
   const fs::path path = fs::temp_directory_path() / ("kuai_engine_q4_0_" + std::to_string(::getpid()) + ".gguf");
@@ -167,20 +168,23 @@ TEST(Engine, Q4_0ConcurrentEqualsAlone) {
     for (auto& t : prompt) t = int32_t(3 + rng() % 500);
     reqs.push_back(greedy(id, prompt, 24));
   }
-  const EngineOptions o{.max_batch_tokens = 64};
-  std::map<RequestId, std::vector<int32_t>> alone;
-  for (const auto& r : reqs) alone[r.id] = run_alone(r, o, m);
-  auto e = make_engine(o, m);
-  Collector c;
-  for (const auto& r : reqs) ASSERT_FALSE(e->submit(r, c.callback()));
-  ASSERT_TRUE(c.wait(int(reqs.size())));
-  std::set<std::vector<int32_t>> distinct;
-  for (const auto& r : reqs) {
-    EXPECT_EQ(c.tokens[r.id].size(), 24u) << "request " << r.id;
-    EXPECT_EQ(c.tokens[r.id], alone[r.id]) << "request " << r.id;
-    distinct.insert(alone[r.id]);
+  // F16 and Q8_0 caches: both are read in place by the AVX-512 attention (head width 64).
+  for (kv::KvType type : {kv::KvType::kF16, kv::KvType::kQ8_0}) {
+    const EngineOptions o{.kv_type = type, .max_batch_tokens = 64};
+    std::map<RequestId, std::vector<int32_t>> alone;
+    for (const auto& r : reqs) alone[r.id] = run_alone(r, o, m);
+    auto e = make_engine(o, m);
+    Collector c;
+    for (const auto& r : reqs) ASSERT_FALSE(e->submit(r, c.callback()));
+    ASSERT_TRUE(c.wait(int(reqs.size())));
+    std::set<std::vector<int32_t>> distinct;
+    for (const auto& r : reqs) {
+      EXPECT_EQ(c.tokens[r.id].size(), 24u) << "request " << r.id;
+      EXPECT_EQ(c.tokens[r.id], alone[r.id]) << "request " << r.id << " kv " << kv::kv_type_name(type);
+      distinct.insert(alone[r.id]);
+    }
+    EXPECT_GT(distinct.size(), 1u) << "different prompts should not all decode alike";
   }
-  EXPECT_GT(distinct.size(), 1u) << "different prompts should not all decode alike";
 }
 
 TEST(Engine, PrefixSharedEqualsUnshared) {
