@@ -8,6 +8,7 @@
 #include "cache/guards.h"
 #include "cache/query_features.h"
 #include "stages/cache_eval.h"
+#include "app/sweep_plot.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -55,7 +56,7 @@ void print_features(const char* label, const cache::QueryFeatures& f) {
 
 VerbRegistrar reg("cache", [](CLI::App& root) {
   struct Args {
-    std::string pairs, config;
+    std::string pairs, config, plot;
     std::vector<std::string> sets;
     bool sweep = true, show = false;
   };
@@ -93,7 +94,10 @@ VerbRegistrar reg("cache", [](CLI::App& root) {
   cmd->add_option("--set", a->sets, "override a config key: a.b.c=value (repeatable)");
   cmd->add_flag("!--no-sweep", a->sweep, "only the configured threshold, no sweep");
   cmd->add_flag("--show", a->show, "list every missed paraphrase and false hit (at the configured threshold)");
+  cmd->add_option("--plot", a->plot, "also write the sweep as a PNG chart (hit rate and false hits against the coverage)");
   cmd->callback([a] {
+    if (!a->plot.empty() && !a->sweep)
+      return set_exit_code(fail("cache eval", "--plot draws the sweep", "drop --no-sweep"));
     config::Config cfg;
     if (!a->config.empty())
       if (auto err = config::Config::load_file(a->config, cfg)) return set_exit_code(fail("cache eval", *err, "check the path and the YAML syntax"));
@@ -123,12 +127,25 @@ VerbRegistrar reg("cache", [](CLI::App& root) {
       // The guards decide (retrieval is recall-oriented), so the knob that trades hits for false hits
       // is how much of each other's content two queries must say.
       std::printf("\nsweep:  guards.content_min_coverage  hit rate  false hits\n");
+      std::vector<double> xs;
+      PlotSeries hits{{30, 100, 200}, {}}, false_hits{{220, 50, 40}, {}};
       for (int t = 40; t <= 90; t += 5) {
         stages::CacheStageConfig at = cc;
         at.store.guards.content_min_coverage = t / 100.0;
         auto r = stages::evaluate_pairs(pairs, at);
         std::printf("        %29.2f  %7.1f%%  %4d (%.1f%%)\n", at.store.guards.content_min_coverage, 100 * r.hit_rate(),
                     r.false_hits, 100 * r.false_hit_rate());
+        xs.push_back(at.store.guards.content_min_coverage);
+        hits.y.push_back(100 * r.hit_rate());
+        false_hits.y.push_back(100 * r.false_hit_rate());
+      }
+      if (!a->plot.empty()) {
+        const std::string png = encode_png(draw_sweep(xs, {hits, false_hits}));
+        std::FILE* f = std::fopen(a->plot.c_str(), "wb");
+        if (!f || std::fwrite(png.data(), 1, png.size(), f) != png.size() || std::fclose(f) != 0)
+          return set_exit_code(fail("cache eval", "cannot write '" + a->plot + "'", "check the directory exists and is writable"));
+        std::printf("plot: %s (x: guards.content_min_coverage; blue: hit rate on true paraphrases; red: false hits, %% of all pairs)\n",
+                    a->plot.c_str());
       }
     }
     set_exit_code(0);
