@@ -36,31 +36,22 @@ struct AttnChunk {
   float scale = 1.0f;         // 1 / sqrt(hd)
 };
 
-// The same chunk with binary16 keys and values by row pointer (a paged F16 cache read in place): key j's
-// hd values at k[j], value j's at v[j].
-struct AttnChunkF16 {
+// The same chunk with keys and values stored in a paged cache and read in place, by row pointer: key j's
+// hd values start at k[j], value j's at v[j]. Row = uint16_t: binary16 (an F16 cache); Row = uint8_t:
+// the hd / 32 ggml Q8_0 blocks (binary16 scale, 32 int8) of the head, hd % 32 == 0 (a Q8_0 cache).
+template <class Row>
+struct AttnChunkRows {
   int hd = 0;
   int nq = 0;
   const float* q = nullptr;
   const int32_t* lim = nullptr;
   int n = 0;
-  const uint16_t* const* k = nullptr;
-  const uint16_t* const* v = nullptr;
+  const Row* const* k = nullptr;
+  const Row* const* v = nullptr;
   float scale = 1.0f;
 };
-
-// The same chunk with Q8_0 keys and values by row pointer (a paged Q8_0 cache read in place): key j's
-// hd values are the hd / 32 ggml blocks (binary16 scale, 32 int8) from k[j]; hd % 32 == 0.
-struct AttnChunkQ8 {
-  int hd = 0;
-  int nq = 0;
-  const float* q = nullptr;
-  const int32_t* lim = nullptr;
-  int n = 0;
-  const uint8_t* const* k = nullptr;
-  const uint8_t* const* v = nullptr;
-  float scale = 1.0f;
-};
+using AttnChunkF16 = AttnChunkRows<uint16_t>;
+using AttnChunkQ8 = AttnChunkRows<uint8_t>;
 
 struct AttnAccum {
   float* m = nullptr;    // (nq) running max, -inf at start
