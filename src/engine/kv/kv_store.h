@@ -60,12 +60,8 @@ class KvStore {
   const float* f32_rows(BlockId b, int32_t layer, bool value) const {
     return reinterpret_cast<const float*>(row(b, layer, value, 0));
   }
-  // F16 stores only: one row in place (kv_dim binary16 values).
-  const uint16_t* f16_row(BlockId b, int32_t layer, bool value, int32_t slot) const {
-    return reinterpret_cast<const uint16_t*>(row(b, layer, value, slot));
-  }
-  // Q8_0 stores only: one row in place (kv_dim / 32 ggml blocks of 34 bytes).
-  const uint8_t* q8_row(BlockId b, int32_t layer, bool value, int32_t slot) const { return row(b, layer, value, slot); }
+  // One row in place, as stored (F16: kv_dim binary16 values; Q8_0: kv_dim / 32 ggml blocks of 34 bytes).
+  const uint8_t* row_in_place(BlockId b, int32_t layer, bool value, int32_t slot) const { return row(b, layer, value, slot); }
   // Copies the first n_tokens slots of every layer from `src` into `dst` (copy-on-write of a partial block).
   void copy(BlockId dst, BlockId src, int32_t n_tokens);
 

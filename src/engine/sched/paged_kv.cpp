@@ -53,28 +53,27 @@ model::KvChunk PagedSequenceKv::chunk(int32_t layer, int32_t pos0, int32_t n_pos
   return model::KvChunk{pos0, end - pos0, k_buf, v_buf};
 }
 
-bool PagedSequenceKv::f16_rows(int32_t layer, int32_t pos0, int32_t n, int32_t col0, const uint16_t** k,
-                               const uint16_t** v) const {
-  if (store_->shape().type != kv::KvType::kF16) return false;
+template <class T>
+void PagedSequenceKv::rows_in_place(int32_t layer, int32_t pos0, int32_t n, size_t offset, const T** k, const T** v) const {
   for (int32_t i = 0; i < n; ++i) {
     const int32_t p = pos0 + i;
     const kv::BlockId b = table_->blocks[size_t(p / bs_)];
-    k[i] = store_->f16_row(b, layer, false, p % bs_) + col0;
-    v[i] = store_->f16_row(b, layer, true, p % bs_) + col0;
+    k[i] = reinterpret_cast<const T*>(store_->row_in_place(b, layer, false, p % bs_) + offset);
+    v[i] = reinterpret_cast<const T*>(store_->row_in_place(b, layer, true, p % bs_) + offset);
   }
+}
+
+bool PagedSequenceKv::f16_rows(int32_t layer, int32_t pos0, int32_t n, int32_t col0, const uint16_t** k,
+                               const uint16_t** v) const {
+  if (store_->shape().type != kv::KvType::kF16) return false;
+  rows_in_place(layer, pos0, n, size_t(col0) * sizeof(uint16_t), k, v);
   return true;
 }
 
 bool PagedSequenceKv::q8_rows(int32_t layer, int32_t pos0, int32_t n, int32_t col0, const uint8_t** k,
                               const uint8_t** v) const {
   if (store_->shape().type != kv::KvType::kQ8_0 || col0 % engine::kernels::kQK8_0 != 0) return false;
-  const size_t off = size_t(col0 / engine::kernels::kQK8_0) * sizeof(engine::kernels::BlockQ8_0);
-  for (int32_t i = 0; i < n; ++i) {
-    const int32_t p = pos0 + i;
-    const kv::BlockId b = table_->blocks[size_t(p / bs_)];
-    k[i] = store_->q8_row(b, layer, false, p % bs_) + off;
-    v[i] = store_->q8_row(b, layer, true, p % bs_) + off;
-  }
+  rows_in_place(layer, pos0, n, size_t(col0 / engine::kernels::kQK8_0) * sizeof(engine::kernels::BlockQ8_0), k, v);
   return true;
 }
 

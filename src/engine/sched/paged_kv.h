@@ -30,6 +30,10 @@ class PagedSequenceKv final : public model::SequenceKv {
                const uint8_t** v) const override;
 
  private:
+  // Pointers `offset` bytes into the stored K and V rows of positions [pos0, pos0 + n) of `layer`.
+  template <class T>
+  void rows_in_place(int32_t layer, int32_t pos0, int32_t n, size_t offset, const T** k, const T** v) const;
+
   kv::KvStore* store_;
   const kv::BlockTable* table_;
   int32_t bs_;
