@@ -8,11 +8,11 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <functional>
 #include <variant>
-
 
 namespace kuai::stages {
 

@@ -180,9 +180,9 @@ Status LlamaModel::forward(std::span<const BatchToken> batch, std::span<Sequence
 // kAttnBlockTokens consecutive tokens of one sequence at consecutive positions (a prompt chunk; a decode
 // batch gives blocks of one) — and each task is (block, kv head): the block's tokens x the q heads of
 // that kv head are the query rows, and the sequence's cache is walked once per task, chunk by chunk,
-// each chunk read (converted to F32 when stored F16/Q8_0) once for all the rows (model/attention.h
-// keeps an online softmax per row). A row's bits depend only on its own keys and the chunk
-// boundaries, so a token gets the same result alone or in any block.
+// each chunk read once for all the rows (F16 and Q8_0 in place at the AVX-512 level, else converted to
+// F32 first; model/attention.h keeps an online softmax per row). A row's bits depend only on its own
+// keys and the chunk boundaries, so a token gets the same result alone or in any block.
 void LlamaModel::attention(std::span<const BatchToken> batch, std::span<SequenceKv* const> seqs, int il,
                            ForwardState& st) const {
   constexpr int kAttnBlockTokens = 16;
