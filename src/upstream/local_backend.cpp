@@ -40,6 +40,30 @@ using Channel = net::experimental::concurrent_channel<void(boost::system::error_
 
 namespace {
 
+// What a text-only engine without tool calling would silently get wrong is refused instead: an image,
+// audio or file part (the answer would ignore it; text and an earlier refusal are fine) and a
+// tool_choice that demands a call. Tools offered with
+// tool_choice "auto" or "none" are allowed: answering in text is a valid choice there.
+void reject_what_the_engine_cannot_read(const api::ChatRequest& req) {
+  for (size_t i = 0; i < req.messages.size(); ++i) {
+    const auto* content = req.messages[i].raw.if_contains("content");
+    if (!content || !content->is_array()) continue;
+    for (const auto& part : content->as_array()) {
+      const auto* type = part.is_object() ? part.as_object().if_contains("type") : nullptr;
+      if (type && type->is_string() && type->as_string() != "text" && type->as_string() != "refusal")
+        throw api::Error::bad_request("the embedded engine reads text only: messages[" + std::to_string(i) +
+                                          "] has a '" + std::string(type->as_string()) + "' part",
+                                      "messages[" + std::to_string(i) + "].content");
+    }
+  }
+  if (const auto* tc = req.raw.if_contains("tool_choice")) {
+    const bool demands = (tc->is_string() && tc->as_string() == "required") || tc->is_object();
+    if (demands)
+      throw api::Error::bad_request("the embedded engine does not call tools: tool_choice must be \"auto\" or \"none\"",
+                                    "tool_choice");
+  }
+}
+
 std::optional<double> raw_number(const boost::json::object& raw, std::string_view key) {
   const auto* v = raw.if_contains(key);
   if (!v || !v->is_number()) return std::nullopt;
@@ -161,6 +185,7 @@ struct LocalBackend::Impl {
     if (n >= ctx) throw context_exceeded(ctx, raw, std::to_string(n));
     if (req.n != 1)
       throw api::Error::bad_request("the embedded engine returns one choice: 'n' must be 1, got " + std::to_string(req.n), "n");
+    reject_what_the_engine_cannot_read(req);
     if (req.logprobs)
       throw api::Error::bad_request("the embedded engine does not return log probabilities: leave 'logprobs' off", "logprobs");
     if (req.max_tokens && *req.max_tokens < 1) {

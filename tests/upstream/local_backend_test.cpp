@@ -4,6 +4,7 @@
 #include "upstream/local_backend.h"
 
 #include "api/error.h"
+#include "api/parse.h"
 #include "config/config.h"
 #include "engine/sched/engine.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -184,6 +185,30 @@ TEST(LocalBackend, BadRequestsGetOpenAiErrors) {
     EXPECT_EQ(e.status(), 400);
     EXPECT_EQ(e.param(), "max_tokens");
   }
+  // A text-only engine refuses what it would silently get wrong: an image, a demanded tool call.
+  const char* image = R"({"model":"stories","max_tokens":3,"messages":[{"role":"user","content":[
+      {"type":"text","text":"What is in it?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AA=="}}]}]})";
+  try {
+    run(b->complete(api::parse_chat_request(image)));
+    ADD_FAILURE() << "no error for an image part";
+  } catch (const api::Error& e) {
+    EXPECT_EQ(e.status(), 400);
+    EXPECT_EQ(e.param(), "messages[0].content");
+    EXPECT_NE(std::string(e.what()).find("image_url"), std::string::npos) << e.what();
+  }
+  const char* required = R"({"model":"stories","max_tokens":3,"tool_choice":"required","messages":[{"role":"user","content":"hi"}],
+      "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]})";
+  try {
+    run(b->complete(api::parse_chat_request(required)));
+    ADD_FAILURE() << "no error for tool_choice required";
+  } catch (const api::Error& e) {
+    EXPECT_EQ(e.status(), 400);
+    EXPECT_EQ(e.param(), "tool_choice");
+  }
+  // Tools offered with tool_choice "auto": a text answer is a valid choice.
+  const char* offered = R"({"model":"stories","max_tokens":3,"temperature":0,"messages":[{"role":"user","content":"hi"}],
+      "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]})";
+  EXPECT_EQ(run(b->complete(api::parse_chat_request(offered))).choices.size(), 1u);
 }
 
 TEST(LocalBackend, ChatUsesTheTemplateAndCompletionsTheRawPrompt) {
