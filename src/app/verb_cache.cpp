@@ -87,6 +87,9 @@ VerbRegistrar reg("cache", [](CLI::App& root) {
       std::printf("cosine %.3f; guards: pass (agreement %.2f)\n", cos, agreement);
     else
       std::printf("cosine %.3f; guards: refused by %s\n", cos, std::string(cache::guard_name(g)).c_str());
+    const stages::CacheStageConfig defaults;
+    if (g == cache::Guard::Content && cos >= defaults.store.threshold && cos >= defaults.verifier.min_similarity)
+      std::printf("grey zone: with stages.cache.verifier_model set, that model would decide (only the content guard refused)\n");
     set_exit_code(0);
   });
   cmd->add_option("--pairs", a->pairs, "JSONL file of labelled pairs")->required();

@@ -109,6 +109,19 @@ TEST(CacheVerifierGateway, AVerifierSlowerThanTheBudgetIsAMissAndItsLateVerdictI
   EXPECT_EQ(gw.small.model_requests(), 1);
 }
 
+TEST(CacheVerifierGateway, ExplainSaysWhenAVerifierWouldDecide) {
+  auto explain = [](const std::string& a, const std::string& b) {
+    return test::run_shell(test::kuai_bin() + " cache explain '" + a + "' '" + b + "'");
+  };
+  const auto grey = explain("What is the penalty for filing taxes late?", kTaxesParaphrase);
+  ASSERT_EQ(grey.code, 0) << grey.out;
+  EXPECT_NE(grey.out.find("grey zone"), std::string::npos) << grey.out;
+  const auto negation = explain("Is it okay to refreeze thawed meat?", "Is it not okay to refreeze thawed meat?");
+  ASSERT_EQ(negation.code, 0) << negation.out;
+  EXPECT_NE(negation.out.find("refused by negation"), std::string::npos) << negation.out;
+  EXPECT_EQ(negation.out.find("grey zone"), std::string::npos) << "a hard guard's refusal is final";
+}
+
 TEST(CacheVerifierGateway, AnUnknownVerifierModelStopsTheGatewayWithTheKeyNamed) {
   test::ChildProcess bad(test::kuai_bin(), {"serve", "--port", "0", "--upstream", "http://127.0.0.1:9", "--set",
                                             "stages.cache.verifier_model=nope"});
