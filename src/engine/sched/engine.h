@@ -38,7 +38,7 @@ struct EngineOptions {
   int32_t max_batch_tokens = 512;           // tokens per step (chunked prefill)
   int32_t max_seqs = 64;                    // sequences in the running batch
   int32_t max_context = 0;                  // 0 = the model's trained context
-  std::shared_ptr<class EngineObserver> observer;  // told what each step did (null: nobody listens)
+  std::shared_ptr<class EngineObserver> observer = nullptr;  // told what each step did (null: nobody listens)
   bool profile = false;                     // time the phases of every step (EngineStats::profile)
   bool int8_gemm = true;                    // model::int8_gemm / float_gemm where preferred (false: kernels::matmul; benches)
 };
