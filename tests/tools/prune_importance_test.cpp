@@ -24,7 +24,9 @@ Importance measure(const std::string& model, const std::string& text, bool taylo
   auto imp = measure_importance(*lm->model, ids, opt, pool);
   EXPECT_TRUE(imp.ok()) << (imp.ok() ? "" : imp.error());
   if (!imp) return Importance{};
-  if (taylor) EXPECT_TRUE(add_taylor_importance(*lm->file, ids, opt, *imp).ok());
+  if (taylor) {
+    EXPECT_TRUE(add_taylor_importance(*lm->file, ids, opt, *imp).ok());
+  }
   return std::move(imp).value();
 }
 
