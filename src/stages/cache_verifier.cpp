@@ -13,6 +13,7 @@
 #include <chrono>
 #include <functional>
 #include <variant>
+#include <vector>
 
 namespace kuai::stages {
 
@@ -24,6 +25,9 @@ struct CacheVerifier::Memo {
   std::unordered_map<uint64_t, bool> verdicts;
   std::deque<uint64_t> order;  // insertion order, for forgetting the oldest
   size_t capacity = 0;
+  // Lookups waiting for a pair's verdict while one call asks for it: a question many ask at once is
+  // shown to the model once.
+  std::unordered_map<uint64_t, std::vector<std::shared_ptr<Channel>>> waiting;
 
   std::optional<bool> find(uint64_t key) {
     std::lock_guard lock(mu);
@@ -31,13 +35,32 @@ struct CacheVerifier::Memo {
     if (it == verdicts.end()) return std::nullopt;
     return it->second;
   }
-  void put(uint64_t key, bool same) {
+  // Registers `reply` for the pair's verdict; true when no call asks for it yet (the caller starts one).
+  bool wait_for(uint64_t key, std::shared_ptr<Channel> reply) {
     std::lock_guard lock(mu);
-    if (verdicts.emplace(key, same).second) order.push_back(key);
-    while (order.size() > capacity) {
-      verdicts.erase(order.front());
-      order.pop_front();
+    auto& list = waiting[key];
+    list.push_back(std::move(reply));
+    return list.size() == 1;
+  }
+  // The call's outcome: remembered when it is a verdict, and sent to every lookup still waiting.
+  void finish(uint64_t key, VerifyOutcome outcome) {
+    std::vector<std::shared_ptr<Channel>> replies;
+    {
+      std::lock_guard lock(mu);
+      if (outcome == VerifyOutcome::Yes || outcome == VerifyOutcome::No) {
+        if (verdicts.emplace(key, outcome == VerifyOutcome::Yes).second) order.push_back(key);
+        while (order.size() > capacity) {
+          verdicts.erase(order.front());
+          order.pop_front();
+        }
+      }
+      auto it = waiting.find(key);
+      if (it != waiting.end()) {
+        replies = std::move(it->second);
+        waiting.erase(it);
+      }
     }
+    for (auto& r : replies) r->try_send(boost::system::error_code{}, outcome);
   }
 };
 
@@ -50,10 +73,10 @@ uint64_t pair_key(const std::string& a, const std::string& b) {
   return std::hash<std::string>{}(lo + '\0' + hi);
 }
 
-// The model call, detached from the lookup that started it: its verdict is remembered even when it comes
-// after the lookup's budget, and sent to the lookup when it still waits.
+// The model call, detached from the lookups that wait for it: its verdict is remembered even when it
+// comes after their budgets, and sent to those still waiting.
 net::awaitable<void> ask_model(pipeline::ModelCaller* models, api::ChatRequest req, api::Tenant tenant,
-                               std::shared_ptr<CacheVerifier::Memo> memo, uint64_t key, std::shared_ptr<Channel> reply) {
+                               std::shared_ptr<CacheVerifier::Memo> memo, uint64_t key) {
   VerifyOutcome outcome = VerifyOutcome::Error;
   try {
     api::ChatResponse resp = co_await models->complete(req, tenant);
@@ -61,8 +84,7 @@ net::awaitable<void> ask_model(pipeline::ModelCaller* models, api::ChatRequest r
   } catch (const std::exception&) {
     outcome = VerifyOutcome::Error;
   }
-  if (outcome == VerifyOutcome::Yes || outcome == VerifyOutcome::No) memo->put(key, outcome == VerifyOutcome::Yes);
-  reply->try_send(boost::system::error_code{}, outcome);
+  memo->finish(key, outcome);
 }
 
 }  // namespace
@@ -115,8 +137,8 @@ net::awaitable<VerifyOutcome> CacheVerifier::verify(const std::string& cached, c
   if (!services.models) co_return VerifyOutcome::Error;
   auto executor = co_await net::this_coro::executor;
   auto reply = std::make_shared<Channel>(executor, 1);
-  net::co_spawn(executor, ask_model(services.models, request(cfg_.model, cached, query), tenant, memo_, key, reply),
-                net::detached);
+  if (memo_->wait_for(key, reply))
+    net::co_spawn(executor, ask_model(services.models, request(cfg_.model, cached, query), tenant, memo_, key), net::detached);
   net::steady_timer budget(executor, std::chrono::milliseconds(cfg_.budget_ms));
   using namespace net::experimental::awaitable_operators;
   auto first = co_await (reply->async_receive(net::use_awaitable) || budget.async_wait(net::use_awaitable));

@@ -3,8 +3,9 @@
 // direction, polarity, scope — saw another question) is shown with the new query to a public model,
 // asked whether one answer serves both. "yes" serves the cached answer; "no", an unclear reply, an
 // error or no reply within the latency budget is a miss (never a wrong hit for want of a verdict).
-// Verdicts are remembered per pair of normalised queries; a reply that comes after the budget is still
-// remembered, so the next time the pair is asked it is answered at once.
+// Verdicts are remembered per pair of queries; a reply that comes after the budget is still remembered,
+// so the next time the pair is asked it is answered at once; lookups of a pair whose call is under way
+// wait for that call instead of making another.
 // Thread-safety: any thread; the verdict memo is locked.
 #pragma once
 
@@ -41,7 +42,7 @@ class CacheVerifier {
   explicit CacheVerifier(CacheVerifierConfig cfg);
   const CacheVerifierConfig& config() const { return cfg_; }
 
-  // The model's verdict on serving `cached`'s answer to `query` (both normalised queries), within the
+  // The model's verdict on serving `cached`'s answer to `query` (the two queries as asked), within the
   // budget; `remembered` says it came from the memo.
   boost::asio::awaitable<VerifyOutcome> verify(const std::string& cached, const std::string& query,
                                                pipeline::Services& services, const api::Tenant& tenant,

@@ -109,6 +109,24 @@ TEST(CacheVerifierGateway, AVerifierSlowerThanTheBudgetIsAMissAndItsLateVerdictI
   EXPECT_EQ(gw.small.model_requests(), 1);
 }
 
+TEST(CacheVerifierGateway, LookupsOfAPairWhoseCallIsUnderWayShareIt) {
+  const std::string script = script_file("fine for missing the tax filing deadline => yes\n");
+  TwoModelGateway gw({"--script", script, "--ttft-ms", "800"}, {"--answer-tokens", "6"},
+                     "stages:\n  cache: {verifier_model: small, verifier_budget_ms: 5000}\n");
+  auto first = gw.chat(kTaxes);
+  ASSERT_EQ(first.status, 200) << first.body;
+  std::vector<test::HttpResponse> replies(4);
+  std::vector<std::thread> clients;
+  for (auto& r : replies) clients.emplace_back([&gw, &r] { r = gw.chat(kTaxesParaphrase); });
+  for (auto& t : clients) t.join();
+  for (const auto& r : replies) {
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.header("x-kuai-cache"), "hit");
+    EXPECT_EQ(answer_text(r), answer_text(first));
+  }
+  EXPECT_EQ(gw.small.model_requests(), 1) << "four lookups of one pair at once: one verifier call";
+}
+
 TEST(CacheVerifierGateway, ExplainSaysWhenAVerifierWouldDecide) {
   auto explain = [](const std::string& a, const std::string& b) {
     return test::run_shell(test::kuai_bin() + " cache explain '" + a + "' '" + b + "'");
