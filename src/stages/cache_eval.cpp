@@ -4,6 +4,7 @@
 #include "cache/embedder.h"
 #include "cache/query_features.h"
 #include "cache/store.h"
+#include "stages/cache_verifier.h"
 #include "text/script.h"
 
 #include <boost/json.hpp>
@@ -85,8 +86,7 @@ PairEvalResult evaluate_pairs(const std::vector<LabelledPair>& pairs, const Cach
       r.top16 += better < 16;
     }
     auto got = store.lookup(ns, f, &v, 0, 0.0);
-    if (got.kind != cache::LookupResult::Kind::Hit && got.grey_entry_id != 0 &&
-        got.grey_similarity >= cfg.verifier.min_similarity) {
+    if (in_grey_zone(got, cfg.verifier)) {
       ++r.verifier_asks;
       auto grey = store.get(got.grey_entry_id);
       r.verifier_could_hit += p.same && grey && grey->query == p.a;

@@ -89,6 +89,10 @@ net::awaitable<void> ask_model(pipeline::ModelCaller* models, api::ChatRequest r
 
 }  // namespace
 
+bool in_grey_zone(const cache::LookupResult& r, const CacheVerifierConfig& cfg) {
+  return r.kind != cache::LookupResult::Kind::Hit && r.grey_entry_id != 0 && r.grey_similarity >= cfg.min_similarity;
+}
+
 std::string_view verify_outcome_name(VerifyOutcome o) {
   switch (o) {
     case VerifyOutcome::Yes: return "yes";

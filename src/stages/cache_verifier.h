@@ -11,6 +11,7 @@
 
 #include "api/chat.h"
 #include "api/tenant.h"
+#include "cache/store.h"
 #include "pipeline/services.h"
 
 #include <boost/asio/awaitable.hpp>
@@ -32,6 +33,10 @@ struct CacheVerifierConfig {
   double min_similarity = 0.3;    // grey zone: candidates at least this close (cosine) are asked about
   size_t max_verdicts = 65536;    // remembered pairs (the oldest forgotten first)
 };
+
+// Whether a lookup that did not hit has a candidate in the verifier's grey zone: one only the content
+// guard refused, at `min_similarity` or closer.
+bool in_grey_zone(const cache::LookupResult& r, const CacheVerifierConfig& cfg);
 
 // How a verification ended (the metric's `outcome` label and the x-kuai-cache-verifier header).
 enum class VerifyOutcome { Yes, No, Unclear, Error, Timeout };

@@ -175,8 +175,7 @@ boost::asio::awaitable<pipeline::Verdict> SemanticCacheStage::on_request(pipelin
     coin = u(rng_);
   }
   LookupResult r = store_.lookup(p.ns, p.features, p.vec.empty() ? nullptr : &p.vec, now_ms(), pick);
-  if (r.kind != LookupResult::Kind::Hit && verifier_ && r.grey_entry_id != 0 &&
-      r.grey_similarity >= cfg_.verifier.min_similarity) {
+  if (verifier_ && in_grey_zone(r, cfg_.verifier)) {
     if (auto verified = co_await verified_hit(ctx, p, r, pick)) r = std::move(*verified);
   }
 

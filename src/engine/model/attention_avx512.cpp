@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "engine/kernels/blocks.h"
 #include "engine/kernels/exp_avx512.h"
 #include "engine/model/attention.h"
 
@@ -82,22 +83,24 @@ struct F16Rows {
 
 struct Q8Rows {
   const AttnChunkQ8& c;
-  static constexpr int kBlockBytes = 34;  // ggml block_q8_0: binary16 scale, 32 int8
+  static constexpr int kBlockBytes = int(sizeof(kernels::BlockQ8_0));  // binary16 scale, then kQK8_0 int8
+  static constexpr int kBlockValues = kernels::kQK8_0;
   // Rows are scattered like F16Rows'; a head of 64 is 68 bytes.
   void prefetch(int j) const {
-    for (int e = 0; e < c.hd; e += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(c.k[j] + (e / 32) * kBlockBytes), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(c.v[j] + (e / 32) * kBlockBytes), _MM_HINT_T0);
+    const int bytes = (c.hd / kBlockValues) * kBlockBytes;
+    for (int at = 0; at < bytes; at += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(c.k[j] + at), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c.v[j] + at), _MM_HINT_T0);
     }
-    _mm_prefetch(reinterpret_cast<const char*>(c.k[j] + (c.hd / 32) * kBlockBytes - 1), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c.v[j] + (c.hd / 32) * kBlockBytes - 1), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c.k[j] + bytes - 1), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c.v[j] + bytes - 1), _MM_HINT_T0);
   }
   // 16 values from column e (a multiple of 16): scale x int8, as the store's decoding computes them.
   static __m512 dequant(const uint8_t* row, int e, __mmask16 m) {
-    const uint8_t* block = row + (e / 32) * kBlockBytes;
+    const uint8_t* block = row + (e / kBlockValues) * kBlockBytes;
     uint16_t d;
     std::memcpy(&d, block, sizeof d);
-    const __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, block + 2 + e % 32)));
+    const __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, block + sizeof d + e % kBlockValues)));
     return _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(d)), q);
   }
   __m512 key(int j, int e, __mmask16 m) const { return dequant(c.k[j], e, m); }
