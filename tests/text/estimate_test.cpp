@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <random>
+#include <string>
+
 namespace kuai::text {
 namespace {
 
@@ -30,6 +34,60 @@ TEST(EstimateTest, AdditiveOverWhitespaceSeparatedPieces) {
 TEST(EstimateTest, InvalidUtf8Counts) {
   EXPECT_GE(estimate_tokens("\xff\xfe"), 1);
   EXPECT_EQ(estimate_tokens("a\xe4\xb8"), 3);  // 'a' + one symbol per invalid byte
+}
+
+// The formula written out for ASCII, é (a Latin letter outside ASCII) and a few three-byte characters
+// that are one token each (你, ㇰ, ，, and U+4DFF, a symbol just before the common CJK block), one
+// character at a time: what the 16-byte ASCII blocks and the run of CJK characters must agree with,
+// runs carried across block edges included.
+int64_t reference(const std::string& s) {
+  int64_t tokens = 0, len = 0;
+  char kind = 0;  // 'L' letters, 'D' digits
+  auto flush = [&] {
+    if (kind == 'L') tokens += 1 + (len - 1) / 6;
+    if (kind == 'D') tokens += (len + 2) / 3;
+    kind = 0;
+    len = 0;
+  };
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    char k = 0;
+    if (std::isalpha(static_cast<unsigned char>(c)) || c == '\xC3') k = 'L';
+    else if (std::isdigit(static_cast<unsigned char>(c))) k = 'D';
+    if (c == '\xC3') ++i;  // é: two bytes, one letter
+    if (c == '\xE3' || c == '\xE4' || c == '\xEF') {  // a three-byte character: one token
+      flush();
+      ++tokens;
+      i += 2;
+      continue;
+    }
+    if (k) {
+      if (k != kind) flush();
+      kind = k;
+      ++len;
+    } else {
+      flush();
+      tokens += c > 0x20 && c < 0x7F;
+    }
+  }
+  flush();
+  return tokens;
+}
+
+TEST(EstimateTest, AsciiBlocksAgreeWithTheFormula) {
+  std::mt19937 rng(7);
+  const std::string alphabet = "abcXYZ0189 .,!?_-\t\n\x7F";
+  for (int round = 0; round < 2000; ++round) {
+    std::string s;
+    const int n = static_cast<int>(rng() % 80);
+    for (int k = 0; k < n; ++k) {
+      if (rng() % 23 == 0) s += "\xC3\xA9";
+      else if (rng() % 5 == 0) s += std::string_view("你\xE3\x87\xB0，\xE4\xB7\xBF").substr(3 * (rng() % 4), 3);
+      else if (rng() % 3 == 0) s.append(rng() % 12, alphabet[rng() % 6]);  // long runs cross blocks
+      else s += alphabet[rng() % alphabet.size()];
+    }
+    ASSERT_EQ(estimate_tokens(s), reference(s)) << s;
+  }
 }
 
 }  // namespace
