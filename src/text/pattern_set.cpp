@@ -25,6 +25,7 @@ PatternSet::PatternSet(std::vector<std::string> patterns) : patterns_(std::move(
     const std::string& p = patterns_[k];
     if (p.empty()) continue;
     const auto c = static_cast<unsigned char>(p[0]);
+    lead_[c] = true;
     if (c < 0x80) {
       by_ascii_[c].push_back(k);
       continue;
@@ -32,7 +33,6 @@ PatternSet::PatternSet(std::vector<std::string> patterns) : patterns_(std::move(
     size_t len;
     const char32_t cp = utf8_decode(p, 0, len);
     others.emplace_back(cp, k);
-    lead_[c] = true;
     first_bits_[(cp >> 6) & 15] |= uint64_t{1} << (cp & 63);
   }
   if (others.empty()) return;
@@ -63,14 +63,15 @@ void PatternSet::scan(std::string_view s, F&& on_match) const {
       if (at(s, i, patterns_[k]) && !on_match(k, i)) return false;
     return true;
   };
-  for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
+  const auto* u = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    // Bytes no pattern starts with, one table load each (continuation bytes are never first bytes).
+    while (i < n && !lead_[u[i]]) ++i;
+    if (i == n) return;
+    const unsigned char c = u[i];
     if (c < 0x80) {
-      if (!by_ascii_[c].empty() && !try_at(i, by_ascii_[c])) return;
-      ++i;
-      continue;
-    }
-    if (!lead_[c]) {  // no pattern starts with this byte; continuation bytes are never lead bytes
+      if (!try_at(i, by_ascii_[c])) return;
       ++i;
       continue;
     }

@@ -39,7 +39,7 @@ class PatternSet {
   std::vector<uint32_t> by_ascii_[128];  // ASCII first byte → patterns
   // Other first code points → patterns: open addressing, a power of two of slots (cp 0: empty).
   std::vector<std::pair<char32_t, std::vector<uint32_t>>> by_first_;
-  bool lead_[256] = {};            // first bytes of by_first_'s code points
+  bool lead_[256] = {};            // first bytes of every pattern (ASCII and by_first_'s lead bytes)
   uint64_t first_bits_[16] = {};   // by_first_'s code points, modulo 1024
 };
 
