@@ -24,7 +24,13 @@ bool starts_with_at(std::string_view s, size_t i, std::string_view what) {
   return s.size() - i >= what.size() && s.compare(i, what.size(), what) == 0;
 }
 
-char32_t cp_at(std::string_view s, size_t i, size_t& len) { return text::utf8_decode(s, i, len); }
+char32_t cp_at(std::string_view s, size_t i, size_t& len) {
+  if (static_cast<unsigned char>(s[i]) < 0x80) {  // (most bytes: no call)
+    len = 1;
+    return static_cast<unsigned char>(s[i]);
+  }
+  return text::utf8_decode(s, i, len);
+}
 
 // Punctuation after which a new clause starts.
 bool opens_clause(char32_t cp) {

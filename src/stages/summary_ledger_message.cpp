@@ -332,8 +332,11 @@ double marks(std::string_view s) {
       if (!starts && w != "I" && w.rfind("I'", 0) != 0) ++names;
     }
   }
-  // Chinese numerals with a measure word ("六个人", "两个景点").
+  const bool ascii_digits = has_digit;
+  // Chinese numerals with a measure word ("六个人", "两个景点"): three-byte characters, so only bytes
+  // from 0xE0 are decoded.
   for (size_t i = 0; i < s.size() && !has_digit;) {
+    if (static_cast<unsigned char>(s[i]) < 0xE0) { ++i; continue; }
     size_t len;
     char32_t cp = text::utf8_decode(s, i, len);
     if (len == 3 && i + len < s.size() && cjk_numeral(cp)) {
@@ -351,7 +354,7 @@ double marks(std::string_view s) {
   if (has_digit) score += 2;
   // Each further value adds (a unit stating the balance, the rate and the term carries three facts).
   int values = 0;
-  for (size_t i = 0; i < s.size(); ++i)
+  for (size_t i = 0; ascii_digits && i < s.size(); ++i)
     if (digit(s[i]) && (i == 0 || !(digit(s[i - 1]) || ((s[i - 1] == '.' || s[i - 1] == ',') && i > 1 && digit(s[i - 2])))))
       ++values;
   if (values > 1) score += 0.5 * std::min(values - 1, 4);
@@ -377,15 +380,16 @@ double marks(std::string_view s) {
     if (low[i] < 'a' || low[i] > 'z' || (i > 0 && alpha(low[i - 1]))) continue;
     const size_t bucket = pair_index(low[i], low[i + 1]);
     if (bucket == kNoPair) continue;
-    for (std::string_view w : by_pair[bucket]) {
-      if (low.compare(i, w.size(), w) != 0) continue;
+    for (std::string_view w : by_pair[bucket]) {  // (the first two bytes are the bucket's)
+      if (low.size() - i < w.size() || std::memcmp(low.data() + i + 2, w.data() + 2, w.size() - 2) != 0) continue;
       if (std::find(found, found + n_found, w) == found + n_found) found[n_found++] = w;
       if (n_found == 4) break;
     }
   }
   words += static_cast<int>(n_found);
   static const text::PatternSet cjk_marks(std::vector<std::string>(std::begin(kMarkCjk), std::end(kMarkCjk)));
-  if (words < 2) words += static_cast<int>(cjk_marks.count_present(s, 2));
+  if (words < 2 && std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; }))
+    words += static_cast<int>(cjk_marks.count_present(s, 2));
   // A decision in Chinese' "X就Y吧" shape ("汤就番茄蛋花汤吧", "那就定大理吧").
   if (s.find("就") != std::string_view::npos && (s.ends_with("吧") || s.ends_with("吧。") || s.ends_with("吧！")))
     ++words;
@@ -396,18 +400,21 @@ double marks(std::string_view s) {
   return score;
 }
 
-// Sorted, unique hashes of the numbers (digit runs) of a text.
-std::vector<uint64_t> sorted_numbers(std::string_view s) {
-  std::vector<uint64_t> v;
+void sort_unique(std::vector<uint64_t>& v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+// Sorted, unique hashes of the numbers (digit runs) of a text, into v.
+void sorted_numbers(std::string_view s, std::vector<uint64_t>& v) {
+  v.clear();
   for (size_t i = 0; i < s.size();) {
     if (!digit(s[i])) { ++i; continue; }
     size_t b = i;
     while (i < s.size() && digit(s[i])) ++i;
     v.push_back(fnv1a(s.substr(b, i - b)));
   }
-  std::sort(v.begin(), v.end());
-  v.erase(std::unique(v.begin(), v.end()), v.end());
-  return v;
+  sort_unique(v);
 }
 
 }  // namespace
@@ -415,8 +422,7 @@ std::vector<uint64_t> sorted_numbers(std::string_view s) {
 std::vector<uint64_t> ledger_terms(std::string_view s) {
   std::vector<uint64_t> v;
   terms(s, v);
-  std::sort(v.begin(), v.end());
-  v.erase(std::unique(v.begin(), v.end()), v.end());
+  sort_unique(v);
   return v;
 }
 
@@ -424,7 +430,9 @@ LedgerMessage analyse_ledger_message(std::string_view content, bool user,
                                      const std::function<int64_t(std::string_view)>& count_tokens) {
   LedgerMessage lm;
   lm.user = user;
-  std::vector<Sentence> units;
+  thread_local std::vector<Sentence> units;  // (per-thread scratch: no allocations per unit once warm)
+  thread_local std::vector<uint64_t> t, n;
+  units.clear();
   size_t sentence_id = 0;
   sentences(content, 0, user, sentence_id, units);
   lm.sentences = static_cast<uint32_t>(sentence_id);
@@ -440,7 +448,10 @@ LedgerMessage analyse_ledger_message(std::string_view content, bool user,
     u.marks = marks(text);
     u.tokens = count_tokens(text);
     u.hash = fnv1a(text);
-    const auto t = ledger_terms(text), n = sorted_numbers(text);
+    t.clear();
+    terms(text, t);
+    sort_unique(t);
+    sorted_numbers(text, n);
     u.terms_at = static_cast<uint32_t>(lm.pool.size());
     u.terms_n = static_cast<uint32_t>(t.size());
     lm.pool.insert(lm.pool.end(), t.begin(), t.end());
@@ -456,10 +467,8 @@ LedgerMessage analyse_ledger_message(std::string_view content, bool user,
       lm.terms.insert(lm.terms.end(), lm.pool.begin() + u.terms_at, lm.pool.begin() + u.terms_at + u.terms_n);
       lm.numbers.insert(lm.numbers.end(), lm.pool.begin() + u.numbers_at, lm.pool.begin() + u.numbers_at + u.numbers_n);
     }
-    for (auto* v : {&lm.terms, &lm.numbers}) {
-      std::sort(v->begin(), v->end());
-      v->erase(std::unique(v->begin(), v->end()), v->end());
-    }
+    sort_unique(lm.terms);
+    sort_unique(lm.numbers);
     lm.tokens = count_tokens(content);  // only a user turn is ever carried whole
   }
   return lm;
