@@ -1,5 +1,6 @@
 #include "stages/slim_courtesy.h"
 
+#include "text/ascii.h"
 #include "text/utf8.h"
 
 #include <algorithm>
@@ -14,9 +15,6 @@ constexpr int kMaxSmallTalkWords = 5;        // rule 3: other Latin words a remo
 constexpr int kMaxSmallTalkCjk = 24;         // rule 3: other CJK characters
 constexpr int kMaxPureCjk = 2;               // rule 2: other CJK characters a pure courtesy may hold
 
-bool ascii_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool ascii_digit(char c) { return c >= '0' && c <= '9'; }
-bool hspace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
 bool is_cjk(char32_t cp) {
   return (cp >= 0x3400 && cp <= 0x9FFF) || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x20000 && cp <= 0x2FFFF);
 }
@@ -55,21 +53,21 @@ void latin_words(std::string_view s, size_t b, size_t e, std::vector<CourtesyLex
   out.clear();
   size_t i = b;
   while (i < e) {
-    if (!ascii_alpha(s[i]) && !ascii_digit(s[i])) { ++i; continue; }
+    if (!text::ascii_alnum(s[i])) { ++i; continue; }
     CourtesyLexicon::Word w{i, i, CourtesyLexicon::kHashSeed, false, false};
     size_t n = 0;
     bool first_i = false, second_apostrophe = false;
     while (i < e) {
       char c = s[i];
       char lc;
-      if (ascii_alpha(c) || ascii_digit(c)) {
+      if (text::ascii_alnum(c)) {
         lc = static_cast<char>((c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c);
-        w.digit |= ascii_digit(c);
+        w.digit |= text::ascii_digit(c);
         ++i;
-      } else if ((c == '\'' || c == '-') && i + 1 < e && ascii_alpha(s[i + 1])) {
+      } else if ((c == '\'' || c == '-') && i + 1 < e && text::ascii_alpha(s[i + 1])) {
         lc = c;
         ++i;
-      } else if (e - i >= 4 && s.compare(i, 3, "\xE2\x80\x99") == 0 && ascii_alpha(s[i + 3])) {
+      } else if (e - i >= 4 && s.compare(i, 3, "\xE2\x80\x99") == 0 && text::ascii_alpha(s[i + 3])) {
         lc = '\'';
         i += 3;
       } else {
@@ -90,7 +88,7 @@ std::vector<std::string> split_words(std::string_view line) {
   std::vector<std::string> words;
   std::string cur;
   for (char c : line) {
-    if (hspace(c)) {
+    if (text::ascii_hspace(c)) {
       if (!cur.empty()) words.push_back(std::move(cur)), cur.clear();
       continue;
     }
@@ -197,7 +195,7 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
     const bool soft = lex.latin_soft(w[i].hash);
     if (capital && !w[i].pronoun_i) {
       size_t k = w[i].begin;
-      while (k > b && hspace(s[k - 1])) --k;
+      while (k > b && text::ascii_hspace(s[k - 1])) --k;
       const bool starts = k == b || s[k - 1] == '\n' || s[k - 1] == '.' || s[k - 1] == '!' || s[k - 1] == '?' ||
                           s[k - 1] == '"' || s[k - 1] == '(';
       if (!starts && !soft) a.veto = true;
@@ -223,8 +221,8 @@ void CourtesyLexicon::add_list(std::string_view list) {
     if (eol == std::string_view::npos) eol = list.size();
     std::string_view line = list.substr(i, eol - i);
     i = eol + 1;
-    while (!line.empty() && (hspace(line.front()))) line.remove_prefix(1);
-    while (!line.empty() && (hspace(line.back()))) line.remove_suffix(1);
+    while (!line.empty() && (text::ascii_hspace(line.front()))) line.remove_prefix(1);
+    while (!line.empty() && (text::ascii_hspace(line.back()))) line.remove_suffix(1);
     if (line.empty() || line[0] == '#') continue;
     if (line == "[trigger]") { section = Trigger; continue; }
     if (line == "[veto]") { section = Veto; continue; }
@@ -305,7 +303,7 @@ void courtesy_spans(std::string_view s, const std::vector<uint8_t>& skip, const 
       char32_t cp = text::utf8_decode(s, e, len);
       if (cp == '\n') { ++e; break; }
       if (ends_sentence(cp) ||
-          ((cp == '.' || cp == '!' || cp == '?') && (e + 1 >= n || hspace(s[e + 1]) || s[e + 1] == '\n' ||
+          ((cp == '.' || cp == '!' || cp == '?') && (e + 1 >= n || text::ascii_hspace(s[e + 1]) || s[e + 1] == '\n' ||
                                                      s[e + 1] == '!' || s[e + 1] == '?' || s[e + 1] == '.'))) {
         e += len;
         while (e < n) {
@@ -318,12 +316,12 @@ void courtesy_spans(std::string_view s, const std::vector<uint8_t>& skip, const 
       in_word = true;
       e += len;
     }
-    while (e < n && hspace(s[e])) ++e;
+    while (e < n && text::ascii_hspace(s[e])) ++e;
     (void)in_word;
     const size_t sb = b, se = e;
     b = e;
     size_t first = sb;
-    while (first < se && (hspace(s[first]) || s[first] == '\n')) ++first;
+    while (first < se && (text::ascii_hspace(s[first]) || s[first] == '\n')) ++first;
     if (first >= se) continue;
     Analysis whole = analyse(s, first, se, lex, sc);
     if (!whole.trigger) continue;
@@ -343,7 +341,7 @@ void courtesy_spans(std::string_view s, const std::vector<uint8_t>& skip, const 
         ce += len;
         if (ends_clause(cp)) break;
       }
-      while (ce < se && hspace(s[ce])) ++ce;
+      while (ce < se && text::ascii_hspace(s[ce])) ++ce;
       size_t end = ce;
       if (end > cb && s[end - 1] == '\n') --end;
       if (end > cb && !any_skip(skip, cb, end)) {

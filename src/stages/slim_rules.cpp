@@ -1,6 +1,7 @@
 #include "stages/slim_rules.h"
 
 #include "stages/slim_courtesy.h"
+#include "text/ascii.h"
 #include "text/utf8.h"
 
 #include <algorithm>
@@ -17,9 +18,6 @@ namespace {
 
 constexpr size_t npos = std::string_view::npos;
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
-bool is_hspace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
-bool is_space(char c) { return is_hspace(c) || c == '\n'; }
 bool starts_with_at(std::string_view s, size_t i, std::string_view what) {
   return s.size() - i >= what.size() && s.compare(i, what.size(), what) == 0;
 }
@@ -71,10 +69,10 @@ std::string normalise_phrase(std::string_view p) {
   bool space = false;
   for (size_t i = 0; i < p.size(); ++i) {
     char c = p[i];
-    if (is_space(c)) { space = !out.empty(); continue; }
+    if (text::ascii_space(c)) { space = !out.empty(); continue; }
     if (space) { out += ' '; space = false; }
     if (starts_with_at(p, i, "\xE2\x80\x99")) { out += '\''; i += 2; continue; }
-    out += lower(c);
+    out += text::ascii_lower(c);
   }
   return out;
 }
@@ -83,13 +81,13 @@ size_t match_one(std::string_view s, size_t i, std::string_view p) {
   for (size_t k = 0; k < p.size(); ++k) {
     char pc = p[k];
     if (pc == ' ') {
-      if (i >= s.size() || !is_hspace(s[i])) return npos;
-      while (i < s.size() && is_hspace(s[i])) ++i;
+      if (i >= s.size() || !text::ascii_hspace(s[i])) return npos;
+      while (i < s.size() && text::ascii_hspace(s[i])) ++i;
       continue;
     }
     if (i >= s.size()) return npos;
     if (pc == '\'' && starts_with_at(s, i, "\xE2\x80\x99")) { i += 3; continue; }
-    if (lower(s[i]) != pc) return npos;
+    if (text::ascii_lower(s[i]) != pc) return npos;
     ++i;
   }
   return i;
@@ -98,7 +96,7 @@ size_t match_one(std::string_view s, size_t i, std::string_view p) {
 // A phrase may end here: end of text or line, clause punctuation, or spaces up to the end of the line.
 bool clause_ends_at(std::string_view s, size_t e) {
   size_t j = e;
-  while (j < s.size() && is_hspace(s[j])) ++j;
+  while (j < s.size() && text::ascii_hspace(s[j])) ++j;
   if (j >= s.size() || s[j] == '\n') return true;
   if (j != e) return false;  // "hello there How are you": a word follows
   size_t len;
@@ -122,14 +120,14 @@ void split_lines(std::string_view s, std::vector<Line>& lines) {
 
 bool blank(std::string_view s, const Line& l) {
   for (size_t i = l.begin; i < l.end; ++i)
-    if (!is_space(s[i])) return false;
+    if (!text::ascii_space(s[i])) return false;
   return true;
 }
 
 std::string_view trimmed(std::string_view s, const Line& l) {
   size_t b = l.begin, e = l.end;
-  while (b < e && is_space(s[b])) ++b;
-  while (e > b && is_space(s[e - 1])) --e;
+  while (b < e && text::ascii_space(s[b])) ++b;
+  while (e > b && text::ascii_space(s[e - 1])) --e;
   return s.substr(b, e - b);
 }
 
@@ -231,17 +229,17 @@ void protected_bytes(std::string_view s, const std::vector<Line>& lines, std::ve
       for (std::string_view scheme : {"http://", "https://", "ftp://", "www.", "file://"}) {
         if (s.size() - p < scheme.size()) continue;
         bool eq = true;
-        for (size_t k = 0; k < scheme.size() && eq; ++k) eq = lower(s[p + k]) == scheme[k];
+        for (size_t k = 0; k < scheme.size() && eq; ++k) eq = text::ascii_lower(s[p + k]) == scheme[k];
         if (eq) return true;
       }
       return false;
     };
     // (a scheme's second letter first: most h, f and w start plain words)
-    const char second = i + 1 < s.size() ? lower(s[i + 1]) : 0;
+    const char second = i + 1 < s.size() ? text::ascii_lower(s[i + 1]) : 0;
     if ((second == 't' || second == 'i' || second == 'w') && url_at(i) &&
         (i == 0 || !std::isalnum(static_cast<unsigned char>(s[i - 1])))) {
       size_t j = i;
-      while (j < s.size() && !is_space(s[j]) && s[j] != '<' && s[j] != '>' && s[j] != '"') {
+      while (j < s.size() && !text::ascii_space(s[j]) && s[j] != '<' && s[j] != '>' && s[j] != '"') {
         size_t len;
         char32_t cp = cp_at(s, j, len);
         if (cp >= 0x3000 && (trails_phrase(cp) || cp == U'）' || cp == U'」')) break;
@@ -258,7 +256,7 @@ void protected_bytes(std::string_view s, const std::vector<Line>& lines, std::ve
 bool decoration_line(std::string_view s, const Line& l) {
   int marks = 0;
   for (size_t i = l.begin; i < l.end;) {
-    if (is_space(s[i])) { ++i; continue; }
+    if (text::ascii_space(s[i])) { ++i; continue; }
     size_t len;
     if (!is_decoration(cp_at(s, i, len))) return false;
     ++marks;
@@ -271,7 +269,7 @@ std::string collapse_ws(std::string_view t) {
   std::string out;
   bool space = false;
   for (char c : t) {
-    if (is_space(c)) { space = !out.empty(); continue; }
+    if (text::ascii_space(c)) { space = !out.empty(); continue; }
     if (space) { out += ' '; space = false; }
     out += c;
   }
@@ -287,7 +285,7 @@ void PhraseSet::add_list(std::string_view list) {
     if (eol == npos) eol = list.size();
     std::string_view line = list.substr(i, eol - i);
     size_t b = 0;
-    while (b < line.size() && is_space(line[b])) ++b;
+    while (b < line.size() && text::ascii_space(line[b])) ++b;
     if (b < line.size() && line[b] != '#') add(line);
     i = eol + 1;
   }
@@ -306,14 +304,14 @@ void PhraseSet::add(std::string_view phrase) {
 size_t PhraseSet::match(std::string_view text, size_t pos) const {
   if (pos >= text.size()) return npos;
   const bool curly = starts_with_at(text, pos, "\xE2\x80\x99");
-  const char c0 = curly ? '\'' : lower(text[pos]);
+  const char c0 = curly ? '\'' : text::ascii_lower(text[pos]);
   // The text's second character as a phrase writes it (spaces as ' ', ’ as '): most phrases of the
   // bucket differ there, and are skipped without a match_one call.
   const size_t at1 = pos + (curly ? 3 : 1);
   const char c1 = at1 >= text.size()                             ? '\0'
-                  : is_hspace(text[at1])                         ? ' '
+                  : text::ascii_hspace(text[at1])                         ? ' '
                   : starts_with_at(text, at1, "\xE2\x80\x99") ? '\''
-                                                                 : lower(text[at1]);
+                                                                 : text::ascii_lower(text[at1]);
   for (const auto& p : buckets_[static_cast<unsigned char>(c0)]) {
     if (p.size() >= 2 && p[1] != c1) continue;
     size_t e = match_one(text, pos, p);
@@ -391,7 +389,7 @@ SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOpt
       if (drop[i]) { clause_start = true; ++i; continue; }
       const char c = s[i];
       if (c == '\n') { clause_start = true; ++i; continue; }
-      if (is_hspace(c)) { ++i; continue; }
+      if (text::ascii_hspace(c)) { ++i; continue; }
       if (clause_start && !prot[i]) {
         size_t end = phrases.match(s, i);
         if (end != npos && !any(prot, i, end) && !any(drop, i, end)) {
@@ -401,12 +399,12 @@ SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOpt
             if (!trails_phrase(cp_at(s, e, len))) break;
             e += len;
           }
-          while (e < n && !prot[e] && is_hspace(s[e])) ++e;
+          while (e < n && !prot[e] && text::ascii_hspace(s[e])) ++e;
           size_t b = i;
           if (e >= n || s[e] == '\n') {
             // "…, thanks!" at the end of a line: the comma before it goes too.
             size_t j = b;
-            while (j > 0 && is_hspace(s[j - 1]) && !prot[j - 1]) --j;
+            while (j > 0 && text::ascii_hspace(s[j - 1]) && !prot[j - 1]) --j;
             if (j > 0 && s[j - 1] == ',' && !prot[j - 1] && !drop[j - 1]) b = j - 1;
             else if (j >= 3 && starts_with_at(s, j - 3, "，") && !any(prot, j - 3, j) && !any(drop, j - 3, j)) b = j - 3;
           }
@@ -470,7 +468,7 @@ SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOpt
   for (size_t i = 0; i < n;) {
     if (dropped[i]) { ++i; continue; }
     const char c = s[i];
-    if (opt.whitespace && !protect[i] && is_space(c)) {
+    if (opt.whitespace && !protect[i] && text::ascii_space(c)) {
       if (run_begin == npos) run_begin = i;
       ++run_bytes;
       run_text += c;
@@ -482,14 +480,14 @@ SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOpt
     flush(false);
     // The kept bytes up to the next removed byte or collapsible space, in one append.
     size_t j = i + 1;
-    while (j < n && !dropped[j] && (protect[j] || !opt.whitespace || !is_space(s[j]))) ++j;
+    while (j < n && !dropped[j] && (protect[j] || !opt.whitespace || !text::ascii_space(s[j]))) ++j;
     out.append(s.data() + i, j - i);
     i = j;
   }
   flush(true);
 
   // A message that would become empty (a lone "Thanks!") is kept as it was, unless allowed.
-  auto text_in = [](std::string_view t) { return std::any_of(t.begin(), t.end(), [](char c) { return !is_space(c); }); };
+  auto text_in = [](std::string_view t) { return std::any_of(t.begin(), t.end(), [](char c) { return !text::ascii_space(c); }); };
   const bool has_text = text_in(out);
   const bool had_text = text_in(s);
   if (had_text && !has_text && !opt.allow_empty) return SlimResult{std::string(s), {}};

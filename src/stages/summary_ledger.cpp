@@ -1,5 +1,7 @@
 #include "stages/summary_ledger.h"
 
+#include "text/ascii.h"
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -8,7 +10,6 @@
 namespace kuai::stages {
 namespace {
 
-bool alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 // A question that asks to pick among options ("which plan…", "加哪个流量包", "选哪种").
 bool asks_to_choose(std::string_view q) {
@@ -17,7 +18,7 @@ bool asks_to_choose(std::string_view q) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
   for (std::string_view w : {"which", "what option", "best option", "cheapest", "哪个", "哪种", "哪款", "哪一", "选哪", "哪家"}) {
     size_t at = low.find(w);
-    if (at != std::string::npos && (at == 0 || !alpha(low[at - 1]))) return true;
+    if (at != std::string::npos && (at == 0 || !text::ascii_alpha(low[at - 1]))) return true;
   }
   return false;
 }
@@ -28,7 +29,7 @@ bool points_back(std::string_view s) {
   static constexpr std::string_view kBack[] = {"that", "this", "it", "those", "these", "them", "same"};
   std::string word;
   for (size_t i = 0; i <= s.size(); ++i) {
-    if (i < s.size() && alpha(s[i])) {
+    if (i < s.size() && text::ascii_alpha(s[i])) {
       word += static_cast<char>(s[i] | 0x20);
       continue;
     }

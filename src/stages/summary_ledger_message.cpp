@@ -1,5 +1,6 @@
 #include "stages/summary_ledger_message.h"
 
+#include "text/ascii.h"
 #include "text/pattern_set.h"
 #include "text/utf8.h"
 
@@ -11,9 +12,6 @@
 namespace kuai::stages {
 namespace {
 
-bool alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-bool digit(char c) { return c >= '0' && c <= '9'; }
-bool hspace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
 bool is_cjk(char32_t cp) { return (cp >= 0x3400 && cp <= 0x9FFF) || (cp >= 0xF900 && cp <= 0xFAFF); }
 
 constexpr std::string_view kStop[] = {
@@ -88,7 +86,7 @@ struct Sentence {
 };
 
 bool has_ascii_digit(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) { return digit(c); });
+  return std::any_of(s.begin(), s.end(), [](char c) { return text::ascii_digit(c); });
 }
 
 bool code_line(std::string_view line) {
@@ -138,7 +136,7 @@ void clauses(std::string_view s, size_t msg, size_t b, size_t e, size_t sentence
     size_t len;
     char32_t cp = text::utf8_decode(s, i, len);
     i += len;
-    bool cut = cp == U'，' || cp == U'；' || cp == U'：' || ((cp == ',' || cp == ';') && i < e && hspace(s[i]));
+    bool cut = cp == U'，' || cp == U'；' || cp == U'：' || ((cp == ',' || cp == ';') && i < e && text::ascii_hspace(s[i]));
     if (!cut && i < e) continue;
     size_t ce = std::min(i, e);
     if (cut && ce < e) {
@@ -146,10 +144,10 @@ void clauses(std::string_view s, size_t msg, size_t b, size_t e, size_t sentence
       ce -= len;
     }
     size_t t = ce;
-    while (t > cb && hspace(s[t - 1])) --t;
+    while (t > cb && text::ascii_hspace(s[t - 1])) --t;
     if (t > cb) out.push_back({msg, cb, t, 0, false, 0, sentence});
     cb = i;
-    while (cb < e && hspace(s[cb])) ++cb;
+    while (cb < e && text::ascii_hspace(s[cb])) ++cb;
   }
   auto text_of = [&](size_t k) { return s.substr(out[k].begin, out[k].end - out[k].begin); };
   size_t w = first;
@@ -200,7 +198,7 @@ void units(std::string_view s, size_t msg, bool user, size_t b, size_t e, size_t
     }
     if (cut != std::string_view::npos && cut > 0) {
       out.push_back({msg, b, b + cut, 0, false, 0, sentence});
-      while (next < line.size() && hspace(line[next])) ++next;
+      while (next < line.size() && text::ascii_hspace(line[next])) ++next;
       if (next < line.size()) out.push_back({msg, b + next, e, 0, false, 0, sentence});
       return;
     }
@@ -213,7 +211,7 @@ void sentences(std::string_view s, size_t msg, bool user, size_t& sentence_id, s
   size_t b = 0;
   const size_t n = s.size();
   while (b < n) {
-    while (b < n && (hspace(s[b]) || s[b] == '\n')) ++b;
+    while (b < n && (text::ascii_hspace(s[b]) || s[b] == '\n')) ++b;
     if (b >= n) break;
     size_t e = b;
     while (e < n) {
@@ -222,14 +220,14 @@ void sentences(std::string_view s, size_t msg, bool user, size_t& sentence_id, s
       if (cp == '\n') break;
       e += len;
       bool end = cp == U'。' || cp == U'！' || cp == U'？' || cp == U'…' ||
-                 ((cp == '.' || cp == '!' || cp == '?') && (e >= n || hspace(s[e]) || s[e] == '\n'));
+                 ((cp == '.' || cp == '!' || cp == '?') && (e >= n || text::ascii_hspace(s[e]) || s[e] == '\n'));
       if (end) {
         while (e < n && (s[e] == '.' || s[e] == '!' || s[e] == '?')) ++e;
         break;
       }
     }
     size_t t = e;
-    while (t > b && hspace(s[t - 1])) --t;
+    while (t > b && text::ascii_hspace(s[t - 1])) --t;
     if (t > b) units(s, msg, user, b, t, sentence_id++, out);
     b = e;
   }
@@ -274,7 +272,7 @@ void terms(std::string_view s, Terms& out) {
   };
   for (size_t i = 0; i < s.size();) {
     const char c = s[i];
-    if (alpha(c) || digit(c) || c == '\'') {  // ASCII: no decoding
+    if (text::ascii_alnum(c) || c == '\'') {  // ASCII: no decoding
       const char l = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
       word_hash = (word_hash ^ static_cast<unsigned char>(l)) * 1099511628211ull;
       ++word_len;
@@ -312,21 +310,21 @@ double marks(std::string_view s) {
   int names = 0;
   // Tokens of letters/digits and the joiners of an identifier.
   for (size_t i = 0; i < s.size();) {
-    if (!(alpha(s[i]) || digit(s[i]) || s[i] == '#' || s[i] == '$')) { ++i; continue; }
+    if (!(text::ascii_alnum(s[i]) || s[i] == '#' || s[i] == '$')) { ++i; continue; }
     size_t b = i;
     bool letters = false, digits = false, upper = s[i] >= 'A' && s[i] <= 'Z';
-    while (i < s.size() && (alpha(s[i]) || digit(s[i]) || s[i] == '#' || s[i] == '$' || s[i] == '-' ||
+    while (i < s.size() && (text::ascii_alnum(s[i]) || s[i] == '#' || s[i] == '$' || s[i] == '-' ||
                             s[i] == '_' || s[i] == '.' || s[i] == ',' || s[i] == '%' || s[i] == '\'')) {
-      if ((s[i] == '.' || s[i] == ',' || s[i] == '-' || s[i] == '\'') && (i + 1 >= s.size() || !(alpha(s[i + 1]) || digit(s[i + 1])))) break;
-      letters |= alpha(s[i]);
-      digits |= digit(s[i]);
+      if ((s[i] == '.' || s[i] == ',' || s[i] == '-' || s[i] == '\'') && (i + 1 >= s.size() || !text::ascii_alnum(s[i + 1]))) break;
+      letters |= text::ascii_alpha(s[i]);
+      digits |= text::ascii_digit(s[i]);
       ++i;
     }
     has_digit |= digits;
     has_id |= digits && (letters || s[b] == '#');
     if (upper && !digits) {
       size_t k = b;
-      while (k > 0 && hspace(s[k - 1])) --k;
+      while (k > 0 && text::ascii_hspace(s[k - 1])) --k;
       bool starts = k == 0 || s[k - 1] == '.' || s[k - 1] == '!' || s[k - 1] == '?' || s[k - 1] == ':' || s[k - 1] == '\n';
       std::string_view w = s.substr(b, i - b);
       if (!starts && w != "I" && w.rfind("I'", 0) != 0) ++names;
@@ -355,7 +353,7 @@ double marks(std::string_view s) {
   // Each further value adds (a unit stating the balance, the rate and the term carries three facts).
   int values = 0;
   for (size_t i = 0; ascii_digits && i < s.size(); ++i)
-    if (digit(s[i]) && (i == 0 || !(digit(s[i - 1]) || ((s[i - 1] == '.' || s[i - 1] == ',') && i > 1 && digit(s[i - 2])))))
+    if (text::ascii_digit(s[i]) && (i == 0 || !(text::ascii_digit(s[i - 1]) || ((s[i - 1] == '.' || s[i - 1] == ',') && i > 1 && text::ascii_digit(s[i - 2])))))
       ++values;
   if (values > 1) score += 0.5 * std::min(values - 1, 4);
   if (has_id) score += 2;
@@ -371,17 +369,18 @@ double marks(std::string_view s) {
   }();
   thread_local std::string low;
   low.assign(s);
-  for (char& c : low)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + ('a' - 'A'));
+  for (char& c : low) c = text::ascii_lower(c);
   int words = 0;
   std::string_view found[4];
   size_t n_found = 0;
-  for (size_t i = 0; i + 1 < low.size() && n_found < 4; ++i) {
-    if (low[i] < 'a' || low[i] > 'z' || (i > 0 && alpha(low[i - 1]))) continue;
-    const size_t bucket = pair_index(low[i], low[i + 1]);
+  for (size_t i = 0; i + 1 < low.size() && n_found < 4;) {
+    if (!text::ascii_alpha(low[i])) { ++i; continue; }
+    const size_t start = i;  // a word starts: the rest of it is skipped below
+    for (++i; i < low.size() && text::ascii_alpha(low[i]);) ++i;
+    const size_t bucket = pair_index(low[start], low[start + 1]);
     if (bucket == kNoPair) continue;
     for (std::string_view w : by_pair[bucket]) {  // (the first two bytes are the bucket's)
-      if (low.size() - i < w.size() || std::memcmp(low.data() + i + 2, w.data() + 2, w.size() - 2) != 0) continue;
+      if (low.size() - start < w.size() || std::memcmp(low.data() + start + 2, w.data() + 2, w.size() - 2) != 0) continue;
       if (std::find(found, found + n_found, w) == found + n_found) found[n_found++] = w;
       if (n_found == 4) break;
     }
@@ -409,9 +408,9 @@ void sort_unique(std::vector<uint64_t>& v) {
 void sorted_numbers(std::string_view s, std::vector<uint64_t>& v) {
   v.clear();
   for (size_t i = 0; i < s.size();) {
-    if (!digit(s[i])) { ++i; continue; }
+    if (!text::ascii_digit(s[i])) { ++i; continue; }
     size_t b = i;
-    while (i < s.size() && digit(s[i])) ++i;
+    while (i < s.size() && text::ascii_digit(s[i])) ++i;
     v.push_back(fnv1a(s.substr(b, i - b)));
   }
   sort_unique(v);

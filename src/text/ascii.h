@@ -1,0 +1,39 @@
+// ASCII character classes by one table load (the byte loops of slim, the courtesy classifier and the
+// ledger test every byte of a request against several classes; a chain of range compares per test
+// cost them more than the rest of their work). Bytes from 0x80 are in no class.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace kuai::text {
+
+namespace ascii_detail {
+enum : uint8_t { kUpper = 1, kLower = 2, kDigit = 4, kHspace = 8, kNewline = 16 };
+inline constexpr std::array<uint8_t, 256> kClass = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (int c = 'A'; c <= 'Z'; ++c) t[std::size_t(c)] = kUpper;
+  for (int c = 'a'; c <= 'z'; ++c) t[std::size_t(c)] = kLower;
+  for (int c = '0'; c <= '9'; ++c) t[std::size_t(c)] = kDigit;
+  for (char c : {' ', '\t', '\r', '\f', '\v'}) t[static_cast<unsigned char>(c)] = kHspace;
+  t['\n'] = kNewline;
+  return t;
+}();
+inline uint8_t class_of(char c) { return kClass[static_cast<unsigned char>(c)]; }
+}  // namespace ascii_detail
+
+inline bool ascii_alpha(char c) { return ascii_detail::class_of(c) & (ascii_detail::kUpper | ascii_detail::kLower); }
+inline bool ascii_upper(char c) { return ascii_detail::class_of(c) & ascii_detail::kUpper; }
+inline bool ascii_digit(char c) { return ascii_detail::class_of(c) & ascii_detail::kDigit; }
+inline bool ascii_alnum(char c) {
+  return ascii_detail::class_of(c) & (ascii_detail::kUpper | ascii_detail::kLower | ascii_detail::kDigit);
+}
+// Space, tab, CR, form feed, vertical tab (not '\n').
+inline bool ascii_hspace(char c) { return ascii_detail::class_of(c) & ascii_detail::kHspace; }
+// ascii_hspace or '\n'.
+inline bool ascii_space(char c) { return ascii_detail::class_of(c) & (ascii_detail::kHspace | ascii_detail::kNewline); }
+// 'A'..'Z' to lower case, branch-free (vectorizes over a string); every other byte unchanged.
+inline char ascii_lower(char c) { return static_cast<char>(c + ((static_cast<unsigned char>(c - 'A') < 26) << 5)); }
+
+}  // namespace kuai::text
