@@ -11,6 +11,10 @@
 #include <cstring>
 #include <unordered_set>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace kuai::stages {
 namespace {
 
@@ -253,6 +257,45 @@ void protected_bytes(std::string_view s, const std::vector<Line>& lines, std::ve
   }
 }
 
+// The end of the kept run from i: the first dropped byte or collapsible whitespace at or after i (n:
+// none). A lone whitespace byte between kept bytes is not collapsible (it is emitted as it is), so the
+// run goes on over it.
+size_t kept_run_end(std::string_view s, size_t i, const uint8_t* dropped, const uint8_t* protect, bool whitespace) {
+  const size_t n = s.size();
+  while (i < n) {
+#if defined(__SSE2__)
+    if (n - i >= 16) {  // 16 bytes at a time up to the next dropped byte or unprotected whitespace
+      const auto load = [](const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); };
+      const __m128i zero = _mm_setzero_si128(), c = load(s.data() + i);
+      __m128i stop = _mm_cmpgt_epi8(load(dropped + i), zero);  // (flags are 0 or 1)
+      if (whitespace) {
+        // ' ' and '\t'..'\r' (tab, newline, vertical tab, form feed, carriage return)
+        const __m128i space = _mm_or_si128(_mm_cmpeq_epi8(c, _mm_set1_epi8(' ')),
+                                           _mm_and_si128(_mm_cmpgt_epi8(c, _mm_set1_epi8('\t' - 1)),
+                                                         _mm_cmplt_epi8(c, _mm_set1_epi8('\r' + 1))));
+        stop = _mm_or_si128(stop, _mm_andnot_si128(_mm_cmpgt_epi8(load(protect + i), zero), space));
+      }
+      const int mask = _mm_movemask_epi8(stop);
+      if (mask == 0) {
+        i += 16;
+        continue;
+      }
+      i += static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+    }
+#endif
+    if (dropped[i]) return i;
+    if (whitespace && !protect[i] && text::ascii_space(s[i])) {
+      if (i + 1 < n && !dropped[i + 1] && !text::ascii_space(s[i + 1])) {
+        i += 2;
+        continue;
+      }
+      return i;
+    }
+    ++i;
+  }
+  return n;
+}
+
 bool decoration_line(std::string_view s, const Line& l) {
   int marks = 0;
   for (size_t i = l.begin; i < l.end;) {
@@ -479,8 +522,7 @@ SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOpt
     }
     flush(false);
     // The kept bytes up to the next removed byte or collapsible space, in one append.
-    size_t j = i + 1;
-    while (j < n && !dropped[j] && (protect[j] || !opt.whitespace || !text::ascii_space(s[j]))) ++j;
+    size_t j = kept_run_end(s, i + 1, dropped, protect, opt.whitespace);
     out.append(s.data() + i, j - i);
     i = j;
   }
