@@ -90,25 +90,18 @@ bool has_ascii_digit(std::string_view s) {
 }
 
 bool code_line(std::string_view line) {
-  for (char c : line) {
-    switch (c) {
-      case '(': case ')': case '[': case ']': case '{': case '}': case '=': case '<': case '>': case '`': case '_':
-      case '\'': case '"':
-        return true;
-      default:
-        break;
-    }
-  }
+  static constexpr auto kCode = [] {
+    std::array<bool, 256> t{};
+    for (char c : std::string_view("()[]{}=<>`_'\"")) t[static_cast<unsigned char>(c)] = true;
+    return t;
+  }();
+  for (char c : line)
+    if (kCode[static_cast<unsigned char>(c)]) return true;
   return line.starts_with("from ") || line.starts_with("import ");
 }
 
-// Where the next 、 (E3 80 81) is in s from `from` (npos: none); a byte loop, not memchr + memcmp on
-// the lead byte every CJK punctuation mark shares.
-size_t find_dunhao(std::string_view s, size_t from) {
-  for (size_t i = from; i + 2 < s.size(); ++i)
-    if (s[i] == '\xE3' && s[i + 1] == '\x80' && s[i + 2] == '\x81') return i;
-  return std::string_view::npos;
-}
+// Where the next 、 (E3 80 81) is in s from `from` (npos: none).
+size_t find_dunhao(std::string_view s, size_t from) { return s.find("\xE3\x80\x81", from); }
 
 // A text's terms as ledger_terms hashes them, unsorted.
 using Terms = std::vector<uint64_t>;
@@ -308,14 +301,24 @@ double marks(std::string_view s) {
   double score = 0;
   bool has_digit = false, has_id = false;
   int names = 0;
-  // Tokens of letters/digits and the joiners of an identifier.
+  // Tokens of letters/digits and the joiners of an identifier. Byte kinds: 1 starts a token (a letter,
+  // a digit, # or $), 2 continues one (_ %), 3 continues one when a letter or digit follows (. , - ').
+  static constexpr auto kToken = [] {
+    std::array<uint8_t, 256> t{};
+    for (int c = 0; c < 128; ++c)
+      if (text::ascii_alnum(static_cast<char>(c))) t[size_t(c)] = 1;
+    t['#'] = t['$'] = 1;
+    t['_'] = t['%'] = 2;
+    t['.'] = t[','] = t['-'] = t['\''] = 3;
+    return t;
+  }();
+  const auto kind = [&](size_t i) { return kToken[static_cast<unsigned char>(s[i])]; };
   for (size_t i = 0; i < s.size();) {
-    if (!(text::ascii_alnum(s[i]) || s[i] == '#' || s[i] == '$')) { ++i; continue; }
+    if (kind(i) != 1) { ++i; continue; }
     size_t b = i;
     bool letters = false, digits = false, upper = s[i] >= 'A' && s[i] <= 'Z';
-    while (i < s.size() && (text::ascii_alnum(s[i]) || s[i] == '#' || s[i] == '$' || s[i] == '-' ||
-                            s[i] == '_' || s[i] == '.' || s[i] == ',' || s[i] == '%' || s[i] == '\'')) {
-      if ((s[i] == '.' || s[i] == ',' || s[i] == '-' || s[i] == '\'') && (i + 1 >= s.size() || !text::ascii_alnum(s[i + 1]))) break;
+    while (i < s.size() && kind(i) != 0) {
+      if (kind(i) == 3 && (i + 1 >= s.size() || !text::ascii_alnum(s[i + 1]))) break;
       letters |= text::ascii_alpha(s[i]);
       digits |= text::ascii_digit(s[i]);
       ++i;
@@ -380,7 +383,8 @@ double marks(std::string_view s) {
     const size_t bucket = pair_index(low[start], low[start + 1]);
     if (bucket == kNoPair) continue;
     for (std::string_view w : by_pair[bucket]) {  // (the first two bytes are the bucket's)
-      if (low.size() - start < w.size() || std::memcmp(low.data() + start + 2, w.data() + 2, w.size() - 2) != 0) continue;
+      if (low.size() - start < w.size() || !std::equal(w.begin() + 2, w.end(), low.begin() + static_cast<std::ptrdiff_t>(start) + 2))
+        continue;
       if (std::find(found, found + n_found, w) == found + n_found) found[n_found++] = w;
       if (n_found == 4) break;
     }
@@ -446,7 +450,7 @@ LedgerMessage analyse_ledger_message(std::string_view content, bool user,
     u.asks = !text.empty() && (text.back() == '?' || text.ends_with("？"));
     u.marks = marks(text);
     u.tokens = count_tokens(text);
-    u.hash = fnv1a(text);
+    u.hash = std::hash<std::string_view>{}(text);
     t.clear();
     terms(text, t);
     sort_unique(t);

@@ -20,20 +20,20 @@ inline constexpr std::array<uint8_t, 256> kClass = [] {
   t['\n'] = kNewline;
   return t;
 }();
-inline uint8_t class_of(char c) { return kClass[static_cast<unsigned char>(c)]; }
+constexpr std::uint8_t class_of(char c) { return kClass[static_cast<unsigned char>(c)]; }
 }  // namespace ascii_detail
 
-inline bool ascii_alpha(char c) { return ascii_detail::class_of(c) & (ascii_detail::kUpper | ascii_detail::kLower); }
-inline bool ascii_upper(char c) { return ascii_detail::class_of(c) & ascii_detail::kUpper; }
-inline bool ascii_digit(char c) { return ascii_detail::class_of(c) & ascii_detail::kDigit; }
-inline bool ascii_alnum(char c) {
+constexpr bool ascii_alpha(char c) { return ascii_detail::class_of(c) & (ascii_detail::kUpper | ascii_detail::kLower); }
+constexpr bool ascii_upper(char c) { return ascii_detail::class_of(c) & ascii_detail::kUpper; }
+constexpr bool ascii_digit(char c) { return ascii_detail::class_of(c) & ascii_detail::kDigit; }
+constexpr bool ascii_alnum(char c) {
   return ascii_detail::class_of(c) & (ascii_detail::kUpper | ascii_detail::kLower | ascii_detail::kDigit);
 }
 // Space, tab, CR, form feed, vertical tab (not '\n').
-inline bool ascii_hspace(char c) { return ascii_detail::class_of(c) & ascii_detail::kHspace; }
+constexpr bool ascii_hspace(char c) { return ascii_detail::class_of(c) & ascii_detail::kHspace; }
 // ascii_hspace or '\n'.
-inline bool ascii_space(char c) { return ascii_detail::class_of(c) & (ascii_detail::kHspace | ascii_detail::kNewline); }
+constexpr bool ascii_space(char c) { return ascii_detail::class_of(c) & (ascii_detail::kHspace | ascii_detail::kNewline); }
 // 'A'..'Z' to lower case, branch-free (vectorizes over a string); every other byte unchanged.
-inline char ascii_lower(char c) { return static_cast<char>(c + ((static_cast<unsigned char>(c - 'A') < 26) << 5)); }
+constexpr char ascii_lower(char c) { return static_cast<char>(c + ((static_cast<unsigned char>(c - 'A') < 26) << 5)); }
 
 }  // namespace kuai::text

@@ -26,6 +26,11 @@ PatternSet::PatternSet(std::vector<std::string> patterns) : patterns_(std::move(
     if (p.empty()) continue;
     const auto c = static_cast<unsigned char>(p[0]);
     lead_[c] = true;
+    if (p.size() == 1) single_[c] = true;
+    else {
+      const size_t slot = pair_slot(c, static_cast<unsigned char>(p[1]));
+      pair_bits_[slot >> 6] |= uint64_t{1} << (slot & 63);
+    }
     if (c < 0x80) {
       by_ascii_[c].push_back(k);
       continue;
@@ -70,6 +75,13 @@ void PatternSet::scan(std::string_view s, F&& on_match) const {
     while (i < n && !lead_[u[i]]) ++i;
     if (i == n) return;
     const unsigned char c = u[i];
+    if (!single_[c]) {  // no pattern starts with these two bytes: the next byte
+      const size_t slot = i + 1 < n ? pair_slot(c, u[i + 1]) : 0;
+      if (i + 1 >= n || !((pair_bits_[slot >> 6] >> (slot & 63)) & 1)) {
+        ++i;
+        continue;
+      }
+    }
     if (c < 0x80) {
       if (!try_at(i, by_ascii_[c])) return;
       ++i;

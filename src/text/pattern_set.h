@@ -40,6 +40,9 @@ class PatternSet {
   // Other first code points → patterns: open addressing, a power of two of slots (cp 0: empty).
   std::vector<std::pair<char32_t, std::vector<uint32_t>>> by_first_;
   bool lead_[256] = {};            // first bytes of every pattern (ASCII and by_first_'s lead bytes)
+  bool single_[256] = {};          // one-byte patterns
+  uint64_t pair_bits_[64] = {};    // first two bytes of the longer patterns, hashed to 4096 bits
+  static size_t pair_slot(unsigned char a, unsigned char b) { return (a * 0x9E5u + b) & 4095; }
   uint64_t first_bits_[16] = {};   // by_first_'s code points, modulo 1024
 };
 
