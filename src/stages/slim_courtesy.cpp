@@ -4,6 +4,7 @@
 #include "text/utf8.h"
 
 #include <algorithm>
+#include <array>
 
 namespace kuai::stages {
 namespace {
@@ -55,13 +56,11 @@ void latin_words(std::string_view s, size_t b, size_t e, std::vector<CourtesyLex
   while (i < e) {
     if (!text::ascii_alnum(s[i])) { ++i; continue; }
     CourtesyLexicon::Word w{i, i, CourtesyLexicon::kHashSeed, false, false};
-    size_t n = 0;
-    bool first_i = false, second_apostrophe = false;
     while (i < e) {
       char c = s[i];
       char lc;
       if (text::ascii_alnum(c)) {
-        lc = static_cast<char>((c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c);
+        lc = text::ascii_lower(c);
         w.digit |= text::ascii_digit(c);
         ++i;
       } else if ((c == '\'' || c == '-') && i + 1 < e && text::ascii_alpha(s[i + 1])) {
@@ -73,13 +72,13 @@ void latin_words(std::string_view s, size_t b, size_t e, std::vector<CourtesyLex
       } else {
         break;
       }
-      if (n == 0) first_i = lc == 'i';
-      if (n == 1) second_apostrophe = lc == '\'';
-      ++n;
       w.hash = CourtesyLexicon::hash_step(w.hash, lc);
     }
     w.end = i;
-    w.pronoun_i = first_i && (n == 1 || second_apostrophe);  // "I" and its contractions
+    // "I" and its contractions: i alone, or i and an apostrophe (' or ’, read only before a letter)
+    const size_t second = w.begin + 1;
+    w.pronoun_i = text::ascii_lower(s[w.begin]) == 'i' &&
+                  (second == w.end || s[second] == '\'' || s[second] == '\xE2');
     out.push_back(w);
   }
 }
@@ -153,7 +152,8 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
   Analysis a;
   // CJK: triggers, then vetoes not inside them, then soft words; count what is left.
   bool cjk_here = false;
-  for (size_t i = b; i < e && !cjk_here; ++i) cjk_here = static_cast<unsigned char>(s[i]) >= 0xE3;
+  for (size_t i = b + text::ascii_prefix(s.substr(b, e - b)); i < e && !cjk_here; ++i)
+    cjk_here = static_cast<unsigned char>(s[i]) >= 0xE3;
   sc.cjk_mark.assign(e - b, 0);
   if (cjk_here) a.trigger = mark_cjk(s, b, e, lex.cjk_trigger(), sc.occurrences, sc.cjk_mark, 1);
   // Latin words and their triggers.
@@ -161,6 +161,7 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
   const auto& w = sc.words;
   sc.covered.assign(w.size(), 0);
   for (size_t i = 0; i < w.size();) {
+    if (!lex.latin_trigger().may_start(w[i].hash)) { ++i; continue; }  // (most words: no call)
     size_t n = CourtesyLexicon::match_at(lex.latin_trigger(), w, i, w.size());
     if (n == 0) { ++i; continue; }
     std::fill(sc.covered.begin() + static_cast<std::ptrdiff_t>(i), sc.covered.begin() + static_cast<std::ptrdiff_t>(i + n), 1);
@@ -291,6 +292,11 @@ std::string_view builtin_courtesy_zh() { return kCourtesyZh; }
 void courtesy_spans(std::string_view s, const std::vector<uint8_t>& skip, const CourtesyLexicon& lex,
                     std::vector<std::pair<size_t, size_t>>& out) {
   if (lex.empty()) return;
+  static constexpr auto kEndsAscii = [] {
+    std::array<bool, 128> t{};
+    t['\n'] = t['.'] = t['!'] = t['?'] = true;
+    return t;
+  }();
   thread_local Scratch sc;
   const size_t n = s.size();
   size_t b = 0;
@@ -299,6 +305,9 @@ void courtesy_spans(std::string_view s, const std::vector<uint8_t>& skip, const 
     size_t e = b;
     bool in_word = false;
     while (e < n) {
+      // (ASCII other than a line end and . ! ? ends nothing: no decoding)
+      while (e < n && static_cast<unsigned char>(s[e]) < 0x80 && !kEndsAscii[static_cast<unsigned char>(s[e])]) ++e;
+      if (e == n) break;
       size_t len;
       char32_t cp = text::utf8_decode(s, e, len);
       if (cp == '\n') { ++e; break; }

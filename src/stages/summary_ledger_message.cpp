@@ -391,7 +391,7 @@ double marks(std::string_view s) {
   }
   words += static_cast<int>(n_found);
   static const text::PatternSet cjk_marks(std::vector<std::string>(std::begin(kMarkCjk), std::end(kMarkCjk)));
-  if (words < 2 && std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; }))
+  if (words < 2 && text::ascii_prefix(s) < s.size())
     words += static_cast<int>(cjk_marks.count_present(s, 2));
   // A decision in Chinese' "X就Y吧" shape ("汤就番茄蛋花汤吧", "那就定大理吧").
   if (s.find("就") != std::string_view::npos && (s.ends_with("吧") || s.ends_with("吧。") || s.ends_with("吧！")))

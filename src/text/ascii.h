@@ -6,6 +6,11 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace kuai::text {
 
@@ -35,5 +40,18 @@ constexpr bool ascii_hspace(char c) { return ascii_detail::class_of(c) & ascii_d
 constexpr bool ascii_space(char c) { return ascii_detail::class_of(c) & (ascii_detail::kHspace | ascii_detail::kNewline); }
 // 'A'..'Z' to lower case, branch-free (vectorizes over a string); every other byte unchanged.
 constexpr char ascii_lower(char c) { return static_cast<char>(c + ((static_cast<unsigned char>(c - 'A') < 26) << 5)); }
+
+// The length of s's leading run of ASCII bytes (16 at a time where SSE2 is there).
+inline std::size_t ascii_prefix(std::string_view s) {
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  for (; s.size() - i >= 16; i += 16) {
+    const int high = _mm_movemask_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s.data() + i)));
+    if (high) return i + static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(high)));
+  }
+#endif
+  while (i < s.size() && static_cast<unsigned char>(s[i]) < 0x80) ++i;
+  return i;
+}
 
 }  // namespace kuai::text
