@@ -81,22 +81,6 @@ std::string normalise_phrase(std::string_view p) {
   return out;
 }
 
-size_t match_one(std::string_view s, size_t i, std::string_view p) {
-  for (size_t k = 0; k < p.size(); ++k) {
-    char pc = p[k];
-    if (pc == ' ') {
-      if (i >= s.size() || !text::ascii_hspace(s[i])) return npos;
-      while (i < s.size() && text::ascii_hspace(s[i])) ++i;
-      continue;
-    }
-    if (i >= s.size()) return npos;
-    if (pc == '\'' && starts_with_at(s, i, "\xE2\x80\x99")) { i += 3; continue; }
-    if (text::ascii_lower(s[i]) != pc) return npos;
-    ++i;
-  }
-  return i;
-}
-
 // A phrase may end here: end of text or line, clause punctuation, or spaces up to the end of the line.
 bool clause_ends_at(std::string_view s, size_t e) {
   size_t j = e;
@@ -335,32 +319,74 @@ void PhraseSet::add_list(std::string_view list) {
 }
 
 void PhraseSet::add(std::string_view phrase) {
-  std::string p = normalise_phrase(phrase);
+  const std::string p = normalise_phrase(phrase);
   if (p.empty()) return;
-  auto& bucket = buckets_[static_cast<unsigned char>(p[0])];
-  if (std::find(bucket.begin(), bucket.end(), p) != bucket.end()) return;
-  bucket.push_back(std::move(p));
-  std::stable_sort(bucket.begin(), bucket.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  uint32_t node = 0;
+  for (char c : p) {
+    const uint32_t next = child(node, static_cast<unsigned char>(c));
+    node = next ? next : add_child(node, static_cast<unsigned char>(c));
+  }
+  if (terminal_[node]) return;  // listed twice
+  terminal_[node] = 1;
   ++count_;
 }
 
-size_t PhraseSet::match(std::string_view text, size_t pos) const {
-  if (pos >= text.size()) return npos;
-  const bool curly = starts_with_at(text, pos, "\xE2\x80\x99");
-  const char c0 = curly ? '\'' : text::ascii_lower(text[pos]);
-  // The text's second character as a phrase writes it (spaces as ' ', ’ as '): most phrases of the
-  // bucket differ there, and are skipped without a match_one call.
-  const size_t at1 = pos + (curly ? 3 : 1);
-  const char c1 = at1 >= text.size()                             ? '\0'
-                  : text::ascii_hspace(text[at1])                         ? ' '
-                  : starts_with_at(text, at1, "\xE2\x80\x99") ? '\''
-                                                                 : text::ascii_lower(text[at1]);
-  for (const auto& p : buckets_[static_cast<unsigned char>(c0)]) {
-    if (p.size() >= 2 && p[1] != c1) continue;
-    size_t e = match_one(text, pos, p);
-    if (e != npos && clause_ends_at(text, e)) return e;
+uint32_t PhraseSet::child(uint32_t node, unsigned char c) const {
+  const uint64_t key = edge_key(node, c);
+  for (size_t i = edge_slot(key);; i = (i + 1) & (edge_keys_.size() - 1)) {
+    if (edge_keys_[i] == key) return edge_nodes_[i];
+    if (edge_keys_[i] == 0) return 0;
   }
-  return npos;
+}
+
+uint32_t PhraseSet::add_child(uint32_t node, unsigned char c) {
+  if ((edges_ + 1) * 2 > edge_keys_.size()) {  // grow: rehash every edge
+    std::vector<uint64_t> keys(edge_keys_.size() * 2, 0);
+    std::vector<uint32_t> nodes(keys.size(), 0);
+    keys.swap(edge_keys_);
+    nodes.swap(edge_nodes_);
+    for (size_t k = 0; k < keys.size(); ++k) {
+      if (keys[k] == 0) continue;
+      size_t i = edge_slot(keys[k]);
+      while (edge_keys_[i] != 0) i = (i + 1) & (edge_keys_.size() - 1);
+      edge_keys_[i] = keys[k];
+      edge_nodes_[i] = nodes[k];
+    }
+  }
+  const uint32_t id = static_cast<uint32_t>(terminal_.size());
+  terminal_.push_back(0);
+  const uint64_t key = edge_key(node, c);
+  size_t i = edge_slot(key);
+  while (edge_keys_[i] != 0) i = (i + 1) & (edge_keys_.size() - 1);
+  edge_keys_[i] = key;
+  edge_nodes_[i] = id;
+  ++edges_;
+  return id;
+}
+
+size_t PhraseSet::match(std::string_view text, size_t pos) const {
+  size_t best = npos;
+  uint32_t node = 0;
+  for (size_t i = pos; i < text.size();) {
+    // The text's next character as a phrase writes it: a run of spaces and tabs as ' ', ’ as ', ASCII
+    // letters in lower case.
+    unsigned char c;
+    size_t next = i + 1;
+    if (text::ascii_hspace(text[i])) {
+      c = ' ';
+      while (next < text.size() && text::ascii_hspace(text[next])) ++next;
+    } else if (text[i] == '\xE2' && text.size() - i >= 3 && text[i + 1] == '\x80' && text[i + 2] == '\x99') {
+      c = '\'';
+      next = i + 3;
+    } else {
+      c = static_cast<unsigned char>(text::ascii_lower(text[i]));
+    }
+    node = child(node, c);
+    if (node == 0) break;
+    i = next;
+    if (terminal_[node] && clause_ends_at(text, i)) best = i;  // (a longer phrase may follow)
+  }
+  return best;
 }
 
 std::string_view builtin_phrases_en() { return kSlimPhrasesEn; }

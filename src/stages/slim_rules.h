@@ -25,11 +25,21 @@ class PhraseSet {
   void add_list(std::string_view list);
   void add(std::string_view phrase);
   size_t size() const { return count_; }
-  // Longest listed phrase matching at `pos`: its end offset in `text`, or npos.
+  // Longest listed phrase matching at `pos` (case-insensitive, ’ as ', a space as a run of spaces and
+  // tabs) and ending where a clause may end: its end offset in `text`, or npos.
   size_t match(std::string_view text, size_t pos) const;
 
  private:
-  std::vector<std::string> buckets_[256];
+  // The normalised phrases as a trie (one walk along the text finds every phrase that starts at pos):
+  // node 0 is the root; edges in an open-addressing table keyed by (node, byte).
+  uint32_t child(uint32_t node, unsigned char c) const;
+  uint32_t add_child(uint32_t node, unsigned char c);
+  static uint64_t edge_key(uint32_t node, unsigned char c) { return (uint64_t{node} << 8 | c) + 1; }  // (0: empty)
+  size_t edge_slot(uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 40) & (edge_keys_.size() - 1); }
+  std::vector<uint8_t> terminal_{0};  // per node: a phrase ends here
+  std::vector<uint64_t> edge_keys_ = std::vector<uint64_t>(64, 0);
+  std::vector<uint32_t> edge_nodes_ = std::vector<uint32_t>(64, 0);
+  size_t edges_ = 0;
   size_t count_ = 0;
 };
 
