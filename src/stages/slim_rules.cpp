@@ -483,6 +483,11 @@ SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOpt
           continue;
         }
       }
+      if (text::ascii_alnum(c)) {  // letters and digits open no clause: past the run at once
+        clause_start = false;
+        for (++i; i < n && text::ascii_alnum(s[i]) && !drop[i];) ++i;
+        continue;
+      }
       size_t len;
       clause_start = opens_clause(cp_at(s, i, len));
       i += len;
@@ -555,7 +560,9 @@ SlimResult slim_text(std::string_view s, const PhraseSet& phrases, const SlimOpt
   flush(true);
 
   // A message that would become empty (a lone "Thanks!") is kept as it was, unless allowed.
-  auto text_in = [](std::string_view t) { return std::any_of(t.begin(), t.end(), [](char c) { return !text::ascii_space(c); }); };
+  auto text_in = [](std::string_view t) {
+    return std::any_of(t.begin(), t.end(), [](char c) { return !text::ascii_space(c); });
+  };
   const bool has_text = text_in(out);
   const bool had_text = text_in(s);
   if (had_text && !has_text && !opt.allow_empty) return SlimResult{std::string(s), {}};

@@ -137,13 +137,23 @@ int64_t estimate_tokens(std::string_view s) {
       cp = utf8_decode(s, i, len);
     }
     i += len;
+    if (len == 3 && ((cp >= 0x3000 && cp < 0x3040) || (cp >= 0xFF00 && cp < 0xFFF0))) {
+      // CJK punctuation (，。！？、): from the table, no is_cjk call. A punctuation mark or symbol is one
+      // token whether or not is_cjk claims it; the rest of these blocks takes the general path.
+      const auto cat = category(cp);
+      if (cat >= UTF8PROC_CATEGORY_PC && cat <= UTF8PROC_CATEGORY_SO) {
+        flush();
+        ++tokens;
+        continue;
+      }
+    }
     if ((cp >= 0x4E00 && cp <= 0x9FFF) || is_cjk(cp)) {  // (the common block first)
       flush();
       ++tokens;
-      // The common block's characters that follow, without decoding: lead E4 (from U+4E00: second byte
-      // B8..BF) to E9, two continuation bytes.
-      while (n - i >= 3 && b[i] >= 0xE4 && b[i] <= 0xE9 && (b[i] != 0xE4 || b[i + 1] >= 0xB8) &&
-             (b[i + 1] & 0xC0) == 0x80 && (b[i + 2] & 0xC0) == 0x80) {
+      // The characters that follow with lead bytes E4..E9 (U+4000..U+9FFF: Extension A's end, the
+      // Yijing hexagrams, the common block: one token each either way), without decoding.
+      while (n - i >= 3 && static_cast<unsigned>(b[i] - 0xE4) < 6 && (b[i + 1] & 0xC0) == 0x80 &&
+             (b[i + 2] & 0xC0) == 0x80) {
         ++tokens;
         i += 3;
       }
