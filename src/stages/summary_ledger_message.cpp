@@ -59,10 +59,11 @@ constexpr std::string_view kMarkCjk[] = {
     "区服", "服务器", "角色", "型号", "编号", "尾号", "名字", "账户", "年级", "教材",
     // incidents (what broke, what was lost)
     "丢了", "弄丢", "坏了", "损坏", "破损", "漏水", "摔", "被盗"};
-// Self-corrections (lowercase; matched anywhere).
-constexpr std::string_view kCorrection[] = {
-    "i meant", "correction", "i misspoke", "scratch that", "make that", "i was wrong", "typo",
-    "说错了", "写错了", "更正", "纠正", "改一下", "提高到", "降到", "降低到", "增加到", "减少到", "调整为", "调整到", "改到"};
+// Self-corrections: Latin ones (lowercase) where a word starts, CJK ones anywhere.
+constexpr std::string_view kCorrectionLatin[] = {"i meant", "correction", "i misspoke", "scratch that", "make that",
+                                                 "i was wrong", "typo"};
+constexpr std::string_view kCorrectionCjk[] = {"说错了", "写错了", "更正", "纠正", "改一下", "提高到", "降到",
+                                               "降低到", "增加到", "减少到", "调整为", "调整到", "改到"};
 bool cjk_numeral(char32_t cp) {
   switch (cp) {
     case U'一': case U'二': case U'三': case U'四': case U'五': case U'六': case U'七': case U'八': case U'九':
@@ -376,30 +377,39 @@ double marks(std::string_view s) {
   int words = 0;
   std::string_view found[4];
   size_t n_found = 0;
-  for (size_t i = 0; i + 1 < low.size() && n_found < 4;) {
+  bool corrects = false;
+  const auto at_start = [&](size_t start, std::string_view w) {
+    return low.size() - start >= w.size() && std::string_view(low).substr(start, w.size()) == w;
+  };
+  for (size_t i = 0; i + 1 < low.size() && (n_found < 4 || !corrects);) {
     if (!text::ascii_alpha(low[i])) { ++i; continue; }
     const size_t start = i;  // a word starts: the rest of it is skipped below
     for (++i; i < low.size() && text::ascii_alpha(low[i]);) ++i;
+    if (!corrects)
+      corrects = std::any_of(std::begin(kCorrectionLatin), std::end(kCorrectionLatin),
+                             [&](std::string_view w) { return w[0] == low[start] && at_start(start, w); });
+    if (n_found == 4) continue;
     const size_t bucket = pair_index(low[start], low[start + 1]);
     if (bucket == kNoPair) continue;
-    for (std::string_view w : by_pair[bucket]) {  // (the first two bytes are the bucket's)
-      if (low.size() - start < w.size() || !std::equal(w.begin() + 2, w.end(), low.begin() + static_cast<std::ptrdiff_t>(start) + 2))
-        continue;
+    for (std::string_view w : by_pair[bucket]) {
+      if (!at_start(start, w)) continue;
       if (std::find(found, found + n_found, w) == found + n_found) found[n_found++] = w;
       if (n_found == 4) break;
     }
   }
   words += static_cast<int>(n_found);
   static const text::PatternSet cjk_marks(std::vector<std::string>(std::begin(kMarkCjk), std::end(kMarkCjk)));
-  if (words < 2 && text::ascii_prefix(s) < s.size())
+  const bool non_ascii = text::ascii_prefix(s) < s.size();
+  if (words < 2 && non_ascii)
     words += static_cast<int>(cjk_marks.count_present(s, 2));
   // A decision in Chinese' "X就Y吧" shape ("汤就番茄蛋花汤吧", "那就定大理吧").
   if (s.find("就") != std::string_view::npos && (s.ends_with("吧") || s.ends_with("吧。") || s.ends_with("吧！")))
     ++words;
   score += 1.5 * std::min(words, 2);
   // A self-correction replaces an earlier value: it must reach the model.
-  static const text::PatternSet corrections(std::vector<std::string>(std::begin(kCorrection), std::end(kCorrection)));
-  if (corrections.count_present(low, 1) > 0) score += 2;
+  static const text::PatternSet corrections_cjk(
+      std::vector<std::string>(std::begin(kCorrectionCjk), std::end(kCorrectionCjk)));
+  if (corrects || (non_ascii && corrections_cjk.count_present(s, 1) > 0)) score += 2;
   return score;
 }
 
