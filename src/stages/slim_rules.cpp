@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <cstdint>
 #include <cstring>
 #include <unordered_set>
@@ -162,21 +161,19 @@ void protected_bytes(std::string_view s, const std::vector<Line>& lines, std::ve
   struct Pair { std::string_view open, close; };
   static constexpr Pair kQuotes[] = {{"\"", "\""}, {"“", "”"}, {"‘", "’"}, {"「", "」"},
                                      {"『", "』"}, {"«", "»"},  {"《", "》"}};
+  // Only these bytes can open code, a quote or a URL.
+  static constexpr auto kOpens = [] {
+    std::array<bool, 256> t{};
+    for (int o : {int{'`'}, int{'"'}, int{'h'}, int{'H'}, int{'f'}, int{'F'}, int{'w'}, int{'W'}, 0xE2, 0xE3, 0xC2})
+      t[size_t(o)] = true;
+    return t;
+  }();
+  const auto* bytes = reinterpret_cast<const unsigned char*>(s.data());
   for (size_t i = 0; i < s.size();) {
-    if (prot[i]) { ++i; continue; }
+    while (i < s.size() && (prot[i] || !kOpens[bytes[i]])) ++i;  // (most bytes)
+    if (i == s.size()) break;
     const char c = s[i];
-    // Only these bytes can open code, a quote or a URL.
-    static constexpr auto kOpens = [] {
-      std::array<bool, 256> t{};
-      for (int o : {int{'`'}, int{'"'}, int{'h'}, int{'H'}, int{'f'}, int{'F'}, int{'w'}, int{'W'}, 0xE2, 0xE3, 0xC2})
-        t[size_t(o)] = true;
-      return t;
-    }();
     const auto u = static_cast<unsigned char>(c);
-    if (!kOpens[u]) {
-      ++i;
-      continue;
-    }
     if (c == '`') {
       size_t run = 0;
       while (i + run < s.size() && s[i + run] == '`') ++run;
@@ -224,8 +221,7 @@ void protected_bytes(std::string_view s, const std::vector<Line>& lines, std::ve
     };
     // (a scheme's second letter first: most h, f and w start plain words)
     const char second = i + 1 < s.size() ? text::ascii_lower(s[i + 1]) : 0;
-    if ((second == 't' || second == 'i' || second == 'w') && url_at(i) &&
-        (i == 0 || !std::isalnum(static_cast<unsigned char>(s[i - 1])))) {
+    if ((second == 't' || second == 'i' || second == 'w') && (i == 0 || !text::ascii_alnum(s[i - 1])) && url_at(i)) {
       size_t j = i;
       while (j < s.size() && !text::ascii_space(s[j]) && s[j] != '<' && s[j] != '>' && s[j] != '"') {
         size_t len;
