@@ -110,23 +110,24 @@ struct Analysis {
 };
 
 struct Scratch {
-  std::vector<CourtesyLexicon::Word> words;
-  std::vector<uint8_t> covered;  // per word: 1 trigger
+  // The message's, found once for all its sentences and clauses (no word crosses their bounds):
+  std::vector<CourtesyLexicon::Word> words;                // Latin words
+  std::vector<std::pair<uint32_t, uint32_t>> triggers;     // CJK trigger occurrences (pattern, offset)
+  // The range's:
+  std::vector<uint8_t> covered;   // per word of the range: 1 trigger
   std::vector<uint8_t> cjk_mark;  // per byte of the range: 1 trigger, 2 soft
   std::vector<uint8_t> probe;     // cjk_mark with the vetoes
   std::vector<std::pair<uint32_t, uint32_t>> occurrences;  // of a lexicon's patterns in the range
 };
 
-// Finds every occurrence of each pattern of `set` in s[b, e) (patterns in their order: longest first;
-// a pattern's occurrences left to right, each search resuming after the previous one) and marks its
-// bytes with `value` where unmarked; returns whether any was found. An occurrence counts where none of
+// Marks the bytes of each occurrence (pattern, offset in the range) of `set`'s patterns with `value`
+// where unmarked (patterns in their order: longest first; a pattern's occurrences left to right, each
+// resuming after the previous one); returns whether any was marked. An occurrence counts where none of
 // its bytes is marked, or, with `overhang`, where any is: a veto that runs past a trigger's end still
 // marks content ("一点都不行": the trigger 一点都不 ends inside the veto 不行, a limit).
-bool mark_cjk(std::string_view s, size_t b, size_t e, const text::PatternSet& set,
-              std::vector<std::pair<uint32_t, uint32_t>>& occurrences, std::vector<uint8_t>& mark, uint8_t value,
-              bool overhang = false) {
+bool mark_cjk(const text::PatternSet& set, std::vector<std::pair<uint32_t, uint32_t>>& occurrences,
+              std::vector<uint8_t>& mark, uint8_t value, bool overhang = false) {
   bool found = false;
-  set.matches(s.substr(b, e - b), occurrences);
   std::sort(occurrences.begin(), occurrences.end());  // by pattern, then offset
   uint32_t pattern = ~0u;
   size_t resume = 0;
@@ -141,13 +142,14 @@ bool mark_cjk(std::string_view s, size_t b, size_t e, const text::PatternSet& se
     size_t unmarked = 0;
     for (size_t q = at; q < at + len; ++q) unmarked += mark[q] == 0;
     if (overhang ? unmarked == 0 : unmarked < len) continue;
-    std::fill(mark.begin() + static_cast<std::ptrdiff_t>(at), mark.begin() + static_cast<std::ptrdiff_t>(at + len), value);
+    std::fill_n(mark.begin() + static_cast<std::ptrdiff_t>(at), len, value);
     found = true;
   }
   return found;
 }
 
-// `sentence_start`: s[b] starts a sentence (a capital there is not a name).
+// The courtesy analysis of s[b, e), a sentence or a clause of the message whose words and CJK triggers
+// `sc` holds.
 Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& lex, Scratch& sc) {
   Analysis a;
   // CJK: triggers, then vetoes not inside them, then soft words; count what is left.
@@ -155,16 +157,27 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
   for (size_t i = b + text::ascii_prefix(s.substr(b, e - b)); i < e && !cjk_here; ++i)
     cjk_here = static_cast<unsigned char>(s[i]) >= 0xE3;
   sc.cjk_mark.assign(e - b, 0);
-  if (cjk_here) a.trigger = mark_cjk(s, b, e, lex.cjk_trigger(), sc.occurrences, sc.cjk_mark, 1);
-  // Latin words and their triggers.
-  latin_words(s, b, e, sc.words);
+  if (cjk_here) {
+    sc.occurrences.clear();
+    const auto& patterns = lex.cjk_trigger().patterns();
+    for (auto [k, at] : sc.triggers)
+      if (at >= b && at + patterns[k].size() <= e) sc.occurrences.emplace_back(k, static_cast<uint32_t>(at - b));
+    a.trigger = mark_cjk(lex.cjk_trigger(), sc.occurrences, sc.cjk_mark, 1);
+  }
+  // Latin words (the message's in [b, e): indices first..last) and their triggers.
   const auto& w = sc.words;
-  sc.covered.assign(w.size(), 0);
-  for (size_t i = 0; i < w.size();) {
+  const auto index_of = [&](size_t at) {  // the first word that begins at or after `at`
+    const auto before = [](const CourtesyLexicon::Word& x, size_t p) { return x.begin < p; };
+    return static_cast<size_t>(std::lower_bound(w.begin(), w.end(), at, before) - w.begin());
+  };
+  const size_t first = index_of(b), last = index_of(e);
+  sc.covered.assign(last - first, 0);
+  const auto covered = [&](size_t i) -> uint8_t& { return sc.covered[i - first]; };  // indexed like w
+  for (size_t i = first; i < last;) {
     if (!lex.latin_trigger().may_start(w[i].hash)) { ++i; continue; }  // (most words: no call)
-    size_t n = CourtesyLexicon::match_at(lex.latin_trigger(), w, i, w.size());
+    size_t n = CourtesyLexicon::match_at(lex.latin_trigger(), w, i, last);
     if (n == 0) { ++i; continue; }
-    std::fill(sc.covered.begin() + static_cast<std::ptrdiff_t>(i), sc.covered.begin() + static_cast<std::ptrdiff_t>(i + n), 1);
+    std::fill_n(&covered(i), n, 1);
     a.trigger = true;
     i += n;
   }
@@ -172,8 +185,10 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
   if (!a.trigger) return a;
   if (cjk_here) {
     sc.probe = sc.cjk_mark;
-    if (mark_cjk(s, b, e, lex.cjk_veto(), sc.occurrences, sc.probe, 3, /*overhang=*/true)) a.veto = true;
-    mark_cjk(s, b, e, lex.cjk_soft(), sc.occurrences, sc.cjk_mark, 2);
+    lex.cjk_veto().matches(s.substr(b, e - b), sc.occurrences);
+    if (mark_cjk(lex.cjk_veto(), sc.occurrences, sc.probe, 3, /*overhang=*/true)) a.veto = true;
+    lex.cjk_soft().matches(s.substr(b, e - b), sc.occurrences);
+    mark_cjk(lex.cjk_soft(), sc.occurrences, sc.cjk_mark, 2);
   }
   for (size_t i = b; i < e;) {
     size_t len;
@@ -185,11 +200,11 @@ Analysis analyse(std::string_view s, size_t b, size_t e, const CourtesyLexicon& 
     }
     i += len;
   }
-  for (size_t i = 0; i < w.size(); ++i) {
-    if (sc.covered[i]) continue;
+  for (size_t i = first; i < last; ++i) {
+    if (covered(i)) continue;
     if (w[i].digit) { a.veto = true; continue; }
     size_t run = i;
-    while (run < w.size() && !sc.covered[run]) ++run;
+    while (run < last && !covered(run)) ++run;
     if (CourtesyLexicon::match_at(lex.latin_veto(), w, i, run) > 0) a.veto = true;
     // A capitalised word inside the sentence is a name ("I" and its contractions are not).
     const bool capital = s[w[i].begin] >= 'A' && s[w[i].begin] <= 'Z';
@@ -292,12 +307,15 @@ std::string_view builtin_courtesy_zh() { return kCourtesyZh; }
 void courtesy_spans(std::string_view s, const std::vector<uint8_t>& skip, const CourtesyLexicon& lex,
                     std::vector<std::pair<size_t, size_t>>& out) {
   if (lex.empty()) return;
+  thread_local Scratch sc;
+  latin_words(s, 0, s.size(), sc.words);
+  sc.triggers.clear();
+  if (text::ascii_prefix(s) < s.size()) lex.cjk_trigger().matches(s, sc.triggers);
   static constexpr auto kEndsAscii = [] {
     std::array<bool, 128> t{};
     t['\n'] = t['.'] = t['!'] = t['?'] = true;
     return t;
   }();
-  thread_local Scratch sc;
   const size_t n = s.size();
   size_t b = 0;
   while (b < n) {
