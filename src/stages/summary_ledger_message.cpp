@@ -398,18 +398,25 @@ double marks(std::string_view s) {
     }
   }
   words += static_cast<int>(n_found);
-  static const text::PatternSet cjk_marks(std::vector<std::string>(std::begin(kMarkCjk), std::end(kMarkCjk)));
-  const bool non_ascii = text::ascii_prefix(s) < s.size();
-  if (words < 2 && non_ascii)
-    words += static_cast<int>(cjk_marks.count_present(s, 2));
+  // CJK mark words and self-corrections, one scan of the text for both: patterns [0, kMarks) are the
+  // mark words, the rest the corrections.
+  static const text::PatternSet cjk = [] {
+    std::vector<std::string> p(std::begin(kMarkCjk), std::end(kMarkCjk));
+    p.insert(p.end(), std::begin(kCorrectionCjk), std::end(kCorrectionCjk));
+    return text::PatternSet(std::move(p));
+  }();
+  constexpr uint32_t kMarks = std::size(kMarkCjk);
+  thread_local std::vector<uint32_t> present;
+  present.clear();
+  if (text::ascii_prefix(s) < s.size()) cjk.present(s, present);  // (ascending: marks first)
+  const auto marks_end = std::lower_bound(present.begin(), present.end(), kMarks);
+  if (words < 2) words += static_cast<int>(std::min<std::ptrdiff_t>(marks_end - present.begin(), 2));
   // A decision in Chinese' "X就Y吧" shape ("汤就番茄蛋花汤吧", "那就定大理吧").
   if (s.find("就") != std::string_view::npos && (s.ends_with("吧") || s.ends_with("吧。") || s.ends_with("吧！")))
     ++words;
   score += 1.5 * std::min(words, 2);
   // A self-correction replaces an earlier value: it must reach the model.
-  static const text::PatternSet corrections_cjk(
-      std::vector<std::string>(std::begin(kCorrectionCjk), std::end(kCorrectionCjk)));
-  if (corrects || (non_ascii && corrections_cjk.count_present(s, 1) > 0)) score += 2;
+  if (corrects || marks_end != present.end()) score += 2;
   return score;
 }
 
