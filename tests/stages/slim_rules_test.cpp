@@ -86,6 +86,20 @@ TEST(SlimRulesTest, ExtraPhrasesAndSpansReported) {
   EXPECT_FALSE(slim_text("nothing to do", p).changed());
 }
 
+// The longest listed phrase that ends where a clause may end, whatever the order they were listed in;
+// a run of spaces and tabs matches a phrase's space; a phrase listed twice counts once.
+TEST(SlimRulesTest, LongestPhraseEndingAClauseWins) {
+  PhraseSet p;
+  p.add("thanks");
+  p.add("thanks a lot");
+  p.add("Thanks  A lot");
+  EXPECT_EQ(p.size(), 2u);
+  EXPECT_EQ(slim_text("Thanks \t a   lot, explain TCP.", p).text, "explain TCP.");
+  EXPECT_EQ(slim_text("thanks, explain TCP.", p).text, "explain TCP.");
+  EXPECT_FALSE(slim_text("thanks a bunch of ideas", p).changed());  // a word follows "thanks"
+  EXPECT_FALSE(slim_text("thanks a lottery ticket", p).changed());
+}
+
 TEST(SlimRulesTest, CurlyApostropheAndCaseInsensitive) {
   EXPECT_EQ(slim("I’D REALLY APPRECIATE IT. Explain TCP."), "Explain TCP.");
 }
