@@ -17,8 +17,8 @@
 
 namespace kuai::stages {
 
-// Phrases normalised for matching (ASCII lower case, whitespace runs → one space, ’ → '), bucketed
-// by first byte, longest first.
+// Phrases normalised for matching (ASCII lower case, whitespace runs → one space, ’ → '), in a byte
+// trie: a match walks the text once, however many phrases share its first letters.
 class PhraseSet {
  public:
   // Adds every non-empty line of `list` that does not start with '#'.
