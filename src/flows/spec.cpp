@@ -196,6 +196,12 @@ class Parser {
       }
     }
     if (error_) return;
+    // A map step's own max_parallel is honoured: without a run-wide cap written, the run's cap rises to
+    // it (a 20-item map with max_parallel 32 under the default 16 ran its last items in a second wave,
+    // 1.6x slower on the embedded engine).
+    if (!node["max_parallel"])
+      for (const Step& st : flow_.steps)
+        if (st.map) flow_.max_parallel = std::max(flow_.max_parallel, st.max_parallel);
     // Every reference names something that exists (steps may be referenced before they are written).
     for (auto& s : flow_.steps) resolve_deps(s);
     if (error_) return;

@@ -71,6 +71,38 @@ class CountingCaller final : public StepCaller {
   std::map<std::string, int> now, peak;
 };
 
+int peak_calls(const std::string& yaml) {
+  auto parsed = parse_flow("t", YAML::Load(yaml), "t.yaml");
+  if (auto* e = std::get_if<std::string>(&parsed)) {
+    ADD_FAILURE() << *e;
+    return 0;
+  }
+  Flow flow = std::get<Flow>(std::move(parsed));
+  CountingCaller caller;
+  boost::asio::io_context io;
+  RunResult out;
+  FlowRun fr(flow, {}, caller, {});
+  boost::asio::co_spawn(io, [&]() -> boost::asio::awaitable<void> { out = co_await fr.execute(); },
+                        boost::asio::detached);
+  io.run();
+  EXPECT_EQ(out.status, "completed") << out.error;
+  return caller.peak["m"];
+}
+
+// A map step's max_parallel holds above the run's default cap (16) when the flow writes none; a cap the
+// flow writes still holds.
+TEST(FlowExecutor, AMapStepsMaxParallelIsHonoured) {
+  const std::string steps = R"(
+steps:
+  items: {json: "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20]"}
+  a: {map: "${steps.items.output}", model: m, max_parallel: 32, prompt: "x ${item}"}
+)";
+  EXPECT_EQ(peak_calls(steps), 20);
+  std::string capped = "max_parallel: 8";
+  capped += steps;
+  EXPECT_EQ(peak_calls(capped), 8);
+}
+
 // max_parallel_per_model caps one model's calls inside a run; other models still use the run's slots.
 TEST(FlowExecutor, APerModelCapHoldsWhileOtherModelsRun) {
   auto parsed = parse_flow("t", YAML::Load(R"(
