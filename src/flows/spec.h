@@ -77,7 +77,8 @@ struct Flow {
   std::map<std::string, std::string> input_defaults;     // `inputs: {x: {default: "…"}}`: optional inputs
   std::vector<Step> steps;                               // in the order written
   std::vector<std::pair<std::string, Template>> outputs;  // name → template; none: every step's output
-  int max_parallel = 16;  // steps (and map items) running at once in a run; unwritten: at least every map step's own
+  // steps (and map items) running at once in a run; when the flow writes none, at least every map step's own
+  int max_parallel = 16;
   std::map<std::string, int> max_parallel_per_model;     // of those, calls to one model at once (`{small: 4}`)
 
   const Step* find(std::string_view step) const;

@@ -37,7 +37,9 @@ constexpr bool ascii_alnum(char c) {
 // Space, tab, CR, form feed, vertical tab (not '\n').
 constexpr bool ascii_hspace(char c) { return ascii_detail::class_of(c) & ascii_detail::kHspace; }
 // ascii_hspace or '\n'.
-constexpr bool ascii_space(char c) { return ascii_detail::class_of(c) & (ascii_detail::kHspace | ascii_detail::kNewline); }
+constexpr bool ascii_space(char c) {
+  return ascii_detail::class_of(c) & (ascii_detail::kHspace | ascii_detail::kNewline);
+}
 // 'A'..'Z' to lower case, branch-free (vectorizes over a string); every other byte unchanged.
 constexpr char ascii_lower(char c) { return static_cast<char>(c + ((static_cast<unsigned char>(c - 'A') < 26) << 5)); }
 
