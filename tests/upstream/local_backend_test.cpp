@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 #include <thread>
 #include "support/paths.h"
 
@@ -166,44 +167,43 @@ TEST(LocalBackend, EmbeddingsAreNormalised) {
   EXPECT_GT(e.usage.prompt_tokens, 6);
 }
 
+// The api::Error a request gets (none: a failure naming `what`).
+std::optional<api::Error> error_of(LocalBackend& b, api::ChatRequest req, const char* what) {
+  try {
+    run(b.complete(std::move(req)));
+  } catch (const api::Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no error for " << what;
+  return std::nullopt;
+}
+
 TEST(LocalBackend, BadRequestsGetOpenAiErrors) {
   auto b = backend();
   ASSERT_TRUE(b);
   std::string longp;
   for (int i = 0; i < 2000; ++i) longp += "cat ";
-  try {
-    run(b->complete(completion(longp, 5)));
-    ADD_FAILURE() << "no error for a prompt over the context";
-  } catch (const api::Error& e) {
-    EXPECT_EQ(e.status(), 400);
-    EXPECT_EQ(e.code(), "context_length_exceeded");
+  if (auto e = error_of(*b, completion(longp, 5), "a prompt over the context")) {
+    EXPECT_EQ(e->status(), 400);
+    EXPECT_EQ(e->code(), "context_length_exceeded");
   }
-  try {
-    run(b->complete(completion("hello", 0)));
-    ADD_FAILURE() << "no error for max_tokens 0";
-  } catch (const api::Error& e) {
-    EXPECT_EQ(e.status(), 400);
-    EXPECT_EQ(e.param(), "max_tokens");
+  if (auto e = error_of(*b, completion("hello", 0), "max_tokens 0")) {
+    EXPECT_EQ(e->status(), 400);
+    EXPECT_EQ(e->param(), "max_tokens");
   }
   // A text-only engine refuses what it would silently get wrong: an image, a demanded tool call.
   const char* image = R"({"model":"stories","max_tokens":3,"messages":[{"role":"user","content":[
       {"type":"text","text":"What is in it?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AA=="}}]}]})";
-  try {
-    run(b->complete(api::parse_chat_request(image)));
-    ADD_FAILURE() << "no error for an image part";
-  } catch (const api::Error& e) {
-    EXPECT_EQ(e.status(), 400);
-    EXPECT_EQ(e.param(), "messages[0].content");
-    EXPECT_NE(std::string(e.what()).find("image_url"), std::string::npos) << e.what();
+  if (auto e = error_of(*b, api::parse_chat_request(image), "an image part")) {
+    EXPECT_EQ(e->status(), 400);
+    EXPECT_EQ(e->param(), "messages[0].content");
+    EXPECT_NE(std::string(e->what()).find("image_url"), std::string::npos) << e->what();
   }
   const char* required = R"({"model":"stories","max_tokens":3,"tool_choice":"required","messages":[{"role":"user","content":"hi"}],
       "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}]})";
-  try {
-    run(b->complete(api::parse_chat_request(required)));
-    ADD_FAILURE() << "no error for tool_choice required";
-  } catch (const api::Error& e) {
-    EXPECT_EQ(e.status(), 400);
-    EXPECT_EQ(e.param(), "tool_choice");
+  if (auto e = error_of(*b, api::parse_chat_request(required), "tool_choice required")) {
+    EXPECT_EQ(e->status(), 400);
+    EXPECT_EQ(e->param(), "tool_choice");
   }
   // Tools offered with tool_choice "auto": a text answer is a valid choice.
   const char* offered = R"({"model":"stories","max_tokens":3,"temperature":0,"messages":[{"role":"user","content":"hi"}],
