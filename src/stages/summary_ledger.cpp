@@ -149,7 +149,7 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
     // The assistant's own questions and unmarked words are not facts; its marked ones (a quoted price,
     // a stated deductible) are, below what the user said.
     // (one constraint word alone — "符合要求", "policy" — is a comment, not a fact).
-    if (!user && (mk < 2 || asks)) { st.score = -1; continue; }
+    if (!user && (mk < kAssistantFactMarks || asks)) { st.score = -1; continue; }
     // An unmarked user clause must say something ("对了", "怎么办？" do not), and a question is not a fact.
     if (user && mk == 0 && (asks || u_terms.size() < 3)) { st.score = -1; continue; }
     if (!user) {

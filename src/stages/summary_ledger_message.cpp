@@ -466,8 +466,14 @@ LedgerMessage analyse_ledger_message(std::string_view content, bool user,
     u.list = st.list || enumerates(text);
     u.asks = !text.empty() && (text.back() == '?' || text.ends_with("？"));
     u.marks = marks(text);
-    u.tokens = count_tokens(text);
     u.hash = std::hash<std::string_view>{}(text);
+    // An assistant unit with fewer marks than a fact needs, or a question, is never carried: build_ledger
+    // reads only its hash, so its terms, numbers and tokens are not computed (most assistant clauses).
+    if (!user && (u.marks < kAssistantFactMarks || u.asks)) {
+      lm.units.push_back(u);
+      continue;
+    }
+    u.tokens = count_tokens(text);
     t.clear();
     terms(text, t);
     sort_unique(t);

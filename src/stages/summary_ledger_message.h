@@ -70,6 +70,9 @@ class HashSet64 {
   bool has_empty_ = false;
 };
 
+// The fact marks an assistant unit needs to be carried (one constraint word alone is a comment).
+constexpr double kAssistantFactMarks = 2;
+
 // What the ledger learns from one message on its own: its units (bytes in the message), their fact
 // marks, terms, numbers and tokens, and (a user message) the terms and numbers of the whole text. The
 // same for every request that sends the message again, so LedgerMemo keeps it.
@@ -80,6 +83,8 @@ struct LedgerMessage {
     bool list = false;              // a list of values (parallel clauses with numbers, or 3+ items between 、)
     bool asks = false;              // ends with ? / ？
     double marks = 0;               // fact marks (0: none)
+    // Of an assistant unit that is never carried (marks < kAssistantFactMarks, or it asks) only the
+    // bytes, marks and hash are filled: no tokens, terms or numbers.
     int64_t tokens = 0;             // by the window's counter
     uint64_t hash = 0;              // of its bytes
     // In `pool`: its terms (Latin words and CJK bigrams) and numbers (digit runs), hashed, sorted, unique.
