@@ -91,7 +91,7 @@ struct Case {
   const char* metrics = nullptr;  // comma list, e.g. "angular,fluctuation"; default block-influence, activation
   bool compensate = false;
   int heal_steps = 0, heal_generate = 0;
-  float heal_lr = 0;
+  float heal_lr = 0, heal_hidden = 0;
 };
 
 struct Row {
@@ -122,6 +122,7 @@ bool run_case(const Case& c, const std::string& model, const std::string& out, c
     opt.heal.generate = c.heal_generate;  // sequences of 65 tokens sampled from the original, seeds 1000..
     opt.heal.seed = 1000;
     opt.heal.lr = c.heal_lr;
+    opt.heal.hidden = c.heal_hidden;
     opt.heal.n_threads = 2;
   }
   opt.compensate = c.compensate;
@@ -237,7 +238,7 @@ void print_header() {
 int main(int argc, char** argv) {
   bool synth = true;
   int reps = 30, heal_steps = 3000, heal_generate = 1024;
-  float heal_lr = 1e-3f;
+  float heal_lr = 1e-3f, heal_hidden = 0;
   std::string model_dir, only;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -248,8 +249,9 @@ int main(int argc, char** argv) {
     else if (a == "--heal-steps" && i + 1 < argc) heal_steps = std::max(0, std::atoi(argv[++i]));
     else if (a == "--heal-generate" && i + 1 < argc) heal_generate = std::max(1, std::atoi(argv[++i]));
     else if (a == "--heal-lr" && i + 1 < argc) heal_lr = std::max(1e-6f, float(std::atof(argv[++i])));
+    else if (a == "--heal-hidden" && i + 1 < argc) heal_hidden = std::max(0.0f, float(std::atof(argv[++i])));
     else {
-      std::fprintf(stderr, "usage: bench_prune [--no-synth] [--reps N] [--model-dir DIR] [--heal-steps N] [--heal-generate N] [--heal-lr X] [--case TEXT]\n");
+      std::fprintf(stderr, "usage: bench_prune [--no-synth] [--reps N] [--model-dir DIR] [--heal-steps N] [--heal-generate N] [--heal-lr X] [--heal-hidden W] [--case TEXT]\n");
       return 2;
     }
   }
@@ -281,8 +283,9 @@ int main(int argc, char** argv) {
                         {"all three, compensated", 1, 0.75, 0.75, nullptr, true},
                         // the same ~25% taken from FFN channels alone heals further (KV groups by activation
                         // are no better than random here)
-                        {"keep 66% FFN, healed", 0, 0.66, 1.0, nullptr, true, heal_steps, heal_generate, heal_lr},
-                        {"FFN 75% + KV 3/4", 0, 0.75, 0.75, nullptr, true, heal_steps, heal_generate, heal_lr}};
+                        {"keep 66% FFN, healed", 0, 0.66, 1.0, nullptr, true, heal_steps, heal_generate, heal_lr,
+                         heal_hidden},
+                        {"FFN 75% + KV 3/4", 0, 0.75, 0.75, nullptr, true, heal_steps, heal_generate, heal_lr, heal_hidden}};
   Row headline;  // the last row run
   for (const Case& c : cases) {
     if (!only.empty() && std::string(c.name).find(only) == std::string::npos) continue;

@@ -46,7 +46,7 @@ VerbRegistrar reg(kVerb, [](CLI::App& root) {
     double heads_keep = 1.0, ffn_keep = 1.0;
     int threads = 2, calib_tokens = 4096, ctx = 128, heal_steps = 0, heal_generate = 0, heal_batch = 8,
         heal_seq_len = 128;
-    float heal_lr = 1e-3f;
+    float heal_lr = 1e-3f, heal_hidden = 0;
     std::string heal_data;
     bool report = false, json = false, no_compare = false, compensate = false;
   };
@@ -96,10 +96,23 @@ VerbRegistrar reg(kVerb, [](CLI::App& root) {
       ->check(CLI::Range(1, 4096));
   cmd->add_option("--heal-seq-len", a->heal_seq_len, "healing tokens per window")->capture_default_str()
       ->check(CLI::Range(2, 1 << 20));
+  cmd->add_option("--heal-hidden", a->heal_hidden,
+                  "healing: weight of hidden-state distillation (each layer's output pulled towards the original's; "
+                  "not with --drop-layers)")
+      ->capture_default_str()->check(CLI::Range(0.0, 1000.0));
   cmd->callback([a] {
     if (a->heal_steps == 0 && (!a->heal_data.empty() || a->heal_generate != 0)) {
       set_exit_code(fail(kVerb, "--heal-data / --heal-generate without --heal-steps",
                          "give --heal-steps N (e.g. 200) to heal by distillation"));
+      return;
+    }
+    if (a->heal_hidden > 0 && a->heal_steps == 0) {
+      set_exit_code(fail(kVerb, "--heal-hidden without --heal-steps", "give --heal-steps N to heal by distillation"));
+      return;
+    }
+    if (a->heal_hidden > 0 && !a->drop_layers.empty()) {
+      set_exit_code(fail(kVerb, "--heal-hidden with --drop-layers",
+                         "hidden-state distillation pairs each layer with the original's: prune heads and FFN channels only"));
       return;
     }
     if (a->heal_steps > 0 && a->out.empty()) {
@@ -150,6 +163,7 @@ VerbRegistrar reg(kVerb, [](CLI::App& root) {
     opt.heal.lr = a->heal_lr;
     opt.heal.batch = a->heal_batch;
     opt.heal.seq_len = a->heal_seq_len;
+    opt.heal.hidden = a->heal_hidden;
     if (a->heal_generate > 0) {
       opt.heal.generate = a->heal_generate;
     } else if (!a->heal_data.empty()) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/llama_model.h"
@@ -74,6 +75,14 @@ engine::Status heal_pruned(const LoadedModel& teacher, const std::string& pruned
   d.temperature = opt.temperature;
   d.alpha = opt.alpha;
   d.stop_token = teacher.tokenizer->eos();
+  std::optional<train::Params> teacher_params;
+  if (opt.hidden > 0) {
+    auto tp = train::read_params(*teacher.file);
+    if (!tp) return engine::make_error("healing: " + tp.error());
+    teacher_params = std::move(tp).value();
+    d.hidden = opt.hidden;
+    d.hidden_teacher = &*teacher_params;
+  }
   auto r = train::distill(*teacher.model, *student, *corpus, t, d, pool);
   if (!r) return engine::make_error("healing: " + r.error());
 

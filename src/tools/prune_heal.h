@@ -28,6 +28,9 @@ struct HealOptions {
   int batch = 8, seq_len = 128;
   float lr = 1e-3f;
   float temperature = 1.0f, alpha = 0.9f;
+  // > 0: hidden-state distillation too (train::DistillOptions::hidden: the residual stream leaving each
+  // layer pulled towards the original's); only when no layer was dropped.
+  float hidden = 0;
   uint64_t seed = 1;
   int n_threads = 0;      // training threads; 0 = the pruning run's
   std::string type;       // requantize the healed matrices to this recipe ("" / "f32": F32)

@@ -87,7 +87,8 @@ void Model<S>::forward(const S* p, const int32_t* tokens, int n, Activations<S>&
 }
 
 template <class S>
-void Model<S>::backward(const S* p, S* g, const int32_t* tokens, const S* dlogits, Activations<S>& a) const {
+void Model<S>::backward(const S* p, S* g, const int32_t* tokens, const S* dlogits, Activations<S>& a,
+                        const S* dresid) const {
   const ModelConfig& c = cfg_;
   const int n = a.n;
   const int E = c.n_embd, Q = c.q_dim(), KV = c.kv_dim(), F = c.n_ff, V = c.n_vocab, HD = c.head_dim();
@@ -119,6 +120,8 @@ void Model<S>::backward(const S* p, S* g, const int32_t* tokens, const S* dlogit
     const S* gate = a.gate.data() + size_t(il) * n * F;
     const S* up = a.up.data() + size_t(il) * n * F;
     const S* act = a.act.data() + size_t(il) * n * F;
+    if (dresid)
+      for (size_t i = 0; i < nE; ++i) a.dx[i] += dresid[size_t(il + 1) * nE + i];
     // FFN: dx is d(loss)/d(xout) = d/d(xmid) through the residual, plus the FFN path below
     zero(a.dact, size_t(n) * F);
     ops::linear_bwd(a.dact.data(), g + L.down, a.dx.data(), act, p + L.down, n, F, E);

@@ -37,7 +37,10 @@ class Model {
   // Runs tokens[0..n) (n <= cfg.n_ctx); a.logits gets (n, n_vocab).
   void forward(const S* params, const int32_t* tokens, int n, Activations<S>& a) const;
   // Adds d(loss)/d(params) to grads, given dlogits (n, n_vocab) = d(loss)/d(logits) of the last forward.
-  void backward(const S* params, S* grads, const int32_t* tokens, const S* dlogits, Activations<S>& a) const;
+  // dresid (optional, (n_layer + 1, n, E) like Activations::x): a further loss's gradient with respect to
+  // the residual stream leaving each layer (rows 1..n_layer; row 0, the embeddings, is not read).
+  void backward(const S* params, S* grads, const int32_t* tokens, const S* dlogits, Activations<S>& a,
+                const S* dresid = nullptr) const;
 
  private:
   ModelConfig cfg_;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <unistd.h>
@@ -50,7 +51,7 @@ std::string fingerprint(const Params& p, const TrainOptions& o, const DistillOpt
     << ",seed=" << o.seed << ",lr=" << o.adamw.lr << ",wd=" << o.adamw.weight_decay << ",warmup=" << o.adamw.warmup;
   if (d)
     s << ";loss=" << divergence_name(d->loss) << ",T=" << d->temperature << ",alpha=" << d->alpha << ",top_k=" << d->top_k
-      << ",on_policy=" << d->on_policy;
+      << ",on_policy=" << d->on_policy << ",hidden=" << d->hidden;
   return s.str();
 }
 
@@ -72,8 +73,35 @@ engine::Result<std::unique_ptr<engine::model::LlamaModel>> engine_copy(const Par
 struct Chunk {
   Activations<float> act;
   std::vector<float> grad, dlogits;
-  double loss = 0, ce = 0, kd = 0;
+  double loss = 0, ce = 0, kd = 0, hidden = 0;
+  Activations<float> teacher;  // hidden-state distillation: the teacher's forward of the same window
+  std::vector<float> dresid;   // and its loss's gradient on the student's residual stream
 };
+
+// The hidden-state loss of one window (DistillOptions::hidden): adds weight * d(loss)/d(residual) to
+// dresid ((n_layer + 1, n, E); row 0 stays 0) and returns the loss, both per position times `scale`.
+double hidden_state_loss(const Activations<float>& student, const Activations<float>& teacher, int n_layer, int n,
+                         int E, float weight, float scale, std::vector<float>& dresid) {
+  const size_t nE = size_t(n) * E;
+  dresid.assign(size_t(n_layer + 1) * nE, 0.0f);
+  double loss = 0;
+  for (int l = 1; l <= n_layer; ++l) {
+    const float* xs = student.x.data() + size_t(l) * nE;
+    const float* xt = teacher.x.data() + size_t(l) * nE;
+    double ms = 0;
+    for (size_t i = 0; i < nE; ++i) ms += double(xt[i]) * xt[i];
+    ms = std::max(ms / double(nE), 1e-12);
+    // per position: weight / n_layer * sum_e (xs - xt)^2 / (E * ms)
+    const double k = double(weight) / (double(n_layer) * double(E) * ms);
+    float* d = dresid.data() + size_t(l) * nE;
+    for (size_t i = 0; i < nE; ++i) {
+      const double diff = double(xs[i]) - double(xt[i]);
+      loss += k * diff * diff;
+      d[i] = float(2.0 * k * diff * double(scale));
+    }
+  }
+  return loss;
+}
 
 engine::Result<TrainResult> run(const engine::model::LlamaModel* teacher_model, Params& p, const Corpus& data,
                                 const TrainOptions& opt, const DistillOptions* dopt, engine::ThreadPool& pool,
@@ -98,6 +126,19 @@ engine::Result<TrainResult> run(const engine::model::LlamaModel* teacher_model, 
   if (dopt && (!(dopt->temperature > 0) || dopt->alpha < 0 || dopt->alpha > 1 || dopt->on_policy < 0 ||
                dopt->on_policy > 1))
     return engine::make_error("temperature must be positive, alpha and on-policy in [0, 1]");
+  const bool hidden = dopt && dopt->hidden > 0;
+  if (dopt && (dopt->hidden < 0 || !std::isfinite(dopt->hidden)))
+    return engine::make_error("the hidden-state weight must be 0 or positive");
+  if (hidden) {
+    const Params* tp = dopt->hidden_teacher;
+    if (!tp) return engine::make_error("hidden-state distillation needs the teacher's weights");
+    if (tp->config.n_layer != c.n_layer || tp->config.n_embd != c.n_embd)
+      return engine::make_error("hidden-state distillation needs a student with the teacher's layers and width (" +
+                                std::to_string(tp->config.n_layer) + " x " + std::to_string(tp->config.n_embd) +
+                                "; the student has " + std::to_string(c.n_layer) + " x " + std::to_string(c.n_embd) + ")");
+  }
+  const std::optional<Model<float>> teacher_net =
+      hidden ? std::optional<Model<float>>(dopt->hidden_teacher->config) : std::nullopt;
 
   const Model<float> model(c);
   const int V = c.n_vocab;
@@ -170,7 +211,7 @@ engine::Result<TrainResult> run(const engine::model::LlamaModel* teacher_model, 
       for (const Window& w : micro[size_t(m)]) positions += w.len - 1;
     }
     const float scale = 1.0f / float(positions);
-    for (auto& ch : chunks) ch.loss = ch.ce = ch.kd = 0;
+    for (auto& ch : chunks) ch.loss = ch.ce = ch.kd = ch.hidden = 0;
     for (int m = 0; m < opt.accum; ++m) {
       const auto& windows = micro[size_t(m)];
       if (teacher) {
@@ -208,7 +249,15 @@ engine::Result<TrainResult> run(const engine::model::LlamaModel* teacher_model, 
                 ch.loss += ce;
               }
             }
-            model.backward(p.data.data(), ch.grad.data(), w.tokens, ch.dlogits.data(), ch.act);
+            if (hidden) {
+              teacher_net->forward(dopt->hidden_teacher->data.data(), w.tokens, n, ch.teacher);
+              const double h = hidden_state_loss(ch.act, ch.teacher, c.n_layer, n, c.n_embd, dopt->hidden, scale,
+                                                 ch.dresid);
+              ch.hidden += h;
+              ch.loss += h;
+            }
+            model.backward(p.data.data(), ch.grad.data(), w.tokens, ch.dlogits.data(), ch.act,
+                           hidden ? ch.dresid.data() : nullptr);
           }
         }
       });
@@ -221,10 +270,12 @@ engine::Result<TrainResult> run(const engine::model::LlamaModel* teacher_model, 
       info.loss += ch.loss;
       info.ce += ch.ce;
       info.kd += ch.kd;
+      info.hidden += ch.hidden;
     }
     info.loss /= double(positions);
     info.ce /= double(positions);
     info.kd /= double(positions);
+    info.hidden /= double(positions);
     info.grad_norm = clip_grad_norm(grad.data(), grad.size(), opt.adamw.clip);
     if (!std::isfinite(info.loss) || !std::isfinite(info.grad_norm))
       return engine::make_error("the loss became " + std::string(std::isnan(info.loss) ? "NaN" : "non-finite") +

@@ -62,12 +62,20 @@ struct DistillOptions {
   // those windows are trained on T^2 * D alone (cross-entropy on the student's own text teaches nothing).
   float on_policy = 0;
   int32_t stop_token = -1;
+  // Hidden-state distillation: with hidden > 0 the loss also has hidden * the mean over layers of
+  // ||student residual - teacher residual||^2 / (E * the teacher's mean square there), per position: the
+  // student's residual stream leaving each layer pulled towards the teacher's (TinyBERT, Minitron). Needs
+  // the teacher's weights as training parameters (`hidden_teacher`: same layers and width as the student;
+  // a pruned student keeps them when only heads and FFN channels were cut).
+  float hidden = 0;
+  const Params* hidden_teacher = nullptr;
 };
 
 struct StepInfo {
   int step = 0, steps = 0;      // step just done (1-based)
   double loss = 0;              // mean per position (the objective)
   double ce = 0, kd = 0;        // its parts (kd 0 without a teacher)
+  double hidden = 0;            // the hidden-state part, weighted (0 without DistillOptions::hidden)
   double lr = 0, grad_norm = 0;
   double tokens_per_s = 0, elapsed_s = 0, eta_s = 0;
 };

@@ -84,6 +84,8 @@ TEST_F(PruneCli, BadArgumentsAreOneLineErrors) {
       {base(), "no output file"},
       {base() + out + " --heal-generate 4", "--heal-data / --heal-generate without --heal-steps"},
       {base() + " --report --heal-steps 5", "healing needs an output file"},
+      {base() + out + " --heal-hidden 1", "--heal-hidden without --heal-steps"},
+      {base() + out + " --heal-steps 5 --heal-hidden 1 --drop-layers 1", "--heal-hidden with --drop-layers"},
       {base() + out + " --heal-steps 5 --heal-data " + dir.file("missing.txt"), "cannot read healing text"},
       {base() + out + " --heal-steps 5 --heal-seq-len 4000", "healing: the healing text has"},
   };
@@ -103,7 +105,7 @@ TEST_F(PruneCli, HelpNamesEveryOption) {
   const CliRun r = run(dir, "--help");
   EXPECT_EQ(r.rc, 0);
   for (const char* o : {"--calib", "--drop-layers", "--heads-keep", "--ffn-keep", "--metric", "--report", "--json",
-                        "--type", "--eval", "--heal-steps", "--heal-data", "--heal-generate", "--heal-lr", "--compensate"})
+                        "--type", "--eval", "--heal-steps", "--heal-data", "--heal-generate", "--heal-lr", "--heal-hidden", "--compensate"})
     EXPECT_NE(r.out.find(o), std::string::npos) << o;
 }
 

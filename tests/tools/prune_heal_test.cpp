@@ -51,5 +51,35 @@ TEST(PruneHeal, HealingLowersHeldOutPerplexityAndTheFileLoads) {
   EXPECT_FALSE(out->text.empty());
 }
 
+// `--heal-hidden`: with heads and FFN channels cut (layers pair one to one) healing also matches the
+// original's residual stream and still lowers perplexity; with a layer dropped it is a clear error.
+TEST(PruneHeal, HiddenStateHealingLowersPerplexityAndNeedsTheSameLayers) {
+  TempDir dir;
+  std::string calib;
+  for (uint64_t seed : {1, 2, 3, 4}) calib += model_text(stories(), seed, 160) + "\n\n";
+  PruneOptions opt;
+  opt.in_path = stories();
+  opt.out_path = dir.file("healed.gguf");
+  opt.spec.heads_keep = 0.75;
+  opt.spec.ffn_keep = 0.75;
+  opt.calib_text = calib;
+  opt.eval_text = model_text(stories(), 101, 160);
+  opt.bench_reps = 0;
+  opt.heal.steps = 30;
+  opt.heal.text = calib;
+  opt.heal.batch = 4;
+  opt.heal.seq_len = 32;
+  opt.heal.lr = 3e-3f;
+  opt.heal.hidden = 10;
+  auto r = run_prune(opt);
+  ASSERT_TRUE(r.ok()) << r.error();
+  ASSERT_TRUE(r->healed && r->healed->perplexity && r->after.perplexity);
+  EXPECT_LT(*r->healed->perplexity, 0.9 * *r->after.perplexity);
+  opt.spec.drop_layers = 1;
+  auto dropped = run_prune(opt);
+  ASSERT_FALSE(dropped.ok());
+  EXPECT_NE(dropped.error().find("the teacher's layers and width"), std::string::npos) << dropped.error();
+}
+
 }  // namespace
 }  // namespace kuai::tools::prune_test

@@ -70,6 +70,30 @@ TEST(TrainModel, BackwardMatchesFiniteDifferencesWithNarrowHeads) {
                  "model (narrow heads)", 1e-6, 1e-5, 2000);
 }
 
+// A loss on the residual stream itself (hidden-state distillation's kind): backward's dresid path
+// against finite differences of sum_l <R_l, x_l> + the cross-entropy.
+TEST(TrainModel, ResidualStreamGradientMatchesFiniteDifferences) {
+  const ModelConfig c = tiny(false);
+  Model<double> m(c);
+  const auto p = random_vec(m.layout().n_params, 25, 0.5);
+  const std::vector<int32_t> tok = {3, 1, 4, 1, 5, 9, 2, 6};
+  const int n = int(tok.size()) - 1;
+  const size_t nE = size_t(n) * c.n_embd;
+  auto R = random_vec((c.n_layer + 1) * nE, 27, 1.0);
+  std::fill(R.begin(), R.begin() + std::ptrdiff_t(nE), 0.0);  // row 0 (the embeddings) is not read
+  auto loss = [&](const std::vector<double>& pp, Activations<double>& a, std::vector<double>* dlogits) {
+    double l = model_loss(m, pp, tok, a, dlogits);
+    for (size_t i = nE; i < R.size(); ++i) l += R[i] * a.x[i];
+    return l;
+  };
+  Activations<double> a, a2;
+  std::vector<double> dlogits(size_t(n) * c.n_vocab), g(p.size());
+  loss(p, a, &dlogits);
+  m.backward(p.data(), g.data(), tok.data(), dlogits.data(), a, R.data());
+  check_gradient(p, g, [&](const std::vector<double>& pp) { return loss(pp, a2, nullptr); }, "model (residual loss)",
+                 1e-6, 1e-5, 2000);
+}
+
 TEST(TrainModel, FloatForwardMatchesDouble) {
   const ModelConfig c = tiny(false);
   Model<double> md(c);

@@ -211,5 +211,49 @@ TEST(Trainer, DistillationBringsTheStudentTowardTheTeacher) {
   fs::remove(tpath);
 }
 
+// Hidden-state distillation: a student that is the teacher has no hidden loss; a changed one is pulled
+// back towards the teacher's residual stream; another depth is refused with both shapes named.
+TEST(Trainer, HiddenStateDistillationPullsTheResidualStreamTowardTheTeacher) {
+  engine::ThreadPool pool(2);
+  const std::string tpath = temp("hidden_teacher.gguf");
+  const Params teacher_params = init_params(small(2), 6, 0.3f);
+  ASSERT_TRUE(write_model(tpath, teacher_params, nullptr, "teacher").ok());
+  auto teacher = engine::model::LlamaModel::load(tpath);
+  ASSERT_TRUE(teacher.ok()) << teacher.error();
+  const Corpus data = pattern_corpus();
+  TrainOptions opt;
+  opt.steps = 30;
+  opt.batch = 4;
+  opt.seq_len = 16;
+  opt.adamw.lr = 1e-2f;
+  DistillOptions dopt;
+  dopt.alpha = 1.0f;
+  dopt.temperature = 1.0f;
+  dopt.hidden = 1.0f;
+  dopt.hidden_teacher = &teacher_params;
+  std::vector<double> hidden;
+  auto on_step = [&](const StepInfo& s) { hidden.push_back(s.hidden); };
+  TrainOptions one = opt;
+  one.steps = 1;
+  Params same = teacher_params;
+  ASSERT_TRUE(distill(**teacher, same, data, one, dopt, pool, on_step).ok());
+  ASSERT_EQ(hidden.size(), 1u);
+  EXPECT_LT(hidden[0], 1e-9);
+  // a student from other initial weights: its residual stream is pulled towards the teacher's
+  Params s = init_params(small(2), 9, 0.3f);
+  hidden.clear();
+  auto r = distill(**teacher, s, data, opt, dopt, pool, on_step);
+  ASSERT_TRUE(r.ok()) << r.error();
+  ASSERT_EQ(hidden.size(), 30u);
+  EXPECT_GT(hidden.front(), 0.0);
+  EXPECT_LT(hidden.back(), 0.5 * hidden.front());
+  Params deeper = init_params(small(3), 10, 0.3f);
+  auto bad = distill(**teacher, deeper, data, opt, dopt, pool);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().find("2 x 16"), std::string::npos) << bad.error();
+  EXPECT_NE(bad.error().find("3 x 16"), std::string::npos) << bad.error();
+  fs::remove(tpath);
+}
+
 }  // namespace
 }  // namespace kuai::train
