@@ -21,7 +21,7 @@ function(kuai_module name)
       foreach(src IN LISTS srcs)
         if(src MATCHES "_avx512\\.cpp$")
           set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS
-            "-mavx512f;-mavx512bw;-mavx512vl;-mavx512vnni;-mavx512bf16;-mavx512dq;-mavx2;-mfma;-mf16c")
+            "-mavx512f;-mavx512bw;-mavx512vl;-mavx512vnni;-mavx512dq;-mavx2;-mfma;-mf16c")
         elseif(src MATCHES "_avx2\\.cpp$")
           set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS "-mavx2;-mfma;-mf16c")
         endif()

@@ -21,7 +21,7 @@ Isa cpu_isa() {
     if (!avx2) return Isa::kPlain;
     const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-                        __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16");
+                        __builtin_cpu_supports("avx512vnni");
     return avx512 ? Isa::kAvx512 : Isa::kAvx2;
   }();
   return isa;

@@ -4,7 +4,9 @@
 // *_avx512.cpp; a level is reported only when cpuid reports every one of its features, so a file is
 // never called on a CPU that lacks an instruction it was allowed to use.
 //   avx2:   AVX2, FMA, F16C
-//   avx512: the avx2 features plus AVX-512 F, BW, VL, DQ, VNNI, BF16
+//   avx512: the avx2 features plus AVX-512 F, BW, VL, DQ, VNNI (Ice Lake and Cascade Lake Xeons, Zen 4/5;
+//           no AVX512-BF16: no kernel uses its instructions, and requiring it sent every Intel CPU before
+//           Sapphire Rapids to the avx2 kernels: no int8_gemm, the reference attention)
 // KUAI_ISA=plain|avx2|avx512 caps the level for the whole process (tests run the kernels once per
 // level this way; a value above what the CPU has changes nothing). Any thread; computed once.
 #pragma once

@@ -78,8 +78,8 @@ struct Chunk {
   std::vector<float> dresid;   // and its loss's gradient on the student's residual stream
 };
 
-// The hidden-state loss of one window (DistillOptions::hidden): adds weight * d(loss)/d(residual) to
-// dresid ((n_layer + 1, n, E); row 0 stays 0) and returns the loss, both per position times `scale`.
+// The hidden-state loss of one window (DistillOptions::hidden), summed over its positions; dresid
+// ((n_layer + 1, n, E); row 0 stays 0) gets its gradient times `scale` (the objective is a mean).
 double hidden_state_loss(const Activations<float>& student, const Activations<float>& teacher, int n_layer, int n,
                          int E, float weight, float scale, std::vector<float>& dresid) {
   const size_t nE = size_t(n) * E;

@@ -21,5 +21,18 @@ TEST(IsaLevel, IsTheCpuLevelCappedByKuaiIsa) {
   EXPECT_EQ(kernel_traits(GgmlType::Q8_0), kernel_traits(GgmlType::Q8_0, want));
 }
 
+// The avx512 level is what its build flags allow and no more: a CPU with AVX-512 F/BW/VL/DQ/VNNI gets it
+// whether or not it has AVX512-BF16 (Ice Lake and Cascade Lake Xeons do not; requiring it ran them on the
+// avx2 kernels at half the decode speed).
+TEST(IsaLevel, Avx512NeedsVnniButNotBf16) {
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                      __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx512f") &&
+                      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+  if (!avx512) GTEST_SKIP() << "this CPU lacks an AVX-512 feature of the level (cpu " << isa_name(cpu::cpu_isa()) << ")";
+  EXPECT_EQ(cpu::cpu_isa(), Isa::kAvx512) << "avx512bf16: " << __builtin_cpu_supports("avx512bf16");
+}
+
 }  // namespace
 }  // namespace kuai::engine::kernels
