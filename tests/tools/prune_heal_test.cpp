@@ -6,15 +6,15 @@
 namespace kuai::tools::prune_test {
 namespace {
 
-TEST(PruneHeal, HealingLowersHeldOutPerplexityAndTheFileLoads) {
-  TempDir dir;
+// 3 of 4 KV groups (6 heads of 8 in a 64-wide model) and 75% of FFN channels, healed for 30 steps on
+// the calibration text; perplexity on held-out text, no speed runs.
+PruneOptions healed_cut(const TempDir& dir) {
   std::string calib;
   for (uint64_t seed : {1, 2, 3, 4}) calib += model_text(stories(), seed, 160) + "\n\n";
   PruneOptions opt;
   opt.in_path = stories();
   opt.out_path = dir.file("healed.gguf");
-  opt.spec.drop_layers = 1;
-  opt.spec.heads_keep = 0.75;  // 3 of 4 KV groups: 6 heads of 8 in a 64-wide model
+  opt.spec.heads_keep = 0.75;
   opt.spec.ffn_keep = 0.75;
   opt.calib_text = calib;
   opt.eval_text = model_text(stories(), 101, 160) + "\n\n" + model_text(stories(), 102, 160);
@@ -24,6 +24,13 @@ TEST(PruneHeal, HealingLowersHeldOutPerplexityAndTheFileLoads) {
   opt.heal.batch = 4;
   opt.heal.seq_len = 32;
   opt.heal.lr = 3e-3f;
+  return opt;
+}
+
+TEST(PruneHeal, HealingLowersHeldOutPerplexityAndTheFileLoads) {
+  TempDir dir;
+  PruneOptions opt = healed_cut(dir);
+  opt.spec.drop_layers = 1;
   auto r = run_prune(opt);
   ASSERT_TRUE(r.ok()) << r.error();
   ASSERT_TRUE(r->healed.has_value());
@@ -55,21 +62,7 @@ TEST(PruneHeal, HealingLowersHeldOutPerplexityAndTheFileLoads) {
 // original's residual stream and still lowers perplexity; with a layer dropped it is a clear error.
 TEST(PruneHeal, HiddenStateHealingLowersPerplexityAndNeedsTheSameLayers) {
   TempDir dir;
-  std::string calib;
-  for (uint64_t seed : {1, 2, 3, 4}) calib += model_text(stories(), seed, 160) + "\n\n";
-  PruneOptions opt;
-  opt.in_path = stories();
-  opt.out_path = dir.file("healed.gguf");
-  opt.spec.heads_keep = 0.75;
-  opt.spec.ffn_keep = 0.75;
-  opt.calib_text = calib;
-  opt.eval_text = model_text(stories(), 101, 160);
-  opt.bench_reps = 0;
-  opt.heal.steps = 30;
-  opt.heal.text = calib;
-  opt.heal.batch = 4;
-  opt.heal.seq_len = 32;
-  opt.heal.lr = 3e-3f;
+  PruneOptions opt = healed_cut(dir);
   opt.heal.hidden = 10;
   auto r = run_prune(opt);
   ASSERT_TRUE(r.ok()) << r.error();
