@@ -14,7 +14,9 @@
 //   absent or dies (SIGILL: llama.cpp's portable build needs AVX-VNNI for Q4_0/Q8_0) leaves "-".
 // Usage: bench_engine_serving [--preset tinyllama-1.1b|stories110m|tiny] [--type q4_0] [--tokens N]
 //        [--streams 1,4,16,32] [--system-words N] [--threads T] [--kuai PATH] [--model FILE]
-//        [--kv-block N] [--engine-only [--compare] [--no-peer]]
+//        [--kv-block N] [--engine-only [--compare] [--no-peer] [--prompt-tokens N] [--kv-type f16|q8_0]]
+//   --prompt-tokens (default 15) and --kv-type (default f16) apply to --engine-only: long prompts make
+//   decode attention-bound (the peer keeps llama.cpp's F16 KV cache).
 #include "engine/model/llama_model.h"
 #include "engine/sched/engine.h"
 #include "tools/llama_peer.h"
@@ -171,12 +173,12 @@ std::string words(int n, unsigned seed) {
   return s;
 }
 
-constexpr int kPromptTokens = 15;  // per stream in --engine-only (and for the peer)
+constexpr int kPromptTokens = 15;  // per stream in --engine-only (and for the peer) unless --prompt-tokens
 
 // llama-batched-bench beside llama-bench: generated tokens / total time (prompt + generation) per stream
 // count, as kuai's engine-only tok/s counts them. Error: why there is no figure.
-kuai::engine::Result<std::map<int, double>> run_batched_peer(const std::string& model, int threads, int tokens,
-                                                             const std::vector<int>& streams) {
+kuai::engine::Result<std::map<int, double>> run_batched_peer(const std::string& model, int threads, int prompt_tokens,
+                                                             int tokens, const std::vector<int>& streams) {
   auto bench = kuai::tools::find_llama_bench();
   if (!bench.ok()) return kuai::engine::make_error(bench.error());
   const std::string bin = (std::filesystem::path(*bench).parent_path() / "llama-batched-bench").string();
@@ -184,9 +186,9 @@ kuai::engine::Result<std::map<int, double>> run_batched_peer(const std::string& 
   std::string npl;
   int max_streams = 1;
   for (int n : streams) npl += (npl.empty() ? "" : ",") + std::to_string(n), max_streams = std::max(max_streams, n);
-  const int ctx = max_streams * (kPromptTokens + tokens) + 64;
+  const int ctx = max_streams * (prompt_tokens + tokens) + 64;
   const std::string cmd = "'" + bin + "' -m '" + model + "' -c " + std::to_string(ctx) + " -b 512 -ub 512 -npp " +
-                          std::to_string(kPromptTokens) + " -ntg " + std::to_string(tokens) + " -npl " + npl + " -t " +
+                          std::to_string(prompt_tokens) + " -ntg " + std::to_string(tokens) + " -npl " + npl + " -t " +
                           std::to_string(threads) + " 2>/dev/null";
   FILE* p = ::popen(cmd.c_str(), "r");
   if (!p) return kuai::engine::make_error("cannot start " + bin);
@@ -210,9 +212,19 @@ kuai::engine::Result<std::map<int, double>> run_batched_peer(const std::string& 
 
 // --engine-only: the same stream counts straight on an in-process Engine (no HTTP, no tokenizer), with
 // the engine's phase timers, to tell the engine's own scaling from the gateway's share.
-int run_engine_only(const std::string& model_file, int threads, int tokens, const std::vector<int>& streams,
-                    int32_t block_tokens, bool int8_gemm, bool peer) {
+struct EngineOnly {
+  int threads = 2, tokens = 32, prompt_tokens = kPromptTokens;
+  std::vector<int> streams;
+  int32_t block_tokens = kuai::engine::sched::EngineOptions{}.block_tokens;
+  kuai::engine::kv::KvType kv_type = kuai::engine::kv::KvType::kF16;
+  bool int8_gemm = true, peer = true;
+};
+
+int run_engine_only(const std::string& model_file, const EngineOnly& o) {
   namespace es = kuai::engine::sched;
+  const int threads = o.threads, tokens = o.tokens, block_tokens = o.block_tokens;
+  const bool int8_gemm = o.int8_gemm, peer = o.peer;
+  const std::vector<int>& streams = o.streams;
   auto loaded = kuai::engine::model::LlamaModel::load(model_file);
   if (!loaded.ok()) {
     std::fprintf(stderr, "load failed: %s\n", loaded.error().c_str());
@@ -224,6 +236,7 @@ int run_engine_only(const std::string& model_file, int threads, int tokens, cons
   eo.threads = threads;
   eo.max_seqs = std::max(32, *std::max_element(streams.begin(), streams.end()));
   eo.block_tokens = block_tokens;
+  eo.kv_type = o.kv_type;
   eo.profile = true;
   eo.int8_gemm = int8_gemm;
   auto created = es::Engine::create(model, eo);
@@ -237,24 +250,34 @@ int run_engine_only(const std::string& model_file, int threads, int tokens, cons
   std::condition_variable cv;
   int finished = 0;
   int64_t generated = 0;
+  // Decode alone: from the moment every stream has its first token (all prompts done) to the end.
+  int with_first = 0;
+  int64_t generated_at_all_first = 0;
+  Clock::time_point all_first;
   auto run = [&](int n, int max_tokens) {
     {
       std::lock_guard lock(mu);
       finished = 0;
       generated = 0;
+      with_first = 0;
+      generated_at_all_first = 0;
     }
     for (int i = 0; i < n; ++i) {
       es::Request r;
       r.id = engine.next_id();
       unsigned seed = unsigned(i + 1) * 2654435761u;
-      for (int j = 0; j < kPromptTokens; ++j) {
+      for (int j = 0; j < o.prompt_tokens; ++j) {
         seed = seed * 1103515245u + 12345u;
         r.prompt.push_back(int32_t(3 + (seed >> 8) % unsigned(n_vocab - 3)));
       }
       r.max_tokens = max_tokens;
-      auto err = engine.submit(std::move(r), [&](const es::Event& e) {
+      auto err = engine.submit(std::move(r), [&, first = true](const es::Event& e) mutable {
         std::lock_guard lock(mu);
-        if (e.token >= 0) ++generated;
+        if (e.token >= 0) {
+          ++generated;
+          if (first && ++with_first == n) all_first = Clock::now(), generated_at_all_first = generated;
+          first = false;
+        }
         if (e.finish != es::FinishReason::kNone) {
           ++finished;
           cv.notify_all();
@@ -267,10 +290,12 @@ int run_engine_only(const std::string& model_file, int threads, int tokens, cons
     return generated;
   };
   run(1, 4);  // warm up
-  std::printf("\n## Engine only (in-process, no gateway): %d compute threads, %d tokens per stream, KV blocks of %d, %s\n\n",
-              threads, tokens, block_tokens, int8_gemm ? "Q4_0/Q8_0 through model::int8_gemm" : "kernels::matmul only");
-  std::printf("| streams | tok/s | ratio | llama.cpp tok/s | vs llama.cpp | steps | ms/step | forward | matmul | attention | output | sched+sample+complete | dispatch | idle |\n");
-  std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("\n## Engine only (in-process, no gateway): %d compute threads, %d prompt + %d generated tokens per stream, "
+              "KV %s in blocks of %d, %s\n\n",
+              threads, o.prompt_tokens, tokens, std::string(kuai::engine::kv::kv_type_name(o.kv_type)).c_str(), block_tokens,
+              int8_gemm ? "Q4_0/Q8_0 through model::int8_gemm" : "kernels::matmul only");
+  std::printf("| streams | tok/s | ratio | llama.cpp tok/s | vs llama.cpp | decode tok/s | steps | ms/step | forward | matmul | attention | output | sched+sample+complete | dispatch | idle |\n");
+  std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   struct Line {
     int streams;
     double tps;
@@ -281,7 +306,10 @@ int run_engine_only(const std::string& model_file, int threads, int tokens, cons
     const es::EngineStats before = engine.stats();
     const auto t0 = Clock::now();
     const int64_t got = run(n, tokens);
-    const double wall = secs(t0, Clock::now());
+    const auto t_end = Clock::now();
+    const double wall = secs(t0, t_end);
+    const double decode_s = secs(all_first, t_end);
+    const double decode_tps = decode_s > 0 ? double(got - generated_at_all_first) / decode_s : 0.0;
     std::this_thread::sleep_for(Ms(20));  // let the engine publish its last step's stats
     const es::EngineStats after = engine.stats();
     const auto& a = after.profile;
@@ -298,7 +326,7 @@ int run_engine_only(const std::string& model_file, int threads, int tokens, cons
                   pct((a.schedule - b.schedule) + (a.sample - b.sample) + (a.complete - b.complete)),
                   pct(a.dispatch - b.dispatch), pct(a.idle - b.idle));
     char steps_col[128];
-    std::snprintf(steps_col, sizeof steps_col, " %lld | %.1f ", static_cast<long long>(steps),
+    std::snprintf(steps_col, sizeof steps_col, " %.2f | %lld | %.1f ", decode_tps, static_cast<long long>(steps),
                   steps ? 1000.0 * wall / double(steps) : 0.0);
     lines.push_back({n, tps, std::string(steps_col) + buf});
     std::fprintf(stderr, "%d streams: %.2f tok/s\n", n, tps);
@@ -307,7 +335,7 @@ int run_engine_only(const std::string& model_file, int threads, int tokens, cons
   std::map<int, double> peer_tps;
   std::string note = "skipped (--no-peer)";
   if (peer) {
-    if (auto r = run_batched_peer(model_file, threads, tokens, streams)) peer_tps = *r, note = "llama-batched-bench, same file";
+    if (auto r = run_batched_peer(model_file, threads, o.prompt_tokens, tokens, streams)) peer_tps = *r, note = "llama-batched-bench, same file";
     else note = r.error();
   }
   for (const Line& l : lines) {
@@ -317,7 +345,7 @@ int run_engine_only(const std::string& model_file, int threads, int tokens, cons
     std::printf("| %d | %.2f | %.2fx |%s%s\n", l.streams, l.tps, l.tps / lines.front().tps, peer_cols, l.rest.c_str());
   }
   std::printf("\nllama.cpp peer: %s (its tok/s: generated tokens / total time, prompt %d tokens per stream)\n", note.c_str(),
-              kPromptTokens);
+              o.prompt_tokens);
   std::fflush(stdout);
   return 0;
 }
@@ -326,7 +354,8 @@ int run_engine_only(const std::string& model_file, int threads, int tokens, cons
 
 int main(int argc, char** argv) {
   std::string preset = "tinyllama-1.1b", type = "q4_0", kuai_path, model_file;
-  int tokens = 32, system_words = 190, threads = 2, kv_block = 0;
+  int tokens = 32, system_words = 190, threads = 2, kv_block = 0, prompt_tokens = kPromptTokens;
+  auto kv_type = kuai::engine::kv::KvType::kF16;
   bool engine_only = false, compare = false, peer = true;
   std::vector<int> streams{1, 4, 16, 32};
   for (int i = 1; i < argc; i += 2) {
@@ -349,6 +378,15 @@ int main(int argc, char** argv) {
     else if (k == "--kuai") kuai_path = v;
     else if (k == "--model") model_file = v;
     else if (k == "--kv-block") kv_block = std::atoi(v.c_str());
+    else if (k == "--prompt-tokens") prompt_tokens = std::max(1, std::atoi(v.c_str()));
+    else if (k == "--kv-type") {
+      const auto t = kuai::engine::kv::kv_type_from_name(v);
+      if (!t) {
+        std::fprintf(stderr, "--kv-type: unknown type %s (f16, q8_0, f32)\n", v.c_str());
+        return 2;
+      }
+      kv_type = *t;
+    }
     else if (k == "--streams") {
       streams.clear();
       std::stringstream ss(v);
@@ -383,9 +421,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "synthesised %s %s in %.1f s\n", preset.c_str(), type.c_str(), secs(t0, Clock::now()));
   }
   if (engine_only) {
+    EngineOnly o;
+    o.threads = threads, o.tokens = tokens, o.prompt_tokens = prompt_tokens, o.streams = streams, o.kv_type = kv_type;
+    if (kv_block > 0) o.block_tokens = kv_block;
     int r = 0;
-    if (compare) r |= run_engine_only(model_file, threads, tokens, streams, kv_block > 0 ? kv_block : kuai::engine::sched::EngineOptions{}.block_tokens, false, false);
-    r |= run_engine_only(model_file, threads, tokens, streams, kv_block > 0 ? kv_block : kuai::engine::sched::EngineOptions{}.block_tokens, true, peer);
+    if (compare) {
+      EngineOnly base = o;
+      base.int8_gemm = base.peer = false;
+      r |= run_engine_only(model_file, base);
+    }
+    o.peer = peer;
+    r |= run_engine_only(model_file, o);
     std::filesystem::remove_all(dir);
     return r;
   }
