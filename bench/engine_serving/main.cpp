@@ -283,7 +283,11 @@ int run_engine_only(const std::string& model_file, const EngineOnly& o) {
           cv.notify_all();
         }
       });
-      if (err) std::fprintf(stderr, "submit: %s\n", err->c_str());
+      if (err) {  // refused (a prompt longer than the context): nothing will finish it
+        std::fprintf(stderr, "submit: %s\n", err->c_str());
+        std::lock_guard lock(mu);
+        ++finished;
+      }
     }
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return finished >= n; });

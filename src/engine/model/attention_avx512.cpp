@@ -58,6 +58,19 @@ inline void transpose16(__m512* r) {
 // stride (AttnChunk); F16Rows: binary16 rows by pointer (AttnChunkF16), converted on the fly (exactly:
 // every binary16 is a float), so both give the same bits for the same values.
 // `m`: the lanes to read (a head width that is not a multiple of 16 ends with a partial vector).
+// Lane sums of key j against the query vectors qv[0..nv-1]: one FMA chain over the head, d in order.
+template <class Src>
+inline __m512 dot_key_rows(const Src& src, int j, const __m512* qv, int nv, __mmask16 last) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int d = 0; d < nv; ++d) acc = _mm512_fmadd_ps(qv[d], src.key(j, 16 * d, d == nv - 1 ? last : __mmask16(0xFFFF)), acc);
+  return acc;
+}
+// Vectors d = 0..nv-1 of value row j from column e0 (16 values each; the last one masked by `last`).
+template <class Src>
+inline void value_rows(const Src& src, int j, int e0, int nv, __mmask16 last, __m512* out) {
+  for (int d = 0; d < nv; ++d) out[d] = src.value(j, e0 + 16 * d, d == nv - 1 ? last : __mmask16(0xFFFF));
+}
+
 struct F32Rows {
   const AttnChunk& c;
   void prefetch(int) const {}  // rows are contiguous (or converted just now)
@@ -65,6 +78,8 @@ struct F32Rows {
   __m512 value(int j, int e, __mmask16 m) const {
     return _mm512_maskz_loadu_ps(m, c.v + size_t(j) * c.kv_stride + size_t(e));
   }
+  __m512 dot_key(int j, const __m512* qv, int nv, __mmask16 last) const { return dot_key_rows(*this, j, qv, nv, last); }
+  void value_vectors(int j, int e0, int nv, __mmask16 last, __m512* out) const { value_rows(*this, j, e0, nv, last, out); }
 };
 
 struct F16Rows {
@@ -79,6 +94,8 @@ struct F16Rows {
   }
   __m512 key(int j, int e, __mmask16 m) const { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, c.k[j] + e)); }
   __m512 value(int j, int e, __mmask16 m) const { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, c.v[j] + e)); }
+  __m512 dot_key(int j, const __m512* qv, int nv, __mmask16 last) const { return dot_key_rows(*this, j, qv, nv, last); }
+  void value_vectors(int j, int e0, int nv, __mmask16 last, __m512* out) const { value_rows(*this, j, e0, nv, last, out); }
 };
 
 struct Q8Rows {
@@ -103,8 +120,30 @@ struct Q8Rows {
     const __m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, block + sizeof d + e % kBlockValues)));
     return _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(d)), q);
   }
-  __m512 key(int j, int e, __mmask16 m) const { return dequant(c.k[j], e, m); }
-  __m512 value(int j, int e, __mmask16 m) const { return dequant(c.v[j], e, m); }
+  __m512 key(int j, int e, __mmask16 m) const { return dequant(c.k[j], e, m); }  // the transposing path
+  // Whole blocks at once (hd % 32 == 0, so every lane is used): one scale per block and one load of its
+  // 32 quants, the same products (and for keys the same FMA chain) as through dequant.
+  static void dequant_block(const uint8_t* block, __m512& lo, __m512& hi) {
+    uint16_t h;
+    std::memcpy(&h, block, sizeof h);
+    const __m512 scale = _mm512_set1_ps(_cvtsh_ss(h));
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + sizeof h));
+    lo = _mm512_mul_ps(scale, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q))));
+    hi = _mm512_mul_ps(scale, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1))));
+  }
+  __m512 dot_key(int j, const __m512* qv, int nv, __mmask16) const {
+    __m512 acc = _mm512_setzero_ps();
+    for (int d = 0; d < nv; d += 2) {
+      __m512 lo, hi;
+      dequant_block(c.k[j] + (d / 2) * kBlockBytes, lo, hi);
+      acc = _mm512_fmadd_ps(qv[d], lo, acc);
+      acc = _mm512_fmadd_ps(qv[d + 1], hi, acc);
+    }
+    return acc;
+  }
+  void value_vectors(int j, int e0, int nv, __mmask16, __m512* out) const {
+    for (int d = 0; d < nv; d += 2) dequant_block(c.v[j] + ((e0 + 16 * d) / kBlockValues) * kBlockBytes, out[d], out[d + 1]);
+  }
 };
 
 // Lanes [0, n) of a vector, n <= 16.
@@ -200,10 +239,7 @@ void score_row(const Src& src, const float* q, int hd, int m, __m512 vscale, flo
     for (int j = j0 + 16; j < std::min(m, j0 + 32); ++j) src.prefetch(j);
     __m512 a[16];  // a[j] = key j0 + j's lane sums
     for (int j = 0; j < 16; ++j) {
-      __m512 acc = _mm512_setzero_ps();
-      if (j0 + j < m)
-        for (int d = 0; d < nv; ++d) acc = _mm512_fmadd_ps(qv[d], src.key(j0 + j, 16 * d, d == nv - 1 ? last : __mmask16(0xFFFF)), acc);
-      a[j] = acc;
+      a[j] = j0 + j < m ? src.dot_key(j0 + j, qv, nv, last) : _mm512_setzero_ps();
     }
     transpose16(a);  // a[l] = lane l of the 16 keys
     __m512 sum = a[0];
@@ -231,7 +267,8 @@ inline void accumulate_values(const Src& src, int hd, int m, const float* const*
     int j = 0;
     auto pair = [&](int nvv) {
       __m512 v0[4], v1[4];
-      for (int d = 0; d < nvv; ++d) v0[d] = src.value(j, e0 + 16 * d, lanes(d)), v1[d] = src.value(j + 1, e0 + 16 * d, lanes(d));
+      src.value_vectors(j, e0, nvv, last, v0);
+      src.value_vectors(j + 1, e0, nvv, last, v1);
       for (int p = 0; p < P; ++p) {
         const __m512 w0 = _mm512_set1_ps(w[p][j]), w1 = _mm512_set1_ps(w[p][j + 1]);
         for (int d = 0; d < nvv; ++d) {
@@ -246,10 +283,10 @@ inline void accumulate_values(const Src& src, int hd, int m, const float* const*
       for (; j + 1 < m; j += 2) pair(nv);
     }
     if (j < m) {
-      for (int d = 0; d < nv; ++d) {
-        const __m512 v0 = src.value(j, e0 + 16 * d, lanes(d));
-        for (int p = 0; p < P; ++p) ev[p][d] = _mm512_fmadd_ps(_mm512_set1_ps(w[p][j]), v0, ev[p][d]);
-      }
+      __m512 v0[4];
+      src.value_vectors(j, e0, nv, last, v0);
+      for (int d = 0; d < nv; ++d)
+        for (int p = 0; p < P; ++p) ev[p][d] = _mm512_fmadd_ps(_mm512_set1_ps(w[p][j]), v0[d], ev[p][d]);
     }
     for (int p = 0; p < P; ++p)
       for (int d = 0; d < nv; ++d) _mm512_mask_storeu_ps(out[p] + e0 + 16 * d, lanes(d), _mm512_add_ps(ev[p][d], od[p][d]));
