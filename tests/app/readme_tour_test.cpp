@@ -133,8 +133,9 @@ TEST(ReadmeTour, EveryLineRuns) {
   std::string vars;  // `K=…` and `Q=…` lines, set again before every later line
   for (const auto& raw : lines) {
     std::string line = ports.apply(strip_comment(raw));
-    for (size_t at; (at = line.find("build/release/kuai")) != std::string::npos;)
-      line.replace(at, std::string("build/release/kuai").size(), kuai_bin());
+    // (searching on after each replacement: the binary's own path may be build/release/kuai)
+    const std::string tour_bin = "build/release/kuai", bin = kuai_bin();
+    for (size_t at = 0; (at = line.find(tour_bin, at)) != std::string::npos; at += bin.size()) line.replace(at, tour_bin.size(), bin);
     SCOPED_TRACE(raw);
     if (std::regex_match(line, std::regex(R"([A-Z_]+=.*)"))) {
       vars += line + "\n";
