@@ -54,10 +54,6 @@ inline void transpose16(__m512* r) {
   }
 }
 
-// Where a chunk's keys and values come from: 16 values of row j from column e. F32Rows: float rows at a
-// stride (AttnChunk); F16Rows: binary16 rows by pointer (AttnChunkF16), converted on the fly (exactly:
-// every binary16 is a float), so both give the same bits for the same values.
-// `m`: the lanes to read (a head width that is not a multiple of 16 ends with a partial vector).
 // Lane sums of key j against the query vectors qv[0..nv-1]: one FMA chain over the head, d in order.
 template <class Src>
 inline __m512 dot_key_rows(const Src& src, int j, const __m512* qv, int nv, __mmask16 last) {
@@ -71,6 +67,10 @@ inline void value_rows(const Src& src, int j, int e0, int nv, __mmask16 last, __
   for (int d = 0; d < nv; ++d) out[d] = src.value(j, e0 + 16 * d, d == nv - 1 ? last : __mmask16(0xFFFF));
 }
 
+// Where a chunk's keys and values come from: 16 values of row j from column e. F32Rows: float rows at a
+// stride (AttnChunk); F16Rows: binary16 rows by pointer (AttnChunkF16), converted on the fly (exactly:
+// every binary16 is a float), so both give the same bits for the same values.
+// `m`: the lanes to read (a head width that is not a multiple of 16 ends with a partial vector).
 struct F32Rows {
   const AttnChunk& c;
   void prefetch(int) const {}  // rows are contiguous (or converted just now)
