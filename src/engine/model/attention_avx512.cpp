@@ -54,19 +54,6 @@ inline void transpose16(__m512* r) {
   }
 }
 
-// Lane sums of key j against the query vectors qv[0..nv-1]: one FMA chain over the head, d in order.
-template <class Src>
-inline __m512 dot_key_rows(const Src& src, int j, const __m512* qv, int nv, __mmask16 last) {
-  __m512 acc = _mm512_setzero_ps();
-  for (int d = 0; d < nv; ++d) acc = _mm512_fmadd_ps(qv[d], src.key(j, 16 * d, d == nv - 1 ? last : __mmask16(0xFFFF)), acc);
-  return acc;
-}
-// Vectors d = 0..nv-1 of value row j from column e0 (16 values each; the last one masked by `last`).
-template <class Src>
-inline void value_rows(const Src& src, int j, int e0, int nv, __mmask16 last, __m512* out) {
-  for (int d = 0; d < nv; ++d) out[d] = src.value(j, e0 + 16 * d, d == nv - 1 ? last : __mmask16(0xFFFF));
-}
-
 // Where a chunk's keys and values come from: 16 values of row j from column e. F32Rows: float rows at a
 // stride (AttnChunk); F16Rows: binary16 rows by pointer (AttnChunkF16), converted on the fly (exactly:
 // every binary16 is a float), so both give the same bits for the same values.
@@ -78,8 +65,6 @@ struct F32Rows {
   __m512 value(int j, int e, __mmask16 m) const {
     return _mm512_maskz_loadu_ps(m, c.v + size_t(j) * c.kv_stride + size_t(e));
   }
-  __m512 dot_key(int j, const __m512* qv, int nv, __mmask16 last) const { return dot_key_rows(*this, j, qv, nv, last); }
-  void value_vectors(int j, int e0, int nv, __mmask16 last, __m512* out) const { value_rows(*this, j, e0, nv, last, out); }
 };
 
 struct F16Rows {
@@ -94,8 +79,6 @@ struct F16Rows {
   }
   __m512 key(int j, int e, __mmask16 m) const { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, c.k[j] + e)); }
   __m512 value(int j, int e, __mmask16 m) const { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, c.v[j] + e)); }
-  __m512 dot_key(int j, const __m512* qv, int nv, __mmask16 last) const { return dot_key_rows(*this, j, qv, nv, last); }
-  void value_vectors(int j, int e0, int nv, __mmask16 last, __m512* out) const { value_rows(*this, j, e0, nv, last, out); }
 };
 
 struct Q8Rows {
@@ -121,8 +104,8 @@ struct Q8Rows {
     return _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(d)), q);
   }
   __m512 key(int j, int e, __mmask16 m) const { return dequant(c.k[j], e, m); }  // the transposing path
-  // Whole blocks at once (hd % 32 == 0, so every lane is used): one scale per block and one load of its
-  // 32 quants, the same products (and for keys the same FMA chain) as through dequant.
+  // A whole block (hd % 32 == 0, so every lane is used): one scale and one load of its 32 quants, the
+  // same products as dequant (dot_key and value_vectors below read decode rows this way).
   static void dequant_block(const uint8_t* block, __m512& lo, __m512& hi) {
     uint16_t h;
     std::memcpy(&h, block, sizeof h);
@@ -131,20 +114,36 @@ struct Q8Rows {
     lo = _mm512_mul_ps(scale, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q))));
     hi = _mm512_mul_ps(scale, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1))));
   }
-  __m512 dot_key(int j, const __m512* qv, int nv, __mmask16) const {
-    __m512 acc = _mm512_setzero_ps();
-    for (int d = 0; d < nv; d += 2) {
-      __m512 lo, hi;
-      dequant_block(c.k[j] + (d / 2) * kBlockBytes, lo, hi);
-      acc = _mm512_fmadd_ps(qv[d], lo, acc);
-      acc = _mm512_fmadd_ps(qv[d + 1], hi, acc);
-    }
-    return acc;
-  }
-  void value_vectors(int j, int e0, int nv, __mmask16, __m512* out) const {
-    for (int d = 0; d < nv; d += 2) dequant_block(c.v[j] + ((e0 + 16 * d) / kBlockValues) * kBlockBytes, out[d], out[d + 1]);
-  }
 };
+
+// Lane sums of key j against the query vectors qv[0..nv-1]: one FMA chain over the head, d in order.
+template <class Src>
+inline __m512 dot_key(const Src& src, int j, const __m512* qv, int nv, __mmask16 last) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int d = 0; d < nv; ++d) acc = _mm512_fmadd_ps(qv[d], src.key(j, 16 * d, d == nv - 1 ? last : __mmask16(0xFFFF)), acc);
+  return acc;
+}
+inline __m512 dot_key(const Q8Rows& src, int j, const __m512* qv, int nv, __mmask16) {
+  __m512 acc = _mm512_setzero_ps();
+  for (int d = 0; d < nv; d += 2) {
+    __m512 lo, hi;
+    Q8Rows::dequant_block(src.c.k[j] + (d / 2) * Q8Rows::kBlockBytes, lo, hi);
+    acc = _mm512_fmadd_ps(qv[d], lo, acc);
+    acc = _mm512_fmadd_ps(qv[d + 1], hi, acc);
+  }
+  return acc;
+}
+
+// Vectors d = 0..nv-1 of value row j from column e0 (16 values each; the last one masked by `last`).
+template <class Src>
+inline void value_vectors(const Src& src, int j, int e0, int nv, __mmask16 last, __m512* out) {
+  for (int d = 0; d < nv; ++d) out[d] = src.value(j, e0 + 16 * d, d == nv - 1 ? last : __mmask16(0xFFFF));
+}
+inline void value_vectors(const Q8Rows& src, int j, int e0, int nv, __mmask16, __m512* out) {
+  const uint8_t* row = src.c.v[j];
+  for (int d = 0; d < nv; d += 2)
+    Q8Rows::dequant_block(row + ((e0 + 16 * d) / Q8Rows::kBlockValues) * Q8Rows::kBlockBytes, out[d], out[d + 1]);
+}
 
 // Lanes [0, n) of a vector, n <= 16.
 inline __mmask16 first_lanes(int n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
@@ -239,7 +238,7 @@ void score_row(const Src& src, const float* q, int hd, int m, __m512 vscale, flo
     for (int j = j0 + 16; j < std::min(m, j0 + 32); ++j) src.prefetch(j);
     __m512 a[16];  // a[j] = key j0 + j's lane sums
     for (int j = 0; j < 16; ++j) {
-      a[j] = j0 + j < m ? src.dot_key(j0 + j, qv, nv, last) : _mm512_setzero_ps();
+      a[j] = j0 + j < m ? dot_key(src, j0 + j, qv, nv, last) : _mm512_setzero_ps();
     }
     transpose16(a);  // a[l] = lane l of the 16 keys
     __m512 sum = a[0];
@@ -267,8 +266,8 @@ inline void accumulate_values(const Src& src, int hd, int m, const float* const*
     int j = 0;
     auto pair = [&](int nvv) {
       __m512 v0[4], v1[4];
-      src.value_vectors(j, e0, nvv, last, v0);
-      src.value_vectors(j + 1, e0, nvv, last, v1);
+      value_vectors(src, j, e0, nvv, last, v0);
+      value_vectors(src, j + 1, e0, nvv, last, v1);
       for (int p = 0; p < P; ++p) {
         const __m512 w0 = _mm512_set1_ps(w[p][j]), w1 = _mm512_set1_ps(w[p][j + 1]);
         for (int d = 0; d < nvv; ++d) {
@@ -284,7 +283,7 @@ inline void accumulate_values(const Src& src, int hd, int m, const float* const*
     }
     if (j < m) {
       __m512 v0[4];
-      src.value_vectors(j, e0, nv, last, v0);
+      value_vectors(src, j, e0, nv, last, v0);
       for (int d = 0; d < nv; ++d)
         for (int p = 0; p < P; ++p) ev[p][d] = _mm512_fmadd_ps(_mm512_set1_ps(w[p][j]), v0[d], ev[p][d]);
     }
