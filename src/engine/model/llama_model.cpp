@@ -7,6 +7,7 @@
 
 #include "engine/gguf/gguf_file.h"
 #include "engine/kernels/type_traits.h"
+#include "engine/model/weight_loader.h"
 
 namespace kuai::engine::model {
 
@@ -36,56 +37,15 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(std::shared_ptr<const GgufF
 
 Status LlamaModel::load_weights() {
   const std::string& path = file_->path();
-  auto bad = [&](const std::string& name, const std::string& what) {
-    return make_error(path + ": tensor '" + name + "': " + what);
-  };
-  // A 2-D weight (rows, cols) in a type the matmul kernels take.
-  auto matrix = [&](const std::string& name, int64_t rows, int64_t cols, kernels::WeightView& out,
-                    bool optional = false) -> Status {
-    const GgufTensor* t = file_->tensor(name);
-    if (!t) {
-      if (optional) return Ok{};
-      return make_error(path + ": missing tensor '" + name + "'");
-    }
-    if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1)
-      return bad(name, "shape [" + std::to_string(t->ne[0]) + ", " + std::to_string(t->ne[1]) + "], expected [" +
-                           std::to_string(cols) + ", " + std::to_string(rows) + "]");
-    if (!kernels::kernel_can_matmul(t->type))
-      return bad(name, "unsupported type " + std::string(ggml_type_name(t->type)) +
-                           " (supported: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)");
-    out = kernels::WeightView{t->type, t->data, rows, cols, size_t(t->row_bytes())};
-    n_params_ += uint64_t(rows * cols);
-    return Ok{};
-  };
-  // A 1-D tensor as F32 (a copy when stored otherwise).
-  auto vector = [&](const std::string& name, int64_t n, const float*& out, bool optional = false) -> Status {
-    const GgufTensor* t = file_->tensor(name);
-    if (!t) {
-      if (optional) return Ok{};
-      return make_error(path + ": missing tensor '" + name + "'");
-    }
-    if (t->n_elements() != n) return bad(name, "has " + std::to_string(t->n_elements()) + " elements, expected " + std::to_string(n));
-    n_params_ += uint64_t(n);
-    if (t->type == GgmlType::F32) {
-      out = reinterpret_cast<const float*>(t->data);
-      return Ok{};
-    }
-    const kernels::KernelTraits* k = kernels::kernel_traits(t->type);
-    if (!k || t->ne[0] != n) return bad(name, "unsupported type " + std::string(ggml_type_name(t->type)));
-    owned_.emplace_back(new float[size_t(n)]);
-    k->to_float(t->data, owned_.back().get(), n);
-    out = owned_.back().get();
-    return Ok{};
-  };
-
+  WeightLoader w(*file_);
   Hparams& h = hp_;
   const GgufTensor* embd = file_->tensor("token_embd.weight");
   if (!embd) return make_error(path + ": missing tensor 'token_embd.weight'");
   if (h.n_vocab == 0) h.n_vocab = int32_t(embd->ne[1]);
-  if (auto st = matrix("token_embd.weight", h.n_vocab, h.n_embd, tok_embd_); !st) return st;
-  if (auto st = vector("output_norm.weight", h.n_embd, output_norm_); !st) return st;
+  if (auto st = w.matrix("token_embd.weight", h.n_vocab, h.n_embd, tok_embd_); !st) return st;
+  if (auto st = w.vector("output_norm.weight", h.n_embd, output_norm_); !st) return st;
   output_ = kernels::WeightView{};
-  if (auto st = matrix("output.weight", h.n_vocab, h.n_embd, output_, true); !st) return st;
+  if (auto st = w.matrix("output.weight", h.n_vocab, h.n_embd, output_, true); !st) return st;
   if (!output_.data) output_ = tok_embd_;
 
   layers_.resize(size_t(h.n_layer));
@@ -93,20 +53,22 @@ Status LlamaModel::load_weights() {
     LayerWeights& L = layers_[size_t(i)];
     const std::string p = "blk." + std::to_string(i) + ".";
     Status st = Ok{};
-    if (!(st = vector(p + "attn_norm.weight", h.n_embd, L.attn_norm))) return st;
-    if (!(st = matrix(p + "attn_q.weight", h.q_dim(), h.n_embd, L.wq))) return st;
-    if (!(st = matrix(p + "attn_k.weight", h.kv_dim(), h.n_embd, L.wk))) return st;
-    if (!(st = matrix(p + "attn_v.weight", h.kv_dim(), h.n_embd, L.wv))) return st;
-    if (!(st = matrix(p + "attn_output.weight", h.n_embd, h.q_dim(), L.wo))) return st;
+    if (!(st = w.vector(p + "attn_norm.weight", h.n_embd, L.attn_norm))) return st;
+    if (!(st = w.matrix(p + "attn_q.weight", h.q_dim(), h.n_embd, L.wq))) return st;
+    if (!(st = w.matrix(p + "attn_k.weight", h.kv_dim(), h.n_embd, L.wk))) return st;
+    if (!(st = w.matrix(p + "attn_v.weight", h.kv_dim(), h.n_embd, L.wv))) return st;
+    if (!(st = w.matrix(p + "attn_output.weight", h.n_embd, h.q_dim(), L.wo))) return st;
     const bool need_bias = h.arch == Arch::kQwen2;
-    if (!(st = vector(p + "attn_q.bias", h.q_dim(), L.bq, !need_bias))) return st;
-    if (!(st = vector(p + "attn_k.bias", h.kv_dim(), L.bk, !need_bias))) return st;
-    if (!(st = vector(p + "attn_v.bias", h.kv_dim(), L.bv, !need_bias))) return st;
-    if (!(st = vector(p + "ffn_norm.weight", h.n_embd, L.ffn_norm))) return st;
-    if (!(st = matrix(p + "ffn_gate.weight", h.n_ff, h.n_embd, L.w_gate))) return st;
-    if (!(st = matrix(p + "ffn_up.weight", h.n_ff, h.n_embd, L.w_up))) return st;
-    if (!(st = matrix(p + "ffn_down.weight", h.n_embd, h.n_ff, L.w_down))) return st;
+    if (!(st = w.vector(p + "attn_q.bias", h.q_dim(), L.bq, !need_bias))) return st;
+    if (!(st = w.vector(p + "attn_k.bias", h.kv_dim(), L.bk, !need_bias))) return st;
+    if (!(st = w.vector(p + "attn_v.bias", h.kv_dim(), L.bv, !need_bias))) return st;
+    if (!(st = w.vector(p + "ffn_norm.weight", h.n_embd, L.ffn_norm))) return st;
+    if (!(st = w.matrix(p + "ffn_gate.weight", h.n_ff, h.n_embd, L.w_gate))) return st;
+    if (!(st = w.matrix(p + "ffn_up.weight", h.n_ff, h.n_embd, L.w_up))) return st;
+    if (!(st = w.matrix(p + "ffn_down.weight", h.n_embd, h.n_ff, L.w_down))) return st;
   }
+  n_params_ = w.n_params();
+  owned_ = w.take_owned();
   return Ok{};
 }
 
