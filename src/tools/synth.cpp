@@ -20,6 +20,8 @@ const std::vector<SynthPreset>& synth_presets() {
       {"stories110m", "llama", 32000, 1024, 768, 12, 12, 12, 2048, 10000.0f, 1e-5f, false},
       {"tiny", "llama", 512, 512, 256, 2, 8, 4, 512, 10000.0f, 1e-5f, false},
       {"tiny-qwen2", "qwen2", 1024, 512, 256, 2, 8, 2, 512, 1000000.0f, 1e-6f, true},
+      {"bge-small", "bert", 30522, 512, 384, 12, 12, 12, 1536, 0.0f, 1e-12f, false},
+      {"tiny-bert", "bert", 1024, 128, 128, 2, 4, 4, 512, 0.0f, 1e-12f, false},
   };
   return presets;
 }
@@ -76,10 +78,17 @@ engine::Status synth_model(const std::string& out_path, const SynthOptions& opt)
   w.set_u32(a + "block_count", uint32_t(p->n_layer));
   w.set_u32(a + "feed_forward_length", uint32_t(p->n_ff));
   w.set_u32(a + "attention.head_count", uint32_t(p->n_head));
-  w.set_u32(a + "attention.head_count_kv", uint32_t(p->n_head_kv));
-  w.set_f32(a + "attention.layer_norm_rms_epsilon", p->rms_eps);
-  w.set_f32(a + "rope.freq_base", p->rope_base);
-  w.set_u32(a + "rope.dimension_count", uint32_t(p->n_embd / p->n_head));
+  const bool bert = p->arch == "bert";
+  if (bert) {
+    w.set_f32(a + "attention.layer_norm_epsilon", p->rms_eps);
+    w.set_bool(a + "attention.causal", false);
+    w.set_u32(a + "pooling_type", 1);  // mean
+  } else {
+    w.set_u32(a + "attention.head_count_kv", uint32_t(p->n_head_kv));
+    w.set_f32(a + "attention.layer_norm_rms_epsilon", p->rms_eps);
+    w.set_f32(a + "rope.freq_base", p->rope_base);
+    w.set_u32(a + "rope.dimension_count", uint32_t(p->n_embd / p->n_head));
+  }
   w.set_u32("general.quantization_version", 2);
   write_synth_vocab(w, p->arch, p->n_vocab, opt.seed);
 
@@ -88,13 +97,33 @@ engine::Status synth_model(const std::string& out_path, const SynthOptions& opt)
   struct Spec {
     std::string name;
     int64_t cols, rows;  // rows == 0: 1-D of cols
-    float value;         // for 1-D: constant (norm weights 1, biases 0)
+    float value;         // for 1-D: constant (norm weights 1, biases 0) …
+    float jitter = 0;    // … plus seeded noise of this std (bert: so a forward-pass check sees them)
   };
   std::vector<Spec> specs;
   specs.push_back({"token_embd.weight", E, p->n_vocab, 0});
-  specs.push_back({"output_norm.weight", E, 0, 1.0f});
-  if (!p->tied_embeddings) specs.push_back({"output.weight", E, p->n_vocab, 0});
-  for (int i = 0; i < p->n_layer; ++i) {
+  if (bert) {  // llama.cpp's BERT tensor names: post-norm layers, biases everywhere, learned positions
+    specs.push_back({"token_types.weight", E, 2, 0});
+    specs.push_back({"position_embd.weight", E, p->n_ctx, 0});
+    specs.push_back({"token_embd_norm.weight", E, 0, 1.0f, 0.1f});
+    specs.push_back({"token_embd_norm.bias", E, 0, 0.0f, 0.02f});
+    for (int i = 0; i < p->n_layer; ++i) {
+      const std::string b = "blk." + std::to_string(i) + ".";
+      for (auto [name, cols, rows] : {std::tuple{"attn_q", E, E}, {"attn_k", E, E}, {"attn_v", E, E},
+                                      {"attn_output", E, E}, {"ffn_up", E, F}, {"ffn_down", F, E}}) {
+        specs.push_back({b + name + ".weight", cols, rows, 0});
+        specs.push_back({b + name + ".bias", rows, 0, 0.0f, 0.02f});
+      }
+      for (const char* norm : {"attn_output_norm", "layer_output_norm"}) {
+        specs.push_back({b + norm + ".weight", E, 0, 1.0f, 0.1f});
+        specs.push_back({b + norm + ".bias", E, 0, 0.0f, 0.02f});
+      }
+    }
+  } else {  // llama / qwen2: pre-norm layers, RMSNorm, SwiGLU
+    specs.push_back({"output_norm.weight", E, 0, 1.0f});
+    if (!p->tied_embeddings) specs.push_back({"output.weight", E, p->n_vocab, 0});
+  }
+  for (int i = 0; i < (bert ? 0 : p->n_layer); ++i) {
     const std::string b = "blk." + std::to_string(i) + ".";
     specs.push_back({b + "attn_norm.weight", E, 0, 1.0f});
     specs.push_back({b + "attn_q.weight", E, Q, 0});
@@ -122,15 +151,20 @@ engine::Status synth_model(const std::string& out_path, const SynthOptions& opt)
       if (cb) cb(double(*done) / double(total));
     };
     if (s.rows == 0) {
-      w.add_tensor(s.name, GgmlType::F32, {s.cols}, [v = s.value, tick](std::span<uint8_t> out) {
+      w.add_tensor(s.name, GgmlType::F32, {s.cols}, [s, seed = name_hash(s.name, opt.seed), tick](std::span<uint8_t> out) {
         auto* f = reinterpret_cast<float*>(out.data());
-        for (size_t i = 0; i < out.size() / 4; ++i) f[i] = v;
+        if (s.jitter > 0) random_row(seed, 0, s.jitter, f, s.cols);
+        for (int64_t i = 0; i < s.cols; ++i) f[i] = (s.jitter > 0 ? f[i] : 0.0f) + s.value;
         tick();
       });
       continue;
     }
     const int layer = s.name.rfind("blk.", 0) == 0 ? std::atoi(s.name.c_str() + 4) : -1;
-    const GgmlType want = recipe_type(opt.type, s.name, layer, p->n_layer, !p->tied_embeddings);
+    // BERT's token-type rows are added to the embeddings as they are: llama.cpp (and converted
+    // files) keep them F32.
+    const GgmlType want = s.name == "token_types.weight"
+                              ? GgmlType::F32
+                              : recipe_type(opt.type, s.name, layer, p->n_layer, !p->tied_embeddings);
     const GgmlType type = fitting_type(want, s.cols);
     n_ftype_fallback += type != want;
     const uint64_t seed = name_hash(s.name, opt.seed);

@@ -1,7 +1,7 @@
-// `kuai synth`: writes a llama-family GGUF of a real model's shape with seeded random weights (speed
-// does not depend on weight values, so these are the benchmark models), plus a generated tokenizer
-// vocabulary of the right size (SentencePiece-style for llama presets, byte-level BPE with merges for
-// qwen2) so the file loads in other GGUF tools too. Same preset, type and seed -> same bytes.
+// `kuai synth`: writes a llama-family GGUF (or a BERT-family embedder's) of a real model's shape with
+// seeded random weights (speed does not depend on weight values, so these are the benchmark models),
+// plus a generated tokenizer vocabulary of the right size (SentencePiece-style for llama presets,
+// byte-level BPE with merges for qwen2, WordPiece for bert) so the file loads in other GGUF tools too. Same preset, type and seed -> same bytes.
 #pragma once
 
 #include <cstdint>
@@ -15,13 +15,14 @@ namespace kuai::tools {
 
 struct SynthPreset {
   std::string name;
-  std::string arch;  // "llama" | "qwen2"
+  std::string arch;  // "llama" | "qwen2" | "bert" (n_head_kv = n_head; rms_eps is its LayerNorm epsilon)
   int32_t n_vocab, n_ctx, n_embd, n_layer, n_head, n_head_kv, n_ff;
   float rope_base, rms_eps;
   bool tied_embeddings;
 };
 
-// tinyllama-1.1b, qwen2.5-0.5b, stories110m, and tiny / tiny-qwen2 (2 layers of width 256, for tests).
+// tinyllama-1.1b, qwen2.5-0.5b, stories110m, bge-small (bert), and tiny / tiny-qwen2 (2 layers of
+// width 256) and tiny-bert (2 layers of width 128) for tests.
 const std::vector<SynthPreset>& synth_presets();
 const SynthPreset* find_synth_preset(const std::string& name);
 

@@ -35,6 +35,51 @@ std::vector<std::string> byte_symbols() {
   return out;
 }
 
+// BERT's WordPiece layout as GGUF stores it: [PAD] 0, [unused…], [UNK] 100, [CLS] 101, [SEP] 102,
+// [MASK] 103, then single characters as word starts ("▁a") and as continuations ("a", BERT's "##a"),
+// then word starts and continuations made of earlier pieces.
+void write_wordpiece_vocab(engine::GgufWriter& w, int32_t n_vocab, std::mt19937_64& rng) {
+  const std::string start = "\xe2\x96\x81";  // ▁
+  std::vector<std::string> tokens;
+  std::vector<int32_t> types;  // 1 normal, 3 control
+  std::unordered_set<std::string> seen;
+  auto add = [&](std::string s, int32_t type) {
+    seen.insert(s);
+    tokens.push_back(std::move(s));
+    types.push_back(type);
+  };
+  add("[PAD]", 3);
+  while (tokens.size() < 100) add("[unused" + std::to_string(tokens.size() - 1) + "]", 3);
+  for (const char* s : {"[UNK]", "[CLS]", "[SEP]", "[MASK]"}) add(s, 3);
+  const std::string alphabet = "etaoinshrdlucmfwypvbgkjqxz0123456789.,!?'\"-:;()";
+  for (char c : alphabet) add(start + c, 1);
+  for (char c : alphabet) add(std::string(1, c), 1);
+  const size_t first_piece = 104;
+  while (int32_t(tokens.size()) < n_vocab) {
+    const size_t span = tokens.size() - first_piece;
+    const std::string& a = tokens[first_piece + rng() % span];
+    std::string b = tokens[first_piece + rng() % span];
+    if (b.starts_with(start)) b = b.substr(start.size());
+    std::string piece = a + b;
+    if (piece.size() > 18 || seen.count(piece)) continue;
+    add(std::move(piece), 1);
+  }
+  tokens.resize(size_t(n_vocab));
+  types.resize(size_t(n_vocab));
+  w.set_string("tokenizer.ggml.model", "bert");
+  w.set_string("tokenizer.ggml.pre", "default");
+  w.set_array("tokenizer.ggml.tokens", tokens);
+  w.set_array("tokenizer.ggml.token_type", types);
+  w.set_u32("tokenizer.ggml.token_type_count", 2);
+  w.set_u32("tokenizer.ggml.padding_token_id", 0);
+  w.set_u32("tokenizer.ggml.unknown_token_id", 100);
+  w.set_u32("tokenizer.ggml.cls_token_id", 101);
+  w.set_u32("tokenizer.ggml.seperator_token_id", 102);
+  w.set_u32("tokenizer.ggml.mask_token_id", 103);
+  w.set_bool("tokenizer.ggml.add_bos_token", true);
+  w.set_bool("tokenizer.ggml.add_eos_token", true);
+}
+
 }  // namespace
 
 void write_synth_vocab(engine::GgufWriter& w, const std::string& arch, int32_t n_vocab, uint64_t seed) {
@@ -87,6 +132,10 @@ void write_synth_vocab(engine::GgufWriter& w, const std::string& arch, int32_t n
     w.set_string("tokenizer.chat_template",
                  "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + "
                  "'<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}");
+    return;
+  }
+  if (arch == "bert") {
+    write_wordpiece_vocab(w, n_vocab, rng);
     return;
   }
   auto add = [&](std::string s, float score, int32_t type) {

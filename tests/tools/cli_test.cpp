@@ -57,7 +57,12 @@ TEST(EngineCli, ErrorsAreOneLineWithHint) {
   r = run("quantize " + model() + " /tmp/never.gguf --type q3_x");
   EXPECT_NE(r.rc, 0);
   EXPECT_EQ(r.err.rfind("kuai quantize: ", 0), 0u) << r.err;
-  for (const char* verb : {"generate", "quantize", "synth", "perplexity", "bench"}) {
+  // A llama file is not a sentence embedder: kuai embed says so in one line.
+  r = run("embed -m " + model() + " hello");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_EQ(r.err.rfind("kuai embed: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("not a BERT-family embedder"), std::string::npos) << r.err;
+  for (const char* verb : {"generate", "quantize", "synth", "perplexity", "bench", "embed"}) {
     r = run(std::string(verb) + " --help");
     EXPECT_EQ(r.rc, 0) << verb;
     EXPECT_NE(r.out.find("--"), std::string::npos) << verb;

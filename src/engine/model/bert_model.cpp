@@ -1,0 +1,202 @@
+#include "engine/model/bert_model.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/gguf/gguf_file.h"
+#include "engine/kernels/ops.h"
+#include "engine/model/weight_loader.h"
+#include "engine/threads/thread_pool.h"
+
+namespace kuai::engine::model {
+
+namespace {
+
+Result<BertHparams> read_bert_hparams(const GgufFile& f) {
+  if (f.architecture() != "bert")
+    return make_error(f.path() + ": architecture '" + f.architecture() + "' is not a BERT-family embedder (bert)");
+  BertHparams h;
+  auto need = [&](const char* key, int32_t& out) -> Status {
+    auto v = f.get_u32(std::string("bert.") + key);
+    if (!v || *v == 0) return make_error(f.path() + ": missing or zero metadata 'bert." + key + "'");
+    out = int32_t(*v);
+    return Ok{};
+  };
+  for (auto [key, out] : {std::pair<const char*, int32_t*>{"context_length", &h.n_ctx_train},
+                          {"embedding_length", &h.n_embd}, {"block_count", &h.n_layer},
+                          {"feed_forward_length", &h.n_ff}, {"attention.head_count", &h.n_head}})
+    if (auto st = need(key, *out); !st) return std::move(st).take_error();
+  if (h.n_embd % h.n_head != 0)
+    return make_error(f.path() + ": bert.embedding_length is not a multiple of bert.attention.head_count");
+  if (auto eps = f.get_f32("bert.attention.layer_norm_epsilon")) h.norm_eps = *eps;
+  if (f.get_bool("bert.attention.causal").value_or(false))
+    return make_error(f.path() + ": bert.attention.causal is true: a decoder, not a sentence embedder");
+  switch (f.get_u32("bert.pooling_type").value_or(1)) {
+    case 1: h.pooling = Pooling::kMean; break;
+    case 2: h.pooling = Pooling::kCls; break;
+    default: return make_error(f.path() + ": bert.pooling_type " + std::to_string(*f.get_u32("bert.pooling_type")) +
+                               " is not supported (1 mean, 2 cls)");
+  }
+  return h;
+}
+
+// out = LayerNorm(x) * w + b over n values.
+void layer_norm(float* x, const float* w, const float* b, int n, float eps) {
+  double mean = 0, var = 0;
+  for (int i = 0; i < n; ++i) mean += x[i];
+  mean /= n;
+  for (int i = 0; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
+  const float inv = float(1.0 / std::sqrt(var / n + double(eps)));
+  for (int i = 0; i < n; ++i) x[i] = (x[i] - float(mean)) * inv * w[i] + b[i];
+}
+
+// GELU, tanh approximation (BERT's and ggml's).
+float gelu(float x) {
+  constexpr float kSqrt2OverPi = 0.7978845608f;
+  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
+}
+
+void add_bias(float* y, const float* b, int n_rows, int width) {
+  for (int t = 0; t < n_rows; ++t) kernels::add_inplace(y + size_t(t) * size_t(width), b, width);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BertModel>> BertModel::load(const std::string& path) {
+  auto file = GgufFile::open(path);
+  if (!file) return std::move(file).take_error();
+  return load(std::shared_ptr<const GgufFile>(std::move(file).value()));
+}
+
+Result<std::unique_ptr<BertModel>> BertModel::load(std::shared_ptr<const GgufFile> file) {
+  std::unique_ptr<BertModel> m(new BertModel());
+  m->file_ = std::move(file);
+  if (m->file_->tensors().empty())
+    return make_error(m->file_->path() + ": the file has no tensors (a vocab-only GGUF?); a model needs weights");
+  auto hp = read_bert_hparams(*m->file_);
+  if (!hp) return std::move(hp).take_error();
+  m->hp_ = std::move(hp).value();
+  if (auto st = m->load_weights(); !st) return std::move(st).take_error();
+  return m;
+}
+
+Status BertModel::load_weights() {
+  WeightLoader w(*file_);
+  BertHparams& h = hp_;
+  const GgufTensor* embd = file_->tensor("token_embd.weight");
+  const GgufTensor* types = file_->tensor("token_types.weight");
+  if (!embd || !types)
+    return make_error(file_->path() + ": missing tensor '" + (embd ? "token_types.weight" : "token_embd.weight") + "'");
+  h.n_vocab = int32_t(embd->ne[1]);
+  h.n_token_types = int32_t(types->ne[1]);
+  const int E = h.n_embd, F = h.n_ff;
+  Status st = Ok{};
+  if (!(st = w.matrix("token_embd.weight", h.n_vocab, E, tok_embd_))) return st;
+  if (!(st = w.matrix("token_types.weight", h.n_token_types, E, type_embd_))) return st;
+  if (!(st = w.matrix("position_embd.weight", h.n_ctx_train, E, pos_embd_))) return st;
+  if (!(st = w.vector("token_embd_norm.weight", E, embd_norm_))) return st;
+  if (!(st = w.vector("token_embd_norm.bias", E, embd_norm_b_))) return st;
+  layers_.resize(size_t(h.n_layer));
+  for (int i = 0; i < h.n_layer; ++i) {
+    Layer& L = layers_[size_t(i)];
+    const std::string p = "blk." + std::to_string(i) + ".";
+    for (auto [name, rows, cols, m, b] :
+         {std::tuple{"attn_q", E, E, &L.wq, &L.bq}, {"attn_k", E, E, &L.wk, &L.bk}, {"attn_v", E, E, &L.wv, &L.bv},
+          {"attn_output", E, E, &L.wo, &L.bo}, {"ffn_up", F, E, &L.w_up, &L.b_up}, {"ffn_down", E, F, &L.w_down, &L.b_down}}) {
+      if (!(st = w.matrix(p + name + ".weight", rows, cols, *m))) return st;
+      if (!(st = w.vector(p + name + ".bias", rows, *b))) return st;
+    }
+    if (!(st = w.vector(p + "attn_output_norm.weight", E, L.attn_norm))) return st;
+    if (!(st = w.vector(p + "attn_output_norm.bias", E, L.attn_norm_b))) return st;
+    if (!(st = w.vector(p + "layer_output_norm.weight", E, L.out_norm))) return st;
+    if (!(st = w.vector(p + "layer_output_norm.bias", E, L.out_norm_b))) return st;
+  }
+  n_params_ = w.n_params();
+  owned_ = w.take_owned();
+  return Ok{};
+}
+
+// att = softmax(q k^T / sqrt(head_dim)) v per head, every token seeing every token; in parallel by
+// (head, query row).
+void BertModel::attention(int n, BertState& st) const {
+  const int E = hp_.n_embd, H = hp_.n_head, D = E / H;
+  const float scale = 1.0f / std::sqrt(float(D));
+  st.scores.resize(size_t(st.pool->size()) * size_t(n));
+  std::fill(st.att.begin(), st.att.begin() + size_t(n) * size_t(E), 0.0f);
+  st.pool->parallel_for(int64_t(H) * n, 8, [&](int64_t begin, int64_t end, int ith) {
+    float* s = st.scores.data() + size_t(ith) * size_t(n);
+    for (int64_t job = begin; job < end; ++job) {
+      const int h = int(job / n), i = int(job % n);
+      const float* q = st.q.data() + size_t(i) * E + size_t(h) * D;
+      for (int j = 0; j < n; ++j) s[j] = scale * kernels::dot_f32(q, st.k.data() + size_t(j) * E + size_t(h) * D, D);
+      kernels::softmax(s, n);
+      float* out = st.att.data() + size_t(i) * E + size_t(h) * D;
+      for (int j = 0; j < n; ++j) kernels::axpy(out, s[j], st.v.data() + size_t(j) * E + size_t(h) * D, D);
+    }
+  });
+}
+
+Result<std::vector<float>> BertModel::embed(std::span<const int32_t> tokens, BertState& st) const {
+  const int n = int(tokens.size()), E = hp_.n_embd, F = hp_.n_ff;
+  if (n == 0) return make_error("nothing to embed: no tokens");
+  if (n > hp_.n_ctx_train)
+    return make_error(std::to_string(n) + " tokens; this model embeds at most " + std::to_string(hp_.n_ctx_train));
+  for (int32_t t : tokens)
+    if (t < 0 || t >= hp_.n_vocab) return make_error("token id " + std::to_string(t) + " is outside the vocabulary");
+  const size_t nE = size_t(n) * size_t(E);
+  for (auto* b : {&st.x, &st.q, &st.k, &st.v, &st.att, &st.proj}) b->resize(nE);
+  st.ffn.resize(size_t(n) * size_t(F));
+
+  std::vector<float> row(static_cast<size_t>(E));
+  for (int i = 0; i < n; ++i) {
+    float* x = st.x.data() + size_t(i) * E;
+    kernels::weight_row_to_float(tok_embd_, tokens[size_t(i)], x);
+    kernels::weight_row_to_float(pos_embd_, i, row.data());
+    kernels::add_inplace(x, row.data(), E);
+    kernels::weight_row_to_float(type_embd_, 0, row.data());  // one segment: token type 0
+    kernels::add_inplace(x, row.data(), E);
+    layer_norm(x, embd_norm_, embd_norm_b_, E, hp_.norm_eps);
+  }
+  ThreadPool& pool = *st.pool;
+  for (const Layer& L : layers_) {
+    const kernels::MatmulOut qkv[] = {{&L.wq, st.q.data(), size_t(E)}, {&L.wk, st.k.data(), size_t(E)},
+                                      {&L.wv, st.v.data(), size_t(E)}};
+    kernels::matmul(pool, qkv, st.x.data(), size_t(E), n, st.mm);
+    add_bias(st.q.data(), L.bq, n, E);
+    add_bias(st.k.data(), L.bk, n, E);
+    add_bias(st.v.data(), L.bv, n, E);
+    attention(n, st);
+    kernels::matmul(pool, L.wo, st.att.data(), n, st.proj.data(), st.mm);
+    for (int i = 0; i < n; ++i) {  // post-norm: x = LN(x + attn_out + b)
+      float* x = st.x.data() + size_t(i) * E;
+      kernels::add_inplace(x, st.proj.data() + size_t(i) * E, E);
+      kernels::add_inplace(x, L.bo, E);
+      layer_norm(x, L.attn_norm, L.attn_norm_b, E, hp_.norm_eps);
+    }
+    kernels::matmul(pool, L.w_up, st.x.data(), n, st.ffn.data(), st.mm);
+    for (int i = 0; i < n; ++i) {
+      float* u = st.ffn.data() + size_t(i) * F;
+      for (int j = 0; j < F; ++j) u[j] = gelu(u[j] + L.b_up[j]);
+    }
+    kernels::matmul(pool, L.w_down, st.ffn.data(), n, st.proj.data(), st.mm);
+    for (int i = 0; i < n; ++i) {  // x = LN(x + ffn_out + b)
+      float* x = st.x.data() + size_t(i) * E;
+      kernels::add_inplace(x, st.proj.data() + size_t(i) * E, E);
+      kernels::add_inplace(x, L.b_down, E);
+      layer_norm(x, L.out_norm, L.out_norm_b, E, hp_.norm_eps);
+    }
+  }
+  std::vector<float> out(static_cast<size_t>(E), 0.0f);
+  if (hp_.pooling == Pooling::kCls) {
+    std::copy_n(st.x.begin(), E, out.begin());
+  } else {
+    for (int i = 0; i < n; ++i) kernels::add_inplace(out.data(), st.x.data() + size_t(i) * E, E);
+  }
+  double norm = 0;
+  for (float v : out) norm += double(v) * v;
+  const float inv = norm > 0 ? float(1.0 / std::sqrt(norm)) : 0.0f;
+  for (float& v : out) v *= inv;
+  return out;
+}
+
+}  // namespace kuai::engine::model

@@ -1,0 +1,159 @@
+// BertModel (a BERT-family sentence embedder) against llama.cpp's llama-embedding on the same `kuai
+// synth --preset tiny-bert` file: the same L2-normalised mean-pooled vector for English, Chinese and
+// one-word inputs (F32 and F16 weights; quantized files too where llama.cpp's binaries run). Also: the
+// pooled vector does not depend on the thread count, and bad input (too long, an id outside the
+// vocabulary, a llama file) is an error, not a crash.
+#include "engine/gguf/gguf_file.h"
+#include "engine/model/bert_model.h"
+#include "engine/threads/thread_pool.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "support/paths.h"
+#include "support/process.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <unistd.h>
+
+namespace kuai::engine::model {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string> kTexts = {"hello world, this is a test of the embedding",
+                                         "Which papers are required for a Schengen visa application?",
+                                         "宝宝几个月可以添加辅食", "x"};
+
+class BertModelTest : public ::testing::Test {
+ protected:
+  std::string synth(const std::string& type, const std::string& preset = "tiny-bert") {
+    const std::string p = (dir_ / (preset + "-" + type + ".gguf")).string();
+    const auto r = test::run_shell(test::kuai_bin() + " synth --preset " + preset + " --type " + type + " -o " + p);
+    EXPECT_EQ(r.code, 0) << r.out;
+    return p;
+  }
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("kuai_bert_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path dir_;
+};
+
+struct Loaded {
+  std::shared_ptr<const GgufFile> file;
+  std::unique_ptr<BertModel> model;
+  std::unique_ptr<Tokenizer> tok;
+};
+
+Loaded load(const std::string& path) {
+  Loaded l;
+  auto f = GgufFile::open(path);
+  EXPECT_TRUE(f.ok()) << f.error();
+  l.file = std::shared_ptr<const GgufFile>(std::move(f).value());
+  auto m = BertModel::load(l.file);
+  EXPECT_TRUE(m.ok()) << m.error();
+  l.model = std::move(m).value();
+  auto t = Tokenizer::from_gguf(*l.file);
+  EXPECT_TRUE(t.ok()) << t.error();
+  l.tok = std::move(t).value();
+  return l;
+}
+
+double dot(const std::vector<float>& a, const std::vector<float>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += double(a[i]) * b[i];
+  return s;
+}
+
+// llama-embedding's vector for `text`; nullopt (with `why`) when the binary is absent or dies.
+std::optional<std::vector<float>> llama_embedding(const std::string& model, const std::string& text, std::string& why) {
+  const std::string bin = test::shared_dir() + "/tools/llama.cpp/llama-embedding";
+  if (!fs::exists(bin)) {
+    why = "llama.cpp's llama-embedding is not at " + bin;
+    return std::nullopt;
+  }
+  const auto r = test::run_shell("(" + bin + " -m " + model + " -t 2 --embd-normalize 2 --embd-output-format json -p '" +
+                                 text + "' 2>/dev/null)");
+  if (r.code != 0) {
+    why = "llama-embedding exited with " + std::to_string(r.code) + " (SIGILL: its quantized kernels need AVX-VNNI/AVX512-BF16)";
+    return std::nullopt;
+  }
+  // {"data": [{"embedding": [x, y, …]}]}: the numbers between the first "[" after "embedding" and "]".
+  std::vector<float> out;
+  const size_t at = r.out.find("\"embedding\"");
+  if (at == std::string::npos) {
+    why = "llama-embedding printed no embedding";
+    return std::nullopt;
+  }
+  const char* p = r.out.c_str() + r.out.find('[', at) + 1;
+  for (char* end = nullptr;; p = end + 1) {
+    out.push_back(std::strtof(p, &end));
+    if (*end != ',') break;
+  }
+  return out;
+}
+
+TEST_F(BertModelTest, MatchesLlamaEmbeddingOnTheSameFile) {
+  for (const std::string type : {"f32", "f16", "q8_0", "q4_0"}) {
+    SCOPED_TRACE(type);
+    const std::string path = synth(type);
+    Loaded l = load(path);
+    ASSERT_TRUE(l.model && l.tok);
+    ThreadPool pool(2);
+    BertState st(pool);
+    for (const auto& text : kTexts) {
+      SCOPED_TRACE(text);
+      auto ours = l.model->embed(l.tok->encode(text, true, false), st);
+      ASSERT_TRUE(ours.ok()) << ours.error();
+      ASSERT_EQ(ours->size(), 128u);
+      EXPECT_NEAR(dot(*ours, *ours), 1.0, 1e-5);
+      std::string why;
+      auto peer = llama_embedding(path, text, why);
+      if (!peer) {
+        if (type == "f32") GTEST_SKIP() << why;  // the float path is the reference check
+        std::cout << "[  NOTE    ] " << type << ": llama.cpp check skipped: " << why << "\n";
+        break;
+      }
+      ASSERT_EQ(peer->size(), ours->size());
+      // Same arithmetic up to summation order (and, quantized, the activations' own rounding).
+      EXPECT_GT(dot(*ours, *peer), type.starts_with("f") ? 0.99999 : 0.9995);
+    }
+  }
+}
+
+TEST_F(BertModelTest, ThreadsDoNotChangeTheVector) {
+  Loaded l = load(synth("f32"));
+  ThreadPool one(1), two(2);
+  BertState s1(one), s2(two);
+  const auto ids = l.tok->encode(kTexts[1], true, false);
+  auto a = l.model->embed(ids, s1), b = l.model->embed(ids, s2);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_GT(dot(*a, *b), 0.999999);
+  // Another sentence points elsewhere (random weights still separate inputs).
+  auto c = l.model->embed(l.tok->encode(kTexts[2], true, false), s1);
+  ASSERT_TRUE(c.ok());
+  EXPECT_LT(dot(*a, *c), 0.99);
+}
+
+TEST_F(BertModelTest, BadInputIsAnError) {
+  Loaded l = load(synth("f32"));
+  ThreadPool pool(1);
+  BertState st(pool);
+  EXPECT_FALSE(l.model->embed(std::vector<int32_t>{}, st).ok());
+  EXPECT_FALSE(l.model->embed(std::vector<int32_t>{101, 5000, 102}, st).ok());
+  std::vector<int32_t> long_ids(129, 110);
+  auto r = l.model->embed(long_ids, st);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("at most 128"), std::string::npos) << r.error();
+  auto llama = BertModel::load(synth("f32", "tiny"));
+  ASSERT_FALSE(llama.ok());
+  EXPECT_NE(llama.error().find("not a BERT-family embedder"), std::string::npos) << llama.error();
+}
+
+}  // namespace
+}  // namespace kuai::engine::model
