@@ -1,9 +1,11 @@
 #include "upstream/local_backend.h"
+#include "upstream/local_embedding_backend.h"
 
 #include "api/error.h"
 #include "api/request_id.h"
 #include "api/stream.h"
 #include "config/config.h"
+#include "engine/gguf/gguf_file.h"
 #include "engine/kv/byte_size.h"
 #include "engine/model/llama_model.h"
 #include "engine/sched/engine.h"
@@ -383,6 +385,17 @@ std::variant<sched::EngineOptions, std::string> engine_options_from_config(const
   return o;
 }
 
+namespace {
+
+// Whether a GGUF file is a BERT-family embedder (LocalEmbeddingBackend's); false when it is not, or
+// cannot be read (LocalBackend::load then names the problem).
+bool is_bert_file(const std::string& path) {
+  auto f = engine::GgufFile::open(path);
+  return f && (*f)->architecture() == "bert";
+}
+
+}  // namespace
+
 std::optional<std::string> add_local_models(const config::Config& cfg, Dispatcher& dispatcher, obs::Metrics* metrics) {
   const YAML::Node models = cfg.at("engine.models");
   if (!models || models.IsNull()) return std::nullopt;
@@ -399,6 +412,12 @@ std::optional<std::string> add_local_models(const config::Config& cfg, Dispatche
     lo.chat_template = cfg.get<std::string>("engine.chat_template", "");
     lo.default_temperature = cfg.get<double>("engine.default_temperature", 1.0);
     auto opts = std::get<sched::EngineOptions>(eo);
+    if (is_bert_file(lo.path)) {  // a sentence embedder: /v1/embeddings only, never the default chat model
+      auto b = LocalEmbeddingBackend::load(lo.name, lo.path, opts.threads);
+      if (auto* err = std::get_if<std::string>(&b)) return *err;
+      dispatcher.add_backend(lo.name, std::get<std::shared_ptr<LocalEmbeddingBackend>>(b));
+      continue;
+    }
     if (metrics) opts.observer = std::make_shared<EngineMetrics>(*metrics, lo.name);
     auto b = LocalBackend::load(lo, opts);
     if (auto* err = std::get_if<std::string>(&b)) return *err;

@@ -67,8 +67,9 @@ class LocalBackend final : public Backend {
 std::variant<engine::sched::EngineOptions, std::string> engine_options_from_config(const config::Config& cfg);
 
 // Loads every model of config `engine.models` (a map name → GGUF path) and adds it to the dispatcher
-// under its name; the first is also registered as "default" unless the dispatcher already has a model of
-// that name. Engines report metrics to `metrics` (may be null). Returns an error for the first model
+// under its name: a BERT-family file as a LocalEmbeddingBackend (embeddings only), any other as a
+// LocalBackend; the first LocalBackend is also registered as "default" unless the dispatcher already has
+// a model of that name. Engines report metrics to `metrics` (may be null). Returns an error for the first model
 // that fails to load.
 std::optional<std::string> add_local_models(const config::Config& cfg, Dispatcher& dispatcher, obs::Metrics* metrics);
 

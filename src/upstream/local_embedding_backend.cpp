@@ -1,0 +1,108 @@
+#include "upstream/local_embedding_backend.h"
+
+#include "api/error.h"
+#include "engine/gguf/gguf_file.h"
+#include "engine/model/bert_model.h"
+#include "engine/threads/thread_pool.h"
+#include "engine/tokenizer/tokenizer.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <thread>
+
+namespace kuai::upstream {
+
+namespace net = boost::asio;
+
+struct LocalEmbeddingBackend::Impl {
+  Impl(int threads) : compute(threads), state(compute) {}
+  std::string name, path;
+  std::shared_ptr<const engine::GgufFile> file;
+  std::unique_ptr<engine::model::BertModel> model;
+  std::unique_ptr<engine::Tokenizer> tokenizer;
+  engine::ThreadPool compute;
+  engine::model::BertState state;  // used on `worker` only
+  net::thread_pool worker{1};      // forward passes, one at a time
+
+  // Runs on `worker`. Throws api::Error.
+  api::Embeddings run(const api::EmbeddingRequest& req) {
+    api::Embeddings out;
+    out.model = req.model;
+    const int32_t ctx = model->hparams().n_ctx_train;
+    for (size_t i = 0; i < req.input.size(); ++i) {
+      const std::string param = "input[" + std::to_string(i) + "]";
+      if (req.input[i].empty()) throw api::Error::bad_request(param + " is empty", "input");
+      const auto ids = tokenizer->encode(req.input[i], true, false);
+      if (int64_t(ids.size()) > ctx)
+        throw api::Error(400, "invalid_request_error",
+                         param + " has " + std::to_string(ids.size()) + " tokens; this model embeds at most " +
+                             std::to_string(ctx),
+                         "context_length_exceeded", "input");
+      auto v = model->embed(ids, state);
+      if (!v) throw api::Error::internal("model '" + name + "': " + v.error());
+      out.usage.prompt_tokens += int64_t(ids.size());
+      out.data.push_back(std::move(v).value());
+    }
+    return out;
+  }
+};
+
+std::variant<std::shared_ptr<LocalEmbeddingBackend>, std::string> LocalEmbeddingBackend::load(const std::string& name,
+                                                                                              const std::string& path,
+                                                                                              int threads) {
+  auto file = engine::GgufFile::open(path);
+  if (!file) return "model '" + name + "': " + file.error();
+  if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  std::shared_ptr<LocalEmbeddingBackend> b(new LocalEmbeddingBackend());
+  b->impl_ = std::make_unique<Impl>(threads);
+  Impl& I = *b->impl_;
+  I.name = name;
+  I.path = path;
+  I.file = std::shared_ptr<const engine::GgufFile>(std::move(file).value());
+  auto model = engine::model::BertModel::load(I.file);
+  if (!model) return "model '" + name + "': " + model.error();
+  I.model = std::move(model).value();
+  auto tok = engine::Tokenizer::from_gguf(*I.file);
+  if (!tok) return "model '" + name + "': tokenizer: " + tok.error();
+  I.tokenizer = std::move(tok).value();
+  return b;
+}
+
+LocalEmbeddingBackend::~LocalEmbeddingBackend() {
+  if (impl_) impl_->worker.join();
+}
+
+std::string LocalEmbeddingBackend::describe() const { return "local:" + impl_->path + " (" + impl_->name + ", embeddings)"; }
+
+namespace {
+
+api::Error not_chat(const std::string& name) {
+  return api::Error(400, "invalid_request_error",
+                    "model '" + name + "' is a sentence embedder (bert): it serves /v1/embeddings only", "model_not_chat",
+                    "model");
+}
+
+}  // namespace
+
+net::awaitable<api::ChatResponse> LocalEmbeddingBackend::complete(const api::ChatRequest&) {
+  throw not_chat(impl_->name);
+  co_return api::ChatResponse{};
+}
+
+net::awaitable<void> LocalEmbeddingBackend::stream(const api::ChatRequest&, ChunkSink&) {
+  throw not_chat(impl_->name);
+  co_return;
+}
+
+net::awaitable<api::Embeddings> LocalEmbeddingBackend::embed(const api::EmbeddingRequest& req) {
+  if (req.input.empty()) throw api::Error::bad_request("input must not be empty", "input");
+  Impl& I = *impl_;
+  co_return co_await net::co_spawn(
+      I.worker.get_executor(), [&I, &req]() -> net::awaitable<api::Embeddings> { co_return I.run(req); },
+      net::use_awaitable);
+}
+
+}  // namespace kuai::upstream
