@@ -37,6 +37,9 @@ struct GuardConfig {
   bool content = true;
   // Each side must cover this share of the other's content words (weighted by how closely they match).
   double content_min_coverage = 0.65;
+  // A candidate at least this close (cosine) skips the content guard: a model embedder's similarity
+  // judges rewording better than word matching (stages.cache.embedder_trust); above 1: never.
+  double content_trusted_similarity = 2.0;
 };
 
 // The first guard (in the order above) that refuses `query` being answered with `cached`'s answer;

@@ -155,12 +155,14 @@ LookupResult Store::lookup(const std::string& ns_id, const QueryFeatures& f, con
       // nearest by cosine is not always the same question).
       Slot* best = nullptr;
       double best_agreement = -1, best_sim = 0;
+      GuardConfig guards = cfg_.guards;
       for (const auto& [label, sim] : ns->second.index->search(vec->data(), cfg_.candidates)) {
         auto it = entries_.find(label);
         if (it == entries_.end() || !live(it->second)) continue;
         if (sim < threshold_for(&ns->second, it->second.entry)) continue;
         double agreement = 0;
-        Guard g = check_guards(it->second.entry.features, f, cfg_.guards, &agreement);
+        guards.content = cfg_.guards.content && sim < cfg_.guards.content_trusted_similarity;
+        Guard g = check_guards(it->second.entry.features, f, guards, &agreement);
         if (g != Guard::None) {
           if (out.kind == LookupResult::Kind::Miss) {
             out.kind = LookupResult::Kind::Refused;

@@ -323,6 +323,7 @@ const std::vector<KeyRule>& key_rules() {
         {"stages.cache.embedder", T::string, 0, 0, {"hash", "remote", "local"}},
         {"stages.cache.embedder_model", T::string},
         {"stages.cache.hash_dim", T::integer, 16, 8192},
+        {"stages.cache.embedder_trust", T::number, 0, 1},
         {"stages.cache.threshold", T::number, 0, 1},
         {"stages.cache.model_thresholds", T::map},
         {"stages.cache.model_thresholds.*", T::number, 0, 1},

@@ -401,7 +401,8 @@ std::optional<std::string> read_cache_config(const YAML::Node& cfg, CacheStageCo
   std::string error;
   double ttl_s = double(c.store.ttl_ms) / 1000.0;
   bool ok = read(cfg, "embedder", c.embedder, error) && read(cfg, "embedder_model", c.embedder_model, error) &&
-            read(cfg, "hash_dim", c.hash_dim, error) && read(cfg, "threshold", c.store.threshold, error) &&
+            read(cfg, "hash_dim", c.hash_dim, error) && read(cfg, "embedder_trust", c.embedder_trust, error) &&
+            read(cfg, "threshold", c.store.threshold, error) &&
             read(cfg, "ttl_s", ttl_s, error) && read(cfg, "max_entries", c.store.max_entries, error) &&
             read(cfg, "max_bytes", c.store.max_bytes, error) && read(cfg, "max_query_bytes", c.max_query_bytes, error) &&
             read(cfg, "max_false_hit_rate", c.max_false_hit_rate, error) &&
@@ -431,6 +432,10 @@ std::optional<std::string> read_cache_config(const YAML::Node& cfg, CacheStageCo
   }
   if (!ok) return error;
   if (!(c.store.threshold > 0 && c.store.threshold <= 1)) return std::string("stages.cache.threshold must be in (0, 1]");
+  if (!(c.embedder_trust > 0 && c.embedder_trust <= 1)) return std::string("stages.cache.embedder_trust must be in (0, 1]");
+  // A sentence embedder's cosine already tells paraphrases from other questions; the hash embedder's
+  // only counts shared words, so it never stands in for the content guard.
+  c.store.guards.content_trusted_similarity = c.embedder == "hash" ? 2.0 : c.embedder_trust;
   if (ttl_s < 0) return std::string("stages.cache.ttl_s must be >= 0 (0: never expire)");
   if (c.store.max_entries == 0) return std::string("stages.cache.max_entries must be > 0");
   if (c.hash_dim < 16 || c.hash_dim > 8192) return std::string("stages.cache.hash_dim must be in 16..8192");

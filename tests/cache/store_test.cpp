@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 namespace kuai::cache {
 namespace {
 
@@ -76,6 +78,43 @@ TEST(StoreTest, ReportsTheCandidateOnlyTheContentGuardRefusedAndServesItOnReques
   EXPECT_EQ(r.kind, LookupResult::Kind::Refused);
   EXPECT_EQ(r.guard, Guard::Negation);
   EXPECT_EQ(r.grey_entry_id, 0u);
+}
+
+// A sentence embedder (here a stand-in that maps the paraphrase next to the stored query, as a trained
+// one does) decides rewording on its own above embedder_trust; the hard guards still refuse.
+TEST(StoreTest, ATrustedEmbedderSimilaritySkipsOnlyTheContentGuard) {
+  StoreConfig cfg;
+  cfg.guards.content_trusted_similarity = 0.85;
+  Store store(cfg);
+  std::vector<float> v(8, 0.0f), close(8, 0.0f), far(8, 0.0f);
+  v[0] = 1.0f;
+  close[0] = 0.95f, close[1] = std::sqrt(1.0f - 0.95f * 0.95f);  // cosine 0.95
+  far[0] = 0.6f, far[1] = 0.8f;                                   // cosine 0.6
+  Q a("What's the penalty for filing taxes late?");
+  ASSERT_TRUE(store.insert("ns", a.text, a.f, v, ans("5% a month."), 1, 1000));
+  Q para("fine for missing the tax filing deadline");  // words the content guard does not match
+  auto r = store.lookup("ns", para.f, &close, 1001, 0.0);
+  EXPECT_EQ(r.kind, LookupResult::Kind::Hit);
+  EXPECT_NEAR(r.similarity, 0.95, 1e-4);
+  // Below the trusted similarity, the words decide.
+  r = store.lookup("ns", para.f, &far, 1001, 0.0);
+  EXPECT_EQ(r.kind, LookupResult::Kind::Refused);
+  EXPECT_EQ(r.guard, Guard::Content);
+  // A negation or a name the embedder put as close is still another question.
+  Q neg("What's not the penalty for filing taxes late?");
+  r = store.lookup("ns", neg.f, &close, 1001, 0.0);
+  EXPECT_EQ(r.kind, LookupResult::Kind::Refused);
+  EXPECT_EQ(r.guard, Guard::Negation);
+  Q entity("What's the penalty for filing taxes late in Canada?");
+  r = store.lookup("ns", entity.f, &close, 1001, 0.0);
+  EXPECT_EQ(r.kind, LookupResult::Kind::Refused);
+  EXPECT_EQ(r.guard, Guard::Entity);
+  // The hash embedder's setting (never trusted) keeps the content guard at any similarity.
+  Store lexical(StoreConfig{});
+  lexical.insert("ns", a.text, a.f, v, ans("5% a month."), 1, 1000);
+  r = lexical.lookup("ns", para.f, &close, 1001, 0.0);
+  EXPECT_EQ(r.kind, LookupResult::Kind::Refused);
+  EXPECT_EQ(r.guard, Guard::Content);
 }
 
 TEST(StoreTest, TtlExpires) {
