@@ -7,9 +7,8 @@
 #include "engine/kernels/ops.h"
 #include "engine/kernels/type_traits.h"
 #include "engine/model/attention.h"
-#include "engine/model/float_gemm.h"
-#include "engine/model/kquant_gemm.h"
 #include "engine/model/llama_model.h"
+#include "engine/model/weight_product.h"
 #include "engine/threads/thread_pool.h"
 
 namespace kuai::engine::model {
@@ -18,25 +17,14 @@ namespace k = kernels;
 
 namespace {
 
-// Every weight product of the forward pass: Q4_0 and Q8_0 through the packed int8 kernel, Q4_K/Q6_K
-// and F32/F16/BF16 prompts through their batched kernels, where the CPU has them and they pay
-// (*_preferred); anything else through kernels::matmul. ForwardState::int8_gemm = false sends
-// everything to matmul.
+// Every weight product of the forward pass (model/weight_product.h); ForwardState::int8_gemm = false
+// sends everything to kernels::matmul.
 void mm(ForwardState& st, std::span<const k::MatmulOut> outs, const float* x, size_t x_stride, int n) {
-  if (st.int8_gemm && int8_gemm_preferred(outs, n)) {
-    int8_gemm(*st.pool, outs, x, x_stride, n, st.int8);
-  } else if (st.int8_gemm && kquant_gemm_preferred(outs, n)) {
-    kquant_gemm(*st.pool, outs, x, x_stride, n, st.kquant);
-  } else if (st.int8_gemm && float_gemm_preferred(outs, n)) {
-    float_gemm(*st.pool, outs, x, x_stride, n);
-  } else {
-    k::matmul(*st.pool, outs, x, x_stride, n, st.mm);
-  }
+  weight_product(*st.pool, outs, x, x_stride, n, st.products, st.int8_gemm);
 }
 
 void mm(ForwardState& st, const k::WeightView& w, const float* x, int n, float* y) {
-  const k::MatmulOut out{&w, y, size_t(w.rows)};
-  mm(st, std::span<const k::MatmulOut>(&out, 1), x, size_t(w.cols), n);
+  weight_product(*st.pool, w, x, n, y, st.products, st.int8_gemm);
 }
 
 }  // namespace

@@ -73,16 +73,11 @@ Status LlamaModel::load_weights() {
 }
 
 void LlamaModel::pack_weights() {
-  if (kernels::detected_isa() < kernels::Isa::kAvx512) return;  // int8_gemm's level
-  const int threads = int(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
-  auto pack = [&](kernels::WeightView& w) {
-    if (!int8_packable(w)) return;
-    packed_.push_back(int8_pack_weight(w, threads));
-    w.packed = packed_.back().data();
-  };
+  std::vector<kernels::WeightView*> weights;
   for (auto& L : layers_)
-    for (auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) pack(*w);
-  pack(output_);  // a tied output is a copy of tok_embd_'s view: the lookup keeps reading the file
+    for (auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) weights.push_back(w);
+  weights.push_back(&output_);  // a tied output is a copy of tok_embd_'s view: the lookup keeps reading the file
+  pack_for_int8_gemm(weights, packed_);
 }
 
 uint64_t LlamaModel::weight_bytes_per_token() const {

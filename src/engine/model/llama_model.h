@@ -26,9 +26,7 @@
 #include "engine/kernels/matmul.h"
 #include "engine/model/hparams.h"
 #include "engine/model/kv_view.h"
-#include "engine/model/int8_gemm.h"
-#include "engine/model/int8_pack.h"
-#include "engine/model/kquant_gemm.h"
+#include "engine/model/weight_product.h"
 
 namespace kuai::engine {
 class GgufFile;
@@ -95,9 +93,7 @@ struct ForwardState {
   std::vector<const uint16_t*> attn_rows;  // per pool thread: a chunk's K then V row pointers (F16 caches)
   std::vector<const uint8_t*> attn_rows_q8;  // the same for Q8_0 caches
   std::vector<int> attn_blocks;     // attention's query blocks (first batch token of each)
-  kernels::MatmulScratch mm;
-  Int8GemmScratch int8;
-  KquantGemmScratch kquant;
+  WeightProductScratch products;
   bool int8_gemm = true;              // int8_gemm / kquant_gemm / float_gemm where preferred (false: kernels::matmul only)
   ForwardProfile* profile = nullptr;  // optional phase timers (not owned)
   ForwardObserver* observer = nullptr;  // optional activation observer (not owned)

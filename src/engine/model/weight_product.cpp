@@ -1,0 +1,40 @@
+#include "engine/model/weight_product.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "engine/kernels/type_traits.h"
+#include "engine/model/float_gemm.h"
+
+namespace kuai::engine::model {
+
+void weight_product(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, const float* x, size_t x_stride,
+                    int n, WeightProductScratch& s, bool batched_kernels) {
+  if (batched_kernels && int8_gemm_preferred(outs, n)) {
+    int8_gemm(pool, outs, x, x_stride, n, s.int8);
+  } else if (batched_kernels && kquant_gemm_preferred(outs, n)) {
+    kquant_gemm(pool, outs, x, x_stride, n, s.kquant);
+  } else if (batched_kernels && float_gemm_preferred(outs, n)) {
+    float_gemm(pool, outs, x, x_stride, n);
+  } else {
+    kernels::matmul(pool, outs, x, x_stride, n, s.mm);
+  }
+}
+
+void weight_product(ThreadPool& pool, const kernels::WeightView& w, const float* x, int n, float* y,
+                    WeightProductScratch& s, bool batched_kernels) {
+  const kernels::MatmulOut out{&w, y, size_t(w.rows)};
+  weight_product(pool, std::span<const kernels::MatmulOut>(&out, 1), x, size_t(w.cols), n, s, batched_kernels);
+}
+
+void pack_for_int8_gemm(std::span<kernels::WeightView* const> weights, std::vector<PackedWeight>& store) {
+  if (kernels::detected_isa() < kernels::Isa::kAvx512) return;  // int8_gemm's level
+  const int threads = int(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+  for (kernels::WeightView* w : weights) {
+    if (!int8_packable(*w)) continue;
+    store.push_back(int8_pack_weight(*w, threads));
+    w->packed = store.back().data();
+  }
+}
+
+}  // namespace kuai::engine::model

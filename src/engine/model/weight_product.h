@@ -1,0 +1,38 @@
+// Every weight product of engine/model's forward passes (LlamaModel, BertModel): Q4_0 and Q8_0 through
+// the packed int8 kernel (int8_gemm, with the load-time copy of WeightView::packed), Q4_K/Q6_K and
+// F32/F16/BF16 prompts through their batched kernels, where the CPU has them and they pay
+// (*_preferred); anything else through kernels::matmul.
+#pragma once
+
+#include <span>
+#include <vector>
+
+#include "engine/kernels/matmul.h"
+#include "engine/model/int8_gemm.h"
+#include "engine/model/int8_pack.h"
+#include "engine/model/kquant_gemm.h"
+
+namespace kuai::engine {
+class ThreadPool;
+}
+
+namespace kuai::engine::model {
+
+// Per-caller buffers of the kernels, reused between calls.
+struct WeightProductScratch {
+  kernels::MatmulScratch mm;
+  Int8GemmScratch int8;
+  KquantGemmScratch kquant;
+};
+
+// y = W x for every output (kernels::matmul's contract). `batched_kernels` false: kernels::matmul only.
+void weight_product(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, const float* x, size_t x_stride,
+                    int n_tokens, WeightProductScratch& scratch, bool batched_kernels = true);
+void weight_product(ThreadPool& pool, const kernels::WeightView& w, const float* x, int n_tokens, float* y,
+                    WeightProductScratch& scratch, bool batched_kernels = true);
+
+// Where int8_gemm runs (avx512 level), packs each Q4_0 / Q8_0 weight once into `store` and points its
+// view's `packed` at the copy. `store` must outlive the views.
+void pack_for_int8_gemm(std::span<kernels::WeightView* const> weights, std::vector<PackedWeight>& store);
+
+}  // namespace kuai::engine::model
