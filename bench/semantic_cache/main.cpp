@@ -8,8 +8,12 @@
 //  2. Index: an HNSW namespace index of N entries (synthetic EN/ZH-like queries through the hash
 //     embedder, or random unit vectors for the large run): build time, lookup p50/p99 (k = 4) and
 //     memory; plus the whole lookup path (features + embedding + store lookup with guards) at 20k.
-// Usage: bench_semantic_cache [--hits N] [--ttft-ms MS] [--no-gateway] [--no-index] [--million]
-//        [--million-dim D] [--threads T] [--kuai PATH]
+//  3. Sentence embedder (`embedder: local` on a BERT-family GGUF): per-query embedding time of a
+//     bge-small-shaped file (`kuai synth --preset bge-small`, F16 and Q8_0) for 16 EN/ZH cache queries,
+//     kuai's BertModel in-process against llama.cpp's llama-embedding on the same file and queries (its
+//     own "prompt eval time", so process start and load are left out of both), median over the queries.
+// Usage: bench_semantic_cache [--hits N] [--ttft-ms MS] [--no-gateway] [--no-index] [--no-embedder]
+//        [--million] [--million-dim D] [--threads T] [--kuai PATH]
 // --million adds the 1M-entry index (random unit vectors of --million-dim, default 128, built on
 // --threads threads): minutes on a small machine, so it is opt-in.
 #include "../../tests/support/process.h"
@@ -18,9 +22,17 @@
 #include "cache/embedder.h"
 #include "cache/store.h"
 #include "cache/vector_index.h"
+#include "engine/gguf/gguf_file.h"
+#include "engine/model/bert_model.h"
+#include "engine/threads/thread_pool.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "support/paths.h"
+#include "tools/bench.h"
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <optional>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -246,9 +258,71 @@ void store_path_bench(size_t n) {
 
 }  // namespace
 
+// llama-embedding's own time for one query (ms, its "prompt eval time"); nullopt when it is absent or
+// does not run on this CPU.
+std::optional<double> llama_embedding_ms(const std::string& bin, const std::string& model, const std::string& q,
+                                         int threads) {
+  const auto r = run_shell(bin + " -m " + model + " -t " + std::to_string(threads) + " --embd-normalize 2 -p '" + q + "'");
+  const size_t at = r.out.find("prompt eval time =");
+  if (r.code != 0 || at == std::string::npos) return std::nullopt;
+  return std::strtod(r.out.c_str() + at + std::strlen("prompt eval time ="), nullptr);
+}
+
+void embedder_bench(const std::string& kuai, int threads) {
+  namespace fs = std::filesystem;
+  const std::vector<std::string> queries = {
+      "What documents do I need for a Schengen visa application?", "How do I reset my router password?",
+      "Can I return a laptop after 30 days?", "How long should I boil eggs for a soft yolk?",
+      "What is the penalty for filing taxes late?", "How do I transfer money from PayPal to my bank?",
+      "Why does my phone battery drain so fast?", "Is it safe to take ibuprofen on an empty stomach?",
+      "宝宝几个月可以添加辅食", "信用卡逾期一天会影响征信吗", "高铁票改签有次数限制吗", "护照过期了怎么换新",
+      "怎么查看linux磁盘空间", "公积金贷款需要什么条件", "手机丢了微信怎么办", "每天走一万步有什么好处"};
+  const std::string llama = shared_dir() + "/tools/llama.cpp/llama-embedding";
+  std::printf("\nsentence embedder (bge-small shape: 12 layers, width 384; %zu EN/ZH queries; %d threads; CPU %s)\n",
+              queries.size(), threads, kuai::tools::cpu_model_name().c_str());
+  for (const std::string type : {"f16", "q8_0"}) {
+    const std::string path = (fs::temp_directory_path() / ("kuai_bench_bge_" + type + "_" + std::to_string(::getpid()) + ".gguf")).string();
+    if (run_shell(kuai + " synth --preset bge-small --type " + type + " -o " + path).code != 0) {
+      std::printf("  %s: kuai synth failed\n", type.c_str());
+      continue;
+    }
+    auto file = kuai::engine::GgufFile::open(path);
+    std::shared_ptr<const kuai::engine::GgufFile> shared(std::move(file).value());
+    auto model = kuai::engine::model::BertModel::load(shared);
+    auto tok = kuai::engine::Tokenizer::from_gguf(*shared);
+    kuai::engine::ThreadPool pool(threads);
+    kuai::engine::model::BertState st(pool);
+    std::vector<double> ours, peer;
+    size_t tokens = 0;
+    for (const auto& q : queries) {
+      const auto ids = (*tok)->encode(q, true, false);
+      tokens += ids.size();
+      (void)(*model)->embed(ids, st);  // warm-up: buffers, page faults
+      double best = 1e30;
+      for (int rep = 0; rep < 5; ++rep) {
+        const auto t0 = Clock::now();
+        (void)(*model)->embed(ids, st);
+        best = std::min(best, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      }
+      ours.push_back(best);
+      if (auto ms = llama_embedding_ms(llama, path, q, threads)) peer.push_back(*ms);
+    }
+    const double k = pct(ours, 0.5);
+    std::printf("  %-5s kuai %.2f ms per query (median; %.1f tokens on average)", type.c_str(), k,
+                double(tokens) / double(queries.size()));
+    if (peer.size() == queries.size()) {
+      const double l = pct(peer, 0.5);
+      std::printf(", llama-embedding %.2f ms, kuai %.2fx llama.cpp's speed\n", l, l / k);
+    } else {
+      std::printf(", llama-embedding: no figure (absent, or SIGILL on this CPU)\n");
+    }
+    fs::remove(path);
+  }
+}
+
 int main(int argc, char** argv) {
   int hits = 2000, ttft_ms = 200;
-  bool gateway = true, index = true, million = false;
+  bool gateway = true, index = true, embedder = true, million = false;
   size_t million_dim = 128;
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   std::string kuai = std::getenv("KUAI_BIN") ? std::getenv("KUAI_BIN") : self_dir() + "/kuai";
@@ -259,11 +333,12 @@ int main(int argc, char** argv) {
     else if (a == "--ttft-ms") ttft_ms = std::stoi(next());
     else if (a == "--no-gateway") gateway = false;
     else if (a == "--no-index") index = false;
+    else if (a == "--no-embedder") embedder = false;
     else if (a == "--million") million = true;
     else if (a == "--million-dim") million_dim = std::stoul(next());
     else if (a == "--threads") threads = unsigned(std::stoul(next()));
     else if (a == "--kuai") kuai = next();
-    else { std::fprintf(stderr, "usage: bench_semantic_cache [--hits N] [--ttft-ms MS] [--no-gateway] [--no-index] [--million] [--million-dim D] [--threads T] [--kuai PATH]\n"); return 2; }
+    else { std::fprintf(stderr, "usage: bench_semantic_cache [--hits N] [--ttft-ms MS] [--no-gateway] [--no-index] [--no-embedder] [--million] [--million-dim D] [--threads T] [--kuai PATH]\n"); return 2; }
   }
   std::printf("dot kernel: %s\n", dot_f32_isa());
   if (gateway) gateway_bench(kuai, hits, ttft_ms);
@@ -272,5 +347,6 @@ int main(int argc, char** argv) {
     store_path_bench(20000);
   }
   if (million) index_bench(1000000, million_dim, false, threads);
+  if (embedder) embedder_bench(kuai, int(std::min(threads, 8u)));
   return 0;
 }

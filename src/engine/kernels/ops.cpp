@@ -64,6 +64,19 @@ void swiglu(float* out, const float* gate, const float* up, int n) {
   else swiglu_ref(out, gate, up, n);
 }
 
+void gelu_ref(float* x, const float* bias, int n) {
+  constexpr float kTwoSqrt2OverPi = 1.5957691216f;
+  for (int i = 0; i < n; ++i) {
+    const float v = x[i] + bias[i];
+    x[i] = v / (1.0f + std::exp(-kTwoSqrt2OverPi * (v + 0.044715f * v * v * v)));
+  }
+}
+
+void gelu(float* x, const float* bias, int n) {
+  if (detected_isa() >= Isa::kAvx512) gelu_avx512(x, bias, n);
+  else gelu_ref(x, bias, n);
+}
+
 void add_inplace(float* y, const float* x, int n) {
   for (int i = 0; i < n; ++i) y[i] += x[i];
 }

@@ -28,6 +28,13 @@ void swiglu_ref(float* out, const float* gate, const float* up, int n);
 void swiglu_avx512(float* out, const float* gate, const float* up, int n);
 void swiglu(float* out, const float* gate, const float* up, int n);
 
+// x[i] = gelu(x[i] + bias[i]) in place, GELU's tanh form (BERT's, ggml's): 0.5 x (1 + tanh(√(2/π)(x +
+// 0.044715 x³))) = x · sigmoid(2√(2/π)(x + 0.044715 x³)). Reference (std::exp), AVX-512 (agrees to a
+// relative 1e-6; call only at that level), and the level's choice.
+void gelu_ref(float* x, const float* bias, int n);
+void gelu_avx512(float* x, const float* bias, int n);
+void gelu(float* x, const float* bias, int n);
+
 // y[i] += x[i]
 void add_inplace(float* y, const float* x, int n);
 

@@ -6,6 +6,7 @@
 #include "engine/gguf/gguf_file.h"
 #include "engine/kernels/ops.h"
 #include "engine/model/weight_loader.h"
+#include "engine/model/weight_product.h"
 #include "engine/threads/thread_pool.h"
 
 namespace kuai::engine::model {
@@ -48,12 +49,6 @@ void layer_norm(float* x, const float* w, const float* b, int n, float eps) {
   for (int i = 0; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
   const float inv = float(1.0 / std::sqrt(var / n + double(eps)));
   for (int i = 0; i < n; ++i) x[i] = (x[i] - float(mean)) * inv * w[i] + b[i];
-}
-
-// GELU, tanh approximation (BERT's and ggml's).
-float gelu(float x) {
-  constexpr float kSqrt2OverPi = 0.7978845608f;
-  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
 }
 
 void add_bias(float* y, const float* b, int n_rows, int width) {
@@ -113,27 +108,39 @@ Status BertModel::load_weights() {
   }
   n_params_ = w.n_params();
   owned_ = w.take_owned();
+  std::vector<kernels::WeightView*> matrices;
+  for (Layer& L : layers_)
+    for (auto* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_up, &L.w_down}) matrices.push_back(m);
+  pack_for_int8_gemm(matrices, packed_);
   return Ok{};
 }
 
-// att = softmax(q k^T / sqrt(head_dim)) v per head, every token seeing every token; in parallel by
-// (head, query row).
+// att = softmax(q k^T / sqrt(head_dim)) v per head, every token seeing every token. Both products are
+// weight products (model/weight_product.h): the head's keys, and its values transposed, copied out as
+// small F32 matrices, so they run on the same batched kernels as the layers' weights.
 void BertModel::attention(int n, BertState& st) const {
   const int E = hp_.n_embd, H = hp_.n_head, D = E / H;
   const float scale = 1.0f / std::sqrt(float(D));
-  st.scores.resize(size_t(st.pool->size()) * size_t(n));
-  std::fill(st.att.begin(), st.att.begin() + size_t(n) * size_t(E), 0.0f);
-  st.pool->parallel_for(int64_t(H) * n, 8, [&](int64_t begin, int64_t end, int ith) {
-    float* s = st.scores.data() + size_t(ith) * size_t(n);
-    for (int64_t job = begin; job < end; ++job) {
-      const int h = int(job / n), i = int(job % n);
-      const float* q = st.q.data() + size_t(i) * E + size_t(h) * D;
-      for (int j = 0; j < n; ++j) s[j] = scale * kernels::dot_f32(q, st.k.data() + size_t(j) * E + size_t(h) * D, D);
-      kernels::softmax(s, n);
-      float* out = st.att.data() + size_t(i) * E + size_t(h) * D;
-      for (int j = 0; j < n; ++j) kernels::axpy(out, s[j], st.v.data() + size_t(j) * E + size_t(h) * D, D);
+  const size_t nD = size_t(n) * size_t(D);
+  st.head.resize(4 * nD);
+  float *qh = st.head.data(), *kh = qh + nD, *vt = kh + nD, *oh = vt + nD;
+  st.scores.resize(size_t(n) * size_t(n));
+  for (int h = 0; h < H; ++h) {
+    for (int j = 0; j < n; ++j) {
+      const size_t src = size_t(j) * E + size_t(h) * D;
+      for (int d = 0; d < D; ++d) {
+        qh[size_t(j) * D + d] = st.q[src + d] * scale;
+        kh[size_t(j) * D + d] = st.k[src + d];
+        vt[size_t(d) * n + j] = st.v[src + d];
+      }
     }
-  });
+    const kernels::WeightView keys{GgmlType::F32, kh, n, D, size_t(D) * sizeof(float)};
+    weight_product(*st.pool, keys, qh, n, st.scores.data(), st.products);  // (n queries, n keys)
+    for (int i = 0; i < n; ++i) kernels::softmax(st.scores.data() + size_t(i) * n, n);
+    const kernels::WeightView values{GgmlType::F32, vt, D, n, size_t(n) * sizeof(float)};
+    weight_product(*st.pool, values, st.scores.data(), n, oh, st.products);  // (n queries, D)
+    for (int i = 0; i < n; ++i) std::copy_n(oh + size_t(i) * D, D, st.att.data() + size_t(i) * E + size_t(h) * D);
+  }
 }
 
 Result<std::vector<float>> BertModel::embed(std::span<const int32_t> tokens, BertState& st) const {
@@ -161,24 +168,23 @@ Result<std::vector<float>> BertModel::embed(std::span<const int32_t> tokens, Ber
   for (const Layer& L : layers_) {
     const kernels::MatmulOut qkv[] = {{&L.wq, st.q.data(), size_t(E)}, {&L.wk, st.k.data(), size_t(E)},
                                       {&L.wv, st.v.data(), size_t(E)}};
-    kernels::matmul(pool, qkv, st.x.data(), size_t(E), n, st.mm);
+    weight_product(pool, qkv, st.x.data(), size_t(E), n, st.products);
     add_bias(st.q.data(), L.bq, n, E);
     add_bias(st.k.data(), L.bk, n, E);
     add_bias(st.v.data(), L.bv, n, E);
     attention(n, st);
-    kernels::matmul(pool, L.wo, st.att.data(), n, st.proj.data(), st.mm);
+    weight_product(pool, L.wo, st.att.data(), n, st.proj.data(), st.products);
     for (int i = 0; i < n; ++i) {  // post-norm: x = LN(x + attn_out + b)
       float* x = st.x.data() + size_t(i) * E;
       kernels::add_inplace(x, st.proj.data() + size_t(i) * E, E);
       kernels::add_inplace(x, L.bo, E);
       layer_norm(x, L.attn_norm, L.attn_norm_b, E, hp_.norm_eps);
     }
-    kernels::matmul(pool, L.w_up, st.x.data(), n, st.ffn.data(), st.mm);
-    for (int i = 0; i < n; ++i) {
-      float* u = st.ffn.data() + size_t(i) * F;
-      for (int j = 0; j < F; ++j) u[j] = gelu(u[j] + L.b_up[j]);
-    }
-    kernels::matmul(pool, L.w_down, st.ffn.data(), n, st.proj.data(), st.mm);
+    weight_product(pool, L.w_up, st.x.data(), n, st.ffn.data(), st.products);
+    pool.parallel_for(n, 1, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b; i < e; ++i) kernels::gelu(st.ffn.data() + size_t(i) * F, L.b_up, F);
+    });
+    weight_product(pool, L.w_down, st.ffn.data(), n, st.proj.data(), st.products);
     for (int i = 0; i < n; ++i) {  // x = LN(x + ffn_out + b)
       float* x = st.x.data() + size_t(i) * E;
       kernels::add_inplace(x, st.proj.data() + size_t(i) * E, E);

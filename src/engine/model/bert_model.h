@@ -6,7 +6,8 @@
 //
 // Unlike LlamaModel there is no KV cache and no batching across sequences: one call embeds one token
 // sequence whole, since every token attends to every other. Weights stay in the file's mapping
-// (model/weight_loader.h); every matrix type the matmul kernels take is accepted.
+// (model/weight_loader.h; Q4_0/Q8_0 also packed for int8_gemm, as LlamaModel does); every matrix type
+// the matmul kernels take is accepted, and products go through model/weight_product.h.
 // Threads: immutable after load; embed() may run from one thread per BertState at a time.
 #pragma once
 
@@ -18,6 +19,7 @@
 
 #include "engine/gguf/result.h"
 #include "engine/kernels/matmul.h"
+#include "engine/model/weight_product.h"
 
 namespace kuai::engine {
 class GgufFile;
@@ -44,8 +46,9 @@ struct BertHparams {
 struct BertState {
   explicit BertState(ThreadPool& p) : pool(&p) {}
   ThreadPool* pool;
-  std::vector<float> x, q, k, v, att, proj, ffn, scores;
-  kernels::MatmulScratch mm;
+  std::vector<float> x, q, k, v, att, proj, ffn;
+  std::vector<float> head, scores;  // attention: one head's q, k, v^T and output; its (n, n) scores
+  WeightProductScratch products;
 };
 
 class BertModel {
@@ -81,6 +84,7 @@ class BertModel {
   const float *embd_norm_ = nullptr, *embd_norm_b_ = nullptr;
   std::vector<Layer> layers_;
   std::vector<std::unique_ptr<float[]>> owned_;
+  std::vector<PackedWeight> packed_;  // int8_gemm's copies of Q4_0 / Q8_0 matrices
   uint64_t n_params_ = 0;
 };
 
