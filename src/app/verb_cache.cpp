@@ -9,12 +9,49 @@
 #include "cache/query_features.h"
 #include "stages/cache_eval.h"
 #include "app/sweep_plot.h"
+#include "engine/gguf/gguf_file.h"
+#include "engine/model/bert_model.h"
+#include "engine/threads/thread_pool.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "tools/progress_bar.h"
 
 #include <algorithm>
 #include <cstdio>
+#include <thread>
 
 namespace kuai::app {
 namespace {
+
+// Both queries of every pair through the `local` embedder's model (engine.models.<embedder_model>, a
+// BERT-family GGUF), once; the sweep reuses them. An error is a one-line message.
+std::variant<stages::PairVectors, std::string> embed_pairs(const config::Config& cfg, const std::string& model,
+                                                           const std::vector<stages::LabelledPair>& pairs) {
+  const YAML::Node path = cfg.at("engine.models." + model);
+  if (!path || !path.IsScalar())
+    return "stages.cache.embedder_model '" + model + "' is not in engine.models (the local embedder's GGUF)";
+  auto file = engine::GgufFile::open(path.as<std::string>());
+  if (!file) return file.error();
+  std::shared_ptr<const engine::GgufFile> shared(std::move(file).value());
+  auto bert = engine::model::BertModel::load(shared);
+  if (!bert) return bert.error();
+  auto tok = engine::Tokenizer::from_gguf(*shared);
+  if (!tok) return tok.error();
+  engine::ThreadPool pool(int(std::clamp(std::thread::hardware_concurrency(), 1u, 8u)));
+  engine::model::BertState st(pool);
+  stages::PairVectors out;
+  tools::ProgressBar bar("embed");
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    for (auto [text, dst] : {std::pair{&pairs[i].a, &out.a}, {&pairs[i].b, &out.b}}) {
+      auto ids = (*tok)->encode(*text, true, false);
+      ids.resize(std::min(ids.size(), size_t((*bert)->hparams().n_ctx_train)));  // as long as the model reads
+      auto v = (*bert)->embed(ids, st);
+      if (!v) return v.error();
+      dst->push_back(std::move(v).value());
+    }
+    bar(double(i + 1) / double(pairs.size()));
+  }
+  return out;
+}
 
 void print_run(const stages::PairEvalResult& r, double min_similarity) {
   std::printf("threshold %.2f: hit rate on true paraphrases %.1f%% (%d/%d); false hits %d (%.1f%% of %d pairs)\n",
@@ -112,33 +149,44 @@ VerbRegistrar reg("cache", [](CLI::App& root) {
     YAML::Node node = cfg.at("stages.cache");
     if (auto err = stages::read_cache_config(node ? node : YAML::Node(YAML::NodeType::Map), cc))
       return set_exit_code(fail("cache eval", *err, "see docs/CONFIG.md, section Semantic cache"));
-    if (cc.embedder != "hash")
-      return set_exit_code(fail("cache eval", "embedder '" + cc.embedder + "' needs a running model",
-                                "evaluate the built-in path (embedder: hash), or judge through a gateway"));
+    if (cc.embedder == "remote")
+      return set_exit_code(fail("cache eval", "embedder 'remote' needs a running model",
+                                "evaluate embedder: hash or local (a BERT-family GGUF in engine.models), or judge through a gateway"));
     auto loaded = stages::read_labelled_pairs(a->pairs);
     if (auto* err = std::get_if<std::string>(&loaded)) return set_exit_code(fail("cache eval", *err, "one JSON object per line"));
     const auto& pairs = std::get<std::vector<stages::LabelledPair>>(loaded);
-    auto run = stages::evaluate_pairs(pairs, cc);
+    std::optional<stages::PairVectors> vectors;
+    if (cc.embedder == "local") {
+      auto v = embed_pairs(cfg, cc.embedder_model, pairs);
+      if (auto* err = std::get_if<std::string>(&v))
+        return set_exit_code(fail("cache eval", *err, "the local embedder must be a BERT-family GGUF (kuai embed -m FILE checks one)"));
+      vectors = std::move(std::get<stages::PairVectors>(v));
+    }
+    const stages::PairVectors* vecs = vectors ? &*vectors : nullptr;
+    auto run = stages::evaluate_pairs(pairs, cc, vecs);
     print_run(run, cc.verifier.min_similarity);
     if (a->show)
       for (const auto& w : run.wrong)
         std::printf("  [%s%s] %s | %s  (nearest %.3f)\n", w.outcome.c_str(),
                     w.pair->same ? "" : (", " + w.pair->kind).c_str(), w.pair->a.c_str(), w.pair->b.c_str(), w.similarity);
-    std::printf("target (built-in path): hit rate >= 50%% and false hits <= 1%% -> %s\n",
-                run.hit_rate() >= 0.5 && run.false_hit_rate() <= 0.01 ? "met" : "NOT met");
+    if (!vecs)
+      std::printf("target (built-in path): hit rate >= 50%% and false hits <= 1%% -> %s\n",
+                  run.hit_rate() >= 0.5 && run.false_hit_rate() <= 0.01 ? "met" : "NOT met");
     if (a->sweep) {
       // The guards decide (retrieval is recall-oriented), so the knob that trades hits for false hits
-      // is how much of each other's content two queries must say.
-      std::printf("\nsweep:  guards.content_min_coverage  hit rate  false hits\n");
+      // is how much of each other's content two queries must say; with a model embedder, also the
+      // cosine at which its similarity replaces that check (embedder_trust).
+      const char* knob = vecs ? "embedder_trust" : "guards.content_min_coverage";
+      std::printf("\nsweep:  %27s  hit rate  false hits\n", knob);
       std::vector<double> xs;
       PlotSeries hits{{30, 100, 200}, {}}, false_hits{{220, 50, 40}, {}};
-      for (int t = 40; t <= 90; t += 5) {
+      for (int t = vecs ? 50 : 40; t <= (vecs ? 100 : 90); t += 5) {
         stages::CacheStageConfig at = cc;
-        at.store.guards.content_min_coverage = t / 100.0;
-        auto r = stages::evaluate_pairs(pairs, at);
-        std::printf("        %29.2f  %7.1f%%  %4d (%.1f%%)\n", at.store.guards.content_min_coverage, 100 * r.hit_rate(),
-                    r.false_hits, 100 * r.false_hit_rate());
-        xs.push_back(at.store.guards.content_min_coverage);
+        double& x = vecs ? at.store.guards.content_trusted_similarity : at.store.guards.content_min_coverage;
+        x = t / 100.0;
+        auto r = stages::evaluate_pairs(pairs, at, vecs);
+        std::printf("        %27.2f  %7.1f%%  %4d (%.1f%%)\n", x, 100 * r.hit_rate(), r.false_hits, 100 * r.false_hit_rate());
+        xs.push_back(x);
         hits.y.push_back(100 * r.hit_rate());
         false_hits.y.push_back(100 * r.false_hit_rate());
       }
@@ -147,8 +195,8 @@ VerbRegistrar reg("cache", [](CLI::App& root) {
         std::FILE* f = std::fopen(a->plot.c_str(), "wb");
         if (!f || std::fwrite(png.data(), 1, png.size(), f) != png.size() || std::fclose(f) != 0)
           return set_exit_code(fail("cache eval", "cannot write '" + a->plot + "'", "check the directory exists and is writable"));
-        std::printf("plot: %s (x: guards.content_min_coverage; blue: hit rate on true paraphrases; red: false hits, %% of all pairs)\n",
-                    a->plot.c_str());
+        std::printf("plot: %s (x: %s; blue: hit rate on true paraphrases; red: false hits, %% of all pairs)\n",
+                    a->plot.c_str(), knob);
       }
     }
     set_exit_code(0);

@@ -44,7 +44,8 @@ std::variant<std::vector<LabelledPair>, std::string> read_labelled_pairs(const s
   return out;
 }
 
-PairEvalResult evaluate_pairs(const std::vector<LabelledPair>& pairs, const CacheStageConfig& cfg) {
+PairEvalResult evaluate_pairs(const std::vector<LabelledPair>& pairs, const CacheStageConfig& cfg,
+                              const PairVectors* vectors) {
   PairEvalResult r;
   r.threshold = cfg.store.threshold;
   cache::StoreConfig sc = cfg.store;
@@ -53,15 +54,17 @@ PairEvalResult evaluate_pairs(const std::vector<LabelledPair>& pairs, const Cach
   cache::Store store(sc);
   cache::HashEmbedder embedder(cfg.hash_dim);
   const std::string ns = "eval";
-  auto vector_of = [&](const std::string& q, const cache::QueryFeatures& f) {
+  auto vector_of = [&](const std::string& q, const cache::QueryFeatures& f, size_t i, bool is_a) {
+    if (vectors) return (is_a ? vectors->a : vectors->b)[i];
     std::vector<float> v;
     embedder.embed_sync(q, f, v);
     return v;
   };
   std::vector<std::vector<float>> stored;
-  for (const auto& p : pairs) {
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const auto& p = pairs[i];
     auto f = cache::query_features(p.a);
-    stored.push_back(vector_of(p.a, f));
+    stored.push_back(vector_of(p.a, f, i, true));
     store.insert(ns, p.a, f, stored.back(), cache::Answer{p.a, "stop", 1}, 1.0, 0);
   }
   auto cosine = [](const std::vector<float>& x, const std::vector<float>& y) {  // unit vectors
@@ -75,7 +78,7 @@ PairEvalResult evaluate_pairs(const std::vector<LabelledPair>& pairs, const Cach
     const std::string script = zh_a && zh_b ? "zh" : !zh_a && !zh_b ? "en" : "mixed";
     if (p.same) r.hits_by_script[script].second += 1;
     auto f = cache::query_features(p.b);
-    auto v = vector_of(p.b, f);
+    auto v = vector_of(p.b, f, i, false);
     if (p.same) {
       const double own = cosine(v, stored[i]);
       own_cosines.push_back(own);

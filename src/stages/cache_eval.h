@@ -1,5 +1,5 @@
 // `kuai cache eval`: labelled query pairs ({"a", "b", "same", "kind"} per JSONL line) run offline through
-// the semantic cache's own code (query features, hash embedder, store, guards) the way the eval-dev judge
+// the semantic cache's own code (query features, hash embedder or given model vectors, store, guards) the way the eval-dev judge
 // runs them through a gateway: every `a` is stored, then every `b` is looked up. Reports the hit rate on
 // true paraphrases, false hits by kind, refusals by guard, and a sweep over the content coverage, so users tune
 // `stages.cache` on their own traffic.
@@ -51,7 +51,15 @@ struct PairEvalResult {
   double false_hit_rate() const { return same + different ? double(false_hits) / (same + different) : 0; }
 };
 
-// One run at `cfg` (its store threshold included).
-PairEvalResult evaluate_pairs(const std::vector<LabelledPair>& pairs, const CacheStageConfig& cfg);
+// Each pair's query vectors from a model embedder (unit length), computed once by the caller;
+// a.size() == b.size() == the number of pairs.
+struct PairVectors {
+  std::vector<std::vector<float>> a, b;
+};
+
+// One run at `cfg` (its store threshold included). Vectors come from `vectors` when given, else from
+// the hash embedder (cfg.hash_dim).
+PairEvalResult evaluate_pairs(const std::vector<LabelledPair>& pairs, const CacheStageConfig& cfg,
+                              const PairVectors* vectors = nullptr);
 
 }  // namespace kuai::stages

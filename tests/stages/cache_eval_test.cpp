@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <unistd.h>
@@ -50,6 +51,39 @@ TEST(CacheEval, CountsHitsFalseHitsAndRefusals) {
   EXPECT_EQ(r.false_hits, 0);
   EXPECT_EQ(r.top1, 2);
   std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace kuai::stages
+
+namespace kuai::stages {
+namespace {
+
+// Vectors of a model embedder (here one that puts each pair's two queries at cosine 0.95, and pairs
+// apart): above embedder_trust the paraphrase the words cannot match hits; the hard guards still
+// refuse the look-alike the embedder put as close.
+TEST(CacheEval, GivenModelVectorsTheTrustedSimilarityDecidesWording) {
+  const std::vector<LabelledPair> pairs = {
+      {"What's the penalty for filing taxes late?", "fine for missing the tax filing deadline", true, "paraphrase"},
+      {"Is coffee bad for you?", "Is coffee not bad for you?", false, "negation"}};
+  PairVectors v;
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    std::vector<float> a(8, 0.0f), b(8, 0.0f);
+    a[2 * i] = 1.0f;
+    b[2 * i] = 0.95f, b[2 * i + 1] = std::sqrt(1.0f - 0.95f * 0.95f);
+    v.a.push_back(a);
+    v.b.push_back(b);
+  }
+  CacheStageConfig cfg;
+  cfg.store.guards.content_trusted_similarity = 0.85;
+  auto r = evaluate_pairs(pairs, cfg, &v);
+  EXPECT_EQ(r.hits, 1);
+  EXPECT_EQ(r.false_hits, 0);
+  EXPECT_NEAR(r.median_cosine, 0.95, 1e-4);
+  cfg.store.guards.content_trusted_similarity = 0.99;  // not trusted: the content guard refuses the wording
+  r = evaluate_pairs(pairs, cfg, &v);
+  EXPECT_EQ(r.hits, 0);
+  EXPECT_EQ(r.refused_by_guard["content"], 1);
 }
 
 }  // namespace

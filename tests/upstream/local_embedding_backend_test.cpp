@@ -1,7 +1,7 @@
 // `kuai serve` with a BERT-family GGUF in engine.models (a `kuai synth --preset tiny-bert` file): its
 // /v1/embeddings are the vectors `kuai embed` computes (checked against llama.cpp in
 // tests/engine/model/bert_model_test.cpp), chat on it is a 400, an input over its context is a 400, and
-// the semantic cache's `local` embedder runs on it.
+// the semantic cache's `local` embedder runs on it, in the gateway and in `kuai cache eval`.
 #include "support/gateway_procs.h"
 #include "support/paths.h"
 
@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <unistd.h>
 
@@ -105,6 +106,28 @@ TEST_F(LocalEmbedding, TheCacheEmbedsQueriesWithIt) {
   auto s = parse_obj(stats.body);
   EXPECT_EQ(s.at("embedder").as_string(), "local");
   EXPECT_EQ(s.at("vectors").to_number<int64_t>(), 1) << "the query was embedded by the bert model and indexed";
+}
+
+TEST_F(LocalEmbedding, CacheEvalEmbedsThePairsWithIt) {
+  const std::string pairs = model + ".pairs.jsonl", cfg = model + ".yaml";
+  {
+    std::ofstream(pairs) << "{\"a\":\"How do I renew my passport?\",\"b\":\"passport renewal steps\",\"same\":true}\n"
+                            "{\"a\":\"Is coffee bad for you?\",\"b\":\"Is coffee not bad for you?\",\"same\":false,\"kind\":\"negation\"}\n";
+    std::ofstream(cfg) << "engine:\n  models:\n    bge: " << model << "\nstages:\n  cache:\n    embedder: local\n    embedder_model: bge\n";
+  }
+  auto r = run_shell(kuai_bin() + " cache eval --pairs " + pairs + " --config " + cfg);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("sweep:"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("embedder_trust"), std::string::npos) << r.out;
+  // A generative model is not a sentence embedder: one line, with a hint.
+  std::ofstream(cfg) << "engine:\n  models:\n    bge: " << shared_dir() << "/models/stories260K/stories260K.gguf\n"
+                     << "stages:\n  cache:\n    embedder: local\n    embedder_model: bge\n";
+  r = run_shell(kuai_bin() + " cache eval --pairs " + pairs + " --config " + cfg);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.out.find("kuai cache eval: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("not a BERT-family embedder"), std::string::npos) << r.out;
+  fs::remove(pairs);
+  fs::remove(cfg);
 }
 
 }  // namespace
