@@ -167,8 +167,9 @@ VerbRegistrar reg("cache", [](CLI::App& root) {
     print_run(run, cc.verifier.min_similarity);
     if (a->show)
       for (const auto& w : run.wrong)
-        std::printf("  [%s%s] %s | %s  (nearest %.3f)\n", w.outcome.c_str(),
-                    w.pair->same ? "" : (", " + w.pair->kind).c_str(), w.pair->a.c_str(), w.pair->b.c_str(), w.similarity);
+        std::printf("  [%s%s] %s | %s  (nearest %.3f%s%s)\n", w.outcome.c_str(),
+                    w.pair->same ? "" : (", " + w.pair->kind).c_str(), w.pair->a.c_str(), w.pair->b.c_str(), w.similarity,
+                    w.served.empty() ? "" : "; served: ", w.served.c_str());
     if (!vecs)
       std::printf("target (built-in path): hit rate >= 50%% and false hits <= 1%% -> %s\n",
                   run.hit_rate() >= 0.5 && run.false_hit_rate() <= 0.01 ? "met" : "NOT met");

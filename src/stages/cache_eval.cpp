@@ -101,7 +101,7 @@ PairEvalResult evaluate_pairs(const std::vector<LabelledPair>& pairs, const Cach
       } else {
         ++r.false_hits;
         ++r.false_hits_by_kind[p.kind];
-        r.wrong.push_back({&p, "false hit", got.similarity});
+        r.wrong.push_back({&p, "false hit", got.similarity, got.answer.content});  // eval answers are their query
       }
     } else if (got.kind == cache::LookupResult::Kind::Refused && p.same) {
       ++r.refused_by_guard[std::string(cache::guard_name(got.guard))];
