@@ -20,6 +20,7 @@ VerbRegistrar reg("synth", [](CLI::App& root) {
   cmd->add_option("--type", opt->type, "f32|f16|bf16|q8_0|q4_0|q4_k|q6_k|q4_k_m")->capture_default_str();
   cmd->add_option("--seed", opt->seed, "weights seed (same seed, same file)")->capture_default_str();
   cmd->add_option("--std", opt->weight_std, "standard deviation of the weights")->capture_default_str();
+  cmd->add_option("--pooling", opt->pooling, "bert presets: the pooling the file asks for, mean|cls")->capture_default_str();
   cmd->add_option("-t,--threads", opt->n_threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));
   cmd->add_option("-o,--output", *out, "output GGUF")->required();
   cmd->callback([opt, out] {

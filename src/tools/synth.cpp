@@ -67,6 +67,7 @@ engine::Status synth_model(const std::string& out_path, const SynthOptions& opt)
   bool known = false;
   for (const auto& r : quantize_recipes()) known |= r == opt.type;
   if (!known) return engine::make_error("unknown type '" + opt.type + "'");
+  if (opt.pooling != "mean" && opt.pooling != "cls") return engine::make_error("unknown pooling '" + opt.pooling + "' (mean or cls)");
 
   engine::GgufWriter w;
   const std::string a = p->arch + ".";
@@ -82,7 +83,7 @@ engine::Status synth_model(const std::string& out_path, const SynthOptions& opt)
   if (bert) {
     w.set_f32(a + "attention.layer_norm_epsilon", p->rms_eps);
     w.set_bool(a + "attention.causal", false);
-    w.set_u32(a + "pooling_type", 1);  // mean
+    w.set_u32(a + "pooling_type", opt.pooling == "cls" ? 2 : 1);
   } else {
     w.set_u32(a + "attention.head_count_kv", uint32_t(p->n_head_kv));
     w.set_f32(a + "attention.layer_norm_rms_epsilon", p->rms_eps);

@@ -31,6 +31,7 @@ struct SynthOptions {
   std::string type = "f32";  // any recipe of quantize_recipes() (q4_k_m too)
   uint64_t seed = 1;
   float weight_std = 0.02f;
+  std::string pooling = "mean";  // bert presets: bert.pooling_type, "mean" (1) or "cls" (2)
   int n_threads = 2;
   std::function<void(double)> progress;
 };

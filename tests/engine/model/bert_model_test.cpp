@@ -29,9 +29,10 @@ const std::vector<std::string> kTexts = {"hello world, this is a test of the emb
 
 class BertModelTest : public ::testing::Test {
  protected:
-  std::string synth(const std::string& type, const std::string& preset = "tiny-bert") {
-    const std::string p = (dir_ / (preset + "-" + type + ".gguf")).string();
-    const auto r = test::run_shell(test::kuai_bin() + " synth --preset " + preset + " --type " + type + " -o " + p);
+  std::string synth(const std::string& type, const std::string& preset = "tiny-bert", const std::string& pooling = "mean") {
+    const std::string p = (dir_ / (preset + "-" + type + "-" + pooling + ".gguf")).string();
+    const auto r = test::run_shell(test::kuai_bin() + " synth --preset " + preset + " --type " + type + " --pooling " +
+                                   pooling + " -o " + p);
     EXPECT_EQ(r.code, 0) << r.out;
     return p;
   }
@@ -99,9 +100,10 @@ std::optional<std::vector<float>> llama_embedding(const std::string& model, cons
 }
 
 TEST_F(BertModelTest, MatchesLlamaEmbeddingOnTheSameFile) {
-  for (const std::string type : {"f32", "f16", "q8_0", "q4_0"}) {
-    SCOPED_TRACE(type);
-    const std::string path = synth(type);
+  for (const auto& [type, pooling] : std::vector<std::pair<std::string, std::string>>{
+           {"f32", "mean"}, {"f32", "cls"}, {"f16", "mean"}, {"q8_0", "mean"}, {"q4_0", "cls"}}) {
+    SCOPED_TRACE(type + " " + pooling);
+    const std::string path = synth(type, "tiny-bert", pooling);
     Loaded l = load(path);
     ASSERT_TRUE(l.model && l.tok);
     ThreadPool pool(2);
@@ -124,6 +126,27 @@ TEST_F(BertModelTest, MatchesLlamaEmbeddingOnTheSameFile) {
       EXPECT_GT(dot(*ours, *peer), type.starts_with("f") ? 0.99999 : 0.9995);
     }
   }
+}
+
+TEST_F(BertModelTest, ClsPoolingIsTheFirstTokensVector) {
+  Loaded mean = load(synth("f32")), cls = load(synth("f32", "tiny-bert", "cls"));
+  EXPECT_EQ(mean.model->hparams().pooling, Pooling::kMean);
+  ASSERT_EQ(cls.model->hparams().pooling, Pooling::kCls);
+  ThreadPool pool(1);
+  BertState st(pool);
+  const auto ids = cls.tok->encode(kTexts[0], true, false);
+  auto a = mean.model->embed(ids, st);
+  ASSERT_TRUE(a.ok());
+  // Same weights (same seed), another pooling: another vector; the CLS one is the first row of the
+  // last hidden states, which the state keeps.
+  auto b = cls.model->embed(ids, st);
+  ASSERT_TRUE(b.ok());
+  EXPECT_LT(dot(*a, *b), 0.999);
+  std::vector<float> first(st.x.begin(), st.x.begin() + 128);
+  double norm = 0;
+  for (float v : first) norm += double(v) * v;
+  for (float& v : first) v = float(v / std::sqrt(norm));
+  EXPECT_GT(dot(*b, first), 0.999999);
 }
 
 TEST_F(BertModelTest, ThreadsDoNotChangeTheVector) {
