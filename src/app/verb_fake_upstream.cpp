@@ -43,13 +43,22 @@ VerbRegistrar reg("fake-upstream", [](CLI::App& root) {
   cmd->add_flag("--echo", opts->echo, "the answer is the JSON of the messages received");
   cmd->add_option("--embedding-dim", opts->embedding_dim, "embedding vector size")->capture_default_str()
       ->check(CLI::Range(1, 65536));
+  auto pairs_file = std::make_shared<std::string>();
+  cmd->add_option("--embedding-pairs", *pairs_file,
+                  "a stand-in sentence embedder: JSONL pairs {a, b, same}; b at cosine 0.95 to a when same, 0.92 when not");
   auto script_file = std::make_shared<std::string>();
   cmd->add_option("--script", *script_file,
                   "scripted chat answers: lines 'PATTERN => ANSWER' checked in order against the last message "
                   "(substring; * = any; \\n = line break; '!500 msg' = that HTTP error)");
   cmd->add_option("--tls-cert", opts->tls_cert, "PEM certificate chain: serve HTTPS");
   cmd->add_option("--tls-key", opts->tls_key, "PEM private key for --tls-cert");
-  cmd->callback([opts, script_file] {
+  cmd->callback([opts, script_file, pairs_file] {
+    if (!pairs_file->empty()) {
+      if (auto err = fakeup::load_embedding_pairs(*pairs_file, opts->embedding_pairs)) {
+        set_exit_code(fail("fake-upstream", *err, "one JSON object a line, as kuai cache eval reads"));
+        return;
+      }
+    }
     if (!script_file->empty()) {
       if (auto err = fakeup::load_script(*script_file, opts->script)) {
         set_exit_code(fail("fake-upstream", *err, "one rule a line: PATTERN => ANSWER"));

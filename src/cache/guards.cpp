@@ -360,6 +360,13 @@ bool swapped_words(const Coverage& ab, const Coverage& ba) {
   return ab.loose > 0 && ba.loose > 0 && std::min(ab.same, ba.same) >= std::max(ab.loose, ba.loose);
 }
 
+// The narrow case of swapped_words that still holds when a sentence embedder vouches for the wording:
+// exactly one word each side, in a frame of at least two shared words ("Can dogs eat blueberries" /
+// "grapes", 华为 / 小米手机怎么截长图). Embedders put such pairs closest of all look-alikes.
+bool swapped_one_word(const Coverage& ab, const Coverage& ba) {
+  return ab.loose == 1 && ba.loose == 1 && std::min(ab.same, ba.same) >= 2;
+}
+
 bool is_direction_word(const std::string& w) {
   static const char* kEn[] = {"from", "to", "into", "than", "onto", "toward", "towards"};
   for (const char* d : kEn)
@@ -449,7 +456,10 @@ Guard check_guards(const QueryFeatures& a, const QueryFeatures& b, const GuardCo
   // Each query must say most of what the other asks, in its words or related ones.
   if (cfg.content) {
     const Coverage ab = coverage(a, b, wn), ba = coverage(b, a, wn);
-    if (swapped_words(ab, ba) || std::min(ab.share, ba.share) < cfg.content_min_coverage) return Guard::Content;
+    const bool refused = cfg.wording_trusted
+                             ? swapped_one_word(ab, ba)
+                             : swapped_words(ab, ba) || std::min(ab.share, ba.share) < cfg.content_min_coverage;
+    if (refused) return Guard::Content;
     if (agreement) *agreement = std::min(ab.share, ba.share);
   } else if (agreement) {
     *agreement = 1.0;

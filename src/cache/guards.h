@@ -37,9 +37,13 @@ struct GuardConfig {
   bool content = true;
   // Each side must cover this share of the other's content words (weighted by how closely they match).
   double content_min_coverage = 0.65;
-  // A candidate at least this close (cosine) skips the content guard: a model embedder's similarity
-  // judges rewording better than word matching (stages.cache.embedder_trust); above 1: never.
+  // A candidate at least this close (cosine) skips the content guard's coverage test: a model
+  // embedder's similarity judges rewording better than word matching (stages.cache.embedder_trust);
+  // above 1: never. One swapped word still refuses (the same frame of two or more words with one thing
+  // swapped for an unrelated one is another question however close an embedder puts it).
   double content_trusted_similarity = 2.0;
+  // Set per candidate by the store (sim >= content_trusted_similarity): skip the coverage test.
+  bool wording_trusted = false;
 };
 
 // The first guard (in the order above) that refuses `query` being answered with `cached`'s answer;

@@ -161,7 +161,7 @@ LookupResult Store::lookup(const std::string& ns_id, const QueryFeatures& f, con
         if (it == entries_.end() || !live(it->second)) continue;
         if (sim < threshold_for(&ns->second, it->second.entry)) continue;
         double agreement = 0;
-        guards.content = cfg_.guards.content && sim < cfg_.guards.content_trusted_similarity;
+        guards.wording_trusted = sim >= cfg_.guards.content_trusted_similarity;
         Guard g = check_guards(it->second.entry.features, f, guards, &agreement);
         if (g != Guard::None) {
           if (out.kind == LookupResult::Kind::Miss) {

@@ -3,6 +3,8 @@
 // sequence number and `seed`, so a test can predict what it sees.
 #pragma once
 
+#include "fakeup/embedding_pairs.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -35,6 +37,7 @@ struct Options {
   std::string model_name = "fake-model";    // comma-separated ids listed by GET /v1/models
   bool echo = false;                        // the answer is the JSON of the messages received
   int embedding_dim = 64;
+  EmbeddingPairs embedding_pairs;           // --embedding-pairs FILE: a stand-in sentence embedder (embedding_pairs.h)
   std::string tls_cert, tls_key;            // PEM files: serve HTTPS instead of HTTP
   std::vector<ScriptRule> script;           // --script FILE: the first rule matching a chat's last message answers it
 };

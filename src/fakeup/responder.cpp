@@ -484,14 +484,19 @@ Reply Responder::embeddings(const Incoming& in, int64_t seq) {
   if (auto d = int_field(*body, "dimensions"); d && *d > 0 && *d <= 4096) dim = static_cast<int>(*d);
   json::array data;
   for (size_t i = 0; i < texts.size(); ++i) {
-    uint64_t st = fnv1a(texts[i]) ^ (opts_.seed * 0x9E3779B97F4A7C15ull);
     std::vector<double> v(dim);
     double norm = 0;
-    for (auto& x : v) {
-      x = static_cast<double>(splitmix64(st) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
-      norm += x * x;
+    if (auto at = opts_.embedding_pairs.find(texts[i]); at != opts_.embedding_pairs.end()) {
+      v = pair_embedding(at->second, dim, opts_.seed);
+      norm = 1;
+    } else {
+      uint64_t st = fnv1a(texts[i]) ^ (opts_.seed * 0x9E3779B97F4A7C15ull);
+      for (auto& x : v) {
+        x = static_cast<double>(splitmix64(st) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
+        norm += x * x;
+      }
+      norm = std::sqrt(norm);
     }
-    norm = std::sqrt(norm);
     json::array vec;
     vec.reserve(dim);
     for (double x : v) vec.emplace_back(static_cast<double>(static_cast<float>(norm > 0 ? x / norm : 0)));

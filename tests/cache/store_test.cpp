@@ -81,7 +81,8 @@ TEST(StoreTest, ReportsTheCandidateOnlyTheContentGuardRefusedAndServesItOnReques
 }
 
 // A sentence embedder (here a stand-in that maps the paraphrase next to the stored query, as a trained
-// one does) decides rewording on its own above embedder_trust; the hard guards still refuse.
+// one does) decides rewording on its own above embedder_trust; the hard guards and the one-word-swap
+// test still refuse.
 TEST(StoreTest, ATrustedEmbedderSimilaritySkipsOnlyTheContentGuard) {
   StoreConfig cfg;
   cfg.guards.content_trusted_similarity = 0.85;
@@ -109,6 +110,13 @@ TEST(StoreTest, ATrustedEmbedderSimilaritySkipsOnlyTheContentGuard) {
   r = store.lookup("ns", entity.f, &close, 1001, 0.0);
   EXPECT_EQ(r.kind, LookupResult::Kind::Refused);
   EXPECT_EQ(r.guard, Guard::Entity);
+  // One thing swapped in the same frame: still refused, however close (embedders put these closest).
+  Q dogs("Can dogs eat blueberries?");
+  store.insert("ns", dogs.text, dogs.f, far, ans("Yes, in moderation."), 1, 1000);
+  Q grapes("Can dogs eat grapes?");
+  r = store.lookup("ns", grapes.f, &far, 1001, 0.0);  // `far` is the stored vector itself here: cosine 1
+  EXPECT_EQ(r.kind, LookupResult::Kind::Refused);
+  EXPECT_EQ(r.guard, Guard::Content);
   // The hash embedder's setting (never trusted) keeps the content guard at any similarity.
   Store lexical(StoreConfig{});
   lexical.insert("ns", a.text, a.f, v, ans("5% a month."), 1, 1000);

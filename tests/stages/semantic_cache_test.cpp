@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <fstream>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -169,6 +170,35 @@ TEST(SemanticCacheStageTest, EmbedderCallsRespectTheTenantsTier) {
   };
   EXPECT_EQ(in_flight_max("k-free"), 1);
   EXPECT_GT(in_flight_max("k-pro"), 1);
+}
+
+// A sentence embedder through the gateway (`remote`; the fake's --embedding-pairs puts each pair's b at
+// cosine 0.95 to its a when they are paraphrases, 0.92 when they are look-alikes): a paraphrase worded
+// so that the content guard would refuse it hits above embedder_trust, and the hard guards still refuse
+// the look-alike the embedder put as close.
+TEST(SemanticCacheStageTest, ASentenceEmbedderHitsRewordedParaphrasesAndTheHardGuardsHold) {
+  const std::string pairs = ::testing::TempDir() + "kuai_embedding_pairs_" + std::to_string(::getpid()) + ".jsonl";
+  std::ofstream(pairs) << "{\"a\": \"What's the penalty for filing taxes late?\", \"b\": \"fine for missing the tax filing "
+                          "deadline\", \"same\": true}\n"
+                          "{\"a\": \"Is coffee bad for you?\", \"b\": \"Is coffee not bad for you?\", \"same\": false}\n";
+  for (const double trust : {0.85, 0.99}) {
+    TwoModelGateway gw({"--embedding-dim", "64", "--embedding-pairs", pairs}, {"--answer-tokens", "4"},
+                       "stages:\n  cache: {embedder: remote, embedder_model: small, embedder_trust: " + std::to_string(trust) + "}\n");
+    ASSERT_EQ(gw.chat("What's the penalty for filing taxes late?").status, 200);
+    auto b = gw.chat("fine for missing the tax filing deadline");
+    ASSERT_EQ(b.status, 200);
+    if (trust < 0.95) {
+      EXPECT_EQ(b.header("x-kuai-cache"), "hit") << "cosine 0.95 is above embedder_trust " << trust;
+    } else {
+      EXPECT_EQ(b.header("x-kuai-cache"), "refused");
+      EXPECT_EQ(b.header("x-kuai-cache-guard"), "content");
+    }
+    ASSERT_EQ(gw.chat("Is coffee bad for you?").status, 200);
+    auto neg = gw.chat("Is coffee not bad for you?");
+    EXPECT_EQ(neg.header("x-kuai-cache"), "refused");
+    EXPECT_EQ(neg.header("x-kuai-cache-guard"), "negation");
+  }
+  std::remove(pairs.c_str());
 }
 
 TEST(SemanticCacheStageTest, GuardRefusalIsReportedInHeaders) {
