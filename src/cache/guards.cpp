@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iterator>
+#include <optional>
 
 namespace kuai::cache {
 namespace {
@@ -121,6 +122,64 @@ bool en_related(const std::string& a, const std::string& b, const WordNet* wn) {
   return wn && wn->relatedness(a, b) >= kMinRelatedness;
 }
 
+// Whether `w`, a name written short, is spelled out by words of `q`: an acronym by the initials of
+// consecutive words, small words between them skipped and a digit standing for its number word
+// ("2fa" / "two-factor authentication", "dmv" / "department of motor vehicles"), or a numeronym by a
+// word of that many letters between its first and last ("k8s" / "kubernetes", "i18n").
+// The words [first, last) of q.words that spell `w` out, or nullopt.
+std::optional<std::pair<size_t, size_t>> spelled_out_span(const std::string& w, const QueryFeatures& q) {
+  if (w.size() < 2 || w.size() > 6) return std::nullopt;
+  for (char c : w)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return std::nullopt;
+  // Numeronym: letter, count, letter.
+  if (w.size() >= 3 && w.front() >= 'a' && w.back() >= 'a') {
+    const std::string_view count(w.data() + 1, w.size() - 2);
+    if (std::all_of(count.begin(), count.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      const size_t n = size_t(std::atoi(std::string(count).c_str())) + 2;
+      for (size_t j = 0; j < q.words.size(); ++j)
+        if (q.words[j].size() == n && q.words[j].front() == w.front() && q.words[j].back() == w.back())
+          return std::pair{j, j + 1};
+      return std::nullopt;
+    }
+  }
+  static constexpr char kDigitInitial[] = "zottffssen";  // zero, one, two, … nine
+  static const char* kSkipped[] = {"of", "and", "the", "for", "a", "an", "to", "&"};
+  auto skipped = [](const std::string& v) {
+    return std::any_of(std::begin(kSkipped), std::end(kSkipped), [&](const char* s) { return v == s; });
+  };
+  for (size_t start = 0; start < q.words.size(); ++start) {
+    size_t i = 0, k = start;
+    while (i < w.size() && k < q.words.size()) {
+      const std::string& v = q.words[k];
+      const char want = w[i] >= '0' && w[i] <= '9' ? kDigitInitial[w[i] - '0'] : w[i];
+      if (!v.empty() && v[0] == want && !(i > 0 && skipped(v))) {
+        ++i;
+      } else if (i == 0 || !skipped(v)) {
+        break;
+      }
+      ++k;
+    }
+    if (i == w.size()) return std::pair{start, k};
+  }
+  return std::nullopt;
+}
+
+bool spelled_out_in(const std::string& w, const QueryFeatures& q) { return spelled_out_span(w, q).has_value(); }
+
+// Whether content word `w` of `own` is one of the words that spell out a short name `q` writes
+// ("authentication" of "two-factor authentication" against "2fa").
+bool spells_out_a_name_of(const std::string& w, const QueryFeatures& own, const QueryFeatures& q) {
+  for (const auto& v : q.content) {
+    const auto span = spelled_out_span(v, own);
+    if (!span) continue;
+    for (size_t j = span->first; j < span->second; ++j) {
+      const std::string& x = own.words[j];
+      if (x == w || (w.size() >= 4 && x.starts_with(w)) || (x.size() >= 4 && w.starts_with(x))) return true;
+    }
+  }
+  return false;
+}
+
 // Whether word `w` of one query is present in the other query `q`: the same content word; for CJK, a
 // substring of its text or a word sharing most of its characters; for English, a word related as above.
 // Entities only match exactly (or as CJK text), or through a close WordNet link ("japan" / "japanese"):
@@ -135,6 +194,7 @@ bool present_in(const std::string& w, const QueryFeatures& q, bool loose, const 
     return false;
   }
   if (w[0] == '#') return false;
+  if (spelled_out_in(w, q)) return true;
   if (!loose) {
     // A name said through its adjective or a synonym WordNet lists ("Japan" / "Japanese",
     // "Holland" / "Netherlands"): a shared synset or a pertainym/derivation link, nothing looser.
@@ -307,13 +367,15 @@ double match_strength(const std::string& w, const Pair& p, bool entity, const Wo
     return std::max(best, chars ? 0.8 * double(found) / double(chars) : 0.0);
   }
   if (w[0] == '#') return 0.0;
-  if (entity) {  // a name matches only itself, or its adjective or synonym ("japan" / "japanese")
+  if (entity) {  // a name matches only itself, its adjective or synonym ("japan" / "japanese"), or its spelling out
+    if (spelled_out_in(w, q)) return 0.9;
     if (!wn || wn->forms(w).empty()) return 0.0;
     for (const auto& v : q.content)
       if (wn && v[0] != '#' && !text::has_cjk(v) && wn->relatedness(w, v) >= 0.8) return 0.9;
     return 0.0;
   }
   double best = 0;
+  if (spells_out_a_name_of(w, p.own, q)) return 0.9;
   for (const auto& v : q.content) {
     if (v[0] == '#' || text::has_cjk(v)) continue;
     if (en_related(w, v, nullptr)) return 0.9;

@@ -45,7 +45,7 @@ struct PairEvalResult {
     const LabelledPair* pair;
     std::string outcome;
     double similarity;  // of the nearest candidate (0: none)
-    std::string served;  // a false hit: the stored query whose answer was served
+    std::string served = {};  // a false hit: the stored query whose answer was served
   };
   std::vector<Wrong> wrong;
   double hit_rate() const { return same ? double(hits) / same : 0; }

@@ -79,6 +79,16 @@ TEST(Guards, NamesSaidThroughTheirAdjective) {
   EXPECT_EQ(verdict("Do people tip in Italian cafes?", "Do people tip in Spanish cafes?"), Guard::Entity);
 }
 
+// A name written short matches its spelling out (acronym initials, a digit for its number word, small
+// words skipped; numeronyms), not just any words that happen to share letters.
+TEST(Guards, AcronymsAndNumeronymsMatchTheirSpellingOut) {
+  EXPECT_EQ(verdict("How do I turn on 2FA?", "How do I turn on two-factor authentication?"), Guard::None);
+  EXPECT_EQ(verdict("Is the DMV open today?", "Is the department of motor vehicles open today?"), Guard::None);
+  EXPECT_EQ(verdict("Why is my k8s pod stuck?", "Why is my kubernetes pod stuck?"), Guard::None);
+  EXPECT_EQ(verdict("Is the DMV open today?", "Is the post office open today?"), Guard::Entity);
+  EXPECT_EQ(verdict("Why is my k8s pod stuck?", "Why is my docker pod stuck?"), Guard::Entity);
+}
+
 TEST(Guards, DirectionIgnoresStopWords) {
   EXPECT_NE(verdict("What is the best way to keep the bread fresh?", "keeping bread fresh: away from the sun or in the box?"),
             Guard::Direction);
