@@ -413,7 +413,7 @@ std::optional<std::string> add_local_models(const config::Config& cfg, Dispatche
     lo.default_temperature = cfg.get<double>("engine.default_temperature", 1.0);
     auto opts = std::get<sched::EngineOptions>(eo);
     if (is_bert_file(lo.path)) {  // a sentence embedder: /v1/embeddings only, never the default chat model
-      auto b = LocalEmbeddingBackend::load(lo.name, lo.path, opts.threads);
+      auto b = LocalEmbeddingBackend::load(lo.name, lo.path, opts.threads, metrics);
       if (auto* err = std::get_if<std::string>(&b)) return *err;
       dispatcher.add_backend(lo.name, std::get<std::shared_ptr<LocalEmbeddingBackend>>(b));
       continue;

@@ -5,12 +5,14 @@
 #include "engine/model/bert_model.h"
 #include "engine/threads/thread_pool.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "obs/metrics.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <thread>
 
 namespace kuai::upstream {
@@ -26,6 +28,8 @@ struct LocalEmbeddingBackend::Impl {
   engine::ThreadPool compute;
   engine::model::BertState state;  // used on `worker` only
   net::thread_pool worker{1};      // forward passes, one at a time
+  prometheus::Histogram* seconds = nullptr;  // optional metrics
+  prometheus::Counter* tokens = nullptr;
 
   // Runs on `worker`. Throws api::Error.
   api::Embeddings run(const api::EmbeddingRequest& req) {
@@ -41,8 +45,11 @@ struct LocalEmbeddingBackend::Impl {
                          param + " has " + std::to_string(ids.size()) + " tokens; this model embeds at most " +
                              std::to_string(ctx),
                          "context_length_exceeded", "input");
+      const auto t0 = std::chrono::steady_clock::now();
       auto v = model->embed(ids, state);
       if (!v) throw api::Error::internal("model '" + name + "': " + v.error());
+      if (seconds) seconds->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      if (tokens) tokens->Increment(double(ids.size()));
       out.usage.prompt_tokens += int64_t(ids.size());
       out.data.push_back(std::move(v).value());
     }
@@ -52,7 +59,8 @@ struct LocalEmbeddingBackend::Impl {
 
 std::variant<std::shared_ptr<LocalEmbeddingBackend>, std::string> LocalEmbeddingBackend::load(const std::string& name,
                                                                                               const std::string& path,
-                                                                                              int threads) {
+                                                                                              int threads,
+                                                                                              obs::Metrics* metrics) {
   auto file = engine::GgufFile::open(path);
   if (!file) return "model '" + name + "': " + file.error();
   if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
@@ -68,6 +76,12 @@ std::variant<std::shared_ptr<LocalEmbeddingBackend>, std::string> LocalEmbedding
   auto tok = engine::Tokenizer::from_gguf(*I.file);
   if (!tok) return "model '" + name + "': tokenizer: " + tok.error();
   I.tokenizer = std::move(tok).value();
+  if (metrics) {
+    const prometheus::Labels l{{"model", name}};
+    I.seconds = &metrics->histogram("kuai_embedder_seconds", "Forward pass of one input of a local sentence embedder")
+                     .Add(l, obs::Metrics::latency_buckets());
+    I.tokens = &metrics->counter("kuai_embedder_tokens_total", "Tokens embedded by a local sentence embedder").Add(l);
+  }
   return b;
 }
 

@@ -8,6 +8,8 @@
 // use a compute pool of `engine.threads` threads.
 // Errors: api::Error — 400 for empty input or an input over the model's context (code
 // context_length_exceeded, param input), 400 model_not_chat for chat requests.
+// Metrics (when given): kuai_embedder_seconds (one input's forward pass) and
+// kuai_embedder_tokens_total, label model=<name>.
 #pragma once
 
 #include "upstream/backend.h"
@@ -16,13 +18,16 @@
 #include <string>
 #include <variant>
 
+namespace kuai::obs { class Metrics; }
+
 namespace kuai::upstream {
 
 class LocalEmbeddingBackend final : public Backend {
  public:
   // Loads the model and its tokenizer. Errors: unreadable GGUF, not a BERT-family file, no tokenizer.
   static std::variant<std::shared_ptr<LocalEmbeddingBackend>, std::string> load(const std::string& name,
-                                                                                const std::string& path, int threads);
+                                                                                const std::string& path, int threads,
+                                                                                obs::Metrics* metrics = nullptr);
   ~LocalEmbeddingBackend() override;
 
   std::string describe() const override;

@@ -1,6 +1,6 @@
 // `kuai serve` with a BERT-family GGUF in engine.models (a `kuai synth --preset tiny-bert` file): its
 // /v1/embeddings are the vectors `kuai embed` computes (checked against llama.cpp in
-// tests/engine/model/bert_model_test.cpp), chat on it is a 400, an input over its context is a 400, and
+// tests/engine/model/bert_model_test.cpp) and counted in /metrics, chat on it is a 400, an input over its context is a 400, and
 // the semantic cache's `local` embedder runs on it, in the gateway and in `kuai cache eval`.
 #include "support/gateway_procs.h"
 #include "support/paths.h"
@@ -75,6 +75,10 @@ TEST_F(LocalEmbedding, ServesTheVectorsKuaiEmbedComputes) {
     EXPECT_NEAR(norm, 1.0, 1e-4);
     EXPECT_GT(dot, 0.99999);
   }
+  HttpClient http(serve->port);
+  const std::string metrics = http.get("/metrics").body;
+  EXPECT_NE(metrics.find("kuai_embedder_tokens_total{model=\"bge\"}"), std::string::npos) << metrics.substr(0, 2000);
+  EXPECT_NE(metrics.find("kuai_embedder_seconds_count{model=\"bge\"}"), std::string::npos);
 }
 
 TEST_F(LocalEmbedding, ChatAndOverlongInputAreClearErrors) {
