@@ -22,10 +22,8 @@
 #include "cache/embedder.h"
 #include "cache/store.h"
 #include "cache/vector_index.h"
-#include "engine/gguf/gguf_file.h"
-#include "engine/model/bert_model.h"
+#include "engine/model/sentence_embedder.h"
 #include "engine/threads/thread_pool.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "support/paths.h"
 #include "tools/bench.h"
 
@@ -286,22 +284,24 @@ void embedder_bench(const std::string& kuai, int threads) {
       std::printf("  %s: kuai synth failed\n", type.c_str());
       continue;
     }
-    auto file = kuai::engine::GgufFile::open(path);
-    std::shared_ptr<const kuai::engine::GgufFile> shared(std::move(file).value());
-    auto model = kuai::engine::model::BertModel::load(shared);
-    auto tok = kuai::engine::Tokenizer::from_gguf(*shared);
+    auto embedder = kuai::engine::model::SentenceEmbedder::load(path);
+    if (!embedder) {
+      std::printf("  %s: %s\n", type.c_str(), embedder.error().c_str());
+      continue;
+    }
+    const auto& model = (*embedder)->model();
     kuai::engine::ThreadPool pool(threads);
     kuai::engine::model::BertState st(pool);
     std::vector<double> ours, peer;
     size_t tokens = 0;
     for (const auto& q : queries) {
-      const auto ids = (*tok)->encode(q, true, false);
+      const auto ids = (*embedder)->tokens(q);
       tokens += ids.size();
-      (void)(*model)->embed(ids, st);  // warm-up: buffers, page faults
+      (void)model.embed(ids, st);  // warm-up: buffers, page faults
       double best = 1e30;
       for (int rep = 0; rep < 5; ++rep) {
         const auto t0 = Clock::now();
-        (void)(*model)->embed(ids, st);
+        (void)model.embed(ids, st);
         best = std::min(best, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       }
       ours.push_back(best);

@@ -9,10 +9,8 @@
 #include "cache/query_features.h"
 #include "stages/cache_eval.h"
 #include "app/sweep_plot.h"
-#include "engine/gguf/gguf_file.h"
-#include "engine/model/bert_model.h"
+#include "engine/model/sentence_embedder.h"
 #include "engine/threads/thread_pool.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "tools/progress_bar.h"
 
 #include <algorithm>
@@ -29,22 +27,18 @@ std::variant<stages::PairVectors, std::string> embed_pairs(const config::Config&
   const YAML::Node path = cfg.at("engine.models." + model);
   if (!path || !path.IsScalar())
     return "stages.cache.embedder_model '" + model + "' is not in engine.models (the local embedder's GGUF)";
-  auto file = engine::GgufFile::open(path.as<std::string>());
-  if (!file) return file.error();
-  std::shared_ptr<const engine::GgufFile> shared(std::move(file).value());
-  auto bert = engine::model::BertModel::load(shared);
-  if (!bert) return bert.error();
-  auto tok = engine::Tokenizer::from_gguf(*shared);
-  if (!tok) return tok.error();
+  auto embedder = engine::model::SentenceEmbedder::load(path.as<std::string>());
+  if (!embedder) return embedder.error();
+  const auto& e = **embedder;
   engine::ThreadPool pool(int(std::clamp(std::thread::hardware_concurrency(), 1u, 8u)));
   engine::model::BertState st(pool);
   stages::PairVectors out;
   tools::ProgressBar bar("embed");
   for (size_t i = 0; i < pairs.size(); ++i) {
     for (auto [text, dst] : {std::pair{&pairs[i].a, &out.a}, {&pairs[i].b, &out.b}}) {
-      auto ids = (*tok)->encode(*text, true, false);
-      ids.resize(std::min(ids.size(), size_t((*bert)->hparams().n_ctx_train)));  // as long as the model reads
-      auto v = (*bert)->embed(ids, st);
+      auto ids = e.tokens(*text);
+      ids.resize(std::min(ids.size(), size_t(e.model().hparams().n_ctx_train)));  // as long as the model reads
+      auto v = e.model().embed(ids, st);
       if (!v) return v.error();
       dst->push_back(std::move(v).value());
     }

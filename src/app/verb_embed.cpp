@@ -2,10 +2,8 @@
 // one JSON array per text on stdout, L2-normalised, pooled as the file says (the numbers
 // llama-embedding prints with --embd-normalize 2).
 #include "app/verbs.h"
-#include "engine/gguf/gguf_file.h"
-#include "engine/model/bert_model.h"
+#include "engine/model/sentence_embedder.h"
 #include "engine/threads/thread_pool.h"
-#include "engine/tokenizer/tokenizer.h"
 
 #include <cstdio>
 #include <iostream>
@@ -30,20 +28,10 @@ VerbRegistrar reg("embed", [](CLI::App& root) {
   cmd->add_option("texts", a->texts, "texts to embed (default: one per line on stdin)");
   cmd->add_option("-t,--threads", a->threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));
   cmd->callback([a] {
-    auto file = engine::GgufFile::open(a->model);
-    if (!file) {
-      set_exit_code(fail("embed", file.error(), "-m must name a GGUF file"));
-      return;
-    }
-    std::shared_ptr<const engine::GgufFile> shared(std::move(file).value());
-    auto model = engine::model::BertModel::load(shared);
-    if (!model) {
-      set_exit_code(fail("embed", model.error(), "kuai embed takes BERT-family embedders; serve other models and call /v1/embeddings"));
-      return;
-    }
-    auto tok = engine::Tokenizer::from_gguf(*shared);
-    if (!tok) {
-      set_exit_code(fail("embed", a->model + ": " + tok.error(), "the GGUF must carry tokenizer.ggml.* metadata"));
+    auto embedder = engine::model::SentenceEmbedder::load(a->model);
+    if (!embedder) {
+      set_exit_code(fail("embed", embedder.error(),
+                         "kuai embed takes BERT-family GGUF embedders; serve other models and call /v1/embeddings"));
       return;
     }
     std::vector<std::string> texts = a->texts;
@@ -52,8 +40,7 @@ VerbRegistrar reg("embed", [](CLI::App& root) {
     engine::ThreadPool pool(a->threads);
     engine::model::BertState st(pool);
     for (const auto& text : texts) {
-      const auto ids = (*tok)->encode(text, true, false);
-      auto v = (*model)->embed(ids, st);
+      auto v = (*embedder)->embed(text, st);
       if (!v) {
         set_exit_code(fail("embed", v.error(), "shorten the text to the model's context"));
         return;

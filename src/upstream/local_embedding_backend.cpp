@@ -1,10 +1,8 @@
 #include "upstream/local_embedding_backend.h"
 
 #include "api/error.h"
-#include "engine/gguf/gguf_file.h"
-#include "engine/model/bert_model.h"
+#include "engine/model/sentence_embedder.h"
 #include "engine/threads/thread_pool.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "obs/metrics.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -22,9 +20,7 @@ namespace net = boost::asio;
 struct LocalEmbeddingBackend::Impl {
   Impl(int threads) : compute(threads), state(compute) {}
   std::string name, path;
-  std::shared_ptr<const engine::GgufFile> file;
-  std::unique_ptr<engine::model::BertModel> model;
-  std::unique_ptr<engine::Tokenizer> tokenizer;
+  std::unique_ptr<engine::model::SentenceEmbedder> embedder;
   engine::ThreadPool compute;
   engine::model::BertState state;  // used on `worker` only
   net::thread_pool worker{1};      // forward passes, one at a time
@@ -35,18 +31,18 @@ struct LocalEmbeddingBackend::Impl {
   api::Embeddings run(const api::EmbeddingRequest& req) {
     api::Embeddings out;
     out.model = req.model;
-    const int32_t ctx = model->hparams().n_ctx_train;
+    const int32_t ctx = embedder->model().hparams().n_ctx_train;
     for (size_t i = 0; i < req.input.size(); ++i) {
       const std::string param = "input[" + std::to_string(i) + "]";
       if (req.input[i].empty()) throw api::Error::bad_request(param + " is empty", "input");
-      const auto ids = tokenizer->encode(req.input[i], true, false);
+      const auto ids = embedder->tokens(req.input[i]);
       if (int64_t(ids.size()) > ctx)
         throw api::Error(400, "invalid_request_error",
                          param + " has " + std::to_string(ids.size()) + " tokens; this model embeds at most " +
                              std::to_string(ctx),
                          "context_length_exceeded", "input");
       const auto t0 = std::chrono::steady_clock::now();
-      auto v = model->embed(ids, state);
+      auto v = embedder->model().embed(ids, state);
       if (!v) throw api::Error::internal("model '" + name + "': " + v.error());
       if (seconds) seconds->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       if (tokens) tokens->Increment(double(ids.size()));
@@ -61,21 +57,15 @@ std::variant<std::shared_ptr<LocalEmbeddingBackend>, std::string> LocalEmbedding
                                                                                               const std::string& path,
                                                                                               int threads,
                                                                                               obs::Metrics* metrics) {
-  auto file = engine::GgufFile::open(path);
-  if (!file) return "model '" + name + "': " + file.error();
+  auto embedder = engine::model::SentenceEmbedder::load(path);
+  if (!embedder) return "model '" + name + "': " + embedder.error();
   if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
   std::shared_ptr<LocalEmbeddingBackend> b(new LocalEmbeddingBackend());
   b->impl_ = std::make_unique<Impl>(threads);
   Impl& I = *b->impl_;
   I.name = name;
   I.path = path;
-  I.file = std::shared_ptr<const engine::GgufFile>(std::move(file).value());
-  auto model = engine::model::BertModel::load(I.file);
-  if (!model) return "model '" + name + "': " + model.error();
-  I.model = std::move(model).value();
-  auto tok = engine::Tokenizer::from_gguf(*I.file);
-  if (!tok) return "model '" + name + "': tokenizer: " + tok.error();
-  I.tokenizer = std::move(tok).value();
+  I.embedder = std::move(embedder).value();
   if (metrics) {
     const prometheus::Labels l{{"model", name}};
     I.seconds = &metrics->histogram("kuai_embedder_seconds", "Forward pass of one input of a local sentence embedder")

@@ -79,15 +79,15 @@ Status BertModel::load_weights() {
   WeightLoader w(*file_);
   BertHparams& h = hp_;
   const GgufTensor* embd = file_->tensor("token_embd.weight");
-  const GgufTensor* types = file_->tensor("token_types.weight");
-  if (!embd || !types)
-    return make_error(file_->path() + ": missing tensor '" + (embd ? "token_types.weight" : "token_embd.weight") + "'");
+  if (!embd) return make_error(file_->path() + ": missing tensor 'token_embd.weight'");
   h.n_vocab = int32_t(embd->ne[1]);
-  h.n_token_types = int32_t(types->ne[1]);
+  // Token types (segments) are optional: some BERT variants have none.
+  const GgufTensor* types = file_->tensor("token_types.weight");
+  h.n_token_types = types ? int32_t(types->ne[1]) : 0;
   const int E = h.n_embd, F = h.n_ff;
   Status st = Ok{};
   if (!(st = w.matrix("token_embd.weight", h.n_vocab, E, tok_embd_))) return st;
-  if (!(st = w.matrix("token_types.weight", h.n_token_types, E, type_embd_))) return st;
+  if (types && !(st = w.matrix("token_types.weight", h.n_token_types, E, type_embd_))) return st;
   if (!(st = w.matrix("position_embd.weight", h.n_ctx_train, E, pos_embd_))) return st;
   if (!(st = w.vector("token_embd_norm.weight", E, embd_norm_))) return st;
   if (!(st = w.vector("token_embd_norm.bias", E, embd_norm_b_))) return st;
@@ -160,8 +160,10 @@ Result<std::vector<float>> BertModel::embed(std::span<const int32_t> tokens, Ber
     kernels::weight_row_to_float(tok_embd_, tokens[size_t(i)], x);
     kernels::weight_row_to_float(pos_embd_, i, row.data());
     kernels::add_inplace(x, row.data(), E);
-    kernels::weight_row_to_float(type_embd_, 0, row.data());  // one segment: token type 0
-    kernels::add_inplace(x, row.data(), E);
+    if (type_embd_.data) {  // one segment: token type 0
+      kernels::weight_row_to_float(type_embd_, 0, row.data());
+      kernels::add_inplace(x, row.data(), E);
+    }
     layer_norm(x, embd_norm_, embd_norm_b_, E, hp_.norm_eps);
   }
   ThreadPool& pool = *st.pool;

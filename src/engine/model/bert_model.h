@@ -37,7 +37,7 @@ struct BertHparams {
   int32_t n_layer = 0;
   int32_t n_head = 0;
   int32_t n_ff = 0;
-  int32_t n_token_types = 0;
+  int32_t n_token_types = 0;  // 0: the file has no token-type embeddings
   float norm_eps = 1e-12f;
   Pooling pooling = Pooling::kMean;  // bert.pooling_type: 1 mean (also the default), 2 cls
 };

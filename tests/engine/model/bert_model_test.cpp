@@ -3,10 +3,8 @@
 // one-word inputs (F32 and F16 weights; quantized files too where llama.cpp's binaries run). Also: the
 // pooled vector does not depend on the thread count, and bad input (too long, an id outside the
 // vocabulary, a llama file) is an error, not a crash.
-#include "engine/gguf/gguf_file.h"
-#include "engine/model/bert_model.h"
+#include "engine/model/sentence_embedder.h"
 #include "engine/threads/thread_pool.h"
-#include "engine/tokenizer/tokenizer.h"
 #include "support/paths.h"
 #include "support/process.h"
 
@@ -45,24 +43,10 @@ class BertModelTest : public ::testing::Test {
   fs::path dir_;
 };
 
-struct Loaded {
-  std::shared_ptr<const GgufFile> file;
-  std::unique_ptr<BertModel> model;
-  std::unique_ptr<Tokenizer> tok;
-};
-
-Loaded load(const std::string& path) {
-  Loaded l;
-  auto f = GgufFile::open(path);
-  EXPECT_TRUE(f.ok()) << f.error();
-  l.file = std::shared_ptr<const GgufFile>(std::move(f).value());
-  auto m = BertModel::load(l.file);
-  EXPECT_TRUE(m.ok()) << m.error();
-  l.model = std::move(m).value();
-  auto t = Tokenizer::from_gguf(*l.file);
-  EXPECT_TRUE(t.ok()) << t.error();
-  l.tok = std::move(t).value();
-  return l;
+std::unique_ptr<SentenceEmbedder> load(const std::string& path) {
+  auto e = SentenceEmbedder::load(path);
+  EXPECT_TRUE(e.ok()) << e.error();
+  return e.ok() ? std::move(e).value() : nullptr;
 }
 
 double dot(const std::vector<float>& a, const std::vector<float>& b) {
@@ -104,13 +88,13 @@ TEST_F(BertModelTest, MatchesLlamaEmbeddingOnTheSameFile) {
            {"f32", "mean"}, {"f32", "cls"}, {"f16", "mean"}, {"q8_0", "mean"}, {"q4_0", "cls"}}) {
     SCOPED_TRACE(type + " " + pooling);
     const std::string path = synth(type, "tiny-bert", pooling);
-    Loaded l = load(path);
-    ASSERT_TRUE(l.model && l.tok);
+    auto l = load(path);
+    ASSERT_TRUE(l);
     ThreadPool pool(2);
     BertState st(pool);
     for (const auto& text : kTexts) {
       SCOPED_TRACE(text);
-      auto ours = l.model->embed(l.tok->encode(text, true, false), st);
+      auto ours = l->embed(text, st);
       ASSERT_TRUE(ours.ok()) << ours.error();
       ASSERT_EQ(ours->size(), 128u);
       EXPECT_NEAR(dot(*ours, *ours), 1.0, 1e-5);
@@ -129,17 +113,18 @@ TEST_F(BertModelTest, MatchesLlamaEmbeddingOnTheSameFile) {
 }
 
 TEST_F(BertModelTest, ClsPoolingIsTheFirstTokensVector) {
-  Loaded mean = load(synth("f32")), cls = load(synth("f32", "tiny-bert", "cls"));
-  EXPECT_EQ(mean.model->hparams().pooling, Pooling::kMean);
-  ASSERT_EQ(cls.model->hparams().pooling, Pooling::kCls);
+  auto mean = load(synth("f32")), cls = load(synth("f32", "tiny-bert", "cls"));
+  ASSERT_TRUE(mean && cls);
+  EXPECT_EQ(mean->model().hparams().pooling, Pooling::kMean);
+  ASSERT_EQ(cls->model().hparams().pooling, Pooling::kCls);
   ThreadPool pool(1);
   BertState st(pool);
-  const auto ids = cls.tok->encode(kTexts[0], true, false);
-  auto a = mean.model->embed(ids, st);
+  const auto ids = cls->tokens(kTexts[0]);
+  auto a = mean->model().embed(ids, st);
   ASSERT_TRUE(a.ok());
   // Same weights (same seed), another pooling: another vector; the CLS one is the first row of the
   // last hidden states, which the state keeps.
-  auto b = cls.model->embed(ids, st);
+  auto b = cls->model().embed(ids, st);
   ASSERT_TRUE(b.ok());
   EXPECT_LT(dot(*a, *b), 0.999);
   std::vector<float> first(st.x.begin(), st.x.begin() + 128);
@@ -150,27 +135,29 @@ TEST_F(BertModelTest, ClsPoolingIsTheFirstTokensVector) {
 }
 
 TEST_F(BertModelTest, ThreadsDoNotChangeTheVector) {
-  Loaded l = load(synth("f32"));
+  auto l = load(synth("f32"));
+  ASSERT_TRUE(l);
   ThreadPool one(1), two(2);
   BertState s1(one), s2(two);
-  const auto ids = l.tok->encode(kTexts[1], true, false);
-  auto a = l.model->embed(ids, s1), b = l.model->embed(ids, s2);
+  auto a = l->embed(kTexts[1], s1), b = l->embed(kTexts[1], s2);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_GT(dot(*a, *b), 0.999999);
   // Another sentence points elsewhere (random weights still separate inputs).
-  auto c = l.model->embed(l.tok->encode(kTexts[2], true, false), s1);
+  auto c = l->embed(kTexts[2], s1);
   ASSERT_TRUE(c.ok());
   EXPECT_LT(dot(*a, *c), 0.99);
 }
 
 TEST_F(BertModelTest, BadInputIsAnError) {
-  Loaded l = load(synth("f32"));
+  auto l = load(synth("f32"));
+  ASSERT_TRUE(l);
+  const BertModel& m = l->model();
   ThreadPool pool(1);
   BertState st(pool);
-  EXPECT_FALSE(l.model->embed(std::vector<int32_t>{}, st).ok());
-  EXPECT_FALSE(l.model->embed(std::vector<int32_t>{101, 5000, 102}, st).ok());
+  EXPECT_FALSE(m.embed(std::vector<int32_t>{}, st).ok());
+  EXPECT_FALSE(m.embed(std::vector<int32_t>{101, 5000, 102}, st).ok());
   std::vector<int32_t> long_ids(129, 110);
-  auto r = l.model->embed(long_ids, st);
+  auto r = m.embed(long_ids, st);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().find("at most 128"), std::string::npos) << r.error();
   auto llama = BertModel::load(synth("f32", "tiny"));
