@@ -11,7 +11,8 @@
 //  3. Sentence embedder (`embedder: local` on a BERT-family GGUF): per-query embedding time of a
 //     bge-small-shaped file (`kuai synth --preset bge-small`, F16 and Q8_0) for 16 EN/ZH cache queries,
 //     kuai's BertModel in-process against llama.cpp's llama-embedding on the same file and queries (its
-//     own "prompt eval time", so process start and load are left out of both), median over the queries.
+//     own "prompt eval time", so process start and load are left out of both), median over the queries;
+//     then all 16 as one batch (embed_all) against llama-embedding given all 16 prompts at once.
 // Usage: bench_semantic_cache [--hits N] [--ttft-ms MS] [--no-gateway] [--no-index] [--no-embedder]
 //        [--million] [--million-dim D] [--threads T] [--kuai PATH]
 // --million adds the 1M-entry index (random unit vectors of --million-dim, default 128, built on
@@ -307,6 +308,21 @@ void embedder_bench(const std::string& kuai, int threads) {
       ours.push_back(best);
       if (auto ms = llama_embedding_ms(llama, path, q, threads)) peer.push_back(*ms);
     }
+    // All queries at once (/v1/embeddings with many inputs; `kuai cache eval`): one batch against
+    // llama-embedding given them as one newline-separated prompt list (it batches them too).
+    std::vector<std::vector<int32_t>> all;
+    std::string joined;
+    for (const auto& q : queries) {
+      all.push_back((*embedder)->tokens(q));
+      joined += (joined.empty() ? "" : "\n") + q;
+    }
+    double batch_ms = 1e30;
+    for (int rep = 0; rep < 5; ++rep) {
+      const auto t0 = Clock::now();
+      (void)(*embedder)->embed_all(all, st);
+      batch_ms = std::min(batch_ms, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+    const auto peer_batch = llama_embedding_ms(llama, path, joined, threads);
     const double k = pct(ours, 0.5);
     std::printf("  %-5s kuai %.2f ms per query (median; %.1f tokens on average)", type.c_str(), k,
                 double(tokens) / double(queries.size()));
@@ -316,6 +332,11 @@ void embedder_bench(const std::string& kuai, int threads) {
     } else {
       std::printf(", llama-embedding: no figure (absent, or SIGILL on this CPU)\n");
     }
+    std::printf("        all %zu as one batch: kuai %.2f ms", queries.size(), batch_ms);
+    if (peer_batch)
+      std::printf(", llama-embedding %.2f ms, kuai %.2fx llama.cpp's speed\n", *peer_batch, *peer_batch / batch_ms);
+    else
+      std::printf(", llama-embedding: no figure\n");
     fs::remove(path);
   }
 }

@@ -34,15 +34,18 @@ std::variant<stages::PairVectors, std::string> embed_pairs(const config::Config&
   engine::model::BertState st(pool);
   stages::PairVectors out;
   tools::ProgressBar bar("embed");
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    for (auto [text, dst] : {std::pair{&pairs[i].a, &out.a}, {&pairs[i].b, &out.b}}) {
-      auto ids = e.tokens(*text);
-      ids.resize(std::min(ids.size(), size_t(e.model().hparams().n_ctx_train)));  // as long as the model reads
-      auto v = e.model().embed(ids, st);
-      if (!v) return v.error();
-      dst->push_back(std::move(v).value());
-    }
-    bar(double(i + 1) / double(pairs.size()));
+  constexpr size_t kPairsPerBatch = 32;
+  for (size_t first = 0; first < pairs.size(); first += kPairsPerBatch) {
+    std::vector<std::vector<int32_t>> ids;  // a0, b0, a1, b1, …
+    for (size_t i = first; i < std::min(pairs.size(), first + kPairsPerBatch); ++i)
+      for (const std::string* text : {&pairs[i].a, &pairs[i].b}) {
+        ids.push_back(e.tokens(*text));
+        ids.back().resize(std::min(ids.back().size(), size_t(e.model().hparams().n_ctx_train)));  // what the model reads
+      }
+    auto vs = e.embed_all(ids, st);
+    if (!vs) return vs.error();
+    for (size_t k = 0; k < vs->size(); ++k) (k % 2 == 0 ? out.a : out.b).push_back(std::move((*vs)[k]));
+    bar(double(std::min(pairs.size(), first + kPairsPerBatch)) / double(pairs.size()));
   }
   return out;
 }

@@ -39,16 +39,18 @@ VerbRegistrar reg("embed", [](CLI::App& root) {
       for (std::string line; std::getline(std::cin, line);) texts.push_back(line);
     engine::ThreadPool pool(a->threads);
     engine::model::BertState st(pool);
-    for (const auto& text : texts) {
-      auto v = (*embedder)->embed(text, st);
-      if (!v) {
-        set_exit_code(fail("embed", v.error(), "shorten the text to the model's context"));
-        return;
-      }
+    std::vector<std::vector<int32_t>> ids;
+    for (const auto& text : texts) ids.push_back((*embedder)->tokens(text));
+    auto vs = (*embedder)->embed_all(ids, st);  // texts share the weight products, in batches
+    if (!vs) {
+      set_exit_code(fail("embed", vs.error(), "shorten the text to the model's context"));
+      return;
+    }
+    for (const auto& v : *vs) {
       std::string line = "[";
       char buf[32];
-      for (size_t i = 0; i < v->size(); ++i) {
-        std::snprintf(buf, sizeof buf, "%s%.7g", i ? "," : "", double((*v)[i]));
+      for (size_t i = 0; i < v.size(); ++i) {
+        std::snprintf(buf, sizeof buf, "%s%.7g", i ? "," : "", double(v[i]));
         line += buf;
       }
       line += "]\n";

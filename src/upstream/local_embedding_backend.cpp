@@ -32,23 +32,24 @@ struct LocalEmbeddingBackend::Impl {
     api::Embeddings out;
     out.model = req.model;
     const int32_t ctx = embedder->model().hparams().n_ctx_train;
+    std::vector<std::vector<int32_t>> ids;
     for (size_t i = 0; i < req.input.size(); ++i) {
       const std::string param = "input[" + std::to_string(i) + "]";
       if (req.input[i].empty()) throw api::Error::bad_request(param + " is empty", "input");
-      const auto ids = embedder->tokens(req.input[i]);
-      if (int64_t(ids.size()) > ctx)
+      ids.push_back(embedder->tokens(req.input[i]));
+      if (int64_t(ids.back().size()) > ctx)
         throw api::Error(400, "invalid_request_error",
-                         param + " has " + std::to_string(ids.size()) + " tokens; this model embeds at most " +
+                         param + " has " + std::to_string(ids.back().size()) + " tokens; this model embeds at most " +
                              std::to_string(ctx),
                          "context_length_exceeded", "input");
-      const auto t0 = std::chrono::steady_clock::now();
-      auto v = embedder->model().embed(ids, state);
-      if (!v) throw api::Error::internal("model '" + name + "': " + v.error());
-      if (seconds) seconds->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      if (tokens) tokens->Increment(double(ids.size()));
-      out.usage.prompt_tokens += int64_t(ids.size());
-      out.data.push_back(std::move(v).value());
+      out.usage.prompt_tokens += int64_t(ids.back().size());
     }
+    const auto t0 = std::chrono::steady_clock::now();
+    auto v = embedder->embed_all(ids, state);  // the inputs share the weight products
+    if (!v) throw api::Error::internal("model '" + name + "': " + v.error());
+    if (seconds) seconds->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (tokens) tokens->Increment(double(out.usage.prompt_tokens));
+    out.data = std::move(v).value();
     return out;
   }
 };
@@ -68,7 +69,7 @@ std::variant<std::shared_ptr<LocalEmbeddingBackend>, std::string> LocalEmbedding
   I.embedder = std::move(embedder).value();
   if (metrics) {
     const prometheus::Labels l{{"model", name}};
-    I.seconds = &metrics->histogram("kuai_embedder_seconds", "Forward pass of one input of a local sentence embedder")
+    I.seconds = &metrics->histogram("kuai_embedder_seconds", "Forward passes of one /v1/embeddings request's inputs")
                      .Add(l, obs::Metrics::latency_buckets());
     I.tokens = &metrics->counter("kuai_embedder_tokens_total", "Tokens embedded by a local sentence embedder").Add(l);
   }

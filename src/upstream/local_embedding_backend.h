@@ -8,7 +8,9 @@
 // use a compute pool of `engine.threads` threads.
 // Errors: api::Error — 400 for empty input or an input over the model's context (code
 // context_length_exceeded, param input), 400 model_not_chat for chat requests.
-// Metrics (when given): kuai_embedder_seconds (one input's forward pass) and
+// A request's inputs are embedded as batches (SentenceEmbedder::embed_all): many short inputs share
+// every weight product.
+// Metrics (when given): kuai_embedder_seconds (one request's forward passes) and
 // kuai_embedder_tokens_total, label model=<name>.
 #pragma once
 

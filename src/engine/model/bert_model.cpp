@@ -115,10 +115,11 @@ Status BertModel::load_weights() {
   return Ok{};
 }
 
-// att = softmax(q k^T / sqrt(head_dim)) v per head, every token seeing every token. Both products are
+// att = softmax(q k^T / sqrt(head_dim)) v per head over rows [row0, row0 + n) (one sequence), every token
+// seeing every token of its sequence. Both products are
 // weight products (model/weight_product.h): the head's keys, and its values transposed, copied out as
 // small F32 matrices, so they run on the same batched kernels as the layers' weights.
-void BertModel::attention(int n, BertState& st) const {
+void BertModel::attention(int row0, int n, BertState& st) const {
   const int E = hp_.n_embd, H = hp_.n_head, D = E / H;
   const float scale = 1.0f / std::sqrt(float(D));
   const size_t nD = size_t(n) * size_t(D);
@@ -127,7 +128,7 @@ void BertModel::attention(int n, BertState& st) const {
   st.scores.resize(size_t(n) * size_t(n));
   for (int h = 0; h < H; ++h) {
     for (int j = 0; j < n; ++j) {
-      const size_t src = size_t(j) * E + size_t(h) * D;
+      const size_t src = size_t(row0 + j) * E + size_t(h) * D;
       for (int d = 0; d < D; ++d) {
         qh[size_t(j) * D + d] = st.q[src + d] * scale;
         kh[size_t(j) * D + d] = st.k[src + d];
@@ -139,33 +140,53 @@ void BertModel::attention(int n, BertState& st) const {
     for (int i = 0; i < n; ++i) kernels::softmax(st.scores.data() + size_t(i) * n, n);
     const kernels::WeightView values{GgmlType::F32, vt, D, n, size_t(n) * sizeof(float)};
     weight_product(*st.pool, values, st.scores.data(), n, oh, st.products);  // (n queries, D)
-    for (int i = 0; i < n; ++i) std::copy_n(oh + size_t(i) * D, D, st.att.data() + size_t(i) * E + size_t(h) * D);
+    for (int i = 0; i < n; ++i) std::copy_n(oh + size_t(i) * D, D, st.att.data() + size_t(row0 + i) * E + size_t(h) * D);
   }
 }
 
 Result<std::vector<float>> BertModel::embed(std::span<const int32_t> tokens, BertState& st) const {
-  const int n = int(tokens.size()), E = hp_.n_embd, F = hp_.n_ff;
-  if (n == 0) return make_error("nothing to embed: no tokens");
-  if (n > hp_.n_ctx_train)
-    return make_error(std::to_string(n) + " tokens; this model embeds at most " + std::to_string(hp_.n_ctx_train));
-  for (int32_t t : tokens)
-    if (t < 0 || t >= hp_.n_vocab) return make_error("token id " + std::to_string(t) + " is outside the vocabulary");
+  const std::span<const int32_t> one[] = {tokens};
+  auto out = embed_batch(one, st);
+  if (!out) return std::move(out).take_error();
+  return std::move(out->front());
+}
+
+Result<std::vector<std::vector<float>>> BertModel::embed_batch(std::span<const std::span<const int32_t>> seqs,
+                                                               BertState& st) const {
+  const int E = hp_.n_embd, F = hp_.n_ff;
+  if (seqs.empty()) return make_error("nothing to embed: no sequences");
+  std::vector<int> start;  // sequence s is rows [start[s], start[s + 1]) of the batch
+  int n = 0;
+  for (const auto& tokens : seqs) {
+    if (tokens.empty()) return make_error("nothing to embed: no tokens");
+    if (int64_t(tokens.size()) > hp_.n_ctx_train)
+      return make_error(std::to_string(tokens.size()) + " tokens; this model embeds at most " + std::to_string(hp_.n_ctx_train));
+    for (int32_t t : tokens)
+      if (t < 0 || t >= hp_.n_vocab) return make_error("token id " + std::to_string(t) + " is outside the vocabulary");
+    start.push_back(n);
+    n += int(tokens.size());
+  }
+  start.push_back(n);
   const size_t nE = size_t(n) * size_t(E);
   for (auto* b : {&st.x, &st.q, &st.k, &st.v, &st.att, &st.proj}) b->resize(nE);
   st.ffn.resize(size_t(n) * size_t(F));
 
   std::vector<float> row(static_cast<size_t>(E));
-  for (int i = 0; i < n; ++i) {
-    float* x = st.x.data() + size_t(i) * E;
-    kernels::weight_row_to_float(tok_embd_, tokens[size_t(i)], x);
-    kernels::weight_row_to_float(pos_embd_, i, row.data());
-    kernels::add_inplace(x, row.data(), E);
-    if (type_embd_.data) {  // one segment: token type 0
-      kernels::weight_row_to_float(type_embd_, 0, row.data());
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    for (int i = 0; i < int(seqs[s].size()); ++i) {  // positions start again in every sequence
+      float* x = st.x.data() + size_t(start[s] + i) * E;
+      kernels::weight_row_to_float(tok_embd_, seqs[s][size_t(i)], x);
+      kernels::weight_row_to_float(pos_embd_, i, row.data());
       kernels::add_inplace(x, row.data(), E);
+      if (type_embd_.data) {  // one segment: token type 0
+        kernels::weight_row_to_float(type_embd_, 0, row.data());
+        kernels::add_inplace(x, row.data(), E);
+      }
+      layer_norm(x, embd_norm_, embd_norm_b_, E, hp_.norm_eps);
     }
-    layer_norm(x, embd_norm_, embd_norm_b_, E, hp_.norm_eps);
   }
+  // Every weight product runs over the whole batch (all sequences' tokens as one matrix); attention
+  // stays within each sequence.
   ThreadPool& pool = *st.pool;
   for (const Layer& L : layers_) {
     const kernels::MatmulOut qkv[] = {{&L.wq, st.q.data(), size_t(E)}, {&L.wk, st.k.data(), size_t(E)},
@@ -174,7 +195,7 @@ Result<std::vector<float>> BertModel::embed(std::span<const int32_t> tokens, Ber
     add_bias(st.q.data(), L.bq, n, E);
     add_bias(st.k.data(), L.bk, n, E);
     add_bias(st.v.data(), L.bv, n, E);
-    attention(n, st);
+    for (size_t s = 0; s < seqs.size(); ++s) attention(start[s], start[s + 1] - start[s], st);
     weight_product(pool, L.wo, st.att.data(), n, st.proj.data(), st.products);
     for (int i = 0; i < n; ++i) {  // post-norm: x = LN(x + attn_out + b)
       float* x = st.x.data() + size_t(i) * E;
@@ -194,16 +215,20 @@ Result<std::vector<float>> BertModel::embed(std::span<const int32_t> tokens, Ber
       layer_norm(x, L.out_norm, L.out_norm_b, E, hp_.norm_eps);
     }
   }
-  std::vector<float> out(static_cast<size_t>(E), 0.0f);
-  if (hp_.pooling == Pooling::kCls) {
-    std::copy_n(st.x.begin(), E, out.begin());
-  } else {
-    for (int i = 0; i < n; ++i) kernels::add_inplace(out.data(), st.x.data() + size_t(i) * E, E);
+  std::vector<std::vector<float>> out(seqs.size(), std::vector<float>(static_cast<size_t>(E), 0.0f));
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    std::vector<float>& v = out[s];
+    const float* first = st.x.data() + size_t(start[s]) * E;
+    if (hp_.pooling == Pooling::kCls) {
+      std::copy_n(first, E, v.begin());
+    } else {
+      for (int i = start[s]; i < start[s + 1]; ++i) kernels::add_inplace(v.data(), st.x.data() + size_t(i) * E, E);
+    }
+    double norm = 0;
+    for (float x : v) norm += double(x) * x;
+    const float inv = norm > 0 ? float(1.0 / std::sqrt(norm)) : 0.0f;
+    for (float& x : v) x *= inv;
   }
-  double norm = 0;
-  for (float v : out) norm += double(v) * v;
-  const float inv = norm > 0 ? float(1.0 / std::sqrt(norm)) : 0.0f;
-  for (float& v : out) v *= inv;
   return out;
 }
 

@@ -4,8 +4,8 @@
 // then mean or CLS pooling and L2 normalisation (what llama.cpp's llama-embedding computes with
 // `--embd-normalize 2`).
 //
-// Unlike LlamaModel there is no KV cache and no batching across sequences: one call embeds one token
-// sequence whole, since every token attends to every other. Weights stay in the file's mapping
+// Unlike LlamaModel there is no KV cache: a call embeds whole sequences, since every token attends to
+// every other of its sequence (several sequences share the weight products: embed_batch). Weights stay in the file's mapping
 // (model/weight_loader.h; Q4_0/Q8_0 also packed for int8_gemm, as LlamaModel does); every matrix type
 // the matmul kernels take is accepted, and products go through model/weight_product.h.
 // Threads: immutable after load; embed() may run from one thread per BertState at a time.
@@ -65,6 +65,11 @@ class BertModel {
   // The L2-normalised pooled embedding (n_embd floats) of one token sequence (special tokens
   // included, as the tokenizer adds them). Errors: empty input, more tokens than n_ctx_train, a bad id.
   Result<std::vector<float>> embed(std::span<const int32_t> tokens, BertState& st) const;
+  // Several sequences at once: their tokens go through every weight product as one batch (what makes
+  // many short inputs cheap), attention stays within each sequence; the same vectors as embed() one by
+  // one, up to the summation order of the batched kernels. Errors: embed()'s, for any sequence.
+  Result<std::vector<std::vector<float>>> embed_batch(std::span<const std::span<const int32_t>> seqs,
+                                                      BertState& st) const;
 
  private:
   struct Layer {
@@ -76,7 +81,7 @@ class BertModel {
 
   BertModel() = default;
   Status load_weights();
-  void attention(int n, BertState& st) const;
+  void attention(int row0, int n, BertState& st) const;
 
   std::shared_ptr<const GgufFile> file_;
   BertHparams hp_;

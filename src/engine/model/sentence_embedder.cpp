@@ -18,4 +18,23 @@ Result<std::unique_ptr<SentenceEmbedder>> SentenceEmbedder::load(const std::stri
   return e;
 }
 
+Result<std::vector<std::vector<float>>> SentenceEmbedder::embed_all(const std::vector<std::vector<int32_t>>& seqs,
+                                                                    BertState& st, int max_batch_tokens) const {
+  std::vector<std::vector<float>> out;
+  out.reserve(seqs.size());
+  for (size_t first = 0; first < seqs.size();) {
+    std::vector<std::span<const int32_t>> batch;
+    size_t tokens = 0;
+    for (size_t i = first; i < seqs.size() && (batch.empty() || tokens + seqs[i].size() <= size_t(max_batch_tokens)); ++i) {
+      batch.emplace_back(seqs[i]);
+      tokens += seqs[i].size();
+    }
+    auto vs = model_->embed_batch(batch, st);
+    if (!vs) return std::move(vs).take_error();
+    for (auto& v : *vs) out.push_back(std::move(v));
+    first += batch.size();
+  }
+  return out;
+}
+
 }  // namespace kuai::engine::model

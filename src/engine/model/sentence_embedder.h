@@ -25,6 +25,10 @@ class SentenceEmbedder {
   std::vector<int32_t> tokens(std::string_view text) const { return tokenizer_->encode(text, true, false); }
   // The embedding of `text`. Errors: BertModel::embed's (too many tokens for the model).
   Result<std::vector<float>> embed(std::string_view text, BertState& st) const { return model_->embed(tokens(text), st); }
+  // The embeddings of many token sequences, in order, run as batches of up to `max_batch_tokens`
+  // tokens (BertModel::embed_batch; a longer sequence is a batch of its own). Errors: embed_batch's.
+  Result<std::vector<std::vector<float>>> embed_all(const std::vector<std::vector<int32_t>>& seqs, BertState& st,
+                                                    int max_batch_tokens = 2048) const;
 
  private:
   std::shared_ptr<const GgufFile> file_;

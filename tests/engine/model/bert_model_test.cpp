@@ -148,6 +148,31 @@ TEST_F(BertModelTest, ThreadsDoNotChangeTheVector) {
   EXPECT_LT(dot(*a, *c), 0.99);
 }
 
+// A batch shares the weight products (positions restart in each sequence, attention stays inside it):
+// each vector is the one the sequence gets alone, whatever its neighbours, quantized weights included.
+TEST_F(BertModelTest, ABatchGivesEachSequenceItsOwnVector) {
+  for (const std::string type : {"f32", "q8_0"}) {
+    SCOPED_TRACE(type);
+    auto l = load(synth(type));
+    ASSERT_TRUE(l);
+    ThreadPool pool(2);
+    BertState st(pool);
+    std::vector<std::vector<int32_t>> ids;
+    for (const auto& t : kTexts) ids.push_back(l->tokens(t));
+    std::vector<std::span<const int32_t>> spans(ids.begin(), ids.end());
+    auto batch = l->model().embed_batch(spans, st);
+    ASSERT_TRUE(batch.ok()) << batch.error();
+    ASSERT_EQ(batch->size(), kTexts.size());
+    for (size_t i = 0; i < kTexts.size(); ++i) {
+      auto alone = l->model().embed(ids[i], st);
+      ASSERT_TRUE(alone.ok());
+      EXPECT_GT(dot((*batch)[i], *alone), 0.99999) << kTexts[i];
+    }
+    spans.push_back({});  // one bad sequence fails the batch
+    EXPECT_FALSE(l->model().embed_batch(spans, st).ok());
+  }
+}
+
 TEST_F(BertModelTest, BadInputIsAnError) {
   auto l = load(synth("f32"));
   ASSERT_TRUE(l);
