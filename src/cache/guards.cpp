@@ -122,11 +122,10 @@ bool en_related(const std::string& a, const std::string& b, const WordNet* wn) {
   return wn && wn->relatedness(a, b) >= kMinRelatedness;
 }
 
-// Whether `w`, a name written short, is spelled out by words of `q`: an acronym by the initials of
-// consecutive words, small words between them skipped and a digit standing for its number word
-// ("2fa" / "two-factor authentication", "dmv" / "department of motor vehicles"), or a numeronym by a
-// word of that many letters between its first and last ("k8s" / "kubernetes", "i18n").
-// The words [first, last) of q.words that spell `w` out, or nullopt.
+// The words [first, last) of q.words that spell out `w`, a name written short, or nullopt: an acronym
+// by the initials of consecutive words, small words between them skipped and a digit standing for its
+// number word ("2fa" / "two-factor authentication", "dmv" / "department of motor vehicles"), or a
+// numeronym by a word of that many letters between its first and last ("k8s" / "kubernetes", "i18n").
 std::optional<std::pair<size_t, size_t>> spelled_out_span(const std::string& w, const QueryFeatures& q) {
   if (w.size() < 2 || w.size() > 6) return std::nullopt;
   for (char c : w)
@@ -166,18 +165,14 @@ std::optional<std::pair<size_t, size_t>> spelled_out_span(const std::string& w, 
 
 bool spelled_out_in(const std::string& w, const QueryFeatures& q) { return spelled_out_span(w, q).has_value(); }
 
-// Whether content word `w` of `own` is one of the words that spell out a short name `q` writes
-// ("authentication" of "two-factor authentication" against "2fa").
-bool spells_out_a_name_of(const std::string& w, const QueryFeatures& own, const QueryFeatures& q) {
-  for (const auto& v : q.content) {
-    const auto span = spelled_out_span(v, own);
-    if (!span) continue;
-    for (size_t j = span->first; j < span->second; ++j) {
-      const std::string& x = own.words[j];
-      if (x == w || (w.size() >= 4 && x.starts_with(w)) || (x.size() >= 4 && w.starts_with(x))) return true;
-    }
-  }
-  return false;
+// The words of `own` that spell out a short name `q` writes ("two", "factor", "authentication" against
+// "2fa").
+std::vector<std::string> words_spelling_out_names_of(const QueryFeatures& own, const QueryFeatures& q) {
+  std::vector<std::string> out;
+  for (const auto& v : q.content)
+    if (const auto span = spelled_out_span(v, own))
+      out.insert(out.end(), own.words.begin() + std::ptrdiff_t(span->first), own.words.begin() + std::ptrdiff_t(span->second));
+  return out;
 }
 
 // Whether word `w` of one query is present in the other query `q`: the same content word; for CJK, a
@@ -319,7 +314,10 @@ struct Pair {
   // The Chinese words of `q` that `own` does not say too, concatenated: where characters of a
   // word of `own` are looked for (照片 is not said by the 照 of 护照 when both queries say 护照).
   std::string unshared;
-  Pair(const QueryFeatures& o, const QueryFeatures& other) : own(o), q(other) {
+  // The words of `own` that spell out a short name of `q` (words_spelling_out_names_of).
+  std::vector<std::string> spelling_out;
+  Pair(const QueryFeatures& o, const QueryFeatures& other)
+      : own(o), q(other), spelling_out(words_spelling_out_names_of(o, other)) {
     if (!text::has_cjk(own.normalized) || !text::has_cjk(q.normalized)) return;
     own_text = text::utf8_to_u32(own.normalized);
     q_text = text::utf8_to_u32(q.normalized);
@@ -375,7 +373,9 @@ double match_strength(const std::string& w, const Pair& p, bool entity, const Wo
     return 0.0;
   }
   double best = 0;
-  if (spells_out_a_name_of(w, p.own, q)) return 0.9;
+  // One of the words that spell out a name the other writes short (content words are stemmed).
+  for (const auto& x : p.spelling_out)
+    if (x == w || (w.size() >= 4 && x.starts_with(w)) || (x.size() >= 4 && w.starts_with(x))) return 0.9;
   for (const auto& v : q.content) {
     if (v[0] == '#' || text::has_cjk(v)) continue;
     if (en_related(w, v, nullptr)) return 0.9;

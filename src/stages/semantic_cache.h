@@ -52,7 +52,7 @@ struct CacheStageConfig {
   std::string embedder = "hash";        // hash | remote | local
   std::string embedder_model;           // public model for remote/local (models.<name>)
   size_t hash_dim = 512;
-  double embedder_trust = 0.85;         // remote/local: cosine at which the content guard is skipped
+  double embedder_trust = 0.85;         // remote/local: cosine at which the content guard's coverage test is skipped
   cache::StoreConfig store;
   double temperature_miss_slope = 0.2;  // P(deliberate miss) = slope × temperature …
   double max_miss_probability = 0.8;    // … capped here

@@ -123,23 +123,23 @@ engine::Status synth_model(const std::string& out_path, const SynthOptions& opt)
   } else {  // llama / qwen2: pre-norm layers, RMSNorm, SwiGLU
     specs.push_back({"output_norm.weight", E, 0, 1.0f});
     if (!p->tied_embeddings) specs.push_back({"output.weight", E, p->n_vocab, 0});
-  }
-  for (int i = 0; i < (bert ? 0 : p->n_layer); ++i) {
-    const std::string b = "blk." + std::to_string(i) + ".";
-    specs.push_back({b + "attn_norm.weight", E, 0, 1.0f});
-    specs.push_back({b + "attn_q.weight", E, Q, 0});
-    specs.push_back({b + "attn_k.weight", E, KV, 0});
-    specs.push_back({b + "attn_v.weight", E, KV, 0});
-    if (p->arch == "qwen2") {
-      specs.push_back({b + "attn_q.bias", Q, 0, 0.01f});
-      specs.push_back({b + "attn_k.bias", KV, 0, 0.01f});
-      specs.push_back({b + "attn_v.bias", KV, 0, 0.01f});
+    for (int i = 0; i < p->n_layer; ++i) {
+      const std::string b = "blk." + std::to_string(i) + ".";
+      specs.push_back({b + "attn_norm.weight", E, 0, 1.0f});
+      specs.push_back({b + "attn_q.weight", E, Q, 0});
+      specs.push_back({b + "attn_k.weight", E, KV, 0});
+      specs.push_back({b + "attn_v.weight", E, KV, 0});
+      if (p->arch == "qwen2") {
+        specs.push_back({b + "attn_q.bias", Q, 0, 0.01f});
+        specs.push_back({b + "attn_k.bias", KV, 0, 0.01f});
+        specs.push_back({b + "attn_v.bias", KV, 0, 0.01f});
+      }
+      specs.push_back({b + "attn_output.weight", Q, E, 0});
+      specs.push_back({b + "ffn_norm.weight", E, 0, 1.0f});
+      specs.push_back({b + "ffn_gate.weight", E, F, 0});
+      specs.push_back({b + "ffn_up.weight", E, F, 0});
+      specs.push_back({b + "ffn_down.weight", F, E, 0});
     }
-    specs.push_back({b + "attn_output.weight", Q, E, 0});
-    specs.push_back({b + "ffn_norm.weight", E, 0, 1.0f});
-    specs.push_back({b + "ffn_gate.weight", E, F, 0});
-    specs.push_back({b + "ffn_up.weight", E, F, 0});
-    specs.push_back({b + "ffn_down.weight", F, E, 0});
   }
   uint64_t total = 0;
   for (const auto& s : specs) total += uint64_t(s.cols) * uint64_t(std::max<int64_t>(1, s.rows));

@@ -1,7 +1,8 @@
 // `kuai synth`: writes a llama-family GGUF (or a BERT-family embedder's) of a real model's shape with
 // seeded random weights (speed does not depend on weight values, so these are the benchmark models),
 // plus a generated tokenizer vocabulary of the right size (SentencePiece-style for llama presets,
-// byte-level BPE with merges for qwen2, WordPiece for bert) so the file loads in other GGUF tools too. Same preset, type and seed -> same bytes.
+// byte-level BPE with merges for qwen2, WordPiece for bert) so the file loads in other GGUF tools too.
+// Same preset, type and seed -> same bytes.
 #pragma once
 
 #include <cstdint>

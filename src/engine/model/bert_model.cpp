@@ -55,6 +55,17 @@ void add_bias(float* y, const float* b, int n_rows, int width) {
   for (int t = 0; t < n_rows; ++t) kernels::add_inplace(y + size_t(t) * size_t(width), b, width);
 }
 
+// A post-norm residual step, row by row: x = LayerNorm(x + y + bias) * w + b.
+void add_and_norm(float* x, const float* y, const float* bias, const float* w, const float* b, int n_rows, int width,
+                  float eps) {
+  for (int t = 0; t < n_rows; ++t) {
+    float* xt = x + size_t(t) * size_t(width);
+    kernels::add_inplace(xt, y + size_t(t) * size_t(width), width);
+    kernels::add_inplace(xt, bias, width);
+    layer_norm(xt, w, b, width, eps);
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<BertModel>> BertModel::load(const std::string& path) {
@@ -197,23 +208,13 @@ Result<std::vector<std::vector<float>>> BertModel::embed_batch(std::span<const s
     add_bias(st.v.data(), L.bv, n, E);
     for (size_t s = 0; s < seqs.size(); ++s) attention(start[s], start[s + 1] - start[s], st);
     weight_product(pool, L.wo, st.att.data(), n, st.proj.data(), st.products);
-    for (int i = 0; i < n; ++i) {  // post-norm: x = LN(x + attn_out + b)
-      float* x = st.x.data() + size_t(i) * E;
-      kernels::add_inplace(x, st.proj.data() + size_t(i) * E, E);
-      kernels::add_inplace(x, L.bo, E);
-      layer_norm(x, L.attn_norm, L.attn_norm_b, E, hp_.norm_eps);
-    }
+    add_and_norm(st.x.data(), st.proj.data(), L.bo, L.attn_norm, L.attn_norm_b, n, E, hp_.norm_eps);
     weight_product(pool, L.w_up, st.x.data(), n, st.ffn.data(), st.products);
     pool.parallel_for(n, 1, [&](int64_t b, int64_t e, int) {
       for (int64_t i = b; i < e; ++i) kernels::gelu(st.ffn.data() + size_t(i) * F, L.b_up, F);
     });
     weight_product(pool, L.w_down, st.ffn.data(), n, st.proj.data(), st.products);
-    for (int i = 0; i < n; ++i) {  // x = LN(x + ffn_out + b)
-      float* x = st.x.data() + size_t(i) * E;
-      kernels::add_inplace(x, st.proj.data() + size_t(i) * E, E);
-      kernels::add_inplace(x, L.b_down, E);
-      layer_norm(x, L.out_norm, L.out_norm_b, E, hp_.norm_eps);
-    }
+    add_and_norm(st.x.data(), st.proj.data(), L.b_down, L.out_norm, L.out_norm_b, n, E, hp_.norm_eps);
   }
   std::vector<std::vector<float>> out(seqs.size(), std::vector<float>(static_cast<size_t>(E), 0.0f));
   for (size_t s = 0; s < seqs.size(); ++s) {

@@ -1,6 +1,6 @@
 // A BERT-family GGUF with its tokenizer, loaded together: what `kuai embed`, `kuai cache eval`'s local
 // embedder, the gateway's LocalEmbeddingBackend and bench_semantic_cache all need from one file.
-// Threads: immutable after load; embed() from one thread per BertState at a time.
+// Threads: immutable after load; embed_all() from one thread per BertState at a time.
 #pragma once
 
 #include <memory>
@@ -23,8 +23,6 @@ class SentenceEmbedder {
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   // The text's tokens as the model reads them (special tokens added).
   std::vector<int32_t> tokens(std::string_view text) const { return tokenizer_->encode(text, true, false); }
-  // The embedding of `text`. Errors: BertModel::embed's (too many tokens for the model).
-  Result<std::vector<float>> embed(std::string_view text, BertState& st) const { return model_->embed(tokens(text), st); }
   // The embeddings of many token sequences, in order, run as batches of up to `max_batch_tokens`
   // tokens (BertModel::embed_batch; a longer sequence is a batch of its own). Errors: embed_batch's.
   Result<std::vector<std::vector<float>>> embed_all(const std::vector<std::vector<int32_t>>& seqs, BertState& st,

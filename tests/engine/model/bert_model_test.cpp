@@ -94,7 +94,7 @@ TEST_F(BertModelTest, MatchesLlamaEmbeddingOnTheSameFile) {
     BertState st(pool);
     for (const auto& text : kTexts) {
       SCOPED_TRACE(text);
-      auto ours = l->embed(text, st);
+      auto ours = l->model().embed(l->tokens(text), st);
       ASSERT_TRUE(ours.ok()) << ours.error();
       ASSERT_EQ(ours->size(), 128u);
       EXPECT_NEAR(dot(*ours, *ours), 1.0, 1e-5);
@@ -139,11 +139,12 @@ TEST_F(BertModelTest, ThreadsDoNotChangeTheVector) {
   ASSERT_TRUE(l);
   ThreadPool one(1), two(2);
   BertState s1(one), s2(two);
-  auto a = l->embed(kTexts[1], s1), b = l->embed(kTexts[1], s2);
+  const auto ids = l->tokens(kTexts[1]);
+  auto a = l->model().embed(ids, s1), b = l->model().embed(ids, s2);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_GT(dot(*a, *b), 0.999999);
   // Another sentence points elsewhere (random weights still separate inputs).
-  auto c = l->embed(kTexts[2], s1);
+  auto c = l->model().embed(l->tokens(kTexts[2]), s1);
   ASSERT_TRUE(c.ok());
   EXPECT_LT(dot(*a, *c), 0.99);
 }
