@@ -14,7 +14,7 @@
 //  2. Input tokens removed (%), by the estimate.
 //  3. End-to-end latency with and without the stages, through `kuai serve` and a `kuai fake-upstream`
 //     whose first-token delay grows with prompt tokens (processes started here, on loopback).
-// Usage: bench_input_stages [iterations=2000] [e2e_requests=20] [--lost]   (KUAI_BIN defaults to ./kuai)
+// Usage: bench_input_stages [iterations=2000] [e2e_requests=20] [--lost] [--profile-cold N] [--dump]   (KUAI_BIN defaults to ./kuai)
 #include "../../tests/support/paths.h"
 #include "../../tests/support/process.h"
 
@@ -36,6 +36,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 using namespace kuai;
@@ -323,9 +324,13 @@ void next_turn(pipeline::Context& c, int64_t& turn) {
 
 int main(int argc, char** argv) {
   bool lost = false;
+  int profile_cold = 0;  // --profile-cold N: only the cold slim + ledger + window 300 path, N times (for perf)
+  bool dump = false;     // --dump: every output message and header (diff two builds to show a change keeps them)
   std::vector<const char*> args;
   for (int i = 1; i < argc; ++i) {
     if (std::string_view(argv[i]) == "--lost") lost = true;
+    else if (std::string_view(argv[i]) == "--profile-cold" && i + 1 < argc) profile_cold = std::atoi(argv[++i]);
+    else if (std::string_view(argv[i]) == "--dump") dump = true;
     else args.push_back(argv[i]);
   }
   const int iterations = args.size() > 0 ? std::atoi(args[0]) : 2000;
@@ -352,6 +357,36 @@ int main(int argc, char** argv) {
   }
   pipeline::Services& services = warm4->services;
   const api::ChatRequest req = conversation();
+  if (dump) {
+    std::vector<api::ChatRequest> reqs{req};
+    const std::string path = test::shared_dir() + "/eval-dev/chats.jsonl";
+    if (std::filesystem::exists(path))
+      for (auto& c : load_chats(path)) reqs.push_back(std::move(c.request));
+    const std::pair<const char*, std::function<void(pipeline::Context&)>> runs[] = {
+        {"slim", [&](pipeline::Context& c) { cold4->run_slim(c); }},
+        {"slim+window4", [&](pipeline::Context& c) { cold4->run_slim(c); cold4->run_window(c); }},
+        {"slim+ledger+window300", [&](pipeline::Context& c) { cold300->run_full(c); }}};
+    for (size_t i = 0; i < reqs.size(); ++i)
+      for (const auto& [name, run] : runs) {
+        pipeline::Context c;
+        c.request = reqs[i];
+        c.services = &cold300->services;
+        run(c);
+        std::printf("== request %zu, %s\n", i, name);
+        for (const auto& m : c.request.messages) std::printf("%s: %s\n", m.role.c_str(), m.content.c_str());
+        for (const auto& [k, v] : c.response_headers) std::printf("%s: %s\n", k.c_str(), v.c_str());
+      }
+    return 0;
+  }
+  if (profile_cold > 0) {
+    for (int i = 0; i < profile_cold; ++i) {
+      pipeline::Context c;
+      c.request = req;
+      c.services = &cold300->services;
+      cold300->run_full(c);
+    }
+    return 0;
+  }
 
   // 0. The development chats, as ../shared/eval-dev/judge/chats judges them (in process); the time is
   //    the cold one (memos off: each chat is a new conversation).

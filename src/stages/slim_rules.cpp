@@ -309,55 +309,62 @@ void PhraseSet::add_list(std::string_view list) {
     std::string_view line = list.substr(i, eol - i);
     size_t b = 0;
     while (b < line.size() && text::ascii_space(line[b])) ++b;
-    if (b < line.size() && line[b] != '#') add(line);
+    if (b < line.size() && line[b] != '#') insert(line);
     i = eol + 1;
   }
+  flatten();
 }
 
 void PhraseSet::add(std::string_view phrase) {
+  if (insert(phrase)) flatten();
+}
+
+bool PhraseSet::insert(std::string_view phrase) {
   const std::string p = normalise_phrase(phrase);
-  if (p.empty()) return;
+  if (p.empty()) return false;
   uint32_t node = 0;
-  for (char c : p) {
-    const uint32_t next = child(node, static_cast<unsigned char>(c));
-    node = next ? next : add_child(node, static_cast<unsigned char>(c));
-  }
-  if (terminal_[node]) return;  // listed twice
-  terminal_[node] = 1;
-  ++count_;
-}
-
-uint32_t PhraseSet::child(uint32_t node, unsigned char c) const {
-  const uint64_t key = edge_key(node, c);
-  for (size_t i = edge_slot(key);; i = (i + 1) & (edge_keys_.size() - 1)) {
-    if (edge_keys_[i] == key) return edge_nodes_[i];
-    if (edge_keys_[i] == 0) return 0;
-  }
-}
-
-uint32_t PhraseSet::add_child(uint32_t node, unsigned char c) {
-  if ((edges_ + 1) * 2 > edge_keys_.size()) {  // grow: rehash every edge
-    std::vector<uint64_t> keys(edge_keys_.size() * 2, 0);
-    std::vector<uint32_t> nodes(keys.size(), 0);
-    keys.swap(edge_keys_);
-    nodes.swap(edge_nodes_);
-    for (size_t k = 0; k < keys.size(); ++k) {
-      if (keys[k] == 0) continue;
-      size_t i = edge_slot(keys[k]);
-      while (edge_keys_[i] != 0) i = (i + 1) & (edge_keys_.size() - 1);
-      edge_keys_[i] = keys[k];
-      edge_nodes_[i] = nodes[k];
+  for (char ch : p) {
+    const auto c = static_cast<uint8_t>(ch);
+    auto& kids = build_children_[node];
+    auto it = std::lower_bound(kids.begin(), kids.end(), c, [](const auto& e, uint8_t x) { return e.first < x; });
+    if (it == kids.end() || it->first != c) {
+      const auto id = static_cast<uint32_t>(build_children_.size());
+      kids.insert(it, {c, id});  // (kids is not used after this: the push_back below may move it)
+      build_children_.emplace_back();
+      build_terminal_.push_back(0);
+      node = id;
+    } else {
+      node = it->second;
     }
   }
-  const uint32_t id = static_cast<uint32_t>(terminal_.size());
-  terminal_.push_back(0);
-  const uint64_t key = edge_key(node, c);
-  size_t i = edge_slot(key);
-  while (edge_keys_[i] != 0) i = (i + 1) & (edge_keys_.size() - 1);
-  edge_keys_[i] = key;
-  edge_nodes_[i] = id;
-  ++edges_;
-  return id;
+  if (build_terminal_[node]) return false;  // listed twice
+  build_terminal_[node] = 1;
+  ++count_;
+  return true;
+}
+
+void PhraseSet::flatten() {
+  std::vector<uint32_t> order{0}, id(build_children_.size(), 0);  // breadth-first: position → build node
+  for (size_t q = 0; q < order.size(); ++q)
+    for (auto [c, k] : build_children_[order[q]]) {
+      id[k] = static_cast<uint32_t>(order.size());
+      order.push_back(k);
+    }
+  root_.fill(0);
+  first_edge_.assign(order.size() + 1, 0);
+  terminal_.assign(order.size(), 0);
+  labels_.clear();
+  targets_.clear();
+  for (size_t q = 0; q < order.size(); ++q) {
+    terminal_[q] = build_terminal_[order[q]];
+    first_edge_[q] = static_cast<uint32_t>(labels_.size());
+    for (auto [c, k] : build_children_[order[q]]) {
+      if (q == 0) root_[c] = id[k];
+      labels_.push_back(c);
+      targets_.push_back(id[k]);
+    }
+  }
+  first_edge_[order.size()] = static_cast<uint32_t>(labels_.size());
 }
 
 size_t PhraseSet::match(std::string_view text, size_t pos) const {
@@ -377,7 +384,14 @@ size_t PhraseSet::match(std::string_view text, size_t pos) const {
     } else {
       c = static_cast<unsigned char>(text::ascii_lower(text[i]));
     }
-    node = child(node, c);
+    if (node == 0) {
+      node = root_[c];
+    } else {
+      uint32_t e = first_edge_[node];
+      const uint32_t end = first_edge_[node + 1];
+      while (e < end && labels_[e] < c) ++e;
+      node = e < end && labels_[e] == c ? targets_[e] : 0;
+    }
     if (node == 0) break;
     i = next;
     if (terminal_[node] && clause_ends_at(text, i)) best = i;  // (a longer phrase may follow)

@@ -9,6 +9,7 @@
 // the greeting. Thread-safety: a PhraseSet is immutable after build; slim_text is pure.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -30,16 +31,19 @@ class PhraseSet {
   size_t match(std::string_view text, size_t pos) const;
 
  private:
-  // The normalised phrases as a trie (one walk along the text finds every phrase that starts at pos):
-  // node 0 is the root; edges in an open-addressing table keyed by (node, byte).
-  uint32_t child(uint32_t node, unsigned char c) const;
-  uint32_t add_child(uint32_t node, unsigned char c);
-  static uint64_t edge_key(uint32_t node, unsigned char c) { return (uint64_t{node} << 8 | c) + 1; }  // (0: empty)
-  size_t edge_slot(uint64_t key) const { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ull) >> 40) & (edge_keys_.size() - 1); }
-  std::vector<uint8_t> terminal_{0};  // per node: a phrase ends here
-  std::vector<uint64_t> edge_keys_ = std::vector<uint64_t>(64, 0);
-  std::vector<uint32_t> edge_nodes_ = std::vector<uint32_t>(64, 0);
-  size_t edges_ = 0;
+  bool insert(std::string_view phrase);  // into the build form; false when empty or listed before
+  void flatten();                        // the match form from the build form
+  // Build form: per node its children as (byte, node) sorted by byte; node 0 is the root.
+  std::vector<std::vector<std::pair<uint8_t, uint32_t>>> build_children_{1};
+  std::vector<uint8_t> build_terminal_{0};
+  // Match form: the nodes in breadth-first order (the few nodes near the root, which every match
+  // visits, sit together in cache); the root's children by byte, every other node's edges as a run of
+  // labels sorted by byte. (A hash table of edges cost a cache miss per byte walked.)
+  std::array<uint32_t, 256> root_{};       // 0: no child
+  std::vector<uint32_t> first_edge_{0, 0}; // node k's edges: [first_edge_[k], first_edge_[k + 1])
+  std::vector<uint8_t> labels_;
+  std::vector<uint32_t> targets_;
+  std::vector<uint8_t> terminal_{0};       // per node: a phrase ends here
   size_t count_ = 0;
 };
 

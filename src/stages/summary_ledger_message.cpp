@@ -127,6 +127,10 @@ void clauses(std::string_view s, size_t msg, size_t b, size_t e, size_t sentence
   const size_t first = out.size();
   size_t cb = b;
   for (size_t i = b; i < e;) {
+    if (text::ideograph_at(s, i) && i + 3 < e) {  // (cuts nothing, and is not the last character)
+      i += 3;
+      continue;
+    }
     size_t len;
     char32_t cp = text::utf8_decode(s, i, len);
     i += len;
@@ -209,6 +213,10 @@ void sentences(std::string_view s, size_t msg, bool user, size_t& sentence_id, s
     if (b >= n) break;
     size_t e = b;
     while (e < n) {
+      if (text::ideograph_at(s, e)) {  // (ends no sentence)
+        e += 3;
+        continue;
+      }
       size_t len;
       char32_t cp = text::utf8_decode(s, e, len);
       if (cp == '\n') break;
@@ -258,7 +266,6 @@ void terms(std::string_view s, Terms& out) {
   uint64_t word_hash = 1469598103934665603ull;
   size_t word_len = 0;
   char32_t prev_cjk = 0;
-  size_t prev_at = 0;
   auto flush = [&] {
     if (word_len >= 3 && !stop.contains(word_hash)) out.push_back(word_hash & ~uint64_t{1});
     word_hash = 1469598103934665603ull;
@@ -278,9 +285,9 @@ void terms(std::string_view s, Terms& out) {
     char32_t cp = text::utf8_decode(s, i, len);
     flush();
     if (is_cjk(cp)) {
-      if (prev_cjk) out.push_back(fnv1a(s.substr(prev_at, i + len - prev_at)) | 1);
+      // A bigram is its two code points (21 bits each), mixed.
+      if (prev_cjk) out.push_back(((uint64_t{prev_cjk} << 21 | cp) * 0x9E3779B97F4A7C15ull) | 1);
       prev_cjk = cp;
-      prev_at = i;
     } else {
       prev_cjk = 0;
     }
@@ -371,25 +378,32 @@ double marks(std::string_view s) {
     for (std::string_view w : kMarkWords) b[pair_index(w[0], w[1])].push_back(w);
     return b;
   }();
-  thread_local std::string low;
-  low.assign(s);
-  for (char& c : low) c = text::ascii_lower(c);
   int words = 0;
   std::string_view found[4];
   size_t n_found = 0;
   bool corrects = false;
-  const auto at_start = [&](size_t start, std::string_view w) {
-    return low.size() - start >= w.size() && std::string_view(low).substr(start, w.size()) == w;
+  const auto at_start = [&](size_t start, std::string_view w) {  // (w is lower case)
+    if (s.size() - start < w.size()) return false;
+    for (size_t k = 0; k < w.size(); ++k)
+      if (text::ascii_lower(s[start + k]) != w[k]) return false;
+    return true;
   };
-  for (size_t i = 0; i + 1 < low.size() && (n_found < 4 || !corrects);) {
-    if (!text::ascii_alpha(low[i])) { ++i; continue; }
+  // The letters a self-correction starts with (one test per word instead of one per correction).
+  static const uint32_t correction_starts = [] {
+    uint32_t m = 0;
+    for (std::string_view w : kCorrectionLatin) m |= uint32_t{1} << (w[0] - 'a');
+    return m;
+  }();
+  for (size_t i = 0; i + 1 < s.size() && (n_found < 4 || !corrects);) {
+    if (!text::ascii_alpha(s[i])) { ++i; continue; }
     const size_t start = i;  // a word starts: the rest of it is skipped below
-    for (++i; i < low.size() && text::ascii_alpha(low[i]);) ++i;
-    if (!corrects)
+    for (++i; i < s.size() && text::ascii_alpha(s[i]);) ++i;
+    const char first = text::ascii_lower(s[start]);
+    if (!corrects && ((correction_starts >> (first - 'a')) & 1))
       corrects = std::any_of(std::begin(kCorrectionLatin), std::end(kCorrectionLatin),
-                             [&](std::string_view w) { return w[0] == low[start] && at_start(start, w); });
+                             [&](std::string_view w) { return w[0] == first && at_start(start, w); });
     if (n_found == 4) continue;
-    const size_t bucket = pair_index(low[start], low[start + 1]);
+    const size_t bucket = pair_index(first, text::ascii_lower(s[start + 1]));
     if (bucket == kNoPair) continue;
     for (std::string_view w : by_pair[bucket]) {
       if (!at_start(start, w)) continue;

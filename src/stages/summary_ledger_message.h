@@ -16,9 +16,9 @@
 
 namespace kuai::stages {
 
-// Sorted, unique terms of a text, each a 64-bit hash (FNV-1a of its bytes; lowercase for Latin words),
-// the lowest bit 1 for a CJK bigram and 0 for a Latin word: Latin words of 3+ letters (stop words
-// out) and CJK bigrams.
+// Sorted, unique terms of a text, each a 64-bit hash (a Latin word: FNV-1a of its lowercase bytes; a
+// CJK bigram: its two code points mixed), the lowest bit 1 for a CJK bigram and 0 for a Latin word:
+// Latin words of 3+ letters (stop words out) and CJK bigrams.
 std::vector<uint64_t> ledger_terms(std::string_view s);
 
 // A set of 64-bit hashes, open addressing in one array (no allocation per element; the per-request

@@ -28,6 +28,12 @@ inline char32_t utf8_decode(std::string_view s, size_t i, size_t& len) {
   }
   return utf8_decode_slow(s, i, len);
 }
+// Whether s[i] starts a valid 3-byte sequence with lead byte E4..E9 (U+4000..U+9FFF: the common CJK
+// ideographs, no punctuation among them): scans for punctuation step over it without decoding.
+inline bool ideograph_at(std::string_view s, size_t i) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + i;
+  return static_cast<unsigned>(p[0] - 0xE4) < 6 && s.size() - i >= 3 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80;
+}
 // Appends the UTF-8 encoding of `cp` (invalid code points become U+FFFD).
 void utf8_append(std::string& out, char32_t cp);
 
