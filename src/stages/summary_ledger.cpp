@@ -88,6 +88,7 @@ Ledger build_ledger(const std::vector<const api::Message*>& dropped, const std::
     size_t end() const { return unit->end; }
   };
   std::vector<Pick> sents;
+  sents.reserve(dropped.size() * 4);  // (a few units a message: one allocation, not one per doubling)
   size_t sentence_base = 0;
   bool cjk = false;
   // What the user said (dropped and kept): an assistant unit made of it is an echo.

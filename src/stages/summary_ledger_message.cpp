@@ -426,7 +426,7 @@ double marks(std::string_view s) {
   const auto marks_end = std::lower_bound(present.begin(), present.end(), kMarks);
   if (words < 2) words += static_cast<int>(std::min<std::ptrdiff_t>(marks_end - present.begin(), 2));
   // A decision in Chinese' "X就Y吧" shape ("汤就番茄蛋花汤吧", "那就定大理吧").
-  if (s.find("就") != std::string_view::npos && (s.ends_with("吧") || s.ends_with("吧。") || s.ends_with("吧！")))
+  if ((s.ends_with("吧") || s.ends_with("吧。") || s.ends_with("吧！")) && s.find("就") != std::string_view::npos)
     ++words;
   score += 1.5 * std::min(words, 2);
   // A self-correction replaces an earlier value: it must reach the model.
@@ -465,8 +465,9 @@ LedgerMessage analyse_ledger_message(std::string_view content, bool user,
   LedgerMessage lm;
   lm.user = user;
   thread_local std::vector<Sentence> units;  // (per-thread scratch: no allocations per unit once warm)
-  thread_local std::vector<uint64_t> t, n;
+  thread_local std::vector<uint64_t> t, n, pool, whole;  // (pool and whole: copied out once, sized)
   units.clear();
+  pool.clear();
   size_t sentence_id = 0;
   sentences(content, 0, user, sentence_id, units);
   lm.sentences = static_cast<uint32_t>(sentence_id);
@@ -492,23 +493,26 @@ LedgerMessage analyse_ledger_message(std::string_view content, bool user,
     terms(text, t);
     sort_unique(t);
     sorted_numbers(text, n);
-    u.terms_at = static_cast<uint32_t>(lm.pool.size());
+    u.terms_at = static_cast<uint32_t>(pool.size());
     u.terms_n = static_cast<uint32_t>(t.size());
-    lm.pool.insert(lm.pool.end(), t.begin(), t.end());
-    u.numbers_at = static_cast<uint32_t>(lm.pool.size());
+    pool.insert(pool.end(), t.begin(), t.end());
+    u.numbers_at = static_cast<uint32_t>(pool.size());
     u.numbers_n = static_cast<uint32_t>(n.size());
-    lm.pool.insert(lm.pool.end(), n.begin(), n.end());
+    pool.insert(pool.end(), n.begin(), n.end());
     lm.units.push_back(std::move(u));
   }
+  lm.pool.assign(pool.begin(), pool.end());
   if (user) {
     // The units cover every term and number of the text (they split only at spaces and punctuation,
     // never inside a word, a CJK run or a digit run): the whole text's are the union of theirs.
-    for (const auto& u : lm.units) {
-      lm.terms.insert(lm.terms.end(), lm.pool.begin() + u.terms_at, lm.pool.begin() + u.terms_at + u.terms_n);
-      lm.numbers.insert(lm.numbers.end(), lm.pool.begin() + u.numbers_at, lm.pool.begin() + u.numbers_at + u.numbers_n);
-    }
-    sort_unique(lm.terms);
-    sort_unique(lm.numbers);
+    const auto unite = [&](uint32_t LedgerMessage::Unit::*at, uint32_t LedgerMessage::Unit::*count, std::vector<uint64_t>& out) {
+      whole.clear();
+      for (const auto& u : lm.units) whole.insert(whole.end(), pool.begin() + u.*at, pool.begin() + u.*at + u.*count);
+      sort_unique(whole);
+      out.assign(whole.begin(), whole.end());
+    };
+    unite(&LedgerMessage::Unit::terms_at, &LedgerMessage::Unit::terms_n, lm.terms);
+    unite(&LedgerMessage::Unit::numbers_at, &LedgerMessage::Unit::numbers_n, lm.numbers);
     lm.tokens = count_tokens(content);  // only a user turn is ever carried whole
   }
   return lm;
