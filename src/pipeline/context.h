@@ -4,7 +4,6 @@
 
 #include "api/chat.h"
 #include "pipeline/tenant.h"
-#include "pipeline/token_memo.h"
 
 #include <chrono>
 #include <cstdint>
@@ -105,7 +104,6 @@ struct Context {
   // Extra response headers stages want the client to see (x-kuai-cache, x-kuai-route, …).
   std::vector<std::pair<std::string, std::string>> response_headers;
   StageState stage_state;                // per-stage state of this request (see StageState)
-  TokenMemo token_memo;                  // token counts the stages took of this request's texts
 
   void add_header(std::string name, std::string value) {
     response_headers.emplace_back(std::move(name), std::move(value));

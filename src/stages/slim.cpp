@@ -14,6 +14,10 @@
 namespace kuai::stages {
 namespace {
 
+int64_t count_tokens(const pipeline::Services& services, std::string_view model, std::string_view text) {
+  return services.count_tokens(model, text);
+}
+
 // Only plain text content may be rewritten: a content array with image/audio parts would lose them.
 bool text_only(const api::Message& m) {
   auto it = m.raw.find("content");
@@ -66,8 +70,8 @@ void SlimStage::slim_request(pipeline::Context& ctx) {
     if (!memo_.find(key, m.content, v)) {
       v.result = slim_text(m.content, phrases_, options, &courtesy_);
       if (v.result.changed())
-        v.tokens_saved = ctx.token_memo.count(services_.tokens, ctx.request.model, m.content) -
-                         ctx.token_memo.count(services_.tokens, ctx.request.model, v.result.text);
+        v.tokens_saved = count_tokens(services_, ctx.request.model, m.content) -
+                         count_tokens(services_, ctx.request.model, v.result.text);
       else
         v.result.text.clear();
       memo_.put(key, m.content, v);

@@ -204,9 +204,9 @@ struct Dropped {
   size_t first = 0;  // index of the first dropped message in the request
 };
 
-Dropped dropped_of(const Core& core, const api::ChatRequest& req, const pipeline::TokenCounter& counter) {
+Dropped dropped_of(const Core& core, const api::ChatRequest& req) {
   Dropped d;
-  d.plan = plan_window(req, core.config.policy, counter, core.reserve());
+  d.plan = plan_window(req, core.config.policy, core.counter(), core.reserve());
   d.first = req.messages.size();
   for (size_t i = 0; i < req.messages.size(); ++i) {
     if (!d.plan.drops(i, req.messages[i].role)) continue;
@@ -218,7 +218,7 @@ Dropped dropped_of(const Core& core, const api::ChatRequest& req, const pipeline
 
 // Makes sure the summary of the prefix `req` drops is memoised (computes it when missing).
 boost::asio::awaitable<void> ensure_summary(std::shared_ptr<Core> core, api::Tenant tenant, api::ChatRequest req) {
-  Dropped d = dropped_of(*core, req, core->counter());
+  Dropped d = dropped_of(*core, req);
   if (d.messages.empty()) co_return;
   auto keys = prefix_keys(*core, tenant.name, d.messages);
   auto hit = co_await core->memo->longest(keys);
@@ -341,9 +341,9 @@ void replace_dropped(Core& core, pipeline::Context& ctx, const Dropped& d, std::
 void SummarizeStage::ledger_request(pipeline::Context& ctx) {
   Core& core = *core_;
   api::ChatRequest& req = ctx.request;
-  const pipeline::MemoTokenCounter counter(core.counter(), ctx.token_memo);
-  Dropped d = dropped_of(core, req, counter);
+  Dropped d = dropped_of(core, req);
   if (d.messages.empty()) return;
+  const auto& counter = core.counter();
   // The ledger may use its reserve and whatever the kept turns left of the window's budget.
   int64_t budget = core.config.max_tokens;
   if (core.config.policy.max_tokens > 0)
@@ -368,7 +368,7 @@ boost::asio::awaitable<pipeline::Verdict> SummarizeStage::on_request(pipeline::C
     co_return pipeline::Verdict::next();
   }
   api::ChatRequest& req = ctx.request;
-  Dropped d = dropped_of(*core, req, pipeline::MemoTokenCounter(core->counter(), ctx.token_memo));
+  Dropped d = dropped_of(*core, req);
   if (d.messages.empty()) co_return pipeline::Verdict::next();
   std::string summary;
   std::string outcome;

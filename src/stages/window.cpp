@@ -32,7 +32,7 @@ const pipeline::TokenCounter& WindowStage::counter() const {
 }
 
 void WindowStage::window_request(pipeline::Context& ctx) {
-  WindowPlan plan = plan_window(ctx.request, policy_, pipeline::MemoTokenCounter(counter(), ctx.token_memo));
+  WindowPlan plan = plan_window(ctx.request, policy_, counter());
   std::string header = "kept=" + std::to_string(ctx.request.messages.size() - plan.dropped) +
                        "; dropped=" + std::to_string(plan.dropped) + "; tokens=" + std::to_string(plan.tokens_after);
   if (plan.over_budget) header += "; over_budget";
