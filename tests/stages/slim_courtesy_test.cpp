@@ -47,6 +47,9 @@ TEST(SlimCourtesyTest, ContentInACourteousSentenceStays) {
   EXPECT_EQ(slim("Ugh, sorry, and now my son is sick."), "and now my son is sick.");
   EXPECT_EQ(slim("见谅哈，菜别太辣。"), "菜别太辣。");
   EXPECT_EQ(slim("抱歉啊，我最近在发烧。"), "我最近在发烧。");
+  // What the user came to ask about is content (the object of 咨询/请教/想问), however anxious the tone.
+  EXPECT_EQ(slim("打扰您一下，我想咨询一下理赔的问题。"), "我想咨询一下理赔的问题。");
+  EXPECT_EQ(slim("不好意思，我想请教几个数学问题。"), "我想请教几个数学问题。");
 }
 
 TEST(SlimCourtesyTest, ALimitThatRunsPastACourtesyWordStays) {
