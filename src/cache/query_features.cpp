@@ -290,10 +290,26 @@ struct Builder {
         std::fill(excepted.begin() + p, excepted.begin() + p + w.size(), true);
     }
     // Negations (A-not-A questions such as 是不是, 有没有, 可不可以 ask, they do not negate).
+    // A negated adjective that has a one-character antonym reads as that antonym (考不好 = 差, 不多
+    // = 少): two wordings of one fact then agree on polarity and on content.
+    static constexpr std::pair<char32_t, char32_t> kAntonyms[] = {
+        {U'好', U'差'}, {U'差', U'好'}, {U'多', U'少'}, {U'高', U'低'}, {U'低', U'高'}, {U'长', U'短'},
+        {U'短', U'长'}, {U'远', U'近'}, {U'近', U'远'}, {U'早', U'晚'}, {U'晚', U'早'}, {U'对', U'错'}};
     for (size_t i = 0; i < run.size(); ++i) {
       if (excepted[i] || !is_zh_negation(run[i])) continue;
       consumed[i] = true;
       if (i > 0 && i + 1 < run.size() && run[i - 1] == run[i + 1]) { consumed[i + 1] = true; continue; }
+      if (run[i] == U'不' && i + 1 < run.size() && !excepted[i + 1]) {
+        const auto* a = std::find_if(std::begin(kAntonyms), std::end(kAntonyms),
+                                     [&](const auto& p) { return p.first == run[i + 1]; });
+        if (a != std::end(kAntonyms)) {
+          consumed[i + 1] = true;
+          const std::string word = zh_synonym(text::u32_to_utf8(std::u32string(1, a->second)));
+          f.content.push_back(word);
+          f.terms.push_back(word);
+          continue;
+        }
+      }
       ++f.negations;
       f.terms.push_back("#not");
     }
@@ -430,7 +446,7 @@ void sort_unique(std::vector<std::string>& v) {
 }  // namespace
 
 QueryFeatures query_features(std::string_view input) {
-  std::string text_in = zh_standard_forms(text::utf8_sanitize(input));
+  std::string text_in = en_standard_forms(zh_standard_forms(text::utf8_sanitize(input)));
   Builder b;
   b.in_cjk_text = text::has_cjk(text_in);
   std::vector<std::string> cjk_run;

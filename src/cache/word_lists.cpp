@@ -299,7 +299,7 @@ const std::vector<std::pair<std::u32string, std::string>>& zh_temporal_words() {
 std::string en_scope_word(std::string_view w) {
   static const Map m{
       {"all", "#all"}, {"every", "#all"}, {"entire", "#all"}, {"whole", "#all"}, {"everything", "#all"},
-      {"each", "#each"}, {"single", "#one"}, {"individual", "#personal"}, {"personal", "#personal"},
+      {"each", "#each"}, {"single", "#one"},
       {"family", "#family"}, {"household", "#family"}, {"business", "#business"}, {"business's", "#business"},
       {"company", "#business"}, {"corporate", "#business"}, {"double", "#double"}, {"twin", "#double"},
       {"kid", "#child"}, {"kids", "#child"}, {"child", "#child"}, {"children", "#child"}, {"son", "#child"},
@@ -314,9 +314,10 @@ std::string en_scope_word(std::string_view w) {
 const std::vector<std::pair<std::u32string, std::string>>& zh_scope_words() {
   static const std::vector<std::pair<std::u32string, std::string>> words{
       {U"所有", "#all"}, {U"全部", "#all"}, {U"整个", "#all"}, {U"一次性", "#all"}, {U"每个", "#each"},
-      {U"每一", "#each"}, {U"单个", "#one"}, {U"单人", "#one"}, {U"双人", "#double"}, {U"单间", "#one"}, {U"个人", "#personal"}, {U"自己", "#self"}, {U"家庭", "#family"},
+      {U"每一", "#each"}, {U"单个", "#one"}, {U"单人", "#one"}, {U"双人", "#double"}, {U"单间", "#one"}, {U"家庭", "#family"},
       {U"全家", "#family"}, {U"公司", "#business"}, {U"企业", "#business"}, {U"单位", "#business"},
       {U"孩子", "#child"}, {U"儿子", "#child"}, {U"女儿", "#child"}, {U"未成年", "#child"}, {U"宝宝", "#child"},
+      {U"小孩", "#child"}, {U"儿童", "#child"}, {U"婴儿", "#child"}, {U"小朋友", "#child"},
       {U"爱人", "#spouse"}, {U"老公", "#spouse"}, {U"老婆", "#spouse"}, {U"配偶", "#spouse"},
       {U"父母", "#parent"}, {U"爸妈", "#parent"}, {U"员工", "#employee"}, {U"学生", "#student"}};
   return words;
@@ -421,6 +422,25 @@ std::string zh_standard_forms(std::string s) {
     for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) s.replace(p, from.size(), to);
   }
   return s;
+}
+
+std::string en_standard_forms(std::string s) {
+  const auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  if (s.find("-free") == std::string::npos) return s;
+  std::string out;
+  size_t copied = 0;  // s[0, copied) is in out
+  for (size_t p = s.find("-free"); p != std::string::npos; p = s.find("-free", p + 1)) {
+    const size_t end = p + 5;
+    if (p == 0 || !letter(s[p - 1]) || (end < s.size() && letter(s[end]))) continue;  // "-freedom", " -free"
+    size_t b = p;
+    while (b > copied && letter(s[b - 1])) --b;
+    out.append(s, copied, b - copied);
+    out += "without ";
+    out.append(s, b, p - b);
+    copied = end;
+  }
+  out.append(s, copied, std::string::npos);
+  return out;
 }
 
 std::string zh_synonym(const std::string& w) {

@@ -30,8 +30,10 @@ std::string en_relative_period(std::string_view previous, std::string_view w);
 std::string zh_order_word(const std::string& token, const std::string& previous, std::string& anchor);          // was/were/did/had → "#past", will → "#future"
 std::string en_synonym(const std::string& stem);        // one form per synonym group (on the stem)
 
-// Scope: whose or how much a question is about ("all" / "one", "personal" / "business", "my kid's").
-// A canonical tag ("#all", "#business", "#child" …) or "" (folded English word).
+// Scope: whose or how much a question is about ("all" / "one", "business", "my kid's"). The asker
+// is the default scope, so "personal", "individual", 个人 and 自己 carry no tag ("怎么查自己的征信报告"
+// asks what "个人信用报告在哪里查" asks; a business's report still differs). A canonical tag ("#all",
+// "#business", "#child" …) or "" (folded English word).
 std::string en_scope_word(std::string_view w);
 // The same for Chinese, found anywhere in a run of text (所有 → "#all", 公司 → "#business").
 const std::vector<std::pair<std::u32string, std::string>>& zh_scope_words();
@@ -75,5 +77,8 @@ std::string zh_synonym(const std::string& w);
 // Colloquial Chinese spelled in standard form before segmentation (为啥 → 为什么, 咋 → 怎么, 啥 → 什么),
 // so the segmenter sees the same words. Other text is returned unchanged.
 std::string zh_standard_forms(std::string s);
+// English wordings rewritten to the plain form the features read: "X-free" (visa-free, sugar-free,
+// hands-free) as "without X", so it negates X as "without a visa" does.
+std::string en_standard_forms(std::string s);
 
 }  // namespace kuai::cache

@@ -146,7 +146,10 @@ TEST(QueryFeaturesTest, ChineseNamesAndScopeInsideLongerWords) {
   EXPECT_TRUE(has(query_features("杭州有什么好玩的").entities, "杭州"));
   EXPECT_TRUE(has(query_features("去泰国要签证吗").entities, "泰国"));
   EXPECT_TRUE(query_features("个人所得税起征点").scope.empty());  // the tax's name
-  EXPECT_EQ(join(query_features("个人的信用报告").scope), "#personal");
+  EXPECT_EQ(join(query_features("公司的信用报告").scope), "#business");
+  // The asker is the default scope: 个人 and 自己 add no tag.
+  EXPECT_TRUE(query_features("个人的信用报告").scope.empty());
+  EXPECT_TRUE(query_features("怎么查自己的征信报告").scope.empty());
 }
 
 TEST(QueryFeaturesTest, ChineseWordsTheDictionaryLacksAreKeptWhole) {
@@ -159,6 +162,26 @@ TEST(QueryFeaturesTest, HowManyUnitsIsTheQuestionsFormNotItsContent) {
   EXPECT_FALSE(has(query_features("签证几天能下来").content, "几天"));
   EXPECT_FALSE(has(query_features("签证要等多少天").content, "天"));
   EXPECT_FALSE(has(query_features("My cat has fleas").content, "have"));
+}
+
+TEST(QueryFeaturesTest, XFreeNegatesXAsWithoutDoes) {
+  const auto a = query_features("visa-free stay in Japan"), b = query_features("stay in Japan without a visa");
+  EXPECT_EQ(a.negations, 1);
+  EXPECT_EQ(a.negations, b.negations);
+  EXPECT_TRUE(has(a.content, "visa")) << join(a.content);
+  EXPECT_FALSE(has(a.content, "free")) << join(a.content);
+  EXPECT_EQ(query_features("is the museum free on sundays").negations, 0);  // free alone is a price
+  EXPECT_EQ(query_features("freedom of movement -free").negations, 0);
+}
+
+TEST(QueryFeaturesTest, ANegatedAdjectiveReadsAsItsAntonym) {
+  const auto a = query_features("孩子英语成绩差怎么提高"), b = query_features("小孩英语老考不好怎么办");
+  EXPECT_EQ(b.negations, 0);
+  EXPECT_EQ(a.negations, b.negations);
+  EXPECT_TRUE(has(b.content, "差")) << join(b.content);
+  EXPECT_EQ(query_features("我还没收到货").negations, 1);  // no antonym: still a negation
+  EXPECT_EQ(query_features("这个好不好用").negations, 0);  // A-not-A asks
+  EXPECT_FALSE(has(query_features("这个好不好用").content, "差"));
 }
 
 }  // namespace kuai::cache
