@@ -1,6 +1,7 @@
 #include "cache/word_lists.h"
 
 #include <algorithm>
+#include <cctype>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -424,16 +425,20 @@ std::string zh_standard_forms(std::string s) {
   return s;
 }
 
-std::string en_standard_forms(std::string s) {
-  const auto letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+namespace {
+
+bool ascii_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+// "X-free" → "without X".
+std::string without_for_free(const std::string& s) {
   if (s.find("-free") == std::string::npos) return s;
   std::string out;
   size_t copied = 0;  // s[0, copied) is in out
   for (size_t p = s.find("-free"); p != std::string::npos; p = s.find("-free", p + 1)) {
     const size_t end = p + 5;
-    if (p == 0 || !letter(s[p - 1]) || (end < s.size() && letter(s[end]))) continue;  // "-freedom", " -free"
+    if (p == 0 || !ascii_letter(s[p - 1]) || (end < s.size() && ascii_letter(s[end]))) continue;  // "-freedom"
     size_t b = p;
-    while (b > copied && letter(s[b - 1])) --b;
+    while (b > copied && ascii_letter(s[b - 1])) --b;
     out.append(s, copied, b - copied);
     out += "without ";
     out.append(s, b, p - b);
@@ -442,6 +447,44 @@ std::string en_standard_forms(std::string s) {
   out.append(s, copied, std::string::npos);
   return out;
 }
+
+// An age, "N-year-old" / "N years old" (N in digits or a number word), → "N" (a number, not a
+// duration of N years), and "N child" under 18: the scope 5岁小孩 has.
+std::string ages(const std::string& s) {
+  std::string low = s;
+  for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string out;
+  size_t copied = 0;
+  for (size_t p = low.find("old"); p != std::string::npos; p = low.find("old", p + 1)) {
+    if (p + 3 < low.size() && ascii_letter(low[p + 3])) continue;
+    // Back over "year" / "years" and one separator each side.
+    size_t q = p;
+    if (q == 0 || (low[q - 1] != '-' && low[q - 1] != ' ')) continue;
+    --q;
+    size_t y = q;
+    if (y >= 1 && low[y - 1] == 's') --y;
+    if (y < 4 || low.compare(y - 4, 4, "year") != 0) continue;
+    q = y - 4;
+    if (q == 0 || (low[q - 1] != '-' && low[q - 1] != ' ')) continue;
+    --q;
+    size_t b = q;
+    while (b > copied && (ascii_letter(low[b - 1]) || std::isdigit(static_cast<unsigned char>(low[b - 1])))) --b;
+    const std::string token = low.substr(b, q - b);
+    std::string n = !token.empty() && std::all_of(token.begin(), token.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })
+                        ? token
+                        : en_number_word(token);
+    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos) continue;
+    out.append(s, copied, b - copied);
+    out += n.size() <= 2 && std::stoi(n) < 18 ? n + " child" : n;
+    copied = p + 3;
+  }
+  out.append(s, copied, std::string::npos);
+  return out;
+}
+
+}  // namespace
+
+std::string en_standard_forms(std::string s) { return ages(without_for_free(s)); }
 
 std::string zh_synonym(const std::string& w) {
   auto it = zh_synonyms().find(w);

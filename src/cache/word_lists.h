@@ -78,7 +78,8 @@ std::string zh_synonym(const std::string& w);
 // so the segmenter sees the same words. Other text is returned unchanged.
 std::string zh_standard_forms(std::string s);
 // English wordings rewritten to the plain form the features read: "X-free" (visa-free, sugar-free,
-// hands-free) as "without X", so it negates X as "without a visa" does.
+// hands-free) as "without X", so it negates X as "without a visa" does; an age ("5-year-old", "five
+// years old") as its number, with "child" under 18, not as a duration of years.
 std::string en_standard_forms(std::string s);
 
 }  // namespace kuai::cache

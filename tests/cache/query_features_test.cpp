@@ -184,4 +184,14 @@ TEST(QueryFeaturesTest, ANegatedAdjectiveReadsAsItsAntonym) {
   EXPECT_FALSE(has(query_features("这个好不好用").content, "差"));
 }
 
+TEST(QueryFeaturesTest, AnAgeIsANumberAndAChildUnder18) {
+  const auto a = query_features("gift for a five year old"), b = query_features("What's a good gift for a 5-year-old?");
+  EXPECT_EQ(join(a.numbers), "5");  // an age, not 5 years as a duration
+  EXPECT_EQ(join(a.numbers), join(b.numbers));
+  EXPECT_EQ(join(b.scope), join(query_features("给五岁小孩送什么礼物好").scope));
+  EXPECT_EQ(join(query_features("renovating a 40-year-old house").numbers), "40");
+  EXPECT_TRUE(query_features("renovating a 40-year-old house").scope.empty());
+  EXPECT_EQ(join(query_features("how old is the universe").numbers), "");
+}
+
 }  // namespace kuai::cache
