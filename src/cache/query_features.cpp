@@ -124,6 +124,13 @@ struct Builder {
     last_number = -1;
     degree_sign = false;
     f.words.push_back(word);
+    if (auto c = country_name(word, original); !c.empty()) {  // a name in any language or form
+      sentence_start = false;
+      f.entities.push_back(c);
+      f.content.push_back(c);
+      f.terms.push_back(c);
+      return;
+    }
     size_t len;
     char32_t first = text::utf8_decode(original, 0, len);
     bool capital = u_isupper(static_cast<UChar32>(first));
@@ -397,6 +404,12 @@ struct Builder {
     };
     auto content_word = [&](const std::u32string& rest, bool term) {
       std::string word = zh_synonym(text::u32_to_utf8(rest));
+      if (auto c = country_name(word, word); !c.empty()) {  // the same name as its English forms
+        if (term) f.terms.push_back(c);
+        f.entities.push_back(c);
+        f.content.push_back(c);
+        return;
+      }
       if (term) f.terms.push_back(word);
       const bool how_many = after_how_many;
       after_how_many = word == "多少";

@@ -486,6 +486,40 @@ std::string ages(const std::string& s) {
 
 std::string en_standard_forms(std::string s) { return ages(without_for_free(s)); }
 
+std::string country_name(std::string_view word, std::string_view original) {
+  // Per country: its English name, the demonym (singular and plural), the Chinese name. A language
+  // that shares the demonym ("learn Chinese") reads as the country too: the two rarely part.
+  static const std::unordered_map<std::string_view, std::string_view> m = [] {
+    static constexpr std::string_view kCountries[][4] = {
+        {"china", "chinese", "", "中国"},          {"japan", "japanese", "", "日本"},
+        {"korea", "korean", "koreans", "韩国"},     {"france", "french", "", "法国"},
+        {"germany", "german", "germans", "德国"},   {"italy", "italian", "italians", "意大利"},
+        {"spain", "spanish", "", "西班牙"},         {"canada", "canadian", "canadians", "加拿大"},
+        {"australia", "australian", "australians", "澳大利亚"}, {"india", "indian", "indians", "印度"},
+        {"russia", "russian", "russians", "俄罗斯"}, {"brazil", "brazilian", "brazilians", "巴西"},
+        {"mexico", "mexican", "mexicans", "墨西哥"}, {"thailand", "thai", "", "泰国"},
+        {"vietnam", "vietnamese", "", "越南"},      {"singapore", "singaporean", "singaporeans", "新加坡"},
+        {"malaysia", "malaysian", "malaysians", "马来西亚"}, {"indonesia", "indonesian", "indonesians", "印度尼西亚"},
+        {"philippines", "filipino", "filipinos", "菲律宾"}, {"switzerland", "swiss", "", "瑞士"},
+        {"netherlands", "dutch", "", "荷兰"},       {"sweden", "swedish", "swedes", "瑞典"},
+        {"egypt", "egyptian", "egyptians", "埃及"}, {"greece", "greek", "greeks", "希腊"},
+        {"portugal", "portuguese", "", "葡萄牙"},   {"ireland", "irish", "", "爱尔兰"},
+        {"israel", "israeli", "israelis", "以色列"}, {"britain", "british", "", "英国"},
+        {"america", "american", "americans", "美国"}};
+    std::unordered_map<std::string_view, std::string_view> out;
+    for (const auto& c : kCountries)
+      for (std::string_view w : c)
+        if (!w.empty()) out.emplace(w, c[0]);
+    for (std::string_view w : {"usa", "印尼", "澳洲"}) out.emplace(w, w == "usa" ? "america" : w == "印尼" ? "indonesia" : "australia");
+    out.emplace("uk", "britain");
+    return out;
+  }();
+  if (original == "US" || original == "U.S." || original == "UK") return original == "UK" ? "britain" : "america";
+  if (word == "us") return "";  // the pronoun
+  auto it = m.find(word);
+  return it == m.end() ? std::string() : std::string(it->second);
+}
+
 std::string zh_synonym(const std::string& w) {
   auto it = zh_synonyms().find(w);
   return it == zh_synonyms().end() ? w : std::string(it->second);

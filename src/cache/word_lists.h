@@ -74,6 +74,10 @@ const std::vector<std::u32string>& zh_masked_words();  // 非常, 未来, 一些
 const std::vector<std::pair<std::u32string, std::string>>& zh_temporal_words();
 bool is_zh_stopword(std::string_view w);
 std::string zh_synonym(const std::string& w);
+// A country's canonical name (English, lower case) for its English name, demonym or Chinese name
+// ("Americans", "US", 美国 → "america"; "Chinese", 中国 → "china"); "" for other words. `original` is
+// the word as written (US the country, us the pronoun).
+std::string country_name(std::string_view word, std::string_view original);
 // Colloquial Chinese spelled in standard form before segmentation (为啥 → 为什么, 咋 → 怎么, 啥 → 什么),
 // so the segmenter sees the same words. Other text is returned unchanged.
 std::string zh_standard_forms(std::string s);

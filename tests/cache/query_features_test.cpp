@@ -144,7 +144,7 @@ TEST(QueryFeaturesTest, ChineseNamesAndScopeInsideLongerWords) {
   EXPECT_TRUE(query_features("银行卡丢了怎么办").entities.empty());  // 银行 is a bank, not a name
   EXPECT_TRUE(query_features("出国要带什么").entities.empty());
   EXPECT_TRUE(has(query_features("杭州有什么好玩的").entities, "杭州"));
-  EXPECT_TRUE(has(query_features("去泰国要签证吗").entities, "泰国"));
+  EXPECT_TRUE(has(query_features("去泰国要签证吗").entities, "thailand"));  // a country by its English name
   EXPECT_TRUE(query_features("个人所得税起征点").scope.empty());  // the tax's name
   EXPECT_EQ(join(query_features("公司的信用报告").scope), "#business");
   // The asker is the default scope: 个人 and 自己 add no tag.
@@ -192,6 +192,14 @@ TEST(QueryFeaturesTest, AnAgeIsANumberAndAChildUnder18) {
   EXPECT_EQ(join(query_features("renovating a 40-year-old house").numbers), "40");
   EXPECT_TRUE(query_features("renovating a 40-year-old house").scope.empty());
   EXPECT_EQ(join(query_features("how old is the universe").numbers), "");
+}
+
+TEST(QueryFeaturesTest, ACountryIsOneNameInEveryFormAndLanguage) {
+  EXPECT_EQ(join(query_features("How long can Americans stay in Japan?").entities),
+            join(query_features("stay length in Japan for US passport holders").entities));
+  EXPECT_EQ(join(query_features("申请中国签证需要哪些材料").entities),
+            join(query_features("documents for a Chinese visa").entities));
+  EXPECT_TRUE(query_features("can you send it to us").entities.empty());  // the pronoun
 }
 
 }  // namespace kuai::cache
