@@ -451,6 +451,9 @@ std::string without_for_free(const std::string& s) {
 // An age, "N-year-old" / "N years old" (N in digits or a number word), → "N" (a number, not a
 // duration of N years), and "N child" under 18: the scope 5岁小孩 has.
 std::string ages(const std::string& s) {
+  const auto digits = [](std::string_view t) {
+    return !t.empty() && std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
   std::string low = s;
   for (char& c : low) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   std::string out;
@@ -468,12 +471,10 @@ std::string ages(const std::string& s) {
     if (q == 0 || (low[q - 1] != '-' && low[q - 1] != ' ')) continue;
     --q;
     size_t b = q;
-    while (b > copied && (ascii_letter(low[b - 1]) || std::isdigit(static_cast<unsigned char>(low[b - 1])))) --b;
+    while (b > copied && (ascii_letter(low[b - 1]) || (low[b - 1] >= '0' && low[b - 1] <= '9'))) --b;
     const std::string token = low.substr(b, q - b);
-    std::string n = !token.empty() && std::all_of(token.begin(), token.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })
-                        ? token
-                        : en_number_word(token);
-    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string n = digits(token) ? token : en_number_word(token);
+    if (!digits(n)) continue;  // (en_number_word: "" or a fraction such as 0.5)
     out.append(s, copied, b - copied);
     out += n.size() <= 2 && std::stoi(n) < 18 ? n + " child" : n;
     copied = p + 3;
@@ -506,15 +507,15 @@ std::string country_name(std::string_view word, std::string_view original) {
         {"portugal", "portuguese", "", "葡萄牙"},   {"ireland", "irish", "", "爱尔兰"},
         {"israel", "israeli", "israelis", "以色列"}, {"britain", "british", "", "英国"},
         {"america", "american", "americans", "美国"}};
-    std::unordered_map<std::string_view, std::string_view> out;
+    static constexpr std::pair<std::string_view, std::string_view> kShortNames[] = {
+        {"usa", "america"}, {"uk", "britain"}, {"印尼", "indonesia"}, {"澳洲", "australia"}};
+    std::unordered_map<std::string_view, std::string_view> out(std::begin(kShortNames), std::end(kShortNames));
     for (const auto& c : kCountries)
       for (std::string_view w : c)
         if (!w.empty()) out.emplace(w, c[0]);
-    for (std::string_view w : {"usa", "印尼", "澳洲"}) out.emplace(w, w == "usa" ? "america" : w == "印尼" ? "indonesia" : "australia");
-    out.emplace("uk", "britain");
     return out;
   }();
-  if (original == "US" || original == "U.S." || original == "UK") return original == "UK" ? "britain" : "america";
+  if (original == "US" || original == "U.S.") return "america";
   if (word == "us") return "";  // the pronoun
   auto it = m.find(word);
   return it == m.end() ? std::string() : std::string(it->second);
