@@ -1,33 +1,13 @@
 #include "fakeup/embedding_pairs.h"
 
+#include "fakeup/random.h"
+
 #include <boost/json.hpp>
 
 #include <cmath>
 #include <fstream>
 
 namespace kuai::fakeup {
-
-namespace {
-
-uint64_t splitmix(uint64_t& s) {
-  uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-std::vector<double> random_unit(uint64_t state, int dim) {
-  std::vector<double> v(static_cast<size_t>(dim));
-  double norm = 0;
-  for (auto& x : v) {
-    x = double(splitmix(state) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
-    norm += x * x;
-  }
-  for (auto& x : v) x /= std::sqrt(norm);
-  return v;
-}
-
-}  // namespace
 
 std::optional<std::string> load_embedding_pairs(const std::string& path, EmbeddingPairs& out) {
   std::ifstream in(path);
@@ -51,10 +31,10 @@ std::optional<std::string> load_embedding_pairs(const std::string& path, Embeddi
 
 std::vector<double> pair_embedding(const EmbeddingPlace& place, int dim, uint64_t seed) {
   const uint64_t s = seed * 0x9E3779B97F4A7C15ull ^ (place.pair * 0xD1B54A32D192ED03ull);
-  std::vector<double> a = random_unit(s, dim);
+  std::vector<double> a = random_unit_vector(s, dim);
   if (place.cosine >= 1) return a;
   // cos · a + sin · (a unit vector orthogonal to a)
-  std::vector<double> o = random_unit(s ^ 0x5DEECE66Dull, dim);
+  std::vector<double> o = random_unit_vector(s ^ 0x5DEECE66Dull, dim);
   double along = 0, norm = 0;
   for (int i = 0; i < dim; ++i) along += o[size_t(i)] * a[size_t(i)];
   for (int i = 0; i < dim; ++i) norm += (o[size_t(i)] -= along * a[size_t(i)]) * o[size_t(i)];

@@ -1,5 +1,6 @@
 #include "fakeup/responder.h"
 
+#include "fakeup/random.h"
 #include "fakeup/script.h"
 
 #include "fakeup/token_count.h"
@@ -21,13 +22,6 @@ constexpr const char* kWords[] = {
     "more",  "less",  "every",  "some",  "calm",  "brave", "quiet",  "warm",  "simple", "clear",
     "tree",  "bird",  "song",   "sky",   "sun",   "moon",  "star",   "sea",   "field",  "hill"};
 constexpr size_t kNumWords = sizeof(kWords) / sizeof(kWords[0]);
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 uint64_t fnv1a(std::string_view s, uint64_t h = 0xCBF29CE484222325ull) {
   for (unsigned char c : s) {
@@ -484,22 +478,13 @@ Reply Responder::embeddings(const Incoming& in, int64_t seq) {
   if (auto d = int_field(*body, "dimensions"); d && *d > 0 && *d <= 4096) dim = static_cast<int>(*d);
   json::array data;
   for (size_t i = 0; i < texts.size(); ++i) {
-    std::vector<double> v(dim);
-    double norm = 0;
-    if (auto at = opts_.embedding_pairs.find(texts[i]); at != opts_.embedding_pairs.end()) {
-      v = pair_embedding(at->second, dim, opts_.seed);
-      norm = 1;
-    } else {
-      uint64_t st = fnv1a(texts[i]) ^ (opts_.seed * 0x9E3779B97F4A7C15ull);
-      for (auto& x : v) {
-        x = static_cast<double>(splitmix64(st) >> 11) * (2.0 / 9007199254740992.0) - 1.0;
-        norm += x * x;
-      }
-      norm = std::sqrt(norm);
-    }
+    const auto at = opts_.embedding_pairs.find(texts[i]);
+    const std::vector<double> v = at != opts_.embedding_pairs.end()
+                                      ? pair_embedding(at->second, dim, opts_.seed)
+                                      : random_unit_vector(fnv1a(texts[i]) ^ (opts_.seed * 0x9E3779B97F4A7C15ull), dim);
     json::array vec;
     vec.reserve(dim);
-    for (double x : v) vec.emplace_back(static_cast<double>(static_cast<float>(norm > 0 ? x / norm : 0)));
+    for (double x : v) vec.emplace_back(static_cast<double>(static_cast<float>(x)));
     data.push_back(json::object{{"object", "embedding"}, {"index", i}, {"embedding", std::move(vec)}});
   }
   json::object out{{"object", "list"}, {"data", std::move(data)}, {"model", model}};
