@@ -43,9 +43,28 @@ void attn_chunk_ref(const AttnChunk& c, AttnAccum& a, float* scratch) {
   }
 }
 
+namespace {
+bool avx512() { return kernels::detected_isa() >= kernels::Isa::kAvx512; }
+bool avx2_fits(int hd) { return kernels::detected_isa() >= kernels::Isa::kAvx2 && hd % 8 == 0; }
+}  // namespace
+
 void attn_chunk(const AttnChunk& c, AttnAccum& a, float* scratch) {
-  if (kernels::detected_isa() >= kernels::Isa::kAvx512) attn_chunk_avx512(c, a, scratch);
+  if (avx512()) attn_chunk_avx512(c, a, scratch);
+  else if (avx2_fits(c.hd)) attn_chunk_avx2(c, a, scratch);
   else attn_chunk_ref(c, a, scratch);
+}
+
+bool attn_reads_f16_in_place(int hd) { return avx512() || avx2_fits(hd); }
+bool attn_reads_q8_in_place(int hd) { return attn_reads_f16_in_place(hd) && hd % 32 == 0; }
+
+void attn_chunk_f16(const AttnChunkF16& c, AttnAccum& a, float* scratch) {
+  if (avx512()) attn_chunk_f16_avx512(c, a, scratch);
+  else attn_chunk_f16_avx2(c, a, scratch);
+}
+
+void attn_chunk_q8(const AttnChunkQ8& c, AttnAccum& a, float* scratch) {
+  if (avx512()) attn_chunk_q8_avx512(c, a, scratch);
+  else attn_chunk_q8_avx2(c, a, scratch);
 }
 
 }  // namespace kuai::engine::model

@@ -11,7 +11,7 @@
 // A query's result depends on its own row, its keys and the chunk boundaries only, never on the other
 // queries of the block: a token gets the same bits alone (decode) or inside a prompt block.
 // The plain C++ reference takes the same steps as the one-token-at-a-time loop it replaced (sequential
-// dot over the head dimension, std::exp), so the plain and avx2 levels keep their bits; the AVX-512
+// dot over the head dimension, std::exp); the AVX2 kernel (8 lanes, see attention_avx2.cpp) and the AVX-512
 // kernel (any head width; a width that is not a multiple of 16 ends with a masked vector) sums each score
 // in 16 lanes of the head dimension, then across the lanes (one order for a row alone and for a block,
 // whether keys are read as rows or transposed), vectorises V over the head dimension and uses a
@@ -62,16 +62,29 @@ struct AttnAccum {
 // Floats of scratch one call needs for chunks of up to max_n keys and up to max_rows query rows.
 size_t attn_scratch_floats(int hd, int max_n, int max_rows);
 
-// The reference, and the AVX-512 kernel (built with the avx512 flags, call only at that level), and the
-// level's choice (attn_chunk: AVX-512 where the engine runs at avx512, else the reference).
+// The reference, and the AVX-512 kernel (built with the avx512 flags, call only at that level).
 void attn_chunk_ref(const AttnChunk& c, AttnAccum& a, float* scratch);
 void attn_chunk_avx512(const AttnChunk& c, AttnAccum& a, float* scratch);
-void attn_chunk(const AttnChunk& c, AttnAccum& a, float* scratch);
 // The AVX-512 kernel on binary16 rows: the same bits as attn_chunk_avx512 on the rows converted to
-// float (same preconditions). There is no plain twin: below avx512 the caller converts and uses attn_chunk.
+// float (same preconditions).
 void attn_chunk_f16_avx512(const AttnChunkF16& c, AttnAccum& a, float* scratch);
 // On Q8_0 blocks, dequantised as they are read (scale x int8, the KV store's own conversion): the same
-// bits as attn_chunk_avx512 on the rows the store decodes. hd % 32 == 0; no plain twin either.
+// bits as attn_chunk_avx512 on the rows the store decodes. hd % 32 == 0.
 void attn_chunk_q8_avx512(const AttnChunkQ8& c, AttnAccum& a, float* scratch);
+// The AVX2 kernels (attention_avx2.cpp; call only at the avx2 level or above; hd % 8 == 0, Q8_0: hd % 32
+// == 0): agree with the reference to a relative 1e-5; on F16 / Q8_0 rows the bits of attn_chunk_avx2 on
+// the converted rows.
+void attn_chunk_avx2(const AttnChunk& c, AttnAccum& a, float* scratch);
+void attn_chunk_f16_avx2(const AttnChunkF16& c, AttnAccum& a, float* scratch);
+void attn_chunk_q8_avx2(const AttnChunkQ8& c, AttnAccum& a, float* scratch);
+
+// The level's choice: AVX-512 at that level, AVX2 at avx2 where hd % 8 == 0, else the reference.
+void attn_chunk(const AttnChunk& c, AttnAccum& a, float* scratch);
+// Whether this level reads binary16 / Q8_0 rows of head width hd in place (else the caller converts the
+// chunk to float and calls attn_chunk), and the level's kernel for them (call only where it does).
+bool attn_reads_f16_in_place(int hd);
+bool attn_reads_q8_in_place(int hd);
+void attn_chunk_f16(const AttnChunkF16& c, AttnAccum& a, float* scratch);
+void attn_chunk_q8(const AttnChunkQ8& c, AttnAccum& a, float* scratch);
 
 }  // namespace kuai::engine::model

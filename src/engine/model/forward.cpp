@@ -203,10 +203,10 @@ void LlamaModel::attention(std::span<const BatchToken> batch, std::span<Sequence
   if (st.attn_rows.size() < 2 * size_t(chunk) * size_t(nth)) st.attn_rows.resize(2 * size_t(chunk) * size_t(nth));
   if (st.attn_rows_q8.size() < 2 * size_t(chunk) * size_t(nth)) st.attn_rows_q8.resize(2 * size_t(chunk) * size_t(nth));
   const float scale = 1.0f / std::sqrt(float(HD));
-  // binary16 caches are read in place by the AVX-512 kernel (the same bits as converting them first)
-  const bool f16_in_place = k::detected_isa() >= k::Isa::kAvx512;
+  // binary16 caches are read in place by the SIMD kernels (the same bits as converting them first)
+  const bool f16_in_place = attn_reads_f16_in_place(HD);
   // so are Q8_0 caches, dequantised as read, where a head is whole blocks of 32
-  const bool q8_in_place = f16_in_place && HD % 32 == 0;
+  const bool q8_in_place = attn_reads_q8_in_place(HD);
 
   // tasks cost ~ (pos + 1) * group * HD * 4 flops; keep tiny batches on the caller
   int64_t work = 0;
@@ -251,14 +251,14 @@ void LlamaModel::attention(std::span<const BatchToken> batch, std::span<Sequence
         if (f16_in_place && kv.f16_rows(il, p0, end - p0, kvh * HD, k_rows, v_rows)) {
           const int m = end - p0;
           set_limits(p0, m);
-          attn_chunk_f16_avx512(AttnChunkF16{HD, rows, qs, lim, m, k_rows, v_rows, scale}, a, kscratch);
+          attn_chunk_f16(AttnChunkF16{HD, rows, qs, lim, m, k_rows, v_rows, scale}, a, kscratch);
           p0 += m;
           continue;
         }
         if (q8_in_place && kv.q8_rows(il, p0, end - p0, kvh * HD, k_q8, v_q8)) {
           const int m = end - p0;
           set_limits(p0, m);
-          attn_chunk_q8_avx512(AttnChunkQ8{HD, rows, qs, lim, m, k_q8, v_q8, scale}, a, kscratch);
+          attn_chunk_q8(AttnChunkQ8{HD, rows, qs, lim, m, k_q8, v_q8, scale}, a, kscratch);
           p0 += m;
           continue;
         }

@@ -1,7 +1,7 @@
 // model::attn_chunk: the plain reference equals a direct softmax in double over several chunks with
-// causal limits; the AVX-512 kernel agrees with the reference (relative 1e-5); and a query row gets the
-// same bits alone or among other rows, on both; the kernel on binary16 or Q8_0 rows read in place gives
-// the same bits as on those rows converted to float.
+// causal limits; the AVX-512 and AVX2 kernels agree with the reference (relative 1e-5); a query row gets
+// the same bits alone or among other rows, on each; a level's kernel on binary16 or Q8_0 rows read in place
+// gives the same bits as on those rows converted to float.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -87,15 +87,45 @@ TEST_P(AttnChunkShapes, ReferenceMatchesDirectSoftmax) {
   for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(ref[i], want[i], 1e-4 + 1e-4 * std::fabs(want[i])) << i;
 }
 
-TEST_P(AttnChunkShapes, Avx512AgreesWithReferenceAndRowsAreIndependent) {
+// A SIMD level's three kernels, and the head widths they take.
+struct SimdKernels {
+  const char* name;
+  kernels::Isa level;
+  int hd_multiple;
+  ChunkFn f32;
+  void (*f16)(const AttnChunkF16&, AttnAccum&, float*);
+  void (*q8)(const AttnChunkQ8&, AttnAccum&, float*);
+};
+const SimdKernels kSimd[] = {
+    {"avx512", kernels::Isa::kAvx512, 1, attn_chunk_avx512, attn_chunk_f16_avx512, attn_chunk_q8_avx512},
+    {"avx2", kernels::Isa::kAvx2, 8, attn_chunk_avx2, attn_chunk_f16_avx2, attn_chunk_q8_avx2},
+};
+
+// The levels this CPU runs whose kernels take head width hd (a test that finds none skips, saying why).
+std::vector<const SimdKernels*> simd_for(int hd) {
+  std::vector<const SimdKernels*> out;
+  for (const SimdKernels& k : kSimd)
+    if (kernels::detected_isa() >= k.level && hd % k.hd_multiple == 0) out.push_back(&k);
+  return out;
+}
+#define SKIP_WITHOUT_SIMD(list, hd)                                                                   \
+  if ((list).empty())                                                                                 \
+  GTEST_SKIP() << "no SIMD attention kernel for head width " << (hd) << " at this run's level: " \
+               << kernels::isa_name(kernels::detected_isa())
+
+TEST_P(AttnChunkShapes, SimdAgreesWithReferenceAndRowsAreIndependent) {
   const Shape sh = GetParam();
-  if (kernels::detected_isa() < kernels::Isa::kAvx512)
-    GTEST_SKIP() << "the AVX-512 kernel needs that level; this run: " << kernels::isa_name(kernels::detected_isa());
+  const auto simd = simd_for(sh.hd);
+  SKIP_WITHOUT_SIMD(simd, sh.hd);
   const Case c(sh.hd, sh.nq, sh.n_keys, sh.chunk, 6);
   const auto ref = c.run(attn_chunk_ref, 0, c.nq);
-  const auto simd = c.run(attn_chunk_avx512, 0, c.nq);
-  for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(simd[i], ref[i], 1e-5 + 1e-5 * std::fabs(ref[i])) << i;
-  for (ChunkFn fn : {ChunkFn(attn_chunk_ref), ChunkFn(attn_chunk_avx512)}) {
+  for (const SimdKernels* k : simd) {
+    const auto got = c.run(k->f32, 0, c.nq);
+    for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(got[i], ref[i], 1e-5 + 1e-5 * std::fabs(ref[i])) << k->name << " " << i;
+  }
+  std::vector<ChunkFn> fns{attn_chunk_ref};
+  for (const SimdKernels* k : simd) fns.push_back(k->f32);
+  for (ChunkFn fn : fns) {
     const auto all = c.run(fn, 0, c.nq);
     for (int r : {0, c.nq / 2, c.nq - 1}) {
       const auto one = c.run(fn, r, 1);
@@ -104,7 +134,8 @@ TEST_P(AttnChunkShapes, Avx512AgreesWithReferenceAndRowsAreIndependent) {
   }
 }
 
-// attn_chunk_f16_avx512 behind the AttnChunk signature: the chunk's rows as binary16, by pointer.
+// A level's F16 kernel behind the AttnChunk signature: the chunk's rows as binary16, by pointer.
+template <const SimdKernels* K>
 void f16_kernel(const AttnChunk& c, AttnAccum& a, float* scratch) {
   std::vector<uint16_t> k(size_t(c.n) * size_t(c.hd)), v(k.size());
   std::vector<const uint16_t*> kp(size_t(c.n)), vp(size_t(c.n));
@@ -116,23 +147,12 @@ void f16_kernel(const AttnChunk& c, AttnAccum& a, float* scratch) {
     kp[size_t(j)] = k.data() + size_t(j) * size_t(c.hd);
     vp[size_t(j)] = v.data() + size_t(j) * size_t(c.hd);
   }
-  attn_chunk_f16_avx512(AttnChunkF16{c.hd, c.nq, c.q, c.lim, c.n, kp.data(), vp.data(), c.scale}, a, scratch);
+  K->f16(AttnChunkF16{c.hd, c.nq, c.q, c.lim, c.n, kp.data(), vp.data(), c.scale}, a, scratch);
 }
 
-TEST_P(AttnChunkShapes, F16RowsInPlaceGiveTheBitsOfTheConvertedRows) {
-  const Shape sh = GetParam();
-  if (kernels::detected_isa() < kernels::Isa::kAvx512)
-    GTEST_SKIP() << "the AVX-512 kernel needs that level; this run: " << kernels::isa_name(kernels::detected_isa());
-  Case c(sh.hd, sh.nq, sh.n_keys, sh.chunk, 8);
-  for (auto* rows : {&c.k, &c.v})  // values a binary16 holds exactly
-    for (float& x : *rows) x = kernels::fp16_to_fp32(kernels::fp32_to_fp16(x));
-  const auto f32 = c.run(attn_chunk_avx512, 0, c.nq);
-  const auto f16 = c.run(f16_kernel, 0, c.nq);
-  EXPECT_EQ(0, std::memcmp(f32.data(), f16.data(), f32.size() * sizeof(float)));
-}
-
-// attn_chunk_q8_avx512 behind the AttnChunk signature: the chunk's rows quantised to Q8_0 blocks (as the
-// KV store writes them), by pointer.
+// A level's Q8_0 kernel behind the AttnChunk signature: the chunk's rows quantised to Q8_0 blocks (as
+// the KV store writes them), by pointer.
+template <const SimdKernels* K>
 void q8_kernel(const AttnChunk& c, AttnAccum& a, float* scratch) {
   const size_t row_bytes = size_t(c.hd / 32) * 34;
   std::vector<uint8_t> k(size_t(c.n) * row_bytes), v(k.size());
@@ -143,13 +163,33 @@ void q8_kernel(const AttnChunk& c, AttnAccum& a, float* scratch) {
     kp[size_t(j)] = k.data() + size_t(j) * row_bytes;
     vp[size_t(j)] = v.data() + size_t(j) * row_bytes;
   }
-  attn_chunk_q8_avx512(AttnChunkQ8{c.hd, c.nq, c.q, c.lim, c.n, kp.data(), vp.data(), c.scale}, a, scratch);
+  K->q8(AttnChunkQ8{c.hd, c.nq, c.q, c.lim, c.n, kp.data(), vp.data(), c.scale}, a, scratch);
+}
+
+struct InPlace {
+  const SimdKernels* k;
+  ChunkFn f16, q8;
+};
+const InPlace kInPlace[] = {{&kSimd[0], f16_kernel<&kSimd[0]>, q8_kernel<&kSimd[0]>},
+                            {&kSimd[1], f16_kernel<&kSimd[1]>, q8_kernel<&kSimd[1]>}};
+
+TEST_P(AttnChunkShapes, F16RowsInPlaceGiveTheBitsOfTheConvertedRows) {
+  const Shape sh = GetParam();
+  SKIP_WITHOUT_SIMD(simd_for(sh.hd), sh.hd);
+  Case c(sh.hd, sh.nq, sh.n_keys, sh.chunk, 8);
+  for (auto* rows : {&c.k, &c.v})  // values a binary16 holds exactly
+    for (float& x : *rows) x = kernels::fp16_to_fp32(kernels::fp32_to_fp16(x));
+  for (const InPlace& ip : kInPlace) {
+    if (kernels::detected_isa() < ip.k->level || sh.hd % ip.k->hd_multiple != 0) continue;
+    const auto f32 = c.run(ip.k->f32, 0, c.nq);
+    const auto f16 = c.run(ip.f16, 0, c.nq);
+    EXPECT_EQ(0, std::memcmp(f32.data(), f16.data(), f32.size() * sizeof(float))) << ip.k->name;
+  }
 }
 
 TEST_P(AttnChunkShapes, Q8RowsInPlaceGiveTheBitsOfTheDecodedRows) {
   const Shape sh = GetParam();
-  if (kernels::detected_isa() < kernels::Isa::kAvx512)
-    GTEST_SKIP() << "the AVX-512 kernel needs that level; this run: " << kernels::isa_name(kernels::detected_isa());
+  SKIP_WITHOUT_SIMD(simd_for(sh.hd), sh.hd);
   if (sh.hd % 32 != 0) GTEST_SKIP() << "Q8_0 rows are read in place only where a head is whole blocks of 32 (hd " << sh.hd << ")";
   Case c(sh.hd, sh.nq, sh.n_keys, sh.chunk, 9);
   // The rows as the store decodes them: Q8_0 and back.
@@ -160,11 +200,14 @@ TEST_P(AttnChunkShapes, Q8RowsInPlaceGiveTheBitsOfTheDecodedRows) {
       kv::kv_f32_to_q8_0(row, block.data(), c.hd);
       kv::kv_q8_0_to_f32(block.data(), row, c.hd);
     }
-  const auto f32 = c.run(attn_chunk_avx512, 0, c.nq);
-  const auto q8 = c.run(q8_kernel, 0, c.nq);
-  EXPECT_EQ(0, std::memcmp(f32.data(), q8.data(), f32.size() * sizeof(float)));
-  const auto one = c.run(q8_kernel, c.nq - 1, 1);
-  EXPECT_EQ(0, std::memcmp(one.data(), q8.data() + size_t(c.nq - 1) * c.hd, size_t(c.hd) * sizeof(float)));
+  for (const InPlace& ip : kInPlace) {
+    if (kernels::detected_isa() < ip.k->level) continue;
+    const auto f32 = c.run(ip.k->f32, 0, c.nq);
+    const auto q8 = c.run(ip.q8, 0, c.nq);
+    EXPECT_EQ(0, std::memcmp(f32.data(), q8.data(), f32.size() * sizeof(float))) << ip.k->name;
+    const auto one = c.run(ip.q8, c.nq - 1, 1);
+    EXPECT_EQ(0, std::memcmp(one.data(), q8.data() + size_t(c.nq - 1) * c.hd, size_t(c.hd) * sizeof(float))) << ip.k->name;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, AttnChunkShapes,
@@ -172,12 +215,16 @@ INSTANTIATE_TEST_SUITE_P(Shapes, AttnChunkShapes,
                                            Shape{80, 5, 70, 32}, Shape{16, 3, 5, 256}, Shape{8, 4, 40, 16},
                                            Shape{24, 6, 50, 32}, Shape{100, 3, 33, 16}));
 
-TEST(AttnChunk, DispatchTakesAvx512AtThatLevelAndTheReferenceBelow) {
-  const Case c(8, 4, 40, 16, 7);
-  const bool avx512 = kernels::detected_isa() >= kernels::Isa::kAvx512;
-  const auto want = c.run(avx512 ? ChunkFn(attn_chunk_avx512) : ChunkFn(attn_chunk_ref), 0, c.nq);
-  const auto chosen = c.run(attn_chunk, 0, c.nq);
-  EXPECT_EQ(0, std::memcmp(want.data(), chosen.data(), want.size() * sizeof(float)));
+TEST(AttnChunk, DispatchTakesTheLevelsKernelWhereItFitsTheHead) {
+  for (int hd : {8, 12}) {  // the avx2 kernel takes widths that are a multiple of 8
+    const Case c(hd, 4, 40, 16, 7);
+    ChunkFn want_fn = attn_chunk_ref;
+    if (kernels::detected_isa() >= kernels::Isa::kAvx512) want_fn = attn_chunk_avx512;
+    else if (kernels::detected_isa() >= kernels::Isa::kAvx2 && hd % 8 == 0) want_fn = attn_chunk_avx2;
+    const auto want = c.run(want_fn, 0, c.nq);
+    const auto chosen = c.run(attn_chunk, 0, c.nq);
+    EXPECT_EQ(0, std::memcmp(want.data(), chosen.data(), want.size() * sizeof(float))) << "hd " << hd;
+  }
 }
 
 }  // namespace
