@@ -49,7 +49,7 @@ void detail::int8_group_ref(GgmlType type, const uint8_t* g, int rows, int nb, c
 }
 
 bool int8_gemm_supported(std::span<const kernels::MatmulOut> outs) {
-  if (outs.empty() || kernels::detected_isa() < kernels::Isa::kAvx512) return false;
+  if (outs.empty() || kernels::detected_isa() < kernels::Isa::kAvx2) return false;
   const GgmlType type = outs[0].w->type;
   if (type != GgmlType::Q4_0 && type != GgmlType::Q8_0) return false;
   for (const auto& o : outs) {
@@ -74,10 +74,13 @@ void int8_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, const
   s.aq.resize(size_t(n_tokens) * size_t(cols));
   s.ad.resize(size_t(n_tokens) * size_t(nb));
   s.ac.resize(size_t(n_tokens) * size_t(nb));
+  const bool avx512 = kernels::detected_isa() >= kernels::Isa::kAvx512;
+  const auto quantize_row = avx512 ? detail::int8_quantize_row_avx512 : detail::int8_quantize_row_avx2;
+  const auto group_kernel = avx512 ? detail::int8_group_avx512 : detail::int8_group_avx2;
   pool.parallel_for(n_tokens, std::max<int64_t>(1, 4096 / cols), [&](int64_t b, int64_t e, int) {
     for (int64_t t = b; t < e; ++t)
-      detail::int8_quantize_row_avx512(x + size_t(t) * x_stride, cols, type == GgmlType::Q8_0 ? 128 : 8,
-                                s.aq.data() + size_t(t) * size_t(cols), s.ad.data() + t * nb, s.ac.data() + t * nb);
+      quantize_row(x + size_t(t) * x_stride, cols, type == GgmlType::Q8_0 ? 128 : 8, s.aq.data() + size_t(t) * size_t(cols),
+                   s.ad.data() + t * nb, s.ac.data() + t * nb);
   });
 
   const size_t group_bytes = int8_pack_group_bytes(type, cols);
@@ -92,9 +95,9 @@ void int8_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, const
   std::vector<int64_t> groups_before(n_outs + 1, 0);
   for (size_t o = 0; o < n_outs; ++o)
     groups_before[o + 1] = groups_before[o] + (outs[o].w->rows + kPackRows - 1) / kPackRows;
-  // One group is a work item (two with several tokens: a packed weight's groups then run in pairs,
-  // int8_group_pair_avx512); a thread's contiguous share of groups is one sequential stream.
-  const bool pairs = n_tokens >= 2;
+  // One group is a work item (two with several tokens on AVX-512: a packed weight's groups then run in
+  // pairs, int8_group_pair_avx512); a thread's contiguous share of groups is one sequential stream.
+  const bool pairs = avx512 && n_tokens >= 2;
   pool.parallel_for(groups_before[n_outs], pairs ? 2 : 1, [&](int64_t begin, int64_t end, int ith) {
     for (int64_t gi = begin; gi < end; ++gi) {
       size_t o = 0;
@@ -119,7 +122,7 @@ void int8_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, const
         int8_pack_group(w, r0, dst);
         group = dst;
       }
-      detail::int8_group_avx512(type, group, rows, nb, s.aq.data(), s.ad.data(), s.ac.data(), n_tokens,
+      group_kernel(type, group, rows, nb, s.aq.data(), s.ad.data(), s.ac.data(), n_tokens,
                                 outs[o].y + r0, outs[o].y_stride);
     }
   });

@@ -1,5 +1,5 @@
-// Q4_0 and Q8_0 weights times a batch of float activations with AVX-512 VNNI, one weight read for all
-// tokens (prefill, the decode batch's matrix-matrix product, and single-token decode alike). The weights
+// Q4_0 and Q8_0 weights times a batch of float activations with AVX-512 VNNI (or AVX2's vpmaddubsw where
+// the CPU has no AVX-512: int8_gemm_avx2.cpp), one weight read for all tokens (prefill, the decode batch's matrix-matrix product, and single-token decode alike). The weights
 // are read in int8_pack.h's interleaved layout: the copy LlamaModel makes at load time
 // (WeightView::packed), or, for a weight without one, each 16-row group packed into scratch per call.
 // A group is one stream read front to back; one 512-bit vpdpbusd takes 16 rows x 4 weights, 8 tokens
@@ -34,8 +34,7 @@ struct Int8GemmScratch {
 };
 
 // True when every output has the same type, Q4_0 or Q8_0, rows % 8 == 0, cols % 32 == 0, and the
-// engine's kernels run at the avx512 level (kernels::detected_isa(): the CPU has AVX-512 VNNI and
-// KUAI_ISA does not cap it).
+// engine's kernels run at the avx2 level or above (kernels::detected_isa(), which KUAI_ISA can cap).
 bool int8_gemm_supported(std::span<const kernels::MatmulOut> outs);
 
 // Whether the forward pass should take int8_gemm for a product of n_tokens: supported, and for Q8_0
@@ -54,8 +53,9 @@ namespace detail {
 // Token row x (cols floats) -> int8 blocks of 32 with scale d = max|x| / 127, and offset * sum(q) per
 // block (offset: what the packed weights carry above their true value, 8 for Q4_0, 128 for Q8_0).
 void int8_quantize_row(const float* x, int64_t cols, int32_t offset, int8_t* q, float* d, int32_t* c);
-// The same with AVX-512 (the same bits; call only at the avx512 level).
+// The same with AVX-512 / AVX2 (the same bits; call only at that level).
 void int8_quantize_row_avx512(const float* x, int64_t cols, int32_t offset, int8_t* q, float* d, int32_t* c);
+void int8_quantize_row_avx2(const float* x, int64_t cols, int32_t offset, int8_t* q, float* d, int32_t* c);
 // n tokens (aq: (n, nb * 32), ad / ac: (n, nb)) against one packed group `g` of Q4_0 or Q8_0 rows,
 // int8_pack.h's layout; rows (8 or 16) of the group are stored: y[t * ys + r]. The AVX-512 kernel and
 // its plain C++ twin: the same exact integer block sums, then per row and token in block order
@@ -66,6 +66,9 @@ void int8_group_avx512(GgmlType type, const uint8_t* g, int rows, int nb, const 
 // int8_group_avx512 on each.
 void int8_group_pair_avx512(GgmlType type, const uint8_t* g0, const uint8_t* g1, int rows1, int nb, const int8_t* aq,
                             const float* ad, const int32_t* ac, int n, float* y0, float* y1, size_t ys);
+// The AVX2 kernel (int8_gemm_avx2.cpp): the same bits as the plain twin.
+void int8_group_avx2(GgmlType type, const uint8_t* g, int rows, int nb, const int8_t* aq, const float* ad,
+                     const int32_t* ac, int n, float* y, size_t ys);
 void int8_group_ref(GgmlType type, const uint8_t* g, int rows, int nb, const int8_t* aq, const float* ad,
                     const int32_t* ac, int n, float* y, size_t ys);
 }  // namespace detail

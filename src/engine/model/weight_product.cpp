@@ -28,7 +28,7 @@ void weight_product(ThreadPool& pool, const kernels::WeightView& w, const float*
 }
 
 void pack_for_int8_gemm(std::span<kernels::WeightView* const> weights, std::vector<PackedWeight>& store) {
-  if (kernels::detected_isa() < kernels::Isa::kAvx512) return;  // int8_gemm's level
+  if (kernels::detected_isa() < kernels::Isa::kAvx2) return;  // int8_gemm's level
   const int threads = int(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
   for (kernels::WeightView* w : weights) {
     if (!int8_packable(*w)) continue;

@@ -1,5 +1,5 @@
 // model::int8_gemm and its packed layout (int8_pack.h): the layout holds every quant and scale of the
-// weight; the AVX-512 group kernel equals its plain C++ twin bit for bit; int8_gemm agrees with the plain
+// weight; the AVX-512 and AVX2 group kernels equal their plain C++ twin bit for bit; int8_gemm agrees with the plain
 // C++ kernels on random Q4_0 and Q8_0 weights (fused outputs of different heights, token counts 1 and
 // 3..9: 8-, 4- and 1-token passes), gives the same bits from a load-time packed copy as from packing
 // per call, and is batch invariant: a token's outputs have the same bits alone or inside any batch.
@@ -104,11 +104,23 @@ TEST_P(Int8PackTypes, HoldsEveryQuantAndScaleAndPadsTheLastGroup) {
 
 INSTANTIATE_TEST_SUITE_P(Types, Int8PackTypes, ::testing::Values(GgmlType::Q4_0, GgmlType::Q8_0));
 
-// The plain group kernel against the plain kernels' dots (runs at every ISA level), and the AVX-512 one
-// against the plain one, bit for bit, for 1..17 tokens, 8 and 16 rows, even and odd block counts.
-TEST_P(Int8PackTypes, GroupKernelMatchesPlainDotsAndAvx512EqualsPlainBits) {
+using GroupKernel = void (*)(GgmlType, const uint8_t*, int, int, const int8_t*, const float*, const int32_t*, int, float*,
+                             size_t);
+using QuantizeRow = void (*)(const float*, int64_t, int32_t, int8_t*, float*, int32_t*);
+struct SimdLevel {
+  const char* name;
+  kernels::Isa level;
+  GroupKernel group;
+  QuantizeRow quantize;
+};
+const SimdLevel kLevels[] = {{"avx512", kernels::Isa::kAvx512, detail::int8_group_avx512, detail::int8_quantize_row_avx512},
+                             {"avx2", kernels::Isa::kAvx2, detail::int8_group_avx2, detail::int8_quantize_row_avx2}};
+
+// The plain group kernel against the plain kernels' dots (runs at every ISA level), and each SIMD one
+// this CPU runs against the plain one, bit for bit, for 1..17 tokens, 8 and 16 rows, even and odd block
+// counts.
+TEST_P(Int8PackTypes, GroupKernelMatchesPlainDotsAndSimdEqualsPlainBits) {
   const GgmlType type = GetParam();
-  const bool avx512 = kernels::detected_isa() == kernels::Isa::kAvx512;
   for (int64_t cols : {int64_t(256), int64_t(288)}) {
     for (int rows : {16, 8}) {
       QWeight w(type, rows, cols, 11 + uint32_t(rows));
@@ -125,10 +137,12 @@ TEST_P(Int8PackTypes, GroupKernelMatchesPlainDotsAndAvx512EqualsPlainBits) {
         detail::int8_group_ref(type, g, rows, nb, aq.data(), ad.data(), ac.data(), n, ref.data(), size_t(rows));
         plain_matmul(w.view, x.data(), n, dots.data());
         for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(ref[i], dots[i], 0.02f + 0.01f * std::fabs(dots[i])) << i;
-        if (!avx512) continue;
-        std::vector<float> simd(ref.size(), -1.0f);
-        detail::int8_group_avx512(type, g, rows, nb, aq.data(), ad.data(), ac.data(), n, simd.data(), size_t(rows));
-        EXPECT_EQ(0, std::memcmp(simd.data(), ref.data(), ref.size() * sizeof(float)));
+        for (const SimdLevel& l : kLevels) {
+          if (kernels::detected_isa() < l.level) continue;
+          std::vector<float> simd(ref.size(), -1.0f);
+          l.group(type, g, rows, nb, aq.data(), ad.data(), ac.data(), n, simd.data(), size_t(rows));
+          EXPECT_EQ(0, std::memcmp(simd.data(), ref.data(), ref.size() * sizeof(float))) << l.name;
+        }
       }
     }
   }
@@ -161,8 +175,8 @@ TEST_P(Int8PackTypes, PairKernelEqualsTwoSingleGroupsBitForBit) {
   }
 }
 
-TEST(Int8Gemm, Avx512QuantizeRowEqualsPlainBits) {
-  if (kernels::detected_isa() != kernels::Isa::kAvx512) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+TEST(Int8Gemm, SimdQuantizeRowEqualsPlainBits) {
+  if (kernels::detected_isa() < kernels::Isa::kAvx2) GTEST_SKIP() << "this CPU has no AVX2";
   const int64_t cols = 320;
   std::vector<float> x = activations(4, cols, 77);
   x[5] = 1e-30f;                                            // a tiny value
@@ -171,26 +185,32 @@ TEST(Int8Gemm, Avx512QuantizeRowEqualsPlainBits) {
   for (int t = 0; t < 4; ++t) {
     for (int32_t offset : {8, 128}) {
       const float* row = x.data() + size_t(t) * size_t(cols);
-      std::vector<int8_t> q_ref(static_cast<size_t>(cols)), q_simd(static_cast<size_t>(cols), 99);
-      std::vector<float> d_ref(size_t(cols / 32)), d_simd(d_ref.size(), -1);
-      std::vector<int32_t> c_ref(d_ref.size()), c_simd(d_ref.size(), -1);
+      std::vector<int8_t> q_ref(static_cast<size_t>(cols));
+      std::vector<float> d_ref(size_t(cols / 32));
+      std::vector<int32_t> c_ref(d_ref.size());
       detail::int8_quantize_row(row, cols, offset, q_ref.data(), d_ref.data(), c_ref.data());
-      detail::int8_quantize_row_avx512(row, cols, offset, q_simd.data(), d_simd.data(), c_simd.data());
-      EXPECT_EQ(q_ref, q_simd);
-      EXPECT_EQ(0, std::memcmp(d_ref.data(), d_simd.data(), d_ref.size() * sizeof(float)));
-      EXPECT_EQ(c_ref, c_simd);
+      for (const SimdLevel& l : kLevels) {
+        if (kernels::detected_isa() < l.level) continue;
+        std::vector<int8_t> q_simd(static_cast<size_t>(cols), 99);
+        std::vector<float> d_simd(d_ref.size(), -1);
+        std::vector<int32_t> c_simd(d_ref.size(), -1);
+        l.quantize(row, cols, offset, q_simd.data(), d_simd.data(), c_simd.data());
+        EXPECT_EQ(q_ref, q_simd) << l.name;
+        EXPECT_EQ(0, std::memcmp(d_ref.data(), d_simd.data(), d_ref.size() * sizeof(float))) << l.name;
+        EXPECT_EQ(c_ref, c_simd) << l.name;
+      }
     }
   }
 }
 
-TEST(Int8Gemm, SupportedOnlyForQ4_0OrQ8_0RowsOf8OfOneTypeOnAvx512) {
+TEST(Int8Gemm, SupportedOnlyForQ4_0OrQ8_0RowsOf8OfOneTypeFromAvx2) {
   QWeight w(GgmlType::Q4_0, 16, 64, 1), odd(GgmlType::Q4_0, 12, 64, 2), q8(GgmlType::Q8_0, 16, 64, 1);
   QWeight f(GgmlType::F32, 16, 64, 1);
   const kernels::MatmulOut ok{&w.view, nullptr, 16}, bad{&odd.view, nullptr, 12}, ok8{&q8.view, nullptr, 16};
   const kernels::MatmulOut mixed[2] = {ok, ok8}, f32{&f.view, nullptr, 16};
-  const bool avx512 = kernels::detected_isa() == kernels::Isa::kAvx512;
-  EXPECT_EQ(int8_gemm_supported(std::span(&ok, 1)), avx512);
-  EXPECT_EQ(int8_gemm_supported(std::span(&ok8, 1)), avx512);
+  const bool simd = kernels::detected_isa() >= kernels::Isa::kAvx2;
+  EXPECT_EQ(int8_gemm_supported(std::span(&ok, 1)), simd);
+  EXPECT_EQ(int8_gemm_supported(std::span(&ok8, 1)), simd);
   EXPECT_FALSE(int8_gemm_supported(std::span(&bad, 1)));
   EXPECT_FALSE(int8_gemm_supported(mixed));
   EXPECT_FALSE(int8_gemm_supported(std::span(&f32, 1)));
@@ -205,8 +225,8 @@ TEST_P(Int8GemmCols, MatchesMatmulAndIsBatchInvariant) {
   {
     const kernels::MatmulOut probe[2] = {{&a.view, nullptr, 24}, {&b.view, nullptr, 8}};
     if (!int8_gemm_supported(probe)) {
-      EXPECT_NE(kernels::detected_isa(), kernels::Isa::kAvx512);
-      GTEST_SKIP() << "int8_gemm exists only on AVX-512; this CPU runs "
+      EXPECT_LT(kernels::detected_isa(), kernels::Isa::kAvx2);
+      GTEST_SKIP() << "int8_gemm needs AVX2 at least; this run is at "
                    << kernels::isa_name(kernels::detected_isa());
     }
   }

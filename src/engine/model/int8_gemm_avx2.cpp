@@ -1,0 +1,169 @@
+// The AVX2 group kernel of int8_gemm (see int8_gemm.h) for CPUs without AVX-512 VNNI (AMD Zen 2/3,
+// Intel before Ice Lake): tokens against one packed group of 16 Q4_0 or Q8_0 rows (int8_pack.h's layout),
+// compiled with the avx2 flags, called only at that level or above. A 64-byte vector of the layout (16
+// rows x 4 bytes) is two 256-bit halves, rows 0-7 and 8-15. The products are vpmaddubsw (unsigned x
+// signed bytes, pairs summed to 16 bits) then vpmaddwd by ones (to 32 bits):
+//   - Q4_0: the stored nibbles (0..15) times the activation bytes; a pair is at most 2 x 15 x 127, so the
+//     8 products of a block add up in 16 bits before one widening, then the offset sum comes off;
+//   - Q8_0: the stored bytes are the weights + 128, which vpmaddubsw would saturate; the kernel takes them
+//     back to signed weights w and multiplies |w| by the activation with w's sign (at most 2 x 128 x 127
+//     a pair), which is the signed sum itself: the same integer as the reference's sum - offset sum.
+// Integer block sums are exact, and the float steps are the reference's (acc = fma(d_w * d_a, float(s),
+// acc), blocks in order, one accumulator per token), so this kernel gives detail::int8_group_ref's bits.
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "engine/model/int8_gemm.h"
+#include "engine/model/int8_pack.h"
+
+namespace kuai::engine::model::detail {
+
+namespace {
+
+inline __m256i broadcast4(const int8_t* a) {
+  int32_t v;
+  __builtin_memcpy(&v, a, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// A block of the group unpacked once for all tokens of a pass: W[2j + h] is half h of vector j.
+struct Q4Kind {
+  static constexpr size_t kQuant = int8_pack_quant_bytes(GgmlType::Q4_0), kUnit = int8_pack_unit_bytes(GgmlType::Q4_0);
+  static constexpr size_t kAhead = 4096;  // prefetch distance of the pass that streams the group
+  struct Block {
+    __m256i w[16];  // unsigned nibbles: vector j < 4 weights 4j..4j+3, vector 4 + j weights 16+4j..16+4j+3
+  };
+  static void load(const uint8_t* q, Block& B) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int j = 0; j < 4; ++j)
+      for (int h = 0; h < 2; ++h) {
+        const __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(q + 64 * j + 32 * h));
+        B.w[2 * j + h] = _mm256_and_si256(v, m4);
+        B.w[2 * (4 + j) + h] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      }
+  }
+  // Half h's 8 row sums for the token's block a (32 int8) and its offset sum c.
+  static __m256i dot(const Block& B, int h, const int8_t* a, int32_t c) {
+    __m256i s16 = _mm256_maddubs_epi16(B.w[h], broadcast4(a));
+    for (int j = 1; j < 8; ++j) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(B.w[2 * j + h], broadcast4(a + 4 * j)));
+    return _mm256_sub_epi32(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)), _mm256_set1_epi32(c));
+  }
+};
+
+struct Q8Kind {
+  static constexpr size_t kQuant = int8_pack_quant_bytes(GgmlType::Q8_0), kUnit = int8_pack_unit_bytes(GgmlType::Q8_0);
+  static constexpr size_t kAhead = 8192;
+  struct Block {
+    __m256i mag[16];   // |w| as unsigned bytes
+    __m256i sign[16];  // w (signed): its sign goes onto the activation
+  };
+  static void load(const uint8_t* q, Block& B) {
+    const __m256i bias = _mm256_set1_epi8(char(0x80));
+    for (int i = 0; i < 16; ++i) {
+      const __m256i w = _mm256_xor_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(q + 32 * i)), bias);
+      B.sign[i] = w;
+      B.mag[i] = _mm256_abs_epi8(w);
+    }
+  }
+  static __m256i dot(const Block& B, int h, const int8_t* a, int32_t) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i s = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {
+      const __m256i p = _mm256_maddubs_epi16(B.mag[2 * j + h], _mm256_sign_epi8(broadcast4(a + 4 * j), B.sign[2 * j + h]));
+      s = _mm256_add_epi32(s, _mm256_madd_epi16(p, ones));
+    }
+    return s;
+  }
+};
+
+// Tokens [t0, t0 + T) against the group; the same per-token instruction sequence for any T. The first
+// pass over a group (`stream`) requests the bytes kAhead in front by hand: the hardware prefetcher stops
+// at every 4 KiB page, and in decode this pass is all there is.
+template <class Kind, int T>
+void run_tokens(const uint8_t* g, int rows, int nb, const int8_t* aq, const float* ad, const int32_t* ac, int t0,
+                float* y, size_t ys, bool stream) {
+  const size_t cols = size_t(nb) * 32;
+  __m256 fs[T][2];
+  for (int k = 0; k < T; ++k) fs[k][0] = fs[k][1] = _mm256_setzero_ps();
+  typename Kind::Block B;
+  for (int b = 0; b < nb; ++b) {
+    const uint8_t* u = g + size_t(b / 2) * Kind::kUnit;
+    if (stream && b % 2 == 0)
+      for (size_t off = 0; off < Kind::kUnit; off += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(u + Kind::kAhead + off), _MM_HINT_T0);
+    Kind::load(u + size_t(b % 2) * Kind::kQuant, B);
+    const uint8_t* sc = u + 2 * Kind::kQuant + size_t(b % 2) * 32;
+    const __m256 dw[2] = {_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(sc))),
+                          _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(sc + 16)))};
+    for (int k = 0; k < T; ++k) {
+      const size_t t = size_t(t0 + k);
+      const int8_t* a = aq + t * cols + size_t(b) * 32;
+      const int32_t c = ac[t * size_t(nb) + size_t(b)];
+      const __m256 da = _mm256_set1_ps(ad[t * size_t(nb) + size_t(b)]);
+      for (int h = 0; h < 2; ++h)
+        fs[k][h] = _mm256_fmadd_ps(_mm256_mul_ps(dw[h], da), _mm256_cvtepi32_ps(Kind::dot(B, h, a, c)), fs[k][h]);
+    }
+  }
+  for (int k = 0; k < T; ++k) {
+    float* out = y + size_t(t0 + k) * ys;
+    _mm256_storeu_ps(out, fs[k][0]);
+    if (rows > 8) _mm256_storeu_ps(out + 8, fs[k][1]);
+  }
+}
+
+template <class Kind>
+void group(const uint8_t* g, int rows, int nb, const int8_t* aq, const float* ad, const int32_t* ac, int n, float* y,
+           size_t ys) {
+  int t = 0;
+  bool stream = true;
+  for (; t + 4 <= n; t += 4, stream = false) run_tokens<Kind, 4>(g, rows, nb, aq, ad, ac, t, y, ys, stream);
+  for (; t < n; ++t, stream = false) run_tokens<Kind, 1>(g, rows, nb, aq, ad, ac, t, y, ys, stream);
+}
+
+inline int hsum_epi32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+inline float hmax_ps(__m256 v) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
+}
+
+}  // namespace
+
+void int8_quantize_row_avx2(const float* x, int64_t cols, int32_t offset, int8_t* q, float* d, int32_t* c) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+  for (int64_t b = 0; b < cols / 32; ++b) {
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int i = 0; i < 4; ++i) {
+      v[i] = _mm256_loadu_ps(x + b * 32 + 8 * i);
+      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[i]));
+    }
+    const float m = hmax_ps(amax);
+    const __m256 vinv = _mm256_set1_ps(m > 0 ? 127.0f / m : 0.0f);
+    __m256i qi[4];
+    // round to nearest even (MXCSR's default), as std::nearbyint in the reference
+    for (int i = 0; i < 4; ++i) qi[i] = _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v[i], vinv)), lo), hi);
+    // 4 x 8 int32 -> 32 int8 in order: packs interleave the 128-bit lanes, the permute puts them back
+    const __m256i p16a = _mm256_packs_epi32(qi[0], qi[1]), p16b = _mm256_packs_epi32(qi[2], qi[3]);
+    const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * 32), p8);
+    d[b] = m / 127.0f;
+    c[b] = offset * hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3])));
+  }
+}
+
+void int8_group_avx2(GgmlType type, const uint8_t* g, int rows, int nb, const int8_t* aq, const float* ad,
+                     const int32_t* ac, int n, float* y, size_t ys) {
+  if (type == GgmlType::Q4_0) group<Q4Kind>(g, rows, nb, aq, ad, ac, n, y, ys);
+  else group<Q8Kind>(g, rows, nb, aq, ad, ac, n, y, ys);
+}
+
+}  // namespace kuai::engine::model::detail
