@@ -13,7 +13,7 @@ constexpr int kTileRows = 32;  // weight rows per work item
 }
 
 bool float_gemm_supported(std::span<const kernels::MatmulOut> outs) {
-  if (outs.empty() || kernels::detected_isa() < kernels::Isa::kAvx512) return false;
+  if (outs.empty() || kernels::detected_isa() < kernels::Isa::kAvx2) return false;
   const GgmlType type = outs[0].w->type;
   if (type != GgmlType::F32 && type != GgmlType::F16 && type != GgmlType::BF16) return false;
   for (const auto& o : outs)
@@ -31,6 +31,7 @@ void float_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, cons
   const size_t n_outs = outs.size();
   std::vector<int64_t> tiles_before(n_outs + 1, 0);
   for (size_t o = 0; o < n_outs; ++o) tiles_before[o + 1] = tiles_before[o] + (outs[o].w->rows + kTileRows - 1) / kTileRows;
+  const auto tile_kernel = kernels::detected_isa() >= kernels::Isa::kAvx512 ? detail::float_tile_avx512 : detail::float_tile_avx2;
   pool.parallel_for(tiles_before[n_outs], 1, [&](int64_t begin, int64_t end, int) {
     for (int64_t tile = begin; tile < end; ++tile) {
       size_t o = 0;
@@ -38,7 +39,7 @@ void float_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, cons
       const kernels::WeightView& w = *outs[o].w;
       const int64_t r0 = (tile - tiles_before[o]) * kTileRows;
       const int rows = int(std::min<int64_t>(kTileRows, w.rows - r0));
-      detail::float_tile_avx512(w.type, static_cast<const uint8_t*>(w.data) + size_t(r0) * w.row_bytes, w.row_bytes,
+      tile_kernel(w.type, static_cast<const uint8_t*>(w.data) + size_t(r0) * w.row_bytes, w.row_bytes,
                                 rows, int(w.cols), x, x_stride, n_tokens, outs[o].y + r0, outs[o].y_stride);
     }
   });

@@ -1,4 +1,5 @@
-// F32, F16 and BF16 weights times a batch of float activations with AVX-512 FMA, register-blocked:
+// F32, F16 and BF16 weights times a batch of float activations with AVX-512 FMA (float_gemm_avx2.cpp: the
+// same scheme in 8-lane registers, 3 rows x 4 tokens, on CPUs without AVX-512), register-blocked:
 // each micro-kernel step keeps 4 weight rows x 6 tokens of 16-float partial sums in 24 zmm registers,
 // so one weight vector load feeds 6 FMAs and one activation load feeds 4 (kernels::matmul's 4-row dot
 // reloads every weight vector per 4 tokens and every activation per row). Weights and activations are
@@ -24,7 +25,7 @@ class ThreadPool;
 namespace kuai::engine::model {
 
 // True when every output has the same type, F32, F16 or BF16, with the same cols, and the engine's
-// kernels run at the avx512 level (kernels::detected_isa()).
+// kernels run at the avx2 level or above (kernels::detected_isa()).
 bool float_gemm_supported(std::span<const kernels::MatmulOut> outs);
 
 // Whether the forward pass should take float_gemm for a product of n_tokens: supported, and at least
@@ -43,6 +44,8 @@ namespace detail {
 // floats apart) into y[t * ys + r]. rows <= 32.
 void float_tile_avx512(GgmlType type, const void* w, size_t row_bytes, int rows, int cols, const float* x,
                        size_t x_stride, int n, float* y, size_t ys);
+void float_tile_avx2(GgmlType type, const void* w, size_t row_bytes, int rows, int cols, const float* x,
+                     size_t x_stride, int n, float* y, size_t ys);
 }  // namespace detail
 
 }  // namespace kuai::engine::model
