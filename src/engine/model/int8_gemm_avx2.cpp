@@ -114,6 +114,7 @@ void group(const uint8_t* g, int rows, int nb, const int8_t* aq, const float* ad
            size_t ys) {
   int t = 0;
   bool stream = true;
+  for (; t + 8 <= n; t += 8, stream = false) run_tokens<Kind, 8>(g, rows, nb, aq, ad, ac, t, y, ys, stream);
   for (; t + 4 <= n; t += 4, stream = false) run_tokens<Kind, 4>(g, rows, nb, aq, ad, ac, t, y, ys, stream);
   for (; t < n; ++t, stream = false) run_tokens<Kind, 1>(g, rows, nb, aq, ad, ac, t, y, ys, stream);
 }
