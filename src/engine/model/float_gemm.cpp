@@ -39,8 +39,8 @@ void float_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, cons
       const kernels::WeightView& w = *outs[o].w;
       const int64_t r0 = (tile - tiles_before[o]) * kTileRows;
       const int rows = int(std::min<int64_t>(kTileRows, w.rows - r0));
-      tile_kernel(w.type, static_cast<const uint8_t*>(w.data) + size_t(r0) * w.row_bytes, w.row_bytes,
-                                rows, int(w.cols), x, x_stride, n_tokens, outs[o].y + r0, outs[o].y_stride);
+      tile_kernel(w.type, static_cast<const uint8_t*>(w.data) + size_t(r0) * w.row_bytes, w.row_bytes, rows, int(w.cols),
+                  x, x_stride, n_tokens, outs[o].y + r0, outs[o].y_stride);
     }
   });
 }

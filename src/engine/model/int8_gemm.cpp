@@ -122,8 +122,8 @@ void int8_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, const
         int8_pack_group(w, r0, dst);
         group = dst;
       }
-      group_kernel(type, group, rows, nb, s.aq.data(), s.ad.data(), s.ac.data(), n_tokens,
-                                outs[o].y + r0, outs[o].y_stride);
+      group_kernel(type, group, rows, nb, s.aq.data(), s.ad.data(), s.ac.data(), n_tokens, outs[o].y + r0,
+                   outs[o].y_stride);
     }
   });
 }
