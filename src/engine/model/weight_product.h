@@ -31,7 +31,7 @@ void weight_product(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, 
 void weight_product(ThreadPool& pool, const kernels::WeightView& w, const float* x, int n_tokens, float* y,
                     WeightProductScratch& scratch, bool batched_kernels = true);
 
-// Where int8_gemm runs (avx512 level), packs each Q4_0 / Q8_0 weight once into `store` and points its
+// Where int8_gemm runs (avx2 level or above), packs each Q4_0 / Q8_0 weight once into `store` and points its
 // view's `packed` at the copy. `store` must outlive the views.
 void pack_for_int8_gemm(std::span<kernels::WeightView* const> weights, std::vector<PackedWeight>& store);
 
