@@ -172,6 +172,24 @@ TEST(PruneRewrite, TypeRequantizesTheMatrices) {
   EXPECT_NE(bad.error().find("unknown --type 'q3_x'"), std::string::npos) << bad.error();
 }
 
+// Greedy continuation by llama.cpp's llama-simple, or why it cannot run here ("" and a reason): absent,
+// or dead of SIGILL (the portable build needs AVX-512; std::system's shell reports that as exit 128 + 4).
+// A run that fails otherwise fails the calling test (and returns what it wrote).
+std::string llama_simple(const TempDir& dir, const std::string& model, const std::string& prompt, std::string& why) {
+  const std::string simple = test::shared_dir() + std::string("/tools/llama.cpp/llama-simple");
+  if (!fs::exists(simple)) return why = "llama.cpp's llama-simple is not at " + simple, "";
+  const std::string cmd = simple + " -m " + model + " -n 8 '" + prompt + "' >" + dir.file("out.txt") + " 2>" + dir.file("err.txt");
+  const int status = std::system(cmd.c_str());
+  const bool sigill = (WIFSIGNALED(status) && WTERMSIG(status) == SIGILL) ||
+                      (WIFEXITED(status) && WEXITSTATUS(status) == 128 + SIGILL);
+  if (sigill) return why = "llama-simple needs AVX-512 (SIGILL here)", "";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "llama-simple failed on " << model;
+  std::ifstream in(dir.file("out.txt"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 TEST(PruneRewrite, PrunedFileLoadsInKuaiAndLlamaCpp) {
   TempDir dir;
   PruneSpec spec;
@@ -187,32 +205,11 @@ TEST(PruneRewrite, PrunedFileLoadsInKuaiAndLlamaCpp) {
   g.sampling.temperature = 0;
   auto out = generate(*lm, "Once upon", g, pool);
   ASSERT_TRUE(out.ok());
-  const std::string simple = test::shared_dir() + std::string("/tools/llama.cpp/llama-simple");
-  if (!fs::exists(simple)) GTEST_SKIP() << "llama.cpp's llama-simple is not at " << simple << ": not compared";
-  const std::string cmd = simple + " -m " + dir.file("pruned.gguf") + " -n 8 'Once upon' >" + dir.file("out.txt") +
-                          " 2>" + dir.file("err.txt");
-  const int status = std::system(cmd.c_str());
-  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGILL) GTEST_SKIP() << "llama-simple needs AVX-512 (SIGILL here)";
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "llama-simple failed on the pruned file";
-  std::ifstream in(dir.file("out.txt"));
-  std::stringstream ss;
-  ss << in.rdbuf();
+  std::string why;
+  const std::string peer = llama_simple(dir, dir.file("pruned.gguf"), "Once upon", why);
+  if (!why.empty()) GTEST_SKIP() << why << ": not compared";
   // greedy: llama.cpp writes the same continuation as kuai
-  EXPECT_NE(ss.str().find("Once upon" + out->text), std::string::npos) << ss.str() << " vs " << out->text;
-}
-
-// Greedy continuation by llama.cpp's llama-simple, or why there is none ("" and a reason).
-std::string llama_simple(const TempDir& dir, const std::string& model, const std::string& prompt, std::string& why) {
-  const std::string simple = test::shared_dir() + std::string("/tools/llama.cpp/llama-simple");
-  if (!fs::exists(simple)) return why = "llama.cpp's llama-simple is not at " + simple, "";
-  const std::string cmd = simple + " -m " + model + " -n 8 '" + prompt + "' >" + dir.file("out.txt") + " 2>" + dir.file("err.txt");
-  const int status = std::system(cmd.c_str());
-  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGILL) return why = "llama-simple needs AVX-512 (SIGILL here)", "";
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return why = "llama-simple failed on " + model, "";
-  std::ifstream in(dir.file("out.txt"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  EXPECT_NE(peer.find("Once upon" + out->text), std::string::npos) << peer << " vs " << out->text;
 }
 
 TEST(PruneRewrite, Qwen2PrunesLayersAndChannelsAndLoadsInKuaiAndLlamaCpp) {
