@@ -12,23 +12,10 @@
 #include <type_traits>
 
 #include "engine/kernels/blocks.h"
+#include "engine/kernels/reduce_avx2.h"
 
 namespace kuai::engine::kernels {
 namespace {
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-inline int hsum_i32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_hadd_epi32(s, s);
-  s = _mm_hadd_epi32(s, s);
-  return _mm_cvtsi128_si32(s);
-}
 
 inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
@@ -558,13 +545,6 @@ float dot_q8_0_q8_0_512(int n, const void* w, const void* a) {
 #endif
 
 // ---- activation quantizers (bit-identical to the reference: same scale arithmetic, same rounding) ----
-inline float hmax(__m256 v) {
-  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-  m = _mm_max_ss(m, _mm_movehdup_ps(m));
-  return _mm_cvtss_f32(m);
-}
-
 inline void from_float_q8_0_simd(const float* src, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ8_0*>(dst);
   const __m256 sign = _mm256_set1_ps(-0.0f);

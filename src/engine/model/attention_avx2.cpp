@@ -16,11 +16,15 @@
 #include <cstring>
 
 #include "engine/kernels/blocks.h"
+#include "engine/kernels/reduce_avx2.h"
 #include "engine/model/attention.h"
 
 namespace kuai::engine::model {
 
 namespace {
+
+using kernels::hmax;
+using kernels::hsum;
 
 // e^x for x <= 0 (relative error ~2e-7; below -87.3 the result is ~1e-38, callers zero such lanes).
 inline __m256 exp256(__m256 x) {
@@ -39,18 +43,6 @@ inline __m256 exp256(__m256 x) {
   // 2^n as a float: n >= -126 after the clamp, so the biased exponent stays normal
   const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
-inline float hsum(__m256 v) {
-  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
-}
-
-inline float hmax(__m256 v) {
-  const __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 t = _mm_max_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_max_ss(t, _mm_movehdup_ps(t)));
 }
 
 // Lane sums of 8 keys (a[j]: key j's 8 lanes) -> the 8 scores, key j in lane j, by one fixed tree.

@@ -9,11 +9,14 @@
 #include <cstdint>
 #include <cstring>
 
+#include "engine/kernels/reduce_avx2.h"
 #include "engine/model/float_gemm.h"
 
 namespace kuai::engine::model::detail {
 
 namespace {
+
+using kernels::hsum;
 
 struct F32Kind {
   using Elem = float;
@@ -39,12 +42,6 @@ inline __m256 load_tail(const typename Kind::Elem* p, int left) {
   typename Kind::Elem buf[8] = {};
   std::memcpy(buf, p, size_t(left) * sizeof(buf[0]));
   return Kind::load(buf);
-}
-
-inline float hsum(__m256 v) {
-  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(t, _mm_movehdup_ps(t)));
 }
 
 // R weight rows x T tokens: y[t][r] = sum over the input of w[r] * x[t].

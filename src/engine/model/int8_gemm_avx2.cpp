@@ -12,8 +12,7 @@
 // acc), blocks in order, one accumulator per token), so this kernel gives detail::int8_group_ref's bits.
 #include <immintrin.h>
 
-#include <cmath>
-
+#include "engine/kernels/reduce_avx2.h"
 #include "engine/model/int8_gemm.h"
 #include "engine/model/int8_pack.h"
 
@@ -119,19 +118,6 @@ void group(const uint8_t* g, int rows, int nb, const int8_t* aq, const float* ad
   for (; t < n; ++t, stream = false) run_tokens<Kind, 1>(g, rows, nb, aq, ad, ac, t, y, ys, stream);
 }
 
-inline int hsum_epi32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return _mm_cvtsi128_si32(s);
-}
-
-inline float hmax_ps(__m256 v) {
-  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_max_ss(s, _mm_movehdup_ps(s)));
-}
-
 }  // namespace
 
 void int8_quantize_row_avx2(const float* x, int64_t cols, int32_t offset, int8_t* q, float* d, int32_t* c) {
@@ -144,7 +130,7 @@ void int8_quantize_row_avx2(const float* x, int64_t cols, int32_t offset, int8_t
       v[i] = _mm256_loadu_ps(x + b * 32 + 8 * i);
       amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[i]));
     }
-    const float m = hmax_ps(amax);
+    const float m = kernels::hmax(amax);
     const __m256 vinv = _mm256_set1_ps(m > 0 ? 127.0f / m : 0.0f);
     __m256i qi[4];
     // round to nearest even (MXCSR's default), as std::nearbyint in the reference
@@ -154,7 +140,7 @@ void int8_quantize_row_avx2(const float* x, int64_t cols, int32_t offset, int8_t
     const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16a, p16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * 32), p8);
     d[b] = m / 127.0f;
-    c[b] = offset * hsum_epi32(_mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3])));
+    c[b] = offset * kernels::hsum_i32(_mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3])));
   }
 }
 
