@@ -77,90 +77,89 @@ std::unique_ptr<KvStore> KvStore::create(const KvShape& shape, uint64_t budget_b
   return std::unique_ptr<KvStore>(new KvStore(shape, int32_t(n)));
 }
 
+namespace {
+// Columns per part: a KV head where the type allows reading it in place on its own (see kv_store.h).
+int32_t part_dim_of(const KvShape& s) {
+  const int32_t hd = s.head_dim;
+  if (s.type == KvType::kF32 || hd <= 0 || hd >= s.kv_dim || s.kv_dim % hd != 0) return s.kv_dim;
+  if (s.type == KvType::kQ8_0 && hd % kernels::kQK8_0 != 0) return s.kv_dim;
+  return hd;
+}
+}  // namespace
+
 KvStore::KvStore(const KvShape& shape, int32_t n_blocks)
     : shape_(shape),
       n_blocks_(n_blocks),
+      part_dim_(part_dim_of(shape)),
+      n_part_(shape.kv_dim / part_dim_),
+      part_bytes_(kv_row_bytes(shape.type, part_dim_)),
       row_bytes_(kv_row_bytes(shape.type, shape.kv_dim)),
       block_bytes_(size_t(shape.n_layer) * 2 * size_t(shape.block_tokens) * row_bytes_),
       arena_(alloc_arena(size_t(n_blocks) * block_bytes_)) {}
 
-void KvStore::encode(const float* x, uint8_t* out) const {
+size_t KvStore::col_bytes(int32_t n) const { return kv_row_bytes(shape_.type, n); }
+
+void KvStore::encode(const float* x, uint8_t* out, int64_t n) const {
   switch (shape_.type) {
-    case KvType::kF32: std::memcpy(out, x, row_bytes_); break;
-    case KvType::kF16: kv_f32_to_f16(x, reinterpret_cast<uint16_t*>(out), shape_.kv_dim); break;
-    case KvType::kQ8_0: kv_f32_to_q8_0(x, out, shape_.kv_dim); break;
+    case KvType::kF32: std::memcpy(out, x, size_t(n) * 4); break;
+    case KvType::kF16: kv_f32_to_f16(x, reinterpret_cast<uint16_t*>(out), n); break;
+    case KvType::kQ8_0: kv_f32_to_q8_0(x, out, n); break;
   }
 }
 
-void KvStore::decode(const uint8_t* in, float* x) const {
+void KvStore::decode(const uint8_t* in, float* x, int64_t n) const {
   switch (shape_.type) {
-    case KvType::kF32: std::memcpy(x, in, row_bytes_); break;
-    case KvType::kF16: kv_f16_to_f32(reinterpret_cast<const uint16_t*>(in), x, shape_.kv_dim); break;
-    case KvType::kQ8_0: kv_q8_0_to_f32(in, x, shape_.kv_dim); break;
+    case KvType::kF32: std::memcpy(x, in, size_t(n) * 4); break;
+    case KvType::kF16: kv_f16_to_f32(reinterpret_cast<const uint16_t*>(in), x, n); break;
+    case KvType::kQ8_0: kv_q8_0_to_f32(in, x, n); break;
   }
 }
 
 void KvStore::write(BlockId b, int32_t slot, int32_t layer, const float* k, const float* v) {
-  encode(k, row(b, layer, false, slot));
-  encode(v, row(b, layer, true, slot));
+  for (int32_t p = 0; p < n_part_; ++p) {
+    encode(k + size_t(p) * size_t(part_dim_), part(b, layer, false, slot, p), part_dim_);
+    encode(v + size_t(p) * size_t(part_dim_), part(b, layer, true, slot, p), part_dim_);
+  }
 }
 
 void KvStore::read(BlockId b, int32_t layer, int32_t slot0, int32_t n_tokens, float* k_out, float* v_out) const {
-  const int64_t n = int64_t(n_tokens) * shape_.kv_dim;
-  const uint8_t* k = row(b, layer, false, slot0);
-  const uint8_t* v = row(b, layer, true, slot0);
-  // Rows of one block are contiguous, so a whole block converts in one call.
-  switch (shape_.type) {
-    case KvType::kF32:
-      std::memcpy(k_out, k, size_t(n) * 4);
-      std::memcpy(v_out, v, size_t(n) * 4);
-      break;
-    case KvType::kF16:
-      kv_f16_to_f32(reinterpret_cast<const uint16_t*>(k), k_out, n);
-      kv_f16_to_f32(reinterpret_cast<const uint16_t*>(v), v_out, n);
-      break;
-    case KvType::kQ8_0:
-      kv_q8_0_to_f32(k, k_out, n);
-      kv_q8_0_to_f32(v, v_out, n);
-      break;
-  }
+  read_cols(b, layer, slot0, n_tokens, 0, shape_.kv_dim, k_out, v_out);
 }
 
 void KvStore::read_cols(BlockId b, int32_t layer, int32_t slot0, int32_t n_tokens, int32_t col0, int32_t n_cols,
                         float* k_out, float* v_out) const {
   const int32_t dim = shape_.kv_dim;
-  if (col0 <= 0 && n_cols >= dim) return read(b, layer, slot0, n_tokens, k_out, v_out);
+  col0 = std::max(col0, 0);
+  int32_t col1 = std::min(dim, col0 + n_cols);
+  if (shape_.type == KvType::kQ8_0) {  // whole 32-wide groups
+    col0 = col0 / kernels::kQK8_0 * kernels::kQK8_0;
+    col1 = (col1 + kernels::kQK8_0 - 1) / kernels::kQK8_0 * kernels::kQK8_0;
+  }
+  if (col1 <= col0) return;
+  // One part's slots of a block are contiguous: whole rows of one part convert in one call.
+  if (n_part_ == 1 && col0 == 0 && col1 == dim) {
+    const int64_t n = int64_t(n_tokens) * dim;
+    decode(part(b, layer, false, slot0, 0), k_out, n);
+    decode(part(b, layer, true, slot0, 0), v_out, n);
+    return;
+  }
   for (int32_t t = 0; t < n_tokens; ++t) {
-    const uint8_t* k = row(b, layer, false, slot0 + t);
-    const uint8_t* v = row(b, layer, true, slot0 + t);
     float* ko = k_out + size_t(t) * size_t(dim);
     float* vo = v_out + size_t(t) * size_t(dim);
-    switch (shape_.type) {
-      case KvType::kF32:
-        std::memcpy(ko + col0, reinterpret_cast<const float*>(k) + col0, size_t(n_cols) * 4);
-        std::memcpy(vo + col0, reinterpret_cast<const float*>(v) + col0, size_t(n_cols) * 4);
-        break;
-      case KvType::kF16:
-        kv_f16_to_f32(reinterpret_cast<const uint16_t*>(k) + col0, ko + col0, n_cols);
-        kv_f16_to_f32(reinterpret_cast<const uint16_t*>(v) + col0, vo + col0, n_cols);
-        break;
-      case KvType::kQ8_0: {
-        const int32_t g0 = col0 / kernels::kQK8_0;
-        const int32_t g1 = (col0 + n_cols + kernels::kQK8_0 - 1) / kernels::kQK8_0;
-        const size_t gb = sizeof(kernels::BlockQ8_0);
-        kv_q8_0_to_f32(k + size_t(g0) * gb, ko + g0 * kernels::kQK8_0, int64_t(g1 - g0) * kernels::kQK8_0);
-        kv_q8_0_to_f32(v + size_t(g0) * gb, vo + g0 * kernels::kQK8_0, int64_t(g1 - g0) * kernels::kQK8_0);
-        break;
-      }
+    for (int32_t c = col0; c < col1;) {
+      const int32_t p = c / part_dim_, in = c % part_dim_, n = std::min(col1 - c, part_dim_ - in);
+      decode(part(b, layer, false, slot0 + t, p) + col_bytes(in), ko + c, n);
+      decode(part(b, layer, true, slot0 + t, p) + col_bytes(in), vo + c, n);
+      c += n;
     }
   }
 }
 
 void KvStore::copy(BlockId dst, BlockId src, int32_t n_tokens) {
-  for (int32_t l = 0; l < shape_.n_layer; ++l) {
-    std::memcpy(row(dst, l, false, 0), row(src, l, false, 0), size_t(n_tokens) * row_bytes_);
-    std::memcpy(row(dst, l, true, 0), row(src, l, true, 0), size_t(n_tokens) * row_bytes_);
-  }
+  for (int32_t l = 0; l < shape_.n_layer; ++l)
+    for (int value = 0; value < 2; ++value)
+      for (int32_t p = 0; p < n_part_; ++p)
+        std::memcpy(part(dst, l, value, 0, p), part(src, l, value, 0, p), size_t(n_tokens) * part_bytes_);
 }
 
 }  // namespace kuai::engine::kv

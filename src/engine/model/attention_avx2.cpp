@@ -103,6 +103,17 @@ struct Q8Rows {
   __m256 value(int j, int e) const { return dequant(c.v[j], e); }
 };
 
+// Lane sums of query q (nv vectors) against keys j0 .. j0 + K - 1 into a[0..K). K is a compile-time
+// count so the sums stay in registers (a runtime count kept them on the stack).
+template <int K, class Src>
+inline void key_sums(const Src& src, const float* q, int nv, int j0, __m256* a) {
+  for (int j = 0; j < K; ++j) a[j] = _mm256_setzero_ps();
+  for (int d = 0; d < nv; ++d) {
+    const __m256 qd = _mm256_loadu_ps(q + 8 * d);
+    for (int j = 0; j < K; ++j) a[j] = _mm256_fmadd_ps(qd, src.key(j0 + j, 8 * d), a[j]);
+  }
+}
+
 // Scaled scores of query q against its m visible keys: S[j] for j < m, -inf up to the next multiple of 8.
 template <class Src>
 void score_row(const Src& src, const float* q, int hd, int m, float scale, float* S) {
@@ -113,44 +124,57 @@ void score_row(const Src& src, const float* q, int hd, int m, float scale, float
     for (int j = j0 + 16; j < std::min(m, j0 + 24); ++j) src.prefetch(j);
     const int keys = std::min(8, m - j0);
     __m256 a[8];
-    for (int j = 0; j < 8; ++j) a[j] = _mm256_setzero_ps();
-    for (int d = 0; d < nv; ++d) {
-      const __m256 qd = _mm256_loadu_ps(q + 8 * d);
-      for (int j = 0; j < keys; ++j) a[j] = _mm256_fmadd_ps(qd, src.key(j0 + j, 8 * d), a[j]);
-    }
-    const __m256 s = _mm256_mul_ps(reduce8(a), vscale);
     if (keys == 8) {
-      _mm256_storeu_ps(S + j0, s);
-    } else {
-      alignas(32) float tmp[8];
-      _mm256_store_ps(tmp, s);
-      for (int j = 0; j < 8; ++j) S[j0 + j] = j < keys ? tmp[j] : -INFINITY;
+      key_sums<8>(src, q, nv, j0, a);
+      _mm256_storeu_ps(S + j0, _mm256_mul_ps(reduce8(a), vscale));
+      continue;
     }
+    // The last keys: the same chains, lanes of the missing keys zero.
+    for (int j = 0; j < 8; ++j) a[j] = _mm256_setzero_ps();
+    for (int j = 0; j < keys; ++j) key_sums<1>(src, q, nv, j0 + j, a + j);
+    alignas(32) float tmp[8];
+    _mm256_store_ps(tmp, _mm256_mul_ps(reduce8(a), vscale));
+    for (int j = 0; j < 8; ++j) S[j0 + j] = j < keys ? tmp[j] : -INFINITY;
   }
 }
 
-// out[p] = out[p] * rescale[p] + sum_j w[p][j] v_j over keys j < m, for P rows seeing the same keys, in
-// slices of V vectors of the head; per element one FMA chain in key order (P and V change no bits).
+// out[p] = out[p] * rescale[p] + sum_j w[p][j] v_j over keys j < m, for P rows seeing the same keys, on
+// the NV vectors of the head from column e0; per element one FMA chain in key order. NV is a
+// compile-time count so the accumulators stay in registers.
+template <int P, int NV, class Src>
+inline void accumulate_slice(const Src& src, int e0, int m, const float* const* w, float* const* out, const float* rescale) {
+  __m256 acc[P][NV];
+  for (int p = 0; p < P; ++p) {
+    const __m256 r = _mm256_set1_ps(rescale[p]);
+    for (int d = 0; d < NV; ++d) acc[p][d] = _mm256_mul_ps(_mm256_loadu_ps(out[p] + e0 + 8 * d), r);
+  }
+  for (int j = 0; j < m; ++j) {
+    __m256 wj[P];
+    for (int p = 0; p < P; ++p) wj[p] = _mm256_set1_ps(w[p][j]);
+    for (int d = 0; d < NV; ++d) {
+      const __m256 v = src.value(j, e0 + 8 * d);
+      for (int p = 0; p < P; ++p) acc[p][d] = _mm256_fmadd_ps(wj[p], v, acc[p][d]);
+    }
+  }
+  for (int p = 0; p < P; ++p)
+    for (int d = 0; d < NV; ++d) _mm256_storeu_ps(out[p] + e0 + 8 * d, acc[p][d]);
+}
+
+// The last n < V vectors of the head as one slice (n picks the compile-time width).
+template <int P, int N, class Src>
+inline void accumulate_tail(const Src& src, int e0, int n, int m, const float* const* w, float* const* out, const float* rescale) {
+  if constexpr (N > 0) {
+    if (n == N) return accumulate_slice<P, N>(src, e0, m, w, out, rescale);
+    accumulate_tail<P, N - 1>(src, e0, n, m, w, out, rescale);
+  }
+}
+
+// The head in slices of V vectors (the last slice narrower); P and V change no bits.
 template <int P, int V, class Src>
 void accumulate_values(const Src& src, int hd, int m, const float* const* w, float* const* out, const float* rescale) {
-  for (int e0 = 0; e0 < hd; e0 += 8 * V) {
-    const int nv = std::min(V, (hd - e0) / 8);
-    __m256 acc[P][V];
-    for (int p = 0; p < P; ++p) {
-      const __m256 r = _mm256_set1_ps(rescale[p]);
-      for (int d = 0; d < nv; ++d) acc[p][d] = _mm256_mul_ps(_mm256_loadu_ps(out[p] + e0 + 8 * d), r);
-    }
-    for (int j = 0; j < m; ++j) {
-      __m256 wj[P];
-      for (int p = 0; p < P; ++p) wj[p] = _mm256_set1_ps(w[p][j]);
-      for (int d = 0; d < nv; ++d) {
-        const __m256 v = src.value(j, e0 + 8 * d);
-        for (int p = 0; p < P; ++p) acc[p][d] = _mm256_fmadd_ps(wj[p], v, acc[p][d]);
-      }
-    }
-    for (int p = 0; p < P; ++p)
-      for (int d = 0; d < nv; ++d) _mm256_storeu_ps(out[p] + e0 + 8 * d, acc[p][d]);
-  }
+  int e0 = 0;
+  for (; e0 + 8 * V <= hd; e0 += 8 * V) accumulate_slice<P, V>(src, e0, m, w, out, rescale);
+  if (e0 < hd) accumulate_tail<P, V - 1>(src, e0, (hd - e0) / 8, m, w, out, rescale);
 }
 
 template <class Src, class Geometry>

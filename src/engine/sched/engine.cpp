@@ -77,7 +77,8 @@ struct Engine::Impl {
 Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const model::LlamaModel> model, EngineOptions opts) {
   if (!model) return make_error("no model");
   const auto& h = model->hparams();
-  kv::KvShape shape{.n_layer = h.n_layer, .kv_dim = h.kv_dim(), .block_tokens = opts.block_tokens, .type = opts.kv_type};
+  kv::KvShape shape{.n_layer = h.n_layer, .kv_dim = h.kv_dim(), .block_tokens = opts.block_tokens, .type = opts.kv_type,
+                    .head_dim = h.head_dim};
   std::string err;
   auto kv = kv::KvCache::create(shape, opts.kv_memory_bytes, &err);
   if (!kv) return make_error("KV cache: " + err);

@@ -54,26 +54,31 @@ model::KvChunk PagedSequenceKv::chunk(int32_t layer, int32_t pos0, int32_t n_pos
 }
 
 template <class T>
-void PagedSequenceKv::rows_in_place(int32_t layer, int32_t pos0, int32_t n, size_t offset, const T** k, const T** v) const {
-  for (int32_t i = 0; i < n; ++i) {
-    const int32_t p = pos0 + i;
+void PagedSequenceKv::rows_in_place(int32_t layer, int32_t pos0, int32_t n, int32_t col0, const T** k, const T** v) const {
+  const size_t stride = store_->slot_stride();
+  for (int32_t i = 0; i < n;) {
+    const int32_t p = pos0 + i, slot0 = p % bs_, in_block = std::min(n - i, bs_ - slot0);
     const kv::BlockId b = table_->blocks[size_t(p / bs_)];
-    k[i] = reinterpret_cast<const T*>(store_->row_in_place(b, layer, false, p % bs_) + offset);
-    v[i] = reinterpret_cast<const T*>(store_->row_in_place(b, layer, true, p % bs_) + offset);
+    const uint8_t* kb = store_->cols_in_place(b, layer, false, slot0, col0);
+    const uint8_t* vb = store_->cols_in_place(b, layer, true, slot0, col0);
+    for (int32_t s = 0; s < in_block; ++s, ++i) {
+      k[i] = reinterpret_cast<const T*>(kb + size_t(s) * stride);
+      v[i] = reinterpret_cast<const T*>(vb + size_t(s) * stride);
+    }
   }
 }
 
 bool PagedSequenceKv::f16_rows(int32_t layer, int32_t pos0, int32_t n, int32_t col0, const uint16_t** k,
                                const uint16_t** v) const {
-  if (store_->shape().type != kv::KvType::kF16) return false;
-  rows_in_place(layer, pos0, n, size_t(col0) * sizeof(uint16_t), k, v);
+  if (store_->shape().type != kv::KvType::kF16 || !within_part(col0)) return false;
+  rows_in_place(layer, pos0, n, col0, k, v);
   return true;
 }
 
 bool PagedSequenceKv::q8_rows(int32_t layer, int32_t pos0, int32_t n, int32_t col0, const uint8_t** k,
                               const uint8_t** v) const {
-  if (store_->shape().type != kv::KvType::kQ8_0 || col0 % engine::kernels::kQK8_0 != 0) return false;
-  rows_in_place(layer, pos0, n, size_t(col0 / engine::kernels::kQK8_0) * sizeof(engine::kernels::BlockQ8_0), k, v);
+  if (store_->shape().type != kv::KvType::kQ8_0 || col0 % engine::kernels::kQK8_0 != 0 || !within_part(col0)) return false;
+  rows_in_place(layer, pos0, n, col0, k, v);
   return true;
 }
 

@@ -30,9 +30,14 @@ class PagedSequenceKv final : public model::SequenceKv {
                const uint8_t** v) const override;
 
  private:
-  // Pointers `offset` bytes into the stored K and V rows of positions [pos0, pos0 + n) of `layer`.
+  // Pointers to column col0 of the stored K and V rows of positions [pos0, pos0 + n) of `layer`.
   template <class T>
-  void rows_in_place(int32_t layer, int32_t pos0, int32_t n, size_t offset, const T** k, const T** v) const;
+  void rows_in_place(int32_t layer, int32_t pos0, int32_t n, int32_t col0, const T** k, const T** v) const;
+  // Whether the head_dim columns from col0 lie in one part of the store's rows (kv_store.h).
+  bool within_part(int32_t col0) const {
+    const int32_t part = store_->part_dim();
+    return col0 % part + head_dim_ <= part;
+  }
 
   kv::KvStore* store_;
   const kv::BlockTable* table_;

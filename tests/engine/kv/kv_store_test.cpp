@@ -1,11 +1,13 @@
 #include "engine/kv/kv_store.h"
 
+#include "engine/kernels/blocks.h"
 #include "engine/kernels/fp16.h"
 #include "engine/kv/kv_convert.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -114,6 +116,62 @@ TEST(KvStore, CopyCopiesPrefixOfEveryLayer) {
         EXPECT_EQ(k[size_t(s * 32 + j)], rows[size_t(l * 3 + s)][size_t(j)]);
         EXPECT_EQ(v[size_t(s * 32 + j)], rows[size_t(l * 3 + s)][size_t(j)]);
       }
+    }
+  }
+}
+
+// A store whose rows are split by head (shape.head_dim) holds the same values as one of whole rows:
+// read, read_cols and copy give the same floats, and a head's columns in place are the same bytes,
+// slot after slot at slot_stride(). F32, and Q8_0 with heads that are not whole 32-groups, keep rows.
+TEST(KvStore, HeadPartsHoldWhatWholeRowsHold) {
+  struct Case {
+    KvType type;
+    int32_t head_dim, want_part;
+  };
+  for (const Case c : {Case{KvType::kF16, 32, 32}, Case{KvType::kQ8_0, 32, 32}, Case{KvType::kF32, 32, 128},
+                       Case{KvType::kQ8_0, 64, 64}, Case{KvType::kF16, 16, 16}}) {
+    const int32_t kv_dim = 128, bs = 4, n_layer = 2;
+    std::string err;
+    auto rows = KvStore::create({.n_layer = n_layer, .kv_dim = kv_dim, .block_tokens = bs, .type = c.type}, 1 << 18, &err);
+    auto heads = KvStore::create(
+        {.n_layer = n_layer, .kv_dim = kv_dim, .block_tokens = bs, .type = c.type, .head_dim = c.head_dim}, 1 << 18, &err);
+    ASSERT_TRUE(rows && heads) << err;
+    EXPECT_EQ(rows->part_dim(), kv_dim);
+    EXPECT_EQ(heads->part_dim(), c.want_part) << kv_type_name(c.type) << " head_dim " << c.head_dim;
+    std::mt19937 rng(9);
+    for (int l = 0; l < n_layer; ++l)
+      for (int s = 0; s < bs; ++s) {
+        auto k = random_row(rng, kv_dim, 2.0f), v = random_row(rng, kv_dim, 1.0f);
+        rows->write(0, s, l, k.data(), v.data());
+        heads->write(0, s, l, k.data(), v.data());
+      }
+    heads->copy(1, 0, 3);
+    const size_t n = size_t(bs) * size_t(kv_dim);
+    std::vector<float> k1(n), v1(n), k2(n), v2(n), k3(n, 0.f), v3(n, 0.f), k4(n, 0.f), v4(n, 0.f);
+    for (int l = 0; l < n_layer; ++l) {
+      rows->read(0, l, bs, k1.data(), v1.data());
+      heads->read(0, l, bs, k2.data(), v2.data());
+      EXPECT_EQ(k1, k2);
+      EXPECT_EQ(v1, v2);
+      heads->read(1, l, 3, k2.data(), v2.data());  // the copied prefix
+      EXPECT_TRUE(std::equal(k1.begin(), k1.begin() + 3 * kv_dim, k2.begin()));
+      rows->read_cols(0, l, 1, 3, 32, 64, k3.data(), v3.data());
+      heads->read_cols(0, l, 1, 3, 32, 64, k4.data(), v4.data());
+      EXPECT_EQ(k3, k4);
+      EXPECT_EQ(v3, v4);
+      if (c.type == KvType::kF32) continue;
+      const int32_t hd = c.head_dim;
+      const size_t head_bytes = c.type == KvType::kF16 ? size_t(hd) * 2 : size_t(hd / 32) * sizeof(kernels::BlockQ8_0);
+      for (int32_t col0 = 0; col0 < kv_dim; col0 += hd)
+        for (int s = 0; s < bs; ++s)
+          for (bool value : {false, true}) {
+            const uint8_t* want = rows->cols_in_place(0, l, value, s, col0);
+            const uint8_t* got = heads->cols_in_place(0, l, value, s, col0);
+            EXPECT_EQ(std::memcmp(want, got, head_bytes), 0) << "col0 " << col0 << " slot " << s;
+            if (s > 0) {
+              EXPECT_EQ(got, heads->cols_in_place(0, l, value, s - 1, col0) + heads->slot_stride());
+            }
+          }
     }
   }
 }
