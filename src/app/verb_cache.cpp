@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <thread>
+#include <tuple>
 
 namespace kuai::app {
 namespace {
@@ -121,6 +122,13 @@ VerbRegistrar reg("cache", [](CLI::App& root) {
       std::printf("cosine %.3f; guards: pass (agreement %.2f)\n", cos, agreement);
     else
       std::printf("cosine %.3f; guards: refused by %s\n", cos, std::string(cache::guard_name(g)).c_str());
+    // Each content word's match in the other query (1 the same word, below 1 a related one, 0 none):
+    // what the content guard's coverage is made of.
+    for (const auto& [label, from, to] : {std::tuple{"cached -> new", &fa, &fb}, std::tuple{"new -> cached", &fb, &fa}}) {
+      std::printf("words %s:", label);
+      for (const auto& [w, m] : cache::content_matches(*from, *to)) std::printf(" %s=%.2f", w.c_str(), m);
+      std::printf("\n");
+    }
     const stages::CacheStageConfig defaults;
     if (g == cache::Guard::Content && cos >= defaults.store.threshold && cos >= defaults.verifier.min_similarity)
       std::printf("grey zone: with stages.cache.verifier_model set, that model would decide (only the content guard refused)\n");
