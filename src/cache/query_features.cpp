@@ -451,6 +451,44 @@ struct Builder {
   }
 };
 
+// Particles that make a phrasal verb with the verb before them ("turn down", "send back", "opt out").
+bool is_en_particle(std::string_view w) {
+  static const char* kParticles[] = {"up", "down", "out", "off", "back", "in", "on", "over", "away", "through"};
+  return std::any_of(std::begin(kParticles), std::end(kParticles), [&](const char* p) { return w == p; });
+}
+
+// A word that may open or continue a collocation: a content word, as the guards see it (not a stop
+// word, negation, number, time or scope word, which carry their own meaning to the guards).
+bool collocation_part(const std::string& w) {
+  if (w.empty() || has_digit(w) || is_en_stopword(w) || is_en_negation(w) || is_en_negation_contraction(w)) return false;
+  if (w.find('\'') != std::string::npos) return false;
+  return en_number_word(w).empty() && en_order_word(w).empty() && en_temporal_word(w, false).empty() &&
+         en_scope_word(w).empty() && en_tense_word(w).empty();
+}
+
+// The phrasal verb WordNet lists for 2 or 3 folded words written apart, ending in a particle
+// ("turning down" → "turn_down", "send back" → "send_back", "opt out" → "opt_out"; the verb
+// inflected), or "". Only phrasal verbs: their meaning is in neither word ("turn down" is "decline"),
+// while a noun compound ("credit card") says what its words say, and as one word it would count once
+// where its words counted twice towards the content guard's coverage.
+std::string en_collocation(const std::vector<std::string>& words, const WordNet& wn) {
+  if (words.size() < 2 || !collocation_part(words.front()) || !is_en_particle(words.back())) return "";
+  for (size_t i = 1; i + 1 < words.size(); ++i)
+    if (!collocation_part(words[i])) return "";
+  auto with = [](std::vector<std::string> forms, const std::string& w) {
+    if (std::find(forms.begin(), forms.end(), w) == forms.end()) forms.insert(forms.begin(), w);
+    return forms;
+  };
+  std::string middle;
+  for (size_t i = 1; i + 1 < words.size(); ++i) middle += "_" + words[i];
+  for (const auto& first : with(wn.forms(words.front()), words.front()))
+    for (const auto& last : with(wn.forms(words.back()), words.back())) {
+      const std::string lemma = first + middle + "_" + last;
+      if (!wn.forms(lemma).empty()) return lemma;
+    }
+  return "";
+}
+
 void sort_unique(std::vector<std::string>& v) {
   std::sort(v.begin(), v.end());
   v.erase(std::unique(v.begin(), v.end()), v.end());
@@ -495,7 +533,33 @@ QueryFeatures query_features(std::string_view input) {
     }
     switch (span.kind) {
       case text::SpanKind::Cjk: cjk_run.push_back(text::normalize(piece)); break;
-      case text::SpanKind::Word: b.english(piece, text::normalize(piece)); break;
+      case text::SpanKind::Word: {
+        // Words WordNet lists together as one lemma are one word: "turn down" is "decline", which
+        // neither "turn" nor "down" says. Three words first, then two, separated by spaces only.
+        std::vector<std::string> run{text::normalize(piece)};
+        std::vector<size_t> ends{i};
+        for (size_t j = i + 2; run.size() < 3 && j < spans.size() && spans[j - 1].kind == text::SpanKind::Space &&
+                               spans[j].kind == text::SpanKind::Word && !text::has_cjk(piece_of(j));
+             j += 2) {
+          run.push_back(text::normalize(piece_of(j)));
+          ends.push_back(j);
+        }
+        std::string lemma;
+        if (const WordNet* wn = WordNet::shared(); wn && !text::has_cjk(piece)) {
+          while (run.size() >= 2 && (lemma = en_collocation(run, *wn)).empty()) {
+            run.pop_back();
+            ends.pop_back();
+          }
+        }
+        if (lemma.empty()) {
+          b.english(piece, text::normalize(piece));
+        } else {
+          b.english(piece, lemma);
+          b.f.words.push_back(run.back());  // the particle, which the guards still read ("turn on" / "turn off")
+          i = ends.back();
+        }
+        break;
+      }
       case text::SpanKind::Number: b.number(text::normalize(piece)); break;
       case text::SpanKind::Punct:
         if (is_sentence_end(piece)) b.sentence_start = true;

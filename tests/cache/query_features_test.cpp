@@ -76,6 +76,21 @@ TEST(QueryFeaturesTest, ContentWordsDropStopWordsAndStem) {
   EXPECT_EQ(c.content, d.content) << join(c.content) << " vs " << join(d.content);
 }
 
+// A verb and particle WordNet lists as one lemma are one content word ("turning down" → turn_down, whose
+// synset holds "decline"); a noun compound, a negation or a number next to a particle stay apart.
+TEST(QueryFeaturesTest, PhrasalVerbsAreOneWord) {
+  const auto a = query_features("Draft a message turning down an offer");
+  EXPECT_TRUE(has(a.content, "turn_down")) << join(a.content);
+  EXPECT_FALSE(has(a.content, "turning") || has(a.content, "turn")) << join(a.content);
+  EXPECT_TRUE(has(query_features("how do I opt out of emails").content, "opt_out"));
+  EXPECT_TRUE(has(query_features("can I send back an opened item").content, "send_back"));
+  const auto credit = query_features("pay my credit card bill");
+  EXPECT_TRUE(has(credit.content, "credit") && has(credit.content, "card")) << join(credit.content);
+  const auto neg = query_features("why won't my phone turn on");
+  EXPECT_EQ(neg.negations, 1);
+  EXPECT_FALSE(has(query_features("give me two back").content, "two_back"));
+}
+
 TEST(QueryFeaturesTest, TenseMarkers) {
   EXPECT_TRUE(has(query_features("Who was the president of France").content, "#past"));
   EXPECT_TRUE(has(query_features("Who will be the president of France").content, "#future"));
