@@ -66,11 +66,14 @@ void print_run(const stages::PairEvalResult& r, double min_similarity) {
     for (const auto& [k, n] : r.false_hits_by_kind) std::printf(" %s %d", k.c_str(), n);
     std::printf("\n");
   }
+  // Each missed paraphrase by what became of its own question: not among the verified candidates, or
+  // refused by a guard (the guards' share of the misses; the rest lost to a nearer candidate's words).
+  std::printf("  true paraphrases missed: own question not retrieved %d", r.not_retrieved);
   if (!r.refused_by_guard.empty()) {
-    std::printf("  true paraphrases refused by guard:");
+    std::printf("; retrieved and refused by guard:");
     for (const auto& [g, n] : r.refused_by_guard) std::printf(" %s %d", g.c_str(), n);
-    std::printf("\n");
   }
+  std::printf("\n");
   const int lookups = r.same + r.different;
   std::printf("  verifier model (stages.cache.verifier_model, grey zone from cosine %.2f): would be asked on %d of %d "
               "lookups; one always right adds up to %d hits (hit rate up to %.1f%%)\n",

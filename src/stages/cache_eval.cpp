@@ -2,6 +2,7 @@
 
 #include "cache/dot.h"
 #include "cache/embedder.h"
+#include "cache/guards.h"
 #include "cache/query_features.h"
 #include "cache/store.h"
 #include "stages/cache_verifier.h"
@@ -79,6 +80,10 @@ PairEvalResult evaluate_pairs(const std::vector<LabelledPair>& pairs, const Cach
     if (p.same) r.hits_by_script[script].second += 1;
     auto f = cache::query_features(p.b);
     auto v = vector_of(p.b, f, i, false);
+    // What became of a paraphrase's own question: among the candidates the guards verify (the nearest
+    // `candidates` at `threshold` or closer), and if so, which guard (if any) refuses it.
+    bool own_retrieved = false;
+    cache::Guard own_guard = cache::Guard::None;
     if (p.same) {
       const double own = cosine(v, stored[i]);
       own_cosines.push_back(own);
@@ -87,6 +92,10 @@ PairEvalResult evaluate_pairs(const std::vector<LabelledPair>& pairs, const Cach
       r.top1 += better < 1;
       r.top4 += better < 4;
       r.top16 += better < 16;
+      own_retrieved = size_t(better) < sc.candidates && own >= sc.threshold;
+      cache::GuardConfig guards = sc.guards;
+      guards.wording_trusted = own >= sc.guards.content_trusted_similarity;
+      own_guard = cache::check_guards(cache::query_features(p.a), f, guards, nullptr);
     }
     auto got = store.lookup(ns, f, &v, 0, 0.0);
     if (in_grey_zone(got, cfg.verifier)) {
@@ -103,9 +112,12 @@ PairEvalResult evaluate_pairs(const std::vector<LabelledPair>& pairs, const Cach
         ++r.false_hits_by_kind[p.kind];
         r.wrong.push_back({&p, "false hit", got.similarity, got.answer.content});  // eval answers are their query
       }
-    } else if (got.kind == cache::LookupResult::Kind::Refused && p.same) {
-      ++r.refused_by_guard[std::string(cache::guard_name(got.guard))];
-      r.wrong.push_back({&p, "refused: " + std::string(cache::guard_name(got.guard)), got.similarity});
+    } else if (p.same && !own_retrieved) {
+      ++r.not_retrieved;
+      r.wrong.push_back({&p, "not retrieved", got.similarity});
+    } else if (p.same && own_guard != cache::Guard::None) {
+      ++r.refused_by_guard[std::string(cache::guard_name(own_guard))];
+      r.wrong.push_back({&p, "refused: " + std::string(cache::guard_name(own_guard)), got.similarity});
     } else if (p.same) {
       r.wrong.push_back({&p, "miss", got.similarity});
     }

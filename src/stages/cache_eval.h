@@ -30,7 +30,10 @@ struct PairEvalResult {
   int hits = 0;                      // true paraphrases answered from their own `a`
   int false_hits = 0;                // any other hit
   std::map<std::string, int> false_hits_by_kind;
-  std::map<std::string, int> refused_by_guard;  // true paraphrases a guard refused
+  // True paraphrases missed: their own question was not among the candidates the guards verify (the
+  // nearest `candidates` at `threshold` or closer), or it was and a guard refused it (by guard).
+  int not_retrieved = 0;
+  std::map<std::string, int> refused_by_guard;
   std::map<std::string, std::pair<int, int>> hits_by_script;  // "en"/"zh"/"mixed" → (hits, same pairs)
   // Retrieval alone, for true paraphrases: how often the paraphrase's own question is the nearest
   // stored one, or among the nearest 4 / 16 (by the embedder's cosine), and the median cosine to it.
@@ -40,7 +43,8 @@ struct PairEvalResult {
   // that would ask it (a grey candidate at cfg.verifier.min_similarity or closer), and the true
   // paraphrases whose grey candidate is their own question (hits a verifier that is always right adds).
   int verifier_asks = 0, verifier_could_hit = 0;
-  // Every pair that went wrong: a missed paraphrase ("miss", "refused: <guard>") or a false hit.
+  // Every pair that went wrong: a missed paraphrase ("not retrieved", "refused: <guard>" for its own
+  // question, "miss" when no guard refuses it but another candidate was nearer in words) or a false hit.
   struct Wrong {
     const LabelledPair* pair;
     std::string outcome;

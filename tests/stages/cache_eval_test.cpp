@@ -86,5 +86,25 @@ TEST(CacheEval, GivenModelVectorsTheTrustedSimilarityDecidesWording) {
   EXPECT_EQ(r.refused_by_guard["content"], 1);
 }
 
+// A missed paraphrase is put down to its own question: not retrieved (below the threshold here), or
+// refused by the guard that refuses that question, whichever candidate the lookup met first.
+TEST(CacheEval, MissesAreCountedByWhatBecameOfTheirOwnQuestion) {
+  const std::vector<LabelledPair> pairs = {
+      {"How do I renew my passport?", "passport renewal steps", true, "paraphrase"},
+      {"What's the penalty for filing taxes late?", "fine for missing the tax filing deadline", true, "paraphrase"}};
+  PairVectors v;
+  v.a = {{1, 0, 0, 0}, {0, 0, 1, 0}};
+  v.b = {{0, 1, 0, 0}, {0, 0, 1, 0}};  // the first b is orthogonal to every stored a: never retrieved
+  CacheStageConfig cfg;
+  cfg.store.guards.content_trusted_similarity = 1.01;  // the words decide
+  const auto r = evaluate_pairs(pairs, cfg, &v);
+  EXPECT_EQ(r.hits, 0);
+  EXPECT_EQ(r.not_retrieved, 1);
+  EXPECT_EQ(r.refused_by_guard.at("content"), 1);
+  ASSERT_EQ(r.wrong.size(), 2u);
+  EXPECT_EQ(r.wrong[0].outcome, "not retrieved");
+  EXPECT_EQ(r.wrong[1].outcome, "refused: content");
+}
+
 }  // namespace
 }  // namespace kuai::stages
