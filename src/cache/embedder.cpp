@@ -68,7 +68,7 @@ std::vector<float> HashEmbedder::embed_words(const std::vector<std::string>& wor
         add(v, chars[i], kGram, stop ? 0.15f : 0.4f);
         if (i + 1 < chars.size()) add(v, chars[i] + chars[i + 1], kGram, 0.5f);
       }
-    } else if (!stop && w.size() >= 4) {
+    } else if (!stop && w.size() >= 4 && w[0] != '#') {  // a synset id or tag has no spelling to share
       std::string padded = "<" + w + ">";
       float weight = 1.2f / static_cast<float>(padded.size() - 2);
       for (size_t i = 0; i + 3 <= padded.size(); ++i) add(v, std::string_view(padded).substr(i, 3), kGram, weight);

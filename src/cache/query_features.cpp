@@ -210,6 +210,7 @@ struct Builder {
     // are stemmed.
     if (!entity && !forms.empty()) {
       f.content.push_back(forms.front());  // the word when it is a lemma ("papers"), else its base
+      f.terms.push_back(forms.front());
       for (auto& s : wn->first_senses(forms)) f.terms.push_back("#" + s);
       return;
     }
