@@ -1,5 +1,7 @@
 #include "cache/guards.h"
 
+#include "cache/cedict.h"
+
 #include "cache/word_lists.h"
 #include "cache/wordnet.h"
 #include "text/script.h"
@@ -122,6 +124,35 @@ bool en_related(const std::string& a, const std::string& b, const WordNet* wn) {
   return wn && wn->relatedness(a, b) >= kMinRelatedness;
 }
 
+// The dictionary's bridge between Chinese and English (cedict.h): how strongly the English word `en`
+// says the Chinese word `zh`: 0.9 when one of the first words of zh's definitions is `en` written
+// another way (en_related without WordNet's looser links) or a WordNet synonym of it ("refund" / 退款,
+// "boil" / 煮), else 0. Only synonyms: a word of many definitions (看: see, look, read, watch, visit,
+// call …) is loosely related to almost any English word.
+constexpr size_t kGlossWords = 8;  // later definitions are rarer senses
+
+double zh_en_strength(const std::string& zh, const std::string& en, const WordNet* wn) {
+  const Cedict* cd = Cedict::shared();
+  const Cedict::Gloss* g = cd ? cd->gloss(zh) : nullptr;
+  if (!g || en.empty() || en[0] == '#') return 0.0;
+  for (size_t k = 0; k < std::min(g->words.size(), kGlossWords); ++k)
+    if (en_related(g->words[k], en, nullptr) || (wn && wn->synonyms(g->words[k], en))) return 0.9;
+  return 0.0;
+}
+
+// Two Chinese words whose main senses share a word that is neither generic nor part of a name
+// (资料 / 材料: "material", 过期 / 到期: "expire"; not 联通 / 电信, "China Unicom" / "China Telecom"):
+// 0.7, said in other words; else 0.
+double zh_zh_strength(const std::string& a, const std::string& b) {
+  const Cedict* cd = Cedict::shared();
+  const Cedict::Gloss* ga = cd ? cd->gloss(a) : nullptr;
+  const Cedict::Gloss* gb = cd ? cd->gloss(b) : nullptr;
+  if (!ga || !gb) return 0.0;
+  for (const auto& w : ga->common)
+    if (!is_generic_word(w) && std::find(gb->common.begin(), gb->common.end(), w) != gb->common.end()) return 0.7;
+  return 0.0;
+}
+
 // The words [first, last) of q.words that spell out `w`, a name written short, or nullopt: an acronym
 // by the initials of consecutive words, small words between them skipped and a digit standing for its
 // number word ("2fa" / "two-factor authentication", "dmv" / "department of motor vehicles"), or a
@@ -190,6 +221,9 @@ bool present_in(const std::string& w, const QueryFeatures& q, bool loose, const 
   }
   if (w[0] == '#') return false;
   if (spelled_out_in(w, q)) return true;
+  // A name the other query writes in Chinese (长城 for "Great Wall" gives "wall"), by the dictionary.
+  for (const auto& v : q.content)
+    if (text::has_cjk(v) && zh_en_strength(v, w, wn) > 0) return true;
   if (!loose) {
     // A name said through its adjective or a synonym WordNet lists ("Japan" / "Japanese",
     // "Holland" / "Netherlands"): a shared synset or a pertainym/derivation link, nothing looser.
@@ -359,6 +393,11 @@ double match_strength(const std::string& w, const Pair& p, bool entity, const Wo
       found += in_q ? 1 : 0;
       i += len;
     }
+    // Said in English, or in other Chinese words of the same meaning (the dictionary's bridge).
+    for (const auto& v : q.content) {
+      if (v[0] == '#') continue;
+      best = std::max(best, text::has_cjk(v) ? zh_zh_strength(w, v) : zh_en_strength(w, v, wn));
+    }
     // Only the head (last character) shared: another thing of the same kind (法语 / 德语, 工商 / 招商,
     // 平安 / 众安), not the same thing said another way.
     if (best == 0 && chars >= 2 && last_found && found == 1) return 0.0;
@@ -367,6 +406,8 @@ double match_strength(const std::string& w, const Pair& p, bool entity, const Wo
   if (w[0] == '#') return 0.0;
   if (entity) {  // a name matches only itself, its adjective or synonym ("japan" / "japanese"), or its spelling out
     if (spelled_out_in(w, q)) return 0.9;
+    for (const auto& v : q.content)
+      if (text::has_cjk(v) && zh_en_strength(v, w, wn) > 0) return 0.9;
     if (!wn || wn->forms(w).empty()) return 0.0;
     for (const auto& v : q.content)
       if (wn && v[0] != '#' && !text::has_cjk(v) && wn->relatedness(w, v) >= 0.8) return 0.9;
@@ -377,7 +418,11 @@ double match_strength(const std::string& w, const Pair& p, bool entity, const Wo
   for (const auto& x : p.spelling_out)
     if (x == w || (w.size() >= 4 && x.starts_with(w)) || (x.size() >= 4 && w.starts_with(x))) return 0.9;
   for (const auto& v : q.content) {
-    if (v[0] == '#' || text::has_cjk(v)) continue;
+    if (v[0] == '#') continue;
+    if (text::has_cjk(v)) {
+      best = std::max(best, zh_en_strength(v, w, wn));
+      continue;
+    }
     if (en_related(w, v, nullptr)) return 0.9;
     if (wn) best = std::max(best, wn->relatedness(w, v));
   }

@@ -1,5 +1,6 @@
 #include "cache/query_features.h"
 
+#include "cache/cedict.h"
 #include "cache/word_lists.h"
 #include "cache/wordnet.h"
 #include "text/normalize.h"
@@ -73,6 +74,12 @@ std::string english_stem(std::string w) {
 
 bool has_digit(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// WordNet's forms of an English word (wordnet.h), none without WordNet.
+std::vector<std::string> wn_forms(const std::string& w) {
+  const WordNet* wn = WordNet::shared();
+  return wn ? wn->forms(w) : std::vector<std::string>{};
 }
 
 struct Builder {
@@ -419,6 +426,15 @@ struct Builder {
       if (is_zh_stopword(word) || (rest.size() == 1 && is_zh_measure(rest[0]))) return;
       if (is_zh_name(rest)) f.entities.push_back(word);
       f.content.push_back(word);
+      // What the dictionary says it means first, in English: the embedder then puts 退款 near "refund"
+      // and 资料 near 材料 ("material").
+      if (const Cedict* cd = Cedict::shared())
+        if (const Cedict::Gloss* g = cd->gloss(word))
+          for (size_t k = 0; k < std::min<size_t>(g->first, 3); ++k) {
+            // as an English word's term: its lemma ("documents" → "document")
+            const std::vector<std::string> forms = wn_forms(g->words[k]);
+            f.terms.push_back(forms.empty() ? g->words[k] : forms.front());
+          }
     };
     auto flush = [&] {
       if (pending.size() <= 3) {

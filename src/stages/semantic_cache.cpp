@@ -2,6 +2,7 @@
 
 #include "api/error.h"
 #include "cache/redis_share.h"
+#include "cache/cedict.h"
 #include "cache/wordnet.h"
 #include "obs/metrics.h"
 #include "text/estimate.h"
@@ -458,6 +459,10 @@ std::unique_ptr<pipeline::Stage> make_cache_stage(const YAML::Node& cfg, pipelin
     error = "stages.cache: " + cache::WordNet::shared_error();
     return nullptr;
   }
+  // Chinese and English meet through CC-CEDICT's glosses (also loaded here); without them the two
+  // languages are matched apart, as before.
+  if (!cache::Cedict::shared())
+    spdlog::warn("stages.cache: {}; Chinese and English queries are matched apart", cache::Cedict::shared_error());
   std::unique_ptr<cache::Embedder> embedder;
   if (c.embedder == "hash") {
     embedder = std::make_unique<cache::HashEmbedder>(c.hash_dim);
