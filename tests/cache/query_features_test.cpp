@@ -91,6 +91,13 @@ TEST(QueryFeaturesTest, PhrasalVerbsAreOneWord) {
   EXPECT_FALSE(has(query_features("give me two back").content, "two_back"));
 }
 
+// Courtesy around a Chinese question is not what it asks.
+TEST(QueryFeaturesTest, ChineseCourtesyIsNotContent) {
+  const auto a = query_features("不好意思打扰一下，请问发票怎么开");
+  const auto b = query_features("发票怎么开");
+  EXPECT_EQ(a.content, b.content) << join(a.content) << " vs " << join(b.content);
+}
+
 TEST(QueryFeaturesTest, TenseMarkers) {
   EXPECT_TRUE(has(query_features("Who was the president of France").content, "#past"));
   EXPECT_TRUE(has(query_features("Who will be the president of France").content, "#future"));
