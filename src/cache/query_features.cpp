@@ -469,8 +469,9 @@ struct Builder {
 };
 
 // Particles that make a phrasal verb with the verb before them ("turn down", "send back", "opt out").
+// Not over, in, through: more often a preposition's ("stocks held over a year" is not "hold over").
 bool is_en_particle(std::string_view w) {
-  static const char* kParticles[] = {"up", "down", "out", "off", "back", "in", "on", "over", "away", "through"};
+  static const char* kParticles[] = {"up", "down", "out", "off", "back", "on", "away"};
   return std::any_of(std::begin(kParticles), std::end(kParticles), [&](const char* p) { return w == p; });
 }
 
