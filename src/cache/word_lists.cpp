@@ -335,6 +335,8 @@ bool is_generic_word(std::string_view w) {
       "find", "get", "make", "do", "go", "use", "quick", "quickly", "simple", "easy", "easiest", "proper",
       "properly", "correct", "correctly", "right", "general", "generally", "enough", "time", "long", "much",
       "many", "often", "okay", "ok",
+      // Asking for a thing, as 申请 / 办理 below: "request a refund", "apply for a visa" ask for it.
+      "request", "ask", "apply",
       // Courtesy around a question, and the framing of a comparison ("the difference between A and
       // B" / "A vs B").
       "sorry", "bother", "excuse", "pardon", "appreciate", "grateful", "between", "vs", "versus", "compare",
