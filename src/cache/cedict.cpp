@@ -16,11 +16,15 @@
 namespace kuai::cache {
 namespace {
 
-// Definitions that only point elsewhere or name a person carry no meaning to compare.
+// Definitions that only point elsewhere or name a person carry no meaning to compare (case ignored).
 bool is_reference(std::string_view d) {
   for (std::string_view p : {"variant of", "old variant of", "surname ", "see ", "cl:", "used in ", "abbr. for",
-                             "also written", "erhua variant", "japanese variant", "archaic variant"})
-    if (d.starts_with(p)) return true;
+                             "also written", "erhua variant", "japanese variant", "archaic variant"}) {
+    if (d.size() < p.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < p.size() && same; ++i) same = std::tolower(static_cast<unsigned char>(d[i])) == p[i];
+    if (same) return true;
+  }
   return false;
 }
 
@@ -106,6 +110,7 @@ std::unique_ptr<Cedict> Cedict::load(const std::string& path, std::string& error
     return nullptr;
   }
   auto out = std::unique_ptr<Cedict>(new Cedict());
+  out->words_.reserve(all->size() + all->size() / 4);
   for (const auto& e : *all) {
     if (!e.is_array() || e.as_array().size() < 4) continue;
     const auto& entry = e.as_array();
@@ -133,9 +138,7 @@ std::unique_ptr<Cedict> Cedict::load(const std::string& path, std::string& error
       const bool main_entry = first_definition;
       int def_index = 0;
       for (std::string_view d : defs) {
-        std::string lower(d);
-        for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
-        if (is_reference(lower)) continue;
+        if (is_reference(d)) continue;
         std::vector<bool> names;
         std::vector<std::string> words = definition_words(d, &names);
         for (size_t k = 0; k < words.size(); ++k) {
