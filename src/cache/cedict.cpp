@@ -4,8 +4,6 @@
 
 #include <boost/json.hpp>
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>

@@ -26,11 +26,11 @@ class Cedict {
   static const std::string& shared_error();
 
   // The English words of a simplified (or traditional) word's definitions, folded (not lemmatised),
-  // without stop words or what parentheses hold, verbs without "to", in the order the dictionary gives them (its main
-  // sense first); nullptr for a word it does not list. `first` is how many come from the first
-  // definition (what the word most often means).
-  // `common`: the words of the first three definitions (the main senses) of the word's first entry
-  // that is not a name's, without the words that are names there (capitalised: "China Unicom").
+  // without stop words or what parentheses hold, verbs without "to", in the dictionary's order (its
+  // main sense first); nullptr for a word it does not list. `first`: how many come from the first
+  // definition (what the word most often means). `common`: the words of the first three definitions
+  // (the main senses) of its first entry that is not a name's, less the words that are names there
+  // (capitalised: "China Unicom").
   struct Gloss {
     std::vector<std::string> words;
     size_t first = 0;

@@ -493,17 +493,12 @@ std::string en_collocation(const std::vector<std::string>& words, const WordNet&
   if (words.size() < 2 || !collocation_part(words.front()) || !is_en_particle(words.back())) return "";
   for (size_t i = 1; i + 1 < words.size(); ++i)
     if (!collocation_part(words[i])) return "";
-  auto with = [](std::vector<std::string> forms, const std::string& w) {
-    if (std::find(forms.begin(), forms.end(), w) == forms.end()) forms.insert(forms.begin(), w);
-    return forms;
-  };
-  std::string middle;
-  for (size_t i = 1; i + 1 < words.size(); ++i) middle += "_" + words[i];
-  for (const auto& first : with(wn.forms(words.front()), words.front()))
-    for (const auto& last : with(wn.forms(words.back()), words.back())) {
-      const std::string lemma = first + middle + "_" + last;
-      if (!wn.forms(lemma).empty()) return lemma;
-    }
+  std::string rest;
+  for (size_t i = 1; i < words.size(); ++i) rest += "_" + words[i];
+  std::vector<std::string> verbs = wn.forms(words.front());
+  verbs.insert(verbs.begin(), words.front());
+  for (const auto& verb : verbs)
+    if (!wn.forms(verb + rest).empty()) return verb + rest;
   return "";
 }
 
