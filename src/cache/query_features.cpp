@@ -547,7 +547,7 @@ QueryFeatures query_features(std::string_view input) {
     switch (span.kind) {
       case text::SpanKind::Cjk: cjk_run.push_back(text::normalize(piece)); break;
       case text::SpanKind::Word: {
-        // Words WordNet lists together as one lemma are one word: "turn down" is "decline", which
+        // A verb and particle WordNet lists as one lemma are one word: "turn down" is "decline", which
         // neither "turn" nor "down" says. Three words first, then two, separated by spaces only.
         std::vector<std::string> run{text::normalize(piece)};
         std::vector<size_t> ends{i};
