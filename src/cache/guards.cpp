@@ -153,6 +153,12 @@ double zh_zh_strength(const std::string& a, const std::string& b) {
   return 0.0;
 }
 
+// Whether a Chinese word of `q` says the English word `w` by the dictionary (长城 for "wall").
+bool said_in_chinese(const std::string& w, const QueryFeatures& q, const WordNet* wn) {
+  return std::any_of(q.content.begin(), q.content.end(),
+                     [&](const std::string& v) { return text::has_cjk(v) && zh_en_strength(v, w, wn) > 0; });
+}
+
 // The words [first, last) of q.words that spell out `w`, a name written short, or nullopt: an acronym
 // by the initials of consecutive words, small words between them skipped and a digit standing for its
 // number word ("2fa" / "two-factor authentication", "dmv" / "department of motor vehicles"), or a
@@ -221,9 +227,7 @@ bool present_in(const std::string& w, const QueryFeatures& q, bool loose, const 
   }
   if (w[0] == '#') return false;
   if (spelled_out_in(w, q)) return true;
-  // A name the other query writes in Chinese (长城 for "Great Wall" gives "wall"), by the dictionary.
-  for (const auto& v : q.content)
-    if (text::has_cjk(v) && zh_en_strength(v, w, wn) > 0) return true;
+  if (said_in_chinese(w, q, wn)) return true;  // a name the other writes in Chinese ("Great Wall" / 长城)
   if (!loose) {
     // A name said through its adjective or a synonym WordNet lists ("Japan" / "Japanese",
     // "Holland" / "Netherlands"): a shared synset or a pertainym/derivation link, nothing looser.
@@ -405,9 +409,7 @@ double match_strength(const std::string& w, const Pair& p, bool entity, const Wo
   }
   if (w[0] == '#') return 0.0;
   if (entity) {  // a name matches only itself, its adjective or synonym ("japan" / "japanese"), or its spelling out
-    if (spelled_out_in(w, q)) return 0.9;
-    for (const auto& v : q.content)
-      if (text::has_cjk(v) && zh_en_strength(v, w, wn) > 0) return 0.9;
+    if (spelled_out_in(w, q) || said_in_chinese(w, q, wn)) return 0.9;
     if (!wn || wn->forms(w).empty()) return 0.0;
     for (const auto& v : q.content)
       if (wn && v[0] != '#' && !text::has_cjk(v) && wn->relatedness(w, v) >= 0.8) return 0.9;

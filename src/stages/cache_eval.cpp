@@ -62,11 +62,12 @@ PairEvalResult evaluate_pairs(const std::vector<LabelledPair>& pairs, const Cach
     return v;
   };
   std::vector<std::vector<float>> stored;
+  std::vector<cache::QueryFeatures> stored_features;
   for (size_t i = 0; i < pairs.size(); ++i) {
     const auto& p = pairs[i];
-    auto f = cache::query_features(p.a);
-    stored.push_back(vector_of(p.a, f, i, true));
-    store.insert(ns, p.a, f, stored.back(), cache::Answer{p.a, "stop", 1}, 1.0, 0);
+    stored_features.push_back(cache::query_features(p.a));
+    stored.push_back(vector_of(p.a, stored_features.back(), i, true));
+    store.insert(ns, p.a, stored_features.back(), stored.back(), cache::Answer{p.a, "stop", 1}, 1.0, 0);
   }
   auto cosine = [](const std::vector<float>& x, const std::vector<float>& y) {  // unit vectors
     return cache::dot_f32(x.data(), y.data(), std::min(x.size(), y.size()));
@@ -95,7 +96,7 @@ PairEvalResult evaluate_pairs(const std::vector<LabelledPair>& pairs, const Cach
       own_retrieved = size_t(better) < sc.candidates && own >= sc.threshold;
       cache::GuardConfig guards = sc.guards;
       guards.wording_trusted = own >= sc.guards.content_trusted_similarity;
-      own_guard = cache::check_guards(cache::query_features(p.a), f, guards, nullptr);
+      own_guard = cache::check_guards(stored_features[i], f, guards, nullptr);
     }
     auto got = store.lookup(ns, f, &v, 0, 0.0);
     if (in_grey_zone(got, cfg.verifier)) {

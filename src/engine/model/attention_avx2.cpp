@@ -18,6 +18,7 @@
 #include "engine/kernels/blocks.h"
 #include "engine/kernels/reduce_avx2.h"
 #include "engine/model/attention.h"
+#include "engine/model/attention_prefetch.h"
 
 namespace kuai::engine::model {
 
@@ -65,12 +66,7 @@ struct F32Rows {
 struct F16Rows {
   const AttnChunkF16& c;
   // Rows of a paged cache are scattered (a block holds a couple of positions): ask for them ahead of use.
-  void prefetch(int j) const {
-    for (int e = 0; e < c.hd; e += 32) {
-      _mm_prefetch(reinterpret_cast<const char*>(c.k[j] + e), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(c.v[j] + e), _MM_HINT_T0);
-    }
-  }
+  void prefetch(int j) const { prefetch_kv_rows(c.k[j], c.v[j], c.hd * int(sizeof(uint16_t))); }
   static __m256 load(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
   __m256 key(int j, int e) const { return load(c.k[j] + e); }
   __m256 value(int j, int e) const { return load(c.v[j] + e); }
@@ -81,15 +77,7 @@ struct Q8Rows {
   const AttnChunkQ8& c;
   static constexpr int kBlockBytes = int(sizeof(kernels::BlockQ8_0));
   static constexpr int kBlockValues = kernels::kQK8_0;
-  void prefetch(int j) const {
-    const int bytes = (c.hd / kBlockValues) * kBlockBytes;
-    for (int at = 0; at < bytes; at += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(c.k[j] + at), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(c.v[j] + at), _MM_HINT_T0);
-    }
-    _mm_prefetch(reinterpret_cast<const char*>(c.k[j] + bytes - 1), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c.v[j] + bytes - 1), _MM_HINT_T0);
-  }
+  void prefetch(int j) const { prefetch_kv_rows(c.k[j], c.v[j], (c.hd / kBlockValues) * kBlockBytes); }
   static __m256 dequant(const uint8_t* row, int e) {
     const uint8_t* block = row + (e / kBlockValues) * kBlockBytes;
     uint16_t d;

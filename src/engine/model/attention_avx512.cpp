@@ -17,6 +17,7 @@
 #include "engine/kernels/blocks.h"
 #include "engine/kernels/exp_avx512.h"
 #include "engine/model/attention.h"
+#include "engine/model/attention_prefetch.h"
 
 namespace kuai::engine::model {
 
@@ -71,12 +72,7 @@ struct F16Rows {
   const AttnChunkF16& c;
   // Rows of a paged cache are scattered (a block holds a couple of positions), so the hardware
   // prefetcher cannot follow them: ask for key and value j ahead of use.
-  void prefetch(int j) const {
-    for (int e = 0; e < c.hd; e += 32) {
-      _mm_prefetch(reinterpret_cast<const char*>(c.k[j] + e), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(c.v[j] + e), _MM_HINT_T0);
-    }
-  }
+  void prefetch(int j) const { prefetch_kv_rows(c.k[j], c.v[j], c.hd * int(sizeof(uint16_t))); }
   __m512 key(int j, int e, __mmask16 m) const { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, c.k[j] + e)); }
   __m512 value(int j, int e, __mmask16 m) const { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, c.v[j] + e)); }
 };
@@ -86,15 +82,7 @@ struct Q8Rows {
   static constexpr int kBlockBytes = int(sizeof(kernels::BlockQ8_0));  // binary16 scale, then kQK8_0 int8
   static constexpr int kBlockValues = kernels::kQK8_0;
   // Rows are scattered like F16Rows'; a head of 64 is 68 bytes.
-  void prefetch(int j) const {
-    const int bytes = (c.hd / kBlockValues) * kBlockBytes;
-    for (int at = 0; at < bytes; at += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(c.k[j] + at), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(c.v[j] + at), _MM_HINT_T0);
-    }
-    _mm_prefetch(reinterpret_cast<const char*>(c.k[j] + bytes - 1), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c.v[j] + bytes - 1), _MM_HINT_T0);
-  }
+  void prefetch(int j) const { prefetch_kv_rows(c.k[j], c.v[j], (c.hd / kBlockValues) * kBlockBytes); }
   // 16 values from column e (a multiple of 16): scale x int8, as the store's decoding computes them.
   static __m512 dequant(const uint8_t* row, int e, __mmask16 m) {
     const uint8_t* block = row + (e / kBlockValues) * kBlockBytes;
