@@ -88,8 +88,9 @@ std::string joined(const std::vector<std::string>& v) {
 }
 
 void print_features(const char* label, const cache::QueryFeatures& f) {
-  std::printf("%s: content %s numbers %s entities %s scope %s negations %d\n", label, joined(f.content).c_str(),
-              joined(f.numbers).c_str(), joined(f.entities).c_str(), joined(f.scope).c_str(), f.negations);
+  std::printf("%s: words %s content %s numbers %s entities %s scope %s negations %d\n", label, joined(f.words).c_str(),
+              joined(f.content).c_str(), joined(f.numbers).c_str(), joined(f.entities).c_str(), joined(f.scope).c_str(),
+              f.negations);
 }
 
 VerbRegistrar reg("cache", [](CLI::App& root) {

@@ -553,6 +553,7 @@ bool numbers_differ(const std::vector<std::string>& a, const std::vector<std::st
 
 Guard check_guards(const QueryFeatures& a, const QueryFeatures& b, const GuardConfig& cfg, double* agreement) {
   const WordNet* wn = WordNet::shared();
+  if (cfg.language && text::has_cjk(a.normalized) != text::has_cjk(b.normalized)) return Guard::Language;
   if (cfg.negation && a.negations != b.negations) return Guard::Negation;
   // A name only one side gives narrows the question ("reset my Outlook password" is not "reset my
   // password"); so does a number, but for the soft ones of numbers_differ().
@@ -595,6 +596,7 @@ std::string_view guard_name(Guard g) {
     case Guard::Polarity: return "polarity";
     case Guard::Scope: return "scope";
     case Guard::Content: return "content";
+    case Guard::Language: return "language";
   }
   return "none";
 }

@@ -9,6 +9,8 @@
 //  - polarity:  a word of one is the opposite of a word of the other (WordNet antonyms, up-/down-,
 //               im-/ex- …; 升/降, 加/减 … in Chinese words that otherwise share their characters);
 //  - scope:     whose or how much ("all" / "one", "personal" / "business", 我的 / 孩子的);
+//  - language:  (off by default) one is written in Chinese and the other not: the cached answer is in
+//               the other language, which a product that answers in the user's language cannot serve;
 //  - content:   each side must say at least `content_min_coverage` of the other's content words, each
 //               weighted by how closely it is said (the same word, a WordNet relation, an abbreviation
 //               or typo; for Chinese shared characters), and two queries that keep most words and swap
@@ -25,7 +27,7 @@
 
 namespace kuai::cache {
 
-enum class Guard { None, Negation, Number, Entity, Direction, Polarity, Scope, Content };
+enum class Guard { None, Negation, Number, Entity, Direction, Polarity, Scope, Content, Language };
 
 struct GuardConfig {
   bool negation = true;
@@ -35,6 +37,7 @@ struct GuardConfig {
   bool polarity = true;
   bool scope = true;
   bool content = true;
+  bool language = false;
   // Each side must cover this share of the other's content words (weighted by how closely they match).
   double content_min_coverage = 0.65;
   // A candidate at least this close (cosine) skips the content guard's coverage test: a model
@@ -57,7 +60,7 @@ Guard check_guards(const QueryFeatures& cached, const QueryFeatures& query, cons
 // words left out): what `kuai cache explain` shows.
 std::vector<std::pair<std::string, double>> content_matches(const QueryFeatures& a, const QueryFeatures& b);
 
-// "none" | "negation" | "number" | "entity" | "direction" | "polarity" | "scope" | "content"
+// "none" | "negation" | "number" | "entity" | "direction" | "polarity" | "scope" | "content" | "language"
 std::string_view guard_name(Guard g);
 
 }  // namespace kuai::cache

@@ -346,6 +346,7 @@ const std::vector<KeyRule>& key_rules() {
         {"stages.cache.guards.polarity", T::boolean},
         {"stages.cache.guards.scope", T::boolean},
         {"stages.cache.guards.content", T::boolean},
+        {"stages.cache.guards.language", T::boolean},
         {"stages.cache.guards.content_min_coverage", T::number, 0, 1},
         {"stages.cache.index.m", T::integer, 2, 256},
         {"stages.cache.index.ef_construction", T::integer, 1, kNoMax},

@@ -255,7 +255,7 @@ std::optional<pipeline::AdminReply> SemanticCacheStage::on_admin(std::string_vie
     auto s = store_.stats();
     json::object refused;
     for (auto g : {cache::Guard::Negation, cache::Guard::Number, cache::Guard::Entity, cache::Guard::Direction,
-                   cache::Guard::Polarity, cache::Guard::Scope, cache::Guard::Content})
+                   cache::Guard::Polarity, cache::Guard::Scope, cache::Guard::Content, cache::Guard::Language})
       refused[cache::guard_name(g)] = refused_by_[static_cast<int>(g)].load();
     json::object out{{"entries", s.entries}, {"namespaces", s.namespaces}, {"vectors", s.vectors},
                      {"index_bytes", s.index_bytes}, {"bytes", s.bytes}, {"evictions", s.evictions}, {"expirations", s.expirations},
@@ -423,7 +423,7 @@ std::optional<std::string> read_cache_config(const YAML::Node& cfg, CacheStageCo
     ok = read(g, "negation", c.store.guards.negation, error) && read(g, "number", c.store.guards.number, error) &&
          read(g, "entity", c.store.guards.entity, error) && read(g, "direction", c.store.guards.direction, error) &&
          read(g, "polarity", c.store.guards.polarity, error) && read(g, "scope", c.store.guards.scope, error) &&
-         read(g, "content", c.store.guards.content, error) &&
+         read(g, "content", c.store.guards.content, error) && read(g, "language", c.store.guards.language, error) &&
          read(g, "content_min_coverage", c.store.guards.content_min_coverage, error);
   }
   if (ok && cfg["index"] && cfg["index"].IsMap()) {

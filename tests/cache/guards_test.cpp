@@ -19,6 +19,20 @@ TEST(Guards, ParaphrasesWithOtherWordsPass) {
   EXPECT_EQ(verdict("How do I renew my library card", "steps to renew my library card"), Guard::None);
 }
 
+TEST(Guards, LanguageRefusesAnAnswerInTheOtherLanguageOnlyWhenOn) {
+  GuardConfig on;
+  on.language = true;
+  // Whatever else the guards say of an English question and a Chinese one, this one refuses first.
+  EXPECT_EQ(check_guards(query_features("How long do I boil dumplings?"), query_features("饺子要煮多久"), on), Guard::Language);
+  EXPECT_EQ(check_guards(query_features("Switch 怎么换区"), query_features("How do I change the region on a Switch?"), on),
+            Guard::Language);  // a Chinese question with an English name is Chinese
+  EXPECT_EQ(check_guards(query_features("退钱要多久到账"), query_features("退款要多久到账"), on), Guard::None);
+  EXPECT_EQ(check_guards(query_features("steps to renew my library card"), query_features("How do I renew my library card"), on),
+            Guard::None);
+  EXPECT_NE(verdict("How long do I boil dumplings?", "饺子要煮多久"), Guard::Language);  // off by default
+  EXPECT_EQ(guard_name(Guard::Language), "language");
+}
+
 TEST(Guards, Direction) {
   EXPECT_EQ(verdict("move photos from my phone to my laptop", "move photos from my laptop to my phone"), Guard::Direction);
   EXPECT_EQ(verdict("北京到天津的火车", "天津到北京的火车"), Guard::Direction);

@@ -223,6 +223,21 @@ TEST(SemanticCacheStageTest, GuardRefusalIsReportedInHeaders) {
   EXPECT_EQ(stats.at("refused_by_guard").at("negation").to_number<uint64_t>(), 1u);
 }
 
+TEST(SemanticCacheStageTest, LanguageGuardKeepsAnswersInTheLanguageAsked) {
+  Harness h("{threshold: 0.1, guards: {language: true}}");
+  auto a = user("How do I get a refund for a game on Steam?");
+  h.ask(a);
+  h.respond(a, "Request it on help.steampowered.com within 14 days.");
+  auto b = user("Steam 游戏怎么退款");
+  EXPECT_EQ(h.ask(b).kind, pipeline::Verdict::Kind::Continue);
+  EXPECT_EQ(header(b, "x-kuai-cache"), "refused");
+  EXPECT_EQ(header(b, "x-kuai-cache-guard"), "language");
+  auto c = user("how do I get a refund for a Steam game");  // the same language still hits
+  EXPECT_EQ(h.ask(c).kind, pipeline::Verdict::Kind::Answer);
+  auto stats = boost::json::parse(h.stage->on_admin("GET", "stats", "")->body).as_object();
+  EXPECT_EQ(stats.at("refused_by_guard").at("language").to_number<uint64_t>(), 1u);
+}
+
 TEST(SemanticCacheStageTest, NamespaceSeparatesSystemPromptModelAndTemperature) {
   Harness h;
   auto a = user("Write a haiku about autumn", {msg("system", "You are a poet.")});
