@@ -1,6 +1,8 @@
 // Guards against the false hits of cosine similarity: two queries close in embedding space can still
 // ask different things ("flights to Paris" / "flights to London", "is it safe" / "is it not safe",
 // "3 eggs" / "5 eggs"). A candidate hit is refused when the cached query and the new one differ in
+//  - language:  (off by default) one is written in Chinese and the other not: the cached answer is in
+//               the other language, which a product that answers in the user's language cannot serve;
 //  - negation:  the number of negation markers (EN not/no/never/…n't; ZH 不/没/别/非/无/未 …);
 //  - number:    numbers, quantities, dates, before/after (as a multiset);
 //  - entity:    a named entity of one is absent from the other;
@@ -9,8 +11,6 @@
 //  - polarity:  a word of one is the opposite of a word of the other (WordNet antonyms, up-/down-,
 //               im-/ex- …; 升/降, 加/减 … in Chinese words that otherwise share their characters);
 //  - scope:     whose or how much ("all" / "one", "personal" / "business", 我的 / 孩子的);
-//  - language:  (off by default) one is written in Chinese and the other not: the cached answer is in
-//               the other language, which a product that answers in the user's language cannot serve;
 //  - content:   each side must say at least `content_min_coverage` of the other's content words, each
 //               weighted by how closely it is said (the same word, a WordNet relation, an abbreviation
 //               or typo; for Chinese shared characters), and two queries that keep most words and swap
@@ -28,6 +28,7 @@
 namespace kuai::cache {
 
 enum class Guard { None, Negation, Number, Entity, Direction, Polarity, Scope, Content, Language };
+inline constexpr int kGuardKinds = static_cast<int>(Guard::Language) + 1;  // how many Guard values there are
 
 struct GuardConfig {
   bool negation = true;

@@ -132,7 +132,7 @@ class SemanticCacheStage : public pipeline::Stage {
   std::mt19937_64 rng_;
 
   std::atomic<uint64_t> hits_{0}, misses_{0}, refused_{0}, stores_{0};
-  std::atomic<uint64_t> refused_by_[9] = {};  // by cache::Guard
+  std::atomic<uint64_t> refused_by_[cache::kGuardKinds] = {};  // by cache::Guard
   std::atomic<uint64_t> verified_[5] = {};    // by VerifyOutcome
   std::atomic<double> saved_ms_{0};
 };
