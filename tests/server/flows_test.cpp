@@ -227,8 +227,18 @@ TEST_F(FlowsTest, AStepPastItsTimeoutIsCancelled) {
   EXPECT_EQ(slow.at("status").as_string(), "failed");
   EXPECT_NE(std::string(slow.at("error").as_string()).find("timed out after 50 ms"), std::string::npos);
   EXPECT_EQ(r.at("outputs").at("after").as_string(), "done ");
-  // The upstream stream (0.6 s long) was cut, not left running.
-  EXPECT_TRUE(wait_until([&] { return fake_->stats().at("streams_aborted").as_int64() >= 1; }, Ms(5000)));
+  // The upstream stream (0.6 s long) was cut, not left running: past its length, no stream has
+  // completed and every stream the fake started was aborted. (On a loaded machine the 50 ms can pass
+  // before the request reaches the fake: then none started, which is cancelled too.)
+  std::this_thread::sleep_for(Ms(800));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        const auto s = fake_->stats();
+        return s.at("streams_aborted").as_int64() == s.at("streams_started").as_int64();
+      },
+      Ms(5000)))
+      << json::serialize(fake_->stats());
+  EXPECT_EQ(fake_->stats().at("streams_completed").as_int64(), 0) << json::serialize(fake_->stats());
 }
 
 TEST_F(FlowsTest, APlanRunsItsTasksWhileItStreams) {
