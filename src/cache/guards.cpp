@@ -1,7 +1,6 @@
 #include "cache/guards.h"
 
 #include "cache/cedict.h"
-
 #include "cache/word_lists.h"
 #include "cache/wordnet.h"
 #include "text/script.h"

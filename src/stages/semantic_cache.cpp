@@ -1,8 +1,8 @@
 #include "stages/semantic_cache.h"
 
 #include "api/error.h"
-#include "cache/redis_share.h"
 #include "cache/cedict.h"
+#include "cache/redis_share.h"
 #include "cache/wordnet.h"
 #include "obs/metrics.h"
 #include "text/estimate.h"
@@ -254,9 +254,8 @@ std::optional<pipeline::AdminReply> SemanticCacheStage::on_admin(std::string_vie
   if (method == "GET" && path == "stats") {
     auto s = store_.stats();
     json::object refused;
-    for (auto g : {cache::Guard::Negation, cache::Guard::Number, cache::Guard::Entity, cache::Guard::Direction,
-                   cache::Guard::Polarity, cache::Guard::Scope, cache::Guard::Content, cache::Guard::Language})
-      refused[cache::guard_name(g)] = refused_by_[static_cast<int>(g)].load();
+    for (int g = 1; g < cache::kGuardKinds; ++g)  // every guard but None
+      refused[cache::guard_name(static_cast<cache::Guard>(g))] = refused_by_[g].load();
     json::object out{{"entries", s.entries}, {"namespaces", s.namespaces}, {"vectors", s.vectors},
                      {"index_bytes", s.index_bytes}, {"bytes", s.bytes}, {"evictions", s.evictions}, {"expirations", s.expirations},
                      {"hits", hits_.load()}, {"misses", misses_.load()}, {"refused", refused_.load()},

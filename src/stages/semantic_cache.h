@@ -133,7 +133,7 @@ class SemanticCacheStage : public pipeline::Stage {
 
   std::atomic<uint64_t> hits_{0}, misses_{0}, refused_{0}, stores_{0};
   std::atomic<uint64_t> refused_by_[cache::kGuardKinds] = {};  // by cache::Guard
-  std::atomic<uint64_t> verified_[5] = {};    // by VerifyOutcome
+  std::atomic<uint64_t> verified_[5] = {};                       // by VerifyOutcome
   std::atomic<double> saved_ms_{0};
 };
 
