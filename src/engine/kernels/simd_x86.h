@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "engine/kernels/blocks.h"
+#include "engine/kernels/prefetch_x86.h"
 #include "engine/kernels/reduce_avx2.h"
 
 namespace kuai::engine::kernels {
@@ -75,7 +76,7 @@ inline void prefetch_ahead(const void* p) {
 // The same for `bytes` of weights from p (one request per cache line).
 template <size_t kBytes>
 inline void prefetch_ahead_span(const void* p) {
-  for (size_t off = 0; off < kBytes; off += 64) prefetch_ahead(static_cast<const char*>(p) + off);
+  prefetch_lines_spaced<kBytes>(static_cast<const char*>(p) + kRowPrefetchBytes);
 }
 
 // One accumulator, blocks in order: dot_qx_q8_0_x4's steps for one row, so a token's products have the

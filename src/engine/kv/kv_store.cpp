@@ -1,31 +1,15 @@
 #include "engine/kv/kv_store.h"
 
 #include "engine/kernels/blocks.h"
+#include "engine/kernels/huge_pages.h"
 #include "engine/kv/kv_convert.h"
-
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 
 namespace kuai::engine::kv {
-
-namespace {
-// Uninitialised arena bytes, 2 MiB-aligned and advised as huge pages (committed only when touched).
-uint8_t* alloc_arena(size_t bytes) {
-  constexpr size_t kHuge = size_t(2) << 20;
-  const size_t size = (std::max<size_t>(bytes, 1) + kHuge - 1) / kHuge * kHuge;
-  auto* p = static_cast<uint8_t*>(std::aligned_alloc(kHuge, size));
-  if (!p) throw std::bad_alloc();
-#ifdef MADV_HUGEPAGE
-  ::madvise(p, size, MADV_HUGEPAGE);  // advice only: where THP is off nothing changes
-#endif
-  return p;
-}
-}  // namespace
 
 void KvStore::Free::operator()(uint8_t* p) const { std::free(p); }
 
@@ -95,7 +79,7 @@ KvStore::KvStore(const KvShape& shape, int32_t n_blocks)
       part_bytes_(kv_row_bytes(shape.type, part_dim_)),
       row_bytes_(kv_row_bytes(shape.type, shape.kv_dim)),
       block_bytes_(size_t(shape.n_layer) * 2 * size_t(shape.block_tokens) * row_bytes_),
-      arena_(alloc_arena(size_t(n_blocks) * block_bytes_)) {}
+      arena_(kernels::huge_page_alloc(size_t(n_blocks) * block_bytes_)) {}
 
 size_t KvStore::col_bytes(int32_t n) const { return kv_row_bytes(shape_.type, n); }
 

@@ -12,6 +12,7 @@
 // acc), blocks in order, one accumulator per token), so this kernel gives detail::int8_group_ref's bits.
 #include <immintrin.h>
 
+#include "engine/kernels/prefetch_x86.h"
 #include "engine/kernels/reduce_avx2.h"
 #include "engine/model/int8_gemm.h"
 #include "engine/model/int8_pack.h"
@@ -92,9 +93,7 @@ void run_tokens(const uint8_t* g, int rows, int nb, const int8_t* aq, const floa
     typename Kind::Half H;
     for (int b = 0; b < nb; ++b) {
       const uint8_t* u = g + size_t(b / 2) * Kind::kUnit;
-      if (stream && h == 0 && b % 2 == 0)
-        for (size_t off = 0; off < Kind::kUnit; off += 64)
-          _mm_prefetch(reinterpret_cast<const char*>(u + Kind::kAhead + off), _MM_HINT_T0);
+      if (stream && h == 0 && b % 2 == 0) kernels::prefetch_lines_spaced<Kind::kUnit>(u + Kind::kAhead);
       Kind::load(u + size_t(b % 2) * Kind::kQuant, h, H);
       const uint8_t* sc = u + 2 * Kind::kQuant + size_t(b % 2) * 32 + 16 * size_t(h);
       const __m256 dw = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(sc)));

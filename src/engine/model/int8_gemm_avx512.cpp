@@ -10,6 +10,7 @@
 #endif
 #include <immintrin.h>
 
+#include "engine/kernels/prefetch_x86.h"
 #include "engine/model/int8_gemm.h"
 #include "engine/model/int8_pack.h"
 
@@ -68,9 +69,7 @@ inline void run_tokens(const uint8_t* g, int nb, const int8_t* aq, const float* 
   for (int k = 0; k < T; ++k) fs[k] = _mm512_setzero_ps();
   for (int b = 0; b < nb; ++b) {
     const uint8_t* u = g + size_t(b / 2) * Kind::kUnit;
-    if (stream && b % 2 == 0)
-      for (size_t off = 0; off < Kind::kUnit; off += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(u + Kind::kAhead + off), _MM_HINT_T0);
+    if (stream && b % 2 == 0) kernels::prefetch_lines_spaced<Kind::kUnit>(u + Kind::kAhead);
     __m512i P[8];
     Kind::load(u + size_t(b % 2) * Kind::kQuant, P);
     const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(u + 2 * Kind::kQuant + size_t(b % 2) * 32)));
@@ -97,11 +96,10 @@ inline void run_tokens_pair(const uint8_t* g0, const uint8_t* g1, int nb, const 
   for (int b = 0; b < nb; ++b) {
     const uint8_t* u0 = g0 + size_t(b / 2) * Kind::kUnit;
     const uint8_t* u1 = g1 + size_t(b / 2) * Kind::kUnit;
-    if (stream && b % 2 == 0)
-      for (size_t off = 0; off < Kind::kUnit; off += 64) {
-        _mm_prefetch(reinterpret_cast<const char*>(u0 + Kind::kAhead + off), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(u1 + Kind::kAhead + off), _MM_HINT_T0);
-      }
+    if (stream && b % 2 == 0) {
+      kernels::prefetch_lines_spaced<Kind::kUnit>(u0 + Kind::kAhead);
+      kernels::prefetch_lines_spaced<Kind::kUnit>(u1 + Kind::kAhead);
+    }
     __m512i P0[8], P1[8];
     Kind::load(u0 + size_t(b % 2) * Kind::kQuant, P0);
     Kind::load(u1 + size_t(b % 2) * Kind::kQuant, P1);

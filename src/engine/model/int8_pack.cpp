@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/kernels/blocks.h"
+#include "engine/kernels/huge_pages.h"
 
 namespace kuai::engine::model {
 
@@ -62,20 +63,33 @@ void int8_pack_group(const kernels::WeightView& w, int64_t r0, uint8_t* dst) {
 
 void PackedWeight::Free::operator()(uint8_t* p) const { std::free(p); }
 
-PackedWeight int8_pack_weight(const kernels::WeightView& w, int n_threads) {
-  PackedWeight out;
+size_t int8_packed_bytes(const kernels::WeightView& w) {
+  return int8_pack_group_bytes(w.type, w.cols) * size_t((w.rows + kPackRows - 1) / kPackRows);
+}
+
+void int8_pack_weight_into(const kernels::WeightView& w, uint8_t* dst, int n_threads) {
   const size_t gb = int8_pack_group_bytes(w.type, w.cols);
   const int64_t groups = (w.rows + kPackRows - 1) / kPackRows;
-  out.size = gb * size_t(groups);
-  out.bytes.reset(static_cast<uint8_t*>(std::aligned_alloc(64, out.size)));
   auto run = [&](int64_t g0, int64_t g1) {
-    for (int64_t g = g0; g < g1; ++g) int8_pack_group(w, g * kPackRows, out.bytes.get() + size_t(g) * gb);
+    for (int64_t g = g0; g < g1; ++g) int8_pack_group(w, g * kPackRows, dst + size_t(g) * gb);
   };
   const int nth = int(std::clamp<int64_t>(n_threads, 1, groups));
   std::vector<std::thread> threads;
   for (int i = 1; i < nth; ++i) threads.emplace_back(run, groups * i / nth, groups * (i + 1) / nth);
   run(0, groups / nth);
   for (auto& t : threads) t.join();
+}
+
+PackedWeight int8_packed_alloc(size_t bytes) {
+  PackedWeight out;
+  out.bytes.reset(kernels::huge_page_alloc(bytes));
+  out.size = bytes;
+  return out;
+}
+
+PackedWeight int8_pack_weight(const kernels::WeightView& w, int n_threads) {
+  PackedWeight out = int8_packed_alloc(int8_packed_bytes(w));
+  int8_pack_weight_into(w, out.bytes.get(), n_threads);
   return out;
 }
 

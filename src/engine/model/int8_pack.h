@@ -42,7 +42,8 @@ bool int8_packable(const kernels::WeightView& w);
 // (int8_pack_group_bytes bytes, 64-byte aligned).
 void int8_pack_group(const kernels::WeightView& w, int64_t r0, uint8_t* dst);
 
-// A whole weight packed, groups in row order (group g at data() + g * int8_pack_group_bytes).
+// Packed bytes in one allocation of huge pages (kernels/huge_pages.h): one weight's copy, or a model's
+// copies of all its weights one after another.
 struct PackedWeight {
   struct Free {
     void operator()(uint8_t* p) const;
@@ -51,7 +52,14 @@ struct PackedWeight {
   size_t size = 0;
   const uint8_t* data() const { return bytes.get(); }
 };
-// Precondition: int8_packable(w). Threads: packs on up to `n_threads` threads of its own.
+PackedWeight int8_packed_alloc(size_t bytes);
+
+// Bytes of w's packed copy: its groups in row order (a multiple of 64).
+size_t int8_packed_bytes(const kernels::WeightView& w);
+// Packs w into dst (int8_packed_bytes(w) bytes, 64-byte aligned; group g at dst + g *
+// int8_pack_group_bytes). Precondition: int8_packable(w). Threads: on up to `n_threads` threads of its own.
+void int8_pack_weight_into(const kernels::WeightView& w, uint8_t* dst, int n_threads);
+// The same into an allocation of its own.
 PackedWeight int8_pack_weight(const kernels::WeightView& w, int n_threads);
 
 // Reads back weight (row r, column c)'s stored quant, as kernels/blocks.h defines it (Q4_0: the nibble

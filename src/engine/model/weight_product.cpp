@@ -30,10 +30,18 @@ void weight_product(ThreadPool& pool, const kernels::WeightView& w, const float*
 void pack_for_int8_gemm(std::span<kernels::WeightView* const> weights, std::vector<PackedWeight>& store) {
   if (kernels::detected_isa() < kernels::Isa::kAvx2) return;  // int8_gemm's level
   const int threads = int(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
-  for (kernels::WeightView* w : weights) {
-    if (!int8_packable(*w)) continue;
-    store.push_back(int8_pack_weight(*w, threads));
-    w->packed = store.back().data();
+  std::vector<kernels::WeightView*> packable;
+  size_t total = 0;
+  for (kernels::WeightView* w : weights)
+    if (int8_packable(*w)) packable.push_back(w), total += int8_packed_bytes(*w);
+  if (packable.empty()) return;
+  // One allocation for all: a weight of its own would round up to whole 2 MiB pages.
+  store.push_back(int8_packed_alloc(total));
+  uint8_t* at = store.back().bytes.get();
+  for (kernels::WeightView* w : packable) {
+    int8_pack_weight_into(*w, at, threads);
+    w->packed = at;
+    at += int8_packed_bytes(*w);
   }
 }
 
