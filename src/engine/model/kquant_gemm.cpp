@@ -15,23 +15,12 @@ namespace {
 
 constexpr int kGroupRows = 16;
 
-// One super-block of a row as unsigned quants in element order, scales (and mins), d and dmin.
+// One Q6_K super-block of a row as unsigned quants (q + 32) in element order, its 16 int8 scales, d.
 struct Unpacked {
   uint8_t q[256];
-  uint8_t sc[16];  // Q4_K: 8 uint8 scales; Q6_K: 16 int8 scales (as bytes)
-  uint8_t m[8];    // Q4_K mins
-  uint16_t d = 0, dmin = 0;
+  uint8_t sc[16];
+  uint16_t d = 0;
 };
-
-void unpack_q4_k(const kernels::BlockQ4_K& b, Unpacked& u) {
-  for (int e = 0; e < 256; ++e) {
-    const int c = e / 64, l = e % 64;
-    u.q[e] = l < 32 ? uint8_t(b.qs[32 * c + l] & 0x0F) : uint8_t(b.qs[32 * c + l - 32] >> 4);
-  }
-  for (int j = 0; j < 8; ++j) kernels::q4k_scale_min(j, b.scales, u.sc[j], u.m[j]);
-  u.d = b.d;
-  u.dmin = b.dmin;
-}
 
 void unpack_q6_k(const kernels::BlockQ6_K& b, Unpacked& u) {
   for (int c = 0; c < 2; ++c) {
@@ -49,30 +38,44 @@ void unpack_q6_k(const kernels::BlockQ6_K& b, Unpacked& u) {
   u.d = b.d;
 }
 
+// Q4_K's quants of one super-block straight into the group's vectors, 4 weights (one 32-bit word) at a
+// time: weights 4j..4j+3 sit in chunk c = j / 16 of 32 bytes, low nibbles for its first 32 weights and
+// high nibbles for the next 32 (the element order of unpack_q4_k, without its per-byte loop: the pack
+// was a third of a Q4_K prompt's time).
+void pack_q4_k_quants(const kernels::BlockQ4_K& b, int r, uint8_t* sb) {
+  for (int j = 0; j < 64; ++j) {
+    const int c = j / 16, l0 = (4 * j) % 64;
+    uint32_t v;
+    std::memcpy(&v, b.qs + 32 * c + l0 % 32, 4);
+    v = l0 < 32 ? v & 0x0F0F0F0Fu : (v >> 4) & 0x0F0F0F0Fu;
+    std::memcpy(sb + 64 * j + 4 * r, &v, 4);
+  }
+}
+
 }  // namespace
 
 void detail::kquant_pack_group(const kernels::WeightView& w, int64_t r0, uint8_t* dst) {
   const int n_super = int(w.cols / 256);
-  std::memset(dst, 0, size_t(n_super) * kKquantSuperBytes);
   const int rows = int(std::min<int64_t>(kGroupRows, w.rows - r0));
+  if (rows < kGroupRows) std::memset(dst, 0, size_t(n_super) * kKquantSuperBytes);  // every byte of a full group is written
   Unpacked u;
   for (int r = 0; r < rows; ++r) {
     const auto* row = static_cast<const uint8_t*>(w.data) + size_t(r0 + r) * w.row_bytes;
     for (int s = 0; s < n_super; ++s) {
-      if (w.type == GgmlType::Q4_K) unpack_q4_k(reinterpret_cast<const kernels::BlockQ4_K*>(row)[s], u);
-      else unpack_q6_k(reinterpret_cast<const kernels::BlockQ6_K*>(row)[s], u);
       uint8_t* sb = dst + size_t(s) * kKquantSuperBytes;
-      for (int j = 0; j < 64; ++j) std::memcpy(sb + 64 * j + 4 * r, u.q + 4 * j, 4);
       if (w.type == GgmlType::Q4_K) {
-        for (int j = 0; j < 8; ++j) {
-          sb[4096 + 16 * j + r] = u.sc[j];
-          sb[4096 + 128 + 16 * j + r] = u.m[j];
-        }
+        const auto& b = reinterpret_cast<const kernels::BlockQ4_K*>(row)[s];
+        pack_q4_k_quants(b, r, sb);
+        for (int j = 0; j < 8; ++j) kernels::q4k_scale_min(j, b.scales, sb[4096 + 16 * j + r], sb[4096 + 128 + 16 * j + r]);
+        std::memcpy(sb + 4352 + 2 * r, &b.d, 2);
+        std::memcpy(sb + 4384 + 2 * r, &b.dmin, 2);
       } else {
+        unpack_q6_k(reinterpret_cast<const kernels::BlockQ6_K*>(row)[s], u);
+        for (int j = 0; j < 64; ++j) std::memcpy(sb + 64 * j + 4 * r, u.q + 4 * j, 4);
         for (int j = 0; j < 16; ++j) sb[4096 + 16 * j + r] = u.sc[j];
+        std::memcpy(sb + 4352 + 2 * r, &u.d, 2);
+        std::memset(sb + 4384 + 2 * r, 0, 2);
       }
-      std::memcpy(sb + 4352 + 2 * r, &u.d, 2);
-      std::memcpy(sb + 4384 + 2 * r, &u.dmin, 2);
     }
   }
 }
