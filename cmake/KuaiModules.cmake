@@ -2,7 +2,7 @@
 #   Builds src/<name>/**/*.cpp into the static library kuai_<name>. A folder with no .cpp yet
 #   becomes an INTERFACE library so the dependency graph can be declared before the code exists.
 #   NATIVE: the folder holds kernels that dispatch on cpuid; it may compile ISA-specific files
-#   (named *_avx2.cpp, *_avx512.cpp) with the matching -m flags. A file of a level may be called only
+#   (named *_avx2.cpp, *_avx512.cpp, *_amx.cpp) with the matching -m flags. A file of a level may be called only
 #   when src/cpu/isa.h reports that level, which checks every feature these flags allow: keep the two
 #   lists equal.
 #   PCH: precompile the folder's pch.h (Beast and Asio are expensive; see docs/ARCHITECTURE.md).
@@ -19,7 +19,10 @@ function(kuai_module name)
     target_link_libraries(${target} PUBLIC ${M_DEPS})
     if(M_NATIVE)
       foreach(src IN LISTS srcs)
-        if(src MATCHES "_avx512\\.cpp$")
+        if(src MATCHES "_amx\\.cpp$")
+          set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS
+            "-mamx-tile;-mamx-int8;-mavx512f;-mavx512bw;-mavx512vl;-mavx512vnni;-mavx512dq;-mavx2;-mfma;-mf16c")
+        elseif(src MATCHES "_avx512\\.cpp$")
           set_source_files_properties(${src} PROPERTIES COMPILE_OPTIONS
             "-mavx512f;-mavx512bw;-mavx512vl;-mavx512vnni;-mavx512dq;-mavx2;-mfma;-mf16c")
         elseif(src MATCHES "_avx2\\.cpp$")

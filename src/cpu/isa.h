@@ -7,7 +7,10 @@
 //   avx512: the avx2 features plus AVX-512 F, BW, VL, DQ, VNNI (Ice Lake and Cascade Lake Xeons, Zen 4/5;
 //           no AVX512-BF16: no kernel uses its instructions, and requiring it sent every Intel CPU before
 //           Sapphire Rapids to the avx2 kernels: no int8_gemm, the reference attention)
-// KUAI_ISA=plain|avx2|avx512 caps the level for the whole process (tests run the kernels once per
+//   amx:    the avx512 features plus AMX-TILE and AMX-INT8 (Sapphire Rapids and later Xeons), with the
+//           tile state enabled by the OS (XCR0) and granted to this process (Linux arch_prctl
+//           ARCH_REQ_XCOMP_PERM, asked once here); files named *_amx.cpp
+// KUAI_ISA=plain|avx2|avx512|amx caps the level for the whole process (tests run the kernels once per
 // level this way; a value above what the CPU has changes nothing). Any thread; computed once.
 #pragma once
 
@@ -15,7 +18,7 @@
 
 namespace kuai::cpu {
 
-enum class Isa { kPlain = 0, kAvx2 = 1, kAvx512 = 2 };
+enum class Isa { kPlain = 0, kAvx2 = 1, kAvx512 = 2, kAmx = 3 };
 
 std::string_view isa_name(Isa isa);
 

@@ -37,7 +37,7 @@ const KernelTraits* kernel_traits(GgmlType type, Isa isa) {
   const uint32_t id = static_cast<uint32_t>(type);
   if (id >= uint32_t(kMaxTypeId)) return nullptr;
   const Tables& t = tables();
-  const KernelTable& table = isa == Isa::kAvx512 ? t.avx512 : isa == Isa::kAvx2 ? t.avx2 : t.plain;
+  const KernelTable& table = isa >= Isa::kAvx512 ? t.avx512 : isa == Isa::kAvx2 ? t.avx2 : t.plain;
   const KernelTraits* k = &table[id];
   return k->to_float ? k : nullptr;
 }

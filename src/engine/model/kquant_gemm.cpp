@@ -169,6 +169,7 @@ void kquant_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, con
   const size_t n_outs = outs.size();
   std::vector<int64_t> before(n_outs + 1, 0);
   for (size_t o = 0; o < n_outs; ++o) before[o + 1] = before[o] + (outs[o].w->rows + kGroupRows - 1) / kGroupRows;
+  const auto group_kernel = kernels::detected_isa() >= kernels::Isa::kAmx ? detail::kquant_group_amx : detail::kquant_group_avx512;
   pool.parallel_for(before[n_outs], 1, [&](int64_t begin, int64_t end, int ith) {
     auto addr = reinterpret_cast<uintptr_t>(s.pack[size_t(ith)].data());
     auto* pack = reinterpret_cast<uint8_t*>((addr + 63) & ~uintptr_t(63));
@@ -179,8 +180,8 @@ void kquant_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, con
       const int64_t r0 = (gi - before[o]) * kGroupRows;
       const int rows = int(std::min<int64_t>(kGroupRows, w.rows - r0));
       detail::kquant_pack_group(w, r0, pack);
-      detail::kquant_group_avx512(w.type, pack, rows, n_super, s.aq.data(), s.ad.data(), s.as.data(), n_tokens,
-                                  outs[o].y + r0, outs[o].y_stride);
+      group_kernel(w.type, pack, rows, n_super, s.aq.data(), s.ad.data(), s.as.data(), n_tokens, outs[o].y + r0,
+                   outs[o].y_stride);
     }
   });
 }

@@ -56,6 +56,9 @@ void kquant_quantize_row(const float* x, int64_t cols, int8_t* q, float* d, int3
 // its plain C++ twin (same integer sums, same float steps: equal bits).
 void kquant_group_avx512(GgmlType type, const uint8_t* g, int rows, int n_super, const int8_t* aq, const float* ad,
                          const int32_t* as, int n, float* y, size_t ys);
+// The AMX kernel (kquant_gemm_amx.cpp; call only at the amx level): the same bits again.
+void kquant_group_amx(GgmlType type, const uint8_t* g, int rows, int n_super, const int8_t* aq, const float* ad,
+                      const int32_t* as, int n, float* y, size_t ys);
 void kquant_group_ref(GgmlType type, const uint8_t* g, int rows, int n_super, const int8_t* aq, const float* ad,
                       const int32_t* as, int n, float* y, size_t ys);
 }  // namespace detail

@@ -38,16 +38,17 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& want)
 
 class KquantTypes : public ::testing::TestWithParam<GgmlType> {};
 
-TEST_P(KquantTypes, GroupKernelMatchesPlainDotsAndAvx512EqualsPlainBits) {
+TEST_P(KquantTypes, GroupKernelMatchesPlainDotsAndSimdEqualsPlainBits) {
   const GgmlType type = GetParam();
   const int64_t cols = 512;
-  const bool avx512 = kernels::detected_isa() == kernels::Isa::kAvx512;
+  const bool avx512 = kernels::detected_isa() >= kernels::Isa::kAvx512;
+  const bool amx = kernels::detected_isa() >= kernels::Isa::kAmx;
   for (int rows : {16, 5}) {
     RandomWeight w(type, rows, cols, 21 + uint32_t(rows));
     std::vector<uint8_t> buf(2 * detail::kKquantSuperBytes + 64);
     auto* g = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t(63));
     detail::kquant_pack_group(w.view, 0, g);
-    for (int n : {1, 4, 9, 17}) {
+    for (int n : {1, 4, 9, 17, 32}) {
       SCOPED_TRACE("rows " + std::to_string(rows) + " n " + std::to_string(n));
       const auto x = gemm_testing::normal_activations(n, cols, 40 + uint32_t(n));
       std::vector<int8_t> aq(size_t(n) * cols);
@@ -64,6 +65,10 @@ TEST_P(KquantTypes, GroupKernelMatchesPlainDotsAndAvx512EqualsPlainBits) {
       std::vector<float> simd(ref.size(), -1.0f);
       detail::kquant_group_avx512(type, g, rows, 2, aq.data(), ad.data(), as.data(), n, simd.data(), size_t(rows));
       EXPECT_EQ(0, std::memcmp(simd.data(), ref.data(), ref.size() * sizeof(float)));
+      if (!amx) continue;  // kernels_isa_avx512 and machines without AMX stop here
+      std::vector<float> tiles(ref.size(), -1.0f);
+      detail::kquant_group_amx(type, g, rows, 2, aq.data(), ad.data(), as.data(), n, tiles.data(), size_t(rows));
+      EXPECT_EQ(0, std::memcmp(tiles.data(), ref.data(), ref.size() * sizeof(float))) << "amx";
     }
   }
 }
