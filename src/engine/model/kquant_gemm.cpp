@@ -38,16 +38,19 @@ void unpack_q6_k(const kernels::BlockQ6_K& b, Unpacked& u) {
   u.d = b.d;
 }
 
-// Q4_K's quants of one super-block straight into the group's vectors, 4 weights (one 32-bit word) at a
-// time: weights 4j..4j+3 sit in chunk c = j / 16 of 32 bytes, low nibbles for its first 32 weights and
-// high nibbles for the next 32 (the element order of unpack_q4_k, without its per-byte loop: the pack
-// was a third of a Q4_K prompt's time).
+// Q4_K's weights 4j..4j+3 of a super-block as one 32-bit word (a byte each, in [0, 15]): they sit in
+// chunk c = j / 16 of 32 bytes, low nibbles for its first 32 weights and high nibbles for the next 32.
+// The packs work a word at a time (per byte, the pack was a third of a Q4_K prompt's time).
+uint32_t q4_k_word(const kernels::BlockQ4_K& b, int j) {
+  const int c = j / 16, l0 = (4 * j) % 64;
+  uint32_t v;
+  std::memcpy(&v, b.qs + 32 * c + l0 % 32, 4);
+  return l0 < 32 ? v & 0x0F0F0F0Fu : (v >> 4) & 0x0F0F0F0Fu;
+}
+
 void pack_q4_k_quants(const kernels::BlockQ4_K& b, int r, uint8_t* sb) {
   for (int j = 0; j < 64; ++j) {
-    const int c = j / 16, l0 = (4 * j) % 64;
-    uint32_t v;
-    std::memcpy(&v, b.qs + 32 * c + l0 % 32, 4);
-    v = l0 < 32 ? v & 0x0F0F0F0Fu : (v >> 4) & 0x0F0F0F0Fu;
+    const uint32_t v = q4_k_word(b, j);
     std::memcpy(sb + 64 * j + 4 * r, &v, 4);
   }
 }
@@ -76,6 +79,34 @@ void detail::kquant_pack_group(const kernels::WeightView& w, int64_t r0, uint8_t
         std::memcpy(sb + 4352 + 2 * r, &u.d, 2);
         std::memset(sb + 4384 + 2 * r, 0, 2);
       }
+    }
+  }
+}
+
+void detail::kquant_pack_group_q4k_amx(const kernels::WeightView& w, int64_t r0, uint8_t* dst) {
+  const int n_super = int(w.cols / 256);
+  const int rows = int(std::min<int64_t>(kGroupRows, w.rows - r0));
+  if (rows < kGroupRows) std::memset(dst, 0, size_t(n_super) * kKquantQ4kAmxSuperBytes);
+  for (int r = 0; r < rows; ++r) {
+    const auto* row = static_cast<const uint8_t*>(w.data) + size_t(r0 + r) * w.row_bytes;
+    for (int s = 0; s < n_super; ++s) {
+      const auto& b = reinterpret_cast<const kernels::BlockQ4_K*>(row)[s];
+      uint8_t* sb = dst + size_t(s) * kKquantQ4kAmxSuperBytes;
+      uint8_t sc[8], m[8];
+      for (int j = 0; j < 8; ++j) kernels::q4k_scale_min(j, b.scales, sc[j], m[j]);
+      for (int v = 0; v < 64; ++v) {
+        // Each byte times a factor < 8 stays below 128: one 32-bit multiply scales the 4 bytes apart.
+        const uint32_t q = q4_k_word(b, v), sub = uint32_t(sc[v / 8]);  // 8 vectors a sub-block of 32
+        const uint32_t lo = q * (sub & 7), hi = q * (sub >> 3);
+        std::memcpy(sb + 64 * v + 4 * r, &lo, 4);
+        std::memcpy(sb + 4096 + 64 * v + 4 * r, &hi, 4);
+      }
+      for (int j = 0; j < 8; ++j) {
+        const int16_t mj = m[j];
+        std::memcpy(sb + 8192 + 64 * (j / 2) + 4 * r + 2 * (j % 2), &mj, 2);
+      }
+      std::memcpy(sb + 8192 + 256 + 2 * r, &b.d, 2);
+      std::memcpy(sb + 8192 + 256 + 32 + 2 * r, &b.dmin, 2);
     }
   }
 }
@@ -154,22 +185,26 @@ void kquant_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, con
   if (outs.empty() || n_tokens <= 0) return;
   const int64_t cols = outs[0].w->cols;
   const int n_super = int(cols / 256);
-  s.aq.resize(size_t(n_tokens) * size_t(cols));
-  s.ad.resize(size_t(n_tokens) * size_t(n_super));
-  s.as.resize(size_t(n_tokens) * size_t(n_super) * 16);
+  const bool amx = kernels::detected_isa() >= kernels::Isa::kAmx;
+  // The AMX kernel reads whole tiles of 16 tokens: the rows past n_tokens are zeros.
+  const size_t n_rows = amx ? (size_t(n_tokens) + detail::kKquantAmxTokens - 1) / detail::kKquantAmxTokens * detail::kKquantAmxTokens
+                            : size_t(n_tokens);
+  s.aq.assign(n_rows * size_t(cols), 0);
+  s.ad.assign(n_rows * size_t(n_super), 0.0f);
+  s.as.assign(n_rows * size_t(n_super) * 16, 0);
   pool.parallel_for(n_tokens, std::max<int64_t>(1, 4096 / cols), [&](int64_t b, int64_t e, int) {
     for (int64_t t = b; t < e; ++t)
       detail::kquant_quantize_row(x + size_t(t) * x_stride, cols, s.aq.data() + size_t(t) * size_t(cols),
                                   s.ad.data() + size_t(t) * size_t(n_super), s.as.data() + size_t(t) * size_t(n_super) * 16);
   });
-  const size_t pack_bytes = size_t(n_super) * detail::kKquantSuperBytes + 64;
+  const size_t pack_bytes = size_t(n_super) * std::max(detail::kKquantSuperBytes, detail::kKquantQ4kAmxSuperBytes) + 64;
   if (s.pack.size() < size_t(pool.size())) s.pack.resize(size_t(pool.size()));
   for (auto& p : s.pack)
     if (p.size() < pack_bytes) p.resize(pack_bytes);
   const size_t n_outs = outs.size();
   std::vector<int64_t> before(n_outs + 1, 0);
   for (size_t o = 0; o < n_outs; ++o) before[o + 1] = before[o] + (outs[o].w->rows + kGroupRows - 1) / kGroupRows;
-  const auto group_kernel = kernels::detected_isa() >= kernels::Isa::kAmx ? detail::kquant_group_amx : detail::kquant_group_avx512;
+  const auto group_kernel = amx ? detail::kquant_group_amx : detail::kquant_group_avx512;
   pool.parallel_for(before[n_outs], 1, [&](int64_t begin, int64_t end, int ith) {
     auto addr = reinterpret_cast<uintptr_t>(s.pack[size_t(ith)].data());
     auto* pack = reinterpret_cast<uint8_t*>((addr + 63) & ~uintptr_t(63));
@@ -179,7 +214,8 @@ void kquant_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, con
       const kernels::WeightView& w = *outs[o].w;
       const int64_t r0 = (gi - before[o]) * kGroupRows;
       const int rows = int(std::min<int64_t>(kGroupRows, w.rows - r0));
-      detail::kquant_pack_group(w, r0, pack);
+      if (amx && w.type == GgmlType::Q4_K) detail::kquant_pack_group_q4k_amx(w, r0, pack);
+      else detail::kquant_pack_group(w, r0, pack);
       group_kernel(w.type, pack, rows, n_super, s.aq.data(), s.ad.data(), s.as.data(), n_tokens, outs[o].y + r0,
                    outs[o].y_stride);
     }

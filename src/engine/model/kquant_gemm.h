@@ -56,9 +56,19 @@ void kquant_quantize_row(const float* x, int64_t cols, int8_t* q, float* d, int3
 // its plain C++ twin (same integer sums, same float steps: equal bits).
 void kquant_group_avx512(GgmlType type, const uint8_t* g, int rows, int n_super, const int8_t* aq, const float* ad,
                          const int32_t* as, int n, float* y, size_t ys);
-// The AMX kernel (kquant_gemm_amx.cpp; call only at the amx level): the same bits again.
+// The AMX kernel (kquant_gemm_amx.cpp; call only at the amx level): the same bits again. Q6_K reads
+// kquant_pack_group's layout; Q4_K reads kquant_pack_group_q4k_amx's. It reads tokens in tiles of
+// kKquantAmxTokens: aq, ad and as hold n rounded up to that, the rows past n zero.
+constexpr int kKquantAmxTokens = 16;
 void kquant_group_amx(GgmlType type, const uint8_t* g, int rows, int n_super, const int8_t* aq, const float* ad,
                       const int32_t* as, int n, float* y, size_t ys);
+// Q4_K for the AMX kernel, scales folded into the weights so a tile sums a whole super-block: each
+// 6-bit sub-block scale sc = 8 h + l (h, l < 8), and the packed super-block holds q * l (4096 bytes,
+// the vectors of kquant_pack_group), then q * h (4096; both <= 105: unsigned bytes), then the mins as
+// 4 vectors of int16 pairs (vector p, lane r = m[2p], m[2p + 1] of row r), 16 binary16 d, 16 dmin.
+// The integer sums are the same: sum a q sc = 8 sum a q h + sum a q l.
+constexpr size_t kKquantQ4kAmxSuperBytes = 8192 + 256 + 64;
+void kquant_pack_group_q4k_amx(const kernels::WeightView& w, int64_t r0, uint8_t* dst);
 void kquant_group_ref(GgmlType type, const uint8_t* g, int rows, int n_super, const int8_t* aq, const float* ad,
                       const int32_t* as, int n, float* y, size_t ys);
 }  // namespace detail

@@ -66,8 +66,17 @@ TEST_P(KquantTypes, GroupKernelMatchesPlainDotsAndSimdEqualsPlainBits) {
       detail::kquant_group_avx512(type, g, rows, 2, aq.data(), ad.data(), as.data(), n, simd.data(), size_t(rows));
       EXPECT_EQ(0, std::memcmp(simd.data(), ref.data(), ref.size() * sizeof(float)));
       if (!amx) continue;  // kernels_isa_avx512 and machines without AMX stop here
+      // Whole tiles of tokens (zero rows past n), Q4_K in its own layout.
+      const size_t n_pad = (size_t(n) + detail::kKquantAmxTokens - 1) / detail::kKquantAmxTokens * detail::kKquantAmxTokens;
+      aq.resize(n_pad * cols, 0);
+      ad.resize(n_pad * 2, 0.0f);
+      as.resize(n_pad * 32, 0);
+      std::vector<uint8_t> abuf(2 * detail::kKquantQ4kAmxSuperBytes + 64);
+      auto* ag = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(abuf.data()) + 63) & ~uintptr_t(63));
+      if (type == GgmlType::Q4_K) detail::kquant_pack_group_q4k_amx(w.view, 0, ag);
       std::vector<float> tiles(ref.size(), -1.0f);
-      detail::kquant_group_amx(type, g, rows, 2, aq.data(), ad.data(), as.data(), n, tiles.data(), size_t(rows));
+      detail::kquant_group_amx(type, type == GgmlType::Q4_K ? ag : g, rows, 2, aq.data(), ad.data(), as.data(), n,
+                               tiles.data(), size_t(rows));
       EXPECT_EQ(0, std::memcmp(tiles.data(), ref.data(), ref.size() * sizeof(float))) << "amx";
     }
   }
