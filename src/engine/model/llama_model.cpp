@@ -78,6 +78,7 @@ void LlamaModel::pack_weights() {
     for (auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) weights.push_back(w);
   weights.push_back(&output_);  // a tied output is a copy of tok_embd_'s view: the lookup keeps reading the file
   pack_for_int8_gemm(weights, packed_);
+  copy_to_huge_pages(weights, packed_);
 }
 
 uint64_t LlamaModel::weight_bytes_per_token() const {

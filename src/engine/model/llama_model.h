@@ -1,12 +1,12 @@
 // A llama-family transformer (llama: TinyLlama, Llama 2/3 shapes with grouped-query attention; qwen2:
 // the same plus q/k/v biases and neox RoPE), loaded from a GGUF file and run on the CPU.
 //
-// Weights stay in the file's mapping (zero-copy) when their type has matmul kernels (F32, F16, BF16,
-// Q8_0, Q4_0, Q4_K, Q6_K); 1-D tensors (norms, biases) are converted to F32 copies. Where int8_gemm runs
-// (AVX-512 VNNI), Q4_0 and Q8_0 matrices are also repacked once at load into int8_pack.h's interleaved
-// layout (WeightView::packed), which every int8_gemm product then reads: as many bytes again as those
-// matrices in the file, while the file's pages of them go cold (kernels::matmul, the embedding lookup
-// and tools still read the mapping). Without
+// Weight matrices of the types with matmul kernels (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K) are read
+// once from the file's mapping into memory on huge pages (kernels/huge_pages.h): Q4_0 and Q8_0, where
+// int8_gemm runs (avx2 level and above), repacked into int8_pack.h's interleaved layout
+// (WeightView::packed), the others copied as they are (WeightView::data moves to the copy). As many
+// bytes again as the matrices in the file, while the file's pages of them go cold (the embedding lookup
+// and tools still read the mapping); 1-D tensors (norms, biases) are converted to F32 copies. Without
 // output.weight the token embedding is used as the output projection (tied embeddings).
 //
 // forward() takes a batch of tokens, possibly of several sequences, each at its own position: a
@@ -137,7 +137,7 @@ class LlamaModel {
   std::vector<LayerWeights> layers_;
   std::vector<float> rope_inv_freq_;  // (n_rot / 2)
   std::vector<std::unique_ptr<float[]>> owned_;  // F32 copies of 1-D tensors not stored as F32
-  std::vector<PackedWeight> packed_;              // int8_gemm's copies of Q4_0 / Q8_0 matrices
+X
   uint64_t n_params_ = 0;
 };
 

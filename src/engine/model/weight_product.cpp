@@ -1,6 +1,7 @@
 #include "engine/model/weight_product.h"
 
 #include <algorithm>
+#include <cstring>
 #include <thread>
 
 #include "engine/kernels/type_traits.h"
@@ -25,6 +26,22 @@ void weight_product(ThreadPool& pool, const kernels::WeightView& w, const float*
                     WeightProductScratch& s, bool batched_kernels) {
   const kernels::MatmulOut out{&w, y, size_t(w.rows)};
   weight_product(pool, std::span<const kernels::MatmulOut>(&out, 1), x, size_t(w.cols), n, s, batched_kernels);
+}
+
+void copy_to_huge_pages(std::span<kernels::WeightView* const> weights, std::vector<PackedWeight>& store) {
+  std::vector<kernels::WeightView*> rest;
+  size_t total = 0;
+  auto padded = [](const kernels::WeightView& w) { return (size_t(w.rows) * w.row_bytes + 63) / 64 * 64; };
+  for (kernels::WeightView* w : weights)
+    if (!w->packed) rest.push_back(w), total += padded(*w);
+  if (rest.empty()) return;
+  store.push_back(int8_packed_alloc(total));
+  uint8_t* at = store.back().bytes.get();
+  for (kernels::WeightView* w : rest) {
+    std::memcpy(at, w->data, size_t(w->rows) * w->row_bytes);
+    w->data = at;
+    at += padded(*w);
+  }
 }
 
 void pack_for_int8_gemm(std::span<kernels::WeightView* const> weights, std::vector<PackedWeight>& store) {

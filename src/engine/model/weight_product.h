@@ -34,5 +34,11 @@ void weight_product(ThreadPool& pool, const kernels::WeightView& w, const float*
 // Where int8_gemm runs (avx2 level or above), packs each Q4_0 / Q8_0 weight once into `store` and points its
 // view's `packed` at the copy. `store` must outlive the views.
 void pack_for_int8_gemm(std::span<kernels::WeightView* const> weights, std::vector<PackedWeight>& store);
+// Copies every matrix without a packed copy (F32, F16, BF16, K-quants, and all of them below the avx2
+// level) into one huge-page allocation in `store` (kernels/huge_pages.h) and points its view there:
+// decode streams every matrix once per token, and the file's mapping has 4 KiB pages. On a 2-core KVM
+// Xeon (lscpu model 167), TinyLlama F16 decode went from 8.0-8.1 to 12.3-13.1 tokens/s. Call after
+// pack_for_int8_gemm. `store` must outlive the views.
+void copy_to_huge_pages(std::span<kernels::WeightView* const> weights, std::vector<PackedWeight>& store);
 
 }  // namespace kuai::engine::model
