@@ -137,7 +137,7 @@ class LlamaModel {
   std::vector<LayerWeights> layers_;
   std::vector<float> rope_inv_freq_;  // (n_rot / 2)
   std::vector<std::unique_ptr<float[]>> owned_;  // F32 copies of 1-D tensors not stored as F32
-X
+  std::vector<PackedWeight> packed_;  // the matrices on huge pages: int8_gemm's packed copies, copies of the rest
   uint64_t n_params_ = 0;
 };
 
