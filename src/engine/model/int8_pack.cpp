@@ -80,7 +80,7 @@ void int8_pack_weight_into(const kernels::WeightView& w, uint8_t* dst, int n_thr
   for (auto& t : threads) t.join();
 }
 
-PackedWeight int8_packed_alloc(size_t bytes) {
+PackedWeight huge_page_weights(size_t bytes) {
   PackedWeight out;
   out.bytes.reset(kernels::huge_page_alloc(bytes));
   out.size = bytes;
@@ -88,7 +88,7 @@ PackedWeight int8_packed_alloc(size_t bytes) {
 }
 
 PackedWeight int8_pack_weight(const kernels::WeightView& w, int n_threads) {
-  PackedWeight out = int8_packed_alloc(int8_packed_bytes(w));
+  PackedWeight out = huge_page_weights(int8_packed_bytes(w));
   int8_pack_weight_into(w, out.bytes.get(), n_threads);
   return out;
 }

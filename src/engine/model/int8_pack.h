@@ -42,8 +42,8 @@ bool int8_packable(const kernels::WeightView& w);
 // (int8_pack_group_bytes bytes, 64-byte aligned).
 void int8_pack_group(const kernels::WeightView& w, int64_t r0, uint8_t* dst);
 
-// Packed bytes in one allocation of huge pages (kernels/huge_pages.h): one weight's copy, or a model's
-// copies of all its weights one after another.
+// Weight bytes in one allocation of huge pages (kernels/huge_pages.h): one weight's packed copy, or a
+// model's copies of its matrices one after another (packed or as stored: weight_product.h).
 struct PackedWeight {
   struct Free {
     void operator()(uint8_t* p) const;
@@ -52,7 +52,8 @@ struct PackedWeight {
   size_t size = 0;
   const uint8_t* data() const { return bytes.get(); }
 };
-PackedWeight int8_packed_alloc(size_t bytes);
+// `bytes` uninitialised bytes (on huge pages where the kernel grants them).
+PackedWeight huge_page_weights(size_t bytes);
 
 // Bytes of w's packed copy: its groups in row order (a multiple of 64).
 size_t int8_packed_bytes(const kernels::WeightView& w);

@@ -35,7 +35,7 @@ void copy_to_huge_pages(std::span<kernels::WeightView* const> weights, std::vect
   for (kernels::WeightView* w : weights)
     if (!w->packed) rest.push_back(w), total += padded(*w);
   if (rest.empty()) return;
-  store.push_back(int8_packed_alloc(total));
+  store.push_back(huge_page_weights(total));
   uint8_t* at = store.back().bytes.get();
   for (kernels::WeightView* w : rest) {
     std::memcpy(at, w->data, size_t(w->rows) * w->row_bytes);
@@ -53,7 +53,7 @@ void pack_for_int8_gemm(std::span<kernels::WeightView* const> weights, std::vect
     if (int8_packable(*w)) packable.push_back(w), total += int8_packed_bytes(*w);
   if (packable.empty()) return;
   // One allocation for all: a weight of its own would round up to whole 2 MiB pages.
-  store.push_back(int8_packed_alloc(total));
+  store.push_back(huge_page_weights(total));
   uint8_t* at = store.back().bytes.get();
   for (kernels::WeightView* w : packable) {
     int8_pack_weight_into(*w, at, threads);
