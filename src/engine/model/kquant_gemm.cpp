@@ -194,8 +194,9 @@ void kquant_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, con
   s.as.assign(n_rows * size_t(n_super) * 16, 0);
   pool.parallel_for(n_tokens, std::max<int64_t>(1, 4096 / cols), [&](int64_t b, int64_t e, int) {
     for (int64_t t = b; t < e; ++t)
-      detail::kquant_quantize_row(x + size_t(t) * x_stride, cols, s.aq.data() + size_t(t) * size_t(cols),
-                                  s.ad.data() + size_t(t) * size_t(n_super), s.as.data() + size_t(t) * size_t(n_super) * 16);
+      detail::kquant_quantize_row_avx512(x + size_t(t) * x_stride, cols, s.aq.data() + size_t(t) * size_t(cols),
+                                         s.ad.data() + size_t(t) * size_t(n_super),
+                                         s.as.data() + size_t(t) * size_t(n_super) * 16);
   });
   const size_t pack_bytes = size_t(n_super) * std::max(detail::kKquantSuperBytes, detail::kKquantQ4kAmxSuperBytes) + 64;
   if (s.pack.size() < size_t(pool.size())) s.pack.resize(size_t(pool.size()));

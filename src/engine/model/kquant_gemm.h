@@ -52,6 +52,8 @@ constexpr size_t kKquantSuperBytes = 4096 + 256 + 64;
 void kquant_pack_group(const kernels::WeightView& w, int64_t r0, uint8_t* dst);
 // Token row x -> int8 per 256 (d = max|x| / 127), and the sums of each 16 quants.
 void kquant_quantize_row(const float* x, int64_t cols, int8_t* q, float* d, int32_t* s16);
+// The same with AVX-512 (the same bits; call only at that level or above).
+void kquant_quantize_row_avx512(const float* x, int64_t cols, int8_t* q, float* d, int32_t* s16);
 // n tokens against a packed group of `rows` (<= 16) stored rows: y[t * ys + r]. The AVX-512 kernel and
 // its plain C++ twin (same integer sums, same float steps: equal bits).
 void kquant_group_avx512(GgmlType type, const uint8_t* g, int rows, int n_super, const int8_t* aq, const float* ad,

@@ -88,6 +88,25 @@ void group(const uint8_t* g, int rows, int n_super, const int8_t* aq, const floa
 
 }  // namespace
 
+void kquant_quantize_row_avx512(const float* x, int64_t cols, int8_t* q, float* d, int32_t* s16) {
+  const __m512 sign = _mm512_set1_ps(-0.0f);
+  const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+  for (int64_t s = 0; s < cols / 256; ++s) {
+    const float* xs = x + s * 256;
+    __m512 m = _mm512_setzero_ps();
+    for (int i = 0; i < 256; i += 16) m = _mm512_max_ps(m, _mm512_andnot_ps(sign, _mm512_loadu_ps(xs + i)));
+    const float amax = _mm512_reduce_max_ps(m);
+    const __m512 inv = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
+    d[s] = amax / 127.0f;
+    for (int k = 0; k < 16; ++k) {
+      // round to nearest even (MXCSR's default), as std::nearbyint in the reference
+      const __m512i v = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xs + 16 * k), inv)), lo), hi);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + s * 256 + 16 * k), _mm512_cvtepi32_epi8(v));
+      s16[s * 16 + k] = _mm512_reduce_add_epi32(v);
+    }
+  }
+}
+
 void kquant_group_avx512(GgmlType type, const uint8_t* g, int rows, int n_super, const int8_t* aq, const float* ad,
                          const int32_t* as, int n, float* y, size_t ys) {
   if (type == GgmlType::Q4_K) group<true>(g, rows, n_super, aq, ad, as, n, y, ys);

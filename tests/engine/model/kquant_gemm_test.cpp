@@ -3,6 +3,7 @@
 // 16) agrees with the plain dots and gives a token the same bits alone or inside any batch.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -83,6 +84,26 @@ TEST_P(KquantTypes, GroupKernelMatchesPlainDotsAndSimdEqualsPlainBits) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, KquantTypes, ::testing::Values(GgmlType::Q4_K, GgmlType::Q6_K));
+
+// The activations' quantization (what kquant_gemm runs, always at avx512 or above) against the plain
+// reference: normal values, a row of zeros, and values at exact halves of a step (ties round to even).
+TEST(KquantGemm, QuantizeRowAvx512EqualsPlainBits) {
+  if (kernels::detected_isa() < kernels::Isa::kAvx512) GTEST_SKIP() << "this run: " << kernels::isa_name(kernels::detected_isa());
+  const int64_t cols = 768;
+  auto x = gemm_testing::normal_activations(3, cols, 7);
+  std::fill(x.begin() + cols, x.begin() + 2 * cols, 0.0f);
+  for (int64_t i = 0; i < cols; ++i) x[size_t(2 * cols + i)] = float(i % 255 - 127) + (i % 256 == 0 ? 0.0f : 0.5f);
+  for (int t = 0; t < 3; ++t) {
+    std::vector<int8_t> q0(static_cast<size_t>(cols)), q1(static_cast<size_t>(cols));
+    std::vector<float> d0(3), d1(3);
+    std::vector<int32_t> s0(48), s1(48);
+    detail::kquant_quantize_row(x.data() + size_t(t) * cols, cols, q0.data(), d0.data(), s0.data());
+    detail::kquant_quantize_row_avx512(x.data() + size_t(t) * cols, cols, q1.data(), d1.data(), s1.data());
+    EXPECT_EQ(q0, q1) << "row " << t;
+    EXPECT_EQ(0, std::memcmp(d0.data(), d1.data(), 3 * sizeof(float))) << "row " << t;
+    EXPECT_EQ(s0, s1) << "row " << t;
+  }
+}
 
 TEST(KquantGemm, MixedOutputsMatchPlainDotsAndAreBatchInvariant) {
   const int64_t cols = 768;
