@@ -189,9 +189,12 @@ void kquant_gemm(ThreadPool& pool, std::span<const kernels::MatmulOut> outs, con
   // The AMX kernel reads whole tiles of 16 tokens: the rows past n_tokens are zeros.
   const size_t n_rows = amx ? (size_t(n_tokens) + detail::kKquantAmxTokens - 1) / detail::kKquantAmxTokens * detail::kKquantAmxTokens
                             : size_t(n_tokens);
-  s.aq.assign(n_rows * size_t(cols), 0);
-  s.ad.assign(n_rows * size_t(n_super), 0.0f);
-  s.as.assign(n_rows * size_t(n_super) * 16, 0);
+  s.aq.resize(n_rows * size_t(cols));
+  s.ad.resize(n_rows * size_t(n_super));
+  s.as.resize(n_rows * size_t(n_super) * 16);
+  std::fill(s.aq.begin() + ptrdiff_t(size_t(n_tokens) * size_t(cols)), s.aq.end(), int8_t(0));
+  std::fill(s.ad.begin() + ptrdiff_t(size_t(n_tokens) * size_t(n_super)), s.ad.end(), 0.0f);
+  std::fill(s.as.begin() + ptrdiff_t(size_t(n_tokens) * size_t(n_super) * 16), s.as.end(), 0);
   pool.parallel_for(n_tokens, std::max<int64_t>(1, 4096 / cols), [&](int64_t b, int64_t e, int) {
     for (int64_t t = b; t < e; ++t)
       detail::kquant_quantize_row_avx512(x + size_t(t) * x_stride, cols, s.aq.data() + size_t(t) * size_t(cols),

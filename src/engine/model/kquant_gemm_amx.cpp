@@ -27,7 +27,8 @@ namespace {
 constexpr int kTileTokens = kKquantAmxTokens;
 
 // Tile registers: A (activations) 0 and 1, B (weights) 2 and 3, C (sums) 4 to 7, taken in turn so the
-// tile unit runs a super-block's multiplies back to back.
+// tile unit runs a super-block's multiplies back to back. At k = 64 a B tile has the shape of a C tile,
+// and Q4_K, which needs only two sums, takes 6 and 7 as its second pair of B tiles.
 struct alignas(64) TileConfig {
   uint8_t palette = 1;
   uint8_t start_row = 0;
